@@ -1,0 +1,453 @@
+# shellcheck shell=bash
+# Shared helpers for Berth's end-to-end tests.  Source it; do not run it.
+#
+#   E2E_TARGET=berth      start $BERTHD (--insecure-no-auth) on a free loopback port
+#   E2E_TARGET=reference  start Debian's docker-registry (CNCF distribution 2.8.2)
+#   E2E_TARGET=external   use the registry already listening at $E2E_REGISTRY (host:port)
+#   E2E_KEEP=1            keep the temp dir (registry data, logs, responses) after exit
+#   E2E_VERBOSE=1         print every request line as it is sent
+#
+# A test script is a list of cases.  A case is a shell function run in a subshell by
+# `run_case "sentence saying what it pins" fn`; inside it, `req` sends one request and
+# the expect_* helpers check the reply.  A failed expectation prints a diff
+# (- expected / + actual) and marks the case FAILED, but the case goes on so that one run
+# shows every difference.  `finish` prints "N passed, N failed, N skipped" and exits.
+
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+E2E_TARGET=${E2E_TARGET:-reference}
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-e2e.XXXXXX")
+export E2E_DIR E2E_TARGET E2E_TMP
+
+# Go clients canonicalise header names; we compare names case-insensitively everywhere.
+readonly E2E_API_VERSION_HEADER="Docker-Distribution-API-Version"
+readonly E2E_API_VERSION="registry/2.0"
+# How long a registry may take to answer GET /v2/ after it is started.
+readonly E2E_START_TIMEOUT_TENTHS=150
+
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_SKIPPED=0
+E2E_FAILED_NAMES=()
+E2E_CLEANUPS=()
+REGISTRY_PID=""
+REGISTRY_PORT=""
+REGISTRY=""  # host:port
+BASE=""      # http://host:port
+
+# ---------------------------------------------------------------- cleanup
+
+# at_exit CMD...: run CMD when the script exits (last registered runs first).
+at_exit() {
+    E2E_CLEANUPS+=("$*")
+}
+
+e2e_cleanup() {
+    local i
+    for ((i = ${#E2E_CLEANUPS[@]} - 1; i >= 0; i--)); do
+        eval "${E2E_CLEANUPS[$i]}" >/dev/null 2>&1 || true
+    done
+    if [[ -n $REGISTRY_PID ]]; then
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true
+    fi
+    if [[ ${E2E_KEEP:-0} == 1 ]]; then
+        echo "# kept $E2E_TMP" >&2
+    else
+        rm -rf "$E2E_TMP"
+    fi
+}
+trap e2e_cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() { printf '# %s\n' "$*"; }
+
+# skip_all REASON: the whole script cannot run here; ctest maps exit 77 to "skipped".
+skip_all() {
+    printf 'SKIP  (all) %s\n' "$*"
+    printf '0 passed, 0 failed, 1 skipped\n'
+    exit 77
+}
+
+need() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || skip_all "required tool '$tool' is not installed"
+    done
+}
+
+is_berth() { [[ $E2E_TARGET == berth ]]; }
+is_reference() { [[ $E2E_TARGET == reference ]]; }
+
+# ---------------------------------------------------------------- registry
+
+# free_port: print a loopback TCP port that nothing listens on right now.
+free_port() {
+    local port tries
+    for ((tries = 0; tries < 50; tries++)); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "free_port: no free port found" >&2
+    return 1
+}
+
+# wait_http URL: wait until URL answers any HTTP status; fail after the start timeout.
+wait_http() {
+    local url=$1 pid=${2:-} i code
+    for ((i = 0; i < E2E_START_TIMEOUT_TENTHS; i++)); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null) || code=000
+        [[ $code != 000 ]] && return 0
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+write_reference_config() {
+    local root=$1 port=$2
+    cat <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $root
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$port
+EOF
+}
+
+# start_registry: start the target registry with a fresh data dir, wait for GET /v2/,
+# set REGISTRY (host:port) and BASE (http://host:port).  The EXIT trap stops it.
+start_registry() {
+    local attempt port data log
+    if [[ $E2E_TARGET == external ]]; then
+        [[ -n ${E2E_REGISTRY:-} ]] || { echo "E2E_TARGET=external needs E2E_REGISTRY=host:port" >&2; exit 2; }
+        REGISTRY=$E2E_REGISTRY
+        BASE="http://$REGISTRY"
+        REGISTRY_PORT=${REGISTRY##*:}
+        export REGISTRY REGISTRY_PORT BASE
+        wait_http "$BASE/v2/" || { echo "no registry answers at $BASE/v2/" >&2; exit 1; }
+        note "target external at $REGISTRY"
+        return 0
+    fi
+    case $E2E_TARGET in
+    berth)
+        [[ -n ${BERTHD:-} && -x ${BERTHD:-} ]] || { echo "E2E_TARGET=berth needs BERTHD=/path/to/berthd" >&2; exit 2; } ;;
+    reference)
+        command -v docker-registry >/dev/null 2>&1 || skip_all "docker-registry (the reference registry) is not installed" ;;
+    *)
+        echo "unknown E2E_TARGET '$E2E_TARGET' (berth, reference or external)" >&2
+        exit 2 ;;
+    esac
+    for ((attempt = 0; attempt < 5; attempt++)); do
+        port=$(free_port)
+        data="$E2E_TMP/registry-data.$attempt"
+        log="$E2E_TMP/registry.$attempt.log"
+        mkdir -p "$data"
+        if is_berth; then
+            "$BERTHD" --listen "127.0.0.1:$port" --data "$data" --insecure-no-auth >"$log" 2>&1 &
+        else
+            write_reference_config "$data" "$port" >"$E2E_TMP/config.$attempt.yml"
+            docker-registry serve "$E2E_TMP/config.$attempt.yml" >"$log" 2>&1 &
+        fi
+        REGISTRY_PID=$!
+        if wait_http "http://127.0.0.1:$port/v2/" "$REGISTRY_PID"; then
+            REGISTRY_PORT=$port
+            REGISTRY="127.0.0.1:$port"
+            BASE="http://$REGISTRY"
+            REGISTRY_LOG=$log
+            export REGISTRY REGISTRY_PORT REGISTRY_LOG BASE
+            note "target $E2E_TARGET at $REGISTRY (pid $REGISTRY_PID, data $data)"
+            return 0
+        fi
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true
+        REGISTRY_PID=""
+        echo "registry did not come up on port $port; its log:" >&2
+        sed 's/^/    /' "$log" >&2 || true
+    done
+    echo "start_registry: giving up" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- cases
+
+# run_case NAME FN [ARGS...]: run FN in a subshell; PASS if it ran to the end and no
+# expectation failed, SKIP if it called skip_case/berth_only on this target.
+run_case() {
+    local name=$1 rc
+    shift
+    : >"$E2E_TMP/case.failures"
+    : >"$E2E_TMP/case.skip"
+    set +e
+    (
+        set -euo pipefail
+        export E2E_CASE=$name
+        "$@"
+    ) >"$E2E_TMP/case.out" 2>&1
+    rc=$?
+    set -e
+    if [[ $rc == 77 ]]; then
+        E2E_SKIPPED=$((E2E_SKIPPED + 1))
+        printf 'SKIP  %s  (%s)\n' "$name" "$(cat "$E2E_TMP/case.skip")"
+    elif [[ $rc == 0 && ! -s $E2E_TMP/case.failures ]]; then
+        E2E_PASSED=$((E2E_PASSED + 1))
+        printf 'PASS  %s\n' "$name"
+    else
+        E2E_FAILED=$((E2E_FAILED + 1))
+        E2E_FAILED_NAMES+=("$name")
+        printf 'FAIL  %s\n' "$name"
+        if [[ $rc != 0 ]]; then
+            printf '      case aborted with exit status %s; its output:\n' "$rc"
+            sed 's/^/      | /' "$E2E_TMP/case.out"
+        fi
+        sed 's/^/      /' "$E2E_TMP/case.failures"
+    fi
+    if [[ ${E2E_VERBOSE:-0} == 1 ]]; then
+        sed 's/^/      . /' "$E2E_TMP/case.out"
+    fi
+    return 0
+}
+
+# fail MESSAGE...: record a failed expectation (the case goes on).
+fail() {
+    {
+        if [[ -n ${E2E_LAST_REQUEST:-} ]]; then
+            printf '> %s\n' "$E2E_LAST_REQUEST"
+        fi
+        printf '%s\n' "$@"
+    } >>"$E2E_TMP/case.failures"
+}
+
+# fail_diff WHAT EXPECTED ACTUAL
+fail_diff() {
+    fail "$1" "- expected: $2" "+ actual:   $3"
+}
+
+# skip_case REASON: end the case as skipped.
+skip_case() {
+    printf '%s' "$*" >"$E2E_TMP/case.skip"
+    exit 77
+}
+
+# Differences between the reference registry and what Berth must do are recorded once,
+# printed at the end of a reference run.  On the reference, a Berth-only case is skipped.
+E2E_DIFFS_FILE="$E2E_TMP/differences"
+: >"$E2E_DIFFS_FILE"
+
+# differs NOTE: record a known reference-vs-Berth difference (no-op on Berth).
+differs() {
+    if ! is_berth; then
+        printf '%s\n' "$*" >>"$E2E_DIFFS_FILE"
+    fi
+}
+
+# berth_only NOTE: the rest of this case pins a Berth requirement the reference lacks.
+berth_only() {
+    if ! is_berth; then
+        differs "$*"
+        skip_case "Berth-only; reference: $*"
+    fi
+}
+
+# finish: summary line (the "N passed, N failed" line CI reads) and exit status.
+finish() {
+    local n
+    if [[ -s $E2E_DIFFS_FILE ]] && ! is_berth; then
+        echo "# Known differences of the reference registry from Berth's requirements:"
+        sort -u "$E2E_DIFFS_FILE" | sed 's/^/#   - /'
+    fi
+    if ((E2E_FAILED > 0)); then
+        echo "# failed cases:"
+        for n in "${E2E_FAILED_NAMES[@]}"; do
+            echo "#   $n"
+        done
+    fi
+    printf '%d passed, %d failed, %d skipped\n' "$E2E_PASSED" "$E2E_FAILED" "$E2E_SKIPPED"
+    ((E2E_FAILED == 0))
+    exit $?
+}
+
+# ---------------------------------------------------------------- requests
+
+# req METHOD PATH-OR-URL [CURL-ARGS...]: send one request; the reply goes to
+# $RESP_STATUS, $E2E_TMP/resp.headers (last response's header block, CR stripped)
+# and $E2E_TMP/resp.body.  Every reply must carry Docker-Distribution-API-Version.
+req() {
+    local method=$1 target=$2 url
+    shift 2
+    url=$(abs_url "$target")
+    E2E_LAST_REQUEST="$method $target${*:+  [curl $*]}"
+    [[ ${E2E_VERBOSE:-0} == 1 ]] && printf '> %s\n' "$E2E_LAST_REQUEST"
+    local -a how=(-X "$method")
+    [[ $method == HEAD ]] && how=(--head)
+    RESP_STATUS=$(curl -sS --path-as-is "${how[@]}" -o "$E2E_TMP/resp.body" -D "$E2E_TMP/resp.raw" \
+        -w '%{http_code}' "$@" "$url") || RESP_STATUS=000
+    # Keep only the last header block (a 100 Continue may precede the real one).
+    tr -d '\r' <"$E2E_TMP/resp.raw" | awk '/^HTTP\//{n++; buf=""} {buf = buf $0 "\n"} END{printf "%s", buf}' \
+        >"$E2E_TMP/resp.headers"
+    if [[ $RESP_STATUS == 000 ]]; then
+        fail "no HTTP reply (connection failed or timed out)"
+        return 0
+    fi
+    local v
+    v=$(header "$E2E_API_VERSION_HEADER")
+    if [[ $v != "$E2E_API_VERSION" ]]; then
+        fail_diff "header $E2E_API_VERSION_HEADER (required on every reply, status $RESP_STATUS)" \
+            "$E2E_API_VERSION" "${v:-(absent)}"
+    fi
+}
+
+# abs_url PATH-OR-URL: resolve a path (or a relative Location) against $BASE.
+abs_url() {
+    case $1 in
+    http://* | https://*) printf '%s' "$1" ;;
+    /*) printf '%s%s' "$BASE" "$1" ;;
+    *) printf '%s/%s' "$BASE" "$1" ;;
+    esac
+}
+
+# header NAME: value of header NAME in the last reply (first occurrence), empty if absent.
+header() {
+    awk -v want="$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')" '
+        NR > 1 {
+            i = index($0, ":"); if (i == 0) next
+            name = tolower(substr($0, 1, i - 1))
+            if (name == want) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); print v; exit }
+        }' "$E2E_TMP/resp.headers"
+}
+
+has_header() {
+    grep -qi "^$1:" <(tail -n +2 "$E2E_TMP/resp.headers")
+}
+
+body() { cat "$E2E_TMP/resp.body"; }
+
+# ---------------------------------------------------------------- expectations
+
+expect_status() {
+    local want=$1
+    if [[ $RESP_STATUS != "$want" ]]; then
+        fail_diff "status" "$want" "$RESP_STATUS$(body_hint)"
+    fi
+}
+
+# expect_status_target BERTH REFERENCE NOTE: the reference is known to answer differently.
+expect_status_target() {
+    local berth=$1 ref=$2 why=$3
+    if is_berth; then
+        expect_status "$berth"
+    else
+        differs "$why (Berth: $berth, reference: $ref)"
+        expect_status "$ref"
+    fi
+}
+
+body_hint() {
+    local b
+    b=$(head -c 300 "$E2E_TMP/resp.body" | tr -d '\n' | tr -c '[:print:]' '?')
+    [[ -n $b ]] && printf '  body: %s' "$b"
+    return 0
+}
+
+# expect_header NAME VALUE: header present with exactly VALUE.
+expect_header() {
+    local name=$1 want=$2 got
+    if ! has_header "$name"; then
+        fail_diff "header $name" "$want" "(absent)"
+        return 0
+    fi
+    got=$(header "$name")
+    [[ $got == "$want" ]] || fail_diff "header $name" "$want" "$got"
+}
+
+# expect_header_match NAME ERE: header present and matching the extended regex.
+expect_header_match() {
+    local name=$1 re=$2 got
+    if ! has_header "$name"; then
+        fail_diff "header $name" "/$re/" "(absent)"
+        return 0
+    fi
+    got=$(header "$name")
+    [[ $got =~ $re ]] || fail_diff "header $name" "/$re/" "$got"
+}
+
+expect_header_present() {
+    has_header "$1" || fail_diff "header $1" "(present)" "(absent)"
+}
+
+expect_header_absent() {
+    has_header "$1" && fail_diff "header $1" "(absent)" "$(header "$1")"
+    return 0
+}
+
+# expect_json_error CODE: body is {"errors":[{"code":CODE,"message":"…",…},…]} and a
+# JSON Content-Type.  "detail" may be any JSON value (the spec makes it optional).
+expect_json_error() {
+    local want=$1 codes ct
+    if ! jq -e 'type == "object" and (.errors | type == "array" and length > 0)
+                and all(.errors[]; (.code | type == "string") and (.message | type == "string"))' \
+        "$E2E_TMP/resp.body" >/dev/null 2>&1; then
+        fail_diff "error body shape" '{"errors":[{"code":"'"$want"'","message":"…","detail":…}]}' \
+            "$(head -c 300 "$E2E_TMP/resp.body")"
+        return 0
+    fi
+    codes=$(jq -r '[.errors[].code] | join(",")' "$E2E_TMP/resp.body")
+    jq -e --arg c "$want" 'any(.errors[]; .code == $c)' "$E2E_TMP/resp.body" >/dev/null ||
+        fail_diff "error code" "$want" "$codes"
+    ct=$(header Content-Type)
+    [[ $ct == application/json* ]] || fail_diff "header Content-Type of an error" "application/json…" "${ct:-(absent)}"
+}
+
+# expect_body_file FILE: body is byte-for-byte FILE.
+expect_body_file() {
+    if ! cmp -s "$1" "$E2E_TMP/resp.body"; then
+        fail_diff "body" "$(wc -c <"$1") bytes, sha256:$(sha256_file "$1")" \
+            "$(wc -c <"$E2E_TMP/resp.body") bytes, sha256:$(sha256_file "$E2E_TMP/resp.body")$(body_hint)"
+    fi
+}
+
+# expect_body TEXT: body is exactly TEXT (no trailing newline added).
+expect_body() {
+    local got
+    got=$(cat "$E2E_TMP/resp.body"; printf x)
+    got=${got%x}
+    [[ $got == "$1" ]] || fail_diff "body" "$1" "$got"
+}
+
+expect_body_empty() {
+    [[ ! -s $E2E_TMP/resp.body ]] || fail_diff "body" "(empty)" "$(head -c 300 "$E2E_TMP/resp.body")"
+}
+
+# expect_jq FILTER VALUE: `jq -c FILTER` on the body prints VALUE.
+expect_jq() {
+    local filter=$1 want=$2 got
+    got=$(jq -c "$filter" "$E2E_TMP/resp.body" 2>&1) || got="(jq failed: $got) body: $(head -c 300 "$E2E_TMP/resp.body")"
+    [[ $got == "$want" ]] || fail_diff "json $filter" "$want" "$got"
+}
+
+# expect_eq WHAT EXPECTED ACTUAL: a general comparison with a diff.
+expect_eq() {
+    [[ $2 == "$3" ]] || fail_diff "$1" "$2" "$3"
+}
+
+# ---------------------------------------------------------------- content
+
+sha256_file() { sha256sum "$1" | cut -d' ' -f1; }
+sha256_str() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+file_size() { stat -c %s "$1"; }
