@@ -1,0 +1,285 @@
+/*
+ * scheduler/scheduler.h — ECS-style task placement: in-memory cluster state,
+ * the Cluster Query Language (CQL), placement (resources, constraints,
+ * strategies), scale-in choice and explanations.
+ *
+ * Pure: no I/O, no globals, no clocks, no rand(). Randomness comes from a
+ * seeded PRNG whose seed is part of each request, so the same request on the
+ * same cluster always gives the same answer. Every function that can fail
+ * returns a sched_status_t and, when given a sched_err_t, fills it with a
+ * message a user can act on.
+ *
+ * Not thread-safe per cluster: a caller that shares a cluster between threads
+ * holds one lock around each call (placement claims are then atomic).
+ */
+#ifndef BERTH_SCHEDULER_H
+#define BERTH_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ECS's ephemeral host port range for host port 0 in bridge mode */
+#define SCHED_DYNAMIC_PORT_FIRST 49153u
+#define SCHED_DYNAMIC_PORT_LAST 65535u /* = UINT16_MAX: code relies on the range ending there */
+/* a guard against a count that would only exhaust memory; ECS itself caps RunTask at 10 */
+#define SCHED_MAX_TASKS_PER_REQUEST 1000000u
+/* ECS allows at most 5 strategies and 10 constraints per request; we allow a little more */
+#define SCHED_MAX_STRATEGIES 8u
+#define SCHED_MAX_CONSTRAINTS 16u
+/* the longest CQL expression ECS accepts is 2000 characters */
+#define SCHED_CQL_MAX_LEN 2000u
+/* "no instance" in results */
+#define SCHED_NO_INSTANCE SIZE_MAX
+/* registeredAt unknown */
+#define SCHED_TIME_UNKNOWN INT64_MIN
+
+typedef enum {
+    SCHED_OK = 0,
+    SCHED_EINVAL = -1,  /* a malformed argument (bad spec, bad strategy field, ...) */
+    SCHED_ESYNTAX = -2, /* a CQL expression that does not parse; err->position says where */
+    SCHED_ENOMEM = -3,  /* an allocation failed; the cluster is unchanged */
+    SCHED_ERANGE = -4,  /* an index or count out of range */
+} sched_status_t;
+
+typedef struct {
+    sched_status_t code;
+    size_t position; /* SCHED_ESYNTAX: byte offset into the expression; otherwise SIZE_MAX */
+    char msg[256];
+} sched_err_t;
+
+const char *sched_strerror(sched_status_t st);
+
+/* ---------------------------------------------------------------- cluster */
+
+typedef enum { SCHED_INSTANCE_ACTIVE = 0, SCHED_INSTANCE_DRAINING = 1 } sched_instance_status_t;
+typedef enum { SCHED_PROTO_TCP = 0, SCHED_PROTO_UDP = 1 } sched_proto_t;
+
+typedef struct {
+    const char *name;
+    const char *value; /* NULL: the attribute has no value (e.g. ecs.capability.*) */
+} sched_attribute_t;
+
+/* What describe-container-instances says about one instance. Strings are copied. */
+typedef struct {
+    const char *arn; /* required, unique */
+    const char *ec2_instance_id;
+    sched_instance_status_t status;
+    bool agent_connected;
+    const char *agent_version;
+    int64_t registered_at; /* seconds since the epoch, UTC, or SCHED_TIME_UNKNOWN */
+    int64_t registered_cpu, registered_memory;
+    int64_t remaining_cpu, remaining_memory;
+    const sched_attribute_t *attributes;
+    size_t nattributes;
+    const uint16_t *used_tcp_ports; /* ECS's remainingResources PORTS: ports already taken */
+    size_t nused_tcp_ports;
+    const uint16_t *used_udp_ports; /* PORTS_UDP */
+    size_t nused_udp_ports;
+    size_t running_tasks_count; /* as reported; tasks added with sched_cluster_add_task count towards it */
+} sched_instance_spec_t;
+
+typedef struct {
+    const char *container_name;
+    uint16_t container_port;
+    uint16_t host_port; /* in a task definition: 0 = take one from the dynamic range */
+    sched_proto_t protocol;
+} sched_binding_t;
+
+/* A task already running on an instance. Its CPU and memory are assumed to be
+ * already subtracted from the instance's remaining resources (as ECS reports
+ * them); its host ports are marked taken. */
+typedef struct {
+    const char *arn; /* optional */
+    const char *family;
+    const char *group; /* "service:NAME", "family:NAME" or a custom group */
+    int64_t cpu, memory;
+    const sched_binding_t *bindings;
+    size_t nbindings;
+} sched_task_spec_t;
+
+typedef struct sched_cluster sched_cluster_t;
+
+/* NULL when out of memory. */
+sched_cluster_t *sched_cluster_new(void);
+void sched_cluster_free(sched_cluster_t *c);
+
+/* SCHED_EINVAL for a missing or duplicate ARN, negative resources, or an
+ * attribute without a name; SCHED_ENOMEM. *index_out (optional) gets the new
+ * instance's index; indexes are dense and stable, in insertion order. */
+sched_status_t sched_cluster_add_instance(sched_cluster_t *c, const sched_instance_spec_t *spec, size_t *index_out,
+                                          sched_err_t *err);
+/* SCHED_ERANGE for a bad index, SCHED_EINVAL for a task without a group. */
+sched_status_t sched_cluster_add_task(sched_cluster_t *c, size_t instance, const sched_task_spec_t *task, sched_err_t *err);
+
+size_t sched_cluster_instance_count(const sched_cluster_t *c);
+/* SCHED_NO_INSTANCE when absent. */
+size_t sched_cluster_find_instance(const sched_cluster_t *c, const char *arn);
+const char *sched_instance_arn(const sched_cluster_t *c, size_t i);
+const char *sched_instance_ec2_id(const sched_cluster_t *c, size_t i);
+void sched_instance_remaining(const sched_cluster_t *c, size_t i, int64_t *cpu, int64_t *memory);
+void sched_instance_registered(const sched_cluster_t *c, size_t i, int64_t *cpu, int64_t *memory);
+/* Returns false when the instance lacks the attribute; *value may then be set to NULL. */
+bool sched_instance_attribute(const sched_cluster_t *c, size_t i, const char *name, const char **value);
+size_t sched_instance_running_tasks(const sched_cluster_t *c, size_t i);
+/* Tasks of group on the instance (group NULL: all recorded tasks). */
+size_t sched_instance_group_tasks(const sched_cluster_t *c, size_t i, const char *group);
+bool sched_instance_port_taken(const sched_cluster_t *c, size_t i, uint16_t port, sched_proto_t proto);
+
+/* ----------------------------------------------------- Cluster Query Language */
+
+typedef struct sched_cql sched_cql_t;
+
+/* Parses an expression. SCHED_ESYNTAX with err->position and a message naming
+ * what was expected there; SCHED_ENOMEM. */
+sched_status_t sched_cql_parse(const char *text, sched_cql_t **out, sched_err_t *err);
+void sched_cql_free(sched_cql_t *q);
+/* Whether instance i satisfies the expression. */
+bool sched_cql_matches(const sched_cql_t *q, const sched_cluster_t *c, size_t i);
+/* True when the result can change as tasks are placed (task:group, runningTasksCount). */
+bool sched_cql_depends_on_tasks(const sched_cql_t *q);
+
+/* ------------------------------------------------------------- placement */
+
+typedef enum { SCHED_STRATEGY_BINPACK, SCHED_STRATEGY_SPREAD, SCHED_STRATEGY_RANDOM } sched_strategy_type_t;
+
+typedef struct {
+    sched_strategy_type_t type;
+    /* binpack: "cpu" | "memory"; spread: "instanceId" | "host" | "attribute:NAME"; random: unused */
+    const char *field;
+} sched_strategy_t;
+
+typedef enum { SCHED_CONSTRAINT_DISTINCT_INSTANCE, SCHED_CONSTRAINT_MEMBER_OF } sched_constraint_type_t;
+
+typedef struct {
+    sched_constraint_type_t type;
+    const char *expression; /* memberOf only: CQL */
+} sched_constraint_t;
+
+typedef struct {
+    const char *family;
+    int64_t cpu;                  /* CPU units the task reserves */
+    int64_t memory;               /* MiB the task reserves */
+    const sched_binding_t *ports; /* container port mappings; host_port 0 = dynamic */
+    size_t nports;
+} sched_task_def_t;
+
+typedef struct {
+    const sched_task_def_t *task_def;
+    const char *group; /* NULL: "family:" + family, as RunTask does */
+    size_t count;
+    const sched_strategy_t *strategies; /* applied in order; each later one breaks the earlier ones' ties */
+    size_t nstrategies;
+    const sched_constraint_t *constraints;
+    size_t nconstraints;
+    uint64_t seed; /* seeds the PRNG behind `random` */
+    bool explain;  /* record explanations (costs memory proportional to instances x tasks) */
+} sched_placement_request_t;
+
+typedef struct {
+    size_t instance;
+    sched_binding_t *bindings; /* host ports chosen, in the task definition's order */
+    size_t nbindings;
+} sched_placed_task_t;
+
+/* One (instance, reason) pair, as RunTask's failures[]; instance may be
+ * SCHED_NO_INSTANCE (e.g. an empty cluster). Reasons are ECS's words:
+ * "RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:PORTS", "AGENT", "DRAINING",
+ * "MemberOf placement constraint unsatisfied.",
+ * "DistinctInstance placement constraint unsatisfied.", "MISSING". */
+typedef struct {
+    size_t instance;
+    const char *reason;
+    const char *detail;
+} sched_failure_t;
+
+typedef enum { SCHED_STEP_RESOURCES, SCHED_STEP_CONSTRAINTS, SCHED_STEP_STRATEGY } sched_step_kind_t;
+
+typedef struct {
+    size_t instance;
+    const char *reason; /* as sched_failure_t, or the strategy's name for a strategy step */
+    const char *detail;
+} sched_removal_t;
+
+typedef struct {
+    sched_step_kind_t kind;
+    size_t strategy;  /* SCHED_STEP_STRATEGY: index into the request's strategies */
+    size_t remaining; /* candidates left after this step */
+    sched_removal_t *removed;
+    size_t nremoved;
+} sched_step_t;
+
+typedef struct {
+    size_t strategy;    /* index into the request's strategies */
+    double key;         /* binpack: remaining after the claim; spread: tasks of the group in the bucket; random: draw */
+    const char *bucket; /* spread: the attribute value or instance the key counts; else NULL */
+} sched_rank_key_t;
+
+typedef struct {
+    size_t task; /* 0-based position in the request */
+    bool placed;
+    size_t instance; /* the winner, or SCHED_NO_INSTANCE */
+    sched_step_t *steps;
+    size_t nsteps;
+    sched_rank_key_t *keys; /* the winner's ranking keys, one per strategy */
+    size_t nkeys;
+} sched_explanation_t;
+
+typedef struct sched_arena sched_arena_t;
+
+typedef struct {
+    sched_placed_task_t *tasks;
+    size_t ntasks;
+    sched_failure_t *failures; /* deduplicated by (instance, reason) */
+    size_t nfailures;
+    size_t nunplaced;                  /* tasks of the request that could not be placed */
+    sched_explanation_t *explanations; /* when requested: one per task of the request */
+    size_t nexplanations;
+    sched_arena_t *arena; /* owns everything above */
+} sched_placement_t;
+
+/* Places req->count tasks one by one; each sees the claims of the previous
+ * ones, and the claims are applied to the cluster (CPU, memory, ports, a
+ * recorded task in the group). Tasks that cannot be placed are reported in
+ * out->failures, which is not an error: SCHED_OK is returned. Errors:
+ * SCHED_EINVAL (bad strategy field, bad constraint, CQL syntax reported with
+ * the constraint's index, conflicting fixed host ports), SCHED_ENOMEM (the
+ * cluster is then unchanged). */
+sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *req, sched_placement_t *out, sched_err_t *err);
+void sched_placement_free(sched_placement_t *p);
+
+/* Whether a strategy's field is valid; used to validate user input early. */
+bool sched_strategy_valid(const sched_strategy_t *s, sched_err_t *err);
+/* "spread(attribute:ecs.availability-zone)" etc. into buf. */
+void sched_strategy_describe(const sched_strategy_t *s, char *buf, size_t len);
+
+/* -------------------------------------------------------------- scale-in */
+
+typedef struct {
+    const char *group;                  /* the service's group, "service:NAME" */
+    size_t count;                       /* tasks to stop */
+    const sched_strategy_t *strategies; /* the service's placement strategies, applied in reverse sense */
+    size_t nstrategies;
+    uint64_t seed; /* final tie-break is random, as ECS documents for spread */
+} sched_scale_in_request_t;
+
+typedef struct {
+    size_t instance;
+    const char *task_arn; /* NULL when the task had none */
+} sched_stopped_task_t;
+
+typedef struct {
+    sched_stopped_task_t *stopped; /* in the order chosen */
+    size_t nstopped;               /* < count when the group had fewer tasks */
+    sched_arena_t *arena;
+} sched_scale_in_t;
+
+/* Chooses which tasks of the group to stop and removes them from the
+ * cluster, releasing their CPU, memory and ports. spread: take from the
+ * bucket with the most tasks of the group, keeping it balanced; binpack:
+ * take from the instance left with the most of that resource afterwards;
+ * random: at random. SCHED_EINVAL, SCHED_ENOMEM. */
+sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t *req, sched_scale_in_t *out, sched_err_t *err);
+void sched_scale_in_free(sched_scale_in_t *s);
+
+#endif

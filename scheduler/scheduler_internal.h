@@ -1,0 +1,108 @@
+/*
+ * scheduler/scheduler_internal.h — shared by the files of scheduler/ only.
+ *
+ * The data model:
+ *
+ *   sched_cluster ── inst[] (dense, insertion order; an index is an instance's identity)
+ *                     ├─ strings: arn, ec2 id, agent version (owned copies)
+ *                     ├─ remaining / registered CPU and memory
+ *                     ├─ attrs[]           name → optional value
+ *                     ├─ used[TCP|UDP]     sorted host ports taken (ECS's PORTS set)
+ *                     └─ tasks[]           recorded tasks: group, family, cpu, memory, host ports
+ *
+ * A placement only ever appends tasks and claims resources, a scale-in only
+ * removes them; nothing else changes an instance after it is added.
+ */
+#ifndef BERTH_SCHEDULER_INTERNAL_H
+#define BERTH_SCHEDULER_INTERNAL_H
+
+#include "scheduler/scheduler.h"
+
+#include <stdarg.h>
+
+/* ------------------------------------------------------------------ arena */
+
+/* An arena owns every allocation of one result, so a result is freed in one
+ * call and a failure half-way leaks nothing. */
+sched_arena_t *sched_arena_new(void);
+void sched_arena_free(sched_arena_t *a);
+void *sched_arena_alloc(sched_arena_t *a, size_t size);
+char *sched_arena_strdup(sched_arena_t *a, const char *s);
+char *sched_arena_printf(sched_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* -------------------------------------------------------------------- rng */
+
+/* xoshiro256** seeded through splitmix64: small, fast and the same on every
+ * platform, which is what a reproducible simulation needs. */
+typedef struct {
+    uint64_t s[4];
+} sched_rng_t;
+
+void sched_rng_seed(sched_rng_t *r, uint64_t seed);
+uint64_t sched_rng_next(sched_rng_t *r);
+/* uniform in [0, 1) */
+double sched_rng_unit(sched_rng_t *r);
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct {
+    uint16_t *ports; /* sorted, unique */
+    size_t n, cap;
+    size_t n_dynamic; /* how many of them fall in the dynamic range */
+} sched_portset_t;
+
+typedef struct {
+    char *name;
+    char *value; /* NULL: no value */
+} sched_attr_t;
+
+typedef struct {
+    char *arn;
+    char *family;
+    char *group;
+    int64_t cpu, memory;
+    sched_binding_t *bindings; /* names owned */
+    size_t nbindings;
+} sched_task_t;
+
+typedef struct {
+    char *arn;
+    char *ec2_id;
+    char *agent_version;
+    sched_instance_status_t status;
+    bool agent_connected;
+    int64_t registered_at;
+    int64_t reg_cpu, reg_mem, rem_cpu, rem_mem;
+    sched_attr_t *attrs;
+    size_t nattrs;
+    sched_portset_t used[2]; /* indexed by sched_proto_t */
+    sched_task_t *tasks;
+    size_t ntasks, tasks_cap;
+    /* running tasks the caller reported but never described with add_task */
+    size_t untracked_running;
+} sched_instance_t;
+
+struct sched_cluster {
+    sched_instance_t *inst;
+    size_t n, cap;
+    /* open-addressing ARN index: slot holds instance index + 1, 0 = empty */
+    size_t *by_arn;
+    size_t by_arn_cap; /* a power of two, kept at most half full */
+};
+
+void sched_err_set(sched_err_t *err, sched_status_t code, size_t position, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+bool sched_portset_has(const sched_portset_t *s, uint16_t port);
+sched_status_t sched_portset_add(sched_portset_t *s, uint16_t port);
+void sched_portset_remove(sched_portset_t *s, uint16_t port);
+/* lowest free port in the dynamic range not in s and not in extra[0..nextra), or 0 */
+uint16_t sched_portset_first_free_dynamic(const sched_portset_t *s, const uint16_t *extra, size_t nextra);
+
+const sched_attr_t *sched_instance_find_attr(const sched_instance_t *in, const char *name);
+
+/* appends a task (deep copy); the instance's resources are not touched */
+sched_status_t sched_instance_append_task(sched_instance_t *in, const sched_task_spec_t *t);
+void sched_task_release(sched_task_t *t);
+
+#endif
