@@ -235,9 +235,9 @@ fail() {
     } >>"$E2E_TMP/case.failures"
 }
 
-# fail_diff WHAT EXPECTED ACTUAL
+# fail_diff WHAT EXPECTED ACTUAL [MORE-LINES...]
 fail_diff() {
-    fail "$1" "- expected: $2" "+ actual:   $3"
+    fail "$1" "- expected: $2" "+ actual:   $3" "${@:4}"
 }
 
 # skip_case REASON: end the case as skipped.
@@ -478,3 +478,60 @@ expect_eq() {
 sha256_file() { sha256sum "$1" | cut -d' ' -f1; }
 sha256_str() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 file_size() { stat -c %s "$1"; }
+
+# ---------------------------------------------------------------- client commands
+
+# run CMD...: run a client command (bounded by E2E_CMD_TIMEOUT seconds, default 120);
+# its exit status goes to $CMD_STATUS, stdout to $E2E_TMP/cmd.out, stderr to cmd.err.
+run() {
+    E2E_LAST_REQUEST="\$ $*"
+    [[ ${E2E_VERBOSE:-0} == 1 ]] && printf '%s\n' "$E2E_LAST_REQUEST"
+    CMD_STATUS=0
+    timeout "${E2E_CMD_TIMEOUT:-120}" "$@" >"$E2E_TMP/cmd.out" 2>"$E2E_TMP/cmd.err" </dev/null || CMD_STATUS=$?
+}
+
+cmd_out() { cat "$E2E_TMP/cmd.out"; }
+
+# expect_exit N: the last `run` exited with N (a diff shows the end of its stderr).
+expect_exit() {
+    if [[ $CMD_STATUS != "$1" ]]; then
+        fail_diff "exit status" "$1" "$CMD_STATUS" "  stderr (last lines):" \
+            "$(tail -n 5 "$E2E_TMP/cmd.err" | cut -c1-400 | sed 's/^/    /')"
+    fi
+}
+
+# expect_success: `run` exited 0; otherwise the case stops here (nothing after it can hold).
+expect_success() {
+    if [[ $CMD_STATUS != 0 ]]; then
+        expect_exit 0
+        exit 1
+    fi
+}
+
+# expect_stderr_match ERE: the last command's stderr matches (e.g. an error code it printed).
+expect_stderr_match() {
+    grep -Eq -- "$1" "$E2E_TMP/cmd.err" ||
+        fail_diff "stderr" "/$1/" "$(tail -n 3 "$E2E_TMP/cmd.err" | cut -c1-400)"
+}
+
+# expect_stderr_no_match ERE: the last command's stderr has no line matching ERE.
+expect_stderr_no_match() {
+    if grep -Eq -- "$1" "$E2E_TMP/cmd.err"; then
+        fail_diff "stderr" "no line matching /$1/" "$(grep -E -m 3 -- "$1" "$E2E_TMP/cmd.err" | cut -c1-400)"
+    fi
+    return 0
+}
+
+# expect_out_jq FILTER VALUE: `jq -c FILTER` on the last command's stdout prints VALUE.
+expect_out_jq() {
+    local got
+    got=$(jq -c "$1" "$E2E_TMP/cmd.out" 2>&1) || got="(jq failed: $got) stdout: $(head -c 300 "$E2E_TMP/cmd.out")"
+    [[ $got == "$2" ]] || fail_diff "stdout | jq $1" "$2" "$got"
+}
+
+# expect_out_file FILE: the last command's stdout is byte-for-byte FILE.
+expect_out_file() {
+    cmp -s "$1" "$E2E_TMP/cmd.out" ||
+        fail_diff "stdout" "$(wc -c <"$1") bytes, sha256:$(sha256_file "$1")" \
+            "$(wc -c <"$E2E_TMP/cmd.out") bytes, sha256:$(sha256_file "$E2E_TMP/cmd.out")"
+}
