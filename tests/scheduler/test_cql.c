@@ -20,17 +20,39 @@ static void setup(void)
 {
     cl = sched_cluster_new();
     cr_assert_not_null(cl);
-    fx_add(cl, (fx_instance_t){.name = "i0", .az = "us-east-1a", .type = "t2.small", .agent_version = "1.14.4",
-                               .registered_at = 1517443200, .ec2_id = "i-abcd1234"});
-    fx_add(cl, (fx_instance_t){.name = "i1", .az = "us-east-1b", .type = "g2.2xlarge", .agent_version = "1.14.5",
-                               .registered_at = 1519862400, .ec2_id = "i-wxyx7890"});
-    fx_add(cl, (fx_instance_t){.name = "i2", .az = "us-east-1d", .type = "g2.2xlarge", .agent_version = "1.20.0",
-                               .registered_at = 1529360908, .ec2_id = "i-0000"});
-    fx_add(cl, (fx_instance_t){.name = "i3", .az = "us-east-1c", .type = "t2.medium", .agent_version = "1.9.0",
-                               .registered_at = 1518480000, .ec2_id = "i-3333", .disconnected = true,
-                               .custom_name = "stack", .custom_value = "prod"});
-    fx_add(cl, (fx_instance_t){.name = "i4", .az = "us-east-1a", .type = "m5.large", .ec2_id = "i-4444",
-                               .custom_name = "stack", .custom_value = "dev"});
+    fx_add(cl, (fx_instance_t){.name = "i0",
+                               .az = "us-east-1a",
+                               .type = "t2.small",
+                               .agent_version = "1.14.4",
+                               .registered_at = 1517443200,
+                               .ec2_id = "i-abcd1234"});
+    fx_add(cl, (fx_instance_t){.name = "i1",
+                               .az = "us-east-1b",
+                               .type = "g2.2xlarge",
+                               .agent_version = "1.14.5",
+                               .registered_at = 1519862400,
+                               .ec2_id = "i-wxyx7890"});
+    fx_add(cl, (fx_instance_t){.name = "i2",
+                               .az = "us-east-1d",
+                               .type = "g2.2xlarge",
+                               .agent_version = "1.20.0",
+                               .registered_at = 1529360908,
+                               .ec2_id = "i-0000"});
+    fx_add(cl, (fx_instance_t){.name = "i3",
+                               .az = "us-east-1c",
+                               .type = "t2.medium",
+                               .agent_version = "1.9.0",
+                               .registered_at = 1518480000,
+                               .ec2_id = "i-3333",
+                               .disconnected = true,
+                               .custom_name = "stack",
+                               .custom_value = "prod"});
+    fx_add(cl, (fx_instance_t){.name = "i4",
+                               .az = "us-east-1a",
+                               .type = "m5.large",
+                               .ec2_id = "i-4444",
+                               .custom_name = "stack",
+                               .custom_value = "dev"});
     fx_add_task(cl, 0, "service:production");
     fx_add_task(cl, 1, "database");
     fx_add_task(cl, 3, "service:production");
