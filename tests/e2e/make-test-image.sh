@@ -8,6 +8,7 @@
 #                                 multi     image index: linux/amd64 (= v1) and linux/arm64
 #                                 artifact  OCI 1.1 artifact: artifactType, empty config,
 #                                           one layer, subject = v1's manifest
+#   OUTDIR/oci-archive.tar      the layout with v1 alone, as a tar (`podman load -i`)
 #   OUTDIR/docker-archive.tar   `docker load` archive of v1 (RepoTags e2e/test:v1)
 #   OUTDIR/digests.env          shell assignments of every digest and size (source it)
 #
@@ -87,6 +88,8 @@ make_image() {
 
 make_image amd64
 make_image arm64
+AMD64_HEXES=("$(sha256_of "$work/amd64/manifest.json")" "$(sha256_of "$work/amd64/config.json")"
+    "$(sha256_of "$work/amd64/layer.tar.gz")")
 
 # The multi-arch index.
 platform_desc() {
@@ -123,6 +126,19 @@ jq -cn --argjson v1 "$(ref "$MT_MANIFEST" "$work/amd64/manifest.json" v1)" \
     '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [$v1, $multi, $art]}' \
     >"$layout/index.json"
 printf '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
+
+# oci-archive of v1 alone (`podman load` takes one image from an archive): the layout
+# with an index.json that names only v1.
+arc_dir="$work/oci-archive"
+mkdir -p "$arc_dir/blobs/sha256"
+cp "$layout/oci-layout" "$arc_dir/"
+jq -c '.manifests |= map(select(.annotations["org.opencontainers.image.ref.name"] == "v1"))' "$layout/index.json" \
+    >"$arc_dir/index.json"
+for hex in "${AMD64_HEXES[@]}"; do
+    cp "$layout/blobs/sha256/$hex" "$arc_dir/blobs/sha256/"
+done
+tar --create --file "$out/oci-archive.tar" --directory "$arc_dir" --sort=name \
+    --mtime="$SOURCE_DATE" --owner=0 --group=0 --numeric-owner .
 
 # docker-archive of v1 (what `docker save` writes: config, uncompressed layer, manifest.json).
 arch_dir="$work/docker-archive"
@@ -166,6 +182,7 @@ tar --create --file "$out/docker-archive.tar" --directory "$arch_dir" --sort=nam
     echo "EMPTY_CONFIG_DIGEST=sha256:$(sha256_of "$work/empty.json")"
     echo "EMPTY_CONFIG_FILE=$work/empty.json"
     echo "OCI_LAYOUT=$layout"
+    echo "OCI_ARCHIVE=$out/oci-archive.tar"
     echo "DOCKER_ARCHIVE=$out/docker-archive.tar"
     echo "DOCKER_ARCHIVE_TAG=e2e/test:v1"
 } >"$out/digests.env"
