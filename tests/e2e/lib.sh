@@ -203,6 +203,9 @@ run_case() {
     ) >"$E2E_TMP/case.out" 2>&1
     rc=$?
     set -e
+    if [[ ${E2E_VERBOSE:-0} == 1 ]]; then
+        sed 's/^/      . /' "$E2E_TMP/case.out"
+    fi
     if [[ $rc == 77 ]]; then
         E2E_SKIPPED=$((E2E_SKIPPED + 1))
         printf 'SKIP  %s  (%s)\n' "$name" "$(cat "$E2E_TMP/case.skip")"
@@ -218,9 +221,6 @@ run_case() {
             sed 's/^/      | /' "$E2E_TMP/case.out"
         fi
         sed 's/^/      /' "$E2E_TMP/case.failures"
-    fi
-    if [[ ${E2E_VERBOSE:-0} == 1 ]]; then
-        sed 's/^/      . /' "$E2E_TMP/case.out"
     fi
     return 0
 }
