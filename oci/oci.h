@@ -38,8 +38,8 @@ typedef enum { OCI_ALG_NONE = 0, OCI_ALG_SHA256 = 1, OCI_ALG_SHA512 = 2 } oci_di
 
 typedef struct {
     oci_digest_alg_t alg;
-    size_t len;                /* strlen(str) */
-    char str[OCI_DIGEST_MAX];  /* canonical "sha256:<lowercase hex>", NUL-terminated */
+    size_t len;               /* strlen(str) */
+    char str[OCI_DIGEST_MAX]; /* canonical "sha256:<lowercase hex>", NUL-terminated */
 } oci_digest_t;
 
 /* Parses "<algorithm>:<encoded>". sha256 needs 64 and sha512 128 lowercase hex
@@ -63,8 +63,8 @@ bool oci_tag_valid(const char *s, size_t len);
 
 typedef struct {
     bool is_digest;
-    oci_digest_t digest;         /* when is_digest */
-    char tag[OCI_TAG_MAX + 1];   /* when !is_digest, NUL-terminated */
+    oci_digest_t digest;       /* when is_digest */
+    char tag[OCI_TAG_MAX + 1]; /* when !is_digest, NUL-terminated */
 } oci_reference_t;
 
 /* A manifest reference: a digest if it contains ':', else a tag. */
@@ -88,7 +88,7 @@ typedef struct {
     uint64_t size;
     char media_type[OCI_MEDIA_TYPE_MAX];    /* "" when absent */
     char artifact_type[OCI_MEDIA_TYPE_MAX]; /* "" when absent */
-    bool foreign; /* has "urls" or a non-distributable layer type: need not exist in the registry */
+    bool foreign;                           /* has "urls" or a non-distributable layer type: need not exist in the registry */
 } oci_descriptor_t;
 
 /* A parsed manifest: what the registry must check and record. */
