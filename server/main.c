@@ -1,0 +1,330 @@
+/* berthd: flags, the store, h2o's listeners and event-loop threads. */
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+
+#define BERTH_VERSION "0.1.0"
+/* Bodies past this are refused with 413 (configurable with --max-body). */
+#define DEFAULT_MAX_BODY ((uint64_t)16 << 30)
+/* h2o keeps bodies up to this much in memory; bigger ones go to a spool file
+ * in the data dir (h2o's own default threshold). */
+#define BODY_SPOOL_THRESHOLD ((size_t)32 << 20)
+/* Event loops wake this often to notice a shutdown request. */
+#define LOOP_TICK_MS 200
+#define MAX_THREADS 64
+
+typedef struct {
+    const char *listen;
+    const char *data;
+    bool insecure_no_auth;
+    unsigned threads;
+    uint64_t map_size;
+    uint64_t max_body;
+} options_t;
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: berthd [options]\n"
+                 "\n"
+                 "Berth: a self-hosted OCI / Docker v2 container registry on an embedded LMDB store.\n"
+                 "\n"
+                 "  --listen ADDR:PORT     address to serve on (default 0.0.0.0:5000)\n"
+                 "  --data DIR             data directory (default ./berth-data)\n"
+                 "  --insecure-no-auth     serve without authentication (the only mode until auth lands)\n"
+                 "  --threads N            event-loop threads (default: number of CPUs)\n"
+                 "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
+                 "  --max-body BYTES       largest request body accepted (default 16G)\n"
+                 "  --help                 this text\n"
+                 "  --version              print the version\n"
+                 "\n"
+                 "BYTES accept the suffixes K, M, G and T (powers of 1024).\n");
+}
+
+static bool parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'K':
+    case 'k':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        shift = 40;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
+static int parse_options(int argc, char **argv, options_t *o)
+{
+    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
+                                             {"data", required_argument, NULL, 'd'},
+                                             {"insecure-no-auth", no_argument, NULL, 'i'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"map-size", required_argument, NULL, 'm'},
+                                             {"max-body", required_argument, NULL, 'b'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'd':
+            o->data = optarg;
+            break;
+        case 'i':
+            o->insecure_no_auth = true;
+            break;
+        case 't':
+            if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
+                fprintf(stderr, "berthd: --threads takes a number from 1 to %d\n", MAX_THREADS);
+                return 2;
+            }
+            o->threads = (unsigned)v;
+            break;
+        case 'm':
+            if (!parse_bytes(optarg, &o->map_size) || o->map_size < ((uint64_t)1 << 26)) {
+                fprintf(stderr, "berthd: --map-size takes a size of at least 64M, e.g. 2T\n");
+                return 2;
+            }
+            break;
+        case 'b':
+            if (!parse_bytes(optarg, &o->max_body) || o->max_body == 0) {
+                fprintf(stderr, "berthd: --max-body takes a size, e.g. 8G\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("berthd %s\n", BERTH_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "berthd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+/* Opens a listening socket for "host:port" ("[v6]:port" too); SO_REUSEPORT so
+ * each event loop has its own and the kernel spreads connections. */
+static int open_listener(const char *listen_addr, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen_addr, ':');
+    if (!colon || (size_t)(colon - listen_addr) >= sizeof(host) || !colon[1]) {
+        snprintf(err, errlen, "--listen takes ADDRESS:PORT, e.g. 127.0.0.1:5000");
+        return -1;
+    }
+    memcpy(host, listen_addr, (size_t)(colon - listen_addr));
+    host[colon - listen_addr] = '\0';
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+        h[strlen(h) - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res);
+    if (rc) {
+        snprintf(err, errlen, "cannot resolve %s: %s", listen_addr, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", listen_addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+typedef struct {
+    h2o_handler_t super;
+    server_t *srv;
+} v2_handler_t;
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    return v2_route(((v2_handler_t *)self)->srv, req);
+}
+
+typedef struct {
+    server_thread_t thread;
+    h2o_accept_ctx_t accept_ctx;
+    int listen_fd;
+    pthread_t tid;
+} loop_t;
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err)
+        return;
+    loop_t *l = listener->data;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock)
+        h2o_accept(&l->accept_ctx, sock);
+}
+
+static void *loop_main(void *arg)
+{
+    loop_t *l = arg;
+    h2o_socket_t *listener = h2o_evloop_socket_create(l->thread.ctx.loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    listener->data = l;
+    h2o_socket_read_start(listener, on_accept);
+    while (!stopping)
+        h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
+    h2o_socket_read_stop(listener);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o = {.listen = "0.0.0.0:5000", .data = "./berth-data", .max_body = DEFAULT_MAX_BODY};
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!o.threads)
+        o.threads = ncpu > 0 && ncpu <= MAX_THREADS ? (unsigned)ncpu : 1;
+
+    /* Fixed thresholds keep glibc from growing its mmap threshold after LMDB
+     * frees big dirty pages, which would leave them on the heap as RSS. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "berthd: cannot create data directory %s: %s\n", o.data, strerror(errno));
+        return 1;
+    }
+    /* Big bodies spool into the data dir, not /tmp: same file system, same space. */
+    char spool_dir[FILENAME_MAX - 16];
+    if ((size_t)snprintf(spool_dir, sizeof(spool_dir), "%s/tmp", o.data) >= sizeof(spool_dir) - 16) {
+        fprintf(stderr, "berthd: data directory path too long\n");
+        return 1;
+    }
+    if (mkdir(spool_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "berthd: cannot create %s: %s\n", spool_dir, strerror(errno));
+        return 1;
+    }
+    snprintf(h2o_socket_buffer_mmap_settings.fn_template, sizeof(h2o_socket_buffer_mmap_settings.fn_template), "%s/h2o.b.XXXXXX",
+             spool_dir);
+    h2o_socket_buffer_mmap_settings.threshold = BODY_SPOOL_THRESHOLD;
+
+    storage_err_t serr;
+    storage_options_t sopt = {.map_size = o.map_size};
+    server_t srv = {.max_body = o.max_body};
+    if (!(srv.storage = storage_open(o.data, &sopt, &serr))) {
+        fprintf(stderr, "berthd: %s\n", serr.msg);
+        return 1;
+    }
+
+    h2o_globalconf_t config;
+    h2o_config_init(&config);
+    config.max_request_entity_size = o.max_body;
+    config.server_name = h2o_iovec_init(H2O_STRLIT("berth"));
+    h2o_hostconf_t *host = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    v2_handler_t *handler = (v2_handler_t *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->srv = &srv;
+
+    loop_t *loops = calloc(o.threads, sizeof(*loops));
+    if (!loops) {
+        fprintf(stderr, "berthd: out of memory\n");
+        return 1;
+    }
+    char err[512];
+    for (unsigned i = 0; i < o.threads; i++) {
+        loop_t *l = &loops[i];
+        if ((l->listen_fd = open_listener(o.listen, err, sizeof(err))) < 0) {
+            fprintf(stderr, "berthd: %s\n", err);
+            return 1;
+        }
+        h2o_context_init(&l->thread.ctx, h2o_evloop_create(), &config);
+        l->thread.srv = &srv;
+        server_thread_init_ops(&l->thread);
+        l->accept_ctx.ctx = &l->thread.ctx;
+        l->accept_ctx.hosts = config.hosts;
+    }
+
+    fprintf(stderr, "berthd %s: serving the OCI distribution API on http://%s, data in %s, %u threads\n", BERTH_VERSION, o.listen,
+            o.data, o.threads);
+    fprintf(stderr,
+            "berthd: WARNING: NO AUTHENTICATION. Anyone who can reach %s can push, pull and delete. "
+            "Authentication is not implemented yet%s.\n",
+            o.listen, o.insecure_no_auth ? " (--insecure-no-auth)" : "; --insecure-no-auth will be required for this mode");
+
+    for (unsigned i = 0; i < o.threads; i++)
+        pthread_create(&loops[i].tid, NULL, loop_main, &loops[i]);
+    for (unsigned i = 0; i < o.threads; i++)
+        pthread_join(loops[i].tid, NULL);
+
+    fprintf(stderr, "berthd: shutting down\n");
+    storage_close(srv.storage);
+    free(loops);
+    return 0;
+}

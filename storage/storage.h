@@ -1,0 +1,213 @@
+/*
+ * storage/storage.h — everything another part may see of Berth's store.
+ *
+ * The shape is the backend-neutral one DESIGN.md asks for, so that an S3 +
+ * PostgreSQL backend can slot in later without touching server/:
+ *
+ *  - Reads go through a reader: a consistent snapshot. Pointers it hands out
+ *    (manifest bodies, blob bytes) stay valid until the reader is released,
+ *    refreshed or ended. On LMDB they point straight into the map.
+ *  - Every change is an operation (storage_op_t) submitted to the store's one
+ *    writer. The writer gathers the pending operations of many requests into
+ *    one transaction and one sync (group commit) and then calls each op's
+ *    `done` callback ON THE WRITER THREAD. When `done` runs with STORAGE_OK,
+ *    the change is committed and synced: it may be acknowledged.
+ *  - Blobs are immutable and keyed by digest; uploads are durable handles
+ *    (begin, append, commit with the expected digest, abort) whose state is
+ *    in the store, so they survive a restart and resume at their offset.
+ *
+ * Failure: functions return a storage_status_t and fill a storage_err_t whose
+ * message is meant for the user at the edge (it names what was missing or
+ * wrong and never contains secrets).
+ */
+#ifndef BERTH_STORAGE_H
+#define BERTH_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oci/oci.h"
+
+typedef enum {
+    STORAGE_OK = 0,
+    STORAGE_NOT_FOUND,       /* the blob, manifest, tag, upload or repository does not exist */
+    STORAGE_DIGEST_MISMATCH, /* the uploaded bytes do not hash to the digest given */
+    STORAGE_RANGE,           /* an append did not start at the upload's current offset */
+    STORAGE_REFERENCE,       /* a manifest references a blob or manifest the repository lacks */
+    STORAGE_INVALID,         /* the request contradicts the stored state (e.g. upload of another repository) */
+    STORAGE_FULL,            /* the disk or the reserved map is full; the store remains usable */
+    STORAGE_IO,              /* an I/O or database error; see the message */
+    STORAGE_NOMEM,
+    STORAGE_CANCELLED, /* the submitter cancelled the op before it ran to the end */
+} storage_status_t;
+
+typedef struct {
+    storage_status_t status;
+    char msg[256];
+} storage_err_t;
+
+/* Upload ids are 32 lowercase hex digits (128 random bits). */
+#define STORAGE_UPLOAD_ID_LEN 32
+
+typedef struct storage storage_t;
+
+typedef struct {
+    /* Address space reserved for the database. The file grows only as data
+     * arrives; the reservation only bounds it. 0: STORAGE_DEFAULT_MAP_SIZE. */
+    uint64_t map_size;
+    /* Concurrent read snapshots (open blob streams hold one each). 0: default. */
+    unsigned max_readers;
+    /* For tests: sync commits (the default) or not. Never off in production. */
+    bool no_sync;
+} storage_options_t;
+
+/* 1 TiB: address space is free on 64-bit Linux; the data file only grows as
+ * used. A bigger store needs --map-size. */
+#define STORAGE_DEFAULT_MAP_SIZE ((uint64_t)1 << 40)
+
+/* Opens (creating if needed) the store in directory `dir`. NULL on failure. */
+storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_err_t *err);
+/* Stops the writer after it has finished every submitted op, then closes. */
+void storage_close(storage_t *st);
+
+const char *storage_status_name(storage_status_t s);
+
+/* ---- reads ------------------------------------------------------------ */
+
+typedef struct storage_reader storage_reader_t;
+
+storage_reader_t *storage_reader_begin(storage_t *st, storage_err_t *err);
+void storage_reader_end(storage_reader_t *rd);
+/* Drops the snapshot (and every pointer from it) but keeps the handle, so a
+ * long stream does not pin old pages; refresh takes a new snapshot. */
+void storage_reader_release(storage_reader_t *rd);
+storage_status_t storage_reader_refresh(storage_reader_t *rd, storage_err_t *err);
+
+typedef struct {
+    uint64_t size;
+    uint64_t id_; /* backend's handle for the bytes */
+} storage_blob_t;
+
+/* A blob as seen from repository `repo` (linked there), or from the whole
+ * store when repo is NULL. STORAGE_NOT_FOUND when absent. */
+storage_status_t storage_blob_stat(storage_reader_t *rd, const char *repo, const oci_digest_t *digest, storage_blob_t *out,
+                                   storage_err_t *err);
+
+/* Points *data at up to *len contiguous bytes of the blob starting at
+ * `offset` (< blob->size): one stored chunk, decompressed if it was stored
+ * compressed. Valid until the reader is released, refreshed, ended or used
+ * for the next storage_blob_read. */
+storage_status_t storage_blob_read(storage_reader_t *rd, const storage_blob_t *blob, uint64_t offset, const void **data,
+                                   size_t *len, storage_err_t *err);
+
+typedef struct {
+    oci_digest_t digest;
+    const char *media_type; /* NUL-terminated */
+    const void *body;
+    size_t len;
+} storage_manifest_t;
+
+/* A manifest of `repo` by tag or digest. STORAGE_NOT_FOUND when absent. */
+storage_status_t storage_manifest_get(storage_reader_t *rd, const char *repo, const oci_reference_t *ref, storage_manifest_t *out,
+                                      storage_err_t *err);
+
+bool storage_repo_exists(storage_reader_t *rd, const char *repo);
+
+/* Called once per item in order; return false to stop early. */
+typedef bool (*storage_name_cb)(void *ctx, const char *name, size_t len);
+
+/* Tags of `repo` in byte order, strictly after `last` (NULL: from the start),
+ * at most `n` of them. *more tells whether any follow. NOT_FOUND: no repo. */
+storage_status_t storage_tags_list(storage_reader_t *rd, const char *repo, const char *last, size_t n, storage_name_cb cb,
+                                   void *ctx, bool *more, storage_err_t *err);
+/* Repositories in byte order, likewise. */
+storage_status_t storage_catalog_list(storage_reader_t *rd, const char *last, size_t n, storage_name_cb cb, void *ctx, bool *more,
+                                      storage_err_t *err);
+
+/* Referrers of `subject` in `repo`: each a JSON descriptor object (compact)
+ * with mediaType, digest, size and, when present, artifactType and annotations. */
+typedef bool (*storage_referrer_cb)(void *ctx, const char *artifact_type, const char *descriptor_json, size_t len);
+storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, const oci_digest_t *subject, storage_referrer_cb cb,
+                                        void *ctx, storage_err_t *err);
+
+typedef struct {
+    char repo[OCI_NAME_MAX + 1];
+    uint64_t offset; /* bytes received and durable */
+} storage_upload_t;
+
+storage_status_t storage_upload_stat(storage_reader_t *rd, const char *upload_id, storage_upload_t *out, storage_err_t *err);
+
+/* ---- writes ----------------------------------------------------------- */
+
+typedef enum {
+    STORAGE_OP_UPLOAD_BEGIN,    /* in: repo.                        out: upload_id */
+    STORAGE_OP_UPLOAD_APPEND,   /* in: upload_id, repo, offset, data/len. out: offset */
+    STORAGE_OP_UPLOAD_COMMIT,   /* in: upload_id, repo, digest, data/len (final bytes, may be 0). out: size */
+    STORAGE_OP_UPLOAD_ABORT,    /* in: upload_id, repo */
+    STORAGE_OP_BLOB_PUT,        /* in: repo, digest, data/len (monolithic upload). out: size */
+    STORAGE_OP_BLOB_MOUNT,      /* in: repo, from_repo, digest. out: size */
+    STORAGE_OP_BLOB_UNLINK,     /* in: repo, digest */
+    STORAGE_OP_MANIFEST_PUT,    /* in: repo, tag ("" for by-digest), digest, data/len, manifest */
+    STORAGE_OP_MANIFEST_DELETE, /* in: repo, reference (tag: only the tag; digest: manifest and its tags) */
+} storage_op_kind_t;
+
+/* Append at the upload's current end, whatever it is (a streamed PATCH). */
+#define STORAGE_OFFSET_ANY UINT64_MAX
+
+typedef struct storage_op storage_op_t;
+struct storage_op {
+    storage_op_kind_t kind;
+    /* Called exactly once, on the writer thread, when the op is durable or has failed. */
+    void (*done)(storage_op_t *op);
+    void *user;
+
+    /* inputs: the caller keeps them valid until done (or storage_op_cancel) */
+    char repo[OCI_NAME_MAX + 1];
+    char from_repo[OCI_NAME_MAX + 1];
+    char upload_id[STORAGE_UPLOAD_ID_LEN + 1];
+    char tag[OCI_TAG_MAX + 1];
+    oci_digest_t digest;
+    oci_reference_t reference;
+    uint64_t offset;
+    const void *data;
+    size_t len;
+    const oci_manifest_t *manifest;
+    /* MANIFEST_PUT with a subject: the referrer descriptor to list (compact JSON) */
+    const char *referrer_json;
+    size_t referrer_json_len;
+
+    /* outputs */
+    storage_status_t status;
+    storage_err_t err;
+    uint64_t result_offset; /* APPEND: new end; COMMIT/PUT/MOUNT: blob size */
+
+    /* the writer's bookkeeping */
+    storage_op_t *next_;
+    size_t progress_;
+    int stage_;
+    int cancelled_;
+};
+
+/* Initialises an op of `kind` (zeroes everything else). */
+void storage_op_init(storage_op_t *op, storage_op_kind_t kind);
+/* Queues op for the writer; never blocks on I/O. */
+void storage_submit(storage_t *st, storage_op_t *op);
+/* Submits and waits for completion (tests, CLI, start-up). Ignores op->done. */
+storage_status_t storage_execute(storage_t *st, storage_op_t *op);
+/* Tells the writer to stop using op's inputs; returns once it no longer
+ * reads them. done is still called (STORAGE_CANCELLED unless it had finished). */
+void storage_op_cancel(storage_t *st, storage_op_t *op);
+
+/* Counters for tests and benchmarks. */
+typedef struct {
+    uint64_t commits;      /* write transactions committed */
+    uint64_t ops;          /* ops completed */
+    uint64_t chunks_raw;   /* chunks stored as pushed */
+    uint64_t chunks_zstd;  /* chunks stored compressed */
+    uint64_t bytes_in;     /* blob bytes received */
+    uint64_t bytes_stored; /* blob bytes written after compression */
+} storage_stats_t;
+void storage_get_stats(storage_t *st, storage_stats_t *out);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * storage/storage_internal.h — shared by the files of storage/ (and its
+ * tests and fuzz targets); no other part includes it.
+ *
+ * The data model, one LMDB environment (<data>/store/data.mdb), named databases:
+ *
+ *   meta       "next-blob-id"              -> u64              (blob id allocator)
+ *              "format"                    -> u32              (STORE_FORMAT)
+ *   blobs      "<alg>:<hex>"               -> blob_rec         (size, blob id)
+ *   chunks     u64be blob id | u64be start -> chunk_hdr + bytes (raw or one zstd frame)
+ *   links      "<repo>\0<digest>"          -> u64 linked-at    (blob visible in repo)
+ *   manifests  "<repo>\0<digest>"          -> manifest_rec + media type + artifact type
+ *                                              + subject + body (bytes as pushed)
+ *   tags       "<repo>\0<tag>"             -> "<digest>"       (byte order = listing order)
+ *   referrers  "<repo>\0<subject>\0<digest>" -> artifact type "\0" descriptor JSON
+ *   repos      "<repo>"                    -> u64 created-at   (catalog)
+ *   uploads    "<upload id>"               -> session (see session_encode)
+ *
+ * Why chunks are keyed by blob id and start offset, not by digest: an upload
+ * writes its chunks under a fresh blob id before the digest is known; on
+ * commit the digest record simply points at that id, so no byte is copied,
+ * and when the digest is already stored the new chunks are deleted (dedupe).
+ * Keys carry the start offset so that chunks can have any size (a client's
+ * PATCH boundaries) and a ranged read finds its chunk with one cursor seek.
+ *
+ * A blob is reachable in a repository only through its link: a digest stored
+ * for one repository is not readable from another until pushed or mounted there.
+ */
+#ifndef BERTH_STORAGE_INTERNAL_H
+#define BERTH_STORAGE_INTERNAL_H
+
+/* SHA256_CTX is the only hash midstate OpenSSL 3 lets us serialize; storage/
+ * is compiled with OPENSSL_SUPPRESS_DEPRECATED for it (see CMakeLists.txt). */
+#include <lmdb.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <zstd.h>
+
+#include "storage/storage.h"
+
+/* Largest chunk: big enough that a stream is a few hundred LMDB lookups per
+ * GiB, small enough that decompressing one for a ranged read is cheap. */
+#define STORE_CHUNK_BYTES (1u << 20)
+/* Bytes an op may write in one transaction: LMDB keeps a write txn's dirty
+ * pages in memory (and caps them at 512 MiB), so big appends go in pieces. */
+#define STORE_PIECE_BYTES (32u << 20)
+/* A chunk is kept compressed only if zstd saves at least 10%. */
+#define STORE_COMPRESS_MIN_SAVING_PCT 10
+/* Probe this many bytes first: compressed layers fail the probe cheaply. */
+#define STORE_COMPRESS_PROBE_BYTES (64u << 10)
+/* Chunks smaller than this are stored raw: zstd's frame overhead eats the gain. */
+#define STORE_COMPRESS_MIN_BYTES 512
+/* zstd level 1: ~400 MB/s here, most of the ratio on tar and JSON. */
+#define STORE_ZSTD_LEVEL 1
+/* At most this many ops share one transaction and one sync. */
+#define STORE_MAX_BATCH 256
+#define STORE_FORMAT 1u
+
+enum { CHUNK_RAW = 0, CHUNK_ZSTD = 1 };
+
+typedef struct {
+    uint8_t codec;
+    uint8_t pad[3];
+    uint32_t raw_len;
+} chunk_hdr_t;
+
+typedef struct {
+    uint32_t format;
+    uint32_t flags;
+    uint64_t size;
+    uint64_t id;
+    uint64_t created;
+} blob_rec_t;
+
+typedef struct {
+    uint32_t format;
+    uint32_t flags;
+    uint64_t pushed_at;
+    uint16_t media_type_len;
+    uint16_t artifact_type_len;
+    uint16_t subject_len;
+    uint16_t pad;
+    uint32_t body_len;
+    /* then media type NUL, artifact type NUL, subject NUL, body */
+} manifest_rec_t;
+
+/* An upload session as stored. */
+typedef struct {
+    char repo[OCI_NAME_MAX + 1];
+    uint64_t blob_id; /* its chunks live under this id */
+    uint64_t offset;  /* bytes stored */
+    uint64_t created;
+    uint64_t updated;
+    SHA256_CTX sha256; /* midstate after `offset` bytes */
+} session_t;
+
+/* Serialized session: magic, version, lengths, then the fields. */
+#define SESSION_MAGIC 0x4c505542u /* "BUPL" */
+#define SESSION_VERSION 1u
+size_t session_encoded_size(const session_t *s);
+void session_encode(const session_t *s, unsigned char *out);
+/* Validates everything (lengths, repository name, hash state against offset);
+ * false on any inconsistency. */
+bool session_decode(const void *buf, size_t len, session_t *out);
+
+struct storage {
+    MDB_env *env;
+    MDB_dbi dbi_meta, dbi_blobs, dbi_chunks, dbi_links, dbi_manifests, dbi_tags, dbi_referrers, dbi_repos, dbi_uploads;
+
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;     /* the writer: work arrived, or stop */
+    pthread_cond_t progress; /* cancellers: the writer moved on */
+    storage_op_t *head, *tail;
+    storage_op_t *running; /* the op whose inputs the writer reads right now */
+    bool stopping;
+
+    /* writer-only state */
+    ZSTD_CCtx *cctx;
+    void *zbuf;
+    size_t zbuf_size;
+
+    _Atomic uint64_t st_commits, st_ops, st_chunks_raw, st_chunks_zstd, st_bytes_in, st_bytes_stored;
+};
+
+struct storage_reader {
+    storage_t *st;
+    MDB_txn *txn;
+    bool live;
+    ZSTD_DCtx *dctx;
+    void *scratch; /* a decompressed chunk */
+    uint64_t scratch_id, scratch_start;
+    size_t scratch_len;
+    bool scratch_valid;
+};
+
+/* helpers shared by the storage files */
+void store_err(storage_err_t *err, storage_status_t st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+storage_status_t store_mdb_status(int rc);
+/* "<a>\0<b>" into buf; returns its length or 0 when it does not fit */
+size_t store_key2(char *buf, size_t cap, const char *a, const char *b);
+size_t store_key3(char *buf, size_t cap, const char *a, const char *b, const char *c);
+void store_chunk_key(unsigned char key[16], uint64_t id, uint64_t start);
+uint64_t store_now(void);
+
+/* writer.c: runs one op's next step inside a child transaction */
+typedef enum { RUN_COMMIT, RUN_ABORT, RUN_AGAIN } run_result_t;
+run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op);
+
+bool store_link_exists(storage_t *st, MDB_txn *txn, const char *repo, const char *digest);
+int store_blob_get(storage_t *st, MDB_txn *txn, const char *digest, blob_rec_t *out);
+
+#endif

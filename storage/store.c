@@ -1,0 +1,582 @@
+/* The LMDB environment: opening, helpers, and every read path. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "storage/storage_internal.h"
+
+/* Named databases: see the drawing in storage_internal.h. */
+#define STORE_MAX_DBS 16
+/* Readers: open blob streams hold one each; LMDB's default (126) is too few. */
+#define STORE_DEFAULT_MAX_READERS 4096
+
+void store_err(storage_err_t *err, storage_status_t st, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    err->status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+storage_status_t store_mdb_status(int rc)
+{
+    switch (rc) {
+    case 0:
+        return STORAGE_OK;
+    case MDB_NOTFOUND:
+        return STORAGE_NOT_FOUND;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+        return STORAGE_FULL;
+    case ENOMEM:
+        return STORAGE_NOMEM;
+    default:
+        return STORAGE_IO;
+    }
+}
+
+const char *storage_status_name(storage_status_t s)
+{
+    static const char *const names[] = {"ok",      "not found", "digest mismatch", "range",     "missing reference",
+                                        "invalid", "full",      "i/o error",       "no memory", "cancelled"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+size_t store_key2(char *buf, size_t cap, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + 1 + lb > cap)
+        return 0;
+    memcpy(buf, a, la);
+    buf[la] = '\0';
+    memcpy(buf + la + 1, b, lb);
+    return la + 1 + lb;
+}
+
+size_t store_key3(char *buf, size_t cap, const char *a, const char *b, const char *c)
+{
+    size_t n = store_key2(buf, cap, a, b);
+    size_t lc = strlen(c);
+    if (!n || n + 1 + lc > cap)
+        return 0;
+    buf[n] = '\0';
+    memcpy(buf + n + 1, c, lc);
+    return n + 1 + lc;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void store_chunk_key(unsigned char key[16], uint64_t id, uint64_t start)
+{
+    put_be64(key, id);
+    put_be64(key + 8, start);
+}
+
+uint64_t store_now(void)
+{
+    return (uint64_t)time(NULL);
+}
+
+int store_blob_get(storage_t *st, MDB_txn *txn, const char *digest, blob_rec_t *out)
+{
+    MDB_val k = {strlen(digest), (void *)digest}, v;
+    int rc = mdb_get(txn, st->dbi_blobs, &k, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != sizeof(blob_rec_t))
+        return MDB_CORRUPTED;
+    memcpy(out, v.mv_data, sizeof(*out));
+    return 0;
+}
+
+bool store_link_exists(storage_t *st, MDB_txn *txn, const char *repo, const char *digest)
+{
+    char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
+    MDB_val k = {store_key2(key, sizeof(key), repo, digest), key}, v;
+    return k.mv_size && mdb_get(txn, st->dbi_links, &k, &v) == 0;
+}
+
+static int open_dbs(storage_t *st)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {{"meta", &st->dbi_meta},           {"blobs", &st->dbi_blobs},         {"chunks", &st->dbi_chunks},
+               {"links", &st->dbi_links},         {"manifests", &st->dbi_manifests}, {"tags", &st->dbi_tags},
+               {"referrers", &st->dbi_referrers}, {"repos", &st->dbi_repos},         {"uploads", &st->dbi_uploads}};
+    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)) != 0) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
+    MDB_val k = {6, "format"}, v;
+    uint32_t format = STORE_FORMAT;
+    rc = mdb_get(txn, st->dbi_meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        v.mv_size = sizeof(format);
+        v.mv_data = &format;
+        rc = mdb_put(txn, st->dbi_meta, &k, &v, 0);
+    } else if (rc == 0 && (v.mv_size != sizeof(format) || memcmp(v.mv_data, &format, sizeof(format)) != 0)) {
+        rc = MDB_VERSION_MISMATCH;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+void store_writer_start(storage_t *st, storage_err_t *err);
+void store_writer_stop(storage_t *st);
+
+storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_err_t *err)
+{
+    storage_options_t defaults = {0};
+    if (!opt)
+        opt = &defaults;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        store_err(err, STORAGE_IO, "cannot create data directory %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/store", dir) >= sizeof(path)) {
+        store_err(err, STORAGE_IO, "data directory path too long");
+        return NULL;
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        store_err(err, STORAGE_IO, "cannot create %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    storage_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        store_err(err, STORAGE_NOMEM, "out of memory");
+        return NULL;
+    }
+    int rc = mdb_env_create(&st->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(st->env, opt->max_readers ? opt->max_readers : STORE_DEFAULT_MAX_READERS);
+    if (!rc)
+        rc = mdb_env_set_mapsize(st->env, opt->map_size ? opt->map_size : STORAGE_DEFAULT_MAP_SIZE);
+    /* MDB_NOTLS: a blob stream's reader moves between event-loop callbacks.
+     * No MDB_WRITEMAP: with it a full disk is a SIGBUS instead of ENOSPC. */
+    unsigned flags = MDB_NOTLS | (opt->no_sync ? MDB_NOSYNC : 0);
+    if (!rc)
+        rc = mdb_env_open(st->env, path, flags, 0600);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot open the store in %s: %s", path, mdb_strerror(rc));
+        if (st->env)
+            mdb_env_close(st->env);
+        free(st);
+        return NULL;
+    }
+    /* A crashed process may have left reader slots behind. */
+    int dead;
+    mdb_reader_check(st->env, &dead);
+    if ((rc = open_dbs(st)) != 0) {
+        store_err(err, store_mdb_status(rc), "cannot open the store's databases in %s: %s", path,
+                  rc == MDB_VERSION_MISMATCH ? "written by an incompatible version of berthd" : mdb_strerror(rc));
+        mdb_env_close(st->env);
+        free(st);
+        return NULL;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    pthread_cond_init(&st->wake, NULL);
+    pthread_cond_init(&st->progress, NULL);
+    st->cctx = ZSTD_createCCtx();
+    st->zbuf_size = ZSTD_compressBound(STORE_CHUNK_BYTES) + sizeof(chunk_hdr_t);
+    st->zbuf = malloc(st->zbuf_size);
+    if (!st->cctx || !st->zbuf) {
+        store_err(err, STORAGE_NOMEM, "out of memory");
+        storage_close(st);
+        return NULL;
+    }
+    storage_err_t werr = {0};
+    store_writer_start(st, &werr);
+    if (werr.status != STORAGE_OK) {
+        if (err)
+            *err = werr;
+        storage_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void storage_close(storage_t *st)
+{
+    if (!st)
+        return;
+    store_writer_stop(st);
+    ZSTD_freeCCtx(st->cctx);
+    free(st->zbuf);
+    mdb_env_close(st->env);
+    pthread_mutex_destroy(&st->lock);
+    pthread_cond_destroy(&st->wake);
+    pthread_cond_destroy(&st->progress);
+    free(st);
+}
+
+void storage_get_stats(storage_t *st, storage_stats_t *out)
+{
+    out->commits = st->st_commits;
+    out->ops = st->st_ops;
+    out->chunks_raw = st->st_chunks_raw;
+    out->chunks_zstd = st->st_chunks_zstd;
+    out->bytes_in = st->st_bytes_in;
+    out->bytes_stored = st->st_bytes_stored;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+storage_reader_t *storage_reader_begin(storage_t *st, storage_err_t *err)
+{
+    storage_reader_t *rd = calloc(1, sizeof(*rd));
+    if (!rd) {
+        store_err(err, STORAGE_NOMEM, "out of memory");
+        return NULL;
+    }
+    rd->st = st;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rd->txn);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        free(rd);
+        return NULL;
+    }
+    rd->live = true;
+    return rd;
+}
+
+void storage_reader_end(storage_reader_t *rd)
+{
+    if (!rd)
+        return;
+    mdb_txn_abort(rd->txn);
+    ZSTD_freeDCtx(rd->dctx);
+    free(rd->scratch);
+    free(rd);
+}
+
+void storage_reader_release(storage_reader_t *rd)
+{
+    if (rd->live) {
+        mdb_txn_reset(rd->txn);
+        rd->live = false;
+    }
+}
+
+storage_status_t storage_reader_refresh(storage_reader_t *rd, storage_err_t *err)
+{
+    if (rd->live)
+        mdb_txn_reset(rd->txn);
+    rd->live = false;
+    int rc = mdb_txn_renew(rd->txn);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    rd->live = true;
+    return STORAGE_OK;
+}
+
+storage_status_t storage_blob_stat(storage_reader_t *rd, const char *repo, const oci_digest_t *digest, storage_blob_t *out,
+                                   storage_err_t *err)
+{
+    if (repo && !store_link_exists(rd->st, rd->txn, repo, digest->str)) {
+        store_err(err, STORAGE_NOT_FOUND, "blob %s is not in repository %s", digest->str, repo);
+        return STORAGE_NOT_FOUND;
+    }
+    blob_rec_t rec;
+    int rc = store_blob_get(rd->st, rd->txn, digest->str, &rec);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), rc == MDB_NOTFOUND ? "blob %s is unknown" : "cannot read blob %s: %s", digest->str,
+                  mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    out->size = rec.size;
+    out->id_ = rec.id;
+    return STORAGE_OK;
+}
+
+storage_status_t storage_blob_read(storage_reader_t *rd, const storage_blob_t *blob, uint64_t offset, const void **data,
+                                   size_t *len, storage_err_t *err)
+{
+    if (offset >= blob->size) {
+        store_err(err, STORAGE_INVALID, "read past the end of the blob");
+        return STORAGE_INVALID;
+    }
+    if (rd->scratch_valid && rd->scratch_id == blob->id_ && offset >= rd->scratch_start &&
+        offset < rd->scratch_start + rd->scratch_len) {
+        *data = (const char *)rd->scratch + (offset - rd->scratch_start);
+        *len = rd->scratch_len - (offset - rd->scratch_start);
+        return STORAGE_OK;
+    }
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(rd->txn, rd->st->dbi_chunks, &cur);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    unsigned char key[16];
+    store_chunk_key(key, blob->id_, offset);
+    MDB_val k = {sizeof(key), key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && (k.mv_size != 16 || memcmp(k.mv_data, key, 16) != 0))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV); /* the chunk that starts before offset */
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    uint64_t start = 0;
+    chunk_hdr_t hdr;
+    if (rc == 0) {
+        if (k.mv_size != 16 || get_be64(k.mv_data) != blob->id_ || v.mv_size < sizeof(hdr))
+            rc = MDB_NOTFOUND;
+        else {
+            start = get_be64((const unsigned char *)k.mv_data + 8);
+            memcpy(&hdr, v.mv_data, sizeof(hdr));
+            if (offset < start || offset - start >= hdr.raw_len)
+                rc = MDB_NOTFOUND;
+        }
+    }
+    if (rc) {
+        store_err(err, STORAGE_IO, "blob data missing at offset %llu: the store is damaged", (unsigned long long)offset);
+        return STORAGE_IO;
+    }
+    const char *payload = (const char *)v.mv_data + sizeof(hdr);
+    size_t plen = v.mv_size - sizeof(hdr);
+    if (hdr.codec == CHUNK_RAW) {
+        if (plen != hdr.raw_len) {
+            store_err(err, STORAGE_IO, "blob chunk has a wrong length: the store is damaged");
+            return STORAGE_IO;
+        }
+        *data = payload + (offset - start);
+        *len = plen - (offset - start);
+        return STORAGE_OK;
+    }
+    if (hdr.codec != CHUNK_ZSTD || hdr.raw_len > STORE_CHUNK_BYTES) {
+        store_err(err, STORAGE_IO, "blob chunk has an unknown encoding: the store is damaged");
+        return STORAGE_IO;
+    }
+    if (!rd->scratch && !(rd->scratch = malloc(STORE_CHUNK_BYTES))) {
+        store_err(err, STORAGE_NOMEM, "out of memory");
+        return STORAGE_NOMEM;
+    }
+    if (!rd->dctx && !(rd->dctx = ZSTD_createDCtx())) {
+        store_err(err, STORAGE_NOMEM, "out of memory");
+        return STORAGE_NOMEM;
+    }
+    rd->scratch_valid = false;
+    size_t n = ZSTD_decompressDCtx(rd->dctx, rd->scratch, STORE_CHUNK_BYTES, payload, plen);
+    if (ZSTD_isError(n) || n != hdr.raw_len) {
+        store_err(err, STORAGE_IO, "blob chunk does not decompress: the store is damaged");
+        return STORAGE_IO;
+    }
+    rd->scratch_valid = true;
+    rd->scratch_id = blob->id_;
+    rd->scratch_start = start;
+    rd->scratch_len = n;
+    *data = (const char *)rd->scratch + (offset - start);
+    *len = n - (offset - start);
+    return STORAGE_OK;
+}
+
+static bool decode_manifest(const MDB_val *v, storage_manifest_t *out)
+{
+    manifest_rec_t rec;
+    if (v->mv_size < sizeof(rec))
+        return false;
+    memcpy(&rec, v->mv_data, sizeof(rec));
+    size_t need = sizeof(rec) + (size_t)rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1 + rec.body_len;
+    if (rec.format != STORE_FORMAT || need != v->mv_size)
+        return false;
+    const char *p = (const char *)v->mv_data + sizeof(rec);
+    out->media_type = p;
+    out->body = p + rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1;
+    out->len = rec.body_len;
+    return true;
+}
+
+storage_status_t storage_manifest_get(storage_reader_t *rd, const char *repo, const oci_reference_t *ref, storage_manifest_t *out,
+                                      storage_err_t *err)
+{
+    char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
+    MDB_val k, v;
+    const char *digest;
+    char tagged[OCI_DIGEST_MAX];
+    if (ref->is_digest) {
+        digest = ref->digest.str;
+    } else {
+        k.mv_size = store_key2(key, sizeof(key), repo, ref->tag);
+        k.mv_data = key;
+        int rc = k.mv_size ? mdb_get(rd->txn, rd->st->dbi_tags, &k, &v) : MDB_NOTFOUND;
+        if (rc || v.mv_size >= sizeof(tagged)) {
+            store_err(err, STORAGE_NOT_FOUND, "tag %s is not in repository %s", ref->tag, repo);
+            return STORAGE_NOT_FOUND;
+        }
+        memcpy(tagged, v.mv_data, v.mv_size);
+        tagged[v.mv_size] = '\0';
+        digest = tagged;
+    }
+    k.mv_size = store_key2(key, sizeof(key), repo, digest);
+    k.mv_data = key;
+    int rc = k.mv_size ? mdb_get(rd->txn, rd->st->dbi_manifests, &k, &v) : MDB_NOTFOUND;
+    if (rc) {
+        store_err(err, STORAGE_NOT_FOUND, "manifest %s is not in repository %s", digest, repo);
+        return STORAGE_NOT_FOUND;
+    }
+    if (!decode_manifest(&v, out) || oci_digest_parse(digest, strlen(digest), &out->digest, NULL) != OCI_OK) {
+        store_err(err, STORAGE_IO, "manifest record %s in %s is damaged", digest, repo);
+        return STORAGE_IO;
+    }
+    return STORAGE_OK;
+}
+
+bool storage_repo_exists(storage_reader_t *rd, const char *repo)
+{
+    MDB_val k = {strlen(repo), (void *)repo}, v;
+    return mdb_get(rd->txn, rd->st->dbi_repos, &k, &v) == 0;
+}
+
+/* Lists keys of `dbi` that start with prefix (prefix_len bytes), strictly after
+ * prefix+last, passing the part after the prefix to cb. */
+static storage_status_t list_after(storage_reader_t *rd, MDB_dbi dbi, const char *prefix, size_t prefix_len, const char *last,
+                                   size_t n, storage_name_cb cb, void *ctx, bool *more, storage_err_t *err)
+{
+    char key[OCI_NAME_MAX + OCI_TAG_MAX + OCI_NAME_MAX + 4];
+    size_t last_len = last ? strlen(last) : 0;
+    if (prefix_len + last_len > sizeof(key)) {
+        *more = false;
+        return STORAGE_OK; /* nothing sorts after an over-long name */
+    }
+    memcpy(key, prefix, prefix_len);
+    if (last_len)
+        memcpy(key + prefix_len, last, last_len);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(rd->txn, dbi, &cur);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    MDB_val k = {prefix_len + last_len, key}, v;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    if (k.mv_size == 0)
+        op = MDB_FIRST;
+    size_t count = 0;
+    *more = false;
+    for (rc = mdb_cursor_get(cur, &k, &v, op); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < prefix_len || memcmp(k.mv_data, prefix, prefix_len) != 0)
+            break;
+        const char *name = (const char *)k.mv_data + prefix_len;
+        size_t len = k.mv_size - prefix_len;
+        if (last_len && len == last_len && memcmp(name, last, len) == 0)
+            continue;
+        if (memchr(name, '\0', len))
+            continue; /* a deeper key (never for tags and repos) */
+        if (count == n) {
+            *more = true;
+            break;
+        }
+        char buf[OCI_NAME_MAX + 1];
+        if (len >= sizeof(buf))
+            continue;
+        memcpy(buf, name, len);
+        buf[len] = '\0';
+        count++;
+        if (!cb(ctx, buf, len))
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    return STORAGE_OK;
+}
+
+storage_status_t storage_tags_list(storage_reader_t *rd, const char *repo, const char *last, size_t n, storage_name_cb cb,
+                                   void *ctx, bool *more, storage_err_t *err)
+{
+    if (!storage_repo_exists(rd, repo)) {
+        store_err(err, STORAGE_NOT_FOUND, "repository %s is not known", repo);
+        return STORAGE_NOT_FOUND;
+    }
+    char prefix[OCI_NAME_MAX + 1];
+    size_t plen = strlen(repo);
+    memcpy(prefix, repo, plen);
+    prefix[plen++] = '\0';
+    return list_after(rd, rd->st->dbi_tags, prefix, plen, last, n, cb, ctx, more, err);
+}
+
+storage_status_t storage_catalog_list(storage_reader_t *rd, const char *last, size_t n, storage_name_cb cb, void *ctx, bool *more,
+                                      storage_err_t *err)
+{
+    return list_after(rd, rd->st->dbi_repos, "", 0, last, n, cb, ctx, more, err);
+}
+
+storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, const oci_digest_t *subject, storage_referrer_cb cb,
+                                        void *ctx, storage_err_t *err)
+{
+    char prefix[OCI_NAME_MAX + OCI_DIGEST_MAX + 3];
+    size_t plen = store_key2(prefix, sizeof(prefix) - 1, repo, subject->str);
+    prefix[plen++] = '\0';
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(rd->txn, rd->st->dbi_referrers, &cur);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    MDB_val k = {plen, prefix}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        const char *val = v.mv_data;
+        const char *nul = memchr(val, '\0', v.mv_size);
+        if (!nul)
+            continue;
+        if (!cb(ctx, val, nul + 1, v.mv_size - (size_t)(nul + 1 - val)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return STORAGE_OK;
+}
+
+storage_status_t storage_upload_stat(storage_reader_t *rd, const char *upload_id, storage_upload_t *out, storage_err_t *err)
+{
+    MDB_val k = {strlen(upload_id), (void *)upload_id}, v;
+    session_t s;
+    int rc = mdb_get(rd->txn, rd->st->dbi_uploads, &k, &v);
+    if (rc || !session_decode(v.mv_data, v.mv_size, &s)) {
+        store_err(err, STORAGE_NOT_FOUND, "upload %s is unknown", upload_id);
+        return STORAGE_NOT_FOUND;
+    }
+    memcpy(out->repo, s.repo, sizeof(out->repo));
+    out->offset = s.offset;
+    return STORAGE_OK;
+}
