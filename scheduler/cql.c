@@ -340,8 +340,11 @@ static bool digits(const char *s, size_t n, int *out)
 
 /* Parses the four formats the guide lists, plus fractional seconds:
  * 2018-06-18T22:28:28+00:00, 2018-06-18T22:28:28Z, 2018-06-18T22:28:28, 2018-06-18 */
-static bool parse_time(const char *s, int64_t *out, bool *date_only)
+bool sched_time_parse(const char *s, int64_t *out, bool *date_only)
 {
+    bool ignored;
+    if (!date_only)
+        date_only = &ignored;
     size_t n = strlen(s);
     int y, mo, d, h = 0, mi = 0, sec = 0;
     if (n < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
@@ -455,7 +458,7 @@ static sched_status_t parse_value(parser_t *p, node_t *n, value_t *v, const char
         return nomem(p);
     v->wildcard = strchr(v->text, '*') != NULL;
     if (n->subject == SUBJ_REGISTERED_AT) {
-        if (!parse_time(v->text, &v->number, &v->date_only))
+        if (!sched_time_parse(v->text, &v->number, &v->date_only))
             return syntax(p, t.pos,
                           "expected a date like 2018-06-18, 2018-06-18T22:28:28, 2018-06-18T22:28:28Z or "
                           "2018-06-18T22:28:28+00:00, found '%.40s'",

@@ -59,9 +59,9 @@ typedef struct {
     const char *attr;         /* F_ATTRIBUTE */
     uint32_t *bucket;         /* F_ATTRIBUTE: instance -> bucket id */
     const char **bucket_name; /* bucket id -> attribute value (NULL: instance lacks it) */
+    const char *label;        /* "spread(attribute:...)", owned by the result's arena */
     size_t *bucket_count;     /* bucket id -> tasks of the group */
     size_t nbuckets;
-    char label[160];
 } strat_t;
 
 /* ------------------------------------------------------------- strategies */
@@ -681,7 +681,10 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
         strat_t *sp = &x.strat[x.nstrat++];
         sp->type = req->strategies[s].type;
         parse_field(&req->strategies[s], &sp->field, &sp->attr, NULL);
-        sched_strategy_describe(&req->strategies[s], sp->label, sizeof sp->label);
+        char label[160];
+        sched_strategy_describe(&req->strategies[s], label, sizeof label);
+        if (!(sp->label = sched_arena_strdup(x.arena, label)))
+            goto nomem;
         if (sp->field == F_ATTRIBUTE && strat_build_buckets(sp, c, x.gcount))
             goto nomem;
     }

@@ -136,6 +136,10 @@ sched_status_t sched_cql_parse(const char *text, sched_cql_t **out, sched_err_t 
 void sched_cql_free(sched_cql_t *q);
 /* Whether instance i satisfies the expression. */
 bool sched_cql_matches(const sched_cql_t *q, const sched_cluster_t *c, size_t i);
+/* Parses the dates CQL accepts for registeredAt (2018-06-18T22:28:28+00:00,
+ * ...Z, no zone = UTC, 2018-06-18; fractional seconds allowed) into seconds
+ * since the epoch. *date_only (optional) tells whether only a date was given. */
+bool sched_time_parse(const char *s, int64_t *out, bool *date_only);
 /* True when the result can change as tasks are placed (task:group, runningTasksCount). */
 bool sched_cql_depends_on_tasks(const sched_cql_t *q);
 

@@ -1,0 +1,55 @@
+/*
+ * cli/berth.c — the `berth` command: a small table of "GROUP VERB" pairs,
+ * each handled by a function in its own file. Adding a subcommand is adding
+ * its prototype and one row.
+ */
+#include <stdio.h>
+#include <string.h>
+
+/* each returns the process exit status; they receive argv starting after the verb */
+int berth_placement_simulate(int argc, char **argv);
+
+typedef struct {
+    const char *group;
+    const char *verb;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+    {"placement", "simulate", berth_placement_simulate,
+     "place tasks on ECS-shaped container instances and show where they land, offline"},
+};
+
+/* exit status for usage errors, shared with the subcommands' "bad input" */
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: berth <command> <subcommand> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %s %-10s %s\n", commands[i].group, commands[i].verb, commands[i].summary);
+    fprintf(out, "\n'berth <command> <subcommand> --help' shows a subcommand's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].group) != 0)
+            continue;
+        if (argc < 3) {
+            fprintf(stderr, "berth %s: missing subcommand\n", argv[1]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        if (strcmp(argv[2], commands[i].verb) == 0)
+            return commands[i].run(argc - 3, argv + 3);
+    }
+    fprintf(stderr, "berth: unknown command '%s%s%s'\n", argv[1], argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+    usage(stderr);
+    return EXIT_USAGE;
+}

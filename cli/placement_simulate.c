@@ -1,0 +1,985 @@
+/*
+ * cli/placement_simulate.c — `berth placement simulate`: read ECS's own JSON
+ * (the output of `aws ecs describe-container-instances` and
+ * `describe-task-definition`), place tasks with scheduler/ and print a
+ * RunTask-shaped reply, or a table.
+ *
+ * Exit status: 0 every task placed, 1 some could not be, 2 bad input (the
+ * message names the file and the field).
+ */
+#include "scheduler/scheduler.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_ALL_PLACED 0
+#define EXIT_SOME_FAILED 1
+#define EXIT_BAD_INPUT 2
+
+/* a task definition with more port mappings than this is surely wrong; ECS's own limit is lower */
+#define MAX_PORT_MAPPINGS 1024
+/* a memberOf constraint from the task definition plus the command line */
+#define MAX_CONSTRAINTS SCHED_MAX_CONSTRAINTS
+#define MAX_STRATEGIES SCHED_MAX_STRATEGIES
+/* "type=...,field=..." items are short; an expression may be long */
+#define SHORTHAND_MAX 4096
+
+typedef struct {
+    char msg[512];
+} cli_err_t;
+
+static int bad(cli_err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(cli_err_t *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char usage_text[] =
+    "usage: berth placement simulate --instances FILE --task-definition FILE [--count N] [--group G]\n"
+    "           [--placement-strategy type=T[,field=F] ...] [--placement-constraints type=T[,expression=E] ...]\n"
+    "           [--tasks FILE] [--seed N] [--explain] [--table]\n"
+    "\n"
+    "  --instances FILE          output of `aws ecs describe-container-instances` (or its containerInstances array)\n"
+    "  --task-definition FILE    output of `aws ecs describe-task-definition` (or its taskDefinition object)\n"
+    "  --tasks FILE              optional: output of `aws ecs describe-tasks`, for the groups of running tasks\n"
+    "  --count N                 tasks to place (default 1)\n"
+    "  --group G                 task group (default family:FAMILY)\n"
+    "  --placement-strategy      AWS CLI shorthand items or one JSON array, in order\n"
+    "  --placement-constraints   AWS CLI shorthand items or one JSON array; added to the task definition's\n"
+    "  --seed N                  seed of the `random` strategy (default 0)\n"
+    "  --explain                 add explanations[]: what each step removed and why, and the winner's keys\n"
+    "  --table                   print a summary per instance and per attribute value instead of JSON\n"
+    "\n"
+    "exit status: 0 all tasks placed, 1 some could not be placed, 2 bad input\n";
+
+/* ------------------------------------------------------------ JSON helpers */
+
+static json_t *load_json(const char *path, cli_err_t *e)
+{
+    static const char file_prefix[] = "file://";
+    if (strncmp(path, file_prefix, sizeof file_prefix - 1) == 0)
+        path += sizeof file_prefix - 1;
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j)
+        bad(e, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
+    return j;
+}
+
+/* an integer from a JSON number or a numeric string (task definitions carry "cpu": "256") */
+static bool json_to_int(const json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    if (json_is_real(v)) {
+        *out = (int64_t)json_real_value(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (*s && !*end && !errno) {
+            *out = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *opt_string(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* -------------------------------------------------------------- instances */
+
+typedef struct {
+    uint16_t *tcp, *udp;
+    size_t ntcp, nudp;
+} ports_t;
+
+static int read_ports(const json_t *r, const char *where, ports_t *p, bool udp, cli_err_t *e)
+{
+    const json_t *set = json_object_get(r, "stringSetValue");
+    if (!set)
+        return 0;
+    if (!json_is_array(set))
+        return bad(e, "%s.stringSetValue: expected an array of port strings", where);
+    size_t n = json_array_size(set);
+    uint16_t *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return bad(e, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int64_t port;
+        if (!json_to_int(json_array_get(set, i), &port) || port < 1 || port > 65535) {
+            free(v);
+            return bad(e, "%s.stringSetValue[%zu]: expected a port number 1-65535", where, i);
+        }
+        v[i] = (uint16_t)port;
+    }
+    if (udp) {
+        free(p->udp);
+        p->udp = v;
+        p->nudp = n;
+    } else {
+        free(p->tcp);
+        p->tcp = v;
+        p->ntcp = n;
+    }
+    return 0;
+}
+
+/* CPU, MEMORY (and, for remaining, PORTS and PORTS_UDP) from a resources array */
+static int read_resources(const json_t *arr, const char *where, int64_t *cpu, int64_t *mem, ports_t *ports, cli_err_t *e)
+{
+    if (!arr)
+        return bad(e, "%s: missing", where);
+    if (!json_is_array(arr))
+        return bad(e, "%s: expected an array", where);
+    bool have_cpu = false, have_mem = false;
+    size_t i;
+    json_t *r;
+    json_array_foreach(arr, i, r)
+    {
+        char at[256];
+        snprintf(at, sizeof at, "%s[%zu]", where, i);
+        const char *name = opt_string(r, "name");
+        if (!name)
+            return bad(e, "%s.name: missing", at);
+        if (strcmp(name, "CPU") == 0 || strcmp(name, "MEMORY") == 0) {
+            int64_t v;
+            if (!json_to_int(json_object_get(r, "integerValue"), &v) || v < 0)
+                return bad(e, "%s.integerValue: expected a non-negative integer for %s", at, name);
+            *(name[0] == 'C' ? cpu : mem) = v;
+            *(name[0] == 'C' ? &have_cpu : &have_mem) = true;
+        } else if (ports && (strcmp(name, "PORTS") == 0 || strcmp(name, "PORTS_UDP") == 0)) {
+            if (read_ports(r, at, ports, strcmp(name, "PORTS_UDP") == 0, e))
+                return -1;
+        }
+    }
+    if (!have_cpu)
+        return bad(e, "%s: no CPU resource", where);
+    if (!have_mem)
+        return bad(e, "%s: no MEMORY resource", where);
+    return 0;
+}
+
+static int read_registered_at(const json_t *v, const char *where, int64_t *out, cli_err_t *e)
+{
+    *out = SCHED_TIME_UNKNOWN;
+    if (!v)
+        return 0;
+    if (json_is_number(v)) {
+        *out = (int64_t)json_number_value(v); /* the API's epoch seconds */
+        return 0;
+    }
+    if (json_is_string(v) && sched_time_parse(json_string_value(v), out, NULL))
+        return 0;
+    return bad(e, "%s.registeredAt: expected epoch seconds or a date like 2018-06-18T22:28:28+00:00", where);
+}
+
+static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file, cli_err_t *e)
+{
+    const json_t *arr = json_is_array(doc) ? doc : json_object_get(doc, "containerInstances");
+    if (!json_is_array(arr))
+        return bad(e, "%s: containerInstances: expected an array (the output of aws ecs describe-container-instances)", file);
+    size_t i;
+    json_t *ci;
+    json_array_foreach(arr, i, ci)
+    {
+        char where[128];
+        snprintf(where, sizeof where, "%s: containerInstances[%zu]", file, i);
+        if (!json_is_object(ci))
+            return bad(e, "%s: expected an object", where);
+        sched_instance_spec_t spec = {0};
+        spec.arn = opt_string(ci, "containerInstanceArn");
+        if (!spec.arn)
+            return bad(e, "%s.containerInstanceArn: missing", where);
+        spec.ec2_instance_id = opt_string(ci, "ec2InstanceId");
+        const char *status = opt_string(ci, "status");
+        if (!status || strcmp(status, "ACTIVE") == 0) {
+            spec.status = SCHED_INSTANCE_ACTIVE;
+        } else if (strcmp(status, "DRAINING") == 0) {
+            spec.status = SCHED_INSTANCE_DRAINING;
+        } else {
+            /* REGISTERING, DEREGISTERING, INACTIVE, ...: never a placement target */
+            fprintf(stderr, "berth placement simulate: %s: status %s, skipped\n", where, status);
+            continue;
+        }
+        const json_t *connected = json_object_get(ci, "agentConnected");
+        if (connected && !json_is_boolean(connected))
+            return bad(e, "%s.agentConnected: expected true or false", where);
+        spec.agent_connected = connected ? json_is_true(connected) : true;
+        spec.agent_version = opt_string(json_object_get(ci, "versionInfo"), "agentVersion");
+        if (read_registered_at(json_object_get(ci, "registeredAt"), where, &spec.registered_at, e))
+            return -1;
+        char rw[160];
+        ports_t ports = {0};
+        snprintf(rw, sizeof rw, "%s.registeredResources", where);
+        if (read_resources(json_object_get(ci, "registeredResources"), rw, &spec.registered_cpu, &spec.registered_memory, NULL, e))
+            return -1;
+        snprintf(rw, sizeof rw, "%s.remainingResources", where);
+        if (read_resources(json_object_get(ci, "remainingResources"), rw, &spec.remaining_cpu, &spec.remaining_memory, &ports, e)) {
+            free(ports.tcp);
+            free(ports.udp);
+            return -1;
+        }
+        spec.used_tcp_ports = ports.tcp;
+        spec.nused_tcp_ports = ports.ntcp;
+        spec.used_udp_ports = ports.udp;
+        spec.nused_udp_ports = ports.nudp;
+        int64_t running = 0;
+        const json_t *rt = json_object_get(ci, "runningTasksCount");
+        if (rt && (!json_to_int(rt, &running) || running < 0)) {
+            free(ports.tcp);
+            free(ports.udp);
+            return bad(e, "%s.runningTasksCount: expected a non-negative integer", where);
+        }
+        spec.running_tasks_count = (size_t)running;
+        const json_t *attrs = json_object_get(ci, "attributes");
+        size_t na = json_array_size(attrs);
+        sched_attribute_t *a = calloc(na ? na : 1, sizeof *a);
+        if (!a) {
+            free(ports.tcp);
+            free(ports.udp);
+            return bad(e, "out of memory");
+        }
+        for (size_t k = 0; k < na; k++) {
+            const json_t *at = json_array_get(attrs, k);
+            a[k].name = opt_string(at, "name");
+            a[k].value = opt_string(at, "value");
+            if (!a[k].name) {
+                free(a);
+                free(ports.tcp);
+                free(ports.udp);
+                return bad(e, "%s.attributes[%zu].name: missing", where, k);
+            }
+        }
+        spec.attributes = a;
+        spec.nattributes = na;
+        sched_err_t se = {0};
+        sched_status_t st = sched_cluster_add_instance(c, &spec, NULL, &se);
+        free(a);
+        free(ports.tcp);
+        free(ports.udp);
+        if (st)
+            return bad(e, "%s: %s", where, se.msg);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tasks */
+
+static int add_running_tasks(sched_cluster_t *c, const json_t *doc, const char *file, cli_err_t *e)
+{
+    const json_t *arr = json_is_array(doc) ? doc : json_object_get(doc, "tasks");
+    if (!json_is_array(arr))
+        return bad(e, "%s: tasks: expected an array (the output of aws ecs describe-tasks)", file);
+    size_t i;
+    json_t *t;
+    json_array_foreach(arr, i, t)
+    {
+        char where[128];
+        snprintf(where, sizeof where, "%s: tasks[%zu]", file, i);
+        const char *ci = opt_string(t, "containerInstanceArn");
+        if (!ci)
+            return bad(e, "%s.containerInstanceArn: missing", where);
+        size_t idx = sched_cluster_find_instance(c, ci);
+        if (idx == SCHED_NO_INSTANCE)
+            return bad(e, "%s.containerInstanceArn: %s is not among the instances", where, ci);
+        const char *last = opt_string(t, "lastStatus");
+        if (last && strcmp(last, "STOPPED") == 0)
+            continue;
+        sched_task_spec_t spec = {.arn = opt_string(t, "taskArn"), .group = opt_string(t, "group")};
+        /* the family is the task definition ARN's last part without the revision */
+        const char *tdarn = opt_string(t, "taskDefinitionArn");
+        char family[256] = "";
+        if (tdarn) {
+            const char *slash = strrchr(tdarn, '/');
+            snprintf(family, sizeof family, "%s", slash ? slash + 1 : tdarn);
+            char *colon = strrchr(family, ':');
+            if (colon)
+                *colon = 0;
+            spec.family = family;
+        }
+        if (!spec.group)
+            return bad(e, "%s.group: missing", where);
+        json_to_int(json_object_get(t, "cpu"), &spec.cpu);
+        json_to_int(json_object_get(t, "memory"), &spec.memory);
+        /* host ports the task holds */
+        sched_binding_t b[64];
+        size_t nb = 0;
+        size_t k;
+        json_t *ct;
+        json_array_foreach(json_object_get(t, "containers"), k, ct)
+        {
+            size_t m;
+            json_t *nbind;
+            json_array_foreach(json_object_get(ct, "networkBindings"), m, nbind)
+            {
+                int64_t hp = 0, cp = 0;
+                json_to_int(json_object_get(nbind, "hostPort"), &hp);
+                json_to_int(json_object_get(nbind, "containerPort"), &cp);
+                const char *proto = opt_string(nbind, "protocol");
+                if (hp < 1 || hp > 65535 || nb == sizeof b / sizeof b[0])
+                    continue;
+                b[nb++] = (sched_binding_t){opt_string(ct, "name"), (uint16_t)cp, (uint16_t)hp,
+                                            proto && strcmp(proto, "udp") == 0 ? SCHED_PROTO_UDP : SCHED_PROTO_TCP};
+            }
+        }
+        spec.bindings = b;
+        spec.nbindings = nb;
+        sched_err_t se = {0};
+        if (sched_cluster_add_task(c, idx, &spec, &se))
+            return bad(e, "%s: %s", where, se.msg);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------- task definition */
+
+typedef struct {
+    sched_task_def_t td;
+    sched_binding_t ports[MAX_PORT_MAPPINGS];
+    const char *containers[MAX_PORT_MAPPINGS]; /* container names in order, for the reply */
+    size_t ncontainers;
+    const char *arn;
+    sched_constraint_t constraints[MAX_CONSTRAINTS];
+    size_t nconstraints;
+} taskdef_t;
+
+static int read_task_definition(const json_t *doc, const char *file, taskdef_t *out, cli_err_t *e)
+{
+    const json_t *td = json_object_get(doc, "taskDefinition");
+    if (!td)
+        td = doc;
+    if (!json_is_object(td))
+        return bad(e, "%s: taskDefinition: expected an object (the output of aws ecs describe-task-definition)", file);
+    out->td.family = opt_string(td, "family");
+    if (!out->td.family)
+        return bad(e, "%s: taskDefinition.family: missing", file);
+    out->arn = opt_string(td, "taskDefinitionArn");
+    const char *mode = opt_string(td, "networkMode");
+    if (!mode)
+        mode = "bridge";
+    if (strcmp(mode, "bridge") && strcmp(mode, "host") && strcmp(mode, "awsvpc") && strcmp(mode, "none"))
+        return bad(e, "%s: taskDefinition.networkMode: expected bridge, host, awsvpc or none, found %s", file, mode);
+    const json_t *defs = json_object_get(td, "containerDefinitions");
+    if (!json_is_array(defs) || json_array_size(defs) == 0)
+        return bad(e, "%s: taskDefinition.containerDefinitions: expected a non-empty array", file);
+    int64_t cpu_sum = 0, mem_sum = 0;
+    bool mem_missing = false;
+    size_t i;
+    json_t *cd;
+    json_array_foreach(defs, i, cd)
+    {
+        char where[160];
+        snprintf(where, sizeof where, "%s: taskDefinition.containerDefinitions[%zu]", file, i);
+        const char *name = opt_string(cd, "name");
+        if (!name)
+            return bad(e, "%s.name: missing", where);
+        if (out->ncontainers == MAX_PORT_MAPPINGS)
+            return bad(e, "%s: more than %d containers", where, MAX_PORT_MAPPINGS);
+        out->containers[out->ncontainers++] = name;
+        int64_t v;
+        const json_t *j;
+        if ((j = json_object_get(cd, "cpu"))) {
+            if (!json_to_int(j, &v) || v < 0)
+                return bad(e, "%s.cpu: expected a non-negative integer", where);
+            cpu_sum += v;
+        }
+        /* the scheduler reserves the soft limit when there is one, else the hard limit */
+        if ((j = json_object_get(cd, "memoryReservation")) || (j = json_object_get(cd, "memory"))) {
+            if (!json_to_int(j, &v) || v < 0)
+                return bad(e, "%s.%s: expected a non-negative integer", where,
+                           json_object_get(cd, "memoryReservation") ? "memoryReservation" : "memory");
+            mem_sum += v;
+        } else {
+            mem_missing = true;
+        }
+        size_t k;
+        json_t *pm;
+        json_array_foreach(json_object_get(cd, "portMappings"), k, pm)
+        {
+            char pw[200];
+            snprintf(pw, sizeof pw, "%s.portMappings[%zu]", where, k);
+            int64_t cport = 0, hport = 0;
+            if (!json_to_int(json_object_get(pm, "containerPort"), &cport) || cport < 1 || cport > 65535)
+                return bad(e, "%s.containerPort: expected a port number 1-65535", pw);
+            const json_t *hp = json_object_get(pm, "hostPort");
+            if (hp && (!json_to_int(hp, &hport) || hport < 0 || hport > 65535))
+                return bad(e, "%s.hostPort: expected 0 or a port number up to 65535", pw);
+            const char *proto = opt_string(pm, "protocol");
+            if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
+                return bad(e, "%s.protocol: expected tcp or udp, found %s", pw, proto);
+            if (strcmp(mode, "awsvpc") == 0 || strcmp(mode, "none") == 0)
+                continue; /* the task gets its own network interface: no host port is claimed */
+            if (strcmp(mode, "host") == 0)
+                hport = cport; /* host mode binds the container port on the host */
+            if (out->td.nports == MAX_PORT_MAPPINGS)
+                return bad(e, "%s: more than %d port mappings", pw, MAX_PORT_MAPPINGS);
+            out->ports[out->td.nports++] = (sched_binding_t){
+                name, (uint16_t)cport, (uint16_t)hport, proto && strcmp(proto, "udp") == 0 ? SCHED_PROTO_UDP : SCHED_PROTO_TCP};
+        }
+    }
+    out->td.ports = out->ports;
+    /* task-level cpu and memory, when set, are what the task reserves */
+    const json_t *j;
+    if ((j = json_object_get(td, "cpu")) && !json_is_null(j)) {
+        if (!json_to_int(j, &out->td.cpu) || out->td.cpu < 0)
+            return bad(e, "%s: taskDefinition.cpu: expected a non-negative integer (or a string holding one)", file);
+    } else {
+        out->td.cpu = cpu_sum;
+    }
+    if ((j = json_object_get(td, "memory")) && !json_is_null(j)) {
+        if (!json_to_int(j, &out->td.memory) || out->td.memory < 0)
+            return bad(e, "%s: taskDefinition.memory: expected a non-negative integer (or a string holding one)", file);
+    } else if (mem_missing) {
+        return bad(e, "%s: taskDefinition: each container needs memory or memoryReservation when the task sets no memory", file);
+    } else {
+        out->td.memory = mem_sum;
+    }
+    size_t k;
+    json_t *pc;
+    json_array_foreach(json_object_get(td, "placementConstraints"), k, pc)
+    {
+        const char *type = opt_string(pc, "type");
+        if (!type || strcmp(type, "memberOf") != 0)
+            return bad(e, "%s: taskDefinition.placementConstraints[%zu].type: expected memberOf", file, k);
+        if (out->nconstraints == MAX_CONSTRAINTS)
+            return bad(e, "%s: taskDefinition.placementConstraints: more than %u", file, MAX_CONSTRAINTS);
+        out->constraints[out->nconstraints++] = (sched_constraint_t){SCHED_CONSTRAINT_MEMBER_OF, opt_string(pc, "expression")};
+    }
+    return 0;
+}
+
+/* ------------------------------------------- strategies and constraints */
+
+typedef struct {
+    char *type, *field, *expression; /* owned */
+} item_t;
+
+static void item_free(item_t *it)
+{
+    free(it->type);
+    free(it->field);
+    free(it->expression);
+    memset(it, 0, sizeof *it);
+}
+
+static bool starts_with_key(const char *s)
+{
+    return strncmp(s, "type=", 5) == 0 || strncmp(s, "field=", 6) == 0 || strncmp(s, "expression=", 11) == 0;
+}
+
+/* AWS CLI shorthand: "type=spread,field=attribute:ecs.availability-zone". A
+ * comma only separates keys when a known key follows it, so an expression may
+ * hold commas ("attribute:a in [x, y]"); a value may also be quoted. */
+static int parse_shorthand(const char *s, const char *opt, item_t *it, cli_err_t *e)
+{
+    while (*s) {
+        const char *eq = strchr(s, '=');
+        if (!eq || !starts_with_key(s))
+            return bad(e, "%s: '%s': expected key=value with a key of type, field or expression", opt, s);
+        size_t klen = (size_t)(eq - s);
+        const char *v = eq + 1;
+        const char *end;
+        char *val;
+        if (*v == '"' || *v == '\'') {
+            const char *close = strchr(v + 1, *v);
+            if (!close)
+                return bad(e, "%s: unterminated quote in '%s'", opt, s);
+            val = strndup(v + 1, (size_t)(close - v - 1));
+            end = close + 1;
+            if (*end && *end != ',')
+                return bad(e, "%s: expected ',' after the quoted value in '%s'", opt, s);
+        } else {
+            end = v;
+            while (*end && !(*end == ',' && starts_with_key(end + 1)))
+                end++;
+            val = strndup(v, (size_t)(end - v));
+        }
+        if (!val)
+            return bad(e, "out of memory");
+        char **slot = klen == 4 ? &it->type : klen == 5 ? &it->field : &it->expression;
+        free(*slot);
+        *slot = val;
+        s = *end == ',' ? end + 1 : end;
+    }
+    if (!it->type)
+        return bad(e, "%s: type: missing", opt);
+    return 0;
+}
+
+/* one --placement-* value: a JSON array/object or shorthand items */
+static int parse_items(char **vals, size_t nvals, const char *opt, item_t *items, size_t max, size_t *n, cli_err_t *e)
+{
+    for (size_t v = 0; v < nvals; v++) {
+        const char *s = vals[v];
+        while (*s == ' ')
+            s++;
+        if (*s == '[' || *s == '{') {
+            json_error_t je;
+            json_t *j = json_loads(s, 0, &je);
+            if (!j)
+                return bad(e, "%s: invalid JSON at column %d: %s", opt, je.column, je.text);
+            json_t *arr = json_is_array(j) ? j : NULL;
+            size_t cnt = arr ? json_array_size(arr) : 1;
+            for (size_t i = 0; i < cnt; i++) {
+                json_t *o = arr ? json_array_get(arr, i) : j;
+                if (*n == max) {
+                    json_decref(j);
+                    return bad(e, "%s: more than %zu items", opt, max);
+                }
+                item_t *it = &items[(*n)++];
+                const char *t = opt_string(o, "type"), *f = opt_string(o, "field"), *x = opt_string(o, "expression");
+                if (!t) {
+                    json_decref(j);
+                    return bad(e, "%s[%zu].type: missing", opt, i);
+                }
+                it->type = strdup(t);
+                it->field = f ? strdup(f) : NULL;
+                it->expression = x ? strdup(x) : NULL;
+                if (!it->type || (f && !it->field) || (x && !it->expression)) {
+                    json_decref(j);
+                    return bad(e, "out of memory");
+                }
+            }
+            json_decref(j);
+            continue;
+        }
+        if (*n == max)
+            return bad(e, "%s: more than %zu items", opt, max);
+        if (strlen(s) > SHORTHAND_MAX)
+            return bad(e, "%s: item longer than %d characters", opt, SHORTHAND_MAX);
+        if (parse_shorthand(s, opt, &items[(*n)++], e))
+            return -1;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- output */
+
+/* "arn:aws:ecs:us-east-1:123:container-instance/c/abc" -> "arn:aws:ecs:us-east-1:123:task/simulated-N" */
+static json_t *task_arn(const char *instance_arn, size_t n)
+{
+    char buf[512];
+    const char *cut = strstr(instance_arn, ":container-instance/");
+    if (cut)
+        snprintf(buf, sizeof buf, "%.*s:task/simulated-%zu", (int)(cut - instance_arn), instance_arn, n + 1);
+    else
+        snprintf(buf, sizeof buf, "simulated-task-%zu", n + 1);
+    return json_string(buf);
+}
+
+static json_t *instance_ref(const sched_cluster_t *c, size_t i)
+{
+    return i == SCHED_NO_INSTANCE ? json_null() : json_string(sched_instance_arn(c, i));
+}
+
+static json_t *build_reply(const sched_cluster_t *c, const sched_placement_t *p, const taskdef_t *td, const char *group,
+                           const sched_strategy_t *strategies, bool explain)
+{
+    json_t *root = json_object(), *tasks = json_array(), *failures = json_array();
+    for (size_t t = 0; t < p->ntasks; t++) {
+        const sched_placed_task_t *pt = &p->tasks[t];
+        json_t *task = json_object(), *containers = json_array();
+        json_object_set_new(task, "taskArn", task_arn(sched_instance_arn(c, pt->instance), t));
+        json_object_set_new(task, "containerInstanceArn", json_string(sched_instance_arn(c, pt->instance)));
+        if (td->arn)
+            json_object_set_new(task, "taskDefinitionArn", json_string(td->arn));
+        json_object_set_new(task, "group", json_string(group));
+        json_object_set_new(task, "lastStatus", json_string("PENDING"));
+        json_object_set_new(task, "desiredStatus", json_string("RUNNING"));
+        json_object_set_new(task, "launchType", json_string("EC2"));
+        for (size_t k = 0; k < td->ncontainers; k++) {
+            json_t *ct = json_object(), *nb = json_array();
+            json_object_set_new(ct, "name", json_string(td->containers[k]));
+            json_object_set_new(ct, "lastStatus", json_string("PENDING"));
+            for (size_t b = 0; b < pt->nbindings; b++) {
+                if (!pt->bindings[b].container_name || strcmp(pt->bindings[b].container_name, td->containers[k]) != 0)
+                    continue;
+                json_t *jb = json_object();
+                json_object_set_new(jb, "bindIP", json_string("0.0.0.0"));
+                json_object_set_new(jb, "containerPort", json_integer(pt->bindings[b].container_port));
+                json_object_set_new(jb, "hostPort", json_integer(pt->bindings[b].host_port));
+                json_object_set_new(jb, "protocol", json_string(pt->bindings[b].protocol == SCHED_PROTO_UDP ? "udp" : "tcp"));
+                json_array_append_new(nb, jb);
+            }
+            json_object_set_new(ct, "networkBindings", nb);
+            json_array_append_new(containers, ct);
+        }
+        json_object_set_new(task, "containers", containers);
+        json_array_append_new(tasks, task);
+    }
+    for (size_t f = 0; f < p->nfailures; f++) {
+        json_t *jf = json_object();
+        if (p->failures[f].instance != SCHED_NO_INSTANCE)
+            json_object_set_new(jf, "arn", json_string(sched_instance_arn(c, p->failures[f].instance)));
+        json_object_set_new(jf, "reason", json_string(p->failures[f].reason));
+        if (p->failures[f].detail)
+            json_object_set_new(jf, "detail", json_string(p->failures[f].detail));
+        json_array_append_new(failures, jf);
+    }
+    json_object_set_new(root, "tasks", tasks);
+    json_object_set_new(root, "failures", failures);
+    if (explain) {
+        static const char *const step_names[] = {
+            [SCHED_STEP_RESOURCES] = "resources", [SCHED_STEP_CONSTRAINTS] = "constraints", [SCHED_STEP_STRATEGY] = "strategy"};
+        json_t *ex = json_array();
+        for (size_t k = 0; k < p->nexplanations; k++) {
+            const sched_explanation_t *e = &p->explanations[k];
+            json_t *je = json_object(), *steps = json_array(), *keys = json_array();
+            json_object_set_new(je, "task", json_integer((json_int_t)e->task));
+            json_object_set_new(je, "placed", json_boolean(e->placed));
+            json_object_set_new(je, "containerInstanceArn", instance_ref(c, e->instance));
+            for (size_t s = 0; s < e->nsteps; s++) {
+                const sched_step_t *st = &e->steps[s];
+                json_t *js = json_object(), *removed = json_array();
+                json_object_set_new(js, "step", json_string(step_names[st->kind]));
+                if (st->kind == SCHED_STEP_STRATEGY) {
+                    char label[160];
+                    sched_strategy_describe(&strategies[st->strategy], label, sizeof label);
+                    json_object_set_new(js, "strategy", json_string(label));
+                }
+                for (size_t r = 0; r < st->nremoved; r++) {
+                    json_t *jr = json_object();
+                    json_object_set_new(jr, "containerInstanceArn", instance_ref(c, st->removed[r].instance));
+                    json_object_set_new(jr, "reason", json_string(st->removed[r].reason));
+                    if (st->removed[r].detail)
+                        json_object_set_new(jr, "detail", json_string(st->removed[r].detail));
+                    json_array_append_new(removed, jr);
+                }
+                json_object_set_new(js, "removed", removed);
+                json_object_set_new(js, "remaining", json_integer((json_int_t)st->remaining));
+                json_array_append_new(steps, js);
+            }
+            for (size_t s = 0; s < e->nkeys; s++) {
+                char label[160];
+                sched_strategy_describe(&strategies[e->keys[s].strategy], label, sizeof label);
+                json_t *jk = json_object();
+                json_object_set_new(jk, "strategy", json_string(label));
+                json_object_set_new(jk, "key", json_real(e->keys[s].key));
+                if (e->keys[s].bucket)
+                    json_object_set_new(jk, "bucket", json_string(e->keys[s].bucket));
+                json_array_append_new(keys, jk);
+            }
+            json_object_set_new(je, "steps", steps);
+            json_object_set_new(je, "rankingKeys", keys);
+            json_array_append_new(ex, je);
+        }
+        json_object_set_new(root, "explanations", ex);
+    }
+    return root;
+}
+
+/* the part of an ARN after the last '/', for narrow table columns */
+static const char *short_arn(const char *arn)
+{
+    const char *s = strrchr(arn, '/');
+    return s ? s + 1 : arn;
+}
+
+static void print_table(const sched_cluster_t *c, const sched_placement_t *p, const char *group, const sched_strategy_t *strategies,
+                        size_t nstrategies)
+{
+    size_t n = sched_cluster_instance_count(c);
+    size_t *placed = calloc(n ? n : 1, sizeof *placed);
+    if (!placed) {
+        fprintf(stderr, "berth placement simulate: out of memory\n");
+        return;
+    }
+    for (size_t t = 0; t < p->ntasks; t++)
+        placed[p->tasks[t].instance]++;
+    printf("%-40s %-14s %-12s %7s %7s %9s %9s\n", "INSTANCE", "ZONE", "TYPE", "PLACED", "GROUP", "CPU_LEFT", "MEM_LEFT");
+    for (size_t i = 0; i < n; i++) {
+        const char *az = NULL, *type = NULL;
+        sched_instance_attribute(c, i, "ecs.availability-zone", &az);
+        sched_instance_attribute(c, i, "ecs.instance-type", &type);
+        int64_t cpu, mem;
+        sched_instance_remaining(c, i, &cpu, &mem);
+        printf("%-40s %-14s %-12s %7zu %7zu %9" PRId64 " %9" PRId64 "\n", short_arn(sched_instance_arn(c, i)), az ? az : "-",
+               type ? type : "-", placed[i], sched_instance_group_tasks(c, i, group), cpu, mem);
+    }
+    /* per attribute value: the zone, plus any attribute a spread strategy names */
+    const char *attrs[SCHED_MAX_STRATEGIES + 1];
+    size_t na = 0;
+    attrs[na++] = "ecs.availability-zone";
+    for (size_t s = 0; s < nstrategies; s++) {
+        const char *f = strategies[s].field;
+        if (strategies[s].type == SCHED_STRATEGY_SPREAD && f && strncmp(f, "attribute:", 10) == 0 && strcmp(f + 10, attrs[0]) != 0)
+            attrs[na++] = f + 10;
+    }
+    for (size_t a = 0; a < na; a++) {
+        printf("\n%-40s %7s %7s\n", attrs[a], "PLACED", "GROUP");
+        bool *done = calloc(n ? n : 1, sizeof *done);
+        if (!done)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            const char *v = NULL;
+            bool has = sched_instance_attribute(c, i, attrs[a], &v);
+            size_t sum_placed = 0, sum_group = 0;
+            for (size_t j = i; j < n; j++) {
+                const char *w = NULL;
+                bool hw = sched_instance_attribute(c, j, attrs[a], &w);
+                if (done[j] || hw != has || (has && strcmp(v ? v : "", w ? w : "") != 0))
+                    continue;
+                done[j] = true;
+                sum_placed += placed[j];
+                sum_group += sched_instance_group_tasks(c, j, group);
+            }
+            printf("%-40s %7zu %7zu\n", has ? (v ? v : "(no value)") : "(absent)", sum_placed, sum_group);
+        }
+        free(done);
+    }
+    printf("\nplaced %zu, failed %zu", p->ntasks, p->nunplaced);
+    if (p->nfailures) {
+        printf("; reasons:");
+        for (size_t f = 0; f < p->nfailures; f++)
+            printf("%s %s%s%s", f ? "," : "", p->failures[f].reason, p->failures[f].instance != SCHED_NO_INSTANCE ? " on " : "",
+                   p->failures[f].instance != SCHED_NO_INSTANCE ? short_arn(sched_instance_arn(c, p->failures[f].instance)) : "");
+    }
+    printf("\n");
+    free(placed);
+}
+
+/* ------------------------------------------------------------------ main */
+
+typedef struct {
+    const char *instances, *task_definition, *tasks, *group;
+    size_t count;
+    uint64_t seed;
+    bool explain, table;
+    char **strategy_vals, **constraint_vals;
+    size_t nstrategy_vals, nconstraint_vals;
+} opts_t;
+
+static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int parse_args(int argc, char **argv, opts_t *o, cli_err_t *e)
+{
+    o->count = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        bool is_list = strcmp(a, "--placement-strategy") == 0 || strcmp(a, "--placement-constraints") == 0;
+        if (is_list) {
+            /* AWS CLI style: the values run until the next --option */
+            int j = i + 1;
+            while (j < argc && strncmp(argv[j], "--", 2) != 0)
+                j++;
+            if (j == i + 1)
+                return bad(e, "%s: expected at least one value", a);
+            if (a[12] == 's') {
+                o->strategy_vals = argv + i + 1;
+                o->nstrategy_vals = (size_t)(j - i - 1);
+            } else {
+                o->constraint_vals = argv + i + 1;
+                o->nconstraint_vals = (size_t)(j - i - 1);
+            }
+            i = j - 1;
+            continue;
+        }
+        if (strcmp(a, "--explain") == 0) {
+            o->explain = true;
+            continue;
+        }
+        if (strcmp(a, "--table") == 0) {
+            o->table = true;
+            continue;
+        }
+        static const char *const valued[] = {"--instances", "--task-definition", "--tasks", "--group", "--count", "--seed"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+            known |= strcmp(a, valued[k]) == 0;
+        if (!known)
+            return bad(e, "unknown option '%s' (see --help)", a);
+        if (!next)
+            return bad(e, "%s: expected a value", a);
+        i++;
+        uint64_t v;
+        if (strcmp(a, "--instances") == 0)
+            o->instances = next;
+        else if (strcmp(a, "--task-definition") == 0)
+            o->task_definition = next;
+        else if (strcmp(a, "--tasks") == 0)
+            o->tasks = next;
+        else if (strcmp(a, "--group") == 0)
+            o->group = next;
+        else if (strcmp(a, "--count") == 0) {
+            if (!parse_uint(next, SCHED_MAX_TASKS_PER_REQUEST, &v))
+                return bad(e, "--count: expected a whole number up to %u, found '%s'", SCHED_MAX_TASKS_PER_REQUEST, next);
+            o->count = (size_t)v;
+        } else {
+            if (!parse_uint(next, UINT64_MAX, &v))
+                return bad(e, "--seed: expected a whole number, found '%s'", next);
+            o->seed = v;
+        }
+    }
+    if (!o->instances)
+        return bad(e, "--instances: required");
+    if (!o->task_definition)
+        return bad(e, "--task-definition: required");
+    return 0;
+}
+
+int berth_placement_simulate(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    }
+    cli_err_t e = {{0}};
+    opts_t o = {0};
+    int rc = EXIT_BAD_INPUT;
+    json_t *ci_doc = NULL, *td_doc = NULL, *tasks_doc = NULL, *reply = NULL;
+    sched_cluster_t *c = NULL;
+    taskdef_t *td = calloc(1, sizeof *td);
+    item_t sitems[MAX_STRATEGIES] = {0}, citems[MAX_CONSTRAINTS] = {0};
+    size_t ns = 0, nc = 0;
+    sched_strategy_t strategies[MAX_STRATEGIES];
+    sched_placement_t placement = {0};
+    bool placed = false;
+    if (!td) {
+        bad(&e, "out of memory");
+        goto out;
+    }
+    if (parse_args(argc, argv, &o, &e))
+        goto out;
+    if (parse_items(o.strategy_vals, o.nstrategy_vals, "--placement-strategy", sitems, MAX_STRATEGIES, &ns, &e))
+        goto out;
+    if (parse_items(o.constraint_vals, o.nconstraint_vals, "--placement-constraints", citems, MAX_CONSTRAINTS, &nc, &e))
+        goto out;
+    for (size_t s = 0; s < ns; s++) {
+        const char *t = sitems[s].type;
+        if (strcmp(t, "binpack") == 0)
+            strategies[s].type = SCHED_STRATEGY_BINPACK;
+        else if (strcmp(t, "spread") == 0)
+            strategies[s].type = SCHED_STRATEGY_SPREAD;
+        else if (strcmp(t, "random") == 0)
+            strategies[s].type = SCHED_STRATEGY_RANDOM;
+        else {
+            bad(&e, "--placement-strategy[%zu].type: expected binpack, spread or random, found '%s'", s, t);
+            goto out;
+        }
+        strategies[s].field = sitems[s].field;
+        sched_err_t se = {0};
+        if (!sched_strategy_valid(&strategies[s], &se)) {
+            bad(&e, "--placement-strategy[%zu].field: %s", s, se.msg);
+            goto out;
+        }
+    }
+    if (!(ci_doc = load_json(o.instances, &e)) || !(td_doc = load_json(o.task_definition, &e)))
+        goto out;
+    if (o.tasks && !(tasks_doc = load_json(o.tasks, &e)))
+        goto out;
+    if (read_task_definition(td_doc, o.task_definition, td, &e))
+        goto out;
+    for (size_t k = 0; k < nc; k++) {
+        const char *t = citems[k].type;
+        sched_constraint_t con = {0};
+        if (strcmp(t, "distinctInstance") == 0) {
+            con.type = SCHED_CONSTRAINT_DISTINCT_INSTANCE;
+        } else if (strcmp(t, "memberOf") == 0) {
+            con.type = SCHED_CONSTRAINT_MEMBER_OF;
+            con.expression = citems[k].expression;
+            if (!con.expression) {
+                bad(&e, "--placement-constraints[%zu].expression: missing for memberOf", k);
+                goto out;
+            }
+        } else {
+            bad(&e, "--placement-constraints[%zu].type: expected distinctInstance or memberOf, found '%s'", k, t);
+            goto out;
+        }
+        if (td->nconstraints == MAX_CONSTRAINTS) {
+            bad(&e, "--placement-constraints: more than %u constraints with the task definition's", MAX_CONSTRAINTS);
+            goto out;
+        }
+        td->constraints[td->nconstraints++] = con;
+    }
+    c = sched_cluster_new();
+    if (!c) {
+        bad(&e, "out of memory");
+        goto out;
+    }
+    if (add_instances(c, ci_doc, o.instances, &e))
+        goto out;
+    if (tasks_doc && add_running_tasks(c, tasks_doc, o.tasks, &e))
+        goto out;
+
+    char default_group[300];
+    snprintf(default_group, sizeof default_group, "family:%s", td->td.family);
+    const char *group = o.group ? o.group : default_group;
+    sched_placement_request_t req = {.task_def = &td->td,
+                                     .group = group,
+                                     .count = o.count,
+                                     .strategies = strategies,
+                                     .nstrategies = ns,
+                                     .constraints = td->constraints,
+                                     .nconstraints = td->nconstraints,
+                                     .seed = o.seed,
+                                     .explain = o.explain};
+    sched_err_t se = {0};
+    sched_status_t st = sched_place(c, &req, &placement, &se);
+    if (st) {
+        /* the library names the field (placementConstraints[i].expression, ...) */
+        bad(&e, "%s", se.msg);
+        goto out;
+    }
+    placed = true;
+    if (o.table) {
+        print_table(c, &placement, group, strategies, ns);
+    } else {
+        reply = build_reply(c, &placement, td, group, strategies, o.explain);
+        if (!reply || json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+            bad(&e, "failed to write the reply");
+            goto out;
+        }
+        fputc('\n', stdout);
+    }
+    rc = placement.nunplaced ? EXIT_SOME_FAILED : EXIT_ALL_PLACED;
+out:
+    if (rc == EXIT_BAD_INPUT)
+        fprintf(stderr, "berth placement simulate: %s\n", e.msg);
+    if (placed)
+        sched_placement_free(&placement);
+    for (size_t s = 0; s < MAX_STRATEGIES; s++)
+        item_free(&sitems[s]);
+    for (size_t k = 0; k < MAX_CONSTRAINTS; k++)
+        item_free(&citems[k]);
+    json_decref(reply);
+    json_decref(ci_doc);
+    json_decref(td_doc);
+    json_decref(tasks_doc);
+    sched_cluster_free(c);
+    free(td);
+    return rc;
+}
