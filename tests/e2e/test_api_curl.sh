@@ -601,6 +601,23 @@ t_manifest_too_big() {
 }
 run_case "PUT a manifest over 4 MiB → 413 SIZE_INVALID, nothing stored" t_manifest_too_big
 
+t_manifest_max_size() {
+    push_image e2e/manifest-max v1
+    # Pad the annotation so that the whole manifest is exactly MAX_MANIFEST_BYTES.
+    local base
+    base=$(jq -c '.annotations = {pad: ""}' "$AMD64_MANIFEST_FILE" | tr -d '\n' | wc -c)
+    head -c $((MAX_MANIFEST_BYTES - base)) /dev/zero | tr '\0' x >"$E2E_TMP/pad"
+    jq -c --rawfile pad "$E2E_TMP/pad" '.annotations = {pad: $pad}' "$AMD64_MANIFEST_FILE" | tr -d '\n' >"$E2E_TMP/max.json"
+    expect_eq "size of the test manifest" "$MAX_MANIFEST_BYTES" "$(file_size "$E2E_TMP/max.json")"
+    req PUT /v2/e2e/manifest-max/manifests/max -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$E2E_TMP/max.json"
+    expect_status 201
+    expect_header Docker-Content-Digest "sha256:$(sha256_file "$E2E_TMP/max.json")"
+    req GET /v2/e2e/manifest-max/manifests/max "${ACCEPT_ALL[@]}"
+    expect_status 200
+    expect_body_file "$E2E_TMP/max.json"
+}
+run_case "PUT a manifest of exactly 4 MiB → 201; served back byte for byte" t_manifest_max_size
+
 t_manifest_unknown() {
     push_image e2e/manifest-unknown v1
     req GET /v2/e2e/manifest-unknown/manifests/nope "${ACCEPT_ALL[@]}"
