@@ -632,7 +632,7 @@ static sched_status_t parse_comparison(parser_t *p, node_t **out)
             size_t j = start;
             int depth = 0;
             while (j < p->len && !isspace((unsigned char)p->src[j])) {
-                if (p->src[j] == '\\' && j + 1 < p->len) {
+                if (p->src[j] == '\\' && j + 1 < p->len && !isspace((unsigned char)p->src[j + 1])) {
                     j += 2;
                     continue;
                 }
