@@ -234,6 +234,7 @@ static void *loop_main(void *arg)
     while (!stopping)
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
     h2o_socket_read_stop(listener);
+    h2o_socket_close(listener);
     return NULL;
 }
 
@@ -324,7 +325,18 @@ int main(int argc, char **argv)
         pthread_join(loops[i].tid, NULL);
 
     fprintf(stderr, "berthd: shutting down\n");
+    /* The writer finishes what is queued; completions for requests whose
+     * loops have stopped are dropped with them. */
     storage_close(srv.storage);
+    for (unsigned i = 0; i < o.threads; i++) {
+        h2o_evloop_t *loop = loops[i].thread.ctx.loop;
+        h2o_multithread_unregister_receiver(loops[i].thread.ctx.queue, &loops[i].thread.op_done);
+        h2o_multithread_queue_t *queue = loops[i].thread.ctx.queue;
+        h2o_context_dispose(&loops[i].thread.ctx);
+        free(queue); /* h2o 2.2.5 (evloop) destroys the queue in context_dispose but never frees it */
+        h2o_evloop_destroy(loop);
+    }
+    h2o_config_dispose(&config);
     free(loops);
     return 0;
 }
