@@ -26,6 +26,8 @@ readonly E2E_API_VERSION_HEADER="Docker-Distribution-API-Version"
 readonly E2E_API_VERSION="registry/2.0"
 # How long a registry may take to answer GET /v2/ after it is started.
 readonly E2E_START_TIMEOUT_TENTHS=150
+# Longest a single curl request may take (the biggest body here is 4 MiB on loopback).
+readonly E2E_REQUEST_TIMEOUT=60
 
 E2E_PASSED=0
 E2E_FAILED=0
@@ -33,6 +35,7 @@ E2E_SKIPPED=0
 E2E_FAILED_NAMES=()
 E2E_CLEANUPS=()
 REGISTRY_PID=""
+REGISTRY_LOG=""
 REGISTRY_PORT=""
 REGISTRY=""  # host:port
 BASE=""      # http://host:port
@@ -279,6 +282,10 @@ finish() {
         for n in "${E2E_FAILED_NAMES[@]}"; do
             echo "#   $n"
         done
+        if [[ -s ${REGISTRY_LOG:-} ]]; then
+            echo "# last lines of the registry's log ($REGISTRY_LOG):"
+            tail -n 20 "$REGISTRY_LOG" | cut -c1-300 | sed 's/^/#   /'
+        fi
     fi
     printf '%d passed, %d failed, %d skipped\n' "$E2E_PASSED" "$E2E_FAILED" "$E2E_SKIPPED"
     ((E2E_FAILED == 0))
@@ -303,7 +310,8 @@ req() {
     : >"$E2E_TMP/resp.body"
     # curl exits non-zero on some valid replies (e.g. a 416 to a Range request); the
     # status it printed still stands.  No status at all means no reply.
-    RESP_STATUS=$(curl -sS --path-as-is "${how[@]}" -D "$E2E_TMP/resp.raw" -w '%{http_code}' "$@" "$url" \
+    RESP_STATUS=$(curl -sS --path-as-is --max-time "$E2E_REQUEST_TIMEOUT" "${how[@]}" -D "$E2E_TMP/resp.raw" \
+        -w '%{http_code}' "$@" "$url" \
         2>"$E2E_TMP/resp.curlerr") || true
     [[ -n $RESP_STATUS ]] || RESP_STATUS=000
     # Keep only the last header block (a 100 Continue may precede the real one).

@@ -828,14 +828,14 @@ t_catalog() {
     expect_status 200
     expect_jq '.repositories' '["e2e/catalog-b"]'
 
-    local all="[]" pages=0 url='/v2/_catalog?n=3'
+    local all="[]" pages=0 url='/v2/_catalog?n=10'
     while [[ -n $url && $pages -lt 100 ]]; do
         req GET "$url"
         all=$(jq -c --argjson acc "$all" '$acc + .repositories' "$E2E_TMP/resp.body")
         url=$(link_target)
         pages=$((pages + 1))
     done
-    expect_eq "repositories collected by following Link from ?n=3" "$full" "$all"
+    expect_eq "repositories collected by following Link from ?n=10" "$full" "$all"
 }
 run_case "GET /v2/_catalog → sorted repositories; ?n= and ?last= paginate with Link rel=\"next\"" t_catalog
 
