@@ -389,19 +389,38 @@ bool sched_time_parse(const char *s, int64_t *out, bool *date_only)
 
 static sched_status_t parse_or(parser_t *p, node_t **out);
 
-/* translates Java's shorthand classes into POSIX bracket expressions */
-static char *java_regex_to_posix(const char *re)
+/* glibc's regcomp copies a subexpression once per repetition bound and once per
+ * stacked quantifier, so both are capped to keep a hostile pattern from costing
+ * gigabytes (found by fuzzing: "s+++++..." doubles the tree per '+') */
+#define REGEX_MAX_BOUND 16
+#define REGEX_MAX_BOUNDED 2
+/* '+' or {n,m} after a group copies the group: nested, each level doubles it */
+#define REGEX_MAX_GROUP_REPEATS 4
+
+/* Translates a Java regex into an anchored POSIX ERE: Java's shorthand classes
+ * become bracket expressions; the lazy and possessive markers (+? ++ *? ...)
+ * are dropped, which cannot change whether a whole value matches except for
+ * possessive backtracking; a quantifier on a quantifier and large {n,m}
+ * bounds are refused. NULL with *why set on a refusal, NULL alone when out
+ * of memory; *where gets the offset of the refused character. */
+static char *java_regex_to_posix(const char *re, const char **why, size_t *where)
 {
     size_t n = strlen(re);
-    /* the longest expansion, "\\d" -> "[[:digit:]]", grows 2 bytes into 11; plus "^(" ")$" */
+    /* the longest expansion, "\\D" -> "[^[:digit:]]", grows 2 bytes into 12; plus "^(" ")$" */
     char *out = malloc(n * 6 + 8);
+    *why = NULL;
     if (!out)
         return NULL;
     char *o = out;
     *o++ = '^';
     *o++ = '(';
+    bool prev_quant = false, prev_close = false;
+    int bounded = 0, group_repeats = 0;
     for (size_t i = 0; i < n; i++) {
-        if (re[i] == '\\' && i + 1 < n) {
+        char c = re[i];
+        bool after_group = prev_close;
+        prev_close = false;
+        if (c == '\\' && i + 1 < n) {
             const char *rep = NULL;
             switch (re[i + 1]) {
             case 'd':
@@ -429,12 +448,86 @@ static char *java_regex_to_posix(const char *re)
                 size_t k = strlen(rep);
                 memcpy(o, rep, k);
                 o += k;
-                i++;
-                continue;
+            } else {
+                *o++ = re[i];
+                *o++ = re[i + 1];
             }
-            *o++ = re[i++];
+            i++;
+            prev_quant = false;
+            continue;
         }
-        *o++ = re[i];
+        if (c == '[') {
+            /* a bracket expression is copied as is: ']' first is literal, [:class:] holds a ']' */
+            size_t j = i + 1;
+            if (j < n && re[j] == '^')
+                j++;
+            if (j < n && re[j] == ']')
+                j++;
+            while (j < n && re[j] != ']') {
+                if (re[j] == '[' && j + 1 < n && (re[j + 1] == ':' || re[j + 1] == '.' || re[j + 1] == '=')) {
+                    const char *close = strstr(re + j + 2, (char[]){re[j + 1], ']', 0});
+                    j = close ? (size_t)(close - re) + 2 : n;
+                    continue;
+                }
+                j++;
+            }
+            size_t stop = j < n ? j + 1 : n; /* an unclosed bracket is left for regcomp to refuse */
+            memcpy(o, re + i, stop - i);
+            o += stop - i;
+            i = stop - 1;
+            prev_quant = false;
+            continue;
+        }
+        if ((c == '+' || c == '{') && after_group && ++group_repeats > REGEX_MAX_GROUP_REPEATS) {
+            *why = "at most 4 groups may be repeated with + or {n,m}";
+            *where = i;
+            free(out);
+            return NULL;
+        }
+        if (c == '*' || c == '+' || c == '?') {
+            if (prev_quant && c == '*') {
+                *why = "a quantifier cannot follow another";
+                *where = i;
+                free(out);
+                return NULL;
+            }
+            if (!prev_quant)
+                *o++ = c;
+            prev_quant = true;
+            continue;
+        }
+        if (c == '{') {
+            size_t j = i + 1;
+            unsigned long lo = 0, hi = 0;
+            bool digits_lo = false, digits_hi = false;
+            while (j < n && re[j] >= '0' && re[j] <= '9' && lo <= REGEX_MAX_BOUND)
+                lo = lo * 10 + (unsigned long)(re[j++] - '0'), digits_lo = true;
+            hi = lo;
+            if (j < n && re[j] == ',') {
+                j++;
+                hi = 0;
+                while (j < n && re[j] >= '0' && re[j] <= '9' && hi <= REGEX_MAX_BOUND)
+                    hi = hi * 10 + (unsigned long)(re[j++] - '0'), digits_hi = true;
+                if (!digits_hi)
+                    hi = lo; /* {n,} is open-ended: it costs like {n} */
+            }
+            if (prev_quant || !digits_lo || j >= n || re[j] != '}' || lo > REGEX_MAX_BOUND || hi > REGEX_MAX_BOUND ||
+                ++bounded > REGEX_MAX_BOUNDED) {
+                *why = prev_quant ? "a quantifier cannot follow another"
+                                  : "a {n,m} bound must be well formed, at most 16, and used at most twice";
+                *where = i;
+                free(out);
+                return NULL;
+            }
+            memcpy(o, re + i, j + 1 - i);
+            o += j + 1 - i;
+            i = j;
+            prev_quant = true;
+            continue;
+        }
+        *o++ = c;
+        prev_quant = false;
+        prev_close = c == ')';
     }
     *o++ = ')';
     *o++ = '$';
@@ -655,7 +748,13 @@ static sched_status_t parse_comparison(parser_t *p, node_t **out)
             goto fail;
         }
         n->vals[0].text = text;
-        char *posix = java_regex_to_posix(text);
+        const char *refused;
+        size_t at = 0;
+        char *posix = java_regex_to_posix(text, &refused, &at);
+        if (!posix && refused) {
+            st = syntax(p, start + (t.kind == T_STRING ? 1 : 0) + at, "expected a simpler regular expression: %s", refused);
+            goto fail;
+        }
         if (!posix) {
             st = nomem(p);
             goto fail;

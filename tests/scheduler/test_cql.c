@@ -353,3 +353,22 @@ Test(cql_malformed, length_limit)
     memset(expr, 'a', sizeof expr - 1);
     expect_syntax(expr, SCHED_CQL_MAX_LEN, "at most");
 }
+
+Test(cql_malformed, regexes_that_would_explode_are_refused)
+{
+    /* glibc's regcomp copies the tree per stacked quantifier: found by fuzzing */
+    expect_syntax("attribute:a =~ a+*", 17, "cannot follow another");
+    expect_syntax("attribute:a =~ a{100}", 16, "{n,m}");
+    expect_syntax("attribute:a =~ a{2}b{2}c{2}", 24, "{n,m}");
+    expect_syntax("attribute:a =~ ((((((a)+)+)+)+)+)+", 31, "groups");
+}
+
+Test(cql_operators, java_regex_markers_are_accepted)
+{
+    /* lazy and possessive markers do not change whether a whole value matches */
+    SELECTS("attribute:ecs.instance-type =~ t2.+?", "0,3");
+    /* a run of them is one quantifier, so it costs nothing (the fuzzer's "s+++++..." took gigabytes) */
+    SELECTS("attribute:ecs.instance-type =~ t2.s++++++++++++++++++++++++++++++++++++++++++++++mall", "0");
+    SELECTS("attribute:ecs.instance-type =~ '[tg]2\\.[a-z0-9]{5,6}'", "0,3");
+    SELECTS("attribute:ecs.instance-type =~ [[:alpha:]]5.large", "4");
+}
