@@ -3,7 +3,8 @@
 #
 #   E2E_TARGET=berth      start $BERTHD (--insecure-no-auth) on a free loopback port
 #   E2E_TARGET=reference  start Debian's docker-registry (CNCF distribution 2.8.2)
-#   E2E_TARGET=external   use the registry already listening at $E2E_REGISTRY (host:port)
+#   E2E_TARGET=external   use the registry already listening at $E2E_REGISTRY (host:port),
+#                         judged by Berth's expectations unless E2E_EXPECT=reference
 #   E2E_KEEP=1            keep the temp dir (registry data, logs, responses) after exit
 #   E2E_VERBOSE=1         print every request line as it is sent
 #   E2E_FORCE_BERTH_ONLY=1  run Berth-only cases on the reference too (they fail there)
@@ -19,7 +20,13 @@ set -euo pipefail
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_TARGET=${E2E_TARGET:-reference}
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-e2e.XXXXXX")
-export E2E_DIR E2E_TARGET E2E_TMP
+# Whose expectations apply: Berth's, or the reference's where it is known to differ.
+case $E2E_TARGET in
+reference) E2E_EXPECT=reference ;;
+external) E2E_EXPECT=${E2E_EXPECT:-berth} ;;
+*) E2E_EXPECT=berth ;;
+esac
+export E2E_DIR E2E_TARGET E2E_TMP E2E_EXPECT
 
 # Go clients canonicalise header names; we compare names case-insensitively everywhere.
 readonly E2E_API_VERSION_HEADER="Docker-Distribution-API-Version"
@@ -81,8 +88,8 @@ need() {
     done
 }
 
-is_berth() { [[ $E2E_TARGET == berth ]]; }
-is_reference() { [[ $E2E_TARGET == reference ]]; }
+is_berth() { [[ $E2E_EXPECT == berth ]]; }
+is_reference() { [[ $E2E_EXPECT == reference ]]; }
 
 # ---------------------------------------------------------------- registry
 
