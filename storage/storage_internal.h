@@ -56,6 +56,9 @@
 /* At most this many ops share one transaction and one sync. */
 #define STORE_MAX_BATCH 256
 #define STORE_FORMAT 1u
+/* A failed write with less free space than this on the store's file system
+ * is reported as "full": one more piece would not have fitted. */
+#define STORE_FULL_MARGIN_BYTES ((uint64_t)2 * STORE_PIECE_BYTES)
 
 enum { CHUNK_RAW = 0, CHUNK_ZSTD = 1 };
 

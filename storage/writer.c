@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 #include <string.h>
 
 #include "storage/storage_internal.h"
@@ -98,6 +99,25 @@ static void fail_op(storage_op_t *op, storage_status_t status, const char *msg)
     }
 }
 
+/* LMDB reports a short write on a full file system as EIO: tell the two
+ * apart by the space left, so that the client hears "full" (507), not 500. */
+static int classify_commit_error(storage_t *st, int rc, char *msg, size_t cap)
+{
+    const char *path = NULL;
+    struct statvfs vfs;
+    if ((rc == EIO || rc == ENOSPC || rc == EDQUOT) && mdb_env_get_path(st->env, &path) == 0 && statvfs(path, &vfs) == 0) {
+        uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        if (rc != EIO || avail < STORE_FULL_MARGIN_BYTES) {
+            snprintf(msg, cap,
+                     "no space left on the device that holds the store (%llu MiB free); nothing of this request was stored",
+                     (unsigned long long)(avail >> 20));
+            return ENOSPC;
+        }
+    }
+    snprintf(msg, cap, "%s while committing; nothing of this request was stored", mdb_strerror(rc));
+    return rc;
+}
+
 static void *writer_main(void *arg)
 {
     storage_t *st = arg;
@@ -163,8 +183,8 @@ static void *writer_main(void *arg)
             } else {
                 /* Nothing of this batch is durable: fail every op in it. A
                  * full disk leaves the store as it was before the batch. */
-                char msg[128];
-                snprintf(msg, sizeof(msg), "%s while committing", rc == ENOSPC ? "no space left on the device" : mdb_strerror(rc));
+                char msg[160];
+                rc = classify_commit_error(st, rc, msg, sizeof(msg));
                 for (size_t i = 0; i < n; i++) {
                     if (batch[i]->status == STORAGE_OK)
                         fail_op(batch[i], store_mdb_status(rc), msg);

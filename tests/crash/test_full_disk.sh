@@ -1,0 +1,165 @@
+#!/bin/bash
+# A full store: pushes past the limit get 507 with the OCI error JSON, nothing
+# half-written becomes visible, every acknowledged blob stays byte-exact, and
+# the store takes writes again once there is room — without a restart when
+# the disk grows, after a restart with a bigger --map-size when the map was
+# the limit. Two rounds:
+#   map:  --map-size 64M (the smallest allowed) on an ordinary disk (runs anywhere);
+#   disk: the data dir on a 24 MiB tmpfs (needs root to mount; a run as root
+#         that cannot mount fails, since CI runs as root).
+# Needs: $BERTHD, curl, sha256sum, python3.
+set -euo pipefail
+
+BERTHD=${BERTHD:?set BERTHD to the berthd binary}
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-full.XXXXXX")
+pid=""
+mnt=""
+cleanup() {
+    [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    [[ -n $mnt ]] && umount "$mnt" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+fail() {
+    echo "FAIL  $*"
+    failures=$((failures + 1))
+}
+pass() { echo "PASS  $*"; }
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+
+start() { # data-dir [berthd flags...]
+    local data=$1
+    shift
+    "$BERTHD" --listen "127.0.0.1:$port" --data "$data" --insecure-no-auth "$@" 2>>"$work/berthd.log" &
+    pid=$!
+    for _ in $(seq 100); do
+        curl -fs -o /dev/null "$base/v2/" && return 0
+        sleep 0.05
+    done
+    echo "berthd did not start"
+    cat "$work/berthd.log"
+    exit 1
+}
+
+stop() {
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+acked=$work/acked # digests acknowledged with 201, one per line
+
+# push_until_full ROUND: monolithic 3 MiB pushes until one is refused. Every
+# refusal must be 507 with the OCI error JSON; every 201 is recorded.
+push_until_full() {
+    local round=$1 i f d code
+    for ((i = 0; i < 64; i++)); do
+        f=$work/blob.$round.$i
+        head -c $((3 << 20)) /dev/urandom >"$f"
+        d=sha256:$(sha "$f")
+        code=$(curl -s -o "$work/resp" -w '%{http_code}' -X POST --data-binary @"$f" \
+            "$base/v2/full/$round/blobs/uploads/?digest=$d" || true)
+        if [[ $code == 201 ]]; then
+            echo "$round $d" >>"$acked"
+            continue
+        fi
+        rm -f "$f"
+        if [[ $code == 507 ]] && python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["errors"][0]
+sys.exit(0 if e["code"] and e["message"] and "full" in e["message"] else 1)' "$work/resp" 2>/dev/null; then
+            pass "$round: push $((i + 1)) of 3 MiB on a full store → 507 with the OCI error JSON ($(head -c 160 "$work/resp"))"
+        else
+            fail "$round: push on a full store → $code $(head -c 300 "$work/resp")"
+        fi
+        (( i > 0 )) || fail "$round: not even the first push fitted; the test's sizes are wrong"
+        return 0
+    done
+    fail "$round: 64 pushes of 3 MiB and the store never filled"
+}
+
+# verify_acked: every acknowledged blob is served byte-exact.
+verify_acked() {
+    local what=$1 round d n=0 bad=0 got
+    while read -r round d; do
+        n=$((n + 1))
+        got=$(curl -s "$base/v2/full/$round/blobs/$d" | sha256sum | cut -d' ' -f1)
+        [[ sha256:$got == "$d" ]] || bad=$((bad + 1))
+    done <"$acked"
+    if ((bad == 0)); then pass "$what: all $n acknowledged blobs intact"; else fail "$what: $bad of $n acknowledged blobs lost or corrupt"; fi
+}
+
+# push_one ROUND WHAT: one small push must now succeed.
+push_one() {
+    local f=$work/after.$1 d code
+    head -c 100000 /dev/urandom >"$f"
+    d=sha256:$(sha "$f")
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$f" "$base/v2/full/$1/blobs/uploads/?digest=$d")
+    if [[ $code == 201 ]]; then
+        echo "$1 $d" >>"$acked"
+        pass "$2"
+    else
+        fail "$2: got $code"
+    fi
+}
+
+# ---- round 1: the map reservation is the limit ----------------------------------------
+: >"$acked"
+start "$work/map" --map-size 64M
+push_until_full map
+verify_acked "map full, same process"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v2/")
+[[ $code == 200 ]] && pass "map full: the registry still answers GET /v2/" || fail "map full: GET /v2/ → $code"
+stop
+start "$work/map" --map-size 256M
+verify_acked "map full, restarted with --map-size 256M"
+push_one map "map full, restarted with a bigger --map-size: pushes succeed again"
+stop
+
+# ---- round 2: the file system is full ---------------------------------------------------
+if [[ $(id -u) != 0 ]]; then
+    echo "SKIP  disk: mounting a small tmpfs needs root"
+else
+    mnt=$work/tmpfs
+    mkdir -p "$mnt"
+    mount -t tmpfs -o size=24m tmpfs "$mnt" || { fail "disk: cannot mount a tmpfs as root"; mnt=""; }
+fi
+if [[ -n $mnt ]]; then
+    : >"$acked"
+    start "$mnt/data"
+    push_until_full disk
+    verify_acked "disk full, same process"
+
+    # A streamed PATCH bigger than the space left: h2o cannot spool it and
+    # drops the connection. The upload must stay where it was, not half-written.
+    loc=$(curl -s -D - -o /dev/null -X POST "$base/v2/full/disk/blobs/uploads/" | tr -d '\r' | sed -n 's/^location: //Ip')
+    head -c $((40 << 20)) /dev/urandom >"$work/big"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH --data-binary @"$work/big" "$base$loc" || true)
+    rm -f "$work/big"
+    range=$(curl -s -D - -o /dev/null "$base$loc" | tr -d '\r' | sed -n 's/^range: //Ip')
+    if [[ $code != 202 && $range == 0-0 ]]; then
+        pass "disk full: a 40 MiB PATCH is refused (status $code) and the upload stays at offset 0"
+    else
+        fail "disk full: 40 MiB PATCH → $code, upload range afterwards '$range'"
+    fi
+
+    mount -o remount,size=64m "$mnt"
+    push_one disk "disk grown under a running berthd: pushes succeed again without a restart"
+    stop
+    start "$mnt/data"
+    verify_acked "disk full, after a restart"
+    stop
+fi
+
+if ((failures > 0)); then
+    echo "full-disk: $failures failures"
+    exit 1
+fi
+echo "full-disk: all checks passed"
