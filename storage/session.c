@@ -43,8 +43,8 @@ bool session_decode(const void *buf, size_t len, session_t *out)
     if (!buf || len < sizeof(h))
         return false;
     memcpy(&h, buf, sizeof(h));
-    if (h.magic != SESSION_MAGIC || h.version != SESSION_VERSION || h.ctx_len != sizeof(SHA256_CTX) || h.repo_len == 0 ||
-        h.repo_len > OCI_NAME_MAX || len != sizeof(h) + h.ctx_len + h.repo_len)
+    if (h.magic != SESSION_MAGIC || h.version != SESSION_VERSION || h.pad != 0 || h.ctx_len != sizeof(SHA256_CTX) ||
+        h.repo_len == 0 || h.repo_len > OCI_NAME_MAX || len != sizeof(h) + h.ctx_len + h.repo_len)
         return false;
     const unsigned char *p = (const unsigned char *)buf + sizeof(h);
     memcpy(&out->sha256, p, sizeof(SHA256_CTX));
