@@ -531,6 +531,8 @@ run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op)
         return run_manifest_put(st, txn, op);
     case STORAGE_OP_MANIFEST_DELETE:
         return run_manifest_delete(st, txn, op);
+    case STORAGE_OP_RECORDS:
+        return store_run_records(st, txn, op);
     }
     OP_FAIL(op, STORAGE_INVALID, "unknown storage operation");
     return RUN_ABORT;

@@ -40,6 +40,7 @@ typedef enum {
     STORAGE_IO,              /* an I/O or database error; see the message */
     STORAGE_NOMEM,
     STORAGE_CANCELLED, /* the submitter cancelled the op before it ran to the end */
+    STORAGE_EXISTS,    /* a put that must create found the record already there */
 } storage_status_t;
 
 typedef struct {
@@ -138,6 +139,45 @@ typedef struct {
 
 storage_status_t storage_upload_stat(storage_reader_t *rd, const char *upload_id, storage_upload_t *out, storage_err_t *err);
 
+/* ---- records: the metadata of the parts above storage ------------------ */
+
+/* Small records of other parts (auth's identities and keys; later ECR
+ * settings and cluster state), in key spaces each part names ("iam"). Keys
+ * are strings, values bytes. Reads see the reader's snapshot; changes are a
+ * closure run in one transaction (STORAGE_OP_RECORDS) that may get, put,
+ * create-if-absent, delete and scan. The closure does no I/O and sends
+ * nothing: a future PostgreSQL backend may run it again after a
+ * serialization conflict. On LMDB it runs once, under the single writer. */
+typedef struct storage_records storage_records_t;
+
+/* LMDB's keys are at most 511 bytes: space, NUL and key must fit. */
+#define STORAGE_RECORD_SPACE_MAX 31
+#define STORAGE_RECORD_KEY_MAX 447
+/* Records are metadata: policies, key records, settings. */
+#define STORAGE_RECORD_VALUE_MAX (1u << 20)
+
+/* A read-only view of the reader's snapshot (put and del fail with STORAGE_INVALID). */
+storage_records_t *storage_reader_records(storage_reader_t *rd);
+
+/* *val points into the snapshot or transaction, valid until it ends (or the
+ * next put/del in the same transaction). STORAGE_NOT_FOUND when absent. */
+storage_status_t storage_record_get(storage_records_t *rs, const char *space, const char *key, const void **val, size_t *len,
+                                    storage_err_t *err);
+/* only_if_absent: STORAGE_EXISTS, and nothing written, when the key exists. */
+storage_status_t storage_record_put(storage_records_t *rs, const char *space, const char *key, const void *val, size_t len,
+                                    bool only_if_absent, storage_err_t *err);
+/* STORAGE_NOT_FOUND when absent. */
+storage_status_t storage_record_del(storage_records_t *rs, const char *space, const char *key, storage_err_t *err);
+/* Records of `space` whose key starts with `prefix`, in key byte order;
+ * return false from cb to stop. */
+typedef bool (*storage_record_cb)(void *ctx, const char *key, size_t key_len, const void *val, size_t len);
+storage_status_t storage_record_scan(storage_records_t *rs, const char *space, const char *prefix, storage_record_cb cb, void *ctx,
+                                     storage_err_t *err);
+
+/* The closure of a STORAGE_OP_RECORDS: anything but STORAGE_OK undoes all it
+ * did and becomes the op's status (fill err with the reason). */
+typedef storage_status_t (*storage_records_fn)(storage_records_t *rs, void *ctx, storage_err_t *err);
+
 /* ---- writes ----------------------------------------------------------- */
 
 typedef enum {
@@ -150,6 +190,7 @@ typedef enum {
     STORAGE_OP_BLOB_UNLINK,     /* in: repo, digest */
     STORAGE_OP_MANIFEST_PUT,    /* in: repo, tag ("" for by-digest), digest, data/len, manifest */
     STORAGE_OP_MANIFEST_DELETE, /* in: repo, reference (tag: only the tag; digest: manifest and its tags) */
+    STORAGE_OP_RECORDS,         /* in: records_fn, records_ctx */
 } storage_op_kind_t;
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
@@ -176,6 +217,8 @@ struct storage_op {
     /* MANIFEST_PUT with a subject: the referrer descriptor to list (compact JSON) */
     const char *referrer_json;
     size_t referrer_json_len;
+    storage_records_fn records_fn;
+    void *records_ctx;
 
     /* outputs */
     storage_status_t status;

@@ -15,6 +15,8 @@
  *   referrers  "<repo>\0<subject>\0<digest>" -> artifact type "\0" descriptor JSON
  *   repos      "<repo>"                    -> u64 created-at   (catalog)
  *   uploads    "<upload id>"               -> session (see session_encode)
+ *   records    "<space>\0<key>"             -> bytes            (other parts' metadata:
+ *                                              "iam" = auth's identities, see auth/)
  *
  * Why chunks are keyed by blob id and start offset, not by digest: an upload
  * writes its chunks under a fresh blob id before the digest is known; on
@@ -109,7 +111,7 @@ bool session_decode(const void *buf, size_t len, session_t *out);
 
 struct storage {
     MDB_env *env;
-    MDB_dbi dbi_meta, dbi_blobs, dbi_chunks, dbi_links, dbi_manifests, dbi_tags, dbi_referrers, dbi_repos, dbi_uploads;
+    MDB_dbi dbi_meta, dbi_blobs, dbi_chunks, dbi_links, dbi_manifests, dbi_tags, dbi_referrers, dbi_repos, dbi_uploads, dbi_records;
 
     pthread_t writer;
     bool writer_started;
@@ -128,9 +130,17 @@ struct storage {
     _Atomic uint64_t st_commits, st_ops, st_chunks_raw, st_chunks_zstd, st_bytes_in, st_bytes_stored;
 };
 
+/* A view of records inside a transaction: the writer's (writable) or a reader's. */
+struct storage_records {
+    storage_t *st;
+    MDB_txn *txn;
+    bool writable;
+};
+
 struct storage_reader {
     storage_t *st;
     MDB_txn *txn;
+    storage_records_t records;
     bool live;
     ZSTD_DCtx *dctx;
     void *scratch; /* a decompressed chunk */
@@ -151,6 +161,9 @@ uint64_t store_now(void);
 /* writer.c: runs one op's next step inside a child transaction */
 typedef enum { RUN_COMMIT, RUN_ABORT, RUN_AGAIN } run_result_t;
 run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op);
+
+/* records.c: runs a STORAGE_OP_RECORDS closure */
+run_result_t store_run_records(storage_t *st, MDB_txn *txn, storage_op_t *op);
 
 bool store_link_exists(storage_t *st, MDB_txn *txn, const char *repo, const char *digest);
 int store_blob_get(storage_t *st, MDB_txn *txn, const char *digest, blob_rec_t *out);

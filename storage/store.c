@@ -46,7 +46,8 @@ storage_status_t store_mdb_status(int rc)
 const char *storage_status_name(storage_status_t s)
 {
     static const char *const names[] = {"ok",      "not found", "digest mismatch", "range",     "missing reference",
-                                        "invalid", "full",      "i/o error",       "no memory", "cancelled"};
+                                        "invalid", "full",      "i/o error",       "no memory", "cancelled",
+                                        "exists"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
@@ -129,7 +130,8 @@ static int open_dbs(storage_t *st)
         MDB_dbi *dbi;
     } dbs[] = {{"meta", &st->dbi_meta},           {"blobs", &st->dbi_blobs},         {"chunks", &st->dbi_chunks},
                {"links", &st->dbi_links},         {"manifests", &st->dbi_manifests}, {"tags", &st->dbi_tags},
-               {"referrers", &st->dbi_referrers}, {"repos", &st->dbi_repos},         {"uploads", &st->dbi_uploads}};
+               {"referrers", &st->dbi_referrers}, {"repos", &st->dbi_repos},         {"uploads", &st->dbi_uploads},
+               {"records", &st->dbi_records}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)) != 0) {
             mdb_txn_abort(txn);
