@@ -8,6 +8,7 @@
 
 /* each returns the process exit status; they receive argv starting after the verb */
 int berth_placement_simulate(int argc, char **argv);
+int berth_policy_simulate(int argc, char **argv);
 
 typedef struct {
     const char *group;
@@ -19,6 +20,7 @@ typedef struct {
 static const command_t commands[] = {
     {"placement", "simulate", berth_placement_simulate,
      "place tasks on ECS-shaped container instances and show where they land, offline"},
+    {"policy", "simulate", berth_policy_simulate, "decide whether a principal may do an action on a repository, and say why"},
 };
 
 /* exit status for usage errors, shared with the subcommands' "bad input" */
