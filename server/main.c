@@ -208,11 +208,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return v2_route(((v2_handler_t *)self)->srv, req);
 }
 
+/* What the event-loop threads and main() meet at: every loop has built its
+ * context; every loop has stopped; the writer has drained. */
+typedef struct {
+    pthread_barrier_t ready, stopped, drained;
+} phases_t;
+
 typedef struct {
     server_thread_t thread;
     h2o_accept_ctx_t accept_ctx;
     int listen_fd;
     pthread_t tid;
+    h2o_globalconf_t *config;
+    phases_t *phases;
 } loop_t;
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -225,9 +233,20 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_accept(&l->accept_ctx, sock);
 }
 
+/* One event loop. Its context is created and disposed ON THIS THREAD: h2o
+ * 2.2.5 ties every socket buffer to the free list of the thread that created
+ * the socket (a thread-local prototype, without a lock), so a context built
+ * by main() would have its queue's socket share main's list with every
+ * other loop — they corrupted each other's buffers under load. */
 static void *loop_main(void *arg)
 {
     loop_t *l = arg;
+    h2o_context_init(&l->thread.ctx, h2o_evloop_create(), l->config);
+    server_thread_init_ops(&l->thread);
+    l->accept_ctx.ctx = &l->thread.ctx;
+    l->accept_ctx.hosts = l->config->hosts;
+    pthread_barrier_wait(&l->phases->ready);
+
     h2o_socket_t *listener = h2o_evloop_socket_create(l->thread.ctx.loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     listener->data = l;
     h2o_socket_read_start(listener, on_accept);
@@ -235,6 +254,18 @@ static void *loop_main(void *arg)
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
     h2o_socket_read_stop(listener);
     h2o_socket_close(listener);
+
+    /* The writer may still complete ops towards this loop's queue: keep it
+     * until main() has closed the store. Completions for requests that are
+     * gone are dropped with the context. */
+    pthread_barrier_wait(&l->phases->stopped);
+    pthread_barrier_wait(&l->phases->drained);
+    h2o_evloop_t *loop = l->thread.ctx.loop;
+    h2o_multithread_queue_t *queue = l->thread.ctx.queue;
+    h2o_multithread_unregister_receiver(queue, &l->thread.op_done);
+    h2o_context_dispose(&l->thread.ctx);
+    free(queue); /* h2o 2.2.5 (evloop) destroys the queue in context_dispose but never frees it */
+    h2o_evloop_destroy(loop);
     return NULL;
 }
 
@@ -299,18 +330,23 @@ int main(int argc, char **argv)
         return 1;
     }
     char err[512];
+    phases_t phases;
+    pthread_barrier_init(&phases.ready, NULL, o.threads + 1);
+    pthread_barrier_init(&phases.stopped, NULL, o.threads + 1);
+    pthread_barrier_init(&phases.drained, NULL, o.threads + 1);
     for (unsigned i = 0; i < o.threads; i++) {
         loop_t *l = &loops[i];
         if ((l->listen_fd = open_listener(o.listen, err, sizeof(err))) < 0) {
             fprintf(stderr, "berthd: %s\n", err);
             return 1;
         }
-        h2o_context_init(&l->thread.ctx, h2o_evloop_create(), &config);
         l->thread.srv = &srv;
-        server_thread_init_ops(&l->thread);
-        l->accept_ctx.ctx = &l->thread.ctx;
-        l->accept_ctx.hosts = config.hosts;
+        l->config = &config;
+        l->phases = &phases;
     }
+    for (unsigned i = 0; i < o.threads; i++)
+        pthread_create(&loops[i].tid, NULL, loop_main, &loops[i]);
+    pthread_barrier_wait(&phases.ready);
 
     fprintf(stderr, "berthd %s: serving the OCI distribution API on http://%s, data in %s, %u threads\n", BERTH_VERSION, o.listen,
             o.data, o.threads);
@@ -319,23 +355,16 @@ int main(int argc, char **argv)
             "Authentication is not implemented yet%s.\n",
             o.listen, o.insecure_no_auth ? " (--insecure-no-auth)" : "; --insecure-no-auth will be required for this mode");
 
-    for (unsigned i = 0; i < o.threads; i++)
-        pthread_create(&loops[i].tid, NULL, loop_main, &loops[i]);
+    pthread_barrier_wait(&phases.stopped);
+    fprintf(stderr, "berthd: shutting down\n");
+    /* The writer finishes what is queued, then the loops dispose their contexts. */
+    storage_close(srv.storage);
+    pthread_barrier_wait(&phases.drained);
     for (unsigned i = 0; i < o.threads; i++)
         pthread_join(loops[i].tid, NULL);
-
-    fprintf(stderr, "berthd: shutting down\n");
-    /* The writer finishes what is queued; completions for requests whose
-     * loops have stopped are dropped with them. */
-    storage_close(srv.storage);
-    for (unsigned i = 0; i < o.threads; i++) {
-        h2o_evloop_t *loop = loops[i].thread.ctx.loop;
-        h2o_multithread_unregister_receiver(loops[i].thread.ctx.queue, &loops[i].thread.op_done);
-        h2o_multithread_queue_t *queue = loops[i].thread.ctx.queue;
-        h2o_context_dispose(&loops[i].thread.ctx);
-        free(queue); /* h2o 2.2.5 (evloop) destroys the queue in context_dispose but never frees it */
-        h2o_evloop_destroy(loop);
-    }
+    pthread_barrier_destroy(&phases.ready);
+    pthread_barrier_destroy(&phases.stopped);
+    pthread_barrier_destroy(&phases.drained);
     h2o_config_dispose(&config);
     free(loops);
     return 0;
