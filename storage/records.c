@@ -132,7 +132,8 @@ run_result_t store_run_records(storage_t *st, MDB_txn *txn, storage_op_t *op)
     storage_status_t s = op->records_fn(&rs, op->records_ctx, &op->err);
     if (s != STORAGE_OK) {
         op->status = s;
-        if (op->err.status == STORAGE_OK)
+        op->err.status = s;
+        if (op->err.msg[0] == '\0') /* the closure may have said why */
             store_err(&op->err, s, "%s", storage_status_name(s));
         return RUN_ABORT;
     }

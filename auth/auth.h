@@ -1,0 +1,314 @@
+/*
+ * auth/auth.h — who is calling: AWS Signature Version 4, registry tokens,
+ * the Authorization header's Basic and Bearer schemes, and sealing of stored
+ * secrets.
+ *
+ * The functions of the first sections are pure (no I/O, no globals, no
+ * clock: the caller passes `now`), except that issuing randomness comes from
+ * OpenSSL's RAND_bytes. The last section is the identity store (the account,
+ * users, roles, access keys, policies), kept as storage records.
+ *
+ * Failure: functions return an auth_status_t and, when given an auth_err_t,
+ * fill it with a message a user can act on. Messages never contain a secret,
+ * a signature or a token.
+ */
+#ifndef BERTH_AUTH_H
+#define BERTH_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/storage.h"
+
+typedef enum {
+    AUTH_OK = 0,
+    AUTH_EMALFORMED = -1, /* the header, token or request cannot be parsed */
+    AUTH_EEXPIRED = -2,   /* a token past its expiry; a SigV4 date outside the allowed skew */
+    AUTH_EBADSIG = -3,    /* well-formed, but the signature does not verify */
+    AUTH_ENOMEM = -4,
+    AUTH_ECRYPTO = -5, /* OpenSSL failed */
+} auth_status_t;
+
+typedef struct {
+    char msg[256];
+} auth_err_t;
+
+/* Compares secrets without leaking where they differ (CRYPTO_memcmp). */
+bool auth_secret_equal(const void *a, size_t a_len, const void *b, size_t b_len);
+
+/* ---- the Authorization header ----------------------------------------- */
+
+/* Authorization values are capped before parsing: real ones are < 2 KiB. */
+#define AUTH_HEADER_MAX_BYTES 8192
+#define AUTH_USER_MAX 128
+#define AUTH_PASSWORD_MAX 4096
+
+typedef enum { AUTH_SCHEME_NONE, AUTH_SCHEME_BASIC, AUTH_SCHEME_BEARER, AUTH_SCHEME_SIGV4 } auth_scheme_t;
+
+typedef struct {
+    auth_scheme_t scheme;
+    /* Basic: the decoded user and password, NUL-terminated. */
+    char user[AUTH_USER_MAX + 1];
+    char password[AUTH_PASSWORD_MAX + 1];
+    size_t password_len;
+    /* Bearer: the token, pointing into the header value given to the parser. */
+    const char *token;
+    size_t token_len;
+} auth_credentials_t;
+
+/* Parses an Authorization header value: "Basic <base64(user:password)>",
+ * "Bearer <token>", or "AWS4-HMAC-SHA256 ..." (scheme only: see
+ * auth_sigv4_parse). Scheme names are case-insensitive. AUTH_EMALFORMED for
+ * anything else, bad base64, a user:password without ':' or over the caps. */
+auth_status_t auth_parse_authorization(const char *value, size_t len, auth_credentials_t *out, auth_err_t *err);
+
+/* ---- AWS Signature Version 4 ------------------------------------------- */
+
+#define AUTH_ACCESS_KEY_ID_LEN 20 /* "AKIA" + 16 of [A-Z2-7], as AWS's */
+#define AUTH_SECRET_KEY_LEN 40    /* 30 random bytes in base64 */
+/* AWS refuses requests whose X-Amz-Date is more than 5 minutes off. */
+#define AUTH_SIGV4_MAX_SKEW_SECONDS 300
+#define AUTH_SIGV4_MAX_SIGNED_HEADERS 32
+
+/* A request as SigV4 sees it. Header names compare case-insensitively; a
+ * header that appears several times is given once per line, in order. */
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} auth_header_t;
+
+typedef struct {
+    const char *method; /* "POST" */
+    const char *path;   /* the raw request path as sent, percent-encoded, without the query: "/" */
+    size_t path_len;
+    const char *query; /* the raw query string without '?', or NULL */
+    size_t query_len;
+    const auth_header_t *headers;
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+} auth_http_request_t;
+
+/* The parts of "AWS4-HMAC-SHA256 Credential=AKID/20261128/us-east-1/ecr/aws4_request,
+ * SignedHeaders=host;x-amz-date, Signature=<64 hex>". */
+typedef struct {
+    char access_key_id[AUTH_ACCESS_KEY_ID_LEN + 12]; /* room for foreign ids, to name them in errors */
+    char date[9];                                    /* YYYYMMDD */
+    char region[32];
+    char service[32];
+    char signed_headers[512]; /* lowercase, ';'-separated, as in the header */
+    char signature[65];       /* lowercase hex */
+} auth_sigv4_t;
+
+/* Parses the Authorization header value. AUTH_EMALFORMED names what is wrong. */
+auth_status_t auth_sigv4_parse(const char *value, size_t len, auth_sigv4_t *out, auth_err_t *err);
+
+/* Verifies a parsed signature against the request and the key's secret:
+ * the credential scope's service must be `service` (any region is accepted),
+ * X-Amz-Date (or Date) must be a signed header within
+ * AUTH_SIGV4_MAX_SKEW_SECONDS of `now` and on the scope's date, host must be
+ * signed, and x-amz-content-sha256, when present, must match the body
+ * (UNSIGNED-PAYLOAD and streaming payloads are refused: AUTH_EMALFORMED).
+ * When X-Amz-Date is on the request it is the request time and must be
+ * signed; Date is read only without it. The signature is checked before the
+ * clock, so AUTH_EEXPIRED is only said of correctly signed requests.
+ * AUTH_EEXPIRED for a date outside the window, AUTH_EBADSIG for a signature
+ * that does not match, AUTH_EMALFORMED for anything else. */
+auth_status_t auth_sigv4_verify(const auth_sigv4_t *sig, const auth_http_request_t *req, const char *secret, size_t secret_len,
+                                const char *service, int64_t now, auth_err_t *err);
+
+/* Signs a request as the AWS CLI does (for the berth CLI): writes the
+ * X-Amz-Date value (16 bytes + NUL) and the Authorization value. The request's
+ * headers must already contain host and every header to be signed; x-amz-date
+ * is added to the signature from `amz_date_out`. Like botocore, it signs every
+ * given header but user-agent, expect and x-amzn-trace-id (and ignores a
+ * given Authorization or X-Amz-Date), and signs an x-amz-content-sha256 value
+ * as given. Unlike botocore, a Date header is signed as an ordinary header
+ * (botocore would rewrite it and sign it instead of X-Amz-Date).
+ * AUTH_EMALFORMED when the request cannot be signed or the output does not
+ * fit (then authorization_out is ""). */
+auth_status_t auth_sigv4_sign(const auth_http_request_t *req, const char *access_key_id, const char *secret, size_t secret_len,
+                              const char *region, const char *service, int64_t now, char amz_date_out[17], char *authorization_out,
+                              size_t authorization_cap, auth_err_t *err);
+
+/* ---- registry tokens ------------------------------------------------------ */
+
+/* The registry password and the Docker Bearer token: a self-contained,
+ * HMAC-SHA256-signed token, verified without any database access. */
+#define AUTH_TOKEN_KEY_BYTES 32
+#define AUTH_TOKEN_KEY_ID_MAX 16
+#define AUTH_TOKEN_MAX_BYTES 2048
+#define AUTH_PRINCIPAL_ARN_MAX 256
+#define AUTH_TOKEN_MAX_SCOPES 8
+#define AUTH_DEFAULT_TOKEN_SECONDS (12 * 3600)
+
+typedef struct {
+    char id[AUTH_TOKEN_KEY_ID_MAX + 1]; /* names the key in the token, so a rotated key is recognised as such */
+    unsigned char secret[AUTH_TOKEN_KEY_BYTES];
+} auth_token_key_t;
+
+/* What a Bearer token may do: "repository:team/app:pull,push". Empty: a
+ * password token, which carries the principal's whole identity instead. */
+typedef struct {
+    char repository[256];
+    bool pull, push, delete_;
+} auth_token_scope_t;
+
+typedef struct {
+    char principal_arn[AUTH_PRINCIPAL_ARN_MAX + 1]; /* "arn:aws:iam::123456789012:user/alice" */
+    int64_t issued_at;                              /* Unix seconds */
+    int64_t expires_at;
+    size_t n_scopes;
+    auth_token_scope_t scopes[AUTH_TOKEN_MAX_SCOPES];
+} auth_token_claims_t;
+
+/* Fills `key` with a fresh random secret and the given id. */
+auth_status_t auth_token_key_generate(const char *id, auth_token_key_t *key, auth_err_t *err);
+
+/* Writes a NUL-terminated token (only [A-Za-z0-9._-]) of at most
+ * AUTH_TOKEN_MAX_BYTES. */
+auth_status_t auth_token_issue(const auth_token_key_t *key, const auth_token_claims_t *claims, char *out, size_t cap,
+                               auth_err_t *err);
+
+/* Verifies a token signed by `key`: AUTH_EBADSIG for anything it did not sign
+ * (another key id included), AUTH_EEXPIRED when now >= expires_at,
+ * AUTH_EMALFORMED when it cannot be parsed. Fills `out` only on AUTH_OK. */
+auth_status_t auth_token_verify(const auth_token_key_t *key, const char *token, size_t len, int64_t now, auth_token_claims_t *out,
+                                auth_err_t *err);
+
+/* Reads the key id a token names, WITHOUT verifying anything: only for
+ * choosing which key to pass to auth_token_verify while keys rotate. Never
+ * trust the id for anything else. AUTH_EMALFORMED when the token's shape or
+ * key id is wrong. */
+auth_status_t auth_token_key_id(const char *token, size_t len, char id[AUTH_TOKEN_KEY_ID_MAX + 1], auth_err_t *err);
+
+/* ---- sealed secrets ------------------------------------------------------ */
+
+/* Access-key secrets must be kept in a form SigV4 can use (it needs the
+ * secret itself), so they are stored sealed: AES-256-GCM under a master key
+ * kept outside the database (<data>/master.key, mode 0600), with the access
+ * key id as associated data so a sealed secret cannot be moved to another key. */
+#define AUTH_SEAL_KEY_BYTES 32
+#define AUTH_SEAL_OVERHEAD 28 /* 12-byte nonce + 16-byte tag */
+
+auth_status_t auth_seal(const unsigned char key[AUTH_SEAL_KEY_BYTES], const void *aad, size_t aad_len, const void *plain,
+                        size_t len, unsigned char *out /* len + AUTH_SEAL_OVERHEAD */, auth_err_t *err);
+/* AUTH_EBADSIG when the tag does not verify (wrong key, wrong aad, tampering). */
+auth_status_t auth_unseal(const unsigned char key[AUTH_SEAL_KEY_BYTES], const void *aad, size_t aad_len, const void *sealed,
+                          size_t len, unsigned char *out /* len - AUTH_SEAL_OVERHEAD */, auth_err_t *err);
+
+/* New access key id ("AKIA" + 16 of [A-Z2-7]) and secret (40 characters). */
+auth_status_t auth_access_key_generate(char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1], auth_err_t *err);
+
+/* ---- identities: the account, users, roles, access keys, policies -------- */
+
+/* Kept as records in storage's "iam" key space (see auth/identity.c for the
+ * layout). Reads take the caller's snapshot (storage_reader_records); changes
+ * are closures run by storage's writer, so each is atomic and durable when it
+ * returns. */
+
+#define AUTH_ACCOUNT_ID_LEN 12
+/* IAM: user and role names are at most 64 characters of [A-Za-z0-9+=,.@_-] */
+#define AUTH_NAME_MAX 64
+/* IAM: managed policy names are at most 128 characters of the same set */
+#define AUTH_POLICY_NAME_MAX 128
+/* IAM's hard limit of managed policies attached to one user or role */
+#define AUTH_MAX_ATTACHED_POLICIES 20
+/* IAM: two access keys per user */
+#define AUTH_MAX_ACCESS_KEYS 2
+#define AUTH_ADMIN_USER "admin"
+#define AUTH_ADMIN_POLICY "AdministratorAccess"
+
+typedef enum {
+    AUTH_IDENTITY_OK = 0,
+    AUTH_IDENTITY_NOT_FOUND,   /* NoSuchEntity */
+    AUTH_IDENTITY_EXISTS,      /* EntityAlreadyExists */
+    AUTH_IDENTITY_INVALID,     /* a malformed name or document: ValidationError / MalformedPolicyDocument */
+    AUTH_IDENTITY_CONFLICT,    /* DeleteConflict: keys or policies still attached */
+    AUTH_IDENTITY_LIMIT,       /* LimitExceeded */
+    AUTH_IDENTITY_STORE_ERROR, /* the store failed; see the message */
+} auth_identity_status_t;
+
+/* What every request needs, loaded once at start-up. */
+typedef struct {
+    char account_id[AUTH_ACCOUNT_ID_LEN + 1];
+    auth_token_key_t token_key;
+    unsigned char master_key[AUTH_SEAL_KEY_BYTES];
+} auth_keys_t;
+
+typedef struct {
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    char name[AUTH_NAME_MAX + 1];
+    char id[24]; /* "AIDA…" for users, "AROA…" for roles */
+    bool is_role;
+    int64_t created; /* Unix seconds */
+    size_t n_policies;
+    char policies[AUTH_MAX_ATTACHED_POLICIES][AUTH_POLICY_NAME_MAX + 1];
+    size_t n_keys;
+    char keys[AUTH_MAX_ACCESS_KEYS][AUTH_ACCESS_KEY_ID_LEN + 1];
+} auth_principal_t;
+
+typedef struct {
+    char id[AUTH_ACCESS_KEY_ID_LEN + 1];
+    bool active;
+    int64_t created;
+} auth_access_key_info_t;
+
+typedef struct {
+    char name[AUTH_POLICY_NAME_MAX + 1];
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    int64_t created, updated;
+} auth_policy_info_t;
+
+/* Every start: creates what is missing — <data>/master.key (mode 0600), the
+ * account id, the token signing key, and on first start the administrator
+ * user with AdministratorAccess and one access key, written to
+ * <data>/admin-credentials (mode 0600, AWS credentials-file format). The
+ * secret is never logged. *created_admin tells whether that file was written now. */
+auth_identity_status_t auth_bootstrap(storage_t *st, const char *data_dir, auth_keys_t *keys, bool *created_admin, auth_err_t *err);
+
+/* Reads, from a snapshot. */
+auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err);
+/* "arn:aws:iam::<account>:user/<name>" (or role/) of this account. */
+void auth_principal_arn(const auth_keys_t *keys, const char *name, bool role, char out[AUTH_PRINCIPAL_ARN_MAX + 1]);
+/* Users (or roles) in name order; return false from cb to stop. */
+typedef bool (*auth_principal_cb)(void *ctx, const auth_principal_t *p);
+auth_identity_status_t auth_principals_list(storage_records_t *rs, bool roles, auth_principal_cb cb, void *ctx, auth_err_t *err);
+auth_identity_status_t auth_access_key_info(storage_records_t *rs, const char *access_key_id, auth_access_key_info_t *out,
+                                            auth_err_t *err);
+auth_identity_status_t auth_policy_info(storage_records_t *rs, const char *name, auth_policy_info_t *out, auth_err_t *err);
+typedef bool (*auth_policy_cb)(void *ctx, const auth_policy_info_t *p);
+auth_identity_status_t auth_policies_list(storage_records_t *rs, auth_policy_cb cb, void *ctx, auth_err_t *err);
+/* The document of a managed policy (points into the snapshot). */
+auth_identity_status_t auth_policy_get(storage_records_t *rs, const char *name, const char **doc, size_t *len, auth_err_t *err);
+auth_identity_status_t auth_repository_policy_get(storage_records_t *rs, const char *repo, const char **doc, size_t *len,
+                                                  auth_err_t *err);
+/* Bumped by every change of identities or policies: caches compare it. */
+uint64_t auth_generation(storage_records_t *rs);
+/* The principal and unsealed secret of an active access key. */
+auth_identity_status_t auth_access_key_get(storage_records_t *rs, const auth_keys_t *keys, const char *access_key_id,
+                                           auth_principal_t *principal, char secret[AUTH_SECRET_KEY_LEN + 1], auth_err_t *err);
+
+/* Changes: each runs as one transaction and returns once durable. */
+auth_identity_status_t auth_user_create(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_principal_t *out,
+                                        auth_err_t *err);
+auth_identity_status_t auth_user_delete(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_err_t *err);
+auth_identity_status_t auth_access_key_create(storage_t *st, const auth_keys_t *keys, const char *principal_arn,
+                                              char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1],
+                                              auth_err_t *err);
+auth_identity_status_t auth_access_key_delete(storage_t *st, const char *access_key_id, auth_err_t *err);
+/* Creates (create_only: AUTH_IDENTITY_EXISTS if it exists) or replaces a
+ * managed policy; `doc` must parse as an identity policy. */
+auth_identity_status_t auth_policy_put(storage_t *st, const auth_keys_t *keys, const char *name, const char *doc, size_t len,
+                                       bool create_only, auth_err_t *err);
+/* AUTH_IDENTITY_CONFLICT while it is attached to anyone. */
+auth_identity_status_t auth_policy_delete(storage_t *st, const char *name, auth_err_t *err);
+auth_identity_status_t auth_policy_attach(storage_t *st, const char *principal_arn, const char *policy, bool attach,
+                                          auth_err_t *err);
+/* doc NULL deletes; otherwise it must parse as a resource policy. */
+auth_identity_status_t auth_repository_policy_set(storage_t *st, const char *repo, const char *doc, size_t len, auth_err_t *err);
+
+#endif

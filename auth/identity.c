@@ -1,0 +1,1052 @@
+/*
+ * auth/identity.c — the account, users, roles, access keys and policies, kept
+ * as records in storage's "iam" key space:
+ *
+ *   account               {"id": "123456789012", "created": <unix s>}
+ *   token-key             {"id": "k1", "sealed": b64}     registry token signing key, sealed
+ *   user/<name>           {"arn", "id", "created", "policies": [names], "keys": [ids]}
+ *   role/<name>           the same, for roles
+ *   access-key/<id>       {"principal": arn, "status": "Active", "created", "sealed": b64}
+ *   policy/<name>         {"arn", "created", "updated", "document": "<JSON text>"}
+ *   repo-policy/<repo>    the repository policy document as set
+ *   admin-credentials     "pending" until <data>/admin-credentials is written, then "written"
+ *   generation            u64, little-endian: bumped by every change, so caches
+ *                         of parsed policies know when to reload
+ *
+ * Secrets (access-key secrets, the token key) are sealed with the master key
+ * in <data>/master.key, so a copy of the database alone does not give them
+ * away. Every change is a closure run by storage's writer: atomic, durable
+ * when it returns, and free of I/O and randomness (both happen before), so a
+ * future backend may run it twice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "policies/policies.h"
+
+#define IAM_SPACE "iam"
+#define TOKEN_KEY_ID "k1"
+#define TOKEN_KEY_AAD "token-key"
+#define ADMIN_POLICY_DOCUMENT                                                                                                      \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"FullAccess\",\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}" \
+    "]}"
+/* base64 of a sealed 40-byte secret or 32-byte key, with room to spare */
+#define SEALED_B64_MAX 128
+#define RECORD_KEY_MAX (AUTH_POLICY_NAME_MAX + 32)
+
+static auth_identity_status_t fail(auth_err_t *err, auth_identity_status_t s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static auth_identity_status_t fail(auth_err_t *err, auth_identity_status_t s, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+static auth_identity_status_t from_storage(storage_status_t s, const storage_err_t *serr, auth_err_t *err)
+{
+    switch (s) {
+    case STORAGE_OK:
+        return AUTH_IDENTITY_OK;
+    case STORAGE_NOT_FOUND:
+        return fail(err, AUTH_IDENTITY_NOT_FOUND, "%s", serr->msg);
+    case STORAGE_EXISTS:
+        return fail(err, AUTH_IDENTITY_EXISTS, "%s", serr->msg);
+    default:
+        return fail(err, AUTH_IDENTITY_STORE_ERROR, "the store failed: %s", serr->msg);
+    }
+}
+
+/* ---- names and ARNs ---------------------------------------------------------- */
+
+static bool iam_name_valid(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("+=,.@_-", c)))
+            return false;
+    }
+    return true;
+}
+
+/* "arn:aws:iam::<account>:user/<name>" → record key "user/<name>"; false if not ours. */
+static bool principal_key(const char *account, const char *arn, char *key, size_t cap)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "arn:aws:iam::%s:", account);
+    size_t pl = strlen(prefix);
+    if (strncmp(arn, prefix, pl) != 0)
+        return false;
+    const char *rest = arn + pl;
+    const char *name = NULL;
+    if (strncmp(rest, "user/", 5) == 0)
+        name = rest + 5;
+    else if (strncmp(rest, "role/", 5) == 0)
+        name = rest + 5;
+    if (!name || !iam_name_valid(name, AUTH_NAME_MAX))
+        return false;
+    return (size_t)snprintf(key, cap, "%s", rest) < cap;
+}
+
+/* ---- small record helpers ------------------------------------------------------ */
+
+static json_t *record_json(storage_records_t *rs, const char *key, storage_status_t *st, storage_err_t *serr)
+{
+    const void *v;
+    size_t n;
+    *st = storage_record_get(rs, IAM_SPACE, key, &v, &n, serr);
+    if (*st != STORAGE_OK)
+        return NULL;
+    json_t *j = json_loadb(v, n, 0, NULL);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        *st = STORAGE_IO;
+        snprintf(serr->msg, sizeof(serr->msg), "the record iam/%s is damaged", key);
+        return NULL;
+    }
+    return j;
+}
+
+static storage_status_t put_json(storage_records_t *rs, const char *key, json_t *j, bool only_if_absent, storage_err_t *serr)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text) {
+        snprintf(serr->msg, sizeof(serr->msg), "out of memory");
+        return STORAGE_NOMEM;
+    }
+    storage_status_t s = storage_record_put(rs, IAM_SPACE, key, text, strlen(text), only_if_absent, serr);
+    free(text);
+    return s;
+}
+
+static const char *jstr(json_t *obj, const char *field)
+{
+    const char *s = json_string_value(json_object_get(obj, field));
+    return s ? s : "";
+}
+
+static storage_status_t bump_generation(storage_records_t *rs, storage_err_t *serr)
+{
+    uint64_t g = auth_generation(rs) + 1;
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(g >> (8 * i));
+    return storage_record_put(rs, IAM_SPACE, "generation", b, sizeof(b), false, serr);
+}
+
+uint64_t auth_generation(storage_records_t *rs)
+{
+    const void *v;
+    size_t n;
+    if (storage_record_get(rs, IAM_SPACE, "generation", &v, &n, NULL) != STORAGE_OK || n != 8)
+        return 0;
+    uint64_t g = 0;
+    for (int i = 7; i >= 0; i--)
+        g = (g << 8) | ((const unsigned char *)v)[i];
+    return g;
+}
+
+/* Runs a closure as one durable transaction. A closure refuses a change
+ * that IAM would refuse (a conflict, a limit) by setting *refusal and
+ * returning STORAGE_INVALID with the reason in its error. */
+static auth_identity_status_t run(storage_t *st, storage_records_fn fn, void *ctx, const auth_identity_status_t *refusal,
+                                  auth_err_t *err)
+{
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_RECORDS);
+    op.records_fn = fn;
+    op.records_ctx = ctx;
+    storage_status_t s = storage_execute(st, &op);
+    if (s == STORAGE_INVALID && refusal && *refusal != AUTH_IDENTITY_OK)
+        return fail(err, *refusal, "%s", op.err.msg);
+    return s == STORAGE_OK ? AUTH_IDENTITY_OK : from_storage(s, &op.err, err);
+}
+
+/* ---- sealing to and from base64 ------------------------------------------------- */
+
+static bool seal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *aad, const void *plain, size_t len,
+                     char out[SEALED_B64_MAX + 1], auth_err_t *err)
+{
+    unsigned char sealed[64 + AUTH_SEAL_OVERHEAD];
+    if (len > 64 || auth_seal(master, aad, strlen(aad), plain, len, sealed, err) != AUTH_OK)
+        return false;
+    EVP_EncodeBlock((unsigned char *)out, sealed, (int)(len + AUTH_SEAL_OVERHEAD));
+    return true;
+}
+
+/* Unseals base64 `b64` into out (cap bytes); returns the length or -1. */
+static long unseal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *aad, const char *b64, unsigned char *out,
+                       size_t cap, auth_err_t *err)
+{
+    size_t n = strlen(b64);
+    unsigned char raw[SEALED_B64_MAX];
+    if (n == 0 || n % 4 != 0 || n > SEALED_B64_MAX)
+        return -1;
+    int got = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    if (got < 0)
+        return -1;
+    size_t len = (size_t)got - (b64[n - 1] == '=') - (b64[n - 2] == '=');
+    if (len <= AUTH_SEAL_OVERHEAD || len - AUTH_SEAL_OVERHEAD > cap)
+        return -1;
+    if (auth_unseal(master, aad, strlen(aad), raw, len, out, err) != AUTH_OK)
+        return -1;
+    return (long)(len - AUTH_SEAL_OVERHEAD);
+}
+
+/* ---- reads ------------------------------------------------------------------------ */
+
+/* A principal's record ("user/<name>" or "role/<name>" → JSON) into *out. */
+static void principal_from_json(json_t *j, const char *key, size_t key_len, auth_principal_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *slash = memchr(key, '/', key_len);
+    snprintf(out->arn, sizeof(out->arn), "%s", jstr(j, "arn"));
+    if (slash)
+        snprintf(out->name, sizeof(out->name), "%.*s", (int)(key_len - (size_t)(slash + 1 - key)), slash + 1);
+    snprintf(out->id, sizeof(out->id), "%s", jstr(j, "id"));
+    out->is_role = key_len > 5 && strncmp(key, "role/", 5) == 0;
+    out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
+    json_t *p;
+    size_t i;
+    json_array_foreach(json_object_get(j, "policies"), i, p)
+    {
+        if (out->n_policies < AUTH_MAX_ATTACHED_POLICIES && json_is_string(p))
+            snprintf(out->policies[out->n_policies++], AUTH_POLICY_NAME_MAX + 1, "%s", json_string_value(p));
+    }
+    json_array_foreach(json_object_get(j, "keys"), i, p)
+    {
+        if (out->n_keys < AUTH_MAX_ACCESS_KEYS && json_is_string(p))
+            snprintf(out->keys[out->n_keys++], AUTH_ACCESS_KEY_ID_LEN + 1, "%s", json_string_value(p));
+    }
+}
+
+void auth_principal_arn(const auth_keys_t *keys, const char *name, bool role, char out[AUTH_PRINCIPAL_ARN_MAX + 1])
+{
+    snprintf(out, AUTH_PRINCIPAL_ARN_MAX + 1, "arn:aws:iam::%s:%s/%s", keys->account_id, role ? "role" : "user", name);
+}
+
+typedef struct {
+    auth_principal_cb cb;
+    void *ctx;
+} principal_scan_t;
+
+static bool principal_scan(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
+{
+    principal_scan_t *c = ctx;
+    json_t *j = json_loadb(val, len, 0, NULL);
+    if (!j)
+        return true; /* a damaged record is skipped, not fatal to the listing */
+    auth_principal_t p;
+    principal_from_json(j, key, key_len, &p);
+    json_decref(j);
+    return c->cb(c->ctx, &p);
+}
+
+auth_identity_status_t auth_principals_list(storage_records_t *rs, bool roles, auth_principal_cb cb, void *ctx, auth_err_t *err)
+{
+    principal_scan_t c = {.cb = cb, .ctx = ctx};
+    storage_err_t serr;
+    storage_status_t s = storage_record_scan(rs, IAM_SPACE, roles ? "role/" : "user/", principal_scan, &c, &serr);
+    return from_storage(s, &serr, err);
+}
+
+auth_identity_status_t auth_access_key_info(storage_records_t *rs, const char *access_key_id, auth_access_key_info_t *out,
+                                            auth_err_t *err)
+{
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "access-key/%s", access_key_id);
+    storage_err_t serr;
+    storage_status_t s;
+    json_t *j = record_json(rs, key, &s, &serr);
+    if (!j)
+        return from_storage(s, &serr, err);
+    snprintf(out->id, sizeof(out->id), "%s", access_key_id);
+    out->active = strcmp(jstr(j, "status"), "Active") == 0;
+    out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
+    json_decref(j);
+    return AUTH_IDENTITY_OK;
+}
+
+static void policy_info_from_json(json_t *j, const char *name, size_t name_len, auth_policy_info_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%.*s", (int)name_len, name);
+    snprintf(out->arn, sizeof(out->arn), "%s", jstr(j, "arn"));
+    out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
+    out->updated = (int64_t)json_integer_value(json_object_get(j, "updated"));
+}
+
+auth_identity_status_t auth_policy_info(storage_records_t *rs, const char *name, auth_policy_info_t *out, auth_err_t *err)
+{
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "policy/%s", name);
+    storage_err_t serr;
+    storage_status_t s;
+    json_t *j = record_json(rs, key, &s, &serr);
+    if (!j)
+        return from_storage(s, &serr, err);
+    policy_info_from_json(j, name, strlen(name), out);
+    json_decref(j);
+    return AUTH_IDENTITY_OK;
+}
+
+typedef struct {
+    auth_policy_cb cb;
+    void *ctx;
+} policy_scan_t;
+
+static bool policy_scan(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
+{
+    policy_scan_t *c = ctx;
+    json_t *j = json_loadb(val, len, 0, NULL);
+    if (!j)
+        return true;
+    auth_policy_info_t p;
+    policy_info_from_json(j, key + 7, key_len - 7, &p); /* after "policy/" */
+    json_decref(j);
+    return c->cb(c->ctx, &p);
+}
+
+auth_identity_status_t auth_policies_list(storage_records_t *rs, auth_policy_cb cb, void *ctx, auth_err_t *err)
+{
+    policy_scan_t c = {.cb = cb, .ctx = ctx};
+    storage_err_t serr;
+    storage_status_t s = storage_record_scan(rs, IAM_SPACE, "policy/", policy_scan, &c, &serr);
+    return from_storage(s, &serr, err);
+}
+
+auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err)
+{
+    const void *v;
+    size_t n;
+    storage_err_t serr;
+    if (storage_record_get(rs, IAM_SPACE, "account", &v, &n, &serr) != STORAGE_OK)
+        return fail(err, AUTH_IDENTITY_STORE_ERROR, "the account is not set up");
+    json_t *acct = json_loadb(v, n, 0, NULL);
+    char account[AUTH_ACCOUNT_ID_LEN + 1];
+    snprintf(account, sizeof(account), "%s", jstr(acct, "id"));
+    json_decref(acct);
+    char key[RECORD_KEY_MAX];
+    if (!principal_key(account, arn, key, sizeof(key)))
+        return fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of account %s", arn, account);
+    storage_status_t s;
+    json_t *j = record_json(rs, key, &s, &serr);
+    if (!j)
+        return from_storage(s, &serr, err);
+    principal_from_json(j, key, strlen(key), out);
+    json_decref(j);
+    return AUTH_IDENTITY_OK;
+}
+
+auth_identity_status_t auth_policy_get(storage_records_t *rs, const char *name, const char **doc, size_t *len, auth_err_t *err)
+{
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "policy/%s", name);
+    storage_err_t serr;
+    storage_status_t s;
+    json_t *j = record_json(rs, key, &s, &serr);
+    if (!j)
+        return from_storage(s, &serr, err);
+    /* The document is stored as its own record so that it can be handed out
+     * without copying; the JSON record carries its metadata. */
+    json_decref(j);
+    snprintf(key, sizeof(key), "policy-doc/%s", name);
+    const void *v;
+    s = storage_record_get(rs, IAM_SPACE, key, &v, len, &serr);
+    if (s != STORAGE_OK)
+        return from_storage(s, &serr, err);
+    *doc = v;
+    return AUTH_IDENTITY_OK;
+}
+
+auth_identity_status_t auth_repository_policy_get(storage_records_t *rs, const char *repo, const char **doc, size_t *len,
+                                                  auth_err_t *err)
+{
+    char key[RECORD_KEY_MAX + OCI_NAME_MAX];
+    snprintf(key, sizeof(key), "repo-policy/%s", repo);
+    storage_err_t serr;
+    const void *v;
+    storage_status_t s = storage_record_get(rs, IAM_SPACE, key, &v, len, &serr);
+    if (s != STORAGE_OK)
+        return from_storage(s, &serr, err);
+    *doc = v;
+    return AUTH_IDENTITY_OK;
+}
+
+auth_identity_status_t auth_access_key_get(storage_records_t *rs, const auth_keys_t *keys, const char *access_key_id,
+                                           auth_principal_t *principal, char secret[AUTH_SECRET_KEY_LEN + 1], auth_err_t *err)
+{
+    char key[RECORD_KEY_MAX];
+    if (strlen(access_key_id) != AUTH_ACCESS_KEY_ID_LEN || !iam_name_valid(access_key_id, AUTH_ACCESS_KEY_ID_LEN))
+        return fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key id is not valid");
+    snprintf(key, sizeof(key), "access-key/%s", access_key_id);
+    storage_err_t serr;
+    storage_status_t s;
+    json_t *j = record_json(rs, key, &s, &serr);
+    if (!j)
+        return s == STORAGE_NOT_FOUND ? fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key %s does not exist", access_key_id)
+                                      : from_storage(s, &serr, err);
+    auth_identity_status_t r = AUTH_IDENTITY_OK;
+    unsigned char plain[AUTH_SECRET_KEY_LEN];
+    if (strcmp(jstr(j, "status"), "Active") != 0) {
+        r = fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key %s is inactive", access_key_id);
+    } else if (unseal_b64(keys->master_key, access_key_id, jstr(j, "sealed"), plain, sizeof(plain), err) != AUTH_SECRET_KEY_LEN) {
+        r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the secret of access key %s cannot be unsealed (is master.key the right one?)",
+                 access_key_id);
+    } else {
+        memcpy(secret, plain, AUTH_SECRET_KEY_LEN);
+        secret[AUTH_SECRET_KEY_LEN] = '\0';
+        r = auth_principal_get(rs, jstr(j, "principal"), principal, err);
+    }
+    OPENSSL_cleanse(plain, sizeof(plain));
+    json_decref(j);
+    return r;
+}
+
+/* ---- changes ----------------------------------------------------------------------- */
+
+typedef struct {
+    const auth_keys_t *keys;
+    const char *name;
+    bool role;
+    char id[24];
+    int64_t now;
+    auth_principal_t *out;
+} user_create_t;
+
+static void random_id(const char *prefix, char *out, size_t len)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    unsigned char r[32];
+    size_t pl = strlen(prefix);
+    RAND_bytes(r, sizeof(r));
+    memcpy(out, prefix, pl);
+    for (size_t i = pl; i < len; i++)
+        out[i] = alphabet[r[i % sizeof(r)] & 31];
+    out[len] = '\0';
+}
+
+static storage_status_t do_user_create(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    user_create_t *c = ctx;
+    char key[RECORD_KEY_MAX], arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    snprintf(key, sizeof(key), "%s/%s", c->role ? "role" : "user", c->name);
+    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:%s", c->keys->account_id, key);
+    json_t *j = json_pack("{s:s,s:s,s:I,s:[],s:[]}", "arn", arn, "id", c->id, "created", (json_int_t)c->now, "policies", "keys");
+    if (!j)
+        return STORAGE_NOMEM;
+    storage_status_t s = put_json(rs, key, j, true, serr);
+    json_decref(j);
+    if (s == STORAGE_EXISTS)
+        snprintf(serr->msg, sizeof(serr->msg), "the %s %s already exists", c->role ? "role" : "user", c->name);
+    if (s == STORAGE_OK)
+        s = bump_generation(rs, serr);
+    if (s == STORAGE_OK && c->out) {
+        memset(c->out, 0, sizeof(*c->out));
+        snprintf(c->out->arn, sizeof(c->out->arn), "%s", arn);
+        snprintf(c->out->name, sizeof(c->out->name), "%s", c->name);
+        snprintf(c->out->id, sizeof(c->out->id), "%s", c->id);
+        c->out->is_role = c->role;
+    }
+    return s;
+}
+
+auth_identity_status_t auth_user_create(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_principal_t *out,
+                                        auth_err_t *err)
+{
+    if (!iam_name_valid(name, AUTH_NAME_MAX))
+        return fail(err, AUTH_IDENTITY_INVALID, "a %s name is 1 to %d characters of A-Z a-z 0-9 and +=,.@_-",
+                    role ? "role" : "user", AUTH_NAME_MAX);
+    user_create_t c = {.keys = keys, .name = name, .role = role, .now = (int64_t)time(NULL), .out = out};
+    random_id(role ? "AROA" : "AIDA", c.id, 21);
+    return run(st, do_user_create, &c, NULL, err);
+}
+
+typedef struct {
+    const char *key;
+    auth_identity_status_t refusal;
+} user_delete_t;
+
+static storage_status_t do_user_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    user_delete_t *c = ctx;
+    storage_status_t s;
+    json_t *j = record_json(rs, c->key, &s, serr);
+    if (!j)
+        return s;
+    size_t keys = json_array_size(json_object_get(j, "keys")), policies = json_array_size(json_object_get(j, "policies"));
+    json_decref(j);
+    if (keys || policies) {
+        c->refusal = AUTH_IDENTITY_CONFLICT;
+        snprintf(serr->msg, sizeof(serr->msg), "%s still has %zu access keys and %zu attached policies: remove them first", c->key,
+                 keys, policies);
+        return STORAGE_INVALID;
+    }
+    s = storage_record_del(rs, IAM_SPACE, c->key, serr);
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_user_delete(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_err_t *err)
+{
+    (void)keys;
+    if (!iam_name_valid(name, AUTH_NAME_MAX))
+        return fail(err, AUTH_IDENTITY_INVALID, "%s is not a valid name", name);
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "%s/%s", role ? "role" : "user", name);
+    user_delete_t c = {.key = key};
+    return run(st, do_user_delete, &c, &c.refusal, err);
+}
+
+typedef struct {
+    const auth_keys_t *keys;
+    char principal_key[RECORD_KEY_MAX];
+    const char *principal_arn;
+    const char *id;
+    const char *sealed;
+    int64_t now;
+    auth_identity_status_t refusal;
+} key_create_t;
+
+static storage_status_t do_key_create(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    key_create_t *c = ctx;
+    storage_status_t s;
+    json_t *p = record_json(rs, c->principal_key, &s, serr);
+    if (!p)
+        return s;
+    json_t *list = json_object_get(p, "keys");
+    if (!json_is_array(list) || json_array_size(list) >= AUTH_MAX_ACCESS_KEYS) {
+        json_decref(p);
+        c->refusal = AUTH_IDENTITY_LIMIT;
+        snprintf(serr->msg, sizeof(serr->msg), "%s already has %d access keys, the most it may have", c->principal_arn,
+                 AUTH_MAX_ACCESS_KEYS);
+        return STORAGE_INVALID;
+    }
+    json_array_append_new(list, json_string(c->id));
+    s = put_json(rs, c->principal_key, p, false, serr);
+    json_decref(p);
+    if (s != STORAGE_OK)
+        return s;
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "access-key/%s", c->id);
+    json_t *k = json_pack("{s:s,s:s,s:I,s:s}", "principal", c->principal_arn, "status", "Active", "created", (json_int_t)c->now,
+                          "sealed", c->sealed);
+    if (!k)
+        return STORAGE_NOMEM;
+    s = put_json(rs, key, k, true, serr);
+    json_decref(k);
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_access_key_create(storage_t *st, const auth_keys_t *keys, const char *principal_arn,
+                                              char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1],
+                                              auth_err_t *err)
+{
+    key_create_t c = {.keys = keys, .principal_arn = principal_arn, .id = id, .now = (int64_t)time(NULL)};
+    if (!principal_key(keys->account_id, principal_arn, c.principal_key, sizeof(c.principal_key)))
+        return fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of this account", principal_arn);
+    if (auth_access_key_generate(id, secret, err) != AUTH_OK)
+        return AUTH_IDENTITY_STORE_ERROR;
+    char sealed[SEALED_B64_MAX + 1];
+    if (!seal_b64(keys->master_key, id, secret, AUTH_SECRET_KEY_LEN, sealed, err))
+        return AUTH_IDENTITY_STORE_ERROR;
+    c.sealed = sealed;
+    auth_identity_status_t r = run(st, do_key_create, &c, &c.refusal, err);
+    if (r != AUTH_IDENTITY_OK) {
+        OPENSSL_cleanse(secret, AUTH_SECRET_KEY_LEN);
+        secret[0] = '\0';
+    }
+    return r;
+}
+
+typedef struct {
+    const char *id;
+} key_delete_t;
+
+static storage_status_t do_key_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    key_delete_t *c = ctx;
+    char key[RECORD_KEY_MAX], pkey[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "access-key/%s", c->id);
+    storage_status_t s;
+    json_t *k = record_json(rs, key, &s, serr);
+    if (!k)
+        return s;
+    const char *arn = jstr(k, "principal");
+    const char *slash = strrchr(arn, ':');
+    snprintf(pkey, sizeof(pkey), "%s", slash ? slash + 1 : "");
+    json_decref(k);
+    json_t *p = record_json(rs, pkey, &s, serr);
+    if (p) {
+        json_t *list = json_object_get(p, "keys"), *v;
+        size_t i;
+        json_array_foreach(list, i, v)
+        {
+            if (strcmp(json_string_value(v) ? json_string_value(v) : "", c->id) == 0) {
+                json_array_remove(list, i);
+                break;
+            }
+        }
+        s = put_json(rs, pkey, p, false, serr);
+        json_decref(p);
+        if (s != STORAGE_OK)
+            return s;
+    }
+    s = storage_record_del(rs, IAM_SPACE, key, serr);
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_access_key_delete(storage_t *st, const char *access_key_id, auth_err_t *err)
+{
+    if (!iam_name_valid(access_key_id, AUTH_ACCESS_KEY_ID_LEN))
+        return fail(err, AUTH_IDENTITY_INVALID, "not an access key id");
+    key_delete_t c = {.id = access_key_id};
+    return run(st, do_key_delete, &c, NULL, err);
+}
+
+typedef struct {
+    const char *name;
+    const char *arn;
+    const char *doc;
+    size_t len;
+    bool create_only;
+    int64_t now;
+} policy_put_t;
+
+static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    policy_put_t *c = ctx;
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "policy/%s", c->name);
+    storage_status_t s;
+    json_t *j = record_json(rs, key, &s, serr);
+    if (!j && s != STORAGE_NOT_FOUND)
+        return s;
+    if (j && c->create_only) {
+        json_decref(j);
+        snprintf(serr->msg, sizeof(serr->msg), "A policy called %s already exists.", c->name);
+        return STORAGE_EXISTS;
+    }
+    if (!j && !(j = json_pack("{s:s,s:I}", "arn", c->arn, "created", (json_int_t)c->now)))
+        return STORAGE_NOMEM;
+    json_object_set_new(j, "updated", json_integer(c->now));
+    s = put_json(rs, key, j, false, serr);
+    json_decref(j);
+    if (s != STORAGE_OK)
+        return s;
+    snprintf(key, sizeof(key), "policy-doc/%s", c->name);
+    s = storage_record_put(rs, IAM_SPACE, key, c->doc, c->len, false, serr);
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_policy_put(storage_t *st, const auth_keys_t *keys, const char *name, const char *doc, size_t len,
+                                       bool create_only, auth_err_t *err)
+{
+    if (!iam_name_valid(name, AUTH_POLICY_NAME_MAX))
+        return fail(err, AUTH_IDENTITY_INVALID, "a policy name is 1 to %d characters of A-Z a-z 0-9 and +=,.@_-",
+                    AUTH_POLICY_NAME_MAX);
+    policy_err_t perr;
+    policy_t *p = policy_parse(doc, len, POLICY_KIND_IDENTITY, &perr);
+    if (!p)
+        return fail(err, AUTH_IDENTITY_INVALID, "MalformedPolicyDocument: %s", perr.msg);
+    policy_free(p);
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:policy/%s", keys->account_id, name);
+    policy_put_t c = {.name = name, .arn = arn, .doc = doc, .len = len, .create_only = create_only, .now = (int64_t)time(NULL)};
+    return run(st, do_policy_put, &c, NULL, err);
+}
+
+typedef struct {
+    const char *name;
+    auth_identity_status_t refusal;
+    size_t attached;
+} policy_delete_t;
+
+static bool count_attachments(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
+{
+    (void)key, (void)key_len;
+    policy_delete_t *c = ctx;
+    json_t *j = json_loadb(val, len, 0, NULL), *e;
+    size_t i;
+    json_array_foreach(json_object_get(j, "policies"), i, e)
+    {
+        if (json_is_string(e) && strcmp(json_string_value(e), c->name) == 0)
+            c->attached++;
+    }
+    json_decref(j);
+    return true;
+}
+
+static storage_status_t do_policy_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    policy_delete_t *c = ctx;
+    c->attached = 0;
+    storage_status_t s = storage_record_scan(rs, IAM_SPACE, "user/", count_attachments, c, serr);
+    if (s == STORAGE_OK)
+        s = storage_record_scan(rs, IAM_SPACE, "role/", count_attachments, c, serr);
+    if (s != STORAGE_OK)
+        return s;
+    if (c->attached) {
+        c->refusal = AUTH_IDENTITY_CONFLICT;
+        snprintf(serr->msg, sizeof(serr->msg), "Cannot delete a policy attached to entities (%zu): detach it first", c->attached);
+        return STORAGE_INVALID;
+    }
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "policy/%s", c->name);
+    if ((s = storage_record_del(rs, IAM_SPACE, key, serr)) != STORAGE_OK)
+        return s;
+    snprintf(key, sizeof(key), "policy-doc/%s", c->name);
+    s = storage_record_del(rs, IAM_SPACE, key, serr);
+    return s == STORAGE_OK || s == STORAGE_NOT_FOUND ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_policy_delete(storage_t *st, const char *name, auth_err_t *err)
+{
+    if (!iam_name_valid(name, AUTH_POLICY_NAME_MAX))
+        return fail(err, AUTH_IDENTITY_INVALID, "not a policy name");
+    policy_delete_t c = {.name = name};
+    return run(st, do_policy_delete, &c, &c.refusal, err);
+}
+
+typedef struct {
+    char principal_key[RECORD_KEY_MAX];
+    const char *policy;
+    bool attach;
+    auth_identity_status_t refusal;
+} attach_t;
+
+static storage_status_t do_attach(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    attach_t *c = ctx;
+    char key[RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "policy/%s", c->policy);
+    const void *v;
+    size_t n;
+    storage_status_t s = storage_record_get(rs, IAM_SPACE, key, &v, &n, serr);
+    if (s != STORAGE_OK) {
+        if (s == STORAGE_NOT_FOUND)
+            snprintf(serr->msg, sizeof(serr->msg), "no policy named %s", c->policy);
+        return s;
+    }
+    json_t *p = record_json(rs, c->principal_key, &s, serr);
+    if (!p)
+        return s;
+    json_t *list = json_object_get(p, "policies"), *e;
+    size_t i, found = SIZE_MAX;
+    json_array_foreach(list, i, e)
+    {
+        if (json_is_string(e) && strcmp(json_string_value(e), c->policy) == 0)
+            found = i;
+    }
+    if (c->attach && found == SIZE_MAX) {
+        if (json_array_size(list) >= AUTH_MAX_ATTACHED_POLICIES) {
+            json_decref(p);
+            c->refusal = AUTH_IDENTITY_LIMIT;
+            snprintf(serr->msg, sizeof(serr->msg), "%s already has %d policies attached", c->principal_key,
+                     AUTH_MAX_ATTACHED_POLICIES);
+            return STORAGE_INVALID;
+        }
+        json_array_append_new(list, json_string(c->policy));
+    } else if (!c->attach && found != SIZE_MAX) {
+        json_array_remove(list, found);
+    } else if (!c->attach) {
+        json_decref(p);
+        snprintf(serr->msg, sizeof(serr->msg), "the policy %s is not attached to %s", c->policy, c->principal_key);
+        return STORAGE_NOT_FOUND;
+    }
+    s = put_json(rs, c->principal_key, p, false, serr);
+    json_decref(p);
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_policy_attach(storage_t *st, const char *principal_arn, const char *policy, bool attach,
+                                          auth_err_t *err)
+{
+    attach_t c = {.policy = policy, .attach = attach};
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    char account[AUTH_ACCOUNT_ID_LEN + 1] = "";
+    if (rd) {
+        const void *v;
+        size_t n;
+        if (storage_record_get(storage_reader_records(rd), IAM_SPACE, "account", &v, &n, NULL) == STORAGE_OK) {
+            json_t *a = json_loadb(v, n, 0, NULL);
+            snprintf(account, sizeof(account), "%s", jstr(a, "id"));
+            json_decref(a);
+        }
+        storage_reader_end(rd);
+    }
+    if (!iam_name_valid(policy, AUTH_POLICY_NAME_MAX) ||
+        !principal_key(account, principal_arn, c.principal_key, sizeof(c.principal_key)))
+        return fail(err, AUTH_IDENTITY_INVALID, "expected a user or role ARN of this account and a policy name");
+    return run(st, do_attach, &c, &c.refusal, err);
+}
+
+typedef struct {
+    const char *key;
+    const char *doc;
+    size_t len;
+} repo_policy_t;
+
+static storage_status_t do_repo_policy(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    repo_policy_t *c = ctx;
+    storage_status_t s = c->doc ? storage_record_put(rs, IAM_SPACE, c->key, c->doc, c->len, false, serr)
+                                : storage_record_del(rs, IAM_SPACE, c->key, serr);
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_repository_policy_set(storage_t *st, const char *repo, const char *doc, size_t len, auth_err_t *err)
+{
+    if (!oci_name_valid(repo, strlen(repo)))
+        return fail(err, AUTH_IDENTITY_INVALID, "invalid repository name");
+    if (doc) {
+        policy_err_t perr;
+        policy_t *p = policy_parse(doc, len, POLICY_KIND_RESOURCE, &perr);
+        if (!p)
+            return fail(err, AUTH_IDENTITY_INVALID, "MalformedPolicyDocument: %s", perr.msg);
+        policy_free(p);
+    }
+    char key[RECORD_KEY_MAX + OCI_NAME_MAX];
+    snprintf(key, sizeof(key), "repo-policy/%s", repo);
+    repo_policy_t c = {.key = key, .doc = doc, .len = len};
+    return run(st, do_repo_policy, &c, NULL, err);
+}
+
+/* ---- bootstrap --------------------------------------------------------------------- */
+
+/* Writes `len` bytes to path via a temp file, fsync and rename: the file is
+ * either absent or whole, never half-written. Mode 0600. */
+static bool write_file_atomically(const char *path, const void *data, size_t len, auth_err_t *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot create %s: %s", tmp, strerror(errno));
+        return false;
+    }
+    bool ok = fchmod(fd, 0600) == 0 && write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
+    int saved = errno;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot write %s: %s", path, strerror(ok ? errno : saved));
+        unlink(tmp);
+        return false;
+    }
+    return true;
+}
+
+static bool load_master_key(const char *data_dir, bool store_is_new, unsigned char key[AUTH_SEAL_KEY_BYTES], auth_err_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/master.key", data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat sb;
+        ssize_t n = fstat(fd, &sb) == 0 && sb.st_size == AUTH_SEAL_KEY_BYTES ? read(fd, key, AUTH_SEAL_KEY_BYTES) : -1;
+        close(fd);
+        if (n != AUTH_SEAL_KEY_BYTES) {
+            fail(err, AUTH_IDENTITY_STORE_ERROR, "%s must hold exactly %d bytes", path, AUTH_SEAL_KEY_BYTES);
+            return false;
+        }
+        return true;
+    }
+    if (errno != ENOENT || !store_is_new) {
+        fail(err, AUTH_IDENTITY_STORE_ERROR,
+             "cannot read %s (%s): the store's secrets are sealed with it; restore it from a backup of the data directory", path,
+             strerror(errno));
+        return false;
+    }
+    if (RAND_bytes(key, AUTH_SEAL_KEY_BYTES) != 1) {
+        fail(err, AUTH_IDENTITY_STORE_ERROR, "OpenSSL could not generate a master key");
+        return false;
+    }
+    return write_file_atomically(path, key, AUTH_SEAL_KEY_BYTES, err);
+}
+
+typedef struct {
+    const auth_keys_t *keys;
+    const char *token_key_sealed;
+    const char *admin_id;
+    const char *admin_key_id;
+    const char *admin_key_sealed;
+    int64_t now;
+} init_t;
+
+static storage_status_t do_init(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    init_t *c = ctx;
+    json_t *acct = json_pack("{s:s,s:I}", "id", c->keys->account_id, "created", (json_int_t)c->now);
+    json_t *tk = json_pack("{s:s,s:s}", "id", TOKEN_KEY_ID, "sealed", c->token_key_sealed);
+    if (!acct || !tk) {
+        json_decref(acct);
+        json_decref(tk);
+        return STORAGE_NOMEM;
+    }
+    storage_status_t s = put_json(rs, "account", acct, true, serr);
+    if (s == STORAGE_OK)
+        s = put_json(rs, "token-key", tk, true, serr);
+    json_decref(acct);
+    json_decref(tk);
+    if (s != STORAGE_OK)
+        return s;
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1], parn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:user/%s", c->keys->account_id, AUTH_ADMIN_USER);
+    snprintf(parn, sizeof(parn), "arn:aws:iam::%s:policy/%s", c->keys->account_id, AUTH_ADMIN_POLICY);
+    json_t *user = json_pack("{s:s,s:s,s:I,s:[s],s:[s]}", "arn", arn, "id", c->admin_id, "created", (json_int_t)c->now, "policies",
+                             AUTH_ADMIN_POLICY, "keys", c->admin_key_id);
+    json_t *pol = json_pack("{s:s,s:I,s:I}", "arn", parn, "created", (json_int_t)c->now, "updated", (json_int_t)c->now);
+    json_t *key = json_pack("{s:s,s:s,s:I,s:s}", "principal", arn, "status", "Active", "created", (json_int_t)c->now, "sealed",
+                            c->admin_key_sealed);
+    char kk[RECORD_KEY_MAX];
+    snprintf(kk, sizeof(kk), "access-key/%s", c->admin_key_id);
+    if (!user || !pol || !key)
+        s = STORAGE_NOMEM;
+    if (s == STORAGE_OK)
+        s = put_json(rs, "user/" AUTH_ADMIN_USER, user, true, serr);
+    if (s == STORAGE_OK)
+        s = put_json(rs, "policy/" AUTH_ADMIN_POLICY, pol, true, serr);
+    if (s == STORAGE_OK)
+        s = storage_record_put(rs, IAM_SPACE, "policy-doc/" AUTH_ADMIN_POLICY, ADMIN_POLICY_DOCUMENT, strlen(ADMIN_POLICY_DOCUMENT),
+                               true, serr);
+    if (s == STORAGE_OK)
+        s = put_json(rs, kk, key, true, serr);
+    if (s == STORAGE_OK)
+        s = storage_record_put(rs, IAM_SPACE, "admin-credentials", "pending", 7, true, serr);
+    if (s == STORAGE_OK)
+        s = bump_generation(rs, serr);
+    json_decref(user);
+    json_decref(pol);
+    json_decref(key);
+    return s;
+}
+
+static storage_status_t do_mark_written(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    (void)ctx;
+    return storage_record_put(rs, IAM_SPACE, "admin-credentials", "written", 7, false, serr);
+}
+
+/* The admin key id from the admin user's record (its first key). */
+static bool admin_key_id(storage_records_t *rs, char id[AUTH_ACCESS_KEY_ID_LEN + 1])
+{
+    storage_err_t serr;
+    storage_status_t s;
+    json_t *u = record_json(rs, "user/" AUTH_ADMIN_USER, &s, &serr);
+    const char *k = u ? json_string_value(json_array_get(json_object_get(u, "keys"), 0)) : NULL;
+    bool ok = k && strlen(k) == AUTH_ACCESS_KEY_ID_LEN;
+    if (ok)
+        memcpy(id, k, AUTH_ACCESS_KEY_ID_LEN + 1);
+    json_decref(u);
+    return ok;
+}
+
+auth_identity_status_t auth_bootstrap(storage_t *st, const char *data_dir, auth_keys_t *keys, bool *created_admin, auth_err_t *err)
+{
+    *created_admin = false;
+    memset(keys, 0, sizeof(*keys));
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    if (!rd)
+        return fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot read the store");
+    const void *v;
+    size_t n;
+    bool is_new = storage_record_get(storage_reader_records(rd), IAM_SPACE, "account", &v, &n, NULL) == STORAGE_NOT_FOUND;
+    storage_reader_end(rd);
+    if (!load_master_key(data_dir, is_new, keys->master_key, err))
+        return AUTH_IDENTITY_STORE_ERROR;
+
+    auth_identity_status_t r = AUTH_IDENTITY_OK;
+    if (is_new) {
+        /* randomness first: the closure itself must be deterministic */
+        unsigned char digits[AUTH_ACCOUNT_ID_LEN];
+        RAND_bytes(digits, sizeof(digits));
+        for (size_t i = 0; i < AUTH_ACCOUNT_ID_LEN; i++)
+            keys->account_id[i] = (char)('0' + (i == 0 ? 1 + digits[i] % 9 : digits[i] % 10));
+        auth_token_key_t tk;
+        char tk_sealed[SEALED_B64_MAX + 1], admin_id[24], key_id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1],
+            key_sealed[SEALED_B64_MAX + 1];
+        random_id("AIDA", admin_id, 21);
+        if (auth_token_key_generate(TOKEN_KEY_ID, &tk, err) != AUTH_OK ||
+            !seal_b64(keys->master_key, TOKEN_KEY_AAD, tk.secret, AUTH_TOKEN_KEY_BYTES, tk_sealed, err) ||
+            auth_access_key_generate(key_id, secret, err) != AUTH_OK ||
+            !seal_b64(keys->master_key, key_id, secret, AUTH_SECRET_KEY_LEN, key_sealed, err))
+            r = AUTH_IDENTITY_STORE_ERROR;
+        OPENSSL_cleanse(&tk, sizeof(tk));
+        OPENSSL_cleanse(secret, sizeof(secret));
+        init_t c = {.keys = keys,
+                    .token_key_sealed = tk_sealed,
+                    .admin_id = admin_id,
+                    .admin_key_id = key_id,
+                    .admin_key_sealed = key_sealed,
+                    .now = (int64_t)time(NULL)};
+        if (r == AUTH_IDENTITY_OK)
+            r = run(st, do_init, &c, NULL, err);
+        if (r != AUTH_IDENTITY_OK)
+            return r;
+    }
+
+    /* load what every request needs */
+    rd = storage_reader_begin(st, NULL);
+    if (!rd)
+        return fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot read the store");
+    storage_records_t *rs = storage_reader_records(rd);
+    storage_err_t serr;
+    storage_status_t s;
+    json_t *acct = record_json(rs, "account", &s, &serr), *tk = record_json(rs, "token-key", &s, &serr);
+    bool pending = storage_record_get(rs, IAM_SPACE, "admin-credentials", &v, &n, NULL) == STORAGE_OK && n == 7 &&
+                   memcmp(v, "pending", 7) == 0;
+    if (!acct || !tk || strlen(jstr(acct, "id")) != AUTH_ACCOUNT_ID_LEN) {
+        r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the store's account records are missing or damaged");
+    } else {
+        snprintf(keys->account_id, sizeof(keys->account_id), "%s", jstr(acct, "id"));
+        snprintf(keys->token_key.id, sizeof(keys->token_key.id), "%s", jstr(tk, "id"));
+        if (unseal_b64(keys->master_key, TOKEN_KEY_AAD, jstr(tk, "sealed"), keys->token_key.secret, AUTH_TOKEN_KEY_BYTES, err) !=
+            AUTH_TOKEN_KEY_BYTES)
+            r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the token key cannot be unsealed: %s/master.key is not the key of this store",
+                     data_dir);
+    }
+    json_decref(acct);
+    json_decref(tk);
+
+    /* First start, or a crash before the credentials file was written: write
+     * it from the sealed secret, then remember that it was written (so a file
+     * the administrator deleted on purpose stays deleted). */
+    char key_id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1];
+    auth_principal_t admin;
+    if (r == AUTH_IDENTITY_OK && pending) {
+        if (!admin_key_id(rs, key_id))
+            r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the administrator's access key is missing");
+        else
+            r = auth_access_key_get(rs, keys, key_id, &admin, secret, err);
+    }
+    storage_reader_end(rd);
+    if (r != AUTH_IDENTITY_OK || !pending)
+        return r;
+    char path[4096], text[256];
+    snprintf(path, sizeof(path), "%s/admin-credentials", data_dir);
+    int len = snprintf(text, sizeof(text), "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key_id, secret);
+    bool ok = write_file_atomically(path, text, (size_t)len, err);
+    OPENSSL_cleanse(text, sizeof(text));
+    OPENSSL_cleanse(secret, sizeof(secret));
+    if (!ok)
+        return AUTH_IDENTITY_STORE_ERROR;
+    *created_admin = true;
+    return run(st, do_mark_written, NULL, NULL, err);
+}

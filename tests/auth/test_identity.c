@@ -1,0 +1,283 @@
+/* The identity store: first-start bootstrap, users and roles, access keys,
+ * managed policies and their attachments, repository policies — on a real
+ * LMDB store in a temp dir. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "storage/storage.h"
+
+static char dir[256];
+static storage_t *st;
+static auth_keys_t keys;
+
+static void open_store(void)
+{
+    storage_err_t err;
+    storage_options_t opt = {.map_size = (uint64_t)1 << 30, .no_sync = true};
+    st = storage_open(dir, &opt, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/berth-test-identity-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    open_store();
+    bool created;
+    auth_err_t err;
+    cr_assert_eq(auth_bootstrap(st, dir, &keys, &created, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert(created);
+}
+
+static void teardown(void)
+{
+    storage_close(st);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(identity, .init = setup, .fini = teardown);
+
+static char *read_file(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static mode_t file_mode(const char *name)
+{
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    cr_assert_eq(stat(path, &sb), 0, "%s is missing", name);
+    return sb.st_mode & 0777;
+}
+
+/* The principal and secret of the administrator's key, from its file. */
+static void admin_key(char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1])
+{
+    char *text = read_file("admin-credentials");
+    cr_assert_not_null(text);
+    cr_assert_eq(sscanf(text, "[default]\naws_access_key_id = %20s\naws_secret_access_key = %40s", id, secret), 2, "%s", text);
+}
+
+Test(identity, first_start_writes_the_admin_key_file_0600_and_its_secret_unseals_from_the_store)
+{
+    cr_assert_eq(file_mode("admin-credentials"), 0600);
+    cr_assert_eq(file_mode("master.key"), 0600);
+    char id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1], got[AUTH_SECRET_KEY_LEN + 1];
+    admin_key(id, secret);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    auth_principal_t p;
+    auth_err_t err;
+    cr_assert_eq(auth_access_key_get(storage_reader_records(rd), &keys, id, &p, got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    storage_reader_end(rd);
+    cr_assert_str_eq(got, secret);
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&keys, AUTH_ADMIN_USER, false, arn);
+    cr_assert_str_eq(p.arn, arn);
+    cr_assert_eq(p.n_policies, 1);
+    cr_assert_str_eq(p.policies[0], AUTH_ADMIN_POLICY);
+    cr_assert_eq(strlen(keys.account_id), AUTH_ACCOUNT_ID_LEN);
+    cr_assert_neq(keys.account_id[0], '0', "an account id does not start with 0");
+}
+
+Test(identity, a_restart_loads_the_same_account_and_token_key_and_does_not_rewrite_a_deleted_credentials_file)
+{
+    auth_keys_t before = keys;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/admin-credentials", dir);
+    cr_assert_eq(unlink(path), 0);
+    bool created;
+    auth_err_t err;
+    cr_assert_eq(auth_bootstrap(st, dir, &keys, &created, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_not(created);
+    cr_assert_str_eq(keys.account_id, before.account_id);
+    cr_assert_str_eq(keys.token_key.id, before.token_key.id);
+    cr_assert(memcmp(keys.token_key.secret, before.token_key.secret, AUTH_TOKEN_KEY_BYTES) == 0);
+    cr_assert_null(read_file("admin-credentials"), "the administrator deleted it on purpose: it stays deleted");
+}
+
+Test(identity, a_store_whose_master_key_is_missing_refuses_to_start_instead_of_making_a_new_one)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/master.key", dir);
+    cr_assert_eq(unlink(path), 0);
+    bool created;
+    auth_err_t err;
+    cr_assert_eq(auth_bootstrap(st, dir, &keys, &created, &err), AUTH_IDENTITY_STORE_ERROR);
+    cr_assert(strstr(err.msg, "master.key") != NULL, "%s", err.msg);
+    cr_assert_eq(access(path, F_OK), -1, "no new master key was written over the old secrets");
+}
+
+Test(identity, a_wrong_master_key_cannot_unseal_the_token_key)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/master.key", dir);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert_geq(fd, 0);
+    unsigned char other[AUTH_SEAL_KEY_BYTES] = {1, 2, 3};
+    cr_assert_eq(write(fd, other, sizeof(other)), (ssize_t)sizeof(other));
+    close(fd);
+    bool created;
+    auth_err_t err;
+    cr_assert_eq(auth_bootstrap(st, dir, &keys, &created, &err), AUTH_IDENTITY_STORE_ERROR);
+    cr_assert(strstr(err.msg, "master.key") != NULL, "%s", err.msg);
+}
+
+Test(identity, users_are_unique_named_as_iam_names_them_and_listed_in_order)
+{
+    auth_principal_t p;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "zoe", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_user_create(st, &keys, "bob", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert(strncmp(p.id, "AIDA", 4) == 0);
+    cr_assert_eq(auth_user_create(st, &keys, "bob", false, &p, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(auth_user_create(st, &keys, "bob", true, &p, &err), AUTH_IDENTITY_OK, "a role may share a user's name");
+    cr_assert(strncmp(p.id, "AROA", 4) == 0);
+    cr_assert_eq(auth_user_create(st, &keys, "bad/name", false, &p, &err), AUTH_IDENTITY_INVALID);
+    cr_assert_eq(auth_user_create(st, &keys, "", false, &p, &err), AUTH_IDENTITY_INVALID);
+    char longname[AUTH_NAME_MAX + 2];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    cr_assert_eq(auth_user_create(st, &keys, longname, false, &p, &err), AUTH_IDENTITY_INVALID);
+}
+
+static bool collect_names(void *ctx, const auth_principal_t *p)
+{
+    strcat(ctx, p->name);
+    strcat(ctx, ",");
+    return true;
+}
+
+Test(identity, listing_users_gives_every_user_in_name_order_and_no_roles)
+{
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "carol", false, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_user_create(st, &keys, "bob", false, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_user_create(st, &keys, "agent", true, NULL, &err), AUTH_IDENTITY_OK);
+    char names[256] = "";
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principals_list(storage_reader_records(rd), false, collect_names, names, &err), AUTH_IDENTITY_OK);
+    cr_assert_str_eq(names, "admin,bob,carol,");
+    names[0] = '\0';
+    cr_assert_eq(auth_principals_list(storage_reader_records(rd), true, collect_names, names, &err), AUTH_IDENTITY_OK);
+    cr_assert_str_eq(names, "agent,");
+    storage_reader_end(rd);
+}
+
+Test(identity, a_user_has_at_most_two_keys_and_cannot_be_deleted_while_it_has_keys_or_policies)
+{
+    auth_principal_t p;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "ci", false, &p, &err), AUTH_IDENTITY_OK);
+    char id1[AUTH_ACCESS_KEY_ID_LEN + 1], id2[AUTH_ACCESS_KEY_ID_LEN + 1], id3[AUTH_ACCESS_KEY_ID_LEN + 1];
+    char s1[AUTH_SECRET_KEY_LEN + 1], s2[AUTH_SECRET_KEY_LEN + 1], s3[AUTH_SECRET_KEY_LEN + 1];
+    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id1, s1, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id2, s2, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id3, s3, &err), AUTH_IDENTITY_LIMIT);
+    cr_assert_str_eq(s3, "", "a refused key's secret is not handed out");
+    cr_assert_eq(auth_user_delete(st, &keys, "ci", false, &err), AUTH_IDENTITY_CONFLICT);
+    cr_assert(strstr(err.msg, "access keys") != NULL, "%s", err.msg);
+    cr_assert_eq(auth_access_key_delete(st, id1, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_access_key_delete(st, id2, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_access_key_delete(st, id2, &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(auth_user_delete(st, &keys, "ci", false, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_user_delete(st, &keys, "ci", false, &err), AUTH_IDENTITY_NOT_FOUND);
+}
+
+Test(identity, a_deleted_key_no_longer_authenticates)
+{
+    auth_principal_t p;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "ci", false, &p, &err), AUTH_IDENTITY_OK);
+    char id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1], got[AUTH_SECRET_KEY_LEN + 1];
+    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id, secret, &err), AUTH_IDENTITY_OK);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_access_key_get(storage_reader_records(rd), &keys, id, &p, got, &err), AUTH_IDENTITY_OK);
+    cr_assert_str_eq(got, secret);
+    storage_reader_end(rd);
+    cr_assert_eq(auth_access_key_delete(st, id, &err), AUTH_IDENTITY_OK);
+    rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_access_key_get(storage_reader_records(rd), &keys, id, &p, got, &err), AUTH_IDENTITY_NOT_FOUND);
+    storage_reader_end(rd);
+}
+
+#define PULL_POLICY                                                                                                                \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ecr:BatchGetImage\",\"Resource\":\"*\"}]}"
+
+Test(identity, a_policy_is_validated_attached_at_most_once_and_not_deleted_while_attached)
+{
+    auth_principal_t p;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "ci", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_policy_put(st, &keys, "Pull", "{\"Statement\":[{\"Effect\":\"Allow\"}]}", 33, true, &err),
+                 AUTH_IDENTITY_INVALID);
+    cr_assert(strstr(err.msg, "MalformedPolicyDocument") != NULL, "%s", err.msg);
+    cr_assert_eq(auth_policy_put(st, &keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_policy_put(st, &keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(auth_policy_attach(st, p.arn, "Nope", true, &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "attaching twice is a no-op");
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    auth_principal_t again;
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &again, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(again.n_policies, 1);
+    const char *doc;
+    size_t len;
+    cr_assert_eq(auth_policy_get(storage_reader_records(rd), "Pull", &doc, &len, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(len, strlen(PULL_POLICY));
+    cr_assert(memcmp(doc, PULL_POLICY, len) == 0);
+    storage_reader_end(rd);
+    cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_CONFLICT);
+    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", false, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", false, &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_OK);
+}
+
+Test(identity, every_change_bumps_the_generation_and_a_refused_one_does_not)
+{
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    uint64_t g0 = auth_generation(storage_reader_records(rd));
+    storage_reader_end(rd);
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "ci", false, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_user_create(st, &keys, "ci", false, NULL, &err), AUTH_IDENTITY_EXISTS);
+    rd = storage_reader_begin(st, NULL);
+    uint64_t g1 = auth_generation(storage_reader_records(rd));
+    storage_reader_end(rd);
+    cr_assert_eq(g1, g0 + 1);
+}
+
+Test(identity, a_repository_policy_must_name_a_principal_and_can_be_deleted)
+{
+    auth_err_t err;
+    cr_assert_eq(auth_repository_policy_set(st, "team/app", PULL_POLICY, strlen(PULL_POLICY), &err), AUTH_IDENTITY_INVALID);
+    const char *rp =
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"ecr:BatchGetImage\"}]}";
+    cr_assert_eq(auth_repository_policy_set(st, "team/app", rp, strlen(rp), &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_repository_policy_set(st, "../etc", rp, strlen(rp), &err), AUTH_IDENTITY_INVALID);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    const char *doc;
+    size_t len;
+    cr_assert_eq(auth_repository_policy_get(storage_reader_records(rd), "team/app", &doc, &len, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(len, strlen(rp));
+    storage_reader_end(rd);
+    cr_assert_eq(auth_repository_policy_set(st, "team/app", NULL, 0, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_repository_policy_set(st, "team/app", NULL, 0, &err), AUTH_IDENTITY_NOT_FOUND);
+}
