@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "server/server_internal.h"
 
 #define BERTH_VERSION "0.1.0"
@@ -25,6 +28,8 @@
 /* Event loops wake this often to notice a shutdown request. */
 #define LOOP_TICK_MS 200
 #define MAX_THREADS 64
+/* A registry password longer-lived than a week is a standing credential. */
+#define MAX_TOKEN_SECONDS (7 * 24 * 3600)
 
 typedef struct {
     const char *listen;
@@ -33,6 +38,10 @@ typedef struct {
     unsigned threads;
     uint64_t map_size;
     uint64_t max_body;
+    const char *region;
+    uint64_t token_seconds;
+    const char *tls_cert;
+    const char *tls_key;
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -51,7 +60,11 @@ static void usage(FILE *out)
                  "\n"
                  "  --listen ADDR:PORT     address to serve on (default 0.0.0.0:5000)\n"
                  "  --data DIR             data directory (default ./berth-data)\n"
-                 "  --insecure-no-auth     serve without authentication (the only mode until auth lands)\n"
+                 "  --insecure-no-auth     serve without authentication or policies: anyone may push, pull, delete\n"
+                 "  --region NAME          the region in ARNs and SigV4 scopes (default us-east-1)\n"
+                 "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
+                 "  --tls-cert FILE        serve HTTPS (HTTP/1.1, and h2 by ALPN) with this PEM certificate chain\n"
+                 "  --tls-key FILE         ... and this PEM private key\n"
                  "  --threads N            event-loop threads (default: number of CPUs)\n"
                  "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
                  "  --max-body BYTES       largest request body accepted (default 16G)\n"
@@ -107,6 +120,10 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"threads", required_argument, NULL, 't'},
                                              {"map-size", required_argument, NULL, 'm'},
                                              {"max-body", required_argument, NULL, 'b'},
+                                             {"region", required_argument, NULL, 'r'},
+                                             {"token-ttl", required_argument, NULL, 'T'},
+                                             {"tls-cert", required_argument, NULL, 'c'},
+                                             {"tls-key", required_argument, NULL, 'k'},
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {NULL, 0, NULL, 0}};
@@ -142,6 +159,26 @@ static int parse_options(int argc, char **argv, options_t *o)
                 return 2;
             }
             break;
+        case 'r':
+            if (strlen(optarg) == 0 || strlen(optarg) >= SERVER_REGION_MAX ||
+                strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg)) {
+                fprintf(stderr, "berthd: --region takes a region name such as us-east-1\n");
+                return 2;
+            }
+            o->region = optarg;
+            break;
+        case 'T':
+            if (!parse_bytes(optarg, &o->token_seconds) || o->token_seconds < 60 || o->token_seconds > MAX_TOKEN_SECONDS) {
+                fprintf(stderr, "berthd: --token-ttl takes seconds from 60 to %d (7 days)\n", MAX_TOKEN_SECONDS);
+                return 2;
+            }
+            break;
+        case 'c':
+            o->tls_cert = optarg;
+            break;
+        case 'k':
+            o->tls_key = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -152,6 +189,10 @@ static int parse_options(int argc, char **argv, options_t *o)
             usage(stderr);
             return 2;
         }
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "berthd: --tls-cert and --tls-key go together\n");
+        return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "berthd: unexpected argument '%s'\n", argv[optind]);
@@ -198,6 +239,34 @@ static int open_listener(const char *listen_addr, char *err, size_t errlen)
     return fd;
 }
 
+/* An OpenSSL context for --tls-cert/--tls-key: TLS 1.2 and 1.3, h2 and
+ * http/1.1 by ALPN. NULL with a message naming the file on failure. */
+static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, errlen, "OpenSSL cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    const char *bad = NULL;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        bad = cert;
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+        bad = key;
+    if (bad) {
+        char ossl[256];
+        ERR_error_string_n(ERR_get_error(), ossl, sizeof(ossl));
+        snprintf(err, errlen, "cannot use %s for TLS (%s)%s", bad, ossl,
+                 bad == key ? ": is it the PEM private key of --tls-cert?" : ": it must be a PEM certificate chain");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+}
+
 typedef struct {
     h2o_handler_t super;
     server_t *srv;
@@ -205,7 +274,7 @@ typedef struct {
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    return v2_route(((v2_handler_t *)self)->srv, req);
+    return server_route(((v2_handler_t *)self)->srv, req);
 }
 
 /* What the event-loop threads and main() meet at: every loop has built its
@@ -271,7 +340,11 @@ static void *loop_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    options_t o = {.listen = "0.0.0.0:5000", .data = "./berth-data", .max_body = DEFAULT_MAX_BODY};
+    options_t o = {.listen = "0.0.0.0:5000",
+                   .data = "./berth-data",
+                   .max_body = DEFAULT_MAX_BODY,
+                   .region = "us-east-1",
+                   .token_seconds = AUTH_DEFAULT_TOKEN_SECONDS};
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -308,10 +381,25 @@ int main(int argc, char **argv)
 
     storage_err_t serr;
     storage_options_t sopt = {.map_size = o.map_size};
-    server_t srv = {.max_body = o.max_body};
+    server_t srv = {.max_body = o.max_body, .open = o.insecure_no_auth, .token_seconds = (int64_t)o.token_seconds};
+    snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (!(srv.storage = storage_open(o.data, &sopt, &serr))) {
         fprintf(stderr, "berthd: %s\n", serr.msg);
         return 1;
+    }
+    if (!srv.open) {
+        bool created_admin;
+        auth_err_t aerr;
+        if (auth_bootstrap(srv.storage, o.data, &srv.keys, &created_admin, &aerr) != AUTH_IDENTITY_OK) {
+            fprintf(stderr, "berthd: %s\n", aerr.msg);
+            storage_close(srv.storage);
+            return 1;
+        }
+        if (created_admin)
+            fprintf(stderr,
+                    "berthd: first start: created account %s and its administrator; the access key is in %s/admin-credentials "
+                    "(AWS_SHARED_CREDENTIALS_FILE=%s/admin-credentials aws ecr get-login-password ...)\n",
+                    srv.keys.account_id, o.data, o.data);
     }
 
     h2o_globalconf_t config;
@@ -324,12 +412,17 @@ int main(int argc, char **argv)
     handler->super.on_req = on_req;
     handler->srv = &srv;
 
+    char err[512];
+    SSL_CTX *ssl_ctx = NULL;
+    if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, err, sizeof(err)))) {
+        fprintf(stderr, "berthd: %s\n", err);
+        return 1;
+    }
     loop_t *loops = calloc(o.threads, sizeof(*loops));
     if (!loops) {
         fprintf(stderr, "berthd: out of memory\n");
         return 1;
     }
-    char err[512];
     phases_t phases;
     pthread_barrier_init(&phases.ready, NULL, o.threads + 1);
     pthread_barrier_init(&phases.stopped, NULL, o.threads + 1);
@@ -341,6 +434,11 @@ int main(int argc, char **argv)
             return 1;
         }
         l->thread.srv = &srv;
+        if (!(l->thread.authz = authz_cache_new())) {
+            fprintf(stderr, "berthd: out of memory\n");
+            return 1;
+        }
+        l->accept_ctx.ssl_ctx = ssl_ctx;
         l->config = &config;
         l->phases = &phases;
     }
@@ -348,24 +446,31 @@ int main(int argc, char **argv)
         pthread_create(&loops[i].tid, NULL, loop_main, &loops[i]);
     pthread_barrier_wait(&phases.ready);
 
-    fprintf(stderr, "berthd %s: serving the OCI distribution API on http://%s, data in %s, %u threads\n", BERTH_VERSION, o.listen,
-            o.data, o.threads);
-    fprintf(stderr,
-            "berthd: WARNING: NO AUTHENTICATION. Anyone who can reach %s can push, pull and delete. "
-            "Authentication is not implemented yet%s.\n",
-            o.listen, o.insecure_no_auth ? " (--insecure-no-auth)" : "; --insecure-no-auth will be required for this mode");
+    fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
+            BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);
+    if (srv.open)
+        fprintf(stderr,
+                "berthd: WARNING: NO AUTHENTICATION (--insecure-no-auth). Anyone who can reach %s can push, pull and "
+                "delete every repository.\n",
+                o.listen);
+    else
+        fprintf(stderr, "berthd: account %s, region %s; every request needs credentials a policy allows\n", srv.keys.account_id,
+                srv.region);
 
     pthread_barrier_wait(&phases.stopped);
     fprintf(stderr, "berthd: shutting down\n");
     /* The writer finishes what is queued, then the loops dispose their contexts. */
     storage_close(srv.storage);
     pthread_barrier_wait(&phases.drained);
-    for (unsigned i = 0; i < o.threads; i++)
+    for (unsigned i = 0; i < o.threads; i++) {
         pthread_join(loops[i].tid, NULL);
+        authz_cache_free(loops[i].thread.authz);
+    }
     pthread_barrier_destroy(&phases.ready);
     pthread_barrier_destroy(&phases.stopped);
     pthread_barrier_destroy(&phases.drained);
     h2o_config_dispose(&config);
+    SSL_CTX_free(ssl_ctx);
     free(loops);
     return 0;
 }

@@ -31,6 +31,8 @@ static const struct {
     [ERR_NOT_FOUND] = {404, "Not Found", "NOT_FOUND", "no such endpoint"},
     [ERR_METHOD_UNKNOWN] = {405, "Method Not Allowed", "UNSUPPORTED", "the operation is unsupported"},
     [ERR_STORAGE_FULL] = {507, "Insufficient Storage", "UNKNOWN", "the registry's storage is full"},
+    [ERR_UNAUTHORIZED] = {401, "Unauthorized", "UNAUTHORIZED", "authentication required"},
+    [ERR_DENIED] = {403, "Forbidden", "DENIED", "requested access to the resource is denied"},
     [ERR_UNKNOWN] = {500, "Internal Server Error", "UNKNOWN", "unknown error"},
 };
 
@@ -92,6 +94,12 @@ void v2_send_error(h2o_req_t *req, v2_error_t e, const char *detail)
     req->res.reason = errors[e].reason;
     free(body);
     json_decref(doc);
+}
+
+void v2_send_unauthorized(h2o_req_t *req, const char *detail)
+{
+    v2_add_header(req, "www-authenticate", H2O_STRLIT("Basic realm=\"berth\""));
+    v2_send_error(req, ERR_UNAUTHORIZED, detail);
 }
 
 void v2_send_storage_error(h2o_req_t *req, const storage_err_t *err, v2_error_t not_found)

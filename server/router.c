@@ -61,6 +61,112 @@ static bool ends_with(const char *s, size_t len, const char *suffix, size_t *pre
 
 typedef enum { R_NONE, R_TAGS, R_MANIFEST, R_BLOB, R_UPLOADS, R_UPLOAD, R_REFERRERS } route_t;
 
+/* The ECR action that governs each registry request, as in ECR: pulls are
+ * BatchGetImage (manifests) and GetDownloadUrlForLayer (blobs), a blob HEAD
+ * is BatchCheckLayerAvailability, pushes are the layer-upload actions and
+ * PutImage. NULL: no such endpoint. */
+static const char *v2_action(route_t route, h2o_req_t *req, bool *is_push)
+{
+    bool get = method_is(req, "GET"), head = method_is(req, "HEAD"), del = method_is(req, "DELETE");
+    *is_push = false;
+    switch (route) {
+    case R_TAGS:
+        return "ecr:ListImages";
+    case R_MANIFEST:
+        if (get || head)
+            return "ecr:BatchGetImage";
+        if (del)
+            return "ecr:BatchDeleteImage";
+        *is_push = true;
+        return "ecr:PutImage";
+    case R_REFERRERS:
+        return "ecr:BatchGetImage";
+    case R_BLOB:
+        if (head)
+            return "ecr:BatchCheckLayerAvailability";
+        return del ? "ecr:BatchDeleteImage" : "ecr:GetDownloadUrlForLayer";
+    case R_UPLOADS:
+        *is_push = true;
+        return "ecr:InitiateLayerUpload";
+    case R_UPLOAD:
+        *is_push = true;
+        return method_is(req, "PUT") ? "ecr:CompleteLayerUpload" : "ecr:UploadLayerPart";
+    case R_NONE:
+        break;
+    }
+    return NULL;
+}
+
+/* Refuses with 401 (no or bad credentials) or 403 (a principal that no
+ * policy allows); the reason names the action and resource, as ECR's does. */
+static bool refuse(v2_req_t *r, const char *action, const char *repo, policy_decision_t d)
+{
+    char resource[OCI_NAME_MAX + 96], detail[1024];
+    server_resource_arn(r->srv, repo, resource, sizeof(resource));
+    snprintf(detail, sizeof(detail), "%s%s is not authorized to perform: %s on resource: %s because %s",
+             r->caller.anonymous ? "an anonymous caller" : "User: ", r->caller.anonymous ? "" : r->caller.principal.arn, action,
+             resource, d == POLICY_EXPLICIT_DENY ? "of an explicit deny" : "no policy allows it");
+    if (r->caller.anonymous)
+        v2_send_unauthorized(r->req, detail);
+    else
+        v2_send_error(r->req, ERR_DENIED, detail);
+    return false;
+}
+
+/* Authentication and authorization of one registry request: true to go on;
+ * false once a 401/403 has been sent. `action` NULL: credentials only (GET
+ * /v2/, whose 401 is how clients learn the challenge). */
+static bool v2_access(v2_req_t *r, const char *action, bool is_push)
+{
+    r->mount_allowed = true;
+    if (r->srv->open)
+        return true;
+    storage_reader_t *rd = v2_reader(r);
+    if (!rd)
+        return false;
+    char why[256];
+    server_identify_t id = server_identify_registry(r->srv, rd, r->req, &r->caller, why, sizeof(why));
+    bool ok = false;
+    server_thread_t *t = (server_thread_t *)r->req->conn->ctx;
+    policy_result_t res;
+    if (id == SERVER_ID_INVALID) {
+        v2_send_unauthorized(r->req, why);
+    } else if (!action) {
+        if (id == SERVER_ID_NONE)
+            v2_send_unauthorized(r->req, "log in with the password from 'aws ecr get-login-password'");
+        else
+            ok = true;
+    } else if (!r->name[0]) {
+        /* the catalog: filtered per repository by its handler; scoped tokens name repositories, not the catalog */
+        if (id == SERVER_ID_NONE || r->caller.scoped)
+            v2_send_unauthorized(r->req, "log in with the password from 'aws ecr get-login-password'");
+        else
+            ok = true;
+    } else if (!v2_scope_allows(&r->caller, r->name, action)) {
+        char detail[OCI_NAME_MAX + 128];
+        snprintf(detail, sizeof(detail), "the token's scope does not cover %s on %s", action, r->name);
+        v2_send_error(r->req, ERR_DENIED, detail);
+    } else if (server_authorize(t, rd, &r->caller, r->req, action, r->name, &res) != POLICY_ALLOW) {
+        refuse(r, action, r->name, res.decision);
+    } else if (is_push && !storage_repo_exists(rd, r->name) &&
+               server_authorize(t, rd, &r->caller, r->req, "ecr:CreateRepository", r->name, &res) != POLICY_ALLOW) {
+        /* a repository is created by its first push: that needs CreateRepository too */
+        refuse(r, "ecr:CreateRepository", r->name, res.decision);
+    } else {
+        ok = true;
+        /* a cross-repository mount reads the blob from ?from=: without pull
+         * access there it becomes an ordinary upload, as the spec allows */
+        char from[OCI_NAME_MAX + 1];
+        long n = http_query_param(r->query, r->query_len, "from", from, sizeof(from));
+        if (n > 0 && oci_name_valid(from, (size_t)n))
+            r->mount_allowed =
+                v2_scope_allows(&r->caller, from, "ecr:GetDownloadUrlForLayer") &&
+                server_authorize(t, rd, &r->caller, r->req, "ecr:GetDownloadUrlForLayer", from, &res) == POLICY_ALLOW;
+    }
+    storage_reader_end(rd);
+    return ok;
+}
+
 /* Splits "<name>/<route...>" (path after "/v2/"). */
 static route_t split(const char *p, size_t len, size_t *name_len, const char **arg, size_t *arg_len)
 {
@@ -129,16 +235,26 @@ int v2_route(server_t *srv, h2o_req_t *req)
             v2_send_error(req, ERR_METHOD_UNKNOWN, "/v2/ answers GET and HEAD");
             return 0;
         }
-        v2_send_json(req, 200, "application/json", "{}", 2);
+        if (v2_access(&r, NULL, false))
+            v2_send_json(req, 200, "application/json", "{}", 2);
         return 0;
     }
     const char *p = path + 4;
     size_t plen = len - 4;
+    if (plen == 5 && memcmp(p, "token", 5) == 0) {
+        if (!get) {
+            v2_send_error(req, ERR_METHOD_UNKNOWN, "the token endpoint answers GET");
+            return 0;
+        }
+        return v2_token(&r); /* it authenticates the caller itself: its answer is what may be done */
+    }
     if (plen == 8 && memcmp(p, "_catalog", 8) == 0) {
         if (!get) {
             v2_send_error(req, ERR_METHOD_UNKNOWN, "the catalog answers GET");
             return 0;
         }
+        if (!v2_access(&r, "ecr:DescribeRepositories", false))
+            return 0;
         return v2_catalog(&r);
     }
     size_t name_len = 0, arg_len;
@@ -172,6 +288,11 @@ int v2_route(server_t *srv, h2o_req_t *req)
     if (arg)
         memcpy(r.arg, arg, arg_len);
     r.arg[arg_len] = '\0';
+
+    bool is_push;
+    const char *action = v2_action(route, req, &is_push);
+    if (action && !v2_access(&r, action, is_push))
+        return 0;
 
     switch (route) {
     case R_TAGS:
@@ -215,4 +336,13 @@ int v2_route(server_t *srv, h2o_req_t *req)
     }
     v2_send_error(req, ERR_METHOD_UNKNOWN, "this method is not allowed on this endpoint");
     return 0;
+}
+
+int server_route(server_t *srv, h2o_req_t *req)
+{
+    /* The AWS JSON APIs live at POST / (the endpoint URL the AWS CLI is given). */
+    if (req->path.len >= 1 && req->path.base[0] == '/' && (req->path.len == 1 || req->path.base[1] == '?') &&
+        (v2_req_header(req, "x-amz-target").len || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))))
+        return aws_route(srv, req);
+    return v2_route(srv, req);
 }

@@ -12,23 +12,70 @@
 #define BERTH_SERVER_INTERNAL_H
 
 #include <h2o.h>
+#include <jansson.h>
 #include <stdbool.h>
 
+#include "auth/auth.h"
 #include "oci/oci.h"
+#include "policies/policies.h"
 #include "server/http_parse.h"
 #include "storage/storage.h"
+
+/* AWS regions are at most ~20 characters ("ap-southeast-3") */
+#define SERVER_REGION_MAX 32
 
 typedef struct {
     storage_t *storage;
     uint64_t max_body; /* largest request body accepted */
+    bool open;         /* --insecure-no-auth: no authentication, no policies */
+    auth_keys_t keys;  /* account id, token key, master key (auth_bootstrap) */
+    char region[SERVER_REGION_MAX];
+    int64_t token_seconds; /* lifetime of a registry password */
 } server_t;
+
+typedef struct authz_cache authz_cache_t;
 
 /* One per event-loop thread; h2o's context first so a req->conn->ctx casts to it. */
 typedef struct {
     h2o_context_t ctx;
     h2o_multithread_receiver_t op_done;
     server_t *srv;
+    authz_cache_t *authz; /* parsed policies, this thread's own */
 } server_thread_t;
+
+/* ---- who is calling, and may they (server/authz.c) ---- */
+
+typedef struct {
+    bool anonymous;
+    auth_principal_t principal;
+    /* A Bearer token from /v2/token: its scopes bound what it may do (the
+     * policies still decide within them). A password is not scoped. */
+    bool scoped;
+    size_t n_scopes;
+    auth_token_scope_t scopes[AUTH_TOKEN_MAX_SCOPES];
+} server_caller_t;
+
+typedef enum {
+    SERVER_ID_OK,      /* valid credentials: who->principal */
+    SERVER_ID_NONE,    /* no credentials: anonymous */
+    SERVER_ID_INVALID, /* credentials that do not verify: 401 */
+} server_identify_t;
+
+authz_cache_t *authz_cache_new(void);
+void authz_cache_free(authz_cache_t *c);
+/* The caller of a registry request (Basic AWS:<token> or Bearer <token>);
+ * `why` says what is wrong for SERVER_ID_INVALID (never echoing a secret). */
+server_identify_t server_identify_registry(server_t *srv, storage_reader_t *rd, h2o_req_t *req, server_caller_t *who, char *why,
+                                           size_t why_cap);
+/* Evaluates `action` on repository `repo` (NULL: resource "*") for `who` with
+ * the request's context (aws:SourceIp, aws:CurrentTime, aws:username, ...). */
+policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                   const char *action, const char *repo, policy_result_t *out);
+/* The same with the resource's ARN given (IAM users, policies). */
+policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                       const char *action, const char *resource_arn, policy_result_t *out);
+/* "arn:aws:ecr:<region>:<account>:repository/<repo>", or "*" for NULL. */
+void server_resource_arn(const server_t *srv, const char *repo, char *out, size_t cap);
 
 /* A /v2/ request after routing: the repository and the route's last element. */
 typedef struct {
@@ -38,6 +85,8 @@ typedef struct {
     char arg[OCI_DIGEST_MAX + 8]; /* digest, reference or upload id (percent-decoded) */
     const char *query;            /* after '?', not NUL-terminated */
     size_t query_len;
+    server_caller_t caller; /* anonymous in the open mode */
+    bool mount_allowed;     /* the caller may read the blob from ?from= (cross-repository mount) */
 } v2_req_t;
 
 /* ---- responses (server/respond.c) ---- */
@@ -62,6 +111,8 @@ typedef enum {
     ERR_NOT_FOUND,
     ERR_METHOD_UNKNOWN,
     ERR_STORAGE_FULL,
+    ERR_UNAUTHORIZED, /* 401; send with v2_send_unauthorized for the challenge */
+    ERR_DENIED,       /* 403: authenticated, but no policy allows it */
     ERR_UNKNOWN,
 } v2_error_t;
 
@@ -69,6 +120,8 @@ typedef enum {
 void v2_send_error(h2o_req_t *req, v2_error_t e, const char *detail);
 /* The response for a failed storage call, given what NOT_FOUND means here. */
 void v2_send_storage_error(h2o_req_t *req, const storage_err_t *err, v2_error_t not_found);
+/* 401 UNAUTHORIZED with the WWW-Authenticate challenge (HEAD included). */
+void v2_send_unauthorized(h2o_req_t *req, const char *detail);
 /* Empty-bodied response with Content-Length: 0. */
 void v2_send_empty(h2o_req_t *req, int status, const char *reason);
 void v2_send_json(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len);
@@ -125,6 +178,79 @@ int v2_manifest_delete(v2_req_t *r);
 int v2_tags_list(v2_req_t *r);
 int v2_catalog(v2_req_t *r);
 int v2_referrers(v2_req_t *r);
+int v2_token(v2_req_t *r);
+/* Whether a scoped token covers `action` on `repo` (always true when not scoped). */
+bool v2_scope_allows(const server_caller_t *who, const char *repo, const char *action);
+
+/* ---- the AWS APIs (server/aws/, server/ecr/, server/iam/) ---- */
+
+typedef enum { AWS_PROTOCOL_JSON, AWS_PROTOCOL_QUERY } aws_protocol_t;
+
+/* One parameter of a query-protocol request, decoded: a policy document is the longest. */
+#define AWS_PARAM_MAX (POLICY_MAX_BYTES + 1024)
+
+typedef struct aws_operation aws_operation_t;
+
+typedef struct {
+    h2o_req_t *req;
+    server_t *srv;
+    aws_protocol_t protocol;
+    const aws_operation_t *op;
+    storage_reader_t *rd; /* the request's snapshot */
+    json_t *body;         /* JSON protocol: the request's object */
+    const char *form;     /* query protocol: the form body */
+    size_t form_len;
+    server_caller_t caller; /* authenticated by SigV4 */
+    char request_id[37];
+} aws_req_t;
+
+struct aws_operation {
+    const char *service;         /* JSON: the X-Amz-Target prefix, "AmazonEC2ContainerRegistry_V20150921"; query: "iam" */
+    const char *name;            /* "GetAuthorizationToken", "CreateUser" */
+    const char *signing_service; /* SigV4 credential scope: "ecr", "iam" */
+    void (*handle)(aws_req_t *a);
+};
+
+#define ECR_SERVICE "AmazonEC2ContainerRegistry_V20150921"
+/* NULL-terminated tables, one per group of operations */
+extern const aws_operation_t ecr_operations[];        /* server/ecr/auth.c */
+extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
+extern const aws_operation_t iam_user_operations[];   /* server/iam/users.c */
+extern const aws_operation_t iam_policy_operations[]; /* server/iam/policies.c */
+
+/* POST /: envelope, SigV4, dispatch. */
+int aws_route(server_t *srv, h2o_req_t *req);
+/* The protocol's error shape: JSON {"__type","message"} or XML <ErrorResponse>. */
+void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* JSON protocol: sends the result object (taking its reference). */
+void aws_send_result(aws_req_t *a, json_t *result);
+/* Query protocol: sends <OpResponse><OpResult>result_xml</OpResult>...; result_xml is escaped already. */
+void aws_send_xml_result(aws_req_t *a, const char *result_xml);
+void aws_xml_escape(h2o_mem_pool_t *pool, const char *s, h2o_iovec_t *out);
+/* true when `action` on repository `repo` (NULL: "*") is allowed; else sends the access-denied error. */
+bool aws_allowed(aws_req_t *a, const char *action, const char *repo);
+/* The same for any resource ARN (IAM's users and policies). */
+bool aws_allowed_arn(aws_req_t *a, const char *action, const char *resource_arn);
+void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn, policy_decision_t d);
+/* A string parameter; NULL after sending the error (or when optional and absent). */
+const char *aws_param_string(aws_req_t *a, const char *name, bool required);
+
+/* A query-protocol list being built in the request's pool: <member>s, then
+ * joined inside open/close and followed by <IsTruncated>false</IsTruncated>. */
+typedef struct {
+    aws_req_t *a;
+    h2o_iovec_t *parts;
+    size_t n, cap;
+} aws_xml_list_t;
+void aws_xml_list_append(aws_xml_list_t *l, const char *member_xml);
+const char *aws_xml_list_join(aws_xml_list_t *l, const char *open, const char *close);
+
+/* server/iam/: IAM's ISO 8601 dates, and identity-store failures as IAM errors. */
+void iam_format_date(int64_t t, char out[32]);
+void iam_send_identity_error(aws_req_t *a, auth_identity_status_t s, const auth_err_t *err);
+
+/* Routes one request to the AWS APIs or /v2/; called by the h2o handler. */
+int server_route(server_t *srv, h2o_req_t *req);
 
 /* Routes one request; called by the h2o handler. */
 int v2_route(server_t *srv, h2o_req_t *req);

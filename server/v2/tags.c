@@ -65,6 +65,32 @@ int v2_tags_list(v2_req_t *r)
 /* Without ?n= the catalog pages by 1000, as distribution does. */
 #define CATALOG_DEFAULT_N 1000
 
+/* Keeps the repositories the caller may describe (all of them in the open mode). */
+struct visible {
+    struct collect c;
+    v2_req_t *r;
+    storage_reader_t *rd;
+    size_t want, got;
+    bool stopped; /* a page is full while names remain */
+};
+
+static bool collect_visible(void *ctx, const char *name, size_t len)
+{
+    struct visible *v = ctx;
+    memcpy(v->c.last, name, len + 1); /* the scan resumes after it, shown or not */
+    policy_result_t res;
+    if (!v->r->srv->open && server_authorize((server_thread_t *)v->r->req->conn->ctx, v->rd, &v->r->caller, v->r->req,
+                                             "ecr:DescribeRepositories", v->c.last, &res) != POLICY_ALLOW)
+        return true;
+    if (v->got == v->want) {
+        v->stopped = true;
+        return false;
+    }
+    json_array_append_new(v->c.array, json_stringn(name, len));
+    v->got++;
+    return true;
+}
+
 int v2_catalog(v2_req_t *r)
 {
     size_t n;
@@ -75,16 +101,20 @@ int v2_catalog(v2_req_t *r)
     storage_reader_t *rd = v2_reader(r);
     if (!rd)
         return 0;
-    struct collect c = {.array = json_array()};
-    bool more = false;
+    struct visible v = {.c = {.array = json_array()}, .r = r, .rd = rd, .want = n};
+    /* One more than a page, so that a full page knows whether more follow;
+     * hidden repositories are skipped without counting. */
     storage_err_t err;
-    storage_status_t st = storage_catalog_list(rd, last[0] ? last : NULL, n, collect_name, &c, &more, &err);
+    storage_status_t st = storage_catalog_list(rd, last[0] ? last : NULL, SIZE_MAX, collect_visible, &v, &(bool){false}, &err);
     storage_reader_end(rd);
     if (st != STORAGE_OK) {
-        json_decref(c.array);
+        json_decref(v.c.array);
         v2_send_storage_error(r->req, &err, ERR_UNKNOWN);
         return 0;
     }
-    send_listing(r, json_pack("{s:o}", "repositories", c.array), "/v2/_catalog", more, n, c.last);
+    const char *shown_last = v.got ? json_string_value(json_array_get(v.c.array, v.got - 1)) : "";
+    char page_last[OCI_NAME_MAX + 1];
+    snprintf(page_last, sizeof(page_last), "%s", shown_last);
+    send_listing(r, json_pack("{s:o}", "repositories", v.c.array), "/v2/_catalog", v.stopped, n, page_last);
     return 0;
 }

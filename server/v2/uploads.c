@@ -95,7 +95,7 @@ int v2_upload_start(v2_req_t *r)
     long mount_len = http_query_param(r->query, r->query_len, "mount", mount, sizeof(mount));
     oci_digest_t d;
     oci_err_t err;
-    if (mount_len >= 0 && from_len > 0 && oci_digest_parse(mount, (size_t)mount_len, &d, &err) == OCI_OK &&
+    if (r->mount_allowed && mount_len >= 0 && from_len > 0 && oci_digest_parse(mount, (size_t)mount_len, &d, &err) == OCI_OK &&
         oci_name_valid(from, (size_t)from_len)) {
         server_op_t *sop = server_op_new(r, STORAGE_OP_BLOB_MOUNT, mounted);
         if (!sop) {

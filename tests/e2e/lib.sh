@@ -2,6 +2,9 @@
 # Shared helpers for Berth's end-to-end tests.  Source it; do not run it.
 #
 #   E2E_TARGET=berth      start $BERTHD (--insecure-no-auth) on a free loopback port
+#   E2E_BERTH_AUTH=1      ... without --insecure-no-auth: authentication and policies on
+#   E2E_BERTH_TLS=CERT:KEY ... serving HTTPS with these PEM files (BASE is https://; curl
+#                         trusts the CA through CURL_CA_BUNDLE, which the caller sets)
 #   E2E_TARGET=reference  start Debian's docker-registry (CNCF distribution 2.8.2)
 #   E2E_TARGET=external   use the registry already listening at $E2E_REGISTRY (host:port),
 #                         judged by Berth's expectations unless E2E_EXPECT=reference
@@ -142,6 +145,30 @@ http:
 EOF
 }
 
+# make_test_pki DIR: a CA (DIR/ca.pem, and DIR/certs.d/ca.crt for containers/image's
+# cert dirs) and a server certificate for 127.0.0.1 (DIR/server.pem, DIR/server.key),
+# valid one day.
+make_test_pki() {
+    local d=$1
+    mkdir -p "$d/certs.d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=Berth e2e CA" \
+        -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 1 \
+        -extfile "$d/ext" -out "$d/server.pem" 2>/dev/null
+    cp "$d/ca.pem" "$d/certs.d/ca.crt"
+}
+
+# berth_mode_flags: BERTH_MODE_FLAGS=(berthd's flags for E2E_BERTH_AUTH and E2E_BERTH_TLS).
+berth_mode_flags() {
+    BERTH_MODE_FLAGS=(--insecure-no-auth)
+    [[ ${E2E_BERTH_AUTH:-0} == 1 ]] && BERTH_MODE_FLAGS=()
+    [[ -n ${E2E_BERTH_TLS:-} ]] && BERTH_MODE_FLAGS+=(--tls-cert "${E2E_BERTH_TLS%%:*}" --tls-key "${E2E_BERTH_TLS#*:}")
+    return 0
+}
+
 # start_registry: start the target registry with a fresh data dir, wait for GET /v2/,
 # set REGISTRY (host:port) and BASE (http://host:port).  The EXIT trap stops it.
 start_registry() {
@@ -171,18 +198,22 @@ start_registry() {
         log="$E2E_TMP/registry.$attempt.log"
         mkdir -p "$data"
         if is_berth; then
-            "$BERTHD" --listen "127.0.0.1:$port" --data "$data" --insecure-no-auth >"$log" 2>&1 &
+            berth_mode_flags
+            "$BERTHD" --listen "127.0.0.1:$port" --data "$data" "${BERTH_MODE_FLAGS[@]}" >"$log" 2>&1 &
         else
             write_reference_config "$data" "$port" >"$E2E_TMP/config.$attempt.yml"
             docker-registry serve "$E2E_TMP/config.$attempt.yml" >"$log" 2>&1 &
         fi
         REGISTRY_PID=$!
-        if wait_http "http://127.0.0.1:$port/v2/" "$REGISTRY_PID"; then
+        local scheme=http
+        [[ -n ${E2E_BERTH_TLS:-} ]] && is_berth && scheme=https
+        if wait_http "$scheme://127.0.0.1:$port/v2/" "$REGISTRY_PID"; then
             REGISTRY_PORT=$port
             REGISTRY="127.0.0.1:$port"
-            BASE="http://$REGISTRY"
+            BASE="$scheme://$REGISTRY"
             REGISTRY_LOG=$log
-            export REGISTRY REGISTRY_PORT REGISTRY_LOG BASE
+            REGISTRY_DATA=$data
+            export REGISTRY REGISTRY_PORT REGISTRY_LOG REGISTRY_DATA BASE
             note "target $E2E_TARGET at $REGISTRY (pid $REGISTRY_PID, data $data)"
             return 0
         fi
@@ -194,6 +225,19 @@ start_registry() {
     done
     echo "start_registry: giving up" >&2
     exit 1
+}
+
+# restart_registry: stop berthd (SIGTERM) and start it again on the same port and data
+# dir.  Call it between cases, not inside one (a case runs in a subshell).
+restart_registry() {
+    is_berth && [[ $E2E_TARGET == berth ]] || { echo "restart_registry: only for E2E_TARGET=berth" >&2; exit 2; }
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+    berth_mode_flags
+    "$BERTHD" --listen "$REGISTRY" --data "$REGISTRY_DATA" "${BERTH_MODE_FLAGS[@]}" >>"$REGISTRY_LOG" 2>&1 &
+    REGISTRY_PID=$!
+    wait_http "$BASE/v2/" "$REGISTRY_PID" || { echo "restart_registry: berthd did not come back" >&2; exit 1; }
+    note "restarted berthd (pid $REGISTRY_PID)"
 }
 
 # ---------------------------------------------------------------- cases

@@ -1,0 +1,339 @@
+/*
+ * What every AWS-style API shares. Two protocols arrive at `POST /`:
+ *  - JSON 1.1 (ECR, later ECS): `X-Amz-Target: <Service>.<Operation>`, a JSON
+ *    body; replies `application/x-amz-json-1.1`, errors `{"__type", "message"}`;
+ *  - query (IAM): a form body `Action=<Operation>&Version=...&...`; replies
+ *    XML `<OperationResponse><OperationResult>...`, errors `<ErrorResponse>`.
+ * Both are authenticated with AWS Signature Version 4 by an access key of the
+ * identity store; here: the envelope, SigV4, dispatch to one handler per
+ * operation (server/ecr/, server/iam/), the reply and error shapes.
+ */
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server_internal.h"
+
+/* The bodies of the control APIs are small; ECR caps a repository policy at
+ * 10 KiB, IAM a policy document at 6 KiB, a PutImage manifest at 4 MiB. */
+#define AWS_MAX_BODY_BYTES (OCI_MANIFEST_MAX_BYTES + 64 * 1024)
+/* SigV4 signs at most this many headers; real clients sign 4 to 6. */
+#define AWS_MAX_HEADERS 64
+#define IAM_XMLNS "https://iam.amazonaws.com/doc/2010-05-08/"
+
+static const aws_operation_t *const json_tables[] = {ecr_operations, ecr_policy_operations};
+static const aws_operation_t *const query_tables[] = {iam_user_operations, iam_policy_operations};
+
+static void send_body(aws_req_t *a, int status, const char *content_type, const char *body, size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_req_t *req = a->req;
+    req->res.status = status;
+    req->res.reason = status == 200   ? "OK"
+                      : status == 403 ? "Forbidden"
+                      : status == 404 ? "Not Found"
+                      : status == 409 ? "Conflict"
+                      : status >= 500 ? "Internal Server Error"
+                                      : "Bad Request";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    v2_add_header(req, "x-amzn-requestid", a->request_id, strlen(a->request_id));
+    req->res.content_length = len;
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+void aws_xml_escape(h2o_mem_pool_t *pool, const char *s, h2o_iovec_t *out)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        n += *p == '&' ? 5 : *p == '<' || *p == '>' ? 4 : *p == '"' || *p == '\'' ? 6 : 1;
+    char *o = h2o_mem_alloc_pool(pool, n + 1);
+    size_t i = 0;
+    for (const char *p = s; *p; p++) {
+        const char *rep = *p == '&'    ? "&amp;"
+                          : *p == '<'  ? "&lt;"
+                          : *p == '>'  ? "&gt;"
+                          : *p == '"'  ? "&quot;"
+                          : *p == '\'' ? "&apos;"
+                                       : NULL;
+        if (rep) {
+            memcpy(o + i, rep, strlen(rep));
+            i += strlen(rep);
+        } else {
+            o[i++] = *p;
+        }
+    }
+    o[i] = '\0';
+    *out = h2o_iovec_init(o, i);
+}
+
+void aws_xml_list_append(aws_xml_list_t *l, const char *x)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        h2o_iovec_t *p = h2o_mem_alloc_pool(&l->a->req->pool, cap * sizeof(*p));
+        if (l->n)
+            memcpy(p, l->parts, l->n * sizeof(*p));
+        l->parts = p;
+        l->cap = cap;
+    }
+    l->parts[l->n++] = h2o_iovec_init(x, strlen(x));
+}
+
+const char *aws_xml_list_join(aws_xml_list_t *l, const char *open, const char *close)
+{
+    h2o_iovec_t all = h2o_concat_list(&l->a->req->pool, l->parts, l->n);
+    size_t cap = all.len + strlen(open) + strlen(close) + 64;
+    char *x = h2o_mem_alloc_pool(&l->a->req->pool, cap);
+    snprintf(x, cap, "%s%.*s%s<IsTruncated>false</IsTruncated>", open, (int)all.len, all.base, close);
+    return x;
+}
+
+void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (a->protocol == AWS_PROTOCOL_QUERY) {
+        h2o_iovec_t m;
+        aws_xml_escape(&a->req->pool, msg, &m);
+        char *body = h2o_mem_alloc_pool(&a->req->pool, m.len + 512);
+        int n = snprintf(body, m.len + 512,
+                         "<ErrorResponse xmlns=\"" IAM_XMLNS "\"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>"
+                         "<RequestId>%s</RequestId></ErrorResponse>",
+                         status >= 500 ? "Receiver" : "Sender", type, m.base, a->request_id);
+        send_body(a, status, "text/xml", body, (size_t)n);
+        return;
+    }
+    json_t *doc = json_pack("{s:s,s:s}", "__type", type, "message", msg);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    const char *fallback = "{\"__type\":\"ServerException\",\"message\":\"out of memory\"}";
+    send_body(a, body ? status : 500, "application/x-amz-json-1.1", body ? body : fallback, strlen(body ? body : fallback));
+    free(body);
+    json_decref(doc);
+}
+
+void aws_send_result(aws_req_t *a, json_t *result)
+{
+    char *body = result ? json_dumps(result, JSON_COMPACT) : NULL;
+    json_decref(result);
+    if (!body) {
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        return;
+    }
+    send_body(a, 200, "application/x-amz-json-1.1", body, strlen(body));
+    free(body);
+}
+
+void aws_send_xml_result(aws_req_t *a, const char *result_xml)
+{
+    const char *action = a->op->name;
+    size_t cap = strlen(result_xml) + 2 * strlen(action) + 256;
+    char *body = h2o_mem_alloc_pool(&a->req->pool, cap);
+    int n = snprintf(body, cap,
+                     "<%sResponse xmlns=\"" IAM_XMLNS "\"><%sResult>%s</%sResult><ResponseMetadata><RequestId>%s</RequestId>"
+                     "</ResponseMetadata></%sResponse>",
+                     action, action, result_xml, action, a->request_id, action);
+    send_body(a, 200, "text/xml", body, (size_t)n);
+}
+
+void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn, policy_decision_t d)
+{
+    aws_send_error(a, a->protocol == AWS_PROTOCOL_QUERY ? 403 : 400,
+                   a->protocol == AWS_PROTOCOL_QUERY ? "AccessDenied" : "AccessDeniedException",
+                   "User: %s is not authorized to perform: %s on resource: %s because %s", a->caller.principal.arn, action,
+                   resource_arn, d == POLICY_EXPLICIT_DENY ? "of an explicit deny" : "no identity-based policy allows the action");
+}
+
+bool aws_allowed(aws_req_t *a, const char *action, const char *repo)
+{
+    policy_result_t res;
+    if (server_authorize((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req, action, repo, &res) == POLICY_ALLOW)
+        return true;
+    char resource[OCI_NAME_MAX + 96];
+    server_resource_arn(a->srv, repo, resource, sizeof(resource));
+    aws_send_denied(a, action, resource, res.decision);
+    return false;
+}
+
+bool aws_allowed_arn(aws_req_t *a, const char *action, const char *resource_arn)
+{
+    policy_result_t res;
+    if (server_authorize_arn((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req, action, resource_arn, &res) ==
+        POLICY_ALLOW)
+        return true;
+    aws_send_denied(a, action, resource_arn, res.decision);
+    return false;
+}
+
+const char *aws_param_string(aws_req_t *a, const char *name, bool required)
+{
+    if (a->protocol == AWS_PROTOCOL_QUERY) {
+        char *buf = h2o_mem_alloc_pool(&a->req->pool, AWS_PARAM_MAX + 1);
+        long n = http_query_param(a->form, a->form_len, name, buf, AWS_PARAM_MAX + 1);
+        if (n >= 0)
+            return buf;
+        if (n == -1 && !required)
+            return NULL;
+        aws_send_error(a, 400, n == -1 ? "MissingParameter" : "ValidationError", "%s %s", name,
+                       n == -1 ? "is required" : "is malformed or too long");
+        return NULL;
+    }
+    json_t *v = json_object_get(a->body, name);
+    if (!v && !required)
+        return NULL;
+    if (!json_is_string(v)) {
+        aws_send_error(a, 400, "InvalidParameterException", "%s %s", name, v ? "must be a string" : "is required");
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* Authenticates the request with SigV4: the access key names the principal. */
+static bool authenticate(aws_req_t *a, const char *service)
+{
+    h2o_req_t *req = a->req;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    bool query = a->protocol == AWS_PROTOCOL_QUERY;
+    if (i < 0) {
+        aws_send_error(a, 403, query ? "MissingAuthenticationToken" : "MissingAuthenticationTokenException",
+                       "Missing Authentication Token");
+        return false;
+    }
+    h2o_iovec_t v = req->headers.entries[i].value;
+    auth_sigv4_t sig;
+    auth_err_t err;
+    if (v.len > AUTH_HEADER_MAX_BYTES || auth_sigv4_parse(v.base, v.len, &sig, &err) != AUTH_OK) {
+        aws_send_error(a, 400, query ? "IncompleteSignature" : "IncompleteSignatureException", "%s",
+                       v.len > AUTH_HEADER_MAX_BYTES ? "Authorization too long" : err.msg);
+        return false;
+    }
+    char secret[AUTH_SECRET_KEY_LEN + 1];
+    if (auth_access_key_get(storage_reader_records(a->rd), &a->srv->keys, sig.access_key_id, &a->caller.principal, secret, &err) !=
+        AUTH_IDENTITY_OK) {
+        aws_send_error(a, 403, query ? "InvalidClientTokenId" : "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+        return false;
+    }
+    /* h2o keeps Host as the authority and the length as a number: SigV4 signs both as headers */
+    auth_header_t headers[AWS_MAX_HEADERS];
+    size_t n = 0;
+    char clen[24];
+    int clen_len = snprintf(clen, sizeof(clen), "%zu", req->entity.base ? req->entity.len : (size_t)0);
+    headers[n++] = (auth_header_t){"host", 4, req->authority.base, req->authority.len};
+    headers[n++] = (auth_header_t){"content-length", 14, clen, (size_t)clen_len};
+    for (size_t k = 0; k < req->headers.size && n < AWS_MAX_HEADERS; k++) {
+        h2o_header_t *h = &req->headers.entries[k];
+        if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("host")) ||
+            h2o_memis(h->name->base, h->name->len, H2O_STRLIT("content-length")))
+            continue;
+        headers[n++] = (auth_header_t){h->name->base, h->name->len, h->value.base, h->value.len};
+    }
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    auth_http_request_t hr = {.method = "POST",
+                              .path = req->path.base,
+                              .path_len = path_len,
+                              .query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
+                              .query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0,
+                              .headers = headers,
+                              .n_headers = n,
+                              .body = req->entity.base,
+                              .body_len = req->entity.base ? req->entity.len : 0};
+    auth_status_t st = auth_sigv4_verify(&sig, &hr, secret, AUTH_SECRET_KEY_LEN, service, (int64_t)time(NULL), &err);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    if (st != AUTH_OK) {
+        aws_send_error(a, 403, query ? "SignatureDoesNotMatch" : "InvalidSignatureException", "%s",
+                       st == AUTH_EEXPIRED
+                           ? err.msg
+                           : "The request signature we calculated does not match the signature you provided. Check your "
+                             "AWS Secret Access Key and signing method.");
+        return false;
+    }
+    a->caller.anonymous = false;
+    return true;
+}
+
+static const aws_operation_t *find(const aws_operation_t *const *tables, size_t n_tables, const char *service, size_t service_len,
+                                   const char *name, size_t name_len)
+{
+    for (size_t t = 0; t < n_tables; t++)
+        for (const aws_operation_t *o = tables[t]; o->name; o++)
+            if ((!service || h2o_memis(service, service_len, o->service, strlen(o->service))) &&
+                h2o_memis(name, name_len, o->name, strlen(o->name)))
+                return o;
+    return NULL;
+}
+
+int aws_route(server_t *srv, h2o_req_t *req)
+{
+    aws_req_t a = {.req = req, .srv = srv, .caller = {.anonymous = true}};
+    unsigned char r[16];
+    RAND_bytes(r, sizeof(r));
+    snprintf(a.request_id, sizeof(a.request_id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    h2o_iovec_t target = v2_req_header(req, "x-amz-target");
+    a.protocol = target.len ? AWS_PROTOCOL_JSON : AWS_PROTOCOL_QUERY;
+    size_t len = req->entity.base ? req->entity.len : 0;
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        aws_send_error(&a, 405, a.protocol == AWS_PROTOCOL_JSON ? "UnknownOperationException" : "InvalidAction",
+                       "the AWS APIs take POST /");
+        return 0;
+    }
+    if (len > AWS_MAX_BODY_BYTES) {
+        aws_send_error(&a, 413, a.protocol == AWS_PROTOCOL_JSON ? "SerializationException" : "ValidationError",
+                       "the request body is larger than %u bytes", AWS_MAX_BODY_BYTES);
+        return 0;
+    }
+    if (a.protocol == AWS_PROTOCOL_JSON) {
+        const char *dot = memchr(target.base, '.', target.len);
+        if (dot)
+            a.op = find(json_tables, sizeof(json_tables) / sizeof(json_tables[0]), target.base, (size_t)(dot - target.base),
+                        dot + 1, target.len - (size_t)(dot + 1 - target.base));
+        if (!a.op) {
+            aws_send_error(&a, 400, "UnknownOperationException", "unknown operation %.*s",
+                           (int)(target.len > 120 ? 120 : target.len), target.base);
+            return 0;
+        }
+    } else {
+        a.form = len ? req->entity.base : "";
+        a.form_len = len;
+        char action[64];
+        long n = http_query_param(a.form, a.form_len, "Action", action, sizeof(action));
+        if (n > 0)
+            a.op = find(query_tables, sizeof(query_tables) / sizeof(query_tables[0]), NULL, 0, action, (size_t)n);
+        if (!a.op) {
+            aws_send_error(&a, 400, "InvalidAction", "%s%s is not a supported action", n > 0 ? action : "(no Action)", "");
+            return 0;
+        }
+    }
+    if (srv->open) {
+        aws_send_error(&a, 403, a.protocol == AWS_PROTOCOL_JSON ? "UnrecognizedClientException" : "InvalidClientTokenId",
+                       "this registry runs with --insecure-no-auth: it has no identities, so the AWS APIs are off");
+        return 0;
+    }
+    storage_err_t serr;
+    if (!(a.rd = storage_reader_begin(srv->storage, &serr))) {
+        aws_send_error(&a, 500, "ServiceFailure", "%s", serr.msg);
+        return 0;
+    }
+    if (authenticate(&a, a.op->signing_service)) {
+        if (a.protocol == AWS_PROTOCOL_QUERY) {
+            a.op->handle(&a);
+        } else {
+            json_error_t jerr;
+            a.body = json_loadb(len ? req->entity.base : "{}", len ? len : 2, 0, &jerr);
+            if (!json_is_object(a.body))
+                aws_send_error(&a, 400, "SerializationException", "the request body is not a JSON object: %s", jerr.text);
+            else
+                a.op->handle(&a);
+            json_decref(a.body);
+        }
+    }
+    storage_reader_end(a.rd);
+    return 0;
+}

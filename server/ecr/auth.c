@@ -1,0 +1,44 @@
+/*
+ * ECR's authorization operations: GetAuthorizationToken, whose token is what
+ * `aws ecr get-login-password` prints and `docker login` sends back as the
+ * password of user AWS.
+ */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server_internal.h"
+
+static void get_authorization_token(aws_req_t *a)
+{
+    if (!aws_allowed(a, "ecr:GetAuthorizationToken", NULL))
+        return;
+    auth_token_claims_t claims = {0};
+    snprintf(claims.principal_arn, sizeof(claims.principal_arn), "%s", a->caller.principal.arn);
+    claims.issued_at = (int64_t)time(NULL);
+    claims.expires_at = claims.issued_at + a->srv->token_seconds;
+    char token[AUTH_TOKEN_MAX_BYTES + 1], userpass[AUTH_TOKEN_MAX_BYTES + 8];
+    auth_err_t err;
+    if (auth_token_issue(&a->srv->keys.token_key, &claims, token, sizeof(token), &err) != AUTH_OK) {
+        aws_send_error(a, 500, "ServerException", "cannot issue a token: %s", err.msg);
+        return;
+    }
+    int n = snprintf(userpass, sizeof(userpass), "AWS:%s", token);
+    unsigned char b64[((AUTH_TOKEN_MAX_BYTES + 8 + 2) / 3) * 4 + 1];
+    EVP_EncodeBlock(b64, (const unsigned char *)userpass, n);
+    OPENSSL_cleanse(userpass, sizeof(userpass));
+    OPENSSL_cleanse(token, sizeof(token));
+    char endpoint[300];
+    snprintf(endpoint, sizeof(endpoint), "%s://%.*s", a->req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http",
+             (int)a->req->authority.len, a->req->authority.base);
+    /* JSON 1.1 timestamps are epoch seconds, as numbers */
+    aws_send_result(a, json_pack("{s:[{s:s,s:f,s:s}]}", "authorizationData", "authorizationToken", (const char *)b64, "expiresAt",
+                                 (double)claims.expires_at, "proxyEndpoint", endpoint));
+    OPENSSL_cleanse(b64, sizeof(b64));
+}
+
+const aws_operation_t ecr_operations[] = {
+    {ECR_SERVICE, "GetAuthorizationToken", "ecr", get_authorization_token},
+    {NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,214 @@
+/*
+ * IAM's managed policies over the query protocol: CreatePolicy, GetPolicy,
+ * DeletePolicy, ListPolicies, and attaching them to users and roles
+ * (`aws iam attach-user-policy --policy-arn arn:aws:iam::<account>:policy/<name>`).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server_internal.h"
+
+/* The policy name of "arn:aws:iam::<this account>:policy/<name>"; NULL after sending the error. */
+static const char *policy_name_of_arn(aws_req_t *a, const char *arn)
+{
+    char prefix[64];
+    int n = snprintf(prefix, sizeof(prefix), "arn:aws:iam::%s:policy/", a->srv->keys.account_id);
+    if (strncmp(arn, prefix, (size_t)n) != 0 || !arn[n]) {
+        aws_send_error(a, 400, "InvalidInput", "PolicyArn must be arn:aws:iam::%s:policy/<name> (a policy of this account)",
+                       a->srv->keys.account_id);
+        return NULL;
+    }
+    return arn + n;
+}
+
+static const char *policy_xml(aws_req_t *a, const auth_policy_info_t *p, size_t attachments)
+{
+    char created[32], updated[32];
+    iam_format_date(p->created, created);
+    iam_format_date(p->updated, updated);
+    char *x = h2o_mem_alloc_pool(&a->req->pool, 1024);
+    snprintf(x, 1024,
+             "<PolicyName>%s</PolicyName><PolicyId>%s</PolicyId><Arn>%s</Arn><Path>/</Path><DefaultVersionId>v1</DefaultVersionId>"
+             "<AttachmentCount>%zu</AttachmentCount><IsAttachable>true</IsAttachable><CreateDate>%s</CreateDate>"
+             "<UpdateDate>%s</UpdateDate>",
+             p->name, p->name, p->arn, attachments, created, updated);
+    return x;
+}
+
+static const char *wrap(aws_req_t *a, const char *tag, const char *inner)
+{
+    size_t cap = strlen(inner) + 2 * strlen(tag) + 8;
+    char *x = h2o_mem_alloc_pool(&a->req->pool, cap);
+    snprintf(x, cap, "<%s>%s</%s>", tag, inner, tag);
+    return x;
+}
+
+static void create_policy(aws_req_t *a)
+{
+    const char *name = aws_param_string(a, "PolicyName", true);
+    const char *doc = name ? aws_param_string(a, "PolicyDocument", true) : NULL;
+    if (!doc)
+        return;
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:policy/%s", a->srv->keys.account_id, name);
+    if (!aws_allowed_arn(a, "iam:CreatePolicy", arn))
+        return;
+    auth_err_t err;
+    auth_identity_status_t s = auth_policy_put(a->srv->storage, &a->srv->keys, name, doc, strlen(doc), true, &err);
+    if (s != AUTH_IDENTITY_OK) {
+        iam_send_identity_error(a, s, &err);
+        return;
+    }
+    auth_policy_info_t p = {.created = (int64_t)time(NULL), .updated = (int64_t)time(NULL)};
+    snprintf(p.name, sizeof(p.name), "%s", name);
+    snprintf(p.arn, sizeof(p.arn), "%s", arn);
+    aws_send_xml_result(a, wrap(a, "Policy", policy_xml(a, &p, 0)));
+}
+
+/* The policy named by PolicyArn after checking `action` on it; false after sending the error. */
+static bool target_policy(aws_req_t *a, const char *action, auth_policy_info_t *out)
+{
+    const char *arn = aws_param_string(a, "PolicyArn", true);
+    const char *name = arn ? policy_name_of_arn(a, arn) : NULL;
+    if (!name || !aws_allowed_arn(a, action, arn))
+        return false;
+    auth_err_t err;
+    auth_identity_status_t s = auth_policy_info(storage_reader_records(a->rd), name, out, &err);
+    if (s != AUTH_IDENTITY_OK) {
+        if (s == AUTH_IDENTITY_NOT_FOUND)
+            snprintf(err.msg, sizeof(err.msg), "Policy %.200s does not exist or is not attachable.", arn);
+        iam_send_identity_error(a, s, &err);
+        return false;
+    }
+    return true;
+}
+
+static void get_policy(aws_req_t *a)
+{
+    auth_policy_info_t p;
+    if (target_policy(a, "iam:GetPolicy", &p))
+        aws_send_xml_result(a, wrap(a, "Policy", policy_xml(a, &p, 0)));
+}
+
+static void delete_policy(aws_req_t *a)
+{
+    auth_policy_info_t p;
+    if (!target_policy(a, "iam:DeletePolicy", &p))
+        return;
+    auth_err_t err;
+    auth_identity_status_t s = auth_policy_delete(a->srv->storage, p.name, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        aws_send_xml_result(a, "");
+}
+
+static bool member_of_policy(void *ctx, const auth_policy_info_t *p)
+{
+    aws_xml_list_t *l = ctx;
+    aws_xml_list_append(l, wrap(l->a, "member", policy_xml(l->a, p, 0)));
+    return true;
+}
+
+static void list_policies(aws_req_t *a)
+{
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:policy/*", a->srv->keys.account_id);
+    if (!aws_allowed_arn(a, "iam:ListPolicies", arn))
+        return;
+    aws_xml_list_t l = {.a = a};
+    auth_err_t err;
+    auth_identity_status_t s = auth_policies_list(storage_reader_records(a->rd), member_of_policy, &l, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        aws_send_xml_result(a, aws_xml_list_join(&l, "<Policies>", "</Policies>"));
+}
+
+static void attach(aws_req_t *a, bool role, bool on)
+{
+    const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
+    const char *parn = name ? aws_param_string(a, "PolicyArn", true) : NULL;
+    const char *policy = parn ? policy_name_of_arn(a, parn) : NULL;
+    if (!policy)
+        return;
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&a->srv->keys, name, role, arn);
+    static const char *const actions[2][2] = {{"iam:DetachUserPolicy", "iam:AttachUserPolicy"},
+                                              {"iam:DetachRolePolicy", "iam:AttachRolePolicy"}};
+    if (!aws_allowed_arn(a, actions[role][on], arn))
+        return;
+    auth_err_t err;
+    auth_identity_status_t s = auth_policy_attach(a->srv->storage, arn, policy, on, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        aws_send_xml_result(a, "");
+}
+
+static void attach_user_policy(aws_req_t *a)
+{
+    attach(a, false, true);
+}
+static void detach_user_policy(aws_req_t *a)
+{
+    attach(a, false, false);
+}
+static void attach_role_policy(aws_req_t *a)
+{
+    attach(a, true, true);
+}
+static void detach_role_policy(aws_req_t *a)
+{
+    attach(a, true, false);
+}
+
+static void list_attached(aws_req_t *a, bool role)
+{
+    const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
+    if (!name)
+        return;
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&a->srv->keys, name, role, arn);
+    if (!aws_allowed_arn(a, role ? "iam:ListAttachedRolePolicies" : "iam:ListAttachedUserPolicies", arn))
+        return;
+    auth_principal_t p;
+    auth_err_t err;
+    auth_identity_status_t s = auth_principal_get(storage_reader_records(a->rd), arn, &p, &err);
+    if (s != AUTH_IDENTITY_OK) {
+        iam_send_identity_error(a, s, &err);
+        return;
+    }
+    aws_xml_list_t l = {.a = a};
+    for (size_t i = 0; i < p.n_policies; i++) {
+        char *m = h2o_mem_alloc_pool(&a->req->pool, 512);
+        snprintf(m, 512, "<member><PolicyName>%s</PolicyName><PolicyArn>arn:aws:iam::%s:policy/%s</PolicyArn></member>",
+                 p.policies[i], a->srv->keys.account_id, p.policies[i]);
+        aws_xml_list_append(&l, m);
+    }
+    aws_send_xml_result(a, aws_xml_list_join(&l, "<AttachedPolicies>", "</AttachedPolicies>"));
+}
+
+static void list_attached_user_policies(aws_req_t *a)
+{
+    list_attached(a, false);
+}
+static void list_attached_role_policies(aws_req_t *a)
+{
+    list_attached(a, true);
+}
+
+const aws_operation_t iam_policy_operations[] = {
+    {"iam", "CreatePolicy", "iam", create_policy},
+    {"iam", "GetPolicy", "iam", get_policy},
+    {"iam", "DeletePolicy", "iam", delete_policy},
+    {"iam", "ListPolicies", "iam", list_policies},
+    {"iam", "AttachUserPolicy", "iam", attach_user_policy},
+    {"iam", "DetachUserPolicy", "iam", detach_user_policy},
+    {"iam", "AttachRolePolicy", "iam", attach_role_policy},
+    {"iam", "DetachRolePolicy", "iam", detach_role_policy},
+    {"iam", "ListAttachedUserPolicies", "iam", list_attached_user_policies},
+    {"iam", "ListAttachedRolePolicies", "iam", list_attached_role_policies},
+    {NULL, NULL, NULL, NULL},
+};

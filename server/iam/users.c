@@ -1,0 +1,296 @@
+/*
+ * IAM's users, roles and access keys over the query protocol, so that the
+ * real AWS CLI manages them: `aws iam create-user --endpoint-url URL ...`.
+ * Each operation: parameters → iam:<Operation> on the entity's ARN →
+ * the identity store → IAM's XML.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server_internal.h"
+
+void iam_format_date(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void iam_send_identity_error(aws_req_t *a, auth_identity_status_t s, const auth_err_t *err)
+{
+    switch (s) {
+    case AUTH_IDENTITY_NOT_FOUND:
+        aws_send_error(a, 404, "NoSuchEntity", "%s", err->msg);
+        break;
+    case AUTH_IDENTITY_EXISTS:
+        aws_send_error(a, 409, "EntityAlreadyExists", "%s", err->msg);
+        break;
+    case AUTH_IDENTITY_CONFLICT:
+        aws_send_error(a, 409, "DeleteConflict", "%s", err->msg);
+        break;
+    case AUTH_IDENTITY_LIMIT:
+        aws_send_error(a, 409, "LimitExceeded", "%s", err->msg);
+        break;
+    case AUTH_IDENTITY_INVALID:
+        if (strncmp(err->msg, "MalformedPolicyDocument: ", 25) == 0)
+            aws_send_error(a, 400, "MalformedPolicyDocument", "%s", err->msg + 25);
+        else
+            aws_send_error(a, 400, "ValidationError", "%s", err->msg);
+        break;
+    default:
+        aws_send_error(a, 500, "ServiceFailure", "%s", err->msg);
+        break;
+    }
+}
+
+/* The fields of a <User>/<Role> element (or of a list's <member>). */
+static const char *principal_fields(aws_req_t *a, const auth_principal_t *p)
+{
+    char date[32];
+    iam_format_date(p->created, date);
+    const char *kind = p->is_role ? "Role" : "User";
+    size_t cap = 1024;
+    char *x = h2o_mem_alloc_pool(&a->req->pool, cap);
+    /* names and ids are [A-Za-z0-9+=,.@_-] and ARNs add ':' and '/': nothing to escape */
+    snprintf(x, cap, "<Path>/</Path><%sName>%s</%sName><%sId>%s</%sId><Arn>%s</Arn><CreateDate>%s</CreateDate>", kind, p->name,
+             kind, kind, p->id, kind, p->arn, date);
+    return x;
+}
+
+static const char *principal_xml(aws_req_t *a, const auth_principal_t *p)
+{
+    const char *fields = principal_fields(a, p), *kind = p->is_role ? "Role" : "User";
+    size_t cap = strlen(fields) + 32;
+    char *x = h2o_mem_alloc_pool(&a->req->pool, cap);
+    snprintf(x, cap, "<%s>%s</%s>", kind, fields, kind);
+    return x;
+}
+
+/* The named principal (NameParam absent: the caller, for users), after checking `action` on it. */
+static bool target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out)
+{
+    const char *name = aws_param_string(a, param, required);
+    if (!name && required)
+        return false;
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    if (name)
+        auth_principal_arn(&a->srv->keys, name, role, arn);
+    else
+        snprintf(arn, sizeof(arn), "%s", a->caller.principal.arn);
+    if (!aws_allowed_arn(a, action, arn))
+        return false;
+    auth_err_t err;
+    auth_identity_status_t s = auth_principal_get(storage_reader_records(a->rd), arn, out, &err);
+    if (s != AUTH_IDENTITY_OK) {
+        if (s == AUTH_IDENTITY_NOT_FOUND)
+            snprintf(err.msg, sizeof(err.msg), "The %s with name %s cannot be found.", role ? "role" : "user",
+                     name ? name : "(caller)");
+        iam_send_identity_error(a, s, &err);
+        return false;
+    }
+    return true;
+}
+
+static void create_principal(aws_req_t *a, bool role)
+{
+    const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
+    if (!name)
+        return;
+    if (role) {
+        /* a trust policy: who may assume the role. Validated like IAM; Berth has no STS yet */
+        const char *trust = aws_param_string(a, "AssumeRolePolicyDocument", true);
+        if (!trust)
+            return;
+        policy_err_t perr;
+        policy_t *p = policy_parse(trust, strlen(trust), POLICY_KIND_RESOURCE, &perr);
+        if (!p) {
+            aws_send_error(a, 400, "MalformedPolicyDocument", "%s", perr.msg);
+            return;
+        }
+        policy_free(p);
+    }
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&a->srv->keys, name, role, arn);
+    if (!aws_allowed_arn(a, role ? "iam:CreateRole" : "iam:CreateUser", arn))
+        return;
+    auth_principal_t p;
+    auth_err_t err;
+    auth_identity_status_t s = auth_user_create(a->srv->storage, &a->srv->keys, name, role, &p, &err);
+    if (s != AUTH_IDENTITY_OK) {
+        iam_send_identity_error(a, s, &err);
+        return;
+    }
+    p.created = (int64_t)time(NULL);
+    aws_send_xml_result(a, principal_xml(a, &p));
+}
+
+static void create_user(aws_req_t *a)
+{
+    create_principal(a, false);
+}
+
+static void create_role(aws_req_t *a)
+{
+    create_principal(a, true);
+}
+
+static void get_principal(aws_req_t *a, bool role)
+{
+    auth_principal_t p;
+    if (target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
+        aws_send_xml_result(a, principal_xml(a, &p));
+}
+
+static void get_user(aws_req_t *a)
+{
+    get_principal(a, false);
+}
+
+static void get_role(aws_req_t *a)
+{
+    get_principal(a, true);
+}
+
+static void delete_principal(aws_req_t *a, bool role)
+{
+    auth_principal_t p;
+    if (!target_principal(a, role ? "RoleName" : "UserName", role, true, role ? "iam:DeleteRole" : "iam:DeleteUser", &p))
+        return;
+    auth_err_t err;
+    auth_identity_status_t s = auth_user_delete(a->srv->storage, &a->srv->keys, p.name, role, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        aws_send_xml_result(a, "");
+}
+
+static void delete_user(aws_req_t *a)
+{
+    delete_principal(a, false);
+}
+
+static void delete_role(aws_req_t *a)
+{
+    delete_principal(a, true);
+}
+
+static bool member_of_principal(void *ctx, const auth_principal_t *p)
+{
+    aws_xml_list_t *l = ctx;
+    const char *fields = principal_fields(l->a, p);
+    size_t cap = strlen(fields) + 32;
+    char *m = h2o_mem_alloc_pool(&l->a->req->pool, cap);
+    snprintf(m, cap, "<member>%s</member>", fields);
+    aws_xml_list_append(l, m);
+    return true;
+}
+
+static void list_principals(aws_req_t *a, bool role)
+{
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&a->srv->keys, "*", role, arn);
+    if (!aws_allowed_arn(a, role ? "iam:ListRoles" : "iam:ListUsers", arn))
+        return;
+    aws_xml_list_t l = {.a = a};
+    auth_err_t err;
+    auth_identity_status_t s = auth_principals_list(storage_reader_records(a->rd), role, member_of_principal, &l, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        aws_send_xml_result(a, aws_xml_list_join(&l, role ? "<Roles>" : "<Users>", role ? "</Roles>" : "</Users>"));
+}
+
+static void list_users(aws_req_t *a)
+{
+    list_principals(a, false);
+}
+
+static void list_roles(aws_req_t *a)
+{
+    list_principals(a, true);
+}
+
+static void create_access_key(aws_req_t *a)
+{
+    auth_principal_t p;
+    if (!target_principal(a, "UserName", false, false, "iam:CreateAccessKey", &p))
+        return;
+    char id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1], date[32];
+    auth_err_t err;
+    auth_identity_status_t s = auth_access_key_create(a->srv->storage, &a->srv->keys, p.arn, id, secret, &err);
+    if (s != AUTH_IDENTITY_OK) {
+        iam_send_identity_error(a, s, &err);
+        return;
+    }
+    iam_format_date((int64_t)time(NULL), date);
+    /* the secret's base64 alphabet has '+' and '/': nothing to escape in XML */
+    char *x = h2o_mem_alloc_pool(&a->req->pool, 512);
+    snprintf(x, 512,
+             "<AccessKey><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>Active</Status>"
+             "<SecretAccessKey>%s</SecretAccessKey><CreateDate>%s</CreateDate></AccessKey>",
+             p.name, id, secret, date);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    aws_send_xml_result(a, x);
+    OPENSSL_cleanse(x, 512);
+}
+
+static void delete_access_key(aws_req_t *a)
+{
+    const char *id = aws_param_string(a, "AccessKeyId", true);
+    auth_principal_t p;
+    if (!id || !target_principal(a, "UserName", false, false, "iam:DeleteAccessKey", &p))
+        return;
+    bool owned = false;
+    for (size_t i = 0; i < p.n_keys; i++)
+        owned |= strcmp(p.keys[i], id) == 0;
+    auth_err_t err;
+    if (!owned) {
+        snprintf(err.msg, sizeof(err.msg), "The Access Key with id %.40s cannot be found.", id);
+        iam_send_identity_error(a, AUTH_IDENTITY_NOT_FOUND, &err);
+        return;
+    }
+    auth_identity_status_t s = auth_access_key_delete(a->srv->storage, id, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        aws_send_xml_result(a, "");
+}
+
+static void list_access_keys(aws_req_t *a)
+{
+    auth_principal_t p;
+    if (!target_principal(a, "UserName", false, false, "iam:ListAccessKeys", &p))
+        return;
+    aws_xml_list_t l = {.a = a};
+    for (size_t i = 0; i < p.n_keys; i++) {
+        auth_access_key_info_t k;
+        auth_err_t err;
+        if (auth_access_key_info(storage_reader_records(a->rd), p.keys[i], &k, &err) != AUTH_IDENTITY_OK)
+            continue;
+        char date[32], *m = h2o_mem_alloc_pool(&a->req->pool, 256);
+        iam_format_date(k.created, date);
+        snprintf(
+            m, 256,
+            "<member><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>%s</Status><CreateDate>%s</CreateDate></member>",
+            p.name, k.id, k.active ? "Active" : "Inactive", date);
+        aws_xml_list_append(&l, m);
+    }
+    aws_send_xml_result(a, aws_xml_list_join(&l, "<AccessKeyMetadata>", "</AccessKeyMetadata>"));
+}
+
+const aws_operation_t iam_user_operations[] = {
+    {"iam", "CreateUser", "iam", create_user},
+    {"iam", "GetUser", "iam", get_user},
+    {"iam", "DeleteUser", "iam", delete_user},
+    {"iam", "ListUsers", "iam", list_users},
+    {"iam", "CreateRole", "iam", create_role},
+    {"iam", "GetRole", "iam", get_role},
+    {"iam", "DeleteRole", "iam", delete_role},
+    {"iam", "ListRoles", "iam", list_roles},
+    {"iam", "CreateAccessKey", "iam", create_access_key},
+    {"iam", "DeleteAccessKey", "iam", delete_access_key},
+    {"iam", "ListAccessKeys", "iam", list_access_keys},
+    {NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,495 @@
+#!/bin/bash
+# Case functions are called indirectly, through run_case:
+# shellcheck disable=SC2317
+# Authentication with real clients: berthd without --insecure-no-auth, its
+# first-start administrator key, the real AWS CLI's get-authorization-token /
+# get-login-password (SigV4), docker/skopeo/podman login with that password,
+# pushes and pulls with it, and every way of being refused (no credentials,
+# a wrong password, a forged token, an unknown access key, a wrong secret),
+# IAM users with identity policies, repository policies, the token flow.
+#
+#   E2E_TARGET=berth BERTHD=build/server/berthd tests/e2e/test_auth.sh
+#   E2E_AUTH_TLS=1 ... the same over HTTPS (a CA made here; clients trust it)
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+need /usr/bin/aws skopeo podman docker curl jq base64
+is_berth || skip_all "authentication is Berth's (the reference registry runs without it here)"
+
+export E2E_BERTH_AUTH=1
+if [[ ${E2E_AUTH_TLS:-0} == 1 ]]; then
+    need openssl
+    make_test_pki "$E2E_TMP/pki"
+    export E2E_BERTH_TLS=$E2E_TMP/pki/server.pem:$E2E_TMP/pki/server.key
+    export CURL_CA_BUNDLE=$E2E_TMP/pki/ca.pem AWS_CA_BUNDLE=$E2E_TMP/pki/ca.pem
+fi
+start_registry
+"$E2E_DIR/make-test-image.sh" "$E2E_TMP/img" >/dev/null
+# shellcheck source=/dev/null
+source "$E2E_TMP/img/digests.env"
+
+CREDS=$REGISTRY_DATA/admin-credentials
+# The AWS CLI reads only what we give it: no ~/.aws, no instance metadata.
+export AWS_SHARED_CREDENTIALS_FILE=$CREDS AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+# Debian's AWS CLI v2 (a pip-installed v1 earlier on PATH prints other formats and exit codes)
+AWS=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1)
+export REGISTRY_AUTH_FILE="$E2E_TMP/auth.json"
+echo '{}' >"$REGISTRY_AUTH_FILE"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$E2E_TMP/policy.json"
+SKOPEO=(skopeo --policy "$E2E_TMP/policy.json")
+
+password() {
+    "${AWS[@]}" ecr get-login-password 2>"$E2E_TMP/pw.err"
+}
+
+# ================================================================ first start
+
+t_admin_credentials_file() {
+    [[ -f $CREDS ]] || { fail "no $CREDS after the first start"; return; }
+    expect_eq "mode of admin-credentials" 600 "$(stat -c %a "$CREDS")"
+    expect_eq "mode of master.key" 600 "$(stat -c %a "$REGISTRY_DATA/master.key")"
+    local id secret
+    id=$(sed -n 's/^aws_access_key_id = //p' "$CREDS")
+    secret=$(sed -n 's/^aws_secret_access_key = //p' "$CREDS")
+    [[ $id =~ ^AKIA[A-Z2-7]{16}$ ]] || fail_diff "access key id" "AKIA + 16 of [A-Z2-7]" "$id"
+    expect_eq "secret length" 40 "${#secret}"
+    expect_eq "[default] section" "[default]" "$(head -1 "$CREDS")"
+    if grep -qF -- "$secret" "$REGISTRY_LOG"; then fail "the secret access key appears in berthd's log"; fi
+    grep -q "admin-credentials" "$REGISTRY_LOG" || fail "the log does not say where the administrator's key is"
+}
+run_case "first start writes the administrator's key to <data>/admin-credentials (0600, AWS format) and never logs the secret" t_admin_credentials_file
+
+# ================================================================ the registry challenge
+
+t_no_credentials_401() {
+    local what
+    for what in "GET /v2/" "HEAD /v2/e2e/app/manifests/v1" "GET /v2/e2e/app/manifests/v1" "HEAD /v2/e2e/app/blobs/$AMD64_LAYER_DIGEST" \
+        "POST /v2/e2e/app/blobs/uploads/" "GET /v2/_catalog" "GET /v2/e2e/app/tags/list"; do
+        req ${what% *} "${what#* }"
+        expect_status 401
+        expect_header WWW-Authenticate 'Basic realm="berth"'
+        [[ ${what% *} == HEAD ]] || expect_json_error UNAUTHORIZED
+    done
+}
+run_case "every /v2/ request without credentials → 401 with WWW-Authenticate: Basic (HEAD included) and the OCI error JSON" t_no_credentials_401
+
+# ================================================================ ECR's token endpoint with the AWS CLI
+
+t_get_authorization_token() {
+    run "${AWS[@]}" ecr get-authorization-token --output json
+    expect_success
+    local tok user exp now
+    tok=$(jq -r '.authorizationData[0].authorizationToken' "$E2E_TMP/cmd.out")
+    user=$(printf '%s' "$tok" | base64 -d | cut -d: -f1)
+    expect_eq "user in the decoded authorizationToken" AWS "$user"
+    expect_out_jq '.authorizationData[0].proxyEndpoint' "\"$BASE\""
+    exp=$(jq -r '.authorizationData[0].expiresAt' "$E2E_TMP/cmd.out")
+    now=$(date +%s)
+    # the CLI prints expiresAt as an ISO time; 12 h from now, give or take a minute
+    exp=$(date -d "$exp" +%s 2>/dev/null || echo 0)
+    ((exp > now + 43200 - 120 && exp < now + 43200 + 120)) || fail_diff "expiresAt" "now + 12 h" "$(jq -r '.authorizationData[0].expiresAt' "$E2E_TMP/cmd.out")"
+}
+run_case "aws ecr get-authorization-token (SigV4, the real AWS CLI) → base64(AWS:password), expiresAt 12 h ahead, proxyEndpoint" t_get_authorization_token
+
+t_docker_login() {
+    local pw
+    pw=$(password) || { fail "get-login-password failed: $(cat "$E2E_TMP/pw.err")"; return; }
+    mkdir -p "$E2E_TMP/docker-config"
+    # the docker CLI logs in by itself (GET /v2/ with Basic), no daemon needed
+    printf '%s' "$pw" >"$E2E_TMP/pw"
+    DOCKER_CONFIG=$E2E_TMP/docker-config DOCKER_HOST=unix:///nonexistent run sh -c "docker login --username AWS --password-stdin $REGISTRY <'$E2E_TMP/pw'"
+    expect_success
+    expect_eq "docker config.json auth" "$(printf 'AWS:%s' "$pw" | base64 -w0)" \
+        "$(jq -r --arg r "$REGISTRY" '.auths[$r].auth' "$E2E_TMP/docker-config/config.json")"
+}
+run_case "aws ecr get-login-password | docker login --username AWS --password-stdin REG succeeds" t_docker_login
+
+t_skopeo_podman_login() {
+    local pw
+    pw=$(password) || { fail "get-login-password failed"; return; }
+    printf '%s' "$pw" >"$E2E_TMP/pw"
+    run sh -c "skopeo login --tls-verify=false --username AWS --password-stdin --authfile '$E2E_TMP/skopeo-auth.json' $REGISTRY <'$E2E_TMP/pw'"
+    expect_success
+    run sh -c "podman login --tls-verify=false --username AWS --password-stdin --authfile '$E2E_TMP/podman-auth.json' $REGISTRY <'$E2E_TMP/pw'"
+    expect_success
+}
+run_case "skopeo login and podman login with the same password succeed" t_skopeo_podman_login
+
+t_push_pull_with_password() {
+    local pw
+    pw=$(password) || { fail "get-login-password failed"; return; }
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/auth-app:v1"
+    expect_success
+    run "${SKOPEO[@]}" inspect --raw --tls-verify=false --creds "AWS:$pw" "docker://$REGISTRY/e2e/auth-app:v1"
+    expect_success
+    expect_out_file "$AMD64_MANIFEST_FILE"
+    req GET "/v2/e2e/auth-app/blobs/$AMD64_LAYER_DIGEST" -u "AWS:$pw"
+    expect_status 200
+    expect_eq "pulled layer digest" "${AMD64_LAYER_DIGEST#sha256:}" "$(sha256_file "$E2E_TMP/resp.body")"
+    req GET /v2/_catalog -u "AWS:$pw"
+    expect_status 200
+    expect_jq .repositories '["e2e/auth-app"]'
+}
+run_case "with the password: skopeo push, pull byte for byte, blob GET and catalog (the administrator may do everything)" t_push_pull_with_password
+
+# ================================================================ refusals
+
+t_wrong_password_401() {
+    local pw
+    pw=$(password) || { fail "get-login-password failed"; return; }
+    req GET /v2/ -u "AWS:wrong"
+    expect_status 401
+    expect_header WWW-Authenticate 'Basic realm="berth"'
+    expect_json_error UNAUTHORIZED
+    # a valid token with one character changed, in its signature and in its payload
+    local last=${pw: -1} sub=A
+    [[ $last == A ]] && sub=B
+    req GET /v2/ -u "AWS:${pw%?}$sub"
+    expect_status 401
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:${pw:0:10}x${pw:11}"
+    expect_status 401
+    run sh -c "printf wrong | skopeo login --tls-verify=false --username AWS --password-stdin --authfile '$E2E_TMP/bad-auth.json' $REGISTRY"
+    expect_exit 1
+    expect_stderr_match "401|nauthorized|invalid username"
+}
+run_case "a wrong or tampered password → 401 on every request, and skopeo login fails" t_wrong_password_401
+
+t_sigv4_refusals() {
+    local id secret
+    id=$(sed -n 's/^aws_access_key_id = //p' "$CREDS")
+    secret=$(sed -n 's/^aws_secret_access_key = //p' "$CREDS")
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$id" "${secret%?}x" >"$E2E_TMP/wrong-secret"
+    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/wrong-secret run "${AWS[@]}" ecr get-login-password
+    expect_exit 254
+    expect_stderr_match "InvalidSignatureException"
+    printf '[default]\naws_access_key_id = AKIAAAAAAAAAAAAAAAAA\naws_secret_access_key = %s\n' "$secret" >"$E2E_TMP/unknown-key"
+    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/unknown-key run "${AWS[@]}" ecr get-login-password
+    expect_exit 254
+    expect_stderr_match "UnrecognizedClientException"
+    run curl -s -X POST -H 'X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken' \
+        -H 'Content-Type: application/x-amz-json-1.1' -d '{}' "$BASE/"
+    expect_out_jq .__type '"MissingAuthenticationTokenException"'
+    run "${AWS[@]}" ecr describe-images --repository-name e2e/auth-app
+    expect_exit 254
+    expect_stderr_match "UnknownOperationException|not.*support"
+}
+run_case "SigV4: a wrong secret → InvalidSignatureException, an unknown key → UnrecognizedClientException, none → MissingAuthenticationToken" t_sigv4_refusals
+
+# ================================================================ repository policies
+
+t_repository_policy_round_trip() {
+    echo '{"Version":"2012-10-17","Statement":[{"Sid":"NoPushHere","Effect":"Deny","Principal":"*","Action":["ecr:PutImage","ecr:InitiateLayerUpload"]}]}' \
+        >"$E2E_TMP/deny-push.json"
+    run "${AWS[@]}" ecr set-repository-policy --repository-name e2e/auth-app --policy-text "file://$E2E_TMP/deny-push.json"
+    expect_success
+    expect_out_jq .repositoryName '"e2e/auth-app"'
+    run "${AWS[@]}" ecr get-repository-policy --repository-name e2e/auth-app
+    expect_success
+    expect_out_jq '.policyText | fromjson | .Statement[0].Sid' '"NoPushHere"'
+    echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*"}]}' >"$E2E_TMP/no-principal.json"
+    run "${AWS[@]}" ecr set-repository-policy --repository-name e2e/auth-app --policy-text "file://$E2E_TMP/no-principal.json"
+    expect_exit 254
+    expect_stderr_match "InvalidParameterException.*Principal"
+    run "${AWS[@]}" ecr get-repository-policy --repository-name e2e/nonexistent
+    expect_exit 254
+    expect_stderr_match "RepositoryNotFoundException"
+}
+run_case "aws ecr set/get-repository-policy round trip; a policy without Principal is refused naming it; unknown repository → RepositoryNotFoundException" t_repository_policy_round_trip
+
+t_explicit_deny_in_repository_policy() {
+    local pw
+    pw=$(password) || { fail "get-login-password failed"; return; }
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/auth-app:v2"
+    expect_exit 1
+    expect_stderr_match "denied"
+    req PUT /v2/e2e/auth-app/manifests/v3 -u "AWS:$pw" -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+        --data-binary "@$AMD64_MANIFEST_FILE"
+    expect_status 403
+    expect_json_error DENIED
+    grep -q 'ecr:PutImage' "$E2E_TMP/resp.body" || fail "the DENIED detail does not name the action: $(body)"
+    # pulling is still allowed: the deny names push actions only
+    req GET /v2/e2e/auth-app/manifests/v1 -u "AWS:$pw" -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 200
+    run "${AWS[@]}" ecr delete-repository-policy --repository-name e2e/auth-app
+    expect_success
+    req PUT /v2/e2e/auth-app/manifests/v3 -u "AWS:$pw" -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+        --data-binary "@$AMD64_MANIFEST_FILE"
+    expect_status 201
+}
+run_case "an explicit Deny in the repository policy beats the administrator's Allow (403 DENIED naming ecr:PutImage); deleting it restores push" t_explicit_deny_in_repository_policy
+
+t_anonymous_pull_only_where_granted() {
+    local pw
+    pw=$(password) || { fail "get-login-password failed"; return; }
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/public:v1"
+    expect_success
+    req GET /v2/e2e/public/manifests/v1 -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 401
+    echo '{"Version":"2012-10-17","Statement":[{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]}]}' \
+        >"$E2E_TMP/public.json"
+    run "${AWS[@]}" ecr set-repository-policy --repository-name e2e/public --policy-text "file://$E2E_TMP/public.json"
+    expect_success
+    run "${SKOPEO[@]}" copy --src-tls-verify=false --src-no-creds "docker://$REGISTRY/e2e/public:v1" "oci:$E2E_TMP/anon-pull:v1"
+    expect_success
+    req HEAD "/v2/e2e/public/blobs/$AMD64_LAYER_DIGEST"
+    expect_status 200
+    req POST /v2/e2e/public/blobs/uploads/
+    expect_status 401
+    req GET /v2/e2e/auth-app/manifests/v1 -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 401
+}
+run_case "anonymous pulls only where a repository policy grants them to \"*\": skopeo pulls e2e/public without credentials; push there and pulls elsewhere → 401" t_anonymous_pull_only_where_granted
+
+# ================================================================ users, keys and identity policies (aws iam)
+
+IAM=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1 iam)
+ACCOUNT=$(sed -n 's/.*created account \([0-9]*\).*/\1/p' "$REGISTRY_LOG" | head -1)
+PULLER_CREDS=$E2E_TMP/puller-credentials
+
+t_iam_create_pull_only_user() {
+    run "${IAM[@]}" create-user --user-name ci-puller
+    expect_success
+    expect_out_jq .User.Arn "\"arn:aws:iam::$ACCOUNT:user/ci-puller\""
+    run "${IAM[@]}" create-user --user-name ci-puller
+    expect_exit 254
+    expect_stderr_match "EntityAlreadyExists"
+    run "${IAM[@]}" create-access-key --user-name ci-puller
+    expect_success
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(jq -r .AccessKey.AccessKeyId "$E2E_TMP/cmd.out")" \
+        "$(jq -r .AccessKey.SecretAccessKey "$E2E_TMP/cmd.out")" >"$PULLER_CREDS"
+    echo '{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],"Resource":"*"},{"Sid":"SeePublicOnly","Effect":"Allow","Action":"ecr:DescribeRepositories","Resource":"arn:aws:ecr:us-east-1:*:repository/e2e/pub*"}]}' \
+        >"$E2E_TMP/pull-only.json"
+    run "${IAM[@]}" create-policy --policy-name PullOnly --policy-document "file://$E2E_TMP/pull-only.json"
+    expect_success
+    run "${IAM[@]}" attach-user-policy --user-name ci-puller --policy-arn "arn:aws:iam::$ACCOUNT:policy/PullOnly"
+    expect_success
+    run "${IAM[@]}" list-attached-user-policies --user-name ci-puller
+    expect_out_jq '[.AttachedPolicies[].PolicyName]' '["PullOnly"]'
+    echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*"}]}' >"$E2E_TMP/no-resource.json"
+    run "${IAM[@]}" create-policy --policy-name Broken --policy-document "file://$E2E_TMP/no-resource.json"
+    expect_exit 254
+    expect_stderr_match "MalformedPolicyDocument.*Resource"
+}
+run_case "aws iam create-user, create-access-key, create-policy, attach-user-policy; duplicates and malformed documents refused as IAM does" t_iam_create_pull_only_user
+
+puller_password() {
+    AWS_SHARED_CREDENTIALS_FILE=$PULLER_CREDS /usr/bin/aws --endpoint-url "$BASE" --region us-east-1 ecr get-login-password 2>"$E2E_TMP/pw.err"
+}
+
+t_pull_only_user() {
+    local pw
+    pw=$(puller_password) || { fail "the pull-only user cannot get a password: $(cat "$E2E_TMP/pw.err")"; return; }
+    run "${SKOPEO[@]}" copy --src-tls-verify=false --src-creds "AWS:$pw" "docker://$REGISTRY/e2e/auth-app:v1" "oci:$E2E_TMP/puller:v1"
+    expect_success
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/auth-app:puller"
+    expect_exit 1
+    expect_stderr_match "denied"
+    mkdir -p "$E2E_TMP/podman/tmp"
+    local podman=(podman --root "$E2E_TMP/podman/root" --runroot "$E2E_TMP/podman/run" --storage-driver vfs
+        --tmpdir "$E2E_TMP/podman/tmp" --events-backend file --cgroup-manager cgroupfs)
+    run "${podman[@]}" pull --tls-verify=false --creds "AWS:$pw" "$REGISTRY/e2e/auth-app:v1"
+    expect_success
+    run "${podman[@]}" push --tls-verify=false --creds "AWS:$pw" "$REGISTRY/e2e/auth-app:v1" "$REGISTRY/e2e/auth-app:podman"
+    expect_exit 125
+    expect_stderr_match "denied"
+    req POST /v2/e2e/auth-app/blobs/uploads/ -u "AWS:$pw"
+    expect_status 403
+    expect_json_error DENIED
+    grep -q "ecr:InitiateLayerUpload" "$E2E_TMP/resp.body" || fail "the DENIED detail does not name the action: $(body)"
+    req GET /v2/_catalog -u "AWS:$pw"
+    expect_status 200
+    expect_jq .repositories '["e2e/public"]'
+    AWS_SHARED_CREDENTIALS_FILE=$PULLER_CREDS run "${IAM[@]}" create-user --user-name mallory
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+}
+run_case "a pull-only user: skopeo pull works; skopeo and podman push are refused (403 DENIED naming the action); the catalog shows only what it may describe; IAM refuses it" t_pull_only_user
+
+t_policy_changes_apply_at_once() {
+    local pw
+    pw=$(puller_password) || { fail "no password"; return; }
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:$pw"
+    expect_status 200
+    run "${IAM[@]}" detach-user-policy --user-name ci-puller --policy-arn "arn:aws:iam::$ACCOUNT:policy/PullOnly"
+    expect_success
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:$pw"
+    expect_status 403
+    run "${IAM[@]}" delete-user --user-name ci-puller
+    expect_exit 254
+    expect_stderr_match "DeleteConflict"
+    local key
+    key=$(sed -n 's/^aws_access_key_id = //p' "$PULLER_CREDS")
+    run "${IAM[@]}" delete-access-key --user-name ci-puller --access-key-id "$key"
+    expect_success
+    AWS_SHARED_CREDENTIALS_FILE=$PULLER_CREDS run /usr/bin/aws --endpoint-url "$BASE" --region us-east-1 ecr get-login-password
+    expect_exit 254
+    expect_stderr_match "UnrecognizedClientException"
+    run "${IAM[@]}" delete-user --user-name ci-puller
+    expect_success
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:$pw"
+    expect_status 401
+    run "${IAM[@]}" delete-policy --policy-arn "arn:aws:iam::$ACCOUNT:policy/PullOnly"
+    expect_success
+}
+run_case "policy changes apply at once: detaching the policy → 403 with the same token; a deleted key is unrecognized; a deleted user's token → 401" t_policy_changes_apply_at_once
+
+# ================================================================ more users, more policies
+
+# make_user NAME POLICY-JSON: an IAM user with one access key ($E2E_TMP/NAME.creds) and
+# the policy NAME-policy attached. Run at the top level (not in a case).
+make_user() {
+    local name=$1 out=$E2E_TMP/$1.key.json
+    printf '%s' "$2" >"$E2E_TMP/$name.policy.json"
+    "${IAM[@]}" create-user --user-name "$name" >/dev/null &&
+        "${IAM[@]}" create-access-key --user-name "$name" >"$out" &&
+        "${IAM[@]}" create-policy --policy-name "$name-policy" --policy-document "file://$E2E_TMP/$name.policy.json" >/dev/null &&
+        "${IAM[@]}" attach-user-policy --user-name "$name" --policy-arn "arn:aws:iam::$ACCOUNT:policy/$name-policy" ||
+        { echo "make_user $name failed" >&2; exit 1; }
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(jq -r .AccessKey.AccessKeyId "$out")" \
+        "$(jq -r .AccessKey.SecretAccessKey "$out")" >"$E2E_TMP/$name.creds"
+}
+user_password() {
+    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/$1.creds /usr/bin/aws --endpoint-url "$BASE" --region us-east-1 ecr get-login-password 2>"$E2E_TMP/pw.err"
+}
+
+make_user ci-pusher '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchCheckLayerAvailability","ecr:InitiateLayerUpload","ecr:UploadLayerPart","ecr:CompleteLayerUpload","ecr:PutImage"],"Resource":"*"}]}'
+make_user team-a '{"Version":"2012-10-17","Statement":[{"Sid":"All","Effect":"Allow","Action":"ecr:*","Resource":"*"},{"Sid":"NotTheSecrets","Effect":"Deny","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/e2e/secret*"}]}'
+make_user office '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"},{"Sid":"FromLoopback","Effect":"Allow","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],"Resource":"arn:aws:ecr:*:*:repository/e2e/auth-app","Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}},{"Sid":"FromTheOffice","Effect":"Allow","Action":["ecr:BatchGetImage","ecr:BatchCheckLayerAvailability"],"Resource":"arn:aws:ecr:*:*:repository/e2e/team-a","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}'
+
+t_push_only_user() {
+    local pw
+    pw=$(user_password ci-pusher) || { fail "no password: $(cat "$E2E_TMP/pw.err")"; return; }
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/auth-app:pushed"
+    expect_success
+    run "${SKOPEO[@]}" inspect --raw --tls-verify=false --creds "AWS:$pw" "docker://$REGISTRY/e2e/auth-app:pushed"
+    expect_exit 1
+    expect_stderr_match "denied"
+    req GET "/v2/e2e/auth-app/blobs/$AMD64_LAYER_DIGEST" -u "AWS:$pw"
+    expect_status 403
+    expect_json_error DENIED
+    # a new repository is created by its first push: that needs ecr:CreateRepository, which it lacks
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/pusher-new:v1"
+    expect_exit 1
+    req POST /v2/e2e/pusher-new/blobs/uploads/ -u "AWS:$pw"
+    expect_status 403
+    grep -q "ecr:CreateRepository" "$E2E_TMP/resp.body" || fail "the refusal does not name ecr:CreateRepository: $(body)"
+}
+run_case "a push-only user: skopeo push works; pulling is refused (403 DENIED); a first push to a new repository needs ecr:CreateRepository" t_push_only_user
+
+t_identity_deny_on_one_repository() {
+    local pw
+    pw=$(user_password team-a) || { fail "no password"; return; }
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/team-a:v1"
+    expect_success
+    run "${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$pw" "oci:$OCI_LAYOUT:v1" "docker://$REGISTRY/e2e/secret-stuff:v1"
+    expect_exit 1
+    expect_stderr_match "denied|403 \\(Forbidden\\)"
+    req HEAD "/v2/e2e/secret-stuff/manifests/v1" -u "AWS:$pw"
+    expect_status 403
+    req GET "/v2/e2e/secret-stuff/tags/list" -u "AWS:$pw"
+    expect_status 403
+    grep -q "explicit deny" "$E2E_TMP/resp.body" || fail "the refusal does not say it is an explicit deny: $(body)"
+    req GET /v2/_catalog -u "AWS:$pw"
+    jq -e '.repositories | index("e2e/secret-stuff") == null and index("e2e/team-a") != null' "$E2E_TMP/resp.body" >/dev/null ||
+        fail "the catalog shows a denied repository or hides an allowed one: $(body)"
+}
+run_case "an identity policy's explicit Deny on e2e/secret* beats its Allow ecr:*: that repository is refused (and hidden), others work" t_identity_deny_on_one_repository
+
+t_ip_condition() {
+    local pw
+    pw=$(user_password office) || { fail "no password"; return; }
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:$pw"
+    expect_status 200
+    req HEAD /v2/e2e/team-a/manifests/v1 -u "AWS:$pw"
+    expect_status 403
+}
+run_case "an aws:SourceIp condition: allowed from 127.0.0.0/8, refused where the policy wants 10.0.0.0/8" t_ip_condition
+
+t_sigv4_expired_signature() {
+    # botocore signs as the AWS CLI does, with a clock 10 minutes behind
+    cat >"$E2E_TMP/sign-past.py" <<'PY'
+import configparser, datetime, json, sys, urllib.request, ssl, os
+import botocore.auth, botocore.awsrequest, botocore.credentials
+base, creds = sys.argv[1], sys.argv[2]
+cp = configparser.ConfigParser(); cp.read(creds)
+c = botocore.credentials.Credentials(cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"])
+past = datetime.datetime.utcnow() - datetime.timedelta(minutes=10)
+class Past(datetime.datetime):
+    @classmethod
+    def utcnow(cls): return past
+    @classmethod
+    def now(cls, tz=None): return past.replace(tzinfo=tz) if tz else past
+botocore.auth.datetime.datetime = Past
+req = botocore.awsrequest.AWSRequest(method="POST", url=base + "/", data=b"{}", headers={
+    "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
+    "Content-Type": "application/x-amz-json-1.1"})
+botocore.auth.SigV4Auth(c, "ecr", "us-east-1").add_auth(req)
+r = urllib.request.Request(base + "/", data=b"{}", headers=dict(req.headers.items()), method="POST")
+ctx = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE")) if base.startswith("https") else None
+try:
+    urllib.request.urlopen(r, context=ctx)
+    print(json.dumps({"status": 200}))
+except urllib.error.HTTPError as e:
+    print(json.dumps({"status": e.code, "body": json.loads(e.read())}))
+PY
+    run /usr/bin/python3 "$E2E_TMP/sign-past.py" "$BASE" "$CREDS"
+    expect_success
+    expect_out_jq '[.status, .body.__type]' '[403,"InvalidSignatureException"]'
+}
+run_case "SigV4 with a clock 10 minutes behind (botocore) → 403 InvalidSignatureException: outside the 5-minute window" t_sigv4_expired_signature
+
+# ================================================================ the Docker token flow
+
+t_bearer_token_flow() {
+    local pw tok
+    pw=$(password) || { fail "no password"; return; }
+    req GET "/v2/token?service=berth&scope=repository%3Ae2e%2Fauth-app%3Apull" -u "AWS:$pw"
+    expect_status 200
+    expect_jq '[has("token"), has("access_token"), .expires_in, (.issued_at | test("^[0-9-]+T[0-9:]+Z$"))]' '[true,true,900,true]'
+    tok=$(jq -r .token "$E2E_TMP/resp.body")
+    expect_eq "access_token = token" "$tok" "$(jq -r .access_token "$E2E_TMP/resp.body")"
+    req GET /v2/e2e/auth-app/manifests/v1 -H "Authorization: Bearer $tok" -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 200
+    req POST /v2/e2e/auth-app/blobs/uploads/ -H "Authorization: Bearer $tok"
+    expect_status 403
+    expect_json_error DENIED
+    req GET /v2/e2e/public/manifests/v1 -H "Authorization: Bearer $tok" -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 403
+    req GET /v2/_catalog -H "Authorization: Bearer $tok"
+    expect_status 401
+    req GET "/v2/token?scope=repository:e2e/auth-app:pull" -H "Authorization: Bearer $tok"
+    expect_status 401
+    # push scope: a whole monolithic blob upload with the Bearer token
+    req GET "/v2/token?service=berth&scope=repository:e2e/bearer:pull,push" -u "AWS:$pw"
+    tok=$(jq -r .token "$E2E_TMP/resp.body")
+    printf 'bearer bytes' >"$E2E_TMP/bearer.blob"
+    req POST "/v2/e2e/bearer/blobs/uploads/?digest=sha256:$(sha256_file "$E2E_TMP/bearer.blob")" -H "Authorization: Bearer $tok" \
+        --data-binary "@$E2E_TMP/bearer.blob"
+    expect_status 201
+    # anonymous: a token only for what repository policies grant to "*"
+    req GET "/v2/token?scope=repository:e2e/public:pull&scope=repository:e2e/auth-app:pull"
+    expect_status 200
+    tok=$(jq -r .token "$E2E_TMP/resp.body")
+    req GET /v2/e2e/public/manifests/v1 -H "Authorization: Bearer $tok" -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 200
+    req GET /v2/e2e/auth-app/manifests/v1 -H "Authorization: Bearer $tok" -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 403
+    req GET /v2/ -H "Authorization: Bearer ${tok%?}x"
+    expect_status 401
+    req GET /v2/token -u "AWS:wrong"
+    expect_status 401
+}
+run_case "GET /v2/token: Bearer tokens limited to the granted scope (pull-only refuses a push, other repositories and the catalog); anonymous tokens only for public repositories" t_bearer_token_flow
+
+PW_BEFORE_RESTART=$(password)
+restart_registry
+t_restart_keeps_identities() {
+    req GET /v2/ -u "AWS:$PW_BEFORE_RESTART"
+    expect_status 200
+    run "${AWS[@]}" ecr get-login-password
+    expect_success
+    [[ -f $CREDS ]] || fail "admin-credentials is gone after a restart"
+}
+run_case "after a restart: the same account, key and token key — a password issued before still works" t_restart_keeps_identities
+
+finish
