@@ -153,17 +153,25 @@ static run_result_t append_piece(storage_t *st, MDB_txn *txn, storage_op_t *op, 
     if (piece > STORE_PIECE_BYTES)
         piece = STORE_PIECE_BYTES;
     const unsigned char *p = (const unsigned char *)op->data + op->progress_;
+    /* The hasher hashes the piece while we copy it into the store; it works
+     * on its own copy of the midstate, which becomes the session's once both
+     * are done. */
+    SHA256_CTX hashed = s->sha256;
+    store_hash_begin(st, &hashed, p, piece);
+    int rc = 0;
     for (size_t done = 0; done < piece;) {
         size_t n = piece - done < STORE_CHUNK_BYTES ? piece - done : STORE_CHUNK_BYTES;
-        int rc = chunk_put(st, txn, s->blob_id, s->offset, p + done, n);
-        if (rc)
-            return fail_mdb(op, rc, "cannot store upload data");
-        SHA256_Update(&s->sha256, p + done, n);
+        if ((rc = chunk_put(st, txn, s->blob_id, s->offset, p + done, n)) != 0)
+            break;
         s->offset += n;
         done += n;
     }
+    store_hash_end(st);
+    if (rc)
+        return fail_mdb(op, rc, "cannot store upload data");
+    s->sha256 = hashed;
     s->updated = store_now();
-    int rc = session_put(st, txn, op->upload_id, s);
+    rc = session_put(st, txn, op->upload_id, s);
     if (rc)
         return fail_mdb(op, rc, "cannot record upload progress");
     op->progress_ += piece;

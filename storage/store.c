@@ -189,8 +189,10 @@ storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_e
     if (!rc)
         rc = mdb_env_set_mapsize(st->env, opt->map_size ? opt->map_size : STORAGE_DEFAULT_MAP_SIZE);
     /* MDB_NOTLS: a blob stream's reader moves between event-loop callbacks.
-     * No MDB_WRITEMAP: with it a full disk is a SIGBUS instead of ENOSPC. */
-    unsigned flags = MDB_NOTLS | (opt->no_sync ? MDB_NOSYNC : 0);
+     * No MDB_WRITEMAP: with it a full disk is a SIGBUS instead of ENOSPC.
+     * MDB_NOMETASYNC: the writer syncs the meta page itself, only for the
+     * commits that acknowledge something (see writer.c). */
+    unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | (opt->no_sync ? MDB_NOSYNC : 0);
     if (!rc)
         rc = mdb_env_open(st->env, path, flags, 0600);
     if (rc) {
@@ -210,6 +212,7 @@ storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_e
         free(st);
         return NULL;
     }
+    st->no_sync = opt->no_sync;
     pthread_mutex_init(&st->lock, NULL);
     pthread_cond_init(&st->wake, NULL);
     pthread_cond_init(&st->progress, NULL);

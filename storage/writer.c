@@ -6,7 +6,20 @@
  * syncs once, and only then calls their `done`. Big appends run in pieces of
  * STORE_PIECE_BYTES: an op that has more to write goes back to the queue and
  * continues in the next transaction, so it neither holds huge dirty-page sets
- * in memory nor keeps small pushes waiting behind it. */
+ * in memory nor keeps small pushes waiting behind it.
+ *
+ * A transaction in which every op goes back to the queue acknowledges
+ * nothing, so it only needs to keep the store consistent, not durable: the
+ * store runs with MDB_NOMETASYNC (each commit syncs its data pages, then
+ * writes the meta page without syncing it; the next commit's data sync makes
+ * it durable). A crash of the machine may then undo that one piece, which no
+ * client has heard about, never more: LMDB's documented guarantee for that
+ * flag. A transaction that acknowledges anything also syncs the meta page
+ * (mdb_env_sync) before any `done` runs.
+ *
+ * The hasher thread hashes a big piece while the writer copies it into the
+ * store, so hashing costs no time of its own. It only ever works on the op the
+ * writer is running and the writer waits for it before moving on. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +131,65 @@ static int classify_commit_error(storage_t *st, int rc, char *msg, size_t cap)
     return rc;
 }
 
+static void *hasher_main(void *arg)
+{
+    storage_t *st = arg;
+    pthread_mutex_lock(&st->hasher.lock);
+    for (;;) {
+        while (!st->hasher.ctx && !st->hasher.stopping)
+            pthread_cond_wait(&st->hasher.wake, &st->hasher.lock);
+        if (!st->hasher.ctx)
+            break;
+        SHA256_CTX *ctx = st->hasher.ctx;
+        const void *data = st->hasher.data;
+        size_t len = st->hasher.len;
+        pthread_mutex_unlock(&st->hasher.lock);
+        SHA256_Update(ctx, data, len);
+        pthread_mutex_lock(&st->hasher.lock);
+        st->hasher.ctx = NULL;
+        pthread_cond_signal(&st->hasher.done);
+    }
+    pthread_mutex_unlock(&st->hasher.lock);
+    return NULL;
+}
+
+void store_hash_begin(storage_t *st, SHA256_CTX *ctx, const void *data, size_t len)
+{
+    if (!st->hasher.started || len < STORE_HASH_OFFLOAD_MIN) {
+        SHA256_Update(ctx, data, len);
+        return;
+    }
+    pthread_mutex_lock(&st->hasher.lock);
+    st->hasher.ctx = ctx;
+    st->hasher.data = data;
+    st->hasher.len = len;
+    pthread_cond_signal(&st->hasher.wake);
+    pthread_mutex_unlock(&st->hasher.lock);
+}
+
+void store_hash_end(storage_t *st)
+{
+    if (!st->hasher.started)
+        return;
+    pthread_mutex_lock(&st->hasher.lock);
+    while (st->hasher.ctx)
+        pthread_cond_wait(&st->hasher.done, &st->hasher.lock);
+    pthread_mutex_unlock(&st->hasher.lock);
+}
+
+/* Commits the batch's transaction. The environment runs with MDB_NOMETASYNC,
+ * so the commit syncs the data pages and writes the meta page without
+ * syncing it; `durable` then syncs it too, before anyone is told. */
+static int commit_batch(storage_t *st, MDB_txn *txn, bool durable)
+{
+    int rc = mdb_txn_commit(txn);
+    if (rc || !durable || st->no_sync)
+        return rc;
+    /* A failure here leaves the batch committed but maybe not durable: its
+     * ops fail, so nothing is acknowledged that a crash could take back. */
+    return mdb_env_sync(st->env, 1);
+}
+
 static void *writer_main(void *arg)
 {
     storage_t *st = arg;
@@ -177,7 +249,10 @@ static void *writer_main(void *arg)
                 pthread_cond_broadcast(&st->progress);
                 pthread_mutex_unlock(&st->lock);
             }
-            rc = mdb_txn_commit(txn);
+            bool acknowledges = false;
+            for (size_t i = 0; i < n && !acknowledges; i++)
+                acknowledges = results[i] != RUN_AGAIN || batch[i]->status != STORAGE_OK;
+            rc = commit_batch(st, txn, acknowledges);
             if (rc == 0) {
                 st->st_commits++;
             } else {
@@ -209,6 +284,11 @@ static void *writer_main(void *arg)
 
 void store_writer_start(storage_t *st, storage_err_t *err)
 {
+    pthread_mutex_init(&st->hasher.lock, NULL);
+    pthread_cond_init(&st->hasher.wake, NULL);
+    pthread_cond_init(&st->hasher.done, NULL);
+    /* Without the hasher thread the writer hashes inline: slower, not wrong. */
+    st->hasher.started = pthread_create(&st->hasher.thread, NULL, hasher_main, st) == 0;
     if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
         store_err(err, STORAGE_IO, "cannot start the writer thread");
         return;
@@ -216,14 +296,33 @@ void store_writer_start(storage_t *st, storage_err_t *err)
     st->writer_started = true;
 }
 
+static void hasher_stop(storage_t *st)
+{
+    if (st->hasher.started) {
+        pthread_mutex_lock(&st->hasher.lock);
+        st->hasher.stopping = true;
+        pthread_cond_signal(&st->hasher.wake);
+        pthread_mutex_unlock(&st->hasher.lock);
+        pthread_join(st->hasher.thread, NULL);
+        st->hasher.started = false;
+    }
+    pthread_mutex_destroy(&st->hasher.lock);
+    pthread_cond_destroy(&st->hasher.wake);
+    pthread_cond_destroy(&st->hasher.done);
+}
+
 void store_writer_stop(storage_t *st)
 {
-    if (!st->writer_started)
+    if (!st->writer_started) {
+        if (st->hasher.started) /* the writer failed to start after the hasher did */
+            hasher_stop(st);
         return;
+    }
     pthread_mutex_lock(&st->lock);
     st->stopping = true;
     pthread_cond_signal(&st->wake);
     pthread_mutex_unlock(&st->lock);
     pthread_join(st->writer, NULL);
     st->writer_started = false;
+    hasher_stop(st); /* after the writer: it hands the hasher its work */
 }
