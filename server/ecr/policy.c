@@ -53,48 +53,41 @@ static void set_repository_policy(aws_req_t *a)
         send_policy(a, repo, text, strlen(text));
 }
 
+/* The repository's policy, after checking `action` on it; false after sending the error. */
+static bool existing_policy(aws_req_t *a, const char *action, const char **repo, const char **doc, size_t *len)
+{
+    if (!(*repo = repository(a, action)))
+        return false;
+    auth_err_t err;
+    if (auth_repository_policy_get(storage_reader_records(a->rd), *repo, doc, len, &err) != AUTH_IDENTITY_OK) {
+        aws_send_error(a, 400, "RepositoryPolicyNotFoundException",
+                       "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", *repo,
+                       a->srv->keys.account_id);
+        return false;
+    }
+    return true;
+}
+
 static void get_repository_policy(aws_req_t *a)
 {
-    const char *repo = repository(a, "ecr:GetRepositoryPolicy");
-    if (!repo)
-        return;
-    const char *doc;
+    const char *repo, *doc;
     size_t len;
-    auth_err_t err;
-    if (auth_repository_policy_get(storage_reader_records(a->rd), repo, &doc, &len, &err) != AUTH_IDENTITY_OK) {
-        aws_send_error(a, 400, "RepositoryPolicyNotFoundException",
-                       "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", repo,
-                       a->srv->keys.account_id);
-        return;
-    }
-    send_policy(a, repo, doc, len);
+    if (existing_policy(a, "ecr:GetRepositoryPolicy", &repo, &doc, &len))
+        send_policy(a, repo, doc, len);
 }
 
 static void delete_repository_policy(aws_req_t *a)
 {
-    const char *repo = repository(a, "ecr:DeleteRepositoryPolicy");
-    if (!repo)
-        return;
-    const char *doc;
+    const char *repo, *doc;
     size_t len;
+    if (!existing_policy(a, "ecr:DeleteRepositoryPolicy", &repo, &doc, &len))
+        return;
+    /* the reply carries the deleted text: the request's snapshot still holds it */
     auth_err_t err;
-    if (auth_repository_policy_get(storage_reader_records(a->rd), repo, &doc, &len, &err) != AUTH_IDENTITY_OK) {
-        aws_send_error(a, 400, "RepositoryPolicyNotFoundException",
-                       "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", repo,
-                       a->srv->keys.account_id);
-        return;
-    }
-    /* the reply carries the deleted text: keep a copy, the snapshot's may be reused */
-    char *copy = strndup(doc, len);
-    if (!copy) {
-        aws_send_error(a, 500, "ServerException", "out of memory");
-        return;
-    }
     if (auth_repository_policy_set(a->srv->storage, repo, NULL, 0, &err) != AUTH_IDENTITY_OK)
         aws_send_error(a, 500, "ServerException", "%s", err.msg);
     else
-        send_policy(a, repo, copy, len);
-    free(copy);
+        send_policy(a, repo, doc, len);
 }
 
 const aws_operation_t ecr_policy_operations[] = {

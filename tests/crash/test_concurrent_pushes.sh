@@ -8,36 +8,15 @@
 # Needs: $BERTHD, $REGLOAD, curl, sha256sum, xargs, python3.
 set -euo pipefail
 
-BERTHD=${BERTHD:?set BERTHD to the berthd binary}
 REGLOAD=${REGLOAD:?set REGLOAD to bench/registry/regload built}
-work=$(mktemp -d "${TMPDIR:-/tmp}/berth-conc.XXXXXX")
-pid=""
-cleanup() {
-    [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
-# Clients at once, and blobs each pushes: enough to keep both loops waking
+# Clients at once, and blobs each pushes: enough to keep the loops waking
 # each other through the writer's completions.
 CLIENTS=16
 PUSHES=2000
-failures=0
-fail() {
-    echo "FAIL  $*"
-    failures=$((failures + 1))
-}
-pass() { echo "PASS  $*"; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
-"$BERTHD" --listen "127.0.0.1:$port" --data "$work/data" --insecure-no-auth --threads 4 2>"$work/berthd.log" &
-pid=$!
-for _ in $(seq 100); do
-    curl -fs -o /dev/null "$base/v2/" && break
-    sleep 0.05
-done
+start "$work/data" --threads 4
 
 # 4 rounds of 2000 pushes of 4 KiB blobs, each in three requests (POST, PATCH,
 # PUT) as skopeo makes them, over 16 keep-alive connections (regload, our load
@@ -84,8 +63,4 @@ wait "$pid" || rc=$?
 pid=""
 [[ $rc == 0 ]] && pass "berthd shuts down cleanly (exit 0)" || fail "berthd exited with $rc: $(tail -5 "$work/berthd.log" | tr '\n' ' ')"
 
-if ((failures > 0)); then
-    echo "concurrent pushes: $failures failures"
-    exit 1
-fi
-echo "concurrent pushes: all checks passed"
+finish "concurrent pushes"

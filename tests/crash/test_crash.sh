@@ -9,45 +9,9 @@
 # Three rounds, killing at different moments. Needs: $BERTHD, curl, sha256sum.
 set -euo pipefail
 
-BERTHD=${BERTHD:?set BERTHD to the berthd binary}
-work=$(mktemp -d "${TMPDIR:-/tmp}/berth-crash.XXXXXX")
-pid=""
-bg_pids=()
-cleanup() {
-    for p in "${bg_pids[@]}" $pid; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-failures=0
-fail() {
-    echo "FAIL  $*"
-    failures=$((failures + 1))
-}
-pass() { echo "PASS  $*"; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 data=$work/data
-
-start() {
-    "$BERTHD" --listen "127.0.0.1:$port" --data "$data" --insecure-no-auth 2>>"$work/berthd.log" &
-    pid=$!
-    for _ in $(seq 100); do
-        curl -fs -o /dev/null "$base/v2/" && return 0
-        sleep 0.05
-    done
-    echo "berthd did not start"; cat "$work/berthd.log"; exit 1
-}
-
-kill9() {
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-}
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # Acknowledged objects, one per line: "blob <repo> <digest>" / "manifest <repo> <tag> <digest> <file>"
 acked=$work/acked
@@ -107,7 +71,7 @@ head -c $((200 << 20)) /dev/urandom >"$big"
 big_digest=sha256:$(sha "$big")
 big_size=$(stat -c %s "$big")
 
-start
+start "$data"
 cfg=$work/config.json
 echo '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$cfg"
 cfg_digest=sha256:$(sha "$cfg")
@@ -137,7 +101,7 @@ for round in 1 2 3; do
     kill9
     wait "${bg_pids[@]}" 2>/dev/null || true
     bg_pids=()
-    start
+    start "$data"
 
     verify_acked
 
@@ -183,7 +147,4 @@ done
 # Finally every blob the store knows in crash/big must hash right (never wrong bytes).
 verify_acked
 kill9
-if ((failures > 0)); then
-    echo "crash: $failures failures"; exit 1
-fi
-echo "crash: all checks passed"
+finish "crash"

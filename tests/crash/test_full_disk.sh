@@ -10,49 +10,8 @@
 # Needs: $BERTHD, curl, sha256sum, python3.
 set -euo pipefail
 
-BERTHD=${BERTHD:?set BERTHD to the berthd binary}
-work=$(mktemp -d "${TMPDIR:-/tmp}/berth-full.XXXXXX")
-pid=""
-mnt=""
-cleanup() {
-    [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    [[ -n $mnt ]] && umount "$mnt" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-failures=0
-fail() {
-    echo "FAIL  $*"
-    failures=$((failures + 1))
-}
-pass() { echo "PASS  $*"; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
-
-start() { # data-dir [berthd flags...]
-    local data=$1
-    shift
-    "$BERTHD" --listen "127.0.0.1:$port" --data "$data" --insecure-no-auth "$@" 2>>"$work/berthd.log" &
-    pid=$!
-    for _ in $(seq 100); do
-        curl -fs -o /dev/null "$base/v2/" && return 0
-        sleep 0.05
-    done
-    echo "berthd did not start"
-    cat "$work/berthd.log"
-    exit 1
-}
-
-stop() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-}
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 acked=$work/acked # digests acknowledged with 201, one per line
 
@@ -158,8 +117,4 @@ if [[ -n $mnt ]]; then
     stop
 fi
 
-if ((failures > 0)); then
-    echo "full-disk: $failures failures"
-    exit 1
-fi
-echo "full-disk: all checks passed"
+finish "full-disk"

@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# What the crash-safety and load scripts share. Source it after `set -euo pipefail`
+# with BERTHD set; it makes $work (removed at exit), $port and $base.
+#
+#   start DATA-DIR [FLAGS...]   start berthd on $port (pid in $pid), wait for GET /v2/
+#   stop                        SIGTERM and wait; kill9: SIGKILL and wait
+#   pass / fail MESSAGE         one line each; fail counts
+#   finish NAME                 summary line, exit 1 if anything failed
+
+BERTHD=${BERTHD:?set BERTHD to the berthd binary}
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-test.XXXXXX")
+pid=""
+bg_pids=()
+mnt=""
+cleanup() {
+    local p
+    for p in "${bg_pids[@]}" $pid; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [[ -n $mnt ]] && umount "$mnt" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+fail() {
+    echo "FAIL  $*"
+    failures=$((failures + 1))
+}
+pass() { echo "PASS  $*"; }
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+
+start() { # data-dir [berthd flags...]
+    local data=$1
+    shift
+    "$BERTHD" --listen "127.0.0.1:$port" --data "$data" --insecure-no-auth "$@" 2>>"$work/berthd.log" &
+    pid=$!
+    for _ in $(seq 100); do
+        curl -fs -o /dev/null "$base/v2/" && return 0
+        sleep 0.05
+    done
+    echo "berthd did not start"
+    cat "$work/berthd.log"
+    exit 1
+}
+
+stop() {
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
+kill9() {
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+finish() {
+    if ((failures > 0)); then
+        echo "$1: $failures failures"
+        exit 1
+    fi
+    echo "$1: all checks passed"
+}
