@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Protocol-level fuzzing of a running berthd.
 
-usage: fuzz_server.py BERTHD SEEDS_DIR [SECONDS]
+usage: fuzz_server.py [--auth] BERTHD SEEDS_DIR [SECONDS]
 
 Starts BERTHD (the sanitizer build in the test suite) on a loopback port with a
-fresh data dir and --insecure-no-auth, replays the seed requests in SEEDS_DIR
+fresh data dir and --insecure-no-auth (with --auth: authentication on, so that
+the Authorization headers, SigV4 and the token checks see the mutations; few
+requests get past a 401 there), replays the seed requests in SEEDS_DIR
 (real clients' requests, one raw HTTP/1.1 request per *.http file) and then
 mutated copies of them for SECONDS (default 20): bit flips, byte insertions and
 deletions, spliced requests, repeated and oversized headers, wrong lengths,
@@ -162,8 +164,12 @@ def acknowledged_digests(reply):
 
 
 def main():
-    berthd, seeds_dir = sys.argv[1], sys.argv[2]
-    seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
+    args = sys.argv[1:]
+    auth = bool(args) and args[0] == "--auth"
+    if auth:
+        args = args[1:]
+    berthd, seeds_dir = args[0], args[1]
+    seconds = float(args[2]) if len(args) > 2 else 20.0
     seed = int(os.environ.get("PROTO_FUZZ_SEED", random.randrange(2 ** 32)))
     rng = random.Random(seed)
     seeds = [(n, with_length(r)) for n, r in load_seeds(seeds_dir)]
@@ -173,8 +179,8 @@ def main():
     work = tempfile.mkdtemp(prefix="berth-protofuzz.")
     port = free_port()
     log = open(os.path.join(work, "berthd.log"), "wb")
-    proc = subprocess.Popen([berthd, "--listen", f"127.0.0.1:{port}", "--data", os.path.join(work, "data"),
-                             "--insecure-no-auth", "--max-body", "1M"], stderr=log)
+    cmd = [berthd, "--listen", f"127.0.0.1:{port}", "--data", os.path.join(work, "data"), "--max-body", "1M"]
+    proc = subprocess.Popen(cmd if auth else cmd + ["--insecure-no-auth"], stderr=log)
     failures = []
     sent = 0
     acked = set()
@@ -231,7 +237,7 @@ def main():
             if rc != 0 and not any("exited" in f for f in failures):
                 failures.append(f"berthd exited with {rc} at shutdown (a sanitizer report?)")
         log.close()
-    print(f"protocol fuzz: seed {seed}, {sent} mutated requests in {seconds:.0f}s, {len(acked)} acknowledged blobs checked")
+    print(f"protocol fuzz{' (authentication on)' if auth else ''}: seed {seed}, {sent} mutated requests in {seconds:.0f}s, {len(acked)} acknowledged blobs checked")
     if failures:
         for f in failures:
             print("FAIL ", f)
