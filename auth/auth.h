@@ -270,6 +270,10 @@ typedef struct {
  * secret is never logged. *created_admin tells whether that file was written now. */
 auth_identity_status_t auth_bootstrap(storage_t *st, const char *data_dir, auth_keys_t *keys, bool *created_admin, auth_err_t *err);
 
+/* Replaces the registry token signing key with a fresh one (id "k<n+1>"):
+ * every registry password and Bearer token issued before stops verifying. */
+auth_identity_status_t auth_token_key_rotate(storage_t *st, auth_keys_t *keys, auth_err_t *err);
+
 /* Reads, from a snapshot. */
 auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err);
 /* "arn:aws:iam::<account>:user/<name>" (or role/) of this account. */

@@ -26,6 +26,7 @@
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -936,6 +937,42 @@ static storage_status_t do_init(storage_records_t *rs, void *ctx, storage_err_t 
     json_decref(pol);
     json_decref(key);
     return s;
+}
+
+typedef struct {
+    const char *id;
+    const char *sealed;
+} rotate_t;
+
+static storage_status_t do_rotate(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    rotate_t *c = ctx;
+    json_t *tk = json_pack("{s:s,s:s}", "id", c->id, "sealed", c->sealed);
+    if (!tk)
+        return STORAGE_NOMEM;
+    storage_status_t s = put_json(rs, "token-key", tk, false, serr);
+    json_decref(tk);
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_identity_status_t auth_token_key_rotate(storage_t *st, auth_keys_t *keys, auth_err_t *err)
+{
+    /* ids count up ("k1", "k2", ...), so a token names the key generation it came from */
+    unsigned long n = strtoul(keys->token_key.id[0] == 'k' ? keys->token_key.id + 1 : "0", NULL, 10);
+    char id[AUTH_TOKEN_KEY_ID_MAX + 1], sealed[SEALED_B64_MAX + 1];
+    snprintf(id, sizeof(id), "k%lu", n + 1);
+    auth_token_key_t fresh;
+    if (auth_token_key_generate(id, &fresh, err) != AUTH_OK ||
+        !seal_b64(keys->master_key, TOKEN_KEY_AAD, fresh.secret, AUTH_TOKEN_KEY_BYTES, sealed, err)) {
+        OPENSSL_cleanse(&fresh, sizeof(fresh));
+        return AUTH_IDENTITY_STORE_ERROR;
+    }
+    rotate_t c = {.id = id, .sealed = sealed};
+    auth_identity_status_t r = run(st, do_rotate, &c, NULL, err);
+    if (r == AUTH_IDENTITY_OK)
+        keys->token_key = fresh;
+    OPENSSL_cleanse(&fresh, sizeof(fresh));
+    return r;
 }
 
 static storage_status_t do_mark_written(storage_records_t *rs, void *ctx, storage_err_t *serr)

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t token_seconds;
     const char *tls_cert;
     const char *tls_key;
+    bool rotate_token_key;
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -66,6 +67,7 @@ static void usage(FILE *out)
                  "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
                  "  --tls-cert FILE        serve HTTPS (HTTP/1.1, and h2 by ALPN) with this PEM certificate chain\n"
                  "  --tls-key FILE         ... and this PEM private key\n"
+                 "  --rotate-token-key     replace the registry token signing key at start: every password issued before is void\n"
                  "  --threads N            event-loop threads (default: number of CPUs)\n"
                  "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
                  "  --max-body BYTES       largest request body accepted (default 16G)\n"
@@ -115,19 +117,14 @@ static bool parse_bytes(const char *s, uint64_t *out)
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
-                                             {"data", required_argument, NULL, 'd'},
-                                             {"insecure-no-auth", no_argument, NULL, 'i'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"map-size", required_argument, NULL, 'm'},
-                                             {"max-body", required_argument, NULL, 'b'},
-                                             {"region", required_argument, NULL, 'r'},
-                                             {"token-ttl", required_argument, NULL, 'T'},
-                                             {"tls-cert", required_argument, NULL, 'c'},
-                                             {"tls-key", required_argument, NULL, 'k'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},     {"data", required_argument, NULL, 'd'},
+        {"insecure-no-auth", no_argument, NULL, 'i'}, {"threads", required_argument, NULL, 't'},
+        {"map-size", required_argument, NULL, 'm'},   {"max-body", required_argument, NULL, 'b'},
+        {"region", required_argument, NULL, 'r'},     {"token-ttl", required_argument, NULL, 'T'},
+        {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
+        {"rotate-token-key", no_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -180,6 +177,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         case 'k':
             o->tls_key = optarg;
             break;
+        case 'R':
+            o->rotate_token_key = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -190,6 +190,10 @@ static int parse_options(int argc, char **argv, options_t *o)
             usage(stderr);
             return 2;
         }
+    }
+    if (o->rotate_token_key && o->insecure_no_auth) {
+        fprintf(stderr, "berthd: --rotate-token-key has nothing to rotate with --insecure-no-auth\n");
+        return 2;
     }
     if (!o->tls_cert != !o->tls_key) {
         fprintf(stderr, "berthd: --tls-cert and --tls-key go together\n");
@@ -395,6 +399,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "berthd: %s\n", aerr.msg);
             storage_close(srv.storage);
             return 1;
+        }
+        if (o.rotate_token_key) {
+            if (auth_token_key_rotate(srv.storage, &srv.keys, &aerr) != AUTH_IDENTITY_OK) {
+                fprintf(stderr, "berthd: cannot rotate the token key: %s\n", aerr.msg);
+                storage_close(srv.storage);
+                return 1;
+            }
+            fprintf(stderr, "berthd: rotated the registry token signing key (now %s): every password issued before is void\n",
+                    srv.keys.token_key.id);
         }
         if (created_admin)
             fprintf(stderr,

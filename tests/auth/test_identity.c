@@ -281,3 +281,25 @@ Test(identity, a_repository_policy_must_name_a_principal_and_can_be_deleted)
     cr_assert_eq(auth_repository_policy_set(st, "team/app", NULL, 0, &err), AUTH_IDENTITY_OK);
     cr_assert_eq(auth_repository_policy_set(st, "team/app", NULL, 0, &err), AUTH_IDENTITY_NOT_FOUND);
 }
+
+Test(identity, rotating_the_token_key_voids_every_token_issued_before_and_survives_a_restart)
+{
+    auth_token_claims_t claims = {.issued_at = 1000, .expires_at = 2000};
+    auth_principal_arn(&keys, AUTH_ADMIN_USER, false, claims.principal_arn);
+    char token[AUTH_TOKEN_MAX_BYTES + 1];
+    auth_err_t err;
+    cr_assert_eq(auth_token_issue(&keys.token_key, &claims, token, sizeof(token), &err), AUTH_OK);
+    auth_token_claims_t out;
+    cr_assert_eq(auth_token_verify(&keys.token_key, token, strlen(token), 1500, &out, &err), AUTH_OK);
+    auth_keys_t before = keys;
+    cr_assert_eq(auth_token_key_rotate(st, &keys, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_str_eq(before.token_key.id, "k1");
+    cr_assert_str_eq(keys.token_key.id, "k2");
+    cr_assert(memcmp(before.token_key.secret, keys.token_key.secret, AUTH_TOKEN_KEY_BYTES) != 0);
+    cr_assert_eq(auth_token_verify(&keys.token_key, token, strlen(token), 1500, &out, &err), AUTH_EBADSIG);
+    bool created;
+    auth_keys_t reloaded;
+    cr_assert_eq(auth_bootstrap(st, dir, &reloaded, &created, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_str_eq(reloaded.token_key.id, "k2");
+    cr_assert(memcmp(reloaded.token_key.secret, keys.token_key.secret, AUTH_TOKEN_KEY_BYTES) == 0);
+}

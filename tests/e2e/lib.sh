@@ -227,14 +227,15 @@ start_registry() {
     exit 1
 }
 
-# restart_registry: stop berthd (SIGTERM) and start it again on the same port and data
-# dir.  Call it between cases, not inside one (a case runs in a subshell).
+# restart_registry [FLAGS...]: stop berthd (SIGTERM) and start it again on the same port
+# and data dir, with FLAGS added.  Call it between cases, not inside one (a case runs
+# in a subshell).
 restart_registry() {
     is_berth && [[ $E2E_TARGET == berth ]] || { echo "restart_registry: only for E2E_TARGET=berth" >&2; exit 2; }
     kill "$REGISTRY_PID" 2>/dev/null || true
     wait "$REGISTRY_PID" 2>/dev/null || true
     berth_mode_flags
-    "$BERTHD" --listen "$REGISTRY" --data "$REGISTRY_DATA" "${BERTH_MODE_FLAGS[@]}" >>"$REGISTRY_LOG" 2>&1 &
+    "$BERTHD" --listen "$REGISTRY" --data "$REGISTRY_DATA" "${BERTH_MODE_FLAGS[@]}" "$@" >>"$REGISTRY_LOG" 2>&1 &
     REGISTRY_PID=$!
     wait_http "$BASE/v2/" "$REGISTRY_PID" || { echo "restart_registry: berthd did not come back" >&2; exit 1; }
     note "restarted berthd (pid $REGISTRY_PID)"

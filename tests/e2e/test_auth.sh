@@ -492,4 +492,17 @@ t_restart_keeps_identities() {
 }
 run_case "after a restart: the same account, key and token key — a password issued before still works" t_restart_keeps_identities
 
+PW_BEFORE_ROTATION=$(password)
+restart_registry --rotate-token-key
+t_token_key_rotation() {
+    req GET /v2/ -u "AWS:$PW_BEFORE_ROTATION"
+    expect_status 401
+    local pw
+    pw=$(password) || { fail "get-login-password after the rotation failed"; return; }
+    req GET /v2/ -u "AWS:$pw"
+    expect_status 200
+    grep -q "rotated the registry token signing key" "$REGISTRY_LOG" || fail "the log does not say the key was rotated"
+}
+run_case "berthd --rotate-token-key: every password issued before is refused (401); new ones work" t_token_key_rotation
+
 finish
