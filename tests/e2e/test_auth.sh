@@ -405,38 +405,48 @@ t_ip_condition() {
 }
 run_case "an aws:SourceIp condition: allowed from 127.0.0.0/8, refused where the policy wants 10.0.0.0/8" t_ip_condition
 
+SIGNED=(/usr/bin/python3 "$E2E_DIR/aws_signed.py" "$BASE" "$CREDS")
+ECR_TARGET="X-Amz-Target:AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
+ECR_JSON="Content-Type:application/x-amz-json-1.1"
+IAM_FORM="Content-Type:application/x-www-form-urlencoded; charset=utf-8"
+
 t_sigv4_expired_signature() {
     # botocore signs as the AWS CLI does, with a clock 10 minutes behind
-    cat >"$E2E_TMP/sign-past.py" <<'PY'
-import configparser, datetime, json, sys, urllib.request, ssl, os
-import botocore.auth, botocore.awsrequest, botocore.credentials
-base, creds = sys.argv[1], sys.argv[2]
-cp = configparser.ConfigParser(); cp.read(creds)
-c = botocore.credentials.Credentials(cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"])
-past = datetime.datetime.utcnow() - datetime.timedelta(minutes=10)
-class Past(datetime.datetime):
-    @classmethod
-    def utcnow(cls): return past
-    @classmethod
-    def now(cls, tz=None): return past.replace(tzinfo=tz) if tz else past
-botocore.auth.datetime.datetime = Past
-req = botocore.awsrequest.AWSRequest(method="POST", url=base + "/", data=b"{}", headers={
-    "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
-    "Content-Type": "application/x-amz-json-1.1"})
-botocore.auth.SigV4Auth(c, "ecr", "us-east-1").add_auth(req)
-r = urllib.request.Request(base + "/", data=b"{}", headers=dict(req.headers.items()), method="POST")
-ctx = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE")) if base.startswith("https") else None
-try:
-    urllib.request.urlopen(r, context=ctx)
-    print(json.dumps({"status": 200}))
-except urllib.error.HTTPError as e:
-    print(json.dumps({"status": e.code, "body": json.loads(e.read())}))
-PY
-    run /usr/bin/python3 "$E2E_TMP/sign-past.py" "$BASE" "$CREDS"
+    run "${SIGNED[@]}" ecr '{}' "$ECR_TARGET" "$ECR_JSON" --skew-minutes 10
     expect_success
     expect_out_jq '[.status, .body.__type]' '[403,"InvalidSignatureException"]'
 }
 run_case "SigV4 with a clock 10 minutes behind (botocore) → 403 InvalidSignatureException: outside the 5-minute window" t_sigv4_expired_signature
+
+t_malformed_aws_requests() {
+    run "${SIGNED[@]}" ecr '[1,2' "$ECR_TARGET" "$ECR_JSON"
+    expect_success
+    expect_out_jq '[.status, .body.__type]' '[400,"SerializationException"]'
+    run "${SIGNED[@]}" ecr '{}' "X-Amz-Target:AmazonEC2ContainerRegistry_V20150921.NoSuchThing" "$ECR_JSON"
+    expect_out_jq '[.status, .body.__type]' '[400,"UnknownOperationException"]'
+    run "${SIGNED[@]}" ecr '{"repositoryName": 7, "policyText": "{}"}' \
+        "X-Amz-Target:AmazonEC2ContainerRegistry_V20150921.SetRepositoryPolicy" "$ECR_JSON"
+    expect_out_jq '[.status, .body.__type]' '[400,"InvalidParameterException"]'
+    run "${SIGNED[@]}" ecr '{"repositoryName": "../../etc", "policyText": "{}"}' \
+        "X-Amz-Target:AmazonEC2ContainerRegistry_V20150921.SetRepositoryPolicy" "$ECR_JSON"
+    expect_out_jq '[.status, .body.__type]' '[400,"InvalidParameterException"]'
+    # IAM's query protocol: errors in IAM's XML
+    run "${SIGNED[@]}" iam 'Version=2010-05-08&UserName=x' "$IAM_FORM"
+    expect_out_jq '[.status, (.body | test("<Code>InvalidAction</Code>"))]' '[400,true]'
+    run "${SIGNED[@]}" iam 'Action=CreateUser&Version=2010-05-08' "$IAM_FORM"
+    expect_out_jq '[.status, (.body | test("<Code>MissingParameter</Code>"))]' '[400,true]'
+    run "${SIGNED[@]}" iam 'Action=CreateUser&Version=2010-05-08&UserName=a%2Fb' "$IAM_FORM"
+    expect_out_jq '[.status, (.body | test("<Code>ValidationError</Code>"))]' '[400,true]'
+    run "${SIGNED[@]}" iam 'Action=CreateUser&Version=2010-05-08&UserName=%ZZ' "$IAM_FORM"
+    expect_out_jq '.status' '400'
+    run "${SIGNED[@]}" iam 'Action=DeleteUser&Version=2010-05-08&UserName=nobody' "$IAM_FORM"
+    expect_out_jq '[.status, (.body | test("<Code>NoSuchEntity</Code>"))]' '[404,true]'
+    # an unsigned body past the limit is refused before anything else
+    head -c $((5 << 20)) /dev/zero | tr '\0' 'a' >"$E2E_TMP/big.json"
+    run curl -s -o "$E2E_TMP/big.out" -w '%{http_code}' -X POST -H "$ECR_TARGET" -H "$ECR_JSON" --data-binary "@$E2E_TMP/big.json" "$BASE/"
+    expect_eq "status of a 5 MiB AWS request" 413 "$(cmd_out)"
+}
+run_case "malformed AWS requests, signed: bad JSON, unknown operation, wrong types, a path as a repository name, IAM without Action or parameters, bad escapes; a 5 MiB body → 413" t_malformed_aws_requests
 
 # ================================================================ the Docker token flow
 
