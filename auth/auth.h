@@ -310,9 +310,44 @@ auth_identity_status_t auth_policy_put(storage_t *st, const auth_keys_t *keys, c
                                        bool create_only, auth_err_t *err);
 /* AUTH_IDENTITY_CONFLICT while it is attached to anyone. */
 auth_identity_status_t auth_policy_delete(storage_t *st, const char *name, auth_err_t *err);
-auth_identity_status_t auth_policy_attach(storage_t *st, const char *principal_arn, const char *policy, bool attach,
-                                          auth_err_t *err);
+auth_identity_status_t auth_policy_attach(storage_t *st, const auth_keys_t *keys, const char *principal_arn, const char *policy,
+                                          bool attach, auth_err_t *err);
 /* doc NULL deletes; otherwise it must parse as a resource policy. */
 auth_identity_status_t auth_repository_policy_set(storage_t *st, const char *repo, const char *doc, size_t len, auth_err_t *err);
+
+/* ---- the same changes, for a caller that must not wait ------------------- */
+
+/* Each change above also exists prepared: making it validates the inputs
+ * (copying them) and draws its randomness; auth_change_bind points a
+ * STORAGE_OP_RECORDS op at it, which the caller submits; once the op is done,
+ * auth_change_finish gives the outcome the waiting function would have
+ * returned. The server's event loops use these, so that no loop waits for
+ * the writer. A maker returns NULL with *status and err set when the change
+ * is refused before it runs (AUTH_IDENTITY_INVALID, ...). */
+typedef struct auth_change auth_change_t;
+
+auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name, bool role, auth_identity_status_t *status,
+                                       auth_err_t *err);
+auth_change_t *auth_change_user_delete(const char *name, bool role, auth_identity_status_t *status, auth_err_t *err);
+auth_change_t *auth_change_access_key_create(const auth_keys_t *keys, const char *principal_arn, auth_identity_status_t *status,
+                                             auth_err_t *err);
+auth_change_t *auth_change_access_key_delete(const char *access_key_id, auth_identity_status_t *status, auth_err_t *err);
+auth_change_t *auth_change_policy_put(const auth_keys_t *keys, const char *name, const char *doc, size_t len, bool create_only,
+                                      auth_identity_status_t *status, auth_err_t *err);
+auth_change_t *auth_change_policy_delete(const char *name, auth_identity_status_t *status, auth_err_t *err);
+auth_change_t *auth_change_policy_attach(const auth_keys_t *keys, const char *principal_arn, const char *policy, bool attach,
+                                         auth_identity_status_t *status, auth_err_t *err);
+/* doc NULL deletes the repository's policy. */
+auth_change_t *auth_change_repository_policy_set(const char *repo, const char *doc, size_t len, auth_identity_status_t *status,
+                                                 auth_err_t *err);
+
+void auth_change_bind(auth_change_t *c, storage_op_t *op);
+auth_identity_status_t auth_change_finish(auth_change_t *c, const storage_op_t *op, auth_err_t *err);
+/* Outputs, valid until auth_change_free: the new user or role; the new access key and its secret. */
+const auth_principal_t *auth_change_principal(const auth_change_t *c);
+const char *auth_change_access_key_id(const auth_change_t *c);
+const char *auth_change_secret(const auth_change_t *c);
+/* Wipes the secret it may hold. */
+void auth_change_free(auth_change_t *c);
 
 #endif

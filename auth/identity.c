@@ -423,14 +423,25 @@ auth_identity_status_t auth_access_key_get(storage_records_t *rs, const auth_key
 
 /* ---- changes ----------------------------------------------------------------------- */
 
-typedef struct {
-    const auth_keys_t *keys;
-    const char *name;
-    bool role;
-    char id[24];
+/* A prepared change: its inputs (copied), its closure, its outputs. The
+ * closure does no I/O and draws no randomness (both happen when the change is
+ * made), so a future backend may run it twice. */
+struct auth_change {
+    storage_records_fn fn;
+    auth_identity_status_t refusal; /* set by a closure that refuses as IAM would */
+    char name[AUTH_POLICY_NAME_MAX + 1];
+    char key[RECORD_KEY_MAX + OCI_NAME_MAX]; /* the record the change is about */
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    char id[24]; /* a new user's id, or an access key's */
+    bool role, attach, create_only;
     int64_t now;
-    auth_principal_t *out;
-} user_create_t;
+    char sealed[SEALED_B64_MAX + 1];
+    char *doc; /* a policy document (owned), or NULL */
+    size_t len;
+    size_t attached;
+    auth_principal_t principal;
+    char secret[AUTH_SECRET_KEY_LEN + 1];
+};
 
 static void random_id(const char *prefix, char *out, size_t len)
 {
@@ -444,50 +455,140 @@ static void random_id(const char *prefix, char *out, size_t len)
     out[len] = '\0';
 }
 
+static auth_change_t *change_new(storage_records_fn fn, auth_identity_status_t *status, auth_err_t *err)
+{
+    auth_change_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        *status = fail(err, AUTH_IDENTITY_STORE_ERROR, "out of memory");
+        return NULL;
+    }
+    c->fn = fn;
+    c->now = (int64_t)time(NULL);
+    return c;
+}
+
+/* Refuses to make a change: NULL with the status and the reason. */
+static auth_change_t *refuse(auth_change_t *c, auth_identity_status_t *status, auth_identity_status_t s, auth_err_t *err,
+                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static auth_change_t *refuse(auth_change_t *c, auth_identity_status_t *status, auth_identity_status_t s, auth_err_t *err,
+                             const char *fmt, ...)
+{
+    if (err && fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    *status = s;
+    auth_change_free(c);
+    return NULL;
+}
+
+void auth_change_bind(auth_change_t *c, storage_op_t *op)
+{
+    op->records_fn = c->fn;
+    op->records_ctx = c;
+}
+
+auth_identity_status_t auth_change_finish(auth_change_t *c, const storage_op_t *op, auth_err_t *err)
+{
+    auth_identity_status_t r;
+    if (op->status == STORAGE_INVALID && c->refusal != AUTH_IDENTITY_OK)
+        r = fail(err, c->refusal, "%s", op->err.msg);
+    else
+        r = op->status == STORAGE_OK ? AUTH_IDENTITY_OK : from_storage(op->status, &op->err, err);
+    if (r != AUTH_IDENTITY_OK) /* a key that was not stored is never handed out */
+        OPENSSL_cleanse(c->secret, sizeof(c->secret));
+    return r;
+}
+
+void auth_change_free(auth_change_t *c)
+{
+    if (!c)
+        return;
+    OPENSSL_cleanse(c->secret, sizeof(c->secret));
+    OPENSSL_cleanse(c->sealed, sizeof(c->sealed));
+    free(c->doc);
+    free(c);
+}
+
+const auth_principal_t *auth_change_principal(const auth_change_t *c)
+{
+    return &c->principal;
+}
+
+const char *auth_change_access_key_id(const auth_change_t *c)
+{
+    return c->id;
+}
+
+const char *auth_change_secret(const auth_change_t *c)
+{
+    return c->secret;
+}
+
+/* Runs a change as one durable transaction, waiting for it. */
+static auth_identity_status_t run_change(storage_t *st, auth_change_t *c, auth_err_t *err)
+{
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_RECORDS);
+    auth_change_bind(c, &op);
+    storage_execute(st, &op);
+    return auth_change_finish(c, &op, err);
+}
+
 static storage_status_t do_user_create(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    user_create_t *c = ctx;
-    char key[RECORD_KEY_MAX], arn[AUTH_PRINCIPAL_ARN_MAX + 1];
-    snprintf(key, sizeof(key), "%s/%s", c->role ? "role" : "user", c->name);
-    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:%s", c->keys->account_id, key);
-    json_t *j = json_pack("{s:s,s:s,s:I,s:[],s:[]}", "arn", arn, "id", c->id, "created", (json_int_t)c->now, "policies", "keys");
+    auth_change_t *c = ctx;
+    json_t *j = json_pack("{s:s,s:s,s:I,s:[],s:[]}", "arn", c->arn, "id", c->id, "created", (json_int_t)c->now, "policies", "keys");
     if (!j)
         return STORAGE_NOMEM;
-    storage_status_t s = put_json(rs, key, j, true, serr);
+    storage_status_t s = put_json(rs, c->key, j, true, serr);
     json_decref(j);
     if (s == STORAGE_EXISTS)
         snprintf(serr->msg, sizeof(serr->msg), "the %s %s already exists", c->role ? "role" : "user", c->name);
-    if (s == STORAGE_OK)
-        s = bump_generation(rs, serr);
-    if (s == STORAGE_OK && c->out) {
-        memset(c->out, 0, sizeof(*c->out));
-        snprintf(c->out->arn, sizeof(c->out->arn), "%s", arn);
-        snprintf(c->out->name, sizeof(c->out->name), "%s", c->name);
-        snprintf(c->out->id, sizeof(c->out->id), "%s", c->id);
-        c->out->is_role = c->role;
-    }
-    return s;
+    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+}
+
+auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name, bool role, auth_identity_status_t *status,
+                                       auth_err_t *err)
+{
+    auth_change_t *c = change_new(do_user_create, status, err);
+    if (!c)
+        return NULL;
+    if (!iam_name_valid(name, AUTH_NAME_MAX))
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "a %s name is 1 to %d characters of A-Z a-z 0-9 and +=,.@_-",
+                      role ? "role" : "user", AUTH_NAME_MAX);
+    c->role = role;
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    snprintf(c->key, sizeof(c->key), "%s/%s", role ? "role" : "user", name);
+    auth_principal_arn(keys, name, role, c->arn);
+    random_id(role ? "AROA" : "AIDA", c->id, 21);
+    auth_principal_t *p = &c->principal;
+    snprintf(p->arn, sizeof(p->arn), "%s", c->arn);
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->id, sizeof(p->id), "%s", c->id);
+    p->is_role = role;
+    p->created = c->now;
+    return c;
 }
 
 auth_identity_status_t auth_user_create(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_principal_t *out,
                                         auth_err_t *err)
 {
-    if (!iam_name_valid(name, AUTH_NAME_MAX))
-        return fail(err, AUTH_IDENTITY_INVALID, "a %s name is 1 to %d characters of A-Z a-z 0-9 and +=,.@_-",
-                    role ? "role" : "user", AUTH_NAME_MAX);
-    user_create_t c = {.keys = keys, .name = name, .role = role, .now = (int64_t)time(NULL), .out = out};
-    random_id(role ? "AROA" : "AIDA", c.id, 21);
-    return run(st, do_user_create, &c, NULL, err);
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_user_create(keys, name, role, &s, err);
+    if (!c)
+        return s;
+    if ((s = run_change(st, c, err)) == AUTH_IDENTITY_OK && out)
+        *out = c->principal;
+    auth_change_free(c);
+    return s;
 }
-
-typedef struct {
-    const char *key;
-    auth_identity_status_t refusal;
-} user_delete_t;
 
 static storage_status_t do_user_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    user_delete_t *c = ctx;
+    auth_change_t *c = ctx;
     storage_status_t s;
     json_t *j = record_json(rs, c->key, &s, serr);
     if (!j)
@@ -496,59 +597,49 @@ static storage_status_t do_user_delete(storage_records_t *rs, void *ctx, storage
     json_decref(j);
     if (keys || policies) {
         c->refusal = AUTH_IDENTITY_CONFLICT;
-        snprintf(serr->msg, sizeof(serr->msg), "%s still has %zu access keys and %zu attached policies: remove them first", c->key,
-                 keys, policies);
+        snprintf(serr->msg, sizeof(serr->msg), "%.120s still has %zu access keys and %zu attached policies: remove them first",
+                 c->key, keys, policies);
         return STORAGE_INVALID;
     }
     s = storage_record_del(rs, IAM_SPACE, c->key, serr);
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
 
-auth_identity_status_t auth_user_delete(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_err_t *err)
+auth_change_t *auth_change_user_delete(const char *name, bool role, auth_identity_status_t *status, auth_err_t *err)
 {
-    (void)keys;
+    auth_change_t *c = change_new(do_user_delete, status, err);
+    if (!c)
+        return NULL;
     if (!iam_name_valid(name, AUTH_NAME_MAX))
-        return fail(err, AUTH_IDENTITY_INVALID, "%s is not a valid name", name);
-    char key[RECORD_KEY_MAX];
-    snprintf(key, sizeof(key), "%s/%s", role ? "role" : "user", name);
-    user_delete_t c = {.key = key};
-    return run(st, do_user_delete, &c, &c.refusal, err);
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "%.80s is not a valid name", name);
+    snprintf(c->key, sizeof(c->key), "%s/%s", role ? "role" : "user", name);
+    return c;
 }
-
-typedef struct {
-    const auth_keys_t *keys;
-    char principal_key[RECORD_KEY_MAX];
-    const char *principal_arn;
-    const char *id;
-    const char *sealed;
-    int64_t now;
-    auth_identity_status_t refusal;
-} key_create_t;
 
 static storage_status_t do_key_create(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    key_create_t *c = ctx;
+    auth_change_t *c = ctx;
     storage_status_t s;
-    json_t *p = record_json(rs, c->principal_key, &s, serr);
+    json_t *p = record_json(rs, c->key, &s, serr);
     if (!p)
         return s;
     json_t *list = json_object_get(p, "keys");
     if (!json_is_array(list) || json_array_size(list) >= AUTH_MAX_ACCESS_KEYS) {
         json_decref(p);
         c->refusal = AUTH_IDENTITY_LIMIT;
-        snprintf(serr->msg, sizeof(serr->msg), "%s already has %d access keys, the most it may have", c->principal_arn,
+        snprintf(serr->msg, sizeof(serr->msg), "%.150s already has %d access keys, the most it may have", c->arn,
                  AUTH_MAX_ACCESS_KEYS);
         return STORAGE_INVALID;
     }
     json_array_append_new(list, json_string(c->id));
-    s = put_json(rs, c->principal_key, p, false, serr);
+    s = put_json(rs, c->key, p, false, serr);
     json_decref(p);
     if (s != STORAGE_OK)
         return s;
     char key[RECORD_KEY_MAX];
     snprintf(key, sizeof(key), "access-key/%s", c->id);
-    json_t *k = json_pack("{s:s,s:s,s:I,s:s}", "principal", c->principal_arn, "status", "Active", "created", (json_int_t)c->now,
-                          "sealed", c->sealed);
+    json_t *k =
+        json_pack("{s:s,s:s,s:I,s:s}", "principal", c->arn, "status", "Active", "created", (json_int_t)c->now, "sealed", c->sealed);
     if (!k)
         return STORAGE_NOMEM;
     s = put_json(rs, key, k, true, serr);
@@ -556,34 +647,43 @@ static storage_status_t do_key_create(storage_records_t *rs, void *ctx, storage_
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
 
+auth_change_t *auth_change_access_key_create(const auth_keys_t *keys, const char *principal_arn, auth_identity_status_t *status,
+                                             auth_err_t *err)
+{
+    auth_change_t *c = change_new(do_key_create, status, err);
+    if (!c)
+        return NULL;
+    if (!principal_key(keys->account_id, principal_arn, c->key, sizeof(c->key)))
+        return refuse(c, status, AUTH_IDENTITY_NOT_FOUND, err, "%.200s is not a user or role of this account", principal_arn);
+    snprintf(c->arn, sizeof(c->arn), "%s", principal_arn);
+    char id[AUTH_ACCESS_KEY_ID_LEN + 1];
+    if (auth_access_key_generate(id, c->secret, err) != AUTH_OK ||
+        !seal_b64(keys->master_key, id, c->secret, AUTH_SECRET_KEY_LEN, c->sealed, err))
+        return refuse(c, status, AUTH_IDENTITY_STORE_ERROR, err, NULL);
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    return c;
+}
+
 auth_identity_status_t auth_access_key_create(storage_t *st, const auth_keys_t *keys, const char *principal_arn,
                                               char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1],
                                               auth_err_t *err)
 {
-    key_create_t c = {.keys = keys, .principal_arn = principal_arn, .id = id, .now = (int64_t)time(NULL)};
-    if (!principal_key(keys->account_id, principal_arn, c.principal_key, sizeof(c.principal_key)))
-        return fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of this account", principal_arn);
-    if (auth_access_key_generate(id, secret, err) != AUTH_OK)
-        return AUTH_IDENTITY_STORE_ERROR;
-    char sealed[SEALED_B64_MAX + 1];
-    if (!seal_b64(keys->master_key, id, secret, AUTH_SECRET_KEY_LEN, sealed, err))
-        return AUTH_IDENTITY_STORE_ERROR;
-    c.sealed = sealed;
-    auth_identity_status_t r = run(st, do_key_create, &c, &c.refusal, err);
-    if (r != AUTH_IDENTITY_OK) {
-        OPENSSL_cleanse(secret, AUTH_SECRET_KEY_LEN);
-        secret[0] = '\0';
+    id[0] = secret[0] = '\0';
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_access_key_create(keys, principal_arn, &s, err);
+    if (!c)
+        return s;
+    if ((s = run_change(st, c, err)) == AUTH_IDENTITY_OK) {
+        memcpy(id, c->id, AUTH_ACCESS_KEY_ID_LEN + 1);
+        memcpy(secret, c->secret, AUTH_SECRET_KEY_LEN + 1);
     }
-    return r;
+    auth_change_free(c);
+    return s;
 }
-
-typedef struct {
-    const char *id;
-} key_delete_t;
 
 static storage_status_t do_key_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    key_delete_t *c = ctx;
+    auth_change_t *c = ctx;
     char key[RECORD_KEY_MAX], pkey[RECORD_KEY_MAX];
     snprintf(key, sizeof(key), "access-key/%s", c->id);
     storage_status_t s;
@@ -614,26 +714,20 @@ static storage_status_t do_key_delete(storage_records_t *rs, void *ctx, storage_
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
 
-auth_identity_status_t auth_access_key_delete(storage_t *st, const char *access_key_id, auth_err_t *err)
+auth_change_t *auth_change_access_key_delete(const char *access_key_id, auth_identity_status_t *status, auth_err_t *err)
 {
-    if (!iam_name_valid(access_key_id, AUTH_ACCESS_KEY_ID_LEN))
-        return fail(err, AUTH_IDENTITY_INVALID, "not an access key id");
-    key_delete_t c = {.id = access_key_id};
-    return run(st, do_key_delete, &c, NULL, err);
+    auth_change_t *c = change_new(do_key_delete, status, err);
+    if (!c)
+        return NULL;
+    if (strlen(access_key_id) != AUTH_ACCESS_KEY_ID_LEN || !iam_name_valid(access_key_id, AUTH_ACCESS_KEY_ID_LEN))
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "not an access key id");
+    snprintf(c->id, sizeof(c->id), "%s", access_key_id);
+    return c;
 }
-
-typedef struct {
-    const char *name;
-    const char *arn;
-    const char *doc;
-    size_t len;
-    bool create_only;
-    int64_t now;
-} policy_put_t;
 
 static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    policy_put_t *c = ctx;
+    auth_change_t *c = ctx;
     char key[RECORD_KEY_MAX];
     snprintf(key, sizeof(key), "policy/%s", c->name);
     storage_status_t s;
@@ -657,33 +751,58 @@ static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
 
+/* A copy of a policy document that parses as `kind`; false after refusing. */
+static bool take_document(auth_change_t *c, const char *doc, size_t len, policy_kind_t kind, auth_err_t *err)
+{
+    policy_err_t perr;
+    policy_t *p = policy_parse(doc, len, kind, &perr);
+    if (!p) {
+        fail(err, AUTH_IDENTITY_INVALID, "MalformedPolicyDocument: %s", perr.msg);
+        return false;
+    }
+    policy_free(p);
+    if (!(c->doc = malloc(len ? len : 1))) {
+        fail(err, AUTH_IDENTITY_STORE_ERROR, "out of memory");
+        return false;
+    }
+    memcpy(c->doc, doc, len);
+    c->len = len;
+    return true;
+}
+
+auth_change_t *auth_change_policy_put(const auth_keys_t *keys, const char *name, const char *doc, size_t len, bool create_only,
+                                      auth_identity_status_t *status, auth_err_t *err)
+{
+    auth_change_t *c = change_new(do_policy_put, status, err);
+    if (!c)
+        return NULL;
+    if (!iam_name_valid(name, AUTH_POLICY_NAME_MAX))
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "a policy name is 1 to %d characters of A-Z a-z 0-9 and +=,.@_-",
+                      AUTH_POLICY_NAME_MAX);
+    if (!take_document(c, doc, len, POLICY_KIND_IDENTITY, err))
+        return refuse(c, status, c->doc ? AUTH_IDENTITY_STORE_ERROR : AUTH_IDENTITY_INVALID, err, NULL);
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    snprintf(c->arn, sizeof(c->arn), "arn:aws:iam::%s:policy/%s", keys->account_id, name);
+    c->create_only = create_only;
+    return c;
+}
+
 auth_identity_status_t auth_policy_put(storage_t *st, const auth_keys_t *keys, const char *name, const char *doc, size_t len,
                                        bool create_only, auth_err_t *err)
 {
-    if (!iam_name_valid(name, AUTH_POLICY_NAME_MAX))
-        return fail(err, AUTH_IDENTITY_INVALID, "a policy name is 1 to %d characters of A-Z a-z 0-9 and +=,.@_-",
-                    AUTH_POLICY_NAME_MAX);
-    policy_err_t perr;
-    policy_t *p = policy_parse(doc, len, POLICY_KIND_IDENTITY, &perr);
-    if (!p)
-        return fail(err, AUTH_IDENTITY_INVALID, "MalformedPolicyDocument: %s", perr.msg);
-    policy_free(p);
-    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
-    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:policy/%s", keys->account_id, name);
-    policy_put_t c = {.name = name, .arn = arn, .doc = doc, .len = len, .create_only = create_only, .now = (int64_t)time(NULL)};
-    return run(st, do_policy_put, &c, NULL, err);
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_policy_put(keys, name, doc, len, create_only, &s, err);
+    if (!c)
+        return s;
+    s = run_change(st, c, err);
+    auth_change_free(c);
+    return s;
 }
-
-typedef struct {
-    const char *name;
-    auth_identity_status_t refusal;
-    size_t attached;
-} policy_delete_t;
 
 static bool count_attachments(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
 {
     (void)key, (void)key_len;
-    policy_delete_t *c = ctx;
+    auth_change_t *c = ctx;
     json_t *j = json_loadb(val, len, 0, NULL), *e;
     size_t i;
     json_array_foreach(json_object_get(j, "policies"), i, e)
@@ -697,7 +816,7 @@ static bool count_attachments(void *ctx, const char *key, size_t key_len, const 
 
 static storage_status_t do_policy_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    policy_delete_t *c = ctx;
+    auth_change_t *c = ctx;
     c->attached = 0;
     storage_status_t s = storage_record_scan(rs, IAM_SPACE, "user/", count_attachments, c, serr);
     if (s == STORAGE_OK)
@@ -718,116 +837,144 @@ static storage_status_t do_policy_delete(storage_records_t *rs, void *ctx, stora
     return s == STORAGE_OK || s == STORAGE_NOT_FOUND ? bump_generation(rs, serr) : s;
 }
 
-auth_identity_status_t auth_policy_delete(storage_t *st, const char *name, auth_err_t *err)
+auth_change_t *auth_change_policy_delete(const char *name, auth_identity_status_t *status, auth_err_t *err)
 {
+    auth_change_t *c = change_new(do_policy_delete, status, err);
+    if (!c)
+        return NULL;
     if (!iam_name_valid(name, AUTH_POLICY_NAME_MAX))
-        return fail(err, AUTH_IDENTITY_INVALID, "not a policy name");
-    policy_delete_t c = {.name = name};
-    return run(st, do_policy_delete, &c, &c.refusal, err);
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "not a policy name");
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    return c;
 }
-
-typedef struct {
-    char principal_key[RECORD_KEY_MAX];
-    const char *policy;
-    bool attach;
-    auth_identity_status_t refusal;
-} attach_t;
 
 static storage_status_t do_attach(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    attach_t *c = ctx;
+    auth_change_t *c = ctx;
     char key[RECORD_KEY_MAX];
-    snprintf(key, sizeof(key), "policy/%s", c->policy);
+    snprintf(key, sizeof(key), "policy/%s", c->name);
     const void *v;
     size_t n;
     storage_status_t s = storage_record_get(rs, IAM_SPACE, key, &v, &n, serr);
     if (s != STORAGE_OK) {
         if (s == STORAGE_NOT_FOUND)
-            snprintf(serr->msg, sizeof(serr->msg), "no policy named %s", c->policy);
+            snprintf(serr->msg, sizeof(serr->msg), "no policy named %s", c->name);
         return s;
     }
-    json_t *p = record_json(rs, c->principal_key, &s, serr);
+    json_t *p = record_json(rs, c->key, &s, serr);
     if (!p)
         return s;
     json_t *list = json_object_get(p, "policies"), *e;
     size_t i, found = SIZE_MAX;
     json_array_foreach(list, i, e)
     {
-        if (json_is_string(e) && strcmp(json_string_value(e), c->policy) == 0)
+        if (json_is_string(e) && strcmp(json_string_value(e), c->name) == 0)
             found = i;
     }
     if (c->attach && found == SIZE_MAX) {
         if (json_array_size(list) >= AUTH_MAX_ATTACHED_POLICIES) {
             json_decref(p);
             c->refusal = AUTH_IDENTITY_LIMIT;
-            snprintf(serr->msg, sizeof(serr->msg), "%s already has %d policies attached", c->principal_key,
-                     AUTH_MAX_ATTACHED_POLICIES);
+            snprintf(serr->msg, sizeof(serr->msg), "%.150s already has %d policies attached", c->key, AUTH_MAX_ATTACHED_POLICIES);
             return STORAGE_INVALID;
         }
-        json_array_append_new(list, json_string(c->policy));
+        json_array_append_new(list, json_string(c->name));
     } else if (!c->attach && found != SIZE_MAX) {
         json_array_remove(list, found);
     } else if (!c->attach) {
         json_decref(p);
-        snprintf(serr->msg, sizeof(serr->msg), "the policy %s is not attached to %s", c->policy, c->principal_key);
+        snprintf(serr->msg, sizeof(serr->msg), "the policy %.100s is not attached to %.100s", c->name, c->key);
         return STORAGE_NOT_FOUND;
     }
-    s = put_json(rs, c->principal_key, p, false, serr);
+    s = put_json(rs, c->key, p, false, serr);
     json_decref(p);
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
 
-auth_identity_status_t auth_policy_attach(storage_t *st, const char *principal_arn, const char *policy, bool attach,
-                                          auth_err_t *err)
+auth_change_t *auth_change_policy_attach(const auth_keys_t *keys, const char *principal_arn, const char *policy, bool attach,
+                                         auth_identity_status_t *status, auth_err_t *err)
 {
-    attach_t c = {.policy = policy, .attach = attach};
-    storage_reader_t *rd = storage_reader_begin(st, NULL);
-    char account[AUTH_ACCOUNT_ID_LEN + 1] = "";
-    if (rd) {
-        const void *v;
-        size_t n;
-        if (storage_record_get(storage_reader_records(rd), IAM_SPACE, "account", &v, &n, NULL) == STORAGE_OK) {
-            json_t *a = json_loadb(v, n, 0, NULL);
-            snprintf(account, sizeof(account), "%s", jstr(a, "id"));
-            json_decref(a);
-        }
-        storage_reader_end(rd);
-    }
-    if (!iam_name_valid(policy, AUTH_POLICY_NAME_MAX) ||
-        !principal_key(account, principal_arn, c.principal_key, sizeof(c.principal_key)))
-        return fail(err, AUTH_IDENTITY_INVALID, "expected a user or role ARN of this account and a policy name");
-    return run(st, do_attach, &c, &c.refusal, err);
+    auth_change_t *c = change_new(do_attach, status, err);
+    if (!c)
+        return NULL;
+    if (!iam_name_valid(policy, AUTH_POLICY_NAME_MAX) || !principal_key(keys->account_id, principal_arn, c->key, sizeof(c->key)))
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "expected a user or role ARN of this account and a policy name");
+    snprintf(c->name, sizeof(c->name), "%s", policy);
+    c->attach = attach;
+    return c;
 }
 
-typedef struct {
-    const char *key;
-    const char *doc;
-    size_t len;
-} repo_policy_t;
+auth_identity_status_t auth_policy_attach(storage_t *st, const auth_keys_t *keys, const char *principal_arn, const char *policy,
+                                          bool attach, auth_err_t *err)
+{
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_policy_attach(keys, principal_arn, policy, attach, &s, err);
+    if (!c)
+        return s;
+    s = run_change(st, c, err);
+    auth_change_free(c);
+    return s;
+}
 
 static storage_status_t do_repo_policy(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
-    repo_policy_t *c = ctx;
+    auth_change_t *c = ctx;
     storage_status_t s = c->doc ? storage_record_put(rs, IAM_SPACE, c->key, c->doc, c->len, false, serr)
                                 : storage_record_del(rs, IAM_SPACE, c->key, serr);
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
 
+auth_change_t *auth_change_repository_policy_set(const char *repo, const char *doc, size_t len, auth_identity_status_t *status,
+                                                 auth_err_t *err)
+{
+    auth_change_t *c = change_new(do_repo_policy, status, err);
+    if (!c)
+        return NULL;
+    if (!oci_name_valid(repo, strlen(repo)))
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "invalid repository name");
+    if (doc && !take_document(c, doc, len, POLICY_KIND_RESOURCE, err))
+        return refuse(c, status, c->doc ? AUTH_IDENTITY_STORE_ERROR : AUTH_IDENTITY_INVALID, err, NULL);
+    snprintf(c->key, sizeof(c->key), "repo-policy/%s", repo);
+    return c;
+}
+
+/* The changes that return no more than a status, run and waited for. */
+static auth_identity_status_t run_and_free(storage_t *st, auth_change_t *c, auth_identity_status_t refused, auth_err_t *err)
+{
+    if (!c)
+        return refused;
+    auth_identity_status_t s = run_change(st, c, err);
+    auth_change_free(c);
+    return s;
+}
+
+auth_identity_status_t auth_user_delete(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_err_t *err)
+{
+    (void)keys;
+    auth_identity_status_t s = AUTH_IDENTITY_OK;
+    auth_change_t *c = auth_change_user_delete(name, role, &s, err);
+    return run_and_free(st, c, s, err);
+}
+
+auth_identity_status_t auth_access_key_delete(storage_t *st, const char *access_key_id, auth_err_t *err)
+{
+    auth_identity_status_t s = AUTH_IDENTITY_OK;
+    auth_change_t *c = auth_change_access_key_delete(access_key_id, &s, err);
+    return run_and_free(st, c, s, err);
+}
+
+auth_identity_status_t auth_policy_delete(storage_t *st, const char *name, auth_err_t *err)
+{
+    auth_identity_status_t s = AUTH_IDENTITY_OK;
+    auth_change_t *c = auth_change_policy_delete(name, &s, err);
+    return run_and_free(st, c, s, err);
+}
+
 auth_identity_status_t auth_repository_policy_set(storage_t *st, const char *repo, const char *doc, size_t len, auth_err_t *err)
 {
-    if (!oci_name_valid(repo, strlen(repo)))
-        return fail(err, AUTH_IDENTITY_INVALID, "invalid repository name");
-    if (doc) {
-        policy_err_t perr;
-        policy_t *p = policy_parse(doc, len, POLICY_KIND_RESOURCE, &perr);
-        if (!p)
-            return fail(err, AUTH_IDENTITY_INVALID, "MalformedPolicyDocument: %s", perr.msg);
-        policy_free(p);
-    }
-    char key[RECORD_KEY_MAX + OCI_NAME_MAX];
-    snprintf(key, sizeof(key), "repo-policy/%s", repo);
-    repo_policy_t c = {.key = key, .doc = doc, .len = len};
-    return run(st, do_repo_policy, &c, NULL, err);
+    auth_identity_status_t s = AUTH_IDENTITY_OK;
+    auth_change_t *c = auth_change_repository_policy_set(repo, doc, len, &s, err);
+    return run_and_free(st, c, s, err);
 }
 
 /* ---- bootstrap --------------------------------------------------------------------- */

@@ -105,6 +105,8 @@ void server_op_resubmit(server_op_t *sop, storage_op_kind_t kind, server_op_comp
 
 void server_op_free(server_op_t *sop)
 {
+    if (sop->free_user)
+        sop->free_user(sop->user);
     if (sop->has_manifest)
         oci_manifest_free(&sop->manifest);
     free(sop->referrer_json);

@@ -148,7 +148,9 @@ struct server_op {
     oci_manifest_t manifest;
     bool has_manifest;
     char *referrer_json;
-    int retry; /* handler-specific follow-up step */
+    int retry;  /* handler-specific follow-up step */
+    void *user; /* a handler's own state, freed with the op by free_user */
+    void (*free_user)(void *user);
 };
 
 /* A zeroed op for `req` whose completion calls `complete` on this loop. */
@@ -235,6 +237,14 @@ void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn,
 /* A string parameter; NULL after sending the error (or when optional and absent). */
 const char *aws_param_string(aws_req_t *a, const char *name, bool required);
 
+/* Runs an identity-store change without holding the event loop: `done` runs on
+ * this loop once the change is durable (or refused), with the outcome and
+ * copies of keep[0..1] (strings the reply needs; the request's JSON body is
+ * gone by then, and so is a->rd). Not called if the client has gone. */
+typedef void (*aws_change_done_cb)(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
+                                   const char *const keep[2]);
+void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, const char *keep0, const char *keep1);
+
 /* A query-protocol list being built in the request's pool: <member>s, then
  * joined inside open/close and followed by <IsTruncated>false</IsTruncated>. */
 typedef struct {
@@ -248,6 +258,11 @@ const char *aws_xml_list_join(aws_xml_list_t *l, const char *open, const char *c
 /* server/iam/: IAM's ISO 8601 dates, and identity-store failures as IAM errors. */
 void iam_format_date(int64_t t, char out[32]);
 void iam_send_identity_error(aws_req_t *a, auth_identity_status_t s, const auth_err_t *err);
+/* Submits a prepared change (aws_submit_change), or sends why it could not be made. */
+void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const auth_err_t *err, aws_change_done_cb done,
+                const char *keep0, const char *keep1);
+/* The reply of a change that answers nothing but success (an aws_change_done_cb). */
+void iam_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err, const char *const keep[2]);
 
 /* Routes one request to the AWS APIs or /v2/; called by the h2o handler. */
 int server_route(server_t *srv, h2o_req_t *req);

@@ -194,6 +194,53 @@ const char *aws_param_string(aws_req_t *a, const char *name, bool required)
     return json_string_value(v);
 }
 
+typedef struct {
+    aws_req_t a; /* the request as the handler had it, minus its snapshot and body */
+    auth_change_t *change;
+    aws_change_done_cb done;
+    const char *keep[2]; /* in the request's pool */
+} aws_pending_t;
+
+static void pending_free(void *user)
+{
+    aws_pending_t *p = user;
+    auth_change_free(p->change);
+    free(p);
+}
+
+static void change_complete(server_op_t *sop, h2o_req_t *req)
+{
+    aws_pending_t *p = sop->user;
+    p->a.req = req;
+    auth_err_t err = {{0}};
+    auth_identity_status_t s = auth_change_finish(p->change, &sop->op, &err);
+    p->done(&p->a, s, p->change, &err, p->keep);
+}
+
+void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, const char *keep0, const char *keep1)
+{
+    aws_pending_t *p = calloc(1, sizeof(*p));
+    v2_req_t r = {.req = a->req, .srv = a->srv};
+    server_op_t *sop = p ? server_op_new(&r, STORAGE_OP_RECORDS, change_complete) : NULL;
+    if (!sop) {
+        free(p);
+        auth_change_free(c);
+        aws_send_error(a, 500, a->protocol == AWS_PROTOCOL_QUERY ? "ServiceFailure" : "ServerException", "out of memory");
+        return;
+    }
+    p->a = *a;
+    p->a.rd = NULL;
+    p->a.body = NULL;
+    p->change = c;
+    p->done = done;
+    p->keep[0] = keep0 ? h2o_strdup(&a->req->pool, keep0, SIZE_MAX).base : NULL;
+    p->keep[1] = keep1 ? h2o_strdup(&a->req->pool, keep1, SIZE_MAX).base : NULL;
+    sop->user = p;
+    sop->free_user = pending_free;
+    auth_change_bind(c, &sop->op);
+    server_op_submit(sop);
+}
+
 /* Authenticates the request with SigV4: the access key names the principal. */
 static bool authenticate(aws_req_t *a, const char *service)
 {

@@ -37,6 +37,17 @@ static void send_policy(aws_req_t *a, const char *repo, const char *doc, size_t 
         a, json_pack("{s:s,s:s,s:s%}", "registryId", a->srv->keys.account_id, "repositoryName", repo, "policyText", doc, len));
 }
 
+/* The reply to a set or a delete: the repository and the policy text (keep[0], keep[1]). */
+static void policy_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
+                           const char *const keep[2])
+{
+    (void)c;
+    if (s != AUTH_IDENTITY_OK)
+        aws_send_error(a, 500, "ServerException", "%s", err->msg);
+    else
+        send_policy(a, keep[0], keep[1], strlen(keep[1]));
+}
+
 static void set_repository_policy(aws_req_t *a)
 {
     const char *repo = repository(a, "ecr:SetRepositoryPolicy");
@@ -44,13 +55,14 @@ static void set_repository_policy(aws_req_t *a)
     if (!text)
         return;
     auth_err_t err;
-    auth_identity_status_t s = auth_repository_policy_set(a->srv->storage, repo, text, strlen(text), &err);
-    if (s == AUTH_IDENTITY_INVALID)
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_repository_policy_set(repo, text, strlen(text), &s, &err);
+    if (!c && s == AUTH_IDENTITY_INVALID)
         aws_send_error(a, 400, "InvalidParameterException", "Invalid parameter at 'PolicyText': %s", err.msg);
-    else if (s != AUTH_IDENTITY_OK)
+    else if (!c)
         aws_send_error(a, 500, "ServerException", "%s", err.msg);
     else
-        send_policy(a, repo, text, strlen(text));
+        aws_submit_change(a, c, policy_changed, repo, text);
 }
 
 /* The repository's policy, after checking `action` on it; false after sending the error. */
@@ -82,12 +94,17 @@ static void delete_repository_policy(aws_req_t *a)
     size_t len;
     if (!existing_policy(a, "ecr:DeleteRepositoryPolicy", &repo, &doc, &len))
         return;
-    /* the reply carries the deleted text: the request's snapshot still holds it */
+    /* the reply carries the deleted text, kept from the request's snapshot */
+    char *text = h2o_mem_alloc_pool(&a->req->pool, len + 1);
+    memcpy(text, doc, len);
+    text[len] = '\0';
     auth_err_t err;
-    if (auth_repository_policy_set(a->srv->storage, repo, NULL, 0, &err) != AUTH_IDENTITY_OK)
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_repository_policy_set(repo, NULL, 0, &s, &err);
+    if (!c)
         aws_send_error(a, 500, "ServerException", "%s", err.msg);
     else
-        send_policy(a, repo, doc, len);
+        aws_submit_change(a, c, policy_changed, repo, text);
 }
 
 const aws_operation_t ecr_policy_operations[] = {

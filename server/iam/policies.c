@@ -44,6 +44,20 @@ static const char *wrap(aws_req_t *a, const char *tag, const char *inner)
     return x;
 }
 
+static void policy_created(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
+                           const char *const keep[2])
+{
+    (void)c;
+    if (s != AUTH_IDENTITY_OK) {
+        iam_send_identity_error(a, s, err);
+        return;
+    }
+    auth_policy_info_t p = {.created = (int64_t)time(NULL), .updated = (int64_t)time(NULL)};
+    snprintf(p.name, sizeof(p.name), "%s", keep[0]);
+    snprintf(p.arn, sizeof(p.arn), "%s", keep[1]);
+    aws_send_xml_result(a, wrap(a, "Policy", policy_xml(a, &p, 0)));
+}
+
 static void create_policy(aws_req_t *a)
 {
     const char *name = aws_param_string(a, "PolicyName", true);
@@ -55,15 +69,9 @@ static void create_policy(aws_req_t *a)
     if (!aws_allowed_arn(a, "iam:CreatePolicy", arn))
         return;
     auth_err_t err;
-    auth_identity_status_t s = auth_policy_put(a->srv->storage, &a->srv->keys, name, doc, strlen(doc), true, &err);
-    if (s != AUTH_IDENTITY_OK) {
-        iam_send_identity_error(a, s, &err);
-        return;
-    }
-    auth_policy_info_t p = {.created = (int64_t)time(NULL), .updated = (int64_t)time(NULL)};
-    snprintf(p.name, sizeof(p.name), "%s", name);
-    snprintf(p.arn, sizeof(p.arn), "%s", arn);
-    aws_send_xml_result(a, wrap(a, "Policy", policy_xml(a, &p, 0)));
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_policy_put(&a->srv->keys, name, doc, strlen(doc), true, &s, &err);
+    iam_submit(a, c, s, &err, policy_created, name, arn);
 }
 
 /* The policy named by PolicyArn after checking `action` on it; false after sending the error. */
@@ -97,11 +105,9 @@ static void delete_policy(aws_req_t *a)
     if (!target_policy(a, "iam:DeletePolicy", &p))
         return;
     auth_err_t err;
-    auth_identity_status_t s = auth_policy_delete(a->srv->storage, p.name, &err);
-    if (s != AUTH_IDENTITY_OK)
-        iam_send_identity_error(a, s, &err);
-    else
-        aws_send_xml_result(a, "");
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_policy_delete(p.name, &s, &err);
+    iam_submit(a, c, s, &err, iam_changed, NULL, NULL);
 }
 
 static bool member_of_policy(void *ctx, const auth_policy_info_t *p)
@@ -140,11 +146,9 @@ static void attach(aws_req_t *a, bool role, bool on)
     if (!aws_allowed_arn(a, actions[role][on], arn))
         return;
     auth_err_t err;
-    auth_identity_status_t s = auth_policy_attach(a->srv->storage, arn, policy, on, &err);
-    if (s != AUTH_IDENTITY_OK)
-        iam_send_identity_error(a, s, &err);
-    else
-        aws_send_xml_result(a, "");
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_policy_attach(&a->srv->keys, arn, policy, on, &s, &err);
+    iam_submit(a, c, s, &err, iam_changed, NULL, NULL);
 }
 
 static void attach_user_policy(aws_req_t *a)

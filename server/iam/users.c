@@ -93,6 +93,34 @@ static bool target_principal(aws_req_t *a, const char *param, bool role, bool re
     return true;
 }
 
+static void principal_created(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
+                              const char *const keep[2])
+{
+    (void)keep;
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, err);
+    else
+        aws_send_xml_result(a, principal_xml(a, auth_change_principal(c)));
+}
+
+void iam_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err, const char *const keep[2])
+{
+    (void)c, (void)keep;
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, err);
+    else
+        aws_send_xml_result(a, "");
+}
+
+void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const auth_err_t *err, aws_change_done_cb done,
+                const char *keep0, const char *keep1)
+{
+    if (!c)
+        iam_send_identity_error(a, s, err);
+    else
+        aws_submit_change(a, c, done, keep0, keep1);
+}
+
 static void create_principal(aws_req_t *a, bool role)
 {
     const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
@@ -115,15 +143,10 @@ static void create_principal(aws_req_t *a, bool role)
     auth_principal_arn(&a->srv->keys, name, role, arn);
     if (!aws_allowed_arn(a, role ? "iam:CreateRole" : "iam:CreateUser", arn))
         return;
-    auth_principal_t p;
     auth_err_t err;
-    auth_identity_status_t s = auth_user_create(a->srv->storage, &a->srv->keys, name, role, &p, &err);
-    if (s != AUTH_IDENTITY_OK) {
-        iam_send_identity_error(a, s, &err);
-        return;
-    }
-    p.created = (int64_t)time(NULL);
-    aws_send_xml_result(a, principal_xml(a, &p));
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_user_create(&a->srv->keys, name, role, &s, &err);
+    iam_submit(a, c, s, &err, principal_created, NULL, NULL);
 }
 
 static void create_user(aws_req_t *a)
@@ -159,11 +182,9 @@ static void delete_principal(aws_req_t *a, bool role)
     if (!target_principal(a, role ? "RoleName" : "UserName", role, true, role ? "iam:DeleteRole" : "iam:DeleteUser", &p))
         return;
     auth_err_t err;
-    auth_identity_status_t s = auth_user_delete(a->srv->storage, &a->srv->keys, p.name, role, &err);
-    if (s != AUTH_IDENTITY_OK)
-        iam_send_identity_error(a, s, &err);
-    else
-        aws_send_xml_result(a, "");
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_user_delete(p.name, role, &s, &err);
+    iam_submit(a, c, s, &err, iam_changed, NULL, NULL);
 }
 
 static void delete_user(aws_req_t *a)
@@ -212,28 +233,34 @@ static void list_roles(aws_req_t *a)
     list_principals(a, true);
 }
 
-static void create_access_key(aws_req_t *a)
+static void access_key_created(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
+                               const char *const keep[2])
 {
-    auth_principal_t p;
-    if (!target_principal(a, "UserName", false, false, "iam:CreateAccessKey", &p))
-        return;
-    char id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1], date[32];
-    auth_err_t err;
-    auth_identity_status_t s = auth_access_key_create(a->srv->storage, &a->srv->keys, p.arn, id, secret, &err);
     if (s != AUTH_IDENTITY_OK) {
-        iam_send_identity_error(a, s, &err);
+        iam_send_identity_error(a, s, err);
         return;
     }
+    char date[32];
     iam_format_date((int64_t)time(NULL), date);
     /* the secret's base64 alphabet has '+' and '/': nothing to escape in XML */
     char *x = h2o_mem_alloc_pool(&a->req->pool, 512);
     snprintf(x, 512,
              "<AccessKey><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>Active</Status>"
              "<SecretAccessKey>%s</SecretAccessKey><CreateDate>%s</CreateDate></AccessKey>",
-             p.name, id, secret, date);
-    OPENSSL_cleanse(secret, sizeof(secret));
+             keep[0], auth_change_access_key_id(c), auth_change_secret(c), date);
     aws_send_xml_result(a, x);
     OPENSSL_cleanse(x, 512);
+}
+
+static void create_access_key(aws_req_t *a)
+{
+    auth_principal_t p;
+    if (!target_principal(a, "UserName", false, false, "iam:CreateAccessKey", &p))
+        return;
+    auth_err_t err;
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_access_key_create(&a->srv->keys, p.arn, &s, &err);
+    iam_submit(a, c, s, &err, access_key_created, p.name, NULL);
 }
 
 static void delete_access_key(aws_req_t *a)
@@ -251,11 +278,9 @@ static void delete_access_key(aws_req_t *a)
         iam_send_identity_error(a, AUTH_IDENTITY_NOT_FOUND, &err);
         return;
     }
-    auth_identity_status_t s = auth_access_key_delete(a->srv->storage, id, &err);
-    if (s != AUTH_IDENTITY_OK)
-        iam_send_identity_error(a, s, &err);
-    else
-        aws_send_xml_result(a, "");
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_access_key_delete(id, &s, &err);
+    iam_submit(a, c, s, &err, iam_changed, NULL, NULL);
 }
 
 static void list_access_keys(aws_req_t *a)

@@ -231,9 +231,9 @@ Test(identity, a_policy_is_validated_attached_at_most_once_and_not_deleted_while
     cr_assert(strstr(err.msg, "MalformedPolicyDocument") != NULL, "%s", err.msg);
     cr_assert_eq(auth_policy_put(st, &keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     cr_assert_eq(auth_policy_put(st, &keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &err), AUTH_IDENTITY_EXISTS);
-    cr_assert_eq(auth_policy_attach(st, p.arn, "Nope", true, &err), AUTH_IDENTITY_NOT_FOUND);
-    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "attaching twice is a no-op");
+    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Nope", true, &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "attaching twice is a no-op");
     storage_reader_t *rd = storage_reader_begin(st, NULL);
     auth_principal_t again;
     cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &again, &err), AUTH_IDENTITY_OK);
@@ -245,8 +245,8 @@ Test(identity, a_policy_is_validated_attached_at_most_once_and_not_deleted_while
     cr_assert(memcmp(doc, PULL_POLICY, len) == 0);
     storage_reader_end(rd);
     cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_CONFLICT);
-    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", false, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_policy_attach(st, p.arn, "Pull", false, &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", false, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", false, &err), AUTH_IDENTITY_NOT_FOUND);
     cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_OK);
 }
 
