@@ -309,13 +309,12 @@ static bool read_response(conn_t *c, resp_t *r, bool head, EVP_MD_CTX *md)
 
 /* One request with an optional body; reconnects once if a kept-alive
  * connection turned out to be closed before anything was read. */
-static bool request(conn_t *c, const char *method, const char *path, const char *extra_headers, const void *body,
-                    size_t body_len, resp_t *r, EVP_MD_CTX *md)
+static bool request(conn_t *c, const char *method, const char *path, const char *extra_headers, const void *body, size_t body_len,
+                    resp_t *r, EVP_MD_CTX *md)
 {
     char hdr[4096];
-    int hl = snprintf(hdr, sizeof(hdr),
-                      "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: regload\r\n%sContent-Length: %zu\r\n\r\n", method,
-                      path, g_host, ntohs(g_addr.sin_port), extra_headers ? extra_headers : "", body_len);
+    int hl = snprintf(hdr, sizeof(hdr), "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: regload\r\n%sContent-Length: %zu\r\n\r\n",
+                      method, path, g_host, ntohs(g_addr.sin_port), extra_headers ? extra_headers : "", body_len);
     if (hl < 0 || (size_t)hl >= sizeof(hdr)) {
         fail("request line too long");
         return false;
@@ -548,13 +547,12 @@ static int run_threads(size_t conc, void *(*fn)(void *), size_t ops)
     qsort(J.lat, ops, sizeof(double), cmp_double);
     double cpu = cpu_now() - c0;
     unsigned long long bytes = atomic_load(&J.bytes);
-    printf("ok=%d ops=%zu bytes=%llu secs=%.6f rate=%.2f mbps=%.2f errors=%d p50_ms=%.3f p99_ms=%.3f cpu_s=%.3f\n",
-           errors == 0, okops, bytes, secs, okops / secs, bytes / secs / 1e6, errors, J.lat[ops / 2] * 1e3,
-           J.lat[(size_t)(ops * 0.99)] * 1e3, cpu);
+    printf("ok=%d ops=%zu bytes=%llu secs=%.6f rate=%.2f mbps=%.2f errors=%d p50_ms=%.3f p99_ms=%.3f cpu_s=%.3f\n", errors == 0,
+           okops, bytes, secs, okops / secs, bytes / secs / 1e6, errors, J.lat[ops / 2] * 1e3, J.lat[(size_t)(ops * 0.99)] * 1e3,
+           cpu);
     free(t);
     return errors ? 1 : 0;
 }
-
 
 /* ---- rate mode: epoll, one request in flight per connection -------------- */
 
@@ -728,8 +726,8 @@ static int run_rate(const char *method, const char *path, int threads, int conns
     char acc[1024] = "";
     if (accept && *accept)
         snprintf(acc, sizeof(acc), "Accept: %s\r\n", accept);
-    R.req_len = snprintf(R.req, sizeof(R.req), "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: regload\r\n%s\r\n", method,
-                         path, g_host, ntohs(g_addr.sin_port), acc);
+    R.req_len = snprintf(R.req, sizeof(R.req), "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: regload\r\n%s\r\n", method, path,
+                         g_host, ntohs(g_addr.sin_port), acc);
     if (threads > conns)
         threads = conns;
     rthread_t *ts = calloc(threads, sizeof(*ts));
@@ -768,8 +766,8 @@ static int run_rate(const char *method, const char *path, int threads, int conns
     int errors = atomic_load(&g_errors);
     printf("ok=%d ops=%llu bytes=%llu secs=%.6f rate=%.2f mbps=%.2f errors=%d p50_ms=%.3f p99_ms=%.3f mean_ms=%.3f "
            "cpu_s=%.3f\n",
-           errors == 0 && reqs > 0, reqs, bytes, el, reqs / el, bytes / el / 1e6, errors,
-           nlat ? lat[nlat / 2] * 1e3 : 0, nlat ? lat[(size_t)(nlat * 0.99)] * 1e3 : 0, mean * 1e3, cpu);
+           errors == 0 && reqs > 0, reqs, bytes, el, reqs / el, bytes / el / 1e6, errors, nlat ? lat[nlat / 2] * 1e3 : 0,
+           nlat ? lat[(size_t)(nlat * 0.99)] * 1e3 : 0, mean * 1e3, cpu);
     return errors || !reqs ? 1 : 0;
 }
 
