@@ -258,6 +258,9 @@ const char *aws_xml_list_join(aws_xml_list_t *l, const char *open, const char *c
 /* server/iam/: IAM's ISO 8601 dates, and identity-store failures as IAM errors. */
 void iam_format_date(int64_t t, char out[32]);
 void iam_send_identity_error(aws_req_t *a, auth_identity_status_t s, const auth_err_t *err);
+/* The principal named by parameter `param` (absent and not required: the
+ * caller), after checking `action` on its ARN; false after sending the error. */
+bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out);
 /* Submits a prepared change (aws_submit_change), or sends why it could not be made. */
 void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const auth_err_t *err, aws_change_done_cb done,
                 const char *keep0, const char *keep1);

@@ -170,20 +170,10 @@ static void detach_role_policy(aws_req_t *a)
 
 static void list_attached(aws_req_t *a, bool role)
 {
-    const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
-    if (!name)
-        return;
-    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
-    auth_principal_arn(&a->srv->keys, name, role, arn);
-    if (!aws_allowed_arn(a, role ? "iam:ListAttachedRolePolicies" : "iam:ListAttachedUserPolicies", arn))
-        return;
     auth_principal_t p;
-    auth_err_t err;
-    auth_identity_status_t s = auth_principal_get(storage_reader_records(a->rd), arn, &p, &err);
-    if (s != AUTH_IDENTITY_OK) {
-        iam_send_identity_error(a, s, &err);
+    if (!iam_target_principal(a, role ? "RoleName" : "UserName", role, true,
+                              role ? "iam:ListAttachedRolePolicies" : "iam:ListAttachedUserPolicies", &p))
         return;
-    }
     aws_xml_list_t l = {.a = a};
     for (size_t i = 0; i < p.n_policies; i++) {
         char *m = h2o_mem_alloc_pool(&a->req->pool, 512);

@@ -68,8 +68,7 @@ static const char *principal_xml(aws_req_t *a, const auth_principal_t *p)
     return x;
 }
 
-/* The named principal (NameParam absent: the caller, for users), after checking `action` on it. */
-static bool target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out)
+bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out)
 {
     const char *name = aws_param_string(a, param, required);
     if (!name && required)
@@ -162,7 +161,7 @@ static void create_role(aws_req_t *a)
 static void get_principal(aws_req_t *a, bool role)
 {
     auth_principal_t p;
-    if (target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
+    if (iam_target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
         aws_send_xml_result(a, principal_xml(a, &p));
 }
 
@@ -179,7 +178,7 @@ static void get_role(aws_req_t *a)
 static void delete_principal(aws_req_t *a, bool role)
 {
     auth_principal_t p;
-    if (!target_principal(a, role ? "RoleName" : "UserName", role, true, role ? "iam:DeleteRole" : "iam:DeleteUser", &p))
+    if (!iam_target_principal(a, role ? "RoleName" : "UserName", role, true, role ? "iam:DeleteRole" : "iam:DeleteUser", &p))
         return;
     auth_err_t err;
     auth_identity_status_t s;
@@ -255,7 +254,7 @@ static void access_key_created(aws_req_t *a, auth_identity_status_t s, const aut
 static void create_access_key(aws_req_t *a)
 {
     auth_principal_t p;
-    if (!target_principal(a, "UserName", false, false, "iam:CreateAccessKey", &p))
+    if (!iam_target_principal(a, "UserName", false, false, "iam:CreateAccessKey", &p))
         return;
     auth_err_t err;
     auth_identity_status_t s;
@@ -267,7 +266,7 @@ static void delete_access_key(aws_req_t *a)
 {
     const char *id = aws_param_string(a, "AccessKeyId", true);
     auth_principal_t p;
-    if (!id || !target_principal(a, "UserName", false, false, "iam:DeleteAccessKey", &p))
+    if (!id || !iam_target_principal(a, "UserName", false, false, "iam:DeleteAccessKey", &p))
         return;
     bool owned = false;
     for (size_t i = 0; i < p.n_keys; i++)
@@ -286,7 +285,7 @@ static void delete_access_key(aws_req_t *a)
 static void list_access_keys(aws_req_t *a)
 {
     auth_principal_t p;
-    if (!target_principal(a, "UserName", false, false, "iam:ListAccessKeys", &p))
+    if (!iam_target_principal(a, "UserName", false, false, "iam:ListAccessKeys", &p))
         return;
     aws_xml_list_t l = {.a = a};
     for (size_t i = 0; i < p.n_keys; i++) {
