@@ -59,6 +59,7 @@ server_op_t *server_op_new(v2_req_t *r, storage_op_kind_t kind, server_op_comple
     sop->op.done = on_writer_done;
     sop->req = r->req;
     sop->r = *r;
+    sop->r.rd = NULL; /* the request's snapshot stays with the request */
     sop->complete = complete;
     sop->thread = (server_thread_t *)r->req->conn->ctx;
     snprintf(sop->op.repo, sizeof(sop->op.repo), "%s", r->name);

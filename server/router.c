@@ -163,7 +163,12 @@ static bool v2_access(v2_req_t *r, const char *action, bool is_push)
                 v2_scope_allows(&r->caller, from, "ecr:GetDownloadUrlForLayer") &&
                 server_authorize(t, rd, &r->caller, r->req, "ecr:GetDownloadUrlForLayer", from, &res) == POLICY_ALLOW;
     }
-    storage_reader_end(rd);
+    /* the handler reads from the snapshot it was authorized in (v2_reader
+     * hands it over): one read transaction per request, not two */
+    if (ok)
+        r->rd = rd;
+    else
+        storage_reader_end(rd);
     return ok;
 }
 
@@ -204,15 +209,15 @@ static route_t split(const char *p, size_t len, size_t *name_len, const char **a
     return R_NONE;
 }
 
-int v2_route(server_t *srv, h2o_req_t *req)
+static int route_v2(v2_req_t *r)
 {
+    h2o_req_t *req = r->req;
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("docker-distribution-api-version"), 0, NULL,
                           H2O_STRLIT("registry/2.0"));
     size_t raw_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    v2_req_t r = {.req = req, .srv = srv};
     if (req->query_at != SIZE_MAX) {
-        r.query = req->path.base + req->query_at + 1;
-        r.query_len = req->path.len - req->query_at - 1;
+        r->query = req->path.base + req->query_at + 1;
+        r->query_len = req->path.len - req->query_at - 1;
     }
     char path[ROUTE_PATH_MAX + 1];
     size_t len;
@@ -235,7 +240,7 @@ int v2_route(server_t *srv, h2o_req_t *req)
             v2_send_error(req, ERR_METHOD_UNKNOWN, "/v2/ answers GET and HEAD");
             return 0;
         }
-        if (v2_access(&r, NULL, false))
+        if (v2_access(r, NULL, false))
             v2_send_json(req, 200, "application/json", "{}", 2);
         return 0;
     }
@@ -246,16 +251,16 @@ int v2_route(server_t *srv, h2o_req_t *req)
             v2_send_error(req, ERR_METHOD_UNKNOWN, "the token endpoint answers GET");
             return 0;
         }
-        return v2_token(&r); /* it authenticates the caller itself: its answer is what may be done */
+        return v2_token(r); /* it authenticates the caller itself: its answer is what may be done */
     }
     if (plen == 8 && memcmp(p, "_catalog", 8) == 0) {
         if (!get) {
             v2_send_error(req, ERR_METHOD_UNKNOWN, "the catalog answers GET");
             return 0;
         }
-        if (!v2_access(&r, "ecr:DescribeRepositories", false))
+        if (!v2_access(r, "ecr:DescribeRepositories", false))
             return 0;
-        return v2_catalog(&r);
+        return v2_catalog(r);
     }
     size_t name_len = 0, arg_len;
     const char *arg;
@@ -270,9 +275,9 @@ int v2_route(server_t *srv, h2o_req_t *req)
                       "characters");
         return 0;
     }
-    memcpy(r.name, p, name_len);
-    r.name[name_len] = '\0';
-    if (arg_len >= sizeof(r.arg)) {
+    memcpy(r->name, p, name_len);
+    r->name[name_len] = '\0';
+    if (arg_len >= sizeof(r->arg)) {
         switch (route) {
         case R_MANIFEST:
             v2_send_error(req, ERR_MANIFEST_UNKNOWN, "the reference is too long");
@@ -286,56 +291,66 @@ int v2_route(server_t *srv, h2o_req_t *req)
         }
     }
     if (arg)
-        memcpy(r.arg, arg, arg_len);
-    r.arg[arg_len] = '\0';
+        memcpy(r->arg, arg, arg_len);
+    r->arg[arg_len] = '\0';
 
     bool is_push;
     const char *action = v2_action(route, req, &is_push);
-    if (action && !v2_access(&r, action, is_push))
+    if (action && !v2_access(r, action, is_push))
         return 0;
 
     switch (route) {
     case R_TAGS:
         if (get)
-            return v2_tags_list(&r);
+            return v2_tags_list(r);
         break;
     case R_MANIFEST:
         if (get)
-            return v2_manifest_get(&r);
+            return v2_manifest_get(r);
         if (method_is(req, "PUT"))
-            return v2_manifest_put(&r);
+            return v2_manifest_put(r);
         if (method_is(req, "DELETE"))
-            return v2_manifest_delete(&r);
+            return v2_manifest_delete(r);
         break;
     case R_BLOB:
         if (get)
-            return v2_blob_get(&r);
+            return v2_blob_get(r);
         if (method_is(req, "DELETE"))
-            return v2_blob_delete(&r);
+            return v2_blob_delete(r);
         break;
     case R_UPLOADS:
         if (method_is(req, "POST"))
-            return v2_upload_start(&r);
+            return v2_upload_start(r);
         break;
     case R_UPLOAD:
         if (method_is(req, "PATCH"))
-            return v2_upload_patch(&r);
+            return v2_upload_patch(r);
         if (method_is(req, "PUT"))
-            return v2_upload_put(&r);
+            return v2_upload_put(r);
         if (method_is(req, "GET"))
-            return v2_upload_status(&r);
+            return v2_upload_status(r);
         if (method_is(req, "DELETE"))
-            return v2_upload_cancel(&r);
+            return v2_upload_cancel(r);
         break;
     case R_REFERRERS:
         if (get)
-            return v2_referrers(&r);
+            return v2_referrers(r);
         break;
     case R_NONE:
         break;
     }
     v2_send_error(req, ERR_METHOD_UNKNOWN, "this method is not allowed on this endpoint");
     return 0;
+}
+
+int v2_route(server_t *srv, h2o_req_t *req)
+{
+    v2_req_t r = {.req = req, .srv = srv};
+    int rc = route_v2(&r);
+    /* authorized in a snapshot, but the handler read nothing (uploads, deletes, /v2/) */
+    if (r.rd)
+        storage_reader_end(r.rd);
+    return rc;
 }
 
 int server_route(server_t *srv, h2o_req_t *req)

@@ -87,6 +87,7 @@ typedef struct {
     size_t query_len;
     server_caller_t caller; /* anonymous in the open mode */
     bool mount_allowed;     /* the caller may read the blob from ?from= (cross-repository mount) */
+    storage_reader_t *rd;   /* the snapshot the request was authorized in, until v2_reader hands it over */
 } v2_req_t;
 
 /* ---- responses (server/respond.c) ---- */
@@ -274,7 +275,9 @@ int server_route(server_t *srv, h2o_req_t *req);
 int v2_route(server_t *srv, h2o_req_t *req);
 
 /* Helpers shared by handlers. */
-storage_reader_t *v2_reader(v2_req_t *r); /* sends 500 and returns NULL on failure */
+/* The request's snapshot, now the caller's to end: the one it was authorized
+ * in, or a new one. Sends 500 and returns NULL on failure. */
+storage_reader_t *v2_reader(v2_req_t *r);
 /* Location of an upload: /v2/<name>/blobs/uploads/<id> */
 void v2_add_upload_headers(h2o_req_t *req, const char *name, const char *id, uint64_t offset);
 /* Range header value for `offset` bytes received: "0-<offset-1>" ("0-0" when empty, as distribution sends). */

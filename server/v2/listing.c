@@ -6,6 +6,11 @@
 
 storage_reader_t *v2_reader(v2_req_t *r)
 {
+    if (r->rd) {
+        storage_reader_t *rd = r->rd;
+        r->rd = NULL;
+        return rd;
+    }
     storage_err_t err;
     storage_reader_t *rd = storage_reader_begin(r->srv->storage, &err);
     if (!rd)
