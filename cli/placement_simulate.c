@@ -9,10 +9,11 @@
  */
 #include "scheduler/scheduler.h"
 
+#include "cli/cli_internal.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,20 +29,6 @@
 #define MAX_STRATEGIES SCHED_MAX_STRATEGIES
 /* "type=...,field=..." items are short; an expression may be long */
 #define SHORTHAND_MAX 4096
-
-typedef struct {
-    char msg[512];
-} cli_err_t;
-
-static int bad(cli_err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(cli_err_t *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static const char usage_text[] =
     "usage: berth placement simulate --instances FILE --task-definition FILE [--count N] [--group G]\n"
@@ -71,7 +58,7 @@ static json_t *load_json(const char *path, cli_err_t *e)
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (!j)
-        bad(e, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
+        cli_fail(e, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
     return j;
 }
 
@@ -117,16 +104,16 @@ static int read_ports(const json_t *r, const char *where, ports_t *p, bool udp, 
     if (!set)
         return 0;
     if (!json_is_array(set))
-        return bad(e, "%s.stringSetValue: expected an array of port strings", where);
+        return cli_fail(e, "%s.stringSetValue: expected an array of port strings", where);
     size_t n = json_array_size(set);
     uint16_t *v = calloc(n ? n : 1, sizeof *v);
     if (!v)
-        return bad(e, "out of memory");
+        return cli_fail(e, "out of memory");
     for (size_t i = 0; i < n; i++) {
         int64_t port;
         if (!json_to_int(json_array_get(set, i), &port) || port < 1 || port > 65535) {
             free(v);
-            return bad(e, "%s.stringSetValue[%zu]: expected a port number 1-65535", where, i);
+            return cli_fail(e, "%s.stringSetValue[%zu]: expected a port number 1-65535", where, i);
         }
         v[i] = (uint16_t)port;
     }
@@ -146,9 +133,9 @@ static int read_ports(const json_t *r, const char *where, ports_t *p, bool udp, 
 static int read_resources(const json_t *arr, const char *where, int64_t *cpu, int64_t *mem, ports_t *ports, cli_err_t *e)
 {
     if (!arr)
-        return bad(e, "%s: missing", where);
+        return cli_fail(e, "%s: missing", where);
     if (!json_is_array(arr))
-        return bad(e, "%s: expected an array", where);
+        return cli_fail(e, "%s: expected an array", where);
     bool have_cpu = false, have_mem = false;
     size_t i;
     json_t *r;
@@ -158,11 +145,11 @@ static int read_resources(const json_t *arr, const char *where, int64_t *cpu, in
         snprintf(at, sizeof at, "%s[%zu]", where, i);
         const char *name = opt_string(r, "name");
         if (!name)
-            return bad(e, "%s.name: missing", at);
+            return cli_fail(e, "%s.name: missing", at);
         if (strcmp(name, "CPU") == 0 || strcmp(name, "MEMORY") == 0) {
             int64_t v;
             if (!json_to_int(json_object_get(r, "integerValue"), &v) || v < 0)
-                return bad(e, "%s.integerValue: expected a non-negative integer for %s", at, name);
+                return cli_fail(e, "%s.integerValue: expected a non-negative integer for %s", at, name);
             *(name[0] == 'C' ? cpu : mem) = v;
             *(name[0] == 'C' ? &have_cpu : &have_mem) = true;
         } else if (ports && (strcmp(name, "PORTS") == 0 || strcmp(name, "PORTS_UDP") == 0)) {
@@ -171,9 +158,9 @@ static int read_resources(const json_t *arr, const char *where, int64_t *cpu, in
         }
     }
     if (!have_cpu)
-        return bad(e, "%s: no CPU resource", where);
+        return cli_fail(e, "%s: no CPU resource", where);
     if (!have_mem)
-        return bad(e, "%s: no MEMORY resource", where);
+        return cli_fail(e, "%s: no MEMORY resource", where);
     return 0;
 }
 
@@ -188,14 +175,14 @@ static int read_registered_at(const json_t *v, const char *where, int64_t *out, 
     }
     if (json_is_string(v) && sched_time_parse(json_string_value(v), out, NULL))
         return 0;
-    return bad(e, "%s.registeredAt: expected epoch seconds or a date like 2018-06-18T22:28:28+00:00", where);
+    return cli_fail(e, "%s.registeredAt: expected epoch seconds or a date like 2018-06-18T22:28:28+00:00", where);
 }
 
 static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file, cli_err_t *e)
 {
     const json_t *arr = json_is_array(doc) ? doc : json_object_get(doc, "containerInstances");
     if (!json_is_array(arr))
-        return bad(e, "%s: containerInstances: expected an array (the output of aws ecs describe-container-instances)", file);
+        return cli_fail(e, "%s: containerInstances: expected an array (the output of aws ecs describe-container-instances)", file);
     size_t i;
     json_t *ci;
     json_array_foreach(arr, i, ci)
@@ -203,11 +190,11 @@ static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file
         char where[128];
         snprintf(where, sizeof where, "%s: containerInstances[%zu]", file, i);
         if (!json_is_object(ci))
-            return bad(e, "%s: expected an object", where);
+            return cli_fail(e, "%s: expected an object", where);
         sched_instance_spec_t spec = {0};
         spec.arn = opt_string(ci, "containerInstanceArn");
         if (!spec.arn)
-            return bad(e, "%s.containerInstanceArn: missing", where);
+            return cli_fail(e, "%s.containerInstanceArn: missing", where);
         spec.ec2_instance_id = opt_string(ci, "ec2InstanceId");
         const char *status = opt_string(ci, "status");
         if (!status || strcmp(status, "ACTIVE") == 0) {
@@ -221,7 +208,7 @@ static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file
         }
         const json_t *connected = json_object_get(ci, "agentConnected");
         if (connected && !json_is_boolean(connected))
-            return bad(e, "%s.agentConnected: expected true or false", where);
+            return cli_fail(e, "%s.agentConnected: expected true or false", where);
         spec.agent_connected = connected ? json_is_true(connected) : true;
         spec.agent_version = opt_string(json_object_get(ci, "versionInfo"), "agentVersion");
         if (read_registered_at(json_object_get(ci, "registeredAt"), where, &spec.registered_at, e))
@@ -246,7 +233,7 @@ static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file
         if (rt && (!json_to_int(rt, &running) || running < 0)) {
             free(ports.tcp);
             free(ports.udp);
-            return bad(e, "%s.runningTasksCount: expected a non-negative integer", where);
+            return cli_fail(e, "%s.runningTasksCount: expected a non-negative integer", where);
         }
         spec.running_tasks_count = (size_t)running;
         const json_t *attrs = json_object_get(ci, "attributes");
@@ -255,7 +242,7 @@ static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file
         if (!a) {
             free(ports.tcp);
             free(ports.udp);
-            return bad(e, "out of memory");
+            return cli_fail(e, "out of memory");
         }
         for (size_t k = 0; k < na; k++) {
             const json_t *at = json_array_get(attrs, k);
@@ -265,7 +252,7 @@ static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file
                 free(a);
                 free(ports.tcp);
                 free(ports.udp);
-                return bad(e, "%s.attributes[%zu].name: missing", where, k);
+                return cli_fail(e, "%s.attributes[%zu].name: missing", where, k);
             }
         }
         spec.attributes = a;
@@ -276,7 +263,7 @@ static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file
         free(ports.tcp);
         free(ports.udp);
         if (st)
-            return bad(e, "%s: %s", where, se.msg);
+            return cli_fail(e, "%s: %s", where, se.msg);
     }
     return 0;
 }
@@ -287,7 +274,7 @@ static int add_running_tasks(sched_cluster_t *c, const json_t *doc, const char *
 {
     const json_t *arr = json_is_array(doc) ? doc : json_object_get(doc, "tasks");
     if (!json_is_array(arr))
-        return bad(e, "%s: tasks: expected an array (the output of aws ecs describe-tasks)", file);
+        return cli_fail(e, "%s: tasks: expected an array (the output of aws ecs describe-tasks)", file);
     size_t i;
     json_t *t;
     json_array_foreach(arr, i, t)
@@ -296,10 +283,10 @@ static int add_running_tasks(sched_cluster_t *c, const json_t *doc, const char *
         snprintf(where, sizeof where, "%s: tasks[%zu]", file, i);
         const char *ci = opt_string(t, "containerInstanceArn");
         if (!ci)
-            return bad(e, "%s.containerInstanceArn: missing", where);
+            return cli_fail(e, "%s.containerInstanceArn: missing", where);
         size_t idx = sched_cluster_find_instance(c, ci);
         if (idx == SCHED_NO_INSTANCE)
-            return bad(e, "%s.containerInstanceArn: %s is not among the instances", where, ci);
+            return cli_fail(e, "%s.containerInstanceArn: %s is not among the instances", where, ci);
         const char *last = opt_string(t, "lastStatus");
         if (last && strcmp(last, "STOPPED") == 0)
             continue;
@@ -316,7 +303,7 @@ static int add_running_tasks(sched_cluster_t *c, const json_t *doc, const char *
             spec.family = family;
         }
         if (!spec.group)
-            return bad(e, "%s.group: missing", where);
+            return cli_fail(e, "%s.group: missing", where);
         json_to_int(json_object_get(t, "cpu"), &spec.cpu);
         json_to_int(json_object_get(t, "memory"), &spec.memory);
         /* host ports the task holds */
@@ -344,7 +331,7 @@ static int add_running_tasks(sched_cluster_t *c, const json_t *doc, const char *
         spec.nbindings = nb;
         sched_err_t se = {0};
         if (sched_cluster_add_task(c, idx, &spec, &se))
-            return bad(e, "%s: %s", where, se.msg);
+            return cli_fail(e, "%s: %s", where, se.msg);
     }
     return 0;
 }
@@ -367,19 +354,19 @@ static int read_task_definition(const json_t *doc, const char *file, taskdef_t *
     if (!td)
         td = doc;
     if (!json_is_object(td))
-        return bad(e, "%s: taskDefinition: expected an object (the output of aws ecs describe-task-definition)", file);
+        return cli_fail(e, "%s: taskDefinition: expected an object (the output of aws ecs describe-task-definition)", file);
     out->td.family = opt_string(td, "family");
     if (!out->td.family)
-        return bad(e, "%s: taskDefinition.family: missing", file);
+        return cli_fail(e, "%s: taskDefinition.family: missing", file);
     out->arn = opt_string(td, "taskDefinitionArn");
     const char *mode = opt_string(td, "networkMode");
     if (!mode)
         mode = "bridge";
     if (strcmp(mode, "bridge") && strcmp(mode, "host") && strcmp(mode, "awsvpc") && strcmp(mode, "none"))
-        return bad(e, "%s: taskDefinition.networkMode: expected bridge, host, awsvpc or none, found %s", file, mode);
+        return cli_fail(e, "%s: taskDefinition.networkMode: expected bridge, host, awsvpc or none, found %s", file, mode);
     const json_t *defs = json_object_get(td, "containerDefinitions");
     if (!json_is_array(defs) || json_array_size(defs) == 0)
-        return bad(e, "%s: taskDefinition.containerDefinitions: expected a non-empty array", file);
+        return cli_fail(e, "%s: taskDefinition.containerDefinitions: expected a non-empty array", file);
     int64_t cpu_sum = 0, mem_sum = 0;
     bool mem_missing = false;
     size_t i;
@@ -390,22 +377,22 @@ static int read_task_definition(const json_t *doc, const char *file, taskdef_t *
         snprintf(where, sizeof where, "%s: taskDefinition.containerDefinitions[%zu]", file, i);
         const char *name = opt_string(cd, "name");
         if (!name)
-            return bad(e, "%s.name: missing", where);
+            return cli_fail(e, "%s.name: missing", where);
         if (out->ncontainers == MAX_PORT_MAPPINGS)
-            return bad(e, "%s: more than %d containers", where, MAX_PORT_MAPPINGS);
+            return cli_fail(e, "%s: more than %d containers", where, MAX_PORT_MAPPINGS);
         out->containers[out->ncontainers++] = name;
         int64_t v;
         const json_t *j;
         if ((j = json_object_get(cd, "cpu"))) {
             if (!json_to_int(j, &v) || v < 0)
-                return bad(e, "%s.cpu: expected a non-negative integer", where);
+                return cli_fail(e, "%s.cpu: expected a non-negative integer", where);
             cpu_sum += v;
         }
         /* the scheduler reserves the soft limit when there is one, else the hard limit */
         if ((j = json_object_get(cd, "memoryReservation")) || (j = json_object_get(cd, "memory"))) {
             if (!json_to_int(j, &v) || v < 0)
-                return bad(e, "%s.%s: expected a non-negative integer", where,
-                           json_object_get(cd, "memoryReservation") ? "memoryReservation" : "memory");
+                return cli_fail(e, "%s.%s: expected a non-negative integer", where,
+                                json_object_get(cd, "memoryReservation") ? "memoryReservation" : "memory");
             mem_sum += v;
         } else {
             mem_missing = true;
@@ -418,19 +405,19 @@ static int read_task_definition(const json_t *doc, const char *file, taskdef_t *
             snprintf(pw, sizeof pw, "%s.portMappings[%zu]", where, k);
             int64_t cport = 0, hport = 0;
             if (!json_to_int(json_object_get(pm, "containerPort"), &cport) || cport < 1 || cport > 65535)
-                return bad(e, "%s.containerPort: expected a port number 1-65535", pw);
+                return cli_fail(e, "%s.containerPort: expected a port number 1-65535", pw);
             const json_t *hp = json_object_get(pm, "hostPort");
             if (hp && (!json_to_int(hp, &hport) || hport < 0 || hport > 65535))
-                return bad(e, "%s.hostPort: expected 0 or a port number up to 65535", pw);
+                return cli_fail(e, "%s.hostPort: expected 0 or a port number up to 65535", pw);
             const char *proto = opt_string(pm, "protocol");
             if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
-                return bad(e, "%s.protocol: expected tcp or udp, found %s", pw, proto);
+                return cli_fail(e, "%s.protocol: expected tcp or udp, found %s", pw, proto);
             if (strcmp(mode, "awsvpc") == 0 || strcmp(mode, "none") == 0)
                 continue; /* the task gets its own network interface: no host port is claimed */
             if (strcmp(mode, "host") == 0)
                 hport = cport; /* host mode binds the container port on the host */
             if (out->td.nports == MAX_PORT_MAPPINGS)
-                return bad(e, "%s: more than %d port mappings", pw, MAX_PORT_MAPPINGS);
+                return cli_fail(e, "%s: more than %d port mappings", pw, MAX_PORT_MAPPINGS);
             out->ports[out->td.nports++] = (sched_binding_t){
                 name, (uint16_t)cport, (uint16_t)hport, proto && strcmp(proto, "udp") == 0 ? SCHED_PROTO_UDP : SCHED_PROTO_TCP};
         }
@@ -440,15 +427,16 @@ static int read_task_definition(const json_t *doc, const char *file, taskdef_t *
     const json_t *j;
     if ((j = json_object_get(td, "cpu")) && !json_is_null(j)) {
         if (!json_to_int(j, &out->td.cpu) || out->td.cpu < 0)
-            return bad(e, "%s: taskDefinition.cpu: expected a non-negative integer (or a string holding one)", file);
+            return cli_fail(e, "%s: taskDefinition.cpu: expected a non-negative integer (or a string holding one)", file);
     } else {
         out->td.cpu = cpu_sum;
     }
     if ((j = json_object_get(td, "memory")) && !json_is_null(j)) {
         if (!json_to_int(j, &out->td.memory) || out->td.memory < 0)
-            return bad(e, "%s: taskDefinition.memory: expected a non-negative integer (or a string holding one)", file);
+            return cli_fail(e, "%s: taskDefinition.memory: expected a non-negative integer (or a string holding one)", file);
     } else if (mem_missing) {
-        return bad(e, "%s: taskDefinition: each container needs memory or memoryReservation when the task sets no memory", file);
+        return cli_fail(e, "%s: taskDefinition: each container needs memory or memoryReservation when the task sets no memory",
+                        file);
     } else {
         out->td.memory = mem_sum;
     }
@@ -458,9 +446,9 @@ static int read_task_definition(const json_t *doc, const char *file, taskdef_t *
     {
         const char *type = opt_string(pc, "type");
         if (!type || strcmp(type, "memberOf") != 0)
-            return bad(e, "%s: taskDefinition.placementConstraints[%zu].type: expected memberOf", file, k);
+            return cli_fail(e, "%s: taskDefinition.placementConstraints[%zu].type: expected memberOf", file, k);
         if (out->nconstraints == MAX_CONSTRAINTS)
-            return bad(e, "%s: taskDefinition.placementConstraints: more than %u", file, MAX_CONSTRAINTS);
+            return cli_fail(e, "%s: taskDefinition.placementConstraints: more than %u", file, MAX_CONSTRAINTS);
         out->constraints[out->nconstraints++] = (sched_constraint_t){SCHED_CONSTRAINT_MEMBER_OF, opt_string(pc, "expression")};
     }
     return 0;
@@ -493,7 +481,7 @@ static int parse_shorthand(const char *s, const char *opt, item_t *it, cli_err_t
     while (*s) {
         const char *eq = strchr(s, '=');
         if (!eq || !starts_with_key(s))
-            return bad(e, "%s: '%s': expected key=value with a key of type, field or expression", opt, s);
+            return cli_fail(e, "%s: '%s': expected key=value with a key of type, field or expression", opt, s);
         size_t klen = (size_t)(eq - s);
         const char *v = eq + 1;
         const char *end;
@@ -501,11 +489,11 @@ static int parse_shorthand(const char *s, const char *opt, item_t *it, cli_err_t
         if (*v == '"' || *v == '\'') {
             const char *close = strchr(v + 1, *v);
             if (!close)
-                return bad(e, "%s: unterminated quote in '%s'", opt, s);
+                return cli_fail(e, "%s: unterminated quote in '%s'", opt, s);
             val = strndup(v + 1, (size_t)(close - v - 1));
             end = close + 1;
             if (*end && *end != ',')
-                return bad(e, "%s: expected ',' after the quoted value in '%s'", opt, s);
+                return cli_fail(e, "%s: expected ',' after the quoted value in '%s'", opt, s);
         } else {
             end = v;
             while (*end && !(*end == ',' && starts_with_key(end + 1)))
@@ -513,14 +501,14 @@ static int parse_shorthand(const char *s, const char *opt, item_t *it, cli_err_t
             val = strndup(v, (size_t)(end - v));
         }
         if (!val)
-            return bad(e, "out of memory");
+            return cli_fail(e, "out of memory");
         char **slot = klen == 4 ? &it->type : klen == 5 ? &it->field : &it->expression;
         free(*slot);
         *slot = val;
         s = *end == ',' ? end + 1 : end;
     }
     if (!it->type)
-        return bad(e, "%s: type: missing", opt);
+        return cli_fail(e, "%s: type: missing", opt);
     return 0;
 }
 
@@ -535,36 +523,36 @@ static int parse_items(char **vals, size_t nvals, const char *opt, item_t *items
             json_error_t je;
             json_t *j = json_loads(s, 0, &je);
             if (!j)
-                return bad(e, "%s: invalid JSON at column %d: %s", opt, je.column, je.text);
+                return cli_fail(e, "%s: invalid JSON at column %d: %s", opt, je.column, je.text);
             json_t *arr = json_is_array(j) ? j : NULL;
             size_t cnt = arr ? json_array_size(arr) : 1;
             for (size_t i = 0; i < cnt; i++) {
                 json_t *o = arr ? json_array_get(arr, i) : j;
                 if (*n == max) {
                     json_decref(j);
-                    return bad(e, "%s: more than %zu items", opt, max);
+                    return cli_fail(e, "%s: more than %zu items", opt, max);
                 }
                 item_t *it = &items[(*n)++];
                 const char *t = opt_string(o, "type"), *f = opt_string(o, "field"), *x = opt_string(o, "expression");
                 if (!t) {
                     json_decref(j);
-                    return bad(e, "%s[%zu].type: missing", opt, i);
+                    return cli_fail(e, "%s[%zu].type: missing", opt, i);
                 }
                 it->type = strdup(t);
                 it->field = f ? strdup(f) : NULL;
                 it->expression = x ? strdup(x) : NULL;
                 if (!it->type || (f && !it->field) || (x && !it->expression)) {
                     json_decref(j);
-                    return bad(e, "out of memory");
+                    return cli_fail(e, "out of memory");
                 }
             }
             json_decref(j);
             continue;
         }
         if (*n == max)
-            return bad(e, "%s: more than %zu items", opt, max);
+            return cli_fail(e, "%s: more than %zu items", opt, max);
         if (strlen(s) > SHORTHAND_MAX)
-            return bad(e, "%s: item longer than %d characters", opt, SHORTHAND_MAX);
+            return cli_fail(e, "%s: item longer than %d characters", opt, SHORTHAND_MAX);
         if (parse_shorthand(s, opt, &items[(*n)++], e))
             return -1;
     }
@@ -795,7 +783,7 @@ static int parse_args(int argc, char **argv, opts_t *o, cli_err_t *e)
             while (j < argc && strncmp(argv[j], "--", 2) != 0)
                 j++;
             if (j == i + 1)
-                return bad(e, "%s: expected at least one value", a);
+                return cli_fail(e, "%s: expected at least one value", a);
             if (a[12] == 's') {
                 o->strategy_vals = argv + i + 1;
                 o->nstrategy_vals = (size_t)(j - i - 1);
@@ -819,9 +807,9 @@ static int parse_args(int argc, char **argv, opts_t *o, cli_err_t *e)
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             known |= strcmp(a, valued[k]) == 0;
         if (!known)
-            return bad(e, "unknown option '%s' (see --help)", a);
+            return cli_fail(e, "unknown option '%s' (see --help)", a);
         if (!next)
-            return bad(e, "%s: expected a value", a);
+            return cli_fail(e, "%s: expected a value", a);
         i++;
         uint64_t v;
         if (strcmp(a, "--instances") == 0)
@@ -834,18 +822,18 @@ static int parse_args(int argc, char **argv, opts_t *o, cli_err_t *e)
             o->group = next;
         else if (strcmp(a, "--count") == 0) {
             if (!parse_uint(next, SCHED_MAX_TASKS_PER_REQUEST, &v))
-                return bad(e, "--count: expected a whole number up to %u, found '%s'", SCHED_MAX_TASKS_PER_REQUEST, next);
+                return cli_fail(e, "--count: expected a whole number up to %u, found '%s'", SCHED_MAX_TASKS_PER_REQUEST, next);
             o->count = (size_t)v;
         } else {
             if (!parse_uint(next, UINT64_MAX, &v))
-                return bad(e, "--seed: expected a whole number, found '%s'", next);
+                return cli_fail(e, "--seed: expected a whole number, found '%s'", next);
             o->seed = v;
         }
     }
     if (!o->instances)
-        return bad(e, "--instances: required");
+        return cli_fail(e, "--instances: required");
     if (!o->task_definition)
-        return bad(e, "--task-definition: required");
+        return cli_fail(e, "--task-definition: required");
     return 0;
 }
 
@@ -869,7 +857,7 @@ int berth_placement_simulate(int argc, char **argv)
     sched_placement_t placement = {0};
     bool placed = false;
     if (!td) {
-        bad(&e, "out of memory");
+        cli_fail(&e, "out of memory");
         goto out;
     }
     if (parse_args(argc, argv, &o, &e))
@@ -887,13 +875,13 @@ int berth_placement_simulate(int argc, char **argv)
         else if (strcmp(t, "random") == 0)
             strategies[s].type = SCHED_STRATEGY_RANDOM;
         else {
-            bad(&e, "--placement-strategy[%zu].type: expected binpack, spread or random, found '%s'", s, t);
+            cli_fail(&e, "--placement-strategy[%zu].type: expected binpack, spread or random, found '%s'", s, t);
             goto out;
         }
         strategies[s].field = sitems[s].field;
         sched_err_t se = {0};
         if (!sched_strategy_valid(&strategies[s], &se)) {
-            bad(&e, "--placement-strategy[%zu].field: %s", s, se.msg);
+            cli_fail(&e, "--placement-strategy[%zu].field: %s", s, se.msg);
             goto out;
         }
     }
@@ -912,22 +900,22 @@ int berth_placement_simulate(int argc, char **argv)
             con.type = SCHED_CONSTRAINT_MEMBER_OF;
             con.expression = citems[k].expression;
             if (!con.expression) {
-                bad(&e, "--placement-constraints[%zu].expression: missing for memberOf", k);
+                cli_fail(&e, "--placement-constraints[%zu].expression: missing for memberOf", k);
                 goto out;
             }
         } else {
-            bad(&e, "--placement-constraints[%zu].type: expected distinctInstance or memberOf, found '%s'", k, t);
+            cli_fail(&e, "--placement-constraints[%zu].type: expected distinctInstance or memberOf, found '%s'", k, t);
             goto out;
         }
         if (td->nconstraints == MAX_CONSTRAINTS) {
-            bad(&e, "--placement-constraints: more than %u constraints with the task definition's", MAX_CONSTRAINTS);
+            cli_fail(&e, "--placement-constraints: more than %u constraints with the task definition's", MAX_CONSTRAINTS);
             goto out;
         }
         td->constraints[td->nconstraints++] = con;
     }
     c = sched_cluster_new();
     if (!c) {
-        bad(&e, "out of memory");
+        cli_fail(&e, "out of memory");
         goto out;
     }
     if (add_instances(c, ci_doc, o.instances, &e))
@@ -951,7 +939,7 @@ int berth_placement_simulate(int argc, char **argv)
     sched_status_t st = sched_place(c, &req, &placement, &se);
     if (st) {
         /* the library names the field (placementConstraints[i].expression, ...) */
-        bad(&e, "%s", se.msg);
+        cli_fail(&e, "%s", se.msg);
         goto out;
     }
     placed = true;
@@ -960,7 +948,7 @@ int berth_placement_simulate(int argc, char **argv)
     } else {
         reply = build_reply(c, &placement, td, group, strategies, o.explain);
         if (!reply || json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-            bad(&e, "failed to write the reply");
+            cli_fail(&e, "failed to write the reply");
             goto out;
         }
         fputc('\n', stdout);

@@ -9,9 +9,10 @@
  */
 #include "policies/policies.h"
 
+#include "cli/cli_internal.h"
+
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,20 +29,6 @@
 #define MAX_CONTEXT_KEYS 128
 /* "2026-11-28T12:00:00Z" and 20 digits of epoch seconds, with room */
 #define TIME_TEXT_MAX 32
-
-typedef struct {
-    char msg[512];
-} cli_err_t;
-
-static int bad(cli_err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(cli_err_t *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static const char usage_text[] =
     "usage: berth policy simulate --policy-file FILE [--policy-file FILE ...] [--repository-policy-file FILE]\n"
@@ -80,7 +67,7 @@ static int add_context(opts_t *o, const char *kv, cli_err_t *e)
 {
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv)
-        return bad(e, "--context: expected KEY=VALUE, found '%s'", kv);
+        return cli_fail(e, "--context: expected KEY=VALUE, found '%s'", kv);
     size_t klen = (size_t)(eq - kv);
     ctx_key_t *k = NULL;
     for (size_t i = 0; i < o->n_keys && !k; i++)
@@ -88,16 +75,16 @@ static int add_context(opts_t *o, const char *kv, cli_err_t *e)
             k = &o->keys[i];
     if (!k) {
         if (o->n_keys == MAX_CONTEXT_KEYS)
-            return bad(e, "--context: more than %d keys", MAX_CONTEXT_KEYS);
+            return cli_fail(e, "--context: more than %d keys", MAX_CONTEXT_KEYS);
         k = &o->keys[o->n_keys++];
         char *key = strndup(kv, klen);
         if (!key)
-            return bad(e, "out of memory");
+            return cli_fail(e, "out of memory");
         k->key = key;
     }
     const char **v = realloc(k->values, (k->n + 1) * sizeof *v);
     if (!v)
-        return bad(e, "out of memory");
+        return cli_fail(e, "out of memory");
     k->values = v;
     k->values[k->n++] = eq + 1;
     return 0;
@@ -117,7 +104,7 @@ static int add_default(opts_t *o, const char *key, const char *value, cli_err_t 
         return 0;
     char kv[256];
     if ((size_t)snprintf(kv, sizeof kv, "%s=", key) >= sizeof kv)
-        return bad(e, "context key too long");
+        return cli_fail(e, "context key too long");
     /* add_context keeps a pointer to the value: give it the caller's string */
     if (add_context(o, kv, e))
         return -1;
@@ -147,17 +134,17 @@ static int parse_args(int argc, char **argv, opts_t *o, cli_err_t *e)
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             known |= strcmp(a, valued[k]) == 0;
         if (!known)
-            return bad(e, "unknown option '%s' (see --help)", a);
+            return cli_fail(e, "unknown option '%s' (see --help)", a);
         if (!next)
-            return bad(e, "%s: expected a value", a);
+            return cli_fail(e, "%s: expected a value", a);
         i++;
         if (strcmp(a, "--policy-file") == 0) {
             if (o->n_policy_files == MAX_POLICY_FILES)
-                return bad(e, "--policy-file: more than %d files", MAX_POLICY_FILES);
+                return cli_fail(e, "--policy-file: more than %d files", MAX_POLICY_FILES);
             o->policy_files[o->n_policy_files++] = file_path(next);
         } else if (strcmp(a, "--repository-policy-file") == 0) {
             if (o->repo_policy_file)
-                return bad(e, "--repository-policy-file: given twice; a repository has one policy");
+                return cli_fail(e, "--repository-policy-file: given twice; a repository has one policy");
             o->repo_policy_file = file_path(next);
         } else if (strcmp(a, "--action") == 0) {
             o->action = next;
@@ -170,18 +157,18 @@ static int parse_args(int argc, char **argv, opts_t *o, cli_err_t *e)
         }
     }
     if (!o->n_policy_files && !o->repo_policy_file)
-        return bad(e, "--policy-file or --repository-policy-file: at least one is required");
+        return cli_fail(e, "--policy-file or --repository-policy-file: at least one is required");
     if (!o->action)
-        return bad(e, "--action: required");
+        return cli_fail(e, "--action: required");
     const char *colon = strchr(o->action, ':');
     if (!colon || colon == o->action || !colon[1])
-        return bad(e, "--action: expected service:action (e.g. ecr:BatchGetImage), found '%s'", o->action);
+        return cli_fail(e, "--action: expected service:action (e.g. ecr:BatchGetImage), found '%s'", o->action);
     if (!o->resource)
-        return bad(e, "--resource: required");
+        return cli_fail(e, "--resource: required");
     if (!*o->resource)
-        return bad(e, "--resource: must not be empty");
+        return cli_fail(e, "--resource: must not be empty");
     if (o->principal && !*o->principal)
-        return bad(e, "--principal: must not be empty (leave it out for an anonymous caller)");
+        return cli_fail(e, "--principal: must not be empty (leave it out for an anonymous caller)");
     return 0;
 }
 
@@ -190,14 +177,14 @@ static char *read_file(const char *path, size_t *len, cli_err_t *e)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        bad(e, "%s: %s", path, strerror(errno));
+        cli_fail(e, "%s: %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = POLICY_MAX_BYTES + 1;
     char *buf = malloc(cap);
     if (!buf) {
         fclose(f);
-        bad(e, "out of memory");
+        cli_fail(e, "out of memory");
         return NULL;
     }
     *len = fread(buf, 1, cap, f);
@@ -205,7 +192,7 @@ static char *read_file(const char *path, size_t *len, cli_err_t *e)
     fclose(f);
     if (err) {
         free(buf);
-        bad(e, "%s: read error", path);
+        cli_fail(e, "%s: read error", path);
         return NULL;
     }
     return buf;
@@ -221,7 +208,7 @@ static policy_t *load_policy(const char *path, policy_kind_t kind, cli_err_t *e)
     policy_t *p = policy_parse(text, len, kind, &pe);
     free(text);
     if (!p)
-        bad(e, "%s: %s", path, pe.msg);
+        cli_fail(e, "%s: %s", path, pe.msg);
     return p;
 }
 
@@ -317,7 +304,7 @@ int berth_policy_simulate(int argc, char **argv)
     policy_context_entry_t ctx[MAX_CONTEXT_KEYS];
     int rc = EXIT_BAD_INPUT;
     if (!o) {
-        bad(&e, "out of memory");
+        cli_fail(&e, "out of memory");
         goto out;
     }
     if (parse_args(argc, argv, o, &e))
@@ -338,7 +325,7 @@ int berth_policy_simulate(int argc, char **argv)
     time_t now = time(NULL);
     struct tm tm;
     if (!gmtime_r(&now, &tm) || !strftime(now_iso, sizeof now_iso, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
-        bad(&e, "cannot read the clock");
+        cli_fail(&e, "cannot read the clock");
         goto out;
     }
     snprintf(now_epoch, sizeof now_epoch, "%lld", (long long)now);
@@ -366,7 +353,7 @@ int berth_policy_simulate(int argc, char **argv)
     policy_decision_t d = policy_evaluate(identity, o->n_policy_files, o->repo_policy_file ? &repo : NULL, &req, &result);
     if (o->json) {
         if (print_json(&result)) {
-            bad(&e, "failed to write the reply");
+            cli_fail(&e, "failed to write the reply");
             goto out;
         }
     } else {

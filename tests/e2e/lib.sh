@@ -161,6 +161,22 @@ make_test_pki() {
     cp "$d/ca.pem" "$d/certs.d/ca.crt"
 }
 
+# client_env: after start_registry with E2E_BERTH_AUTH=1, point the clients at this
+# registry and nothing else: the AWS CLI at the first-start administrator's key
+# (CREDS) through AWS (Debian's AWS CLI v2: a pip-installed v1 earlier on PATH prints
+# other formats and exit codes), skopeo at an empty auth file and an accept-all
+# policy through SKOPEO.
+client_env() {
+    CREDS=$REGISTRY_DATA/admin-credentials
+    export AWS_SHARED_CREDENTIALS_FILE=$CREDS AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+    unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+    AWS=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1)
+    export REGISTRY_AUTH_FILE="$E2E_TMP/auth.json"
+    echo '{}' >"$REGISTRY_AUTH_FILE"
+    echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$E2E_TMP/policy.json"
+    SKOPEO=(skopeo --policy "$E2E_TMP/policy.json")
+}
+
 # berth_mode_flags: BERTH_MODE_FLAGS=(berthd's flags for E2E_BERTH_AUTH and E2E_BERTH_TLS).
 berth_mode_flags() {
     BERTH_MODE_FLAGS=(--insecure-no-auth)

@@ -27,16 +27,7 @@ start_registry
 # shellcheck source=/dev/null
 source "$E2E_TMP/img/digests.env"
 
-CREDS=$REGISTRY_DATA/admin-credentials
-# The AWS CLI reads only what we give it: no ~/.aws, no instance metadata.
-export AWS_SHARED_CREDENTIALS_FILE=$CREDS AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
-# Debian's AWS CLI v2 (a pip-installed v1 earlier on PATH prints other formats and exit codes)
-AWS=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1)
-export REGISTRY_AUTH_FILE="$E2E_TMP/auth.json"
-echo '{}' >"$REGISTRY_AUTH_FILE"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$E2E_TMP/policy.json"
-SKOPEO=(skopeo --policy "$E2E_TMP/policy.json")
+client_env
 
 password() {
     "${AWS[@]}" ecr get-login-password 2>"$E2E_TMP/pw.err"

@@ -21,14 +21,8 @@ start_registry
 # shellcheck source=/dev/null
 source "$E2E_TMP/img/digests.env"
 
-export AWS_SHARED_CREDENTIALS_FILE=$REGISTRY_DATA/admin-credentials AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-export AWS_CA_BUNDLE=$PKI/ca.pem AWS_PAGER=""
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
-AWS=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1)
-export REGISTRY_AUTH_FILE="$E2E_TMP/auth.json"
-echo '{}' >"$REGISTRY_AUTH_FILE"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$E2E_TMP/policy.json"
-SKOPEO=(skopeo --policy "$E2E_TMP/policy.json")
+export AWS_CA_BUNDLE=$PKI/ca.pem
+client_env
 
 t_http_versions() {
     run curl -s -o /dev/null -w '%{http_code} %{http_version} %{scheme}' --http2 "$BASE/v2/"
