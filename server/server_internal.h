@@ -225,11 +225,12 @@ extern const aws_operation_t iam_policy_operations[]; /* server/iam/policies.c *
 int aws_route(server_t *srv, h2o_req_t *req);
 /* The protocol's error shape: JSON {"__type","message"} or XML <ErrorResponse>. */
 void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* JSON protocol: sends the result object (taking its reference). */
+/* Sends an operation's result object (taking its reference; NULL: out of
+ * memory): as it is in the JSON protocol; in the query protocol as
+ * <OpResponse><OpResult>...</OpResult> XML (object keys become elements,
+ * array items <member>s), or as IAM's JSON form for `Accept: application/json`.
+ * Its strings are wiped once sent. */
 void aws_send_result(aws_req_t *a, json_t *result);
-/* Query protocol: sends <OpResponse><OpResult>result_xml</OpResult>...; result_xml is escaped already. */
-void aws_send_xml_result(aws_req_t *a, const char *result_xml);
-void aws_xml_escape(h2o_mem_pool_t *pool, const char *s, h2o_iovec_t *out);
 /* true when `action` on repository `repo` (NULL: "*") is allowed; else sends the access-denied error. */
 bool aws_allowed(aws_req_t *a, const char *action, const char *repo);
 /* The same for any resource ARN (IAM's users and policies). */
@@ -245,16 +246,6 @@ const char *aws_param_string(aws_req_t *a, const char *name, bool required);
 typedef void (*aws_change_done_cb)(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
                                    const char *const keep[2]);
 void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, const char *keep0, const char *keep1);
-
-/* A query-protocol list being built in the request's pool: <member>s, then
- * joined inside open/close and followed by <IsTruncated>false</IsTruncated>. */
-typedef struct {
-    aws_req_t *a;
-    h2o_iovec_t *parts;
-    size_t n, cap;
-} aws_xml_list_t;
-void aws_xml_list_append(aws_xml_list_t *l, const char *member_xml);
-const char *aws_xml_list_join(aws_xml_list_t *l, const char *open, const char *close);
 
 /* server/iam/: IAM's ISO 8601 dates, and identity-store failures as IAM errors. */
 void iam_format_date(int64_t t, char out[32]);

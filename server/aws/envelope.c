@@ -45,13 +45,41 @@ static void send_body(aws_req_t *a, int status, const char *content_type, const 
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
-void aws_xml_escape(h2o_mem_pool_t *pool, const char *s, h2o_iovec_t *out)
+/* A growing reply body; `failed` once an allocation fails. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} reply_buf_t;
+
+static void buf_add(reply_buf_t *b, const char *s, size_t n)
 {
-    size_t n = 0;
-    for (const char *p = s; *p; p++)
-        n += *p == '&' ? 5 : *p == '<' || *p == '>' ? 4 : *p == '"' || *p == '\'' ? 6 : 1;
-    char *o = h2o_mem_alloc_pool(pool, n + 1);
-    size_t i = 0;
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_str(reply_buf_t *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+static void buf_xml_text(reply_buf_t *b, const char *s)
+{
     for (const char *p = s; *p; p++) {
         const char *rep = *p == '&'    ? "&amp;"
                           : *p == '<'  ? "&lt;"
@@ -59,37 +87,97 @@ void aws_xml_escape(h2o_mem_pool_t *pool, const char *s, h2o_iovec_t *out)
                           : *p == '"'  ? "&quot;"
                           : *p == '\'' ? "&apos;"
                                        : NULL;
-        if (rep) {
-            memcpy(o + i, rep, strlen(rep));
-            i += strlen(rep);
-        } else {
-            o[i++] = *p;
+        if (rep)
+            buf_str(b, rep);
+        else
+            buf_add(b, p, 1);
+    }
+}
+
+/* The query protocol's XML for a JSON value: an object's keys become elements
+ * (in insertion order), an array's items <member>s, true/false and numbers
+ * their text. Keys are our own element names: nothing to escape. */
+static void buf_xml_value(reply_buf_t *b, const json_t *v)
+{
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *item;
+        json_object_foreach((json_t *)v, key, item)
+        {
+            buf_str(b, "<");
+            buf_str(b, key);
+            buf_str(b, ">");
+            buf_xml_value(b, item);
+            buf_str(b, "</");
+            buf_str(b, key);
+            buf_str(b, ">");
         }
+        break;
     }
-    o[i] = '\0';
-    *out = h2o_iovec_init(o, i);
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            buf_str(b, "<member>");
+            buf_xml_value(b, item);
+            buf_str(b, "</member>");
+        }
+        break;
+    }
+    case JSON_STRING:
+        buf_xml_text(b, json_string_value(v));
+        break;
+    case JSON_INTEGER:
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        buf_str(b, num);
+        break;
+    case JSON_TRUE:
+        buf_str(b, "true");
+        break;
+    case JSON_FALSE:
+        buf_str(b, "false");
+        break;
+    default:
+        break;
+    }
 }
 
-void aws_xml_list_append(aws_xml_list_t *l, const char *x)
+/* Query-protocol clients that send `Accept: application/json` get IAM's JSON
+ * form of the same reply (STS and IAM honour it; the berth CLI uses it). */
+static bool wants_json(aws_req_t *a)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        h2o_iovec_t *p = h2o_mem_alloc_pool(&l->a->req->pool, cap * sizeof(*p));
-        if (l->n)
-            memcpy(p, l->parts, l->n * sizeof(*p));
-        l->parts = p;
-        l->cap = cap;
-    }
-    l->parts[l->n++] = h2o_iovec_init(x, strlen(x));
+    h2o_iovec_t accept = v2_req_header(a->req, "accept");
+    return accept.len && h2o_strstr(accept.base, accept.len, H2O_STRLIT("application/json")) != SIZE_MAX;
 }
 
-const char *aws_xml_list_join(aws_xml_list_t *l, const char *open, const char *close)
+/* Wipes a reply's strings before it is freed: it may carry a new secret key. */
+static void wipe_strings(json_t *v)
 {
-    h2o_iovec_t all = h2o_concat_list(&l->a->req->pool, l->parts, l->n);
-    size_t cap = all.len + strlen(open) + strlen(close) + 64;
-    char *x = h2o_mem_alloc_pool(&l->a->req->pool, cap);
-    snprintf(x, cap, "%s%.*s%s<IsTruncated>false</IsTruncated>", open, (int)all.len, all.base, close);
-    return x;
+    const char *key;
+    json_t *item;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, item) wipe_strings(item);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item) wipe_strings(item);
+    } else if (json_is_string(v)) {
+        OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+    }
+}
+
+/* Sends the finished buffer, wiping it: a reply may carry a new secret key. */
+static void send_buf(aws_req_t *a, int status, const char *content_type, reply_buf_t *b)
+{
+    if (b->failed) {
+        send_body(a, 500, content_type, "", 0);
+    } else {
+        send_body(a, status, content_type, b->p, b->len);
+        OPENSSL_cleanse(b->p, b->len);
+    }
+    free(b->p);
 }
 
 void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt, ...)
@@ -100,14 +188,27 @@ void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt,
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (a->protocol == AWS_PROTOCOL_QUERY) {
-        h2o_iovec_t m;
-        aws_xml_escape(&a->req->pool, msg, &m);
-        char *body = h2o_mem_alloc_pool(&a->req->pool, m.len + 512);
-        int n = snprintf(body, m.len + 512,
-                         "<ErrorResponse xmlns=\"" IAM_XMLNS "\"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>"
-                         "<RequestId>%s</RequestId></ErrorResponse>",
-                         status >= 500 ? "Receiver" : "Sender", type, m.base, a->request_id);
-        send_body(a, status, "text/xml", body, (size_t)n);
+        json_t *error = json_pack("{s:s,s:s,s:s}", "Type", status >= 500 ? "Receiver" : "Sender", "Code", type, "Message", msg);
+        reply_buf_t b = {0};
+        if (wants_json(a)) {
+            json_t *doc = json_pack("{s:o?,s:s}", "Error", error, "RequestId", a->request_id);
+            char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+            buf_str(&b, body ? body : "");
+            b.failed |= !body;
+            free(body);
+            json_decref(doc);
+            send_buf(a, status, "application/json", &b);
+            return;
+        }
+        buf_str(&b, "<ErrorResponse xmlns=\"" IAM_XMLNS "\"><Error>");
+        if (error)
+            buf_xml_value(&b, error);
+        buf_str(&b, "</Error><RequestId>");
+        buf_str(&b, a->request_id);
+        buf_str(&b, "</RequestId></ErrorResponse>");
+        b.failed |= !error;
+        json_decref(error);
+        send_buf(a, status, "text/xml", &b);
         return;
     }
     json_t *doc = json_pack("{s:s,s:s}", "__type", type, "message", msg);
@@ -120,26 +221,50 @@ void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt,
 
 void aws_send_result(aws_req_t *a, json_t *result)
 {
-    char *body = result ? json_dumps(result, JSON_COMPACT) : NULL;
-    json_decref(result);
-    if (!body) {
-        aws_send_error(a, 500, "ServerException", "out of memory");
+    if (!result) {
+        aws_send_error(a, 500, a->protocol == AWS_PROTOCOL_QUERY ? "ServiceFailure" : "ServerException", "out of memory");
         return;
     }
-    send_body(a, 200, "application/x-amz-json-1.1", body, strlen(body));
-    free(body);
-}
-
-void aws_send_xml_result(aws_req_t *a, const char *result_xml)
-{
+    reply_buf_t b = {0};
+    if (a->protocol == AWS_PROTOCOL_JSON || wants_json(a)) {
+        json_t *doc = result;
+        if (a->protocol == AWS_PROTOCOL_QUERY) {
+            char response[96], result_key[96];
+            snprintf(response, sizeof(response), "%sResponse", a->op->name);
+            snprintf(result_key, sizeof(result_key), "%sResult", a->op->name);
+            doc = json_pack("{s:{s:O,s:{s:s}}}", response, result_key, result, "ResponseMetadata", "RequestId", a->request_id);
+        }
+        char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        buf_str(&b, body ? body : "");
+        b.failed |= !body;
+        if (body) {
+            OPENSSL_cleanse(body, strlen(body));
+            free(body);
+        }
+        if (doc != result)
+            json_decref(doc);
+        wipe_strings(result);
+        json_decref(result);
+        send_buf(a, 200, a->protocol == AWS_PROTOCOL_JSON ? "application/x-amz-json-1.1" : "application/json", &b);
+        return;
+    }
     const char *action = a->op->name;
-    size_t cap = strlen(result_xml) + 2 * strlen(action) + 256;
-    char *body = h2o_mem_alloc_pool(&a->req->pool, cap);
-    int n = snprintf(body, cap,
-                     "<%sResponse xmlns=\"" IAM_XMLNS "\"><%sResult>%s</%sResult><ResponseMetadata><RequestId>%s</RequestId>"
-                     "</ResponseMetadata></%sResponse>",
-                     action, action, result_xml, action, a->request_id, action);
-    send_body(a, 200, "text/xml", body, (size_t)n);
+    buf_str(&b, "<");
+    buf_str(&b, action);
+    buf_str(&b, "Response xmlns=\"" IAM_XMLNS "\"><");
+    buf_str(&b, action);
+    buf_str(&b, "Result>");
+    buf_xml_value(&b, result);
+    buf_str(&b, "</");
+    buf_str(&b, action);
+    buf_str(&b, "Result><ResponseMetadata><RequestId>");
+    buf_str(&b, a->request_id);
+    buf_str(&b, "</RequestId></ResponseMetadata></");
+    buf_str(&b, action);
+    buf_str(&b, "Response>");
+    wipe_strings(result);
+    json_decref(result);
+    send_buf(a, 200, "text/xml", &b);
 }
 
 void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn, policy_decision_t d)

@@ -22,26 +22,14 @@ static const char *policy_name_of_arn(aws_req_t *a, const char *arn)
     return arn + n;
 }
 
-static const char *policy_xml(aws_req_t *a, const auth_policy_info_t *p, size_t attachments)
+static json_t *policy_json(const auth_policy_info_t *p, size_t attachments)
 {
     char created[32], updated[32];
     iam_format_date(p->created, created);
     iam_format_date(p->updated, updated);
-    char *x = h2o_mem_alloc_pool(&a->req->pool, 1024);
-    snprintf(x, 1024,
-             "<PolicyName>%s</PolicyName><PolicyId>%s</PolicyId><Arn>%s</Arn><Path>/</Path><DefaultVersionId>v1</DefaultVersionId>"
-             "<AttachmentCount>%zu</AttachmentCount><IsAttachable>true</IsAttachable><CreateDate>%s</CreateDate>"
-             "<UpdateDate>%s</UpdateDate>",
-             p->name, p->name, p->arn, attachments, created, updated);
-    return x;
-}
-
-static const char *wrap(aws_req_t *a, const char *tag, const char *inner)
-{
-    size_t cap = strlen(inner) + 2 * strlen(tag) + 8;
-    char *x = h2o_mem_alloc_pool(&a->req->pool, cap);
-    snprintf(x, cap, "<%s>%s</%s>", tag, inner, tag);
-    return x;
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:s,s:s}", "PolicyName", p->name, "PolicyId", p->name, "Arn", p->arn, "Path",
+                     "/", "DefaultVersionId", "v1", "AttachmentCount", (json_int_t)attachments, "IsAttachable", 1, "CreateDate",
+                     created, "UpdateDate", updated);
 }
 
 static void policy_created(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
@@ -55,7 +43,7 @@ static void policy_created(aws_req_t *a, auth_identity_status_t s, const auth_ch
     auth_policy_info_t p = {.created = (int64_t)time(NULL), .updated = (int64_t)time(NULL)};
     snprintf(p.name, sizeof(p.name), "%s", keep[0]);
     snprintf(p.arn, sizeof(p.arn), "%s", keep[1]);
-    aws_send_xml_result(a, wrap(a, "Policy", policy_xml(a, &p, 0)));
+    aws_send_result(a, json_pack("{s:o?}", "Policy", policy_json(&p, 0)));
 }
 
 static void create_policy(aws_req_t *a)
@@ -96,7 +84,7 @@ static void get_policy(aws_req_t *a)
 {
     auth_policy_info_t p;
     if (target_policy(a, "iam:GetPolicy", &p))
-        aws_send_xml_result(a, wrap(a, "Policy", policy_xml(a, &p, 0)));
+        aws_send_result(a, json_pack("{s:o?}", "Policy", policy_json(&p, 0)));
 }
 
 static void delete_policy(aws_req_t *a)
@@ -112,9 +100,7 @@ static void delete_policy(aws_req_t *a)
 
 static bool member_of_policy(void *ctx, const auth_policy_info_t *p)
 {
-    aws_xml_list_t *l = ctx;
-    aws_xml_list_append(l, wrap(l->a, "member", policy_xml(l->a, p, 0)));
-    return true;
+    return json_array_append_new(ctx, policy_json(p, 0)) == 0;
 }
 
 static void list_policies(aws_req_t *a)
@@ -123,13 +109,16 @@ static void list_policies(aws_req_t *a)
     snprintf(arn, sizeof(arn), "arn:aws:iam::%s:policy/*", a->srv->keys.account_id);
     if (!aws_allowed_arn(a, "iam:ListPolicies", arn))
         return;
-    aws_xml_list_t l = {.a = a};
-    auth_err_t err;
-    auth_identity_status_t s = auth_policies_list(storage_reader_records(a->rd), member_of_policy, &l, &err);
-    if (s != AUTH_IDENTITY_OK)
+    json_t *members = json_array();
+    auth_err_t err = {"out of memory"};
+    auth_identity_status_t s =
+        members ? auth_policies_list(storage_reader_records(a->rd), member_of_policy, members, &err) : AUTH_IDENTITY_STORE_ERROR;
+    if (s != AUTH_IDENTITY_OK) {
+        json_decref(members);
         iam_send_identity_error(a, s, &err);
-    else
-        aws_send_xml_result(a, aws_xml_list_join(&l, "<Policies>", "</Policies>"));
+        return;
+    }
+    aws_send_result(a, json_pack("{s:o,s:b}", "Policies", members, "IsTruncated", 0));
 }
 
 static void attach(aws_req_t *a, bool role, bool on)
@@ -174,14 +163,16 @@ static void list_attached(aws_req_t *a, bool role)
     if (!iam_target_principal(a, role ? "RoleName" : "UserName", role, true,
                               role ? "iam:ListAttachedRolePolicies" : "iam:ListAttachedUserPolicies", &p))
         return;
-    aws_xml_list_t l = {.a = a};
-    for (size_t i = 0; i < p.n_policies; i++) {
-        char *m = h2o_mem_alloc_pool(&a->req->pool, 512);
-        snprintf(m, 512, "<member><PolicyName>%s</PolicyName><PolicyArn>arn:aws:iam::%s:policy/%s</PolicyArn></member>",
-                 p.policies[i], a->srv->keys.account_id, p.policies[i]);
-        aws_xml_list_append(&l, m);
+    json_t *members = json_array();
+    for (size_t i = 0; members && i < p.n_policies; i++) {
+        char parn[AUTH_PRINCIPAL_ARN_MAX + 1];
+        snprintf(parn, sizeof(parn), "arn:aws:iam::%s:policy/%s", a->srv->keys.account_id, p.policies[i]);
+        if (json_array_append_new(members, json_pack("{s:s,s:s}", "PolicyName", p.policies[i], "PolicyArn", parn)) != 0) {
+            json_decref(members);
+            members = NULL;
+        }
     }
-    aws_send_xml_result(a, aws_xml_list_join(&l, "<AttachedPolicies>", "</AttachedPolicies>"));
+    aws_send_result(a, members ? json_pack("{s:o,s:b}", "AttachedPolicies", members, "IsTruncated", 0) : NULL);
 }
 
 static void list_attached_user_policies(aws_req_t *a)

@@ -45,27 +45,18 @@ void iam_send_identity_error(aws_req_t *a, auth_identity_status_t s, const auth_
     }
 }
 
-/* The fields of a <User>/<Role> element (or of a list's <member>). */
-static const char *principal_fields(aws_req_t *a, const auth_principal_t *p)
+/* A <User>/<Role> element's fields (or a list member's), as IAM orders them. */
+static json_t *principal_json(const auth_principal_t *p)
 {
     char date[32];
     iam_format_date(p->created, date);
-    const char *kind = p->is_role ? "Role" : "User";
-    size_t cap = 1024;
-    char *x = h2o_mem_alloc_pool(&a->req->pool, cap);
-    /* names and ids are [A-Za-z0-9+=,.@_-] and ARNs add ':' and '/': nothing to escape */
-    snprintf(x, cap, "<Path>/</Path><%sName>%s</%sName><%sId>%s</%sId><Arn>%s</Arn><CreateDate>%s</CreateDate>", kind, p->name,
-             kind, kind, p->id, kind, p->arn, date);
-    return x;
+    return json_pack("{s:s,s:s,s:s,s:s,s:s}", "Path", "/", p->is_role ? "RoleName" : "UserName", p->name,
+                     p->is_role ? "RoleId" : "UserId", p->id, "Arn", p->arn, "CreateDate", date);
 }
 
-static const char *principal_xml(aws_req_t *a, const auth_principal_t *p)
+static void send_principal(aws_req_t *a, const auth_principal_t *p)
 {
-    const char *fields = principal_fields(a, p), *kind = p->is_role ? "Role" : "User";
-    size_t cap = strlen(fields) + 32;
-    char *x = h2o_mem_alloc_pool(&a->req->pool, cap);
-    snprintf(x, cap, "<%s>%s</%s>", kind, fields, kind);
-    return x;
+    aws_send_result(a, json_pack("{s:o?}", p->is_role ? "Role" : "User", principal_json(p)));
 }
 
 bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out)
@@ -99,7 +90,7 @@ static void principal_created(aws_req_t *a, auth_identity_status_t s, const auth
     if (s != AUTH_IDENTITY_OK)
         iam_send_identity_error(a, s, err);
     else
-        aws_send_xml_result(a, principal_xml(a, auth_change_principal(c)));
+        send_principal(a, auth_change_principal(c));
 }
 
 void iam_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err, const char *const keep[2])
@@ -108,7 +99,7 @@ void iam_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c,
     if (s != AUTH_IDENTITY_OK)
         iam_send_identity_error(a, s, err);
     else
-        aws_send_xml_result(a, "");
+        aws_send_result(a, json_object());
 }
 
 void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const auth_err_t *err, aws_change_done_cb done,
@@ -162,7 +153,7 @@ static void get_principal(aws_req_t *a, bool role)
 {
     auth_principal_t p;
     if (iam_target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
-        aws_send_xml_result(a, principal_xml(a, &p));
+        send_principal(a, &p);
 }
 
 static void get_user(aws_req_t *a)
@@ -198,13 +189,7 @@ static void delete_role(aws_req_t *a)
 
 static bool member_of_principal(void *ctx, const auth_principal_t *p)
 {
-    aws_xml_list_t *l = ctx;
-    const char *fields = principal_fields(l->a, p);
-    size_t cap = strlen(fields) + 32;
-    char *m = h2o_mem_alloc_pool(&l->a->req->pool, cap);
-    snprintf(m, cap, "<member>%s</member>", fields);
-    aws_xml_list_append(l, m);
-    return true;
+    return json_array_append_new(ctx, principal_json(p)) == 0;
 }
 
 static void list_principals(aws_req_t *a, bool role)
@@ -213,13 +198,17 @@ static void list_principals(aws_req_t *a, bool role)
     auth_principal_arn(&a->srv->keys, "*", role, arn);
     if (!aws_allowed_arn(a, role ? "iam:ListRoles" : "iam:ListUsers", arn))
         return;
-    aws_xml_list_t l = {.a = a};
-    auth_err_t err;
-    auth_identity_status_t s = auth_principals_list(storage_reader_records(a->rd), role, member_of_principal, &l, &err);
-    if (s != AUTH_IDENTITY_OK)
+    json_t *members = json_array();
+    auth_err_t err = {"out of memory"};
+    auth_identity_status_t s = members
+                                   ? auth_principals_list(storage_reader_records(a->rd), role, member_of_principal, members, &err)
+                                   : AUTH_IDENTITY_STORE_ERROR;
+    if (s != AUTH_IDENTITY_OK) {
+        json_decref(members);
         iam_send_identity_error(a, s, &err);
-    else
-        aws_send_xml_result(a, aws_xml_list_join(&l, role ? "<Roles>" : "<Users>", role ? "</Roles>" : "</Users>"));
+        return;
+    }
+    aws_send_result(a, json_pack("{s:o,s:b}", role ? "Roles" : "Users", members, "IsTruncated", 0));
 }
 
 static void list_users(aws_req_t *a)
@@ -241,14 +230,9 @@ static void access_key_created(aws_req_t *a, auth_identity_status_t s, const aut
     }
     char date[32];
     iam_format_date((int64_t)time(NULL), date);
-    /* the secret's base64 alphabet has '+' and '/': nothing to escape in XML */
-    char *x = h2o_mem_alloc_pool(&a->req->pool, 512);
-    snprintf(x, 512,
-             "<AccessKey><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>Active</Status>"
-             "<SecretAccessKey>%s</SecretAccessKey><CreateDate>%s</CreateDate></AccessKey>",
-             keep[0], auth_change_access_key_id(c), auth_change_secret(c), date);
-    aws_send_xml_result(a, x);
-    OPENSSL_cleanse(x, 512);
+    aws_send_result(a, json_pack("{s:{s:s,s:s,s:s,s:s,s:s}}", "AccessKey", "UserName", keep[0], "AccessKeyId",
+                                 auth_change_access_key_id(c), "Status", "Active", "SecretAccessKey", auth_change_secret(c),
+                                 "CreateDate", date));
 }
 
 static void create_access_key(aws_req_t *a)
@@ -287,21 +271,21 @@ static void list_access_keys(aws_req_t *a)
     auth_principal_t p;
     if (!iam_target_principal(a, "UserName", false, false, "iam:ListAccessKeys", &p))
         return;
-    aws_xml_list_t l = {.a = a};
-    for (size_t i = 0; i < p.n_keys; i++) {
+    json_t *members = json_array();
+    for (size_t i = 0; members && i < p.n_keys; i++) {
         auth_access_key_info_t k;
         auth_err_t err;
         if (auth_access_key_info(storage_reader_records(a->rd), p.keys[i], &k, &err) != AUTH_IDENTITY_OK)
             continue;
-        char date[32], *m = h2o_mem_alloc_pool(&a->req->pool, 256);
+        char date[32];
         iam_format_date(k.created, date);
-        snprintf(
-            m, 256,
-            "<member><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>%s</Status><CreateDate>%s</CreateDate></member>",
-            p.name, k.id, k.active ? "Active" : "Inactive", date);
-        aws_xml_list_append(&l, m);
+        if (json_array_append_new(members, json_pack("{s:s,s:s,s:s,s:s}", "UserName", p.name, "AccessKeyId", k.id, "Status",
+                                                     k.active ? "Active" : "Inactive", "CreateDate", date)) != 0) {
+            json_decref(members);
+            members = NULL;
+        }
     }
-    aws_send_xml_result(a, aws_xml_list_join(&l, "<AccessKeyMetadata>", "</AccessKeyMetadata>"));
+    aws_send_result(a, members ? json_pack("{s:o,s:b}", "AccessKeyMetadata", members, "IsTruncated", 0) : NULL);
 }
 
 const aws_operation_t iam_user_operations[] = {
