@@ -63,6 +63,22 @@ typedef struct {
  * anything else, bad base64, a user:password without ':' or over the caps. */
 auth_status_t auth_parse_authorization(const char *value, size_t len, auth_credentials_t *out, auth_err_t *err);
 
+/* ---- the AWS shared credentials file (the CLI's side) ----------------- */
+
+/* The keys of one profile of an AWS credentials file (what auth_bootstrap
+ * writes to <data>/admin-credentials, and ~/.aws/credentials). */
+typedef struct {
+    char access_key_id[129];
+    char secret[129];
+} auth_file_credentials_t;
+
+/* Finds `profile`'s aws_access_key_id and aws_secret_access_key in the text
+ * of a credentials file. AUTH_EMALFORMED, naming the line or what is missing,
+ * for a malformed file, a missing profile or a profile without both keys;
+ * then *out is all zeros. */
+auth_status_t auth_credentials_file_find(const char *text, size_t len, const char *profile, auth_file_credentials_t *out,
+                                         auth_err_t *err);
+
 /* ---- AWS Signature Version 4 ------------------------------------------- */
 
 #define AUTH_ACCESS_KEY_ID_LEN 20 /* "AKIA" + 16 of [A-Z2-7], as AWS's */

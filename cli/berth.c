@@ -3,12 +3,16 @@
  * each handled by a function in its own file. Adding a subcommand is adding
  * its prototype and one row.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 /* each returns the process exit status; they receive argv starting after the verb */
 int berth_placement_simulate(int argc, char **argv);
 int berth_policy_simulate(int argc, char **argv);
+/* cli/admin.c: `berth iam|ecr <subcommand>`, calls to a running berthd; argv starts at the subcommand */
+bool berth_admin_group(const char *group);
+int berth_admin(const char *group, int argc, char **argv);
 
 typedef struct {
     const char *group;
@@ -31,6 +35,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: berth <command> <subcommand> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %s %-10s %s\n", commands[i].group, commands[i].verb, commands[i].summary);
+    fprintf(out, "  iam <subcommand>     manage a running berthd's users, roles, access keys and policies ('berth iam help')\n"
+                 "  ecr <subcommand>     manage repository policies; get-login-password ('berth ecr help')\n");
     fprintf(out, "\n'berth <command> <subcommand> --help' shows a subcommand's options.\n");
 }
 
@@ -40,6 +46,8 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
+    if (berth_admin_group(argv[1]))
+        return berth_admin(argv[1], argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].group) != 0)
             continue;

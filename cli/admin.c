@@ -1,0 +1,634 @@
+/*
+ * cli/admin.c — `berth iam ...` and `berth ecr ...`: administration of a
+ * running berthd over its AWS-style APIs, signed with SigV4 like the AWS CLI.
+ * One table row per subcommand: the operation it calls and the options that
+ * become its parameters. IAM speaks the query protocol (a form body; berth
+ * asks for IAM's JSON replies with `Accept: application/json`), ECR JSON 1.1.
+ *
+ * Exit status: 0 done; 1 the server refused (its error code and message are
+ * printed); 2 bad usage, input or configuration; 3 the server could not be
+ * reached or answered something that is not an AWS reply.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "cli/cli_internal.h"
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+/* Parameters are policy documents at most (IAM: 6 KiB, ECR: 10 KiB); replies are lists. */
+#define ADMIN_PARAM_MAX (64 * 1024)
+#define ADMIN_REPLY_MAX (8 * 1024 * 1024)
+#define ADMIN_MAX_PARAMS 3
+
+typedef enum { ADMIN_QUERY, ADMIN_JSON } admin_protocol_t;
+
+typedef struct {
+    const char *flag;  /* "--user-name" */
+    const char *param; /* "UserName" */
+    bool required;
+    bool is_switch; /* a boolean flag without a value: "--force" */
+} admin_param_t;
+
+typedef struct {
+    const char *group; /* "iam", "ecr" */
+    const char *verb;  /* "create-user" */
+    const char *operation;
+    admin_param_t params[ADMIN_MAX_PARAMS];
+    const char *summary;
+} admin_command_t;
+
+#define REQUIRED(flag, param)                                                                                                      \
+    {                                                                                                                              \
+        flag, param, true, false                                                                                                   \
+    }
+#define OPTIONAL(flag, param)                                                                                                      \
+    {                                                                                                                              \
+        flag, param, false, false                                                                                                  \
+    }
+#define SWITCH(flag, param)                                                                                                        \
+    {                                                                                                                              \
+        flag, param, false, true                                                                                                   \
+    }
+
+static const admin_command_t admin_commands[] = {
+    {"iam", "create-user", "CreateUser", {REQUIRED("--user-name", "UserName")}, "create a user"},
+    {"iam", "get-user", "GetUser", {OPTIONAL("--user-name", "UserName")}, "show a user (default: yourself)"},
+    {"iam", "delete-user", "DeleteUser", {REQUIRED("--user-name", "UserName")}, "delete a user without keys or policies"},
+    {"iam", "list-users", "ListUsers", {{0}}, "list the users"},
+    {"iam",
+     "create-role",
+     "CreateRole",
+     {REQUIRED("--role-name", "RoleName"), REQUIRED("--assume-role-policy-document", "AssumeRolePolicyDocument")},
+     "create a role with a trust policy"},
+    {"iam", "get-role", "GetRole", {REQUIRED("--role-name", "RoleName")}, "show a role"},
+    {"iam", "delete-role", "DeleteRole", {REQUIRED("--role-name", "RoleName")}, "delete a role without policies"},
+    {"iam", "list-roles", "ListRoles", {{0}}, "list the roles"},
+    {"iam",
+     "create-access-key",
+     "CreateAccessKey",
+     {OPTIONAL("--user-name", "UserName")},
+     "create an access key; its secret is shown only now"},
+    {"iam",
+     "delete-access-key",
+     "DeleteAccessKey",
+     {REQUIRED("--access-key-id", "AccessKeyId"), OPTIONAL("--user-name", "UserName")},
+     "delete an access key"},
+    {"iam", "list-access-keys", "ListAccessKeys", {OPTIONAL("--user-name", "UserName")}, "list a user's access keys"},
+    {"iam",
+     "create-policy",
+     "CreatePolicy",
+     {REQUIRED("--policy-name", "PolicyName"), REQUIRED("--policy-document", "PolicyDocument")},
+     "create a managed policy from an IAM JSON document"},
+    {"iam", "get-policy", "GetPolicy", {REQUIRED("--policy-arn", "PolicyArn")}, "show a managed policy"},
+    {"iam", "delete-policy", "DeletePolicy", {REQUIRED("--policy-arn", "PolicyArn")}, "delete a policy attached to nobody"},
+    {"iam", "list-policies", "ListPolicies", {{0}}, "list the managed policies"},
+    {"iam",
+     "attach-user-policy",
+     "AttachUserPolicy",
+     {REQUIRED("--user-name", "UserName"), REQUIRED("--policy-arn", "PolicyArn")},
+     "attach a policy to a user"},
+    {"iam",
+     "detach-user-policy",
+     "DetachUserPolicy",
+     {REQUIRED("--user-name", "UserName"), REQUIRED("--policy-arn", "PolicyArn")},
+     "detach a policy from a user"},
+    {"iam",
+     "list-attached-user-policies",
+     "ListAttachedUserPolicies",
+     {REQUIRED("--user-name", "UserName")},
+     "list a user's policies"},
+    {"iam",
+     "attach-role-policy",
+     "AttachRolePolicy",
+     {REQUIRED("--role-name", "RoleName"), REQUIRED("--policy-arn", "PolicyArn")},
+     "attach a policy to a role"},
+    {"iam",
+     "detach-role-policy",
+     "DetachRolePolicy",
+     {REQUIRED("--role-name", "RoleName"), REQUIRED("--policy-arn", "PolicyArn")},
+     "detach a policy from a role"},
+    {"iam",
+     "list-attached-role-policies",
+     "ListAttachedRolePolicies",
+     {REQUIRED("--role-name", "RoleName")},
+     "list a role's policies"},
+    {"ecr",
+     "set-repository-policy",
+     "SetRepositoryPolicy",
+     {REQUIRED("--repository-name", "repositoryName"), REQUIRED("--policy-text", "policyText"), SWITCH("--force", "force")},
+     "set a repository's policy"},
+    {"ecr",
+     "get-repository-policy",
+     "GetRepositoryPolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "show a repository's policy"},
+    {"ecr",
+     "delete-repository-policy",
+     "DeleteRepositoryPolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "delete a repository's policy"},
+    {"ecr", "get-login-password", "GetAuthorizationToken", {{0}}, "print a registry password for `docker login -u AWS`"},
+};
+
+#define N_COMMANDS (sizeof admin_commands / sizeof admin_commands[0])
+
+/* Where and as whom: from the options, else the environment, as the AWS CLI does. */
+typedef struct {
+    const char *endpoint;
+    const char *region;
+    const char *profile;
+    const char *ca_bundle;
+    bool no_verify;
+    const char *values[ADMIN_MAX_PARAMS]; /* malloc'd */
+} admin_options_t;
+
+static void usage_group(FILE *out, const char *group)
+{
+    fprintf(out, "usage: berth %s <subcommand> [options]\n\nsubcommands:\n", group);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(admin_commands[i].group, group) != 0)
+            continue;
+        fprintf(out, "  %-28s %s\n", admin_commands[i].verb, admin_commands[i].summary);
+    }
+    fprintf(out, "\ncommon options:\n"
+                 "  --endpoint-url URL   the berthd to talk to (else $BERTH_ENDPOINT_URL, $AWS_ENDPOINT_URL)\n"
+                 "  --region REGION      the SigV4 region (else $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1)\n"
+                 "  --profile NAME       the credentials file's profile (else $AWS_PROFILE, default)\n"
+                 "  --ca-bundle FILE     CA certificates for an https endpoint (else $AWS_CA_BUNDLE, the system's)\n"
+                 "  --no-verify-ssl      do not verify the server's certificate\n"
+                 "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, else the profile in\n"
+                 "$AWS_SHARED_CREDENTIALS_FILE (else ~/.aws/credentials), e.g. <data>/admin-credentials.\n"
+                 "A value written file://PATH is read from PATH.\n");
+}
+
+static void usage_command(FILE *out, const admin_command_t *c)
+{
+    fprintf(out, "usage: berth %s %s", c->group, c->verb);
+    for (size_t i = 0; i < ADMIN_MAX_PARAMS && c->params[i].flag; i++) {
+        const admin_param_t *p = &c->params[i];
+        fprintf(out, " %s%s%s%s", p->required ? "" : "[", p->flag, p->is_switch ? "" : " VALUE", p->required ? "" : "]");
+    }
+    fprintf(out, " [common options]\n%s. 'berth %s help' lists the common options.\n", c->summary, c->group);
+}
+
+/* Reads a whole file of at most `max` bytes; NULL (with e filled) otherwise. */
+static char *read_small_file(const char *path, size_t max, size_t *len_out, cli_err_t *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_fail(e, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    bool failed = !buf || ferror(f);
+    fclose(f);
+    if (failed || n > max) {
+        if (buf) {
+            OPENSSL_cleanse(buf, n);
+            free(buf);
+        }
+        cli_fail(e, failed ? "cannot read %s" : "%s is larger than %zu bytes", path, max);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len_out = n;
+    return buf;
+}
+
+/* A parameter's value: as given, or the contents of PATH for file://PATH. */
+static char *param_value(const char *arg, cli_err_t *e)
+{
+    if (strncmp(arg, "file://", 7) != 0) {
+        char *v = strdup(arg);
+        if (!v)
+            cli_fail(e, "out of memory");
+        return v;
+    }
+    size_t len;
+    char *v = read_small_file(arg + 7, ADMIN_PARAM_MAX, &len, e);
+    if (v && strlen(v) != len) {
+        free(v);
+        cli_fail(e, "%s contains a NUL byte", arg + 7);
+        return NULL;
+    }
+    return v;
+}
+
+static int parse_options(const admin_command_t *c, int argc, char **argv, admin_options_t *o, cli_err_t *e)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **global = strcmp(a, "--endpoint-url") == 0 ? &o->endpoint
+                              : strcmp(a, "--region") == 0     ? &o->region
+                              : strcmp(a, "--profile") == 0    ? &o->profile
+                              : strcmp(a, "--ca-bundle") == 0  ? &o->ca_bundle
+                                                               : NULL;
+        if (global) {
+            if (i + 1 >= argc)
+                return cli_fail(e, "%s needs a value", a);
+            *global = argv[++i];
+            continue;
+        }
+        if (strcmp(a, "--no-verify-ssl") == 0) {
+            o->no_verify = true;
+            continue;
+        }
+        size_t k = 0;
+        while (k < ADMIN_MAX_PARAMS && c->params[k].flag && strcmp(c->params[k].flag, a) != 0)
+            k++;
+        if (k == ADMIN_MAX_PARAMS || !c->params[k].flag)
+            return cli_fail(e, "unknown option '%s'", a);
+        if (o->values[k])
+            return cli_fail(e, "%s given twice", a);
+        if (c->params[k].is_switch) {
+            o->values[k] = strdup("true");
+        } else {
+            if (i + 1 >= argc)
+                return cli_fail(e, "%s needs a value", a);
+            o->values[k] = param_value(argv[++i], e);
+            if (!o->values[k])
+                return -1;
+        }
+        if (!o->values[k])
+            return cli_fail(e, "out of memory");
+    }
+    for (size_t k = 0; k < ADMIN_MAX_PARAMS && c->params[k].flag; k++)
+        if (c->params[k].required && !o->values[k])
+            return cli_fail(e, "%s is required", c->params[k].flag);
+    return 0;
+}
+
+static const char *first_env(const char *a, const char *b)
+{
+    const char *v = getenv(a);
+    if ((!v || !*v) && b)
+        v = getenv(b);
+    return v && *v ? v : NULL;
+}
+
+static int load_credentials(const admin_options_t *o, auth_file_credentials_t *cred, cli_err_t *e)
+{
+    const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    if (id && *id && secret && *secret && !o->profile) {
+        if (strlen(id) >= sizeof(cred->access_key_id) || strlen(secret) >= sizeof(cred->secret))
+            return cli_fail(e, "AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is too long");
+        strcpy(cred->access_key_id, id);
+        strcpy(cred->secret, secret);
+        return 0;
+    }
+    char path[4096];
+    const char *file = first_env("AWS_SHARED_CREDENTIALS_FILE", NULL), *home = getenv("HOME");
+    if (file)
+        snprintf(path, sizeof(path), "%s", file);
+    else if (home)
+        snprintf(path, sizeof(path), "%s/.aws/credentials", home);
+    else
+        return cli_fail(e, "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_SHARED_CREDENTIALS_FILE");
+    size_t len;
+    char *text = read_small_file(path, 1024 * 1024, &len, e);
+    if (!text)
+        return cli_fail(e, "no credentials: %s (set AWS_SHARED_CREDENTIALS_FILE, e.g. to <data>/admin-credentials)", e->msg);
+    const char *profile = o->profile ? o->profile : first_env("AWS_PROFILE", NULL);
+    auth_err_t aerr;
+    auth_status_t s = auth_credentials_file_find(text, len, profile ? profile : "default", cred, &aerr);
+    OPENSSL_cleanse(text, len);
+    free(text);
+    if (s != AUTH_OK)
+        return cli_fail(e, "%s: %s", path, aerr.msg);
+    return 0;
+}
+
+/* The request body: the query protocol's form, or the JSON 1.1 object. */
+static char *request_body(CURL *curl, const admin_command_t *c, const admin_options_t *o, admin_protocol_t proto, cli_err_t *e)
+{
+    if (proto == ADMIN_JSON) {
+        json_t *obj = json_object();
+        for (size_t k = 0; obj && k < ADMIN_MAX_PARAMS && c->params[k].flag; k++) {
+            if (!o->values[k])
+                continue;
+            json_t *v = c->params[k].is_switch ? json_true() : json_string(o->values[k]);
+            if (!v) {
+                json_decref(obj);
+                cli_fail(e, "%s is not valid UTF-8", c->params[k].flag);
+                return NULL;
+            }
+            json_object_set_new(obj, c->params[k].param, v);
+        }
+        char *body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        json_decref(obj);
+        if (!body)
+            cli_fail(e, "out of memory");
+        return body;
+    }
+    size_t cap = 128;
+    for (size_t k = 0; k < ADMIN_MAX_PARAMS && c->params[k].flag; k++)
+        cap += strlen(c->params[k].param) + 2 + (o->values[k] ? 3 * strlen(o->values[k]) : 0);
+    char *body = malloc(cap);
+    if (!body) {
+        cli_fail(e, "out of memory");
+        return NULL;
+    }
+    size_t n = (size_t)snprintf(body, cap, "Action=%s&Version=2010-05-08", c->operation);
+    for (size_t k = 0; k < ADMIN_MAX_PARAMS && c->params[k].flag; k++) {
+        if (!o->values[k])
+            continue;
+        char *enc = curl_easy_escape(curl, o->values[k], 0);
+        if (!enc) {
+            free(body);
+            cli_fail(e, "out of memory");
+            return NULL;
+        }
+        n += (size_t)snprintf(body + n, cap - n, "&%s=%s", c->params[k].param, enc);
+        curl_free(enc);
+    }
+    return body;
+}
+
+/* "host[:port]" of the endpoint, as curl will send it in Host. */
+static int endpoint_authority(const char *url, char *out, size_t cap, cli_err_t *e)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    int rc = -1;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        cli_fail(e, "endpoint '%s' is not a URL like http://127.0.0.1:5000", url);
+    } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        cli_fail(e, "endpoint '%s' is neither http:// nor https://", url);
+    } else if ((curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && strcmp(path, "/") != 0) ||
+               curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+        cli_fail(e, "endpoint '%s' has a path or query: give only scheme://host:port", url);
+    } else {
+        bool has_port = curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK;
+        int n = snprintf(out, cap, "%s%s%s", host, has_port ? ":" : "", has_port ? port : "");
+        rc = n > 0 && (size_t)n < cap ? 0 : cli_fail(e, "endpoint '%s' is too long", url);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+typedef struct {
+    char *p;
+    size_t len;
+    bool too_big;
+} reply_t;
+
+static size_t on_reply(char *data, size_t size, size_t n, void *user)
+{
+    reply_t *r = user;
+    size_t add = size * n;
+    if (r->len + add > ADMIN_REPLY_MAX) {
+        r->too_big = true;
+        return 0;
+    }
+    char *p = realloc(r->p, r->len + add + 1);
+    if (!p)
+        return 0;
+    memcpy(p + r->len, data, add);
+    r->p = p;
+    r->len += add;
+    r->p[r->len] = '\0';
+    return add;
+}
+
+static void print_json(const json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    if (s)
+        printf("%s\n", s);
+    free(s);
+}
+
+/* get-login-password: the password of the first authorization token. */
+static int print_login_password(const json_t *result, cli_err_t *e)
+{
+    json_t *data = json_array_get(json_object_get(result, "authorizationData"), 0);
+    const char *token = json_string_value(json_object_get(data, "authorizationToken"));
+    unsigned char decoded[AUTH_PASSWORD_MAX + 16];
+    size_t len = token ? strlen(token) : 0;
+    if (!token || len > 4 * ((sizeof(decoded) - 16) / 3)) {
+        cli_fail(e, "the reply carries no authorization token");
+        return EXIT_UNREACHABLE;
+    }
+    int n = EVP_DecodeBlock(decoded, (const unsigned char *)token, (int)len);
+    /* EVP_DecodeBlock counts base64 padding as zero bytes */
+    while (n > 0 && len > 0 && token[len - 1] == '=') {
+        n--;
+        len--;
+    }
+    if (n < 4 || memcmp(decoded, "AWS:", 4) != 0) {
+        cli_fail(e, "the authorization token is not base64 of AWS:<password>");
+        return EXIT_UNREACHABLE;
+    }
+    printf("%.*s\n", n - 4, (const char *)decoded + 4);
+    OPENSSL_cleanse(decoded, sizeof(decoded));
+    return 0;
+}
+
+/* Prints the reply (or its error) and returns the exit status. */
+static int handle_reply(const admin_command_t *c, admin_protocol_t proto, long status, const reply_t *r, cli_err_t *e)
+{
+    json_error_t jerr;
+    json_t *doc = r->p ? json_loadb(r->p, r->len, 0, &jerr) : NULL;
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        cli_fail(e, "HTTP %ld from the endpoint, and not an AWS reply: is this a berthd?", status);
+        return EXIT_UNREACHABLE;
+    }
+    int rc = 0;
+    if (status != 200) {
+        json_t *err = proto == ADMIN_QUERY ? json_object_get(doc, "Error") : doc;
+        const char *code = json_string_value(json_object_get(err, proto == ADMIN_QUERY ? "Code" : "__type"));
+        const char *msg = json_string_value(json_object_get(err, proto == ADMIN_QUERY ? "Message" : "message"));
+        cli_fail(e, "An error occurred (%s) when calling the %s operation: %s", code ? code : "unknown", c->operation,
+                 msg ? msg : "(no message)");
+        rc = EXIT_REFUSED;
+    } else {
+        json_t *result = doc;
+        if (proto == ADMIN_QUERY) {
+            char key[96];
+            snprintf(key, sizeof(key), "%sResponse", c->operation);
+            json_t *response = json_object_get(doc, key);
+            snprintf(key, sizeof(key), "%sResult", c->operation);
+            result = json_object_get(response, key);
+        }
+        if (!json_is_object(result)) {
+            cli_fail(e, "the reply to %s has no result", c->operation);
+            rc = EXIT_UNREACHABLE;
+        } else if (strcmp(c->operation, "GetAuthorizationToken") == 0) {
+            rc = print_login_password(result, e);
+        } else if (json_object_size(result) > 0) {
+            print_json(result);
+        }
+    }
+    /* a reply may carry a new secret access key */
+    OPENSSL_cleanse(r->p, r->len);
+    json_decref(doc);
+    return rc;
+}
+
+static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e)
+{
+    admin_protocol_t proto = strcmp(c->group, "iam") == 0 ? ADMIN_QUERY : ADMIN_JSON;
+    const char *endpoint = o->endpoint ? o->endpoint : first_env("BERTH_ENDPOINT_URL", "AWS_ENDPOINT_URL");
+    if (!endpoint)
+        return cli_fail(e, "no endpoint: pass --endpoint-url http://HOST:PORT (or set BERTH_ENDPOINT_URL)"), EXIT_USAGE;
+    const char *region = o->region ? o->region : first_env("AWS_REGION", "AWS_DEFAULT_REGION");
+    char authority[512];
+    if (endpoint_authority(endpoint, authority, sizeof(authority), e) != 0)
+        return EXIT_USAGE;
+    auth_file_credentials_t cred;
+    if (load_credentials(o, &cred, e) != 0)
+        return EXIT_USAGE;
+
+    CURL *curl = curl_easy_init();
+    char *body = curl ? request_body(curl, c, o, proto, e) : NULL;
+    if (!body) {
+        if (!curl)
+            cli_fail(e, "cannot initialise libcurl");
+        curl_easy_cleanup(curl);
+        OPENSSL_cleanse(&cred, sizeof(cred));
+        return EXIT_USAGE;
+    }
+    char target[128];
+    const char *content_type =
+        proto == ADMIN_QUERY ? "application/x-www-form-urlencoded; charset=utf-8" : "application/x-amz-json-1.1";
+    snprintf(target, sizeof(target), "AmazonEC2ContainerRegistry_V20150921.%s", c->operation);
+    auth_header_t signed_headers[3] = {
+        {"host", 4, authority, strlen(authority)},
+        {"content-type", 12, content_type, strlen(content_type)},
+        {"x-amz-target", 12, target, strlen(target)},
+    };
+    auth_http_request_t hr = {.method = "POST",
+                              .path = "/",
+                              .path_len = 1,
+                              .headers = signed_headers,
+                              .n_headers = proto == ADMIN_JSON ? 3 : 2,
+                              .body = body,
+                              .body_len = strlen(body)};
+    char amz_date[17], authorization[1024];
+    auth_err_t aerr;
+    auth_status_t s = auth_sigv4_sign(&hr, cred.access_key_id, cred.secret, strlen(cred.secret), region ? region : "us-east-1",
+                                      proto == ADMIN_QUERY ? "iam" : "ecr", (int64_t)time(NULL), amz_date, authorization,
+                                      sizeof(authorization), &aerr);
+    OPENSSL_cleanse(&cred, sizeof(cred));
+    if (s != AUTH_OK) {
+        free(body);
+        curl_easy_cleanup(curl);
+        return cli_fail(e, "cannot sign the request: %s", aerr.msg), EXIT_USAGE;
+    }
+
+    char line[1200];
+    struct curl_slist *headers = NULL, *h;
+    const char *lines[] = {"Host: %s",         "Content-Type: %s",         "X-Amz-Date: %s", "Authorization: %s",
+                           "X-Amz-Target: %s", "Accept: application/json", "Expect:"};
+    const char *values[] = {authority, content_type, amz_date, authorization, target, "", ""};
+    bool ok = true;
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]) && ok; i++) {
+        if (i == 4 && proto != ADMIN_JSON)
+            continue;
+        snprintf(line, sizeof(line), lines[i], values[i]);
+        ok = (h = curl_slist_append(headers, line)) != NULL;
+        if (ok)
+            headers = h;
+    }
+    char url[600];
+    snprintf(url, sizeof(url), "%s%s/", strncmp(endpoint, "https", 5) == 0 ? "https://" : "http://", authority);
+    reply_t r = {0};
+    char curl_error[CURL_ERROR_SIZE] = "";
+    ok = ok && curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L) == CURLE_OK &&
+         curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+    const char *ca = o->ca_bundle ? o->ca_bundle : first_env("AWS_CA_BUNDLE", NULL);
+    if (ok && ca)
+        ok = curl_easy_setopt(curl, CURLOPT_CAINFO, ca) == CURLE_OK;
+    if (ok && o->no_verify)
+        ok = curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
+             curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
+    int rc;
+    CURLcode cc = ok ? curl_easy_perform(curl) : CURLE_FAILED_INIT;
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK) {
+        rc = EXIT_UNREACHABLE;
+        cli_fail(e, "%s: %s", url, r.too_big ? "the reply is too large" : curl_error[0] ? curl_error : curl_easy_strerror(cc));
+    } else {
+        rc = handle_reply(c, proto, status, &r, e);
+    }
+    OPENSSL_cleanse(authorization, sizeof(authorization));
+    free(r.p);
+    curl_slist_free_all(headers);
+    free(body);
+    curl_easy_cleanup(curl);
+    return rc;
+}
+
+bool berth_admin_group(const char *group)
+{
+    return strcmp(group, "iam") == 0 || strcmp(group, "ecr") == 0;
+}
+
+int berth_admin(const char *group, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "help") == 0 || strcmp(argv[0], "--help") == 0) {
+        usage_group(argc < 1 ? stderr : stdout, group);
+        return argc < 1 ? EXIT_USAGE : 0;
+    }
+    const admin_command_t *c = NULL;
+    for (size_t i = 0; i < N_COMMANDS && !c; i++)
+        if (strcmp(admin_commands[i].group, group) == 0 && strcmp(admin_commands[i].verb, argv[0]) == 0)
+            c = &admin_commands[i];
+    if (!c) {
+        fprintf(stderr, "berth %s: unknown subcommand '%s'\n", group, argv[0]);
+        usage_group(stderr, group);
+        return EXIT_USAGE;
+    }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage_command(stdout, c);
+            return 0;
+        }
+    admin_options_t o = {0};
+    cli_err_t e = {""};
+    int rc = parse_options(c, argc - 1, argv + 1, &o, &e) == 0 ? 0 : EXIT_USAGE;
+    if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        cli_fail(&e, "cannot initialise libcurl");
+        rc = EXIT_UNREACHABLE;
+    } else if (rc == 0) {
+        rc = call(c, &o, &e);
+        curl_global_cleanup();
+    }
+    if (rc == EXIT_USAGE && strncmp(e.msg, "unknown option", 14) == 0) {
+        fprintf(stderr, "berth %s %s: %s\n", group, c->verb, e.msg);
+        usage_command(stderr, c);
+    } else if (rc != 0) {
+        fprintf(stderr, "berth %s %s: %s\n", group, c->verb, e.msg);
+    }
+    for (size_t k = 0; k < ADMIN_MAX_PARAMS; k++)
+        free((char *)o.values[k]);
+    return rc;
+}
