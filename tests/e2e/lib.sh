@@ -78,7 +78,15 @@ trap 'exit 130' INT TERM
 note() { printf '# %s\n' "$*"; }
 
 # skip_all REASON: the whole script cannot run here; ctest maps exit 77 to "skipped".
+# Under E2E_REQUIRE_ALL=1 (scripts/test-all, so CI) a script that cannot run fails:
+# a missing client or a dockerd that does not start must not pass as a skip.
+# A reference-registry run of a Berth-only script still skips.
 skip_all() {
+    if [[ ${E2E_REQUIRE_ALL:-0} == 1 ]] && [[ ${E2E_TARGET:-berth} == berth ]]; then
+        printf 'FAIL  (all) %s (E2E_REQUIRE_ALL=1: a script that cannot run fails)\n' "$*"
+        printf '0 passed, 1 failed, 0 skipped\n'
+        exit 1
+    fi
     printf 'SKIP  (all) %s\n' "$*"
     printf '0 passed, 0 failed, 1 skipped\n'
     exit 77

@@ -9,7 +9,7 @@ set -uo pipefail
 
 BERTH=${1:?usage: cli_e2e.sh BERTH FIXTURES_DIR}
 FX=${2:?usage: cli_e2e.sh BERTH FIXTURES_DIR}
-command -v jq >/dev/null || { echo "jq not found: skipping"; exit 77; }
+command -v jq >/dev/null || { echo "jq not found: skipping"; [ "${E2E_REQUIRE_ALL:-0}" = 1 ] && exit 1; exit 77; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-policy-e2e.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
