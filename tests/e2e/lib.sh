@@ -185,6 +185,24 @@ client_env() {
     SKOPEO=(skopeo --policy "$E2E_TMP/policy.json")
 }
 
+# start_authenticated_registry: start berthd with authentication on (over HTTPS with a
+# CA made here when E2E_AUTH_TLS=1; curl and the AWS CLI trust it), build the test
+# image (its digests.env sourced), and set up the clients (client_env).
+start_authenticated_registry() {
+    export E2E_BERTH_AUTH=1
+    if [[ ${E2E_AUTH_TLS:-0} == 1 ]]; then
+        need openssl
+        make_test_pki "$E2E_TMP/pki"
+        export E2E_BERTH_TLS=$E2E_TMP/pki/server.pem:$E2E_TMP/pki/server.key
+        export CURL_CA_BUNDLE=$E2E_TMP/pki/ca.pem AWS_CA_BUNDLE=$E2E_TMP/pki/ca.pem
+    fi
+    start_registry
+    "$E2E_DIR/make-test-image.sh" "$E2E_TMP/img" >/dev/null
+    # shellcheck source=/dev/null
+    source "$E2E_TMP/img/digests.env"
+    client_env
+}
+
 # berth_mode_flags: BERTH_MODE_FLAGS=(berthd's flags for E2E_BERTH_AUTH and E2E_BERTH_TLS).
 berth_mode_flags() {
     BERTH_MODE_FLAGS=(--insecure-no-auth)

@@ -15,19 +15,7 @@ source "$(dirname "$0")/lib.sh"
 need /usr/bin/aws skopeo podman docker curl jq base64
 is_berth || skip_all "authentication is Berth's (the reference registry runs without it here)"
 
-export E2E_BERTH_AUTH=1
-if [[ ${E2E_AUTH_TLS:-0} == 1 ]]; then
-    need openssl
-    make_test_pki "$E2E_TMP/pki"
-    export E2E_BERTH_TLS=$E2E_TMP/pki/server.pem:$E2E_TMP/pki/server.key
-    export CURL_CA_BUNDLE=$E2E_TMP/pki/ca.pem AWS_CA_BUNDLE=$E2E_TMP/pki/ca.pem
-fi
-start_registry
-"$E2E_DIR/make-test-image.sh" "$E2E_TMP/img" >/dev/null
-# shellcheck source=/dev/null
-source "$E2E_TMP/img/digests.env"
-
-client_env
+start_authenticated_registry
 
 password() {
     "${AWS[@]}" ecr get-login-password 2>"$E2E_TMP/pw.err"

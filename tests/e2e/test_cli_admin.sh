@@ -16,18 +16,7 @@ need /usr/bin/aws skopeo curl jq
 is_berth || skip_all "the berth CLI administers Berth"
 [[ -n ${BERTH_CLI:-} && -x ${BERTH_CLI:-} ]] || { echo "needs BERTH_CLI=/path/to/berth" >&2; exit 2; }
 
-export E2E_BERTH_AUTH=1
-if [[ ${E2E_AUTH_TLS:-0} == 1 ]]; then
-    need openssl
-    make_test_pki "$E2E_TMP/pki"
-    export E2E_BERTH_TLS=$E2E_TMP/pki/server.pem:$E2E_TMP/pki/server.key
-    export CURL_CA_BUNDLE=$E2E_TMP/pki/ca.pem AWS_CA_BUNDLE=$E2E_TMP/pki/ca.pem
-fi
-start_registry
-"$E2E_DIR/make-test-image.sh" "$E2E_TMP/img" >/dev/null
-# shellcheck source=/dev/null
-source "$E2E_TMP/img/digests.env"
-client_env
+start_authenticated_registry
 export BERTH_ENDPOINT_URL=$BASE
 unset AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL
 ACCOUNT=$(sed -n 's/.*created account \([0-9]*\).*/\1/p' "$REGISTRY_LOG" | head -1)
