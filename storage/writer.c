@@ -14,8 +14,10 @@
  * writes the meta page without syncing it; the next commit's data sync makes
  * it durable). A crash of the machine may then undo that one piece, which no
  * client has heard about, never more: LMDB's documented guarantee for that
- * flag. A transaction that acknowledges anything also syncs the meta page
- * (mdb_env_sync) before any `done` runs.
+ * flag. A transaction that acknowledges anything commits with the flag off,
+ * so LMDB writes its meta page through its O_DSYNC descriptor: readers see
+ * the commit only once it is durable, and a blob is never served that a
+ * crash of the machine could take back.
  *
  * The hasher thread hashes a big piece while the writer copies it into the
  * store, so hashing costs no time of its own. It only ever works on the op the
@@ -178,16 +180,23 @@ void store_hash_end(storage_t *st)
 }
 
 /* Commits the batch's transaction. The environment runs with MDB_NOMETASYNC,
- * so the commit syncs the data pages and writes the meta page without
- * syncing it; `durable` then syncs it too, before anyone is told. */
+ * so a commit syncs the data pages and writes the meta page without syncing
+ * it. A `durable` commit turns the flag off for itself: LMDB then writes the
+ * meta page synchronously and publishes the new transaction to readers only
+ * after that write, so nothing it acknowledges is visible before it is on
+ * disk. Only this thread changes the environment's flags (LMDB's condition);
+ * readers never look at this one. */
 static int commit_batch(storage_t *st, MDB_txn *txn, bool durable)
 {
+    bool meta_sync = durable && !st->no_sync;
+    if (meta_sync && mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0) != 0) {
+        mdb_txn_abort(txn);
+        return EINVAL;
+    }
     int rc = mdb_txn_commit(txn);
-    if (rc || !durable || st->no_sync)
-        return rc;
-    /* A failure here leaves the batch committed but maybe not durable: its
-     * ops fail, so nothing is acknowledged that a crash could take back. */
-    return mdb_env_sync(st->env, 1);
+    if (meta_sync)
+        (void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1); /* cannot fail: a changeable flag */
+    return rc;
 }
 
 static void *writer_main(void *arg)
