@@ -227,43 +227,50 @@ static char *param_value(const char *arg, cli_err_t *e)
     return v;
 }
 
+/* Options are "--name VALUE" or, as the AWS CLI also takes them, "--name=VALUE". */
 static int parse_options(const admin_command_t *c, int argc, char **argv, admin_options_t *o, cli_err_t *e)
 {
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *inline_value = NULL;
+        char name[64];
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        if (eq && (size_t)(eq - a) < sizeof(name)) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = '\0';
+            inline_value = eq + 1;
+            a = name;
+        }
         const char **global = strcmp(a, "--endpoint-url") == 0 ? &o->endpoint
                               : strcmp(a, "--region") == 0     ? &o->region
                               : strcmp(a, "--profile") == 0    ? &o->profile
                               : strcmp(a, "--ca-bundle") == 0  ? &o->ca_bundle
                                                                : NULL;
-        if (global) {
-            if (i + 1 >= argc)
-                return cli_fail(e, "%s needs a value", a);
-            *global = argv[++i];
-            continue;
-        }
-        if (strcmp(a, "--no-verify-ssl") == 0) {
-            o->no_verify = true;
-            continue;
-        }
         size_t k = 0;
-        while (k < ADMIN_MAX_PARAMS && c->params[k].flag && strcmp(c->params[k].flag, a) != 0)
+        while (!global && k < ADMIN_MAX_PARAMS && c->params[k].flag && strcmp(c->params[k].flag, a) != 0)
             k++;
-        if (k == ADMIN_MAX_PARAMS || !c->params[k].flag)
+        bool is_switch =
+            strcmp(a, "--no-verify-ssl") == 0 || (!global && k < ADMIN_MAX_PARAMS && c->params[k].flag && c->params[k].is_switch);
+        if (!global && !is_switch && (k == ADMIN_MAX_PARAMS || !c->params[k].flag))
             return cli_fail(e, "unknown option '%s'", a);
-        if (o->values[k])
-            return cli_fail(e, "%s given twice", a);
-        if (c->params[k].is_switch) {
-            o->values[k] = strdup("true");
-        } else {
-            if (i + 1 >= argc)
+        const char *value = NULL;
+        if (is_switch && inline_value)
+            return cli_fail(e, "%s takes no value", a);
+        if (!is_switch) {
+            if (!inline_value && i + 1 >= argc)
                 return cli_fail(e, "%s needs a value", a);
-            o->values[k] = param_value(argv[++i], e);
-            if (!o->values[k])
-                return -1;
+            value = inline_value ? inline_value : argv[++i];
         }
-        if (!o->values[k])
-            return cli_fail(e, "out of memory");
+        if (global) {
+            *global = value;
+        } else if (strcmp(a, "--no-verify-ssl") == 0) {
+            o->no_verify = true;
+        } else if (o->values[k]) {
+            return cli_fail(e, "%s given twice", a);
+        } else {
+            o->values[k] = is_switch ? strdup("true") : param_value(value, e);
+            if (!o->values[k])
+                return e->msg[0] ? -1 : cli_fail(e, "out of memory");
+        }
     }
     for (size_t k = 0; k < ADMIN_MAX_PARAMS && c->params[k].flag; k++)
         if (c->params[k].required && !o->values[k])
@@ -299,8 +306,11 @@ static int load_credentials(const admin_options_t *o, auth_file_credentials_t *c
         return cli_fail(e, "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_SHARED_CREDENTIALS_FILE");
     size_t len;
     char *text = read_small_file(path, 1024 * 1024, &len, e);
-    if (!text)
-        return cli_fail(e, "no credentials: %s (set AWS_SHARED_CREDENTIALS_FILE, e.g. to <data>/admin-credentials)", e->msg);
+    if (!text) {
+        char why[sizeof(e->msg)];
+        snprintf(why, sizeof(why), "%s", e->msg); /* cli_fail writes e->msg: not from itself */
+        return cli_fail(e, "no credentials: %s (set AWS_SHARED_CREDENTIALS_FILE, e.g. to <data>/admin-credentials)", why);
+    }
     const char *profile = o->profile ? o->profile : first_env("AWS_PROFILE", NULL);
     auth_err_t aerr;
     auth_status_t s = auth_credentials_file_find(text, len, profile ? profile : "default", cred, &aerr);

@@ -219,7 +219,14 @@ t_bad_usage() {
     expect_stderr_match "no \[missing\] profile"
     AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/nothing run "${BERTH[@]}" iam list-users
     expect_exit 2
-    expect_stderr_match "no credentials"
+    expect_stderr_match "no credentials: cannot open .*/nothing: No such file"
+    run "${BERTH[@]}" ecr set-repository-policy --repository-name team/app --policy-text x --force=yes
+    expect_exit 2
+    expect_stderr_match "--force takes no value"
+    # the AWS CLI's --name=value form
+    BERTH_ENDPOINT_URL='' run "${BERTH[@]}" iam list-users --endpoint-url="$BASE"
+    expect_success
+    expect_out_jq '[.Users[].UserName] | index("admin") != null' true
     local id
     id=$(sed -n 's/^aws_access_key_id = //p' "$CREDS")
     AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=0123456789012345678901234567890123456789 run "${BERTH[@]}" iam list-users
