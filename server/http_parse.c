@@ -270,6 +270,22 @@ static bool http_key_equals(const char *key, size_t key_len, const char *name, s
     return j == name_len;
 }
 
+bool http_path_decode(const char *src, size_t len, char *dst, size_t cap, size_t *out_len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        int c = http_pct_next(src, len, &i);
+        if (c <= 0 || o + 1 >= cap)
+            return false;
+        dst[o++] = (char)c;
+    }
+    if (cap == 0)
+        return false;
+    dst[o] = '\0';
+    *out_len = o;
+    return true;
+}
+
 long http_query_param(const char *query, size_t query_len, const char *name, char *out, size_t out_size)
 {
     if (out != NULL && out_size > 0)

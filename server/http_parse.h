@@ -43,6 +43,11 @@ unsigned http_accept_parse(const char *s, size_t len, bool *any);
  * has the empty value. */
 long http_query_param(const char *query, size_t query_len, const char *name, char *out, size_t out_size);
 
+/* Percent-decodes a request path into dst (NUL-terminated, *out_len bytes);
+ * false on a '%' not followed by two hex digits, a NUL (literal or encoded)
+ * or a result that does not fit in cap - 1 bytes. */
+bool http_path_decode(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
+
 /* Parses a non-negative decimal integer that must fill the whole span, with no
  * sign, no spaces and no overflow. */
 bool http_parse_u64(const char *s, size_t len, uint64_t *out);

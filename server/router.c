@@ -9,42 +9,6 @@
 /* Longest path we route: a maximal name plus the longest route suffix. */
 #define ROUTE_PATH_MAX (OCI_NAME_MAX + 256)
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src into dst (NUL-terminated); false on a bad escape, an
- * encoded NUL or overflow. */
-static bool decode_path(const char *src, size_t len, char *dst, size_t cap, size_t *out_len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int c = (unsigned char)src[i];
-        if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= len)
-                return false;
-            if ((hi = hexval(src[i + 1])) < 0 || (lo = hexval(src[i + 2])) < 0)
-                return false;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (c == 0 || o + 1 >= cap)
-            return false;
-        dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    *out_len = o;
-    return true;
-}
-
 static bool method_is(h2o_req_t *req, const char *m)
 {
     return h2o_memis(req->method.base, req->method.len, m, strlen(m));
@@ -221,7 +185,7 @@ static int route_v2(v2_req_t *r)
     }
     char path[ROUTE_PATH_MAX + 1];
     size_t len;
-    if (!decode_path(req->path.base, raw_len, path, sizeof(path), &len)) {
+    if (!http_path_decode(req->path.base, raw_len, path, sizeof(path), &len)) {
         v2_send_error(req, ERR_NAME_INVALID, "the request path is malformed or too long");
         return 0;
     }

@@ -6,6 +6,9 @@
  *
  * Round trip: a value that decodes is percent-encoded byte by byte into a new
  * query, which must decode to the same bytes.
+ *
+ * The query is also decoded as a request path (http_path_decode): a path that
+ * decodes holds no NUL, fits, and encoded byte by byte decodes to itself.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,5 +73,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(rt);
     }
     free(out);
+
+    char path[300];
+    size_t plen = 0;
+    size_t cap = out_sizes[(size / 5) % (sizeof(out_sizes) / sizeof(out_sizes[0]))];
+    if (http_path_decode(q, qlen, path, cap, &plen)) {
+        FUZZ_CHECK(plen < cap && path[plen] == '\0' && strlen(path) == plen);
+        char *enc = malloc(3 * plen + 1);
+        FUZZ_CHECK(enc != NULL);
+        size_t el = pct_encode(path, plen, enc);
+        char again[300];
+        size_t alen = 0;
+        FUZZ_CHECK(http_path_decode(enc, el, again, sizeof(again), &alen) && alen == plen && memcmp(again, path, plen) == 0);
+        free(enc);
+    }
     return 0;
 }

@@ -455,3 +455,31 @@ Test(u64, signs_spaces_overflow_and_empties_are_refused)
     }
     cr_assert_not(http_parse_u64(NULL, 1, NULL));
 }
+
+Test(path, percent_escapes_are_decoded_and_plain_bytes_kept)
+{
+    char out[64];
+    size_t n = 99;
+    const char *in = "/v2/a%2Fb/blobs/%73ha256%3aab";
+    cr_assert(http_path_decode(in, strlen(in), out, sizeof(out), &n));
+    cr_assert_str_eq(out, "/v2/a/b/blobs/sha256:ab");
+    cr_assert_eq(n, strlen("/v2/a/b/blobs/sha256:ab"));
+    cr_assert(http_path_decode("", 0, out, sizeof(out), &n));
+    cr_assert_eq(n, 0);
+    cr_assert_str_eq(out, "");
+}
+
+Test(path, bad_escapes_nuls_and_overflow_are_refused)
+{
+    const char *bad[] = {"%", "%4", "/a%g1", "/a%%41", "/a%00b", "%2"};
+    char out[64];
+    size_t n = 7;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_not(http_path_decode(bad[i], strlen(bad[i]), out, sizeof(out), &n), "\"%s\"", bad[i]);
+    cr_assert_not(http_path_decode("/a\0b", 4, out, sizeof(out), &n), "a literal NUL");
+    /* "/abc" needs 5 bytes with its NUL */
+    cr_assert_not(http_path_decode("/abc", 4, out, 4, &n));
+    cr_assert(http_path_decode("/abc", 4, out, 5, &n));
+    cr_assert_not(http_path_decode("", 0, out, 0, &n));
+    cr_assert_eq(n, 4);
+}
