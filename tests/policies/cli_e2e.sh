@@ -9,57 +9,17 @@ set -uo pipefail
 
 BERTH=${1:?usage: cli_e2e.sh BERTH FIXTURES_DIR}
 FX=${2:?usage: cli_e2e.sh BERTH FIXTURES_DIR}
-command -v jq >/dev/null || { echo "jq not found: skipping"; [ "${E2E_REQUIRE_ALL:-0}" = 1 ] && exit 1; exit 77; }
+CLI_E2E_NAME=policy
+# shellcheck source-path=SCRIPTDIR source=../cli_harness.sh
+source "$(dirname "$0")/../cli_harness.sh"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-policy-e2e.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-PASSED=0
-FAILED=0
-FAILED_NAMES=()
 REPO=arn:aws:ecr:us-east-1:123456789012:repository/team/app
 ALICE=arn:aws:iam::123456789012:user/alice
 
-# sim ARGS... : runs the command; sets RC, OUT (stdout file) and ERR (stderr file)
+# sim ARGS... : runs the command; sets RC, with stdout in $OUT and stderr in $ERR
 sim() {
-    OUT=$TMP/out.txt
-    ERR=$TMP/err.txt
     "$BERTH" policy simulate "$@" >"$OUT" 2>"$ERR"
     RC=$?
-}
-
-CASE_OK=1
-expect_eq() { # what expected actual
-    if [[ "$2" != "$3" ]]; then
-        echo "    $1: expected [$2], got [$3]"
-        CASE_OK=0
-    fi
-}
-expect_jq() { # jq-filter expected
-    local got
-    got=$(jq -c "$1" "$OUT" 2>&1)
-    expect_eq "jq $1" "$2" "$got"
-}
-expect_stdout_line() { # line-number expected
-    expect_eq "stdout line $1" "$2" "$(sed -n "$1p" "$OUT")"
-}
-expect_stderr_has() {
-    if ! grep -qF -- "$1" "$ERR"; then
-        echo "    stderr lacks [$1]: $(cat "$ERR")"
-        CASE_OK=0
-    fi
-}
-
-run_case() { # sentence fn
-    CASE_OK=1
-    "$2"
-    if ((CASE_OK)); then
-        PASSED=$((PASSED + 1))
-        echo "ok   $1"
-    else
-        FAILED=$((FAILED + 1))
-        FAILED_NAMES+=("$1")
-        echo "FAIL $1"
-    fi
 }
 
 allowed_by_repository_policy() {
@@ -217,6 +177,4 @@ run_case "aws:CurrentTime and aws:EpochTime default to now" current_time_default
 run_case "bad input exits 2 with a message naming the file and field" bad_input_exits_2_naming_the_field
 run_case "--help prints the usage and exits 0" help_exits_0
 
-echo "passed $PASSED, failed $FAILED"
-for n in "${FAILED_NAMES[@]}"; do echo "  failed: $n"; done
-[ "$FAILED" -eq 0 ]
+cli_finish

@@ -9,56 +9,19 @@ set -uo pipefail
 
 BERTH=${1:?usage: cli_e2e.sh BERTH DATA_DIR}
 DATA=${2:?usage: cli_e2e.sh BERTH DATA_DIR}
-command -v jq >/dev/null || { echo "jq not found: skipping"; [ "${E2E_REQUIRE_ALL:-0}" = 1 ] && exit 1; exit 77; }
+CLI_E2E_NAME=sched
+# shellcheck source-path=SCRIPTDIR source=../cli_harness.sh
+source "$(dirname "$0")/../cli_harness.sh"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-sched-e2e.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-PASSED=0
-FAILED=0
-FAILED_NAMES=()
 CI=$DATA/ci.json
 TD=$DATA/td.json
 TDF=$DATA/td_fixed_port.json
 ARN=arn:aws:ecs:us-east-1:123456789012:container-instance/demo
 
-# sim ARGS... : runs the command; sets RC, OUT (stdout file) and ERR (stderr file)
+# sim ARGS... : runs the command; sets RC, with stdout in $OUT and stderr in $ERR
 sim() {
-    OUT=$TMP/out.json
-    ERR=$TMP/err.txt
     "$BERTH" placement simulate "$@" >"$OUT" 2>"$ERR"
     RC=$?
-}
-
-CASE_OK=1
-expect_eq() { # what expected actual
-    if [[ "$2" != "$3" ]]; then
-        echo "    $1: expected [$2], got [$3]"
-        CASE_OK=0
-    fi
-}
-expect_jq() { # jq-filter expected
-    local got
-    got=$(jq -c "$1" "$OUT" 2>&1)
-    expect_eq "jq $1" "$2" "$got"
-}
-expect_stderr_has() {
-    if ! grep -qF -- "$1" "$ERR"; then
-        echo "    stderr lacks [$1]: $(cat "$ERR")"
-        CASE_OK=0
-    fi
-}
-
-run_case() { # sentence fn
-    CASE_OK=1
-    "$2"
-    if ((CASE_OK)); then
-        PASSED=$((PASSED + 1))
-        echo "ok   $1"
-    else
-        FAILED=$((FAILED + 1))
-        FAILED_NAMES+=("$1")
-        echo "FAIL $1"
-    fi
 }
 
 spread_binpack_member_of() {
@@ -205,6 +168,4 @@ run_case "--table prints per-instance and per-zone counts" table_summarises_inst
 run_case "bad input exits 2 with a message naming the field" bad_input_exits_2_naming_the_field
 run_case "berth dispatches 'placement simulate' and prints help" dispatch_and_help
 
-echo "$PASSED passed, $FAILED failed"
-for n in "${FAILED_NAMES[@]+"${FAILED_NAMES[@]}"}"; do echo "  failed: $n"; done
-((FAILED == 0))
+cli_finish
