@@ -79,7 +79,7 @@ def main():
     def failed(m, s):
         return any(not ok for _, _, ok, *_ in vals.get((m, s), []))
 
-    print(f"Berth registry benchmark: median of {a.reps} interleaved repetitions (berth, reference, nginx)")
+    print(f"Berth registry benchmark: median of {a.reps} interleaved repetitions (berth and reference in turn first, then nginx)")
     print(f"  berth:     {a.title}")
     print(f"  reference: {a.ref} (filesystem driver, inmemory blob descriptor cache, access log off)")
     print(f"  sizes:     {a.sizes}")
