@@ -185,6 +185,19 @@ client_env() {
     SKOPEO=(skopeo --policy "$E2E_TMP/policy.json")
 }
 
+# changed_at STRING INDEX: STRING with its character at INDEX (negative: from the
+# end) replaced by a different one. Replacing it with a fixed character would leave
+# the string unchanged whenever it already was that character (1 time in 64 for a
+# base64 secret or token), and a test of a forged credential would then flake. As a
+# base64 digit the new one differs in its top bit, so even the last digit of an
+# encoding (whose low bits may be padding) changes the decoded bytes.
+changed_at() {
+    local s=$1 i=$2 r=A
+    ((i < 0)) && i=$((${#s} + i))
+    [[ ${s:i:1} == [A-Za-f] ]] && r=g
+    printf '%s' "${s:0:i}$r${s:i+1}"
+}
+
 # start_authenticated_registry: start berthd with authentication on (over HTTPS with a
 # CA made here when E2E_AUTH_TLS=1; curl and the AWS CLI trust it), build the test
 # image (its digests.env sourced), and set up the clients (client_env).

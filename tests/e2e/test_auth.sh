@@ -121,11 +121,9 @@ t_wrong_password_401() {
     expect_header WWW-Authenticate 'Basic realm="berth"'
     expect_json_error UNAUTHORIZED
     # a valid token with one character changed, in its signature and in its payload
-    local last=${pw: -1} sub=A
-    [[ $last == A ]] && sub=B
-    req GET /v2/ -u "AWS:${pw%?}$sub"
+    req GET /v2/ -u "AWS:$(changed_at "$pw" -1)"
     expect_status 401
-    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:${pw:0:10}x${pw:11}"
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:$(changed_at "$pw" 10)"
     expect_status 401
     run sh -c "printf wrong | skopeo login --tls-verify=false --username AWS --password-stdin --authfile '$E2E_TMP/bad-auth.json' $REGISTRY"
     expect_exit 1
@@ -137,7 +135,7 @@ t_sigv4_refusals() {
     local id secret
     id=$(sed -n 's/^aws_access_key_id = //p' "$CREDS")
     secret=$(sed -n 's/^aws_secret_access_key = //p' "$CREDS")
-    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$id" "${secret%?}x" >"$E2E_TMP/wrong-secret"
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$id" "$(changed_at "$secret" -1)" >"$E2E_TMP/wrong-secret"
     AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/wrong-secret run "${AWS[@]}" ecr get-login-password
     expect_exit 254
     expect_stderr_match "InvalidSignatureException"
@@ -463,7 +461,7 @@ t_bearer_token_flow() {
     expect_status 200
     req GET /v2/e2e/auth-app/manifests/v1 -H "Authorization: Bearer $tok" -H "Accept: application/vnd.oci.image.manifest.v1+json"
     expect_status 403
-    req GET /v2/ -H "Authorization: Bearer ${tok%?}x"
+    req GET /v2/ -H "Authorization: Bearer $(changed_at "$tok" -1)"
     expect_status 401
     req GET /v2/token -u "AWS:wrong"
     expect_status 401
