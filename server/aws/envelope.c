@@ -180,6 +180,22 @@ static void send_buf(aws_req_t *a, int status, const char *content_type, reply_b
     free(b->p);
 }
 
+/* Sends a JSON document (borrowed; NULL: out of memory), wiping its text once
+ * sent: a reply may carry a new secret key. */
+static void send_json(aws_req_t *a, int status, const char *content_type, const json_t *doc)
+{
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (!body) {
+        static const char fallback[] = "{\"__type\":\"ServerException\",\"message\":\"out of memory\"}";
+        send_body(a, 500, content_type, fallback, sizeof(fallback) - 1);
+        return;
+    }
+    size_t len = strlen(body);
+    send_body(a, status, content_type, body, len);
+    OPENSSL_cleanse(body, len);
+    free(body);
+}
+
 void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt, ...)
 {
     char msg[512];
@@ -189,17 +205,13 @@ void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt,
     va_end(ap);
     if (a->protocol == AWS_PROTOCOL_QUERY) {
         json_t *error = json_pack("{s:s,s:s,s:s}", "Type", status >= 500 ? "Receiver" : "Sender", "Code", type, "Message", msg);
-        reply_buf_t b = {0};
         if (wants_json(a)) {
             json_t *doc = json_pack("{s:o?,s:s}", "Error", error, "RequestId", a->request_id);
-            char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-            buf_str(&b, body ? body : "");
-            b.failed |= !body;
-            free(body);
+            send_json(a, status, "application/json", doc);
             json_decref(doc);
-            send_buf(a, status, "application/json", &b);
             return;
         }
+        reply_buf_t b = {0};
         buf_str(&b, "<ErrorResponse xmlns=\"" IAM_XMLNS "\"><Error>");
         if (error)
             buf_xml_value(&b, error);
@@ -212,10 +224,7 @@ void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt,
         return;
     }
     json_t *doc = json_pack("{s:s,s:s}", "__type", type, "message", msg);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    const char *fallback = "{\"__type\":\"ServerException\",\"message\":\"out of memory\"}";
-    send_body(a, body ? status : 500, "application/x-amz-json-1.1", body ? body : fallback, strlen(body ? body : fallback));
-    free(body);
+    send_json(a, status, "application/x-amz-json-1.1", doc);
     json_decref(doc);
 }
 
@@ -225,7 +234,6 @@ void aws_send_result(aws_req_t *a, json_t *result)
         aws_send_error(a, 500, a->protocol == AWS_PROTOCOL_QUERY ? "ServiceFailure" : "ServerException", "out of memory");
         return;
     }
-    reply_buf_t b = {0};
     if (a->protocol == AWS_PROTOCOL_JSON || wants_json(a)) {
         json_t *doc = result;
         if (a->protocol == AWS_PROTOCOL_QUERY) {
@@ -234,20 +242,14 @@ void aws_send_result(aws_req_t *a, json_t *result)
             snprintf(result_key, sizeof(result_key), "%sResult", a->op->name);
             doc = json_pack("{s:{s:O,s:{s:s}}}", response, result_key, result, "ResponseMetadata", "RequestId", a->request_id);
         }
-        char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        buf_str(&b, body ? body : "");
-        b.failed |= !body;
-        if (body) {
-            OPENSSL_cleanse(body, strlen(body));
-            free(body);
-        }
+        send_json(a, 200, a->protocol == AWS_PROTOCOL_JSON ? "application/x-amz-json-1.1" : "application/json", doc);
         if (doc != result)
             json_decref(doc);
         wipe_strings(result);
         json_decref(result);
-        send_buf(a, 200, a->protocol == AWS_PROTOCOL_JSON ? "application/x-amz-json-1.1" : "application/json", &b);
         return;
     }
+    reply_buf_t b = {0};
     const char *action = a->op->name;
     buf_str(&b, "<");
     buf_str(&b, action);
