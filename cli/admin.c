@@ -227,6 +227,14 @@ static char *param_value(const char *arg, cli_err_t *e)
     return v;
 }
 
+static const admin_param_t *find_param(const admin_command_t *c, const char *flag)
+{
+    for (size_t k = 0; k < ADMIN_MAX_PARAMS && c->params[k].flag; k++)
+        if (strcmp(c->params[k].flag, flag) == 0)
+            return &c->params[k];
+    return NULL;
+}
+
 /* Options are "--name VALUE" or, as the AWS CLI also takes them, "--name=VALUE". */
 static int parse_options(const admin_command_t *c, int argc, char **argv, admin_options_t *o, cli_err_t *e)
 {
@@ -245,13 +253,12 @@ static int parse_options(const admin_command_t *c, int argc, char **argv, admin_
                               : strcmp(a, "--profile") == 0    ? &o->profile
                               : strcmp(a, "--ca-bundle") == 0  ? &o->ca_bundle
                                                                : NULL;
-        size_t k = 0;
-        while (!global && k < ADMIN_MAX_PARAMS && c->params[k].flag && strcmp(c->params[k].flag, a) != 0)
-            k++;
-        bool is_switch =
-            strcmp(a, "--no-verify-ssl") == 0 || (!global && k < ADMIN_MAX_PARAMS && c->params[k].flag && c->params[k].is_switch);
-        if (!global && !is_switch && (k == ADMIN_MAX_PARAMS || !c->params[k].flag))
+        bool no_verify = strcmp(a, "--no-verify-ssl") == 0;
+        const admin_param_t *p = global || no_verify ? NULL : find_param(c, a);
+        if (!global && !no_verify && !p)
             return cli_fail(e, "unknown option '%s'", a);
+        size_t k = p ? (size_t)(p - c->params) : 0;
+        bool is_switch = no_verify || (p && p->is_switch);
         const char *value = NULL;
         if (is_switch && inline_value)
             return cli_fail(e, "%s takes no value", a);
@@ -262,7 +269,7 @@ static int parse_options(const admin_command_t *c, int argc, char **argv, admin_
         }
         if (global) {
             *global = value;
-        } else if (strcmp(a, "--no-verify-ssl") == 0) {
+        } else if (no_verify) {
             o->no_verify = true;
         } else if (o->values[k]) {
             return cli_fail(e, "%s given twice", a);

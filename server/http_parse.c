@@ -272,6 +272,8 @@ static bool http_key_equals(const char *key, size_t key_len, const char *name, s
 
 bool http_path_decode(const char *src, size_t len, char *dst, size_t cap, size_t *out_len)
 {
+    if (cap == 0)
+        return false;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
         int c = http_pct_next(src, len, &i);
@@ -279,8 +281,6 @@ bool http_path_decode(const char *src, size_t len, char *dst, size_t cap, size_t
             return false;
         dst[o++] = (char)c;
     }
-    if (cap == 0)
-        return false;
     dst[o] = '\0';
     *out_len = o;
     return true;
