@@ -18,16 +18,30 @@
 
 #include "server/server_internal.h"
 
-/* Principals and repositories whose parsed policies a thread keeps. */
-#define AUTHZ_CACHE_ENTRIES 256
+/* Parsed policies a thread keeps, in two pools: the identity policies of
+ * principals, and repositories' policies. One check uses one entry of each,
+ * so a lookup in one pool can never evict the entry the other just returned
+ * (with one shared pool, the repository lookup recycled the caller's own
+ * identity entry under churn, and the request was judged on the repository
+ * policy alone: an explicit Deny stopped applying). */
+#define AUTHZ_IDENTITY_ENTRIES 64
+#define AUTHZ_REPOSITORY_ENTRIES 256
 
 typedef struct {
-    char key[AUTH_PRINCIPAL_ARN_MAX + 8]; /* "p:<arn>" or "r:<repo>"; "" when free */
+    char key[AUTH_PRINCIPAL_ARN_MAX + 8]; /* the principal's ARN or the repository's name; "" when free */
     size_t n;
     policy_named_t named[AUTH_MAX_ATTACHED_POLICIES];
     char names[AUTH_MAX_ATTACHED_POLICIES][AUTH_POLICY_NAME_MAX + 16];
     policy_t *policies[AUTH_MAX_ATTACHED_POLICIES];
 } cache_entry_t;
+
+/* Round-robin replacement; an entry returned by pool_get stays valid until
+ * the next pool_get on the same pool. */
+typedef struct {
+    size_t size;
+    size_t next_victim;
+    cache_entry_t *entries;
+} cache_pool_t;
 
 /* Principals a thread keeps: a token names its principal by ARN, and reading
  * and parsing its record on every request cost a third of a manifest GET. */
@@ -35,8 +49,9 @@ typedef struct {
 
 struct authz_cache {
     uint64_t generation;
-    size_t next_victim;
-    cache_entry_t entries[AUTHZ_CACHE_ENTRIES];
+    cache_pool_t identities, repositories;
+    cache_entry_t identity_entries[AUTHZ_IDENTITY_ENTRIES];
+    cache_entry_t repository_entries[AUTHZ_REPOSITORY_ENTRIES];
     size_t next_principal;
     bool principal_used[AUTHZ_PRINCIPALS];
     auth_principal_t principals[AUTHZ_PRINCIPALS];
@@ -50,34 +65,45 @@ static void entry_clear(cache_entry_t *e)
     e->key[0] = '\0';
 }
 
+static void pool_clear(cache_pool_t *p)
+{
+    for (size_t i = 0; i < p->size; i++)
+        entry_clear(&p->entries[i]);
+}
+
 authz_cache_t *authz_cache_new(void)
 {
-    return calloc(1, sizeof(authz_cache_t));
+    authz_cache_t *c = calloc(1, sizeof(authz_cache_t));
+    if (!c)
+        return NULL;
+    c->identities = (cache_pool_t){.size = AUTHZ_IDENTITY_ENTRIES, .entries = c->identity_entries};
+    c->repositories = (cache_pool_t){.size = AUTHZ_REPOSITORY_ENTRIES, .entries = c->repository_entries};
+    return c;
 }
 
 void authz_cache_free(authz_cache_t *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < AUTHZ_CACHE_ENTRIES; i++)
-        entry_clear(&c->entries[i]);
+    pool_clear(&c->identities);
+    pool_clear(&c->repositories);
     free(c);
 }
 
-static cache_entry_t *cache_find(authz_cache_t *c, const char *key)
+/* The entry for `key`; `*fresh` when it was just made (empty, to be filled). */
+static cache_entry_t *pool_get(cache_pool_t *p, const char *key, bool *fresh)
 {
-    for (size_t i = 0; i < AUTHZ_CACHE_ENTRIES; i++)
-        if (strcmp(c->entries[i].key, key) == 0)
-            return &c->entries[i];
-    return NULL;
-}
-
-static cache_entry_t *cache_slot(authz_cache_t *c, const char *key)
-{
-    cache_entry_t *e = &c->entries[c->next_victim];
-    c->next_victim = (c->next_victim + 1) % AUTHZ_CACHE_ENTRIES;
+    for (size_t i = 0; i < p->size; i++) {
+        if (strcmp(p->entries[i].key, key) == 0) {
+            *fresh = false;
+            return &p->entries[i];
+        }
+    }
+    cache_entry_t *e = &p->entries[p->next_victim];
+    p->next_victim = (p->next_victim + 1) % p->size;
     entry_clear(e);
     snprintf(e->key, sizeof(e->key), "%s", key);
+    *fresh = true;
     return e;
 }
 
@@ -101,15 +127,13 @@ static bool entry_add(cache_entry_t *e, const char *name, const char *doc, size_
     return true;
 }
 
-/* The identity policies of `who`, parsed; NULL for the anonymous caller. */
+/* The identity policies of `who`, parsed. */
 static cache_entry_t *identity_policies(authz_cache_t *c, storage_records_t *rs, const auth_principal_t *who)
 {
-    char key[AUTH_PRINCIPAL_ARN_MAX + 8];
-    snprintf(key, sizeof(key), "p:%s", who->arn);
-    cache_entry_t *e = cache_find(c, key);
-    if (e)
+    bool fresh;
+    cache_entry_t *e = pool_get(&c->identities, who->arn, &fresh);
+    if (!fresh)
         return e;
-    e = cache_slot(c, key);
     for (size_t i = 0; i < who->n_policies; i++) {
         const char *doc;
         size_t len;
@@ -121,12 +145,10 @@ static cache_entry_t *identity_policies(authz_cache_t *c, storage_records_t *rs,
 
 static cache_entry_t *repository_policy(authz_cache_t *c, storage_records_t *rs, const char *repo)
 {
-    char key[AUTH_PRINCIPAL_ARN_MAX + 8];
-    snprintf(key, sizeof(key), "r:%s", repo);
-    cache_entry_t *e = cache_find(c, key);
-    if (e)
+    bool fresh;
+    cache_entry_t *e = pool_get(&c->repositories, repo, &fresh);
+    if (!fresh)
         return e;
-    e = cache_slot(c, key);
     const char *doc;
     size_t len;
     if (auth_repository_policy_get(rs, repo, &doc, &len, NULL) == AUTH_IDENTITY_OK) {
@@ -146,8 +168,8 @@ static void sync_generation(authz_cache_t *c, storage_records_t *rs)
     uint64_t gen = auth_generation(rs);
     if (gen == c->generation)
         return;
-    for (size_t i = 0; i < AUTHZ_CACHE_ENTRIES; i++)
-        entry_clear(&c->entries[i]);
+    pool_clear(&c->identities);
+    pool_clear(&c->repositories);
     memset(c->principal_used, 0, sizeof(c->principal_used));
     c->generation = gen;
 }

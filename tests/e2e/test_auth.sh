@@ -372,6 +372,62 @@ t_identity_deny_on_one_repository() {
 }
 run_case "an identity policy's explicit Deny on e2e/secret* beats its Allow ecr:*: that repository is refused (and hidden), others work" t_identity_deny_on_one_repository
 
+# statuses_all_equal FILE WANT WHAT: every "i status" line of FILE has status WANT.
+statuses_all_equal() {
+    local n bad
+    n=$(wc -l <"$1")
+    bad=$(awk -v want="$2" '$2 != want' "$1" | head -5 | tr '\n' ' ')
+    [[ -z $bad && $n -gt 0 ]] || fail "$3: $n requests, not all $2 (i status: ${bad:-none})"
+}
+
+t_policy_cache_never_changes_a_decision() {
+    # 300 repositories named e2e/secret-churn-*: team-a's identity policy denies them
+    # explicitly, and each one's repository policy allows team-a by name. More
+    # repositories than a thread caches, all asked over ONE connection (one event
+    # loop, one cache): the cache is thrashed, and every decision must still be
+    # the cold one. berthd once judged a request on the repository policy alone
+    # when looking that policy up evicted the caller's own identity policies.
+    local pw admin_pw count=300 churn=$E2E_DIR/authz_churn.py
+    admin_pw=$(password) || { fail "no administrator password"; return; }
+    pw=$(user_password team-a) || { fail "no team-a password"; return; }
+    run /usr/bin/python3 "$churn" push "$BASE" "AWS:$admin_pw" e2e/secret-churn $count
+    expect_success
+    printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:user/team-a"},"Action":"ecr:*"}]}' \
+        "$ACCOUNT" >"$E2E_TMP/allow-team-a.json"
+    run /usr/bin/python3 "$churn" policy "$BASE" "$CREDS" e2e/secret-churn $count "$E2E_TMP/allow-team-a.json"
+    expect_success
+
+    # Deny: cold (a fresh connection, the first request naming the repository) then thrashed
+    req GET /v2/e2e/secret-churn-000/manifests/v1 -u "AWS:$pw"
+    expect_status 403
+    run /usr/bin/python3 "$churn" get "$BASE" "AWS:$pw" GET "/v2/e2e/secret-churn-{i}/manifests/v1" $count
+    expect_success
+    statuses_all_equal "$E2E_TMP/cmd.out" 403 "team-a's explicit Deny under a thrashed cache"
+    # Allow: the administrator's identity policy allows everything; no repository
+    # policy exists for these names, so a decision without it would be 403
+    req GET /v2/e2e/fresh-000/tags/list -u "AWS:$admin_pw"
+    expect_status 404
+    run /usr/bin/python3 "$churn" get "$BASE" "AWS:$admin_pw" GET "/v2/e2e/fresh-{i}/tags/list" $count
+    expect_success
+    statuses_all_equal "$E2E_TMP/cmd.out" 404 "the administrator's Allow under a thrashed cache"
+    run /usr/bin/python3 "$churn" get "$BASE" "AWS:$admin_pw" GET "/v2/e2e/secret-churn-{i}/manifests/v1" $count
+    expect_success
+    statuses_all_equal "$E2E_TMP/cmd.out" 200 "the administrator's pulls under a thrashed cache"
+    # the catalog asks about every repository in one request: none may go missing
+    local i listed
+    for i in 1 2 3; do
+        req GET "/v2/_catalog?n=10000" -u "AWS:$admin_pw"
+        expect_status 200
+        listed=$(jq '[.repositories[] | select(startswith("e2e/secret-churn-"))] | length' "$E2E_TMP/resp.body")
+        expect_eq "repositories e2e/secret-churn-* in the administrator's catalog (call $i)" $count "$listed"
+    done
+    req GET "/v2/_catalog?n=10000" -u "AWS:$pw"
+    expect_status 200
+    jq -e '[.repositories[] | select(startswith("e2e/secret"))] | length == 0' "$E2E_TMP/resp.body" >/dev/null ||
+        fail "team-a's catalog shows repositories its identity policy denies: $(body)"
+}
+run_case "a thrashed policy cache never changes a decision: an identity Deny holds on 300 repositories whose policies allow, an Allow holds on 300 new ones, the catalog lists them all, over one connection" t_policy_cache_never_changes_a_decision
+
 t_ip_condition() {
     local pw
     pw=$(user_password office) || { fail "no password"; return; }
