@@ -354,30 +354,31 @@ static bool in_list(const pol_strs_t *l, const char *who)
     return false;
 }
 
-bool pol_principal_match(const pol_principal_t *pr, const policy_request_t *req)
+pol_principal_match_t pol_principal_match(const pol_principal_t *pr, const policy_request_t *req)
 {
     if (pr->any)
-        return true;
+        return POL_PRINCIPAL_DIRECT;
     const char *arn = req->principal_arn;
     if (!arn)
-        return false; /* anonymous matches only "*" */
+        return POL_PRINCIPAL_NO; /* anonymous matches only "*" */
     char derived[64];
     const char *account = req->principal_account;
     if ((!account || !*account) && pol_arn_account(arn, derived, sizeof derived))
         account = derived;
+    bool via_account = false;
     for (size_t i = 0; i < pr->aws.n; i++) {
         const char *v = pr->aws.v[i];
         char root[64];
         if (pol_is_account_id(v)) {
-            if (account && strcmp(v, account) == 0)
-                return true;
+            via_account |= account && strcmp(v, account) == 0;
         } else if (root_arn_account(v, root, sizeof root)) {
-            if (account && strcmp(root, account) == 0)
-                return true;
+            via_account |= account && strcmp(root, account) == 0;
         } else if (strcmp(v, arn) == 0 || role_covers_session(v, arn)) {
-            return true;
+            return POL_PRINCIPAL_DIRECT;
         }
     }
     /* a service, web identity or canonical user is passed as principal_arn */
-    return in_list(&pr->service, arn) || in_list(&pr->federated, arn) || in_list(&pr->canonical, arn);
+    if (in_list(&pr->service, arn) || in_list(&pr->federated, arn) || in_list(&pr->canonical, arn))
+        return POL_PRINCIPAL_DIRECT;
+    return via_account ? POL_PRINCIPAL_ACCOUNT : POL_PRINCIPAL_NO;
 }

@@ -140,7 +140,16 @@ const policy_context_entry_t *pol_ctx_find(const policy_request_t *req, const ch
 bool pol_is_account_id(const char *s);
 /* the account segment (5th) of an ARN into out; false when not ARN-shaped */
 bool pol_arn_account(const char *arn, char *out, size_t cap);
-bool pol_principal_match(const pol_principal_t *pr, const policy_request_t *req);
+/* How a statement's Principal names the caller. IAM treats the two kinds of
+ * match differently: naming a user, role, "*" or a service grants to that
+ * caller directly, while naming the account (its id or its :root ARN) only
+ * delegates to the account, whose identity policies must still allow. */
+typedef enum {
+    POL_PRINCIPAL_NO,
+    POL_PRINCIPAL_ACCOUNT, /* only through the caller's account */
+    POL_PRINCIPAL_DIRECT,  /* the caller itself, "*", or a service */
+} pol_principal_match_t;
+pol_principal_match_t pol_principal_match(const pol_principal_t *pr, const policy_request_t *req);
 
 /* -------------------------------------------------------- condition.c */
 

@@ -426,6 +426,34 @@ t_policy_cache_never_changes_a_decision() {
     jq -e '[.repositories[] | select(startswith("e2e/secret"))] | length == 0' "$E2E_TMP/resp.body" >/dev/null ||
         fail "team-a's catalog shows repositories its identity policy denies: $(body)"
 }
+t_account_principal_delegates() {
+    # ci-pusher's identity policy allows pushing only. A repository policy naming the
+    # account (arn:aws:iam::ACCOUNT:root) delegates to the account's identity policies
+    # and grants it nothing; naming ci-pusher's own ARN grants it directly (IAM's rules).
+    local pw
+    pw=$(user_password ci-pusher) || { fail "no password"; return; }
+    printf '{"Version":"2012-10-17","Statement":[{"Sid":"AccountPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}' \
+        "$ACCOUNT" >"$E2E_TMP/account-pull.json"
+    run "${AWS[@]}" ecr set-repository-policy --repository-name e2e/auth-app --policy-text "file://$E2E_TMP/account-pull.json"
+    expect_success
+    req GET "/v2/e2e/auth-app/manifests/v1" -u "AWS:$pw"
+    expect_status 403
+    expect_json_error DENIED
+    req GET "/v2/e2e/auth-app/blobs/$AMD64_LAYER_DIGEST" -u "AWS:$pw"
+    expect_status 403
+    # the same statement naming the user itself
+    sed "s|:root\"|:user/ci-pusher\"|" "$E2E_TMP/account-pull.json" >"$E2E_TMP/user-pull.json"
+    run "${AWS[@]}" ecr set-repository-policy --repository-name e2e/auth-app --policy-text "file://$E2E_TMP/user-pull.json"
+    expect_success
+    req GET "/v2/e2e/auth-app/blobs/$AMD64_LAYER_DIGEST" -u "AWS:$pw"
+    expect_status 200
+    run "${AWS[@]}" ecr delete-repository-policy --repository-name e2e/auth-app
+    expect_success
+    req GET "/v2/e2e/auth-app/blobs/$AMD64_LAYER_DIGEST" -u "AWS:$pw"
+    expect_status 403
+}
+run_case "a repository policy naming the account (:root) grants a user nothing without an identity Allow; naming the user's ARN grants it directly" t_account_principal_delegates
+
 run_case "a thrashed policy cache never changes a decision: an identity Deny holds on 300 repositories whose policies allow, an Allow holds on 300 new ones, the catalog lists them all, over one connection" t_policy_cache_never_changes_a_decision
 
 t_ip_condition() {

@@ -11,7 +11,9 @@
  * decision and on the deciding statement.
  *
  * The subset: actions and resources with `*`/`?`, ARN segment rules,
- * principals ("*", account id, root ARN, user ARN), StringEquals/NotEquals/
+ * principals ("*", account id, root ARN, user ARN; an Allow naming only the
+ * caller's account delegates, and across accounts both sides must allow),
+ * StringEquals/NotEquals/
  * Like/NotLike with IfExists and ForAnyValue/ForAllValues, several keys and
  * values, missing keys and empty sets. No policy variables.
  */
@@ -289,26 +291,32 @@ static bool ref_cond(const cond_t *c, const ref_ctx_t *ctx)
     return negated ? hits == k->n : hits > 0;
 }
 
-static bool ref_principal(uint8_t which, const char *arn, const char *account)
+/* 0: not named; 1: named only through its account (an Allow then delegates to
+ * the account's identity policies); 2: named itself ("*", its ARN) */
+static int ref_principal(uint8_t which, const char *arn, const char *account)
 {
     switch (which) {
     case 0:
     case 1:
-        return true;
+        return 2;
     case 2:
-        return arn && account && strcmp(account, "123456789012") == 0;
+        return arn && account && strcmp(account, "123456789012") == 0 ? 1 : 0;
     case 3:
-        return arn && account && strcmp(account, "444455556666") == 0;
+        return arn && account && strcmp(account, "444455556666") == 0 ? 1 : 0;
     case 4:
-        return arn && strcmp(arn, "arn:aws:iam::123456789012:user/alice") == 0;
+        return arn && strcmp(arn, "arn:aws:iam::123456789012:user/alice") == 0 ? 2 : 0;
     default:
-        return arn && (strcmp(arn, "arn:aws:iam::123456789012:user/bob") == 0 || (account && strcmp(account, "444455556666") == 0));
+        if (arn && strcmp(arn, "arn:aws:iam::123456789012:user/bob") == 0)
+            return 2;
+        return arn && account && strcmp(account, "444455556666") == 0 ? 1 : 0;
     }
 }
 
+/* *via_account: a repository policy statement that names the caller only through its account */
 static bool ref_applies(const stmt_t *s, bool resource, const char *action, const char *res, const char *arn, const char *account,
-                        const ref_ctx_t *ctx)
+                        const ref_ctx_t *ctx, bool *via_account)
 {
+    *via_account = false;
     bool a = false;
     for (size_t k = 0; k < s->na; k++)
         a |= ref_glob(action_pats[s->a[k]], strlen(action_pats[s->a[k]]), action, strlen(action), true);
@@ -321,8 +329,12 @@ static bool ref_applies(const stmt_t *s, bool resource, const char *action, cons
         if (r == s->not_resource)
             return false;
     }
-    if (resource && ref_principal(s->principal, arn, account) == s->not_principal)
-        return false;
+    if (resource) {
+        int named = ref_principal(s->principal, arn, account);
+        if ((named != 0) == s->not_principal)
+            return false;
+        *via_account = !s->not_principal && named == 1;
+    }
     for (size_t k = 0; k < s->nc; k++)
         if (!ref_cond(&s->c[k], ctx))
             return false;
@@ -359,23 +371,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         entries[nentries++] = (policy_context_entry_t){cond_keys[k], store[k], ctx[k].n};
     }
 
-    /* the reference: the first applying Deny (identity first), else the first Allow */
+    /* the reference: the first applying Deny (identity first). Else, within
+     * one account, the first identity Allow, else the first repository Allow
+     * naming the caller itself (one naming only its account delegates);
+     * across accounts an identity Allow and a repository Allow are both
+     * needed, and the repository's (one naming the caller itself first)
+     * decides. */
     int ref_decision = 0, ref_src = -1;
     size_t ref_index = 0;
-    for (int src = 0; src < 2 && ref_decision != 2; src++) {
+    bool deny = false, have[3] = {false, false, false}; /* identity, repository direct, repository via account */
+    size_t first[3] = {0, 0, 0};
+    for (int src = 0; src < 2 && !deny; src++) {
         const pol_t *p = src ? &resp : &idp;
         if (!(src ? have_res : have_id))
             continue;
         for (size_t i = 0; i < p->n; i++) {
-            if (!ref_applies(&p->s[i], src == 1, action, res, arn, account, ctx))
+            bool via_account;
+            if (!ref_applies(&p->s[i], src == 1, action, res, arn, account, ctx, &via_account))
                 continue;
             if (p->s[i].deny) {
-                ref_decision = 2, ref_src = src, ref_index = i;
+                ref_decision = 2, ref_src = src, ref_index = i, deny = true;
                 break;
             }
-            if (ref_decision == 0)
-                ref_decision = 1, ref_src = src, ref_index = i;
+            int kind = src == 0 ? 0 : via_account ? 2 : 1;
+            if (!have[kind])
+                have[kind] = true, first[kind] = i;
         }
+    }
+    if (!deny) {
+        /* every request resource here is an ARN with its account as the 5th field */
+        const char *acct = res;
+        for (int k = 0; k < 4 && acct; k++)
+            acct = strchr(acct, ':') ? strchr(acct, ':') + 1 : NULL;
+        bool cross = arn && account && acct && strncmp(acct, account, 12) != 0;
+        if (!cross && have[0])
+            ref_decision = 1, ref_src = 0, ref_index = first[0];
+        else if (!cross && have[1])
+            ref_decision = 1, ref_src = 1, ref_index = first[1];
+        else if (cross && have[0] && (have[1] || have[2]))
+            ref_decision = 1, ref_src = 1, ref_index = have[1] ? first[1] : first[2];
     }
 
     static char iddoc[DOC_CAP], resdoc[DOC_CAP];

@@ -22,21 +22,37 @@ sim() {
     RC=$?
 }
 
+PUSHER=arn:aws:iam::123456789012:user/push-pull-user-1
+
 allowed_by_repository_policy() {
-    sim --repository-policy-file "$FX/repo_allow_account_pull.json" --action ecr:BatchGetImage --resource "$REPO" \
-        --principal "$ALICE"
+    sim --repository-policy-file "$FX/repo_allow_user_push_pull.json" --action ecr:PutImage --resource "$REPO" \
+        --principal "$PUSHER"
     expect_eq "exit status" 0 "$RC"
     expect_stdout_line 1 "ALLOWED"
-    expect_stdout_line 2 "  statement: 'AllowPull' (#0) of $FX/repo_allow_account_pull.json (repository policy)"
+    expect_stdout_line 2 "  statement: 'AllowPushPull' (#0) of $FX/repo_allow_user_push_pull.json (repository policy)"
 }
 
 allowed_json_names_the_statement() {
-    sim --repository-policy-file "file://$FX/repo_allow_account_pull.json" --action ecr:BatchGetImage --resource "$REPO" \
-        --principal "$ALICE" --json
+    sim --repository-policy-file "file://$FX/repo_allow_user_push_pull.json" --action ecr:PutImage --resource "$REPO" \
+        --principal "$PUSHER" --json
     expect_eq "exit status" 0 "$RC"
     expect_jq '.decision' '"allowed"'
-    expect_jq '.matchedStatement' "{\"policy\":\"$FX/repo_allow_account_pull.json\",\"sid\":\"AllowPull\",\"index\":0,\"source\":\"resource\"}"
-    expect_jq '.reason' "\"allowed by statement 'AllowPull' (#0) of $FX/repo_allow_account_pull.json\""
+    expect_jq '.matchedStatement' "{\"policy\":\"$FX/repo_allow_user_push_pull.json\",\"sid\":\"AllowPushPull\",\"index\":0,\"source\":\"resource\"}"
+    expect_jq '.reason' "\"allowed by statement 'AllowPushPull' (#0) of $FX/repo_allow_user_push_pull.json\""
+}
+
+# IAM: a repository policy naming the account delegates to the account's
+# identity policies; it allows nothing by itself (the server decides the same)
+account_principal_delegates() {
+    sim --repository-policy-file "$FX/repo_allow_account_pull.json" --action ecr:BatchGetImage --resource "$REPO" \
+        --principal "$ALICE" --json
+    expect_eq "without an identity policy: exit status" 1 "$RC"
+    expect_jq '.decision' '"implicitDeny"'
+    expect_jq '.reason' "\"denied: no statement allows ecr:BatchGetImage on $REPO (statement 'AllowPull' (#0) of $FX/repo_allow_account_pull.json names the account 123456789012: that delegates to the account, and none of the caller's identity policies allows it)\""
+    sim --repository-policy-file "$FX/repo_allow_account_pull.json" --policy-file "$FX/id_readonly.json" \
+        --action ecr:BatchGetImage --resource "$REPO" --principal "$ALICE" --json
+    expect_eq "with one: exit status" 0 "$RC"
+    expect_jq '.matchedStatement.source' '"identity"'
 }
 
 implicit_deny_exits_1_and_says_nothing_matched() {
@@ -89,11 +105,11 @@ anonymous_caller_matches_only_star() {
 }
 
 context_keys_and_conditions() {
-    sim --repository-policy-file "$FX/repo_deny_outside_network.json" --action ecr:PutImage --resource "$REPO" \
-        --principal "$ALICE" --context aws:SourceIp=203.0.113.7
+    sim --repository-policy-file "$FX/repo_deny_outside_network.json" --policy-file "$FX/id_poweruser.json" \
+        --action ecr:PutImage --resource "$REPO" --principal "$ALICE" --context aws:SourceIp=203.0.113.7
     expect_eq "inside the office" 0 "$RC"
-    sim --repository-policy-file "$FX/repo_deny_outside_network.json" --action ecr:PutImage --resource "$REPO" \
-        --principal "$ALICE" --context aws:SourceIp=198.51.100.1 --json
+    sim --repository-policy-file "$FX/repo_deny_outside_network.json" --policy-file "$FX/id_poweruser.json" \
+        --action ecr:PutImage --resource "$REPO" --principal "$ALICE" --context aws:SourceIp=198.51.100.1 --json
     expect_eq "outside" 1 "$RC"
     expect_jq '.matchedStatement.sid' '"DenyPushOutsideOffice"'
 }
@@ -166,6 +182,7 @@ help_exits_0() {
 
 run_case "allowed by a repository policy: exit 0, ALLOWED and the statement" allowed_by_repository_policy
 run_case "--json names policy, Sid, index and source of the allowing statement" allowed_json_names_the_statement
+run_case "a repository policy naming the account allows only with an identity policy (IAM's delegation)" account_principal_delegates
 run_case "an implicit deny exits 1 and says no statement allows the action" implicit_deny_exits_1_and_says_nothing_matched
 run_case "a repository Deny beats an identity Allow: explicitDeny" explicit_deny_beats_identity_allow
 run_case "a Deny in the second --policy-file is the deciding statement" deny_in_a_second_identity_policy_is_found

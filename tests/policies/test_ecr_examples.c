@@ -25,17 +25,43 @@ static policy_decision_t repo_decides(const char *fixture, const char *action, c
     return d;
 }
 
-Test(ecr_examples, allow_all_iam_users_of_the_account_to_pull)
+/* the decision with the read-only managed policy attached to the caller */
+static policy_decision_t repo_and_readonly_decide(const char *fixture, const char *action, const char *principal)
 {
-    cr_expect_eq(repo_decides("repo_allow_account_pull.json", PULL, FX_ALICE), POLICY_ALLOW);
-    cr_expect_eq(repo_decides("repo_allow_account_pull.json", LAYER, ROLE), POLICY_ALLOW);
-    cr_expect_str_eq(last_sid, "AllowPull");
+    policy_t *r = fx_fixture(fixture, RES);
+    policy_t *i = fx_fixture("id_readonly.json", ID);
+    policy_decision_t d = fx_decide(i, r, action, FX_REPO, principal, NULL);
+    snprintf(last_sid, sizeof last_sid, "%s", fx_result.sid ? fx_result.sid : "");
+    policy_free(r);
+    policy_free(i);
+    return d;
 }
 
-Test(ecr_examples, allow_all_iam_users_of_the_account_does_not_allow_push_or_other_accounts)
+/* IAM: "When you specify an AWS account [in a resource policy's Principal],
+ * ... the permissions are delegated to the account's administrator, who must
+ * grant them to users and roles with identity-based policies." The ECR
+ * guide's "allow all IAM users of the account" example therefore allows
+ * nothing by itself. */
+Test(ecr_examples, naming_the_account_delegates_and_allows_nothing_alone)
 {
-    cr_expect_eq(repo_decides("repo_allow_account_pull.json", PUSH, FX_ALICE), POLICY_IMPLICIT_DENY);
+    cr_expect_eq(repo_decides("repo_allow_account_pull.json", PULL, FX_ALICE), POLICY_IMPLICIT_DENY);
+    cr_expect(strstr(fx_result.reason, "delegates to the account") != NULL, "reason: %s", fx_result.reason);
+    cr_expect(strstr(fx_result.reason, "AllowPull") != NULL, "reason: %s", fx_result.reason);
+    cr_expect_eq(repo_decides("repo_allow_account_pull.json", LAYER, ROLE), POLICY_IMPLICIT_DENY);
+}
+
+Test(ecr_examples, naming_the_account_with_an_identity_allow_allows)
+{
+    cr_expect_eq(repo_and_readonly_decide("repo_allow_account_pull.json", PULL, FX_ALICE), POLICY_ALLOW);
+    cr_expect_eq(repo_and_readonly_decide("repo_allow_account_pull.json", LAYER, ROLE), POLICY_ALLOW);
+    cr_expect(!fx_result.from_resource_policy, "the identity policy decides within the account");
+}
+
+Test(ecr_examples, naming_the_account_does_not_allow_push_or_other_accounts)
+{
+    cr_expect_eq(repo_and_readonly_decide("repo_allow_account_pull.json", PUSH, FX_ALICE), POLICY_IMPLICIT_DENY);
     cr_expect_eq(repo_decides("repo_allow_account_pull.json", PULL, FX_OTHER), POLICY_IMPLICIT_DENY);
+    cr_expect_eq(repo_and_readonly_decide("repo_allow_account_pull.json", PULL, FX_OTHER), POLICY_IMPLICIT_DENY);
     cr_expect_eq(repo_decides("repo_allow_account_pull.json", PULL, NULL), POLICY_IMPLICIT_DENY);
 }
 
@@ -64,10 +90,16 @@ Test(ecr_examples, deny_all_denies_everyone_even_with_an_identity_allow)
     policy_free(i);
 }
 
-Test(ecr_examples, cross_account_pull_allows_the_other_accounts_principals)
+/* IAM: across accounts "the identity-based policy [in the caller's account]
+ * and the resource-based policy must both allow" */
+Test(ecr_examples, cross_account_pull_needs_the_other_accounts_identity_allow_too)
 {
-    cr_expect_eq(repo_decides("repo_cross_account_pull.json", PULL, FX_OTHER), POLICY_ALLOW);
-    cr_expect_eq(repo_decides("repo_cross_account_pull.json", LAYER, "arn:aws:iam::444455556666:role/builder"), POLICY_ALLOW);
+    cr_expect_eq(repo_and_readonly_decide("repo_cross_account_pull.json", PULL, FX_OTHER), POLICY_ALLOW);
+    cr_expect(fx_result.from_resource_policy, "the repository policy granting the other account decides");
+    cr_expect_eq(repo_and_readonly_decide("repo_cross_account_pull.json", LAYER, "arn:aws:iam::444455556666:role/builder"),
+                 POLICY_ALLOW);
+    cr_expect_eq(repo_decides("repo_cross_account_pull.json", PULL, FX_OTHER), POLICY_IMPLICIT_DENY);
+    cr_expect(strstr(fx_result.reason, "identity policies must allow it too") != NULL, "reason: %s", fx_result.reason);
 }
 
 Test(ecr_examples, cross_account_pull_does_not_allow_push_or_the_owner_account)
@@ -90,7 +122,11 @@ Test(ecr_examples, allow_pull_from_a_role_and_its_sessions)
 Test(ecr_examples, public_read_allows_anonymous_pull_but_not_push)
 {
     cr_expect_eq(repo_decides("repo_public_read.json", PULL, NULL), POLICY_ALLOW);
-    cr_expect_eq(repo_decides("repo_public_read.json", "ecr:BatchCheckLayerAvailability", FX_OTHER), POLICY_ALLOW);
+    /* "*" names every caller directly: a user of the account needs no identity policy */
+    cr_expect_eq(repo_decides("repo_public_read.json", "ecr:BatchCheckLayerAvailability", FX_ALICE), POLICY_ALLOW);
+    /* a user of another account still does: across accounts both sides must allow */
+    cr_expect_eq(repo_decides("repo_public_read.json", "ecr:BatchCheckLayerAvailability", FX_OTHER), POLICY_IMPLICIT_DENY);
+    cr_expect_eq(repo_and_readonly_decide("repo_public_read.json", "ecr:BatchCheckLayerAvailability", FX_OTHER), POLICY_ALLOW);
     cr_expect_eq(repo_decides("repo_public_read.json", PUSH, NULL), POLICY_IMPLICIT_DENY);
 }
 
@@ -112,12 +148,16 @@ Test(ecr_examples, service_principal_with_source_conditions)
 
 Test(ecr_examples, push_only_from_the_office_network)
 {
+    /* the account-wide Allow delegates: alice pushes with her own identity policy */
     policy_t *r = fx_fixture("repo_deny_outside_network.json", RES);
-    cr_expect_eq(fx_decide(NULL, r, PUSH, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"203.0.113.9"}})), POLICY_ALLOW);
-    cr_expect_eq(fx_decide(NULL, r, PUSH, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"2001:db8:5::1"}})), POLICY_ALLOW);
-    cr_expect_eq(fx_decide(NULL, r, PUSH, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"198.51.100.1"}})), POLICY_EXPLICIT_DENY);
-    cr_expect_eq(fx_decide(NULL, r, PULL, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"198.51.100.1"}})), POLICY_ALLOW);
+    policy_t *i = fx_fixture("id_poweruser.json", ID);
+    cr_expect_eq(fx_decide(i, r, PUSH, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"203.0.113.9"}})), POLICY_ALLOW);
+    cr_expect_eq(fx_decide(i, r, PUSH, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"2001:db8:5::1"}})), POLICY_ALLOW);
+    cr_expect_eq(fx_decide(i, r, PUSH, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"198.51.100.1"}})), POLICY_EXPLICIT_DENY);
+    cr_expect_eq(fx_decide(i, r, PULL, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"198.51.100.1"}})), POLICY_ALLOW);
+    cr_expect_eq(fx_decide(NULL, r, PUSH, FX_REPO, FX_ALICE, CTX({"aws:SourceIp", {"203.0.113.9"}})), POLICY_IMPLICIT_DENY);
     policy_free(r);
+    policy_free(i);
 }
 
 Test(ecr_examples, read_only_managed_policy_allows_pull_not_push)

@@ -301,39 +301,146 @@ Test(resource_match, a_resource_policy_statement_with_resource_is_checked)
 
 /* --------------------------------------------------------- principals */
 
+/* whether a resource policy's Deny naming `principal_json` applies to `caller`:
+ * a Deny applies to whatever its Principal names, account or not, so it shows
+ * the match alone (an Allow naming an account also needs an identity Allow) */
+static bool principal_names(const char *principal_json, const char *caller)
+{
+    char st[1024];
+    snprintf(st, sizeof st, "{\"Effect\":\"Deny\",\"Principal\":%s,\"Action\":\"ecr:BatchGetImage\"}", principal_json);
+    policy_t *p = resp(st);
+    policy_decision_t d = fx_decide(NULL, p, "ecr:BatchGetImage", FX_REPO, caller, NULL);
+    policy_free(p);
+    return d == POLICY_EXPLICIT_DENY;
+}
+
 Test(principal_match, star_matches_everyone_including_anonymous)
 {
+    cr_expect(principal_names("\"*\"", FX_ALICE));
+    cr_expect(principal_names("\"*\"", FX_OTHER));
+    cr_expect(principal_names("\"*\"", NULL));
+    /* and an Allow to "*" grants within the account without an identity policy */
     cr_expect_eq(principal_allows("\"*\"", FX_ALICE), POLICY_ALLOW);
-    cr_expect_eq(principal_allows("\"*\"", FX_OTHER), POLICY_ALLOW);
     cr_expect_eq(principal_allows("\"*\"", NULL), POLICY_ALLOW);
 }
 
 Test(principal_match, aws_star_matches_everyone_including_anonymous)
 {
-    cr_expect_eq(principal_allows("{\"AWS\":\"*\"}", FX_OTHER), POLICY_ALLOW);
+    cr_expect(principal_names("{\"AWS\":\"*\"}", FX_OTHER));
+    cr_expect(principal_names("{\"AWS\":[\"*\"]}", NULL));
     cr_expect_eq(principal_allows("{\"AWS\":[\"*\"]}", NULL), POLICY_ALLOW);
 }
 
 Test(principal_match, an_account_id_matches_every_principal_of_the_account)
 {
-    cr_expect_eq(principal_allows("{\"AWS\":\"123456789012\"}", FX_ALICE), POLICY_ALLOW);
-    cr_expect_eq(principal_allows("{\"AWS\":\"123456789012\"}", "arn:aws:iam::123456789012:role/ci"), POLICY_ALLOW);
-    cr_expect_eq(principal_allows("{\"AWS\":\"123456789012\"}", FX_OTHER), POLICY_IMPLICIT_DENY);
+    cr_expect(principal_names("{\"AWS\":\"123456789012\"}", FX_ALICE));
+    cr_expect(principal_names("{\"AWS\":\"123456789012\"}", "arn:aws:iam::123456789012:role/ci"));
+    cr_expect(!principal_names("{\"AWS\":\"123456789012\"}", FX_OTHER));
 }
 
 Test(principal_match, the_root_arn_matches_every_principal_of_the_account)
 {
-    cr_expect_eq(principal_allows("{\"AWS\":\"arn:aws:iam::123456789012:root\"}", FX_BOB), POLICY_ALLOW);
-    cr_expect_eq(principal_allows("{\"AWS\":\"arn:aws:iam::123456789012:root\"}", FX_OTHER), POLICY_IMPLICIT_DENY);
+    cr_expect(principal_names("{\"AWS\":\"arn:aws:iam::123456789012:root\"}", FX_BOB));
+    cr_expect(!principal_names("{\"AWS\":\"arn:aws:iam::123456789012:root\"}", FX_OTHER));
 }
 
 Test(principal_match, the_account_comes_from_the_arn_when_the_request_omits_it)
 {
-    policy_t *r = resp("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"444455556666\"},\"Action\":\"ecr:*\"}");
+    policy_t *r = resp("{\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"444455556666\"},\"Action\":\"ecr:*\"}");
     policy_request_t req = {.action = "ecr:PutImage", .resource = FX_REPO, .principal_arn = FX_OTHER};
     policy_named_t rp = {"repo", r};
-    cr_expect_eq(policy_evaluate(NULL, 0, &rp, &req, NULL), POLICY_ALLOW);
+    cr_expect_eq(policy_evaluate(NULL, 0, &rp, &req, NULL), POLICY_EXPLICIT_DENY);
     policy_free(r);
+}
+
+/* ------------------------------------------ account principals (IAM's rules) */
+
+/* An Allow naming the account (its id or its root ARN) delegates to the
+ * account: a user or role of it still needs an identity policy that allows.
+ * A user or role named by its ARN is granted directly. A Deny naming the
+ * account applies to all of it. Across accounts both sides must allow.
+ * (IAM User Guide: "Policy evaluation logic", "Cross-account policy
+ * evaluation logic", "AWS JSON policy elements: Principal".) */
+#define ROOT_ALLOWS "{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:root\"},\"Action\":\"ecr:*\"}"
+#define ID_ALLOWS_PULL "{\"Effect\":\"Allow\",\"Action\":\"ecr:BatchGetImage\",\"Resource\":\"*\"}"
+
+Test(account_principal, an_allow_to_the_root_arn_grants_nothing_without_an_identity_allow)
+{
+    policy_t *r = resp(ROOT_ALLOWS);
+    cr_expect_eq(fx_decide(NULL, r, "ecr:PutImage", FX_REPO, FX_ALICE, NULL), POLICY_IMPLICIT_DENY);
+    cr_expect(strstr(fx_result.reason, "names the account 123456789012: that delegates to the account") != NULL, "reason: %s",
+              fx_result.reason);
+    cr_expect_eq(fx_decide(NULL, r, "ecr:PutImage", FX_REPO, "arn:aws:sts::123456789012:assumed-role/ci/build-1", NULL),
+                 POLICY_IMPLICIT_DENY);
+    policy_free(r);
+}
+
+Test(account_principal, an_allow_to_the_account_id_grants_nothing_without_an_identity_allow)
+{
+    policy_t *r = resp("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"123456789012\"},\"Action\":\"ecr:*\"}");
+    cr_expect_eq(fx_decide(NULL, r, "ecr:BatchGetImage", FX_REPO, FX_BOB, NULL), POLICY_IMPLICIT_DENY);
+    policy_free(r);
+}
+
+Test(account_principal, with_an_identity_allow_the_identity_policy_decides)
+{
+    policy_t *r = resp(ROOT_ALLOWS), *i = idp(ID_ALLOWS_PULL);
+    cr_expect_eq(fx_decide(i, r, "ecr:BatchGetImage", FX_REPO, FX_ALICE, NULL), POLICY_ALLOW);
+    cr_expect(!fx_result.from_resource_policy);
+    /* the identity policy allows pulls only: the account-wide push Allow adds nothing */
+    cr_expect_eq(fx_decide(i, r, "ecr:PutImage", FX_REPO, FX_ALICE, NULL), POLICY_IMPLICIT_DENY);
+    policy_free(r);
+    policy_free(i);
+}
+
+Test(account_principal, a_user_or_role_named_by_arn_is_granted_directly)
+{
+    policy_t *r = resp("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"" FX_ALICE "\",\"arn:aws:iam::123456789012:role/ci\","
+                       "\"arn:aws:iam::123456789012:root\"]},\"Action\":\"ecr:*\"}");
+    cr_expect_eq(fx_decide(NULL, r, "ecr:PutImage", FX_REPO, FX_ALICE, NULL), POLICY_ALLOW);
+    cr_expect(fx_result.from_resource_policy);
+    cr_expect_eq(fx_decide(NULL, r, "ecr:PutImage", FX_REPO, "arn:aws:sts::123456789012:assumed-role/ci/build-1", NULL),
+                 POLICY_ALLOW);
+    /* bob is only in the account the same statement also names */
+    cr_expect_eq(fx_decide(NULL, r, "ecr:PutImage", FX_REPO, FX_BOB, NULL), POLICY_IMPLICIT_DENY);
+    policy_free(r);
+}
+
+Test(account_principal, a_deny_to_the_account_denies_all_of_it_despite_identity_allows)
+{
+    policy_t *r = resp("{\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:root\"},"
+                       "\"Action\":\"ecr:BatchGetImage\"}");
+    policy_t *i = idp(ID_ALLOWS_PULL);
+    cr_expect_eq(fx_decide(i, r, "ecr:BatchGetImage", FX_REPO, FX_ALICE, NULL), POLICY_EXPLICIT_DENY);
+    cr_expect(fx_result.from_resource_policy);
+    policy_free(r);
+    policy_free(i);
+}
+
+Test(account_principal, anonymous_is_never_in_an_account)
+{
+    policy_t *r = resp(ROOT_ALLOWS);
+    cr_expect_eq(fx_decide(NULL, r, "ecr:BatchGetImage", FX_REPO, NULL, NULL), POLICY_IMPLICIT_DENY);
+    policy_free(r);
+}
+
+Test(account_principal, across_accounts_both_sides_must_allow)
+{
+    policy_t *named = resp("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" FX_OTHER "\"},\"Action\":\"ecr:*\"}");
+    policy_t *other_root = resp("{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"444455556666\"},\"Action\":\"ecr:*\"}");
+    policy_t *i = idp(ID_ALLOWS_PULL);
+    /* named directly, but carol's own account has not allowed it */
+    cr_expect_eq(fx_decide(NULL, named, "ecr:BatchGetImage", FX_REPO, FX_OTHER, NULL), POLICY_IMPLICIT_DENY);
+    cr_expect(strstr(fx_result.reason, "of account 444455556666") != NULL, "reason: %s", fx_result.reason);
+    cr_expect_eq(fx_decide(i, named, "ecr:BatchGetImage", FX_REPO, FX_OTHER, NULL), POLICY_ALLOW);
+    cr_expect_eq(fx_decide(i, other_root, "ecr:BatchGetImage", FX_REPO, FX_OTHER, NULL), POLICY_ALLOW);
+    cr_expect(fx_result.from_resource_policy);
+    /* her identity policy alone does not reach into another account's repository */
+    cr_expect_eq(fx_decide(i, NULL, "ecr:BatchGetImage", FX_REPO, FX_OTHER, NULL), POLICY_IMPLICIT_DENY);
+    cr_expect(strstr(fx_result.reason, "the repository policy must allow it too") != NULL, "reason: %s", fx_result.reason);
+    policy_free(named);
+    policy_free(other_root);
+    policy_free(i);
 }
 
 Test(principal_match, a_user_arn_matches_only_that_user)
