@@ -163,6 +163,10 @@ bool http_content_range_parse(const char *s, size_t len, uint64_t *first, uint64
     uint64_t f = 0, l = 0;
     if (!http_parse_span(s, span_len, &has_first, &f, &has_last, &l) || !has_first || !has_last || f > l)
         return false;
+    /* A chunk ending at byte 2^64-1 would end the upload at offset 2^64, past
+     * what any offset can hold, and its length l - f + 1 wraps (to 0 or 1). */
+    if (l == UINT64_MAX)
+        return false;
 
     if (slash != NULL) {
         const char *total = slash + 1;

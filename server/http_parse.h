@@ -27,8 +27,9 @@ typedef enum {
 http_range_status_t http_range_parse(const char *s, size_t len, uint64_t size, http_range_t *out);
 
 /* A PATCH's Content-Range: "<first>-<last>", also accepting a "bytes " or
- * "bytes=" prefix and a "/<total>" or "/ *" suffix. Returns false when malformed
- * or first > last. */
+ * "bytes=" prefix and a "/<total>" or "/ *" suffix. Returns false when malformed,
+ * first > last, or last is UINT64_MAX; so last - first + 1, the chunk's length,
+ * and last + 1, the upload's offset after it, never wrap. */
 bool http_content_range_parse(const char *s, size_t len, uint64_t *first, uint64_t *last);
 
 /* One Accept header line (comma-joined list, parameters and q-values ignored):

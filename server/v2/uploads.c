@@ -211,14 +211,40 @@ static server_op_t *upload_op(v2_req_t *r, storage_op_kind_t kind, server_op_com
     return sop;
 }
 
+/* 416 for a Content-Range that cannot be the next chunk, with the Range of
+ * the upload's current offset, as an out-of-order chunk gets from the store
+ * (so the client knows where to resume); 404 when there is no such upload. */
+static void send_not_next_chunk(v2_req_t *r, const char *msg)
+{
+    if (!upload_id_valid(r->arg)) {
+        v2_send_error(r->req, ERR_BLOB_UPLOAD_UNKNOWN, "no upload has this id");
+        return;
+    }
+    storage_reader_t *rd = v2_reader(r);
+    if (!rd)
+        return;
+    storage_upload_t up;
+    storage_err_t err;
+    storage_status_t st = storage_upload_stat(rd, r->arg, &up, &err);
+    storage_reader_end(rd);
+    if (st != STORAGE_OK || strcmp(up.repo, r->name) != 0) {
+        v2_send_error(r->req, ERR_BLOB_UPLOAD_UNKNOWN, "no upload has this id in this repository");
+        return;
+    }
+    v2_add_upload_headers(r->req, r->name, r->arg, up.offset);
+    v2_send_error(r->req, ERR_RANGE_INVALID, msg);
+}
+
 int v2_upload_patch(v2_req_t *r)
 {
     h2o_req_t *req = r->req;
     h2o_iovec_t cr = v2_req_header(req, "content-range");
     uint64_t first = STORAGE_OFFSET_ANY, last = 0;
     if (cr.len) {
+        /* The parser refuses a span ending at 2^64-1, so first is never
+         * STORAGE_OFFSET_ANY and last - first + 1 never wraps. */
         if (!http_content_range_parse(cr.base, cr.len, &first, &last)) {
-            v2_send_error(req, ERR_RANGE_INVALID, "Content-Range must be <first>-<last>");
+            send_not_next_chunk(r, "Content-Range must be <first>-<last>, ending before byte 18446744073709551615");
             return 0;
         }
         if (last - first + 1 != req->entity.len) {

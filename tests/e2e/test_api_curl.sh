@@ -318,6 +318,28 @@ t_upload_out_of_order() {
 }
 run_case "out-of-order chunk (Content-Range 1500-1509 at offset 1000) → 416 Range: 0-999; upload intact" t_upload_out_of_order
 
+t_upload_range_wraps() {
+    head -c 1000 "$BLOB" >"$E2E_TMP/c1"
+    start_upload e2e/upload-wrap
+    req PATCH "$LOC" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-999' --data-binary "@$E2E_TMP/c1"
+    require 202 "first chunk"
+    LOC=$(abs_url "$(header Location)")
+    berth_only "a PATCH whose Content-Range ends at byte 2^64-1: the reference ignores Content-Range and appends (202)"
+    # last - first + 1 wraps to 1 here: once taken for a 1-byte chunk "anywhere".
+    req PATCH "$LOC" -H 'Content-Type: application/octet-stream' \
+        -H 'Content-Range: 18446744073709551615-18446744073709551615' --data-binary x
+    expect_status 416
+    expect_header Range 0-999
+    # ... and to 0 here, with an empty body.
+    req PATCH "$LOC" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-18446744073709551615' -H 'Content-Length: 0'
+    expect_status 416
+    expect_header Range 0-999
+    req GET "$LOC"
+    expect_status 204
+    expect_header Range 0-999
+}
+run_case "PATCH with Content-Range 18446744073709551615-18446744073709551615 (length wraps) → 416 Range: 0-999; upload intact" t_upload_range_wraps
+
 t_upload_size_invalid() {
     start_upload e2e/upload-size
     berth_only "a PATCH whose Content-Range length differs from its Content-Length: reference answers 202, Berth 400 SIZE_INVALID"

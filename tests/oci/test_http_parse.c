@@ -228,6 +228,25 @@ Test(content_range, malformed_or_reversed_spans_are_refused)
     cr_assert_not(http_content_range_parse(NULL, 3, NULL, NULL));
 }
 
+/* A chunk ending at byte 2^64-1 would end the upload at offset 2^64, and its
+ * length last - first + 1 wraps (to 1 for max-max, to 0 for 0-max): the
+ * handler would take "18446744073709551615-18446744073709551615" with a
+ * 1-byte body for a chunk at the "append anywhere" offset. No such chunk can
+ * exist, so the span is refused. */
+Test(content_range, a_span_ending_at_the_largest_u64_is_refused_as_its_length_wraps)
+{
+    const char *bad[] = {"18446744073709551615-18446744073709551615", "0-18446744073709551615", "bytes 5-18446744073709551615/*",
+                         "bytes=18446744073709551615-18446744073709551615"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t f = 77, l = 77;
+        cr_assert_not(content_range(bad[i], &f, &l), "\"%s\"", bad[i]);
+        cr_assert_eq(f, 77, "outputs untouched for \"%s\"", bad[i]);
+    }
+    uint64_t f, l;
+    cr_assert(content_range("18446744073709551614-18446744073709551614", &f, &l), "the last representable end still parses");
+    cr_assert_eq(l - f + 1, 1);
+}
+
 Test(content_range, the_length_bounds_the_read)
 {
     uint64_t f, l;
