@@ -20,10 +20,13 @@ static bool collect_name(void *ctx, const char *name, size_t len)
     return true;
 }
 
-/* Sends {"<key>":<name>?, "<list>":[...]} with a Link header when more follow. */
+/* Sends {"<key>":<name>?, "<list>":[...]} with a Link header when more follow.
+ * The Link resumes after the page's last entry, so it never names the page it
+ * is on: a page of nothing (?n=0) has no Link, as distribution's catalog does,
+ * since a client following one to the same page would never stop. */
 static void send_listing(v2_req_t *r, json_t *doc, const char *link_path, bool more, size_t n, const char *last)
 {
-    if (more)
+    if (more && n > 0 && last[0])
         v2_add_next_link(r->req, link_path, n, last);
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
@@ -102,6 +105,11 @@ int v2_catalog(v2_req_t *r)
     if (!rd)
         return 0;
     struct visible v = {.c = {.array = json_array()}, .r = r, .rd = rd, .want = n};
+    if (n == 0) { /* a page of nothing: no need to look */
+        storage_reader_end(rd);
+        send_listing(r, json_pack("{s:o}", "repositories", v.c.array), "/v2/_catalog", false, n, "");
+        return 0;
+    }
     /* One more than a page, so that a full page knows whether more follow;
      * hidden repositories are skipped without counting. */
     storage_err_t err;

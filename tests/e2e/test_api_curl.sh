@@ -822,6 +822,25 @@ t_tags_paginate() {
 }
 run_case "GET /tags/list?n=2 → 2 tags + Link rel=\"next\"; ?last= continues after it; last page has no Link" t_tags_paginate
 
+# n=0 asks for a page of nothing: an empty list and no Link, as distribution's
+# catalog answers ?n=0 (and its later tags handler; 2.8's tags ignore n). A Link
+# back to ?n=0&last= was the same page again: a client following it never ended.
+t_tags_n_zero() {
+    push_tags e2e/tags-zero
+    req GET '/v2/e2e/tags-zero/tags/list?n=0'
+    expect_status 200
+    expect_header_absent Link
+    if is_berth; then
+        expect_jq '.tags' '[]'
+    else
+        differs "tags/list?n=0: reference 2.8 ignores n and lists every tag; Berth sends an empty list (both: no Link)"
+    fi
+    req GET '/v2/e2e/tags-zero/tags/list?n=0&last=b'
+    expect_status 200
+    expect_header_absent Link
+}
+run_case "GET /tags/list?n=0 → 200, an empty list and no Link (never a Link to the same page)" t_tags_n_zero
+
 t_tags_unknown_repo() {
     req GET /v2/e2e/no-such-repo/tags/list
     expect_status 404
@@ -860,6 +879,19 @@ t_catalog() {
     expect_eq "repositories collected by following Link from ?n=10" "$full" "$all"
 }
 run_case "GET /v2/_catalog → sorted repositories; ?n= and ?last= paginate with Link rel=\"next\"" t_catalog
+
+t_catalog_n_zero() {
+    push_image e2e/catalog-zero v1
+    req GET '/v2/_catalog?n=0'
+    expect_status 200
+    expect_jq '.repositories' '[]'
+    expect_header_absent Link
+    req GET '/v2/_catalog?n=0&last=e2e/catalog-zero'
+    expect_status 200
+    expect_jq '.repositories' '[]'
+    expect_header_absent Link
+}
+run_case "GET /v2/_catalog?n=0 → 200, an empty list and no Link, as distribution answers" t_catalog_n_zero
 
 # ================================================================ names
 
