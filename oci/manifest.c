@@ -360,6 +360,9 @@ static oci_status_t oci_parse_image(const json_t *root, oci_manifest_t *out, oci
     oci_status_t st = oci_descriptor_parse(config, (oci_where_t){"config", OCI_NOT_ELEMENT}, &out->blobs[0], err);
     if (st != OCI_OK)
         return st;
+    /* Only layers may live outside the registry: every client that runs the
+     * image reads its config from here, urls or not. */
+    out->blobs[0].foreign = false;
     return oci_descriptor_array(layers, "layers", out->blobs + 1, err);
 }
 

@@ -88,7 +88,7 @@ typedef struct {
     uint64_t size;
     char media_type[OCI_MEDIA_TYPE_MAX];    /* "" when absent */
     char artifact_type[OCI_MEDIA_TYPE_MAX]; /* "" when absent */
-    bool foreign;                           /* has "urls" or a non-distributable layer type: need not exist in the registry */
+    bool foreign; /* a layer with "urls" or a non-distributable type: need not exist in the registry (never a config) */
 } oci_descriptor_t;
 
 /* A parsed manifest: what the registry must check and record. */

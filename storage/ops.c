@@ -376,11 +376,28 @@ static run_result_t run_unlink(storage_t *st, MDB_txn *txn, storage_op_t *op)
     return rc ? fail_mdb(op, rc, "cannot delete the blob") : RUN_COMMIT;
 }
 
-static bool manifest_exists(storage_t *st, MDB_txn *txn, const char *repo, const char *digest)
+/* The stored size of repo's manifest `digest`; false when it is not there. */
+static bool manifest_size(storage_t *st, MDB_txn *txn, const char *repo, const char *digest, uint64_t *size)
 {
     char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
     MDB_val k = {store_key2(key, sizeof(key), repo, digest), key}, v;
-    return k.mv_size && mdb_get(txn, st->dbi_manifests, &k, &v) == 0;
+    if (!k.mv_size || mdb_get(txn, st->dbi_manifests, &k, &v) != 0 || v.mv_size < sizeof(manifest_rec_t))
+        return false;
+    manifest_rec_t rec;
+    memcpy(&rec, v.mv_data, sizeof(rec));
+    *size = rec.body_len;
+    return true;
+}
+
+/* A descriptor names bytes by digest and size, and clients check both: a
+ * size that is not the stored one makes the manifest invalid. */
+static run_result_t check_size(storage_op_t *op, const oci_descriptor_t *d, uint64_t stored, const char *what)
+{
+    if (d->size == stored)
+        return RUN_COMMIT;
+    OP_FAIL(op, STORAGE_INVALID, "%s %s has size %llu, not %llu as the manifest says", what, d->digest.str,
+            (unsigned long long)stored, (unsigned long long)d->size);
+    return RUN_ABORT;
 }
 
 static run_result_t run_manifest_put(storage_t *st, MDB_txn *txn, storage_op_t *op)
@@ -388,16 +405,24 @@ static run_result_t run_manifest_put(storage_t *st, MDB_txn *txn, storage_op_t *
     const oci_manifest_t *m = op->manifest;
     for (size_t i = 0; i < m->nblobs; i++) {
         const oci_descriptor_t *d = &m->blobs[i];
-        if (!d->foreign && !store_link_exists(st, txn, op->repo, d->digest.str)) {
+        blob_rec_t blob;
+        if (store_link_exists(st, txn, op->repo, d->digest.str) && store_blob_get(st, txn, d->digest.str, &blob) == 0) {
+            if (check_size(op, d, blob.size, "blob") != RUN_COMMIT)
+                return RUN_ABORT;
+        } else if (!d->foreign) { /* a foreign layer (urls, non-distributable) may live elsewhere */
             OP_FAIL(op, STORAGE_REFERENCE, "blob %s is not in repository %s", d->digest.str, op->repo);
             return RUN_ABORT;
         }
     }
     for (size_t i = 0; i < m->nmanifests; i++) {
-        if (!manifest_exists(st, txn, op->repo, m->manifests[i].digest.str)) {
-            OP_FAIL(op, STORAGE_REFERENCE, "manifest %s is not in repository %s", m->manifests[i].digest.str, op->repo);
+        const oci_descriptor_t *d = &m->manifests[i];
+        uint64_t size;
+        if (!manifest_size(st, txn, op->repo, d->digest.str, &size)) {
+            OP_FAIL(op, STORAGE_REFERENCE, "manifest %s is not in repository %s", d->digest.str, op->repo);
             return RUN_ABORT;
         }
+        if (check_size(op, d, size, "manifest") != RUN_COMMIT)
+            return RUN_ABORT;
     }
     const char *subject = m->has_subject ? m->subject.digest.str : "";
     manifest_rec_t rec = {.format = STORE_FORMAT,

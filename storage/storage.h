@@ -35,7 +35,8 @@ typedef enum {
     STORAGE_DIGEST_MISMATCH, /* the uploaded bytes do not hash to the digest given */
     STORAGE_RANGE,           /* an append did not start at the upload's current offset */
     STORAGE_REFERENCE,       /* a manifest references a blob or manifest the repository lacks */
-    STORAGE_INVALID,         /* the request contradicts the stored state (e.g. upload of another repository) */
+    STORAGE_INVALID,         /* the request contradicts the stored state (e.g. upload of another repository,
+                              * a manifest descriptor whose size is not the stored blob's or manifest's) */
     STORAGE_FULL,            /* the disk or the reserved map is full; the store remains usable */
     STORAGE_IO,              /* an I/O or database error; see the message */
     STORAGE_NOMEM,
@@ -188,7 +189,9 @@ typedef enum {
     STORAGE_OP_BLOB_PUT,        /* in: repo, digest, data/len (monolithic upload). out: size */
     STORAGE_OP_BLOB_MOUNT,      /* in: repo, from_repo, digest. out: size */
     STORAGE_OP_BLOB_UNLINK,     /* in: repo, digest */
-    STORAGE_OP_MANIFEST_PUT,    /* in: repo, tag ("" for by-digest), digest, data/len, manifest */
+    STORAGE_OP_MANIFEST_PUT,    /* in: repo, tag ("" for by-digest), digest, data/len, manifest.
+                                 * REFERENCE: a blob (not foreign) or child manifest is not in repo;
+                                 * INVALID: a descriptor's size is not the stored one */
     STORAGE_OP_MANIFEST_DELETE, /* in: repo, reference (tag: only the tag; digest: manifest and its tags) */
     STORAGE_OP_RECORDS,         /* in: records_fn, records_ctx */
 } storage_op_kind_t;

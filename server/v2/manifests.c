@@ -44,6 +44,10 @@ int v2_manifest_get(v2_req_t *r)
 
 static void manifest_stored(server_op_t *sop, h2o_req_t *req)
 {
+    if (sop->op.status == STORAGE_INVALID) { /* a descriptor's size is not what is stored */
+        v2_send_error(req, ERR_MANIFEST_INVALID, sop->op.err.msg);
+        return;
+    }
     if (sop->op.status != STORAGE_OK) {
         v2_send_storage_error(req, &sop->op.err, ERR_NAME_UNKNOWN);
         return;

@@ -588,6 +588,61 @@ t_manifest_blob_unknown() {
 }
 run_case "PUT manifest referencing a blob not in the repository → 400 MANIFEST_BLOB_UNKNOWN" t_manifest_blob_unknown
 
+# A descriptor's size is part of what it names: a client fetching the blob checks
+# it and fails on a mismatch, so a manifest that misstates one is refused (the
+# spec's MANIFEST_INVALID: "manifests undergo several checks ensuring validity").
+t_manifest_size_mismatch() {
+    push_blob e2e/manifest-size "$AMD64_LAYER_FILE"
+    push_blob e2e/manifest-size "$AMD64_CONFIG_FILE"
+    jq -c '.config.size = 1' "$AMD64_MANIFEST_FILE" >"$E2E_TMP/bad-config-size.json"
+    jq -c ".layers[0].size = $((AMD64_LAYER_SIZE + 1))" "$AMD64_MANIFEST_FILE" >"$E2E_TMP/bad-layer-size.json"
+    berth_only "a descriptor size that is not the blob's: reference 2.8 accepts the manifest (201)"
+    req PUT /v2/e2e/manifest-size/manifests/v1 -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$E2E_TMP/bad-config-size.json"
+    expect_status 400
+    expect_json_error MANIFEST_INVALID
+    req PUT /v2/e2e/manifest-size/manifests/v1 -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$E2E_TMP/bad-layer-size.json"
+    expect_status 400
+    expect_json_error MANIFEST_INVALID
+    req GET /v2/e2e/manifest-size/manifests/v1 "${ACCEPT_ALL[@]}"
+    expect_status 404
+}
+run_case "PUT manifest whose config or layer size is not the stored blob's → 400 MANIFEST_INVALID, nothing stored" t_manifest_size_mismatch
+
+# The image spec lets a layer with urls live outside the registry; its config
+# must still be pushed, and a layer that was pushed must have its size.
+t_manifest_foreign_layer() {
+    local absent="sha256:$(sha256_str "a layer that lives elsewhere")"
+    push_blob e2e/manifest-foreign "$AMD64_CONFIG_FILE"
+    jq -c --arg d "$absent" '.layers[0].urls = ["https://example.com/layer"] | .layers[0].digest = $d' \
+        "$AMD64_MANIFEST_FILE" >"$E2E_TMP/foreign.json"
+    jq -c --arg d "$absent" '.config.urls = ["https://example.com/config"] | .config.digest = $d' \
+        "$AMD64_MANIFEST_FILE" >"$E2E_TMP/foreign-config.json"
+    berth_only "layers with urls: reference 2.8's default configuration refuses every url (500 UNKNOWN)"
+    req PUT /v2/e2e/manifest-foreign/manifests/v1 -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$E2E_TMP/foreign.json"
+    expect_status 201
+    req PUT /v2/e2e/manifest-foreign/manifests/v2 -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$E2E_TMP/foreign-config.json"
+    expect_status 400
+    expect_json_error MANIFEST_BLOB_UNKNOWN
+    push_blob e2e/manifest-foreign "$AMD64_LAYER_FILE"
+    jq -c '.layers[0].urls = ["https://example.com/layer"] | .layers[0].size = 1' "$AMD64_MANIFEST_FILE" \
+        >"$E2E_TMP/foreign-bad-size.json"
+    req PUT /v2/e2e/manifest-foreign/manifests/v3 -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$E2E_TMP/foreign-bad-size.json"
+    expect_status 400
+    expect_json_error MANIFEST_INVALID
+}
+run_case "PUT manifest with a layer carrying urls (absent) → 201; config with urls (absent) → 400 MANIFEST_BLOB_UNKNOWN; pushed layer with a wrong size → 400 MANIFEST_INVALID" t_manifest_foreign_layer
+
+t_manifest_index_child_size() {
+    push_image e2e/manifest-index-size "$AMD64_MANIFEST_DIGEST"
+    push_arm64_image e2e/manifest-index-size
+    jq -c '.manifests[0].size = 1' "$INDEX_FILE" >"$E2E_TMP/index-bad-size.json"
+    berth_only "an index child's size that is not the stored manifest's: reference 2.8 checks only that the child exists"
+    req PUT /v2/e2e/manifest-index-size/manifests/multi -H "Content-Type: $MT_OCI_INDEX" --data-binary "@$E2E_TMP/index-bad-size.json"
+    expect_status 400
+    expect_json_error MANIFEST_INVALID
+}
+run_case "PUT an image index whose child size is not the stored manifest's → 400 MANIFEST_INVALID" t_manifest_index_child_size
+
 t_manifest_malformed() {
     push_blob e2e/manifest-malformed "$AMD64_CONFIG_FILE"
     req PUT /v2/e2e/manifest-malformed/manifests/v1 -H "Content-Type: $MT_OCI_MANIFEST" --data-binary '{"schemaVersion":2,'

@@ -253,6 +253,26 @@ Test(real_manifests, windows_foreign_layer_with_urls_is_foreign)
     oci_manifest_free(&m);
 }
 
+/* Every client that runs the image reads its config from the registry: urls
+ * on a config do not make it foreign (only layers may live elsewhere), so the
+ * registry still requires it, as distribution's schema 2 handler does. */
+Test(real_manifests, a_config_with_urls_is_not_foreign)
+{
+    oci_manifest_t m;
+    oci_err_t err;
+    const char *json = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                       "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":2,"
+                       "\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\","
+                       "\"urls\":[\"https://example.com/config\"]},"
+                       "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"size\":5,"
+                       "\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\","
+                       "\"urls\":[\"https://example.com/layer\"]}]}";
+    cr_assert_eq(parse(json, &m, &err), OCI_OK, "%s", err.msg);
+    cr_assert_not(m.blobs[0].foreign);
+    cr_assert(m.blobs[1].foreign, "a layer with urls stays foreign");
+    oci_manifest_free(&m);
+}
+
 Test(real_manifests, nondistributable_oci_layer_is_foreign_and_zstd_is_not)
 {
     oci_manifest_t m;

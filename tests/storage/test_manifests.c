@@ -21,15 +21,24 @@ static void teardown(void)
 
 TestSuite(manifests, .init = setup, .fini = teardown);
 
-static oci_manifest_t image_manifest(const oci_digest_t *config, const oci_digest_t *layer)
+static oci_manifest_t image_manifest_sized(const oci_digest_t *config, uint64_t config_size, const oci_digest_t *layer,
+                                           uint64_t layer_size)
 {
     static oci_descriptor_t blobs[2];
     memset(blobs, 0, sizeof(blobs));
     blobs[0].digest = *config;
+    blobs[0].size = config_size;
     blobs[1].digest = *layer;
+    blobs[1].size = layer_size;
     oci_manifest_t m = {.kind = OCI_MT_OCI_MANIFEST, .nblobs = 2, .blobs = blobs};
     strcpy(m.media_type, "application/vnd.oci.image.manifest.v1+json");
     return m;
+}
+
+/* The config "{}" (2 bytes) and the layer "layer" (5 bytes) of most tests here. */
+static oci_manifest_t image_manifest(const oci_digest_t *config, const oci_digest_t *layer)
+{
+    return image_manifest_sized(config, 2, layer, 5);
 }
 
 static storage_status_t get(const char *repo, const char *ref, char *body_out, size_t cap, char *type_out)
@@ -80,9 +89,55 @@ Test(manifests, a_manifest_needs_its_blobs_in_the_repository)
     cr_assert_eq(get("other", md.str, body, sizeof(body), NULL), STORAGE_NOT_FOUND);
 }
 
+Test(manifests, a_descriptor_size_must_be_the_stored_blob_size)
+{
+    oci_digest_t cfg, layer, md;
+    cr_assert_eq(test_push_blob(st, "app", "{}", 2, &cfg), STORAGE_OK);
+    cr_assert_eq(test_push_blob(st, "app", "layer", 5, &layer), STORAGE_OK);
+    oci_manifest_t m = image_manifest_sized(&cfg, 1, &layer, 5);
+    cr_assert_eq(test_put_manifest(st, "app", "v1", "{\"m\":1}", &m, &md), STORAGE_INVALID, "config size 1 for a 2-byte blob");
+    m = image_manifest_sized(&cfg, 2, &layer, 4);
+    cr_assert_eq(test_put_manifest(st, "app", "v1", "{\"m\":1}", &m, &md), STORAGE_INVALID, "layer size 4 for a 5-byte blob");
+    m = image_manifest_sized(&cfg, 2, &layer, UINT64_MAX);
+    cr_assert_eq(test_put_manifest(st, "app", "v1", "{\"m\":1}", &m, &md), STORAGE_INVALID);
+    cr_assert_eq(get("app", "v1", (char[8]){0}, 8, NULL), STORAGE_NOT_FOUND, "nothing stored");
+    m = image_manifest_sized(&cfg, 2, &layer, 5);
+    cr_assert_eq(test_put_manifest(st, "app", "v1", "{\"m\":1}", &m, &md), STORAGE_OK);
+}
+
+/* The image spec lets a layer with urls (or a non-distributable type) live
+ * outside the registry: it need not be pushed. When it was pushed anyway, its
+ * size is checked like any other. */
+Test(manifests, a_foreign_layer_needs_no_blob_but_a_pushed_one_must_match_its_size)
+{
+    oci_digest_t cfg, layer, md;
+    cr_assert_eq(test_push_blob(st, "app", "{}", 2, &cfg), STORAGE_OK);
+    test_digest("layer", 5, &layer);
+    oci_manifest_t m = image_manifest(&cfg, &layer);
+    m.blobs[1].foreign = true;
+    cr_assert_eq(test_put_manifest(st, "app", "v1", "{\"m\":1}", &m, &md), STORAGE_OK);
+    cr_assert_eq(test_push_blob(st, "app", "layer", 5, &layer), STORAGE_OK);
+    m.blobs[1].size = 6;
+    cr_assert_eq(test_put_manifest(st, "app", "v2", "{\"m\":2}", &m, &md), STORAGE_INVALID);
+}
+
+Test(manifests, an_index_child_size_must_be_the_stored_manifest_size)
+{
+    oci_manifest_t leaf = {.kind = OCI_MT_OCI_MANIFEST};
+    strcpy(leaf.media_type, "application/vnd.oci.image.manifest.v1+json");
+    oci_digest_t d;
+    cr_assert_eq(test_put_manifest(st, "x", NULL, "{\"child\":1}", &leaf, &d), STORAGE_OK);
+    oci_descriptor_t child = {.digest = d, .size = 10};
+    oci_manifest_t idx = {.kind = OCI_MT_OCI_INDEX, .nmanifests = 1, .manifests = &child};
+    strcpy(idx.media_type, "application/vnd.oci.image.index.v1+json");
+    cr_assert_eq(test_put_manifest(st, "x", "latest", "{\"index\":1}", &idx, &d), STORAGE_INVALID, "size 10 for 11 bytes");
+    child.size = 11;
+    cr_assert_eq(test_put_manifest(st, "x", "latest", "{\"index\":1}", &idx, &d), STORAGE_OK);
+}
+
 Test(manifests, an_index_needs_its_child_manifests)
 {
-    oci_descriptor_t child = {0};
+    oci_descriptor_t child = {.size = 11};
     test_digest("{\"child\":1}", 11, &child.digest);
     oci_manifest_t idx = {.kind = OCI_MT_OCI_INDEX, .nmanifests = 1, .manifests = &child};
     strcpy(idx.media_type, "application/vnd.oci.image.index.v1+json");
