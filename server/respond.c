@@ -68,6 +68,11 @@ h2o_iovec_t v2_req_header(h2o_req_t *req, const char *name)
 
 void v2_send_json(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)
 {
+    v2_send_json_pooled(req, status, content_type, h2o_strdup(&req->pool, body, len));
+}
+
+void v2_send_json_pooled(h2o_req_t *req, int status, const char *content_type, h2o_iovec_t buf)
+{
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
     req->res.reason = status == 200 ? "OK" : status == 201 ? "Created" : status == 202 ? "Accepted" : "Error";
@@ -75,8 +80,7 @@ void v2_send_json(h2o_req_t *req, int status, const char *content_type, const ch
         if (errors[i].status == status)
             req->res.reason = errors[i].reason;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
-    req->res.content_length = len;
-    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+    req->res.content_length = buf.len;
     h2o_start_response(req, &generator);
     if (v2_is_head(req))
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);

@@ -125,7 +125,10 @@ void v2_send_storage_error(h2o_req_t *req, const storage_err_t *err, v2_error_t 
 void v2_send_unauthorized(h2o_req_t *req, const char *detail);
 /* Empty-bodied response with Content-Length: 0. */
 void v2_send_empty(h2o_req_t *req, int status, const char *reason);
+/* Copies body into the request's pool and sends it. */
 void v2_send_json(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len);
+/* Sends body, which already lives in the request's pool (no copy). */
+void v2_send_json_pooled(h2o_req_t *req, int status, const char *content_type, h2o_iovec_t body);
 void v2_add_header(h2o_req_t *req, const char *name, const char *value, size_t len);
 void v2_add_headerf(h2o_req_t *req, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The first value of a request header, or a zero-length iovec. */

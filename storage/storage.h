@@ -127,11 +127,17 @@ storage_status_t storage_tags_list(storage_reader_t *rd, const char *repo, const
 storage_status_t storage_catalog_list(storage_reader_t *rd, const char *last, size_t n, storage_name_cb cb, void *ctx, bool *more,
                                       storage_err_t *err);
 
-/* Referrers of `subject` in `repo`: each a JSON descriptor object (compact)
- * with mediaType, digest, size and, when present, artifactType and annotations. */
-typedef bool (*storage_referrer_cb)(void *ctx, const char *artifact_type, const char *descriptor_json, size_t len);
-storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, const oci_digest_t *subject, storage_referrer_cb cb,
-                                        void *ctx, storage_err_t *err);
+/* Referrers of `subject` in `repo`, in the byte order of their digests,
+ * starting after the referrer whose digest is `last` (NULL or "": from the
+ * first), so that a listing can be paged: each a JSON descriptor object
+ * (compact) with mediaType, digest, size and, when present, artifactType and
+ * annotations. digest, artifact_type and descriptor_json point into the
+ * reader's snapshot and stay valid until storage_reader_end; return false
+ * from cb to stop. An unknown repository or subject lists nothing. */
+typedef bool (*storage_referrer_cb)(void *ctx, const char *digest, size_t digest_len, const char *artifact_type,
+                                    const char *descriptor_json, size_t len);
+storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, const oci_digest_t *subject, const char *last,
+                                        storage_referrer_cb cb, void *ctx, storage_err_t *err);
 
 typedef struct {
     char repo[OCI_NAME_MAX + 1];

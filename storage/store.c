@@ -545,27 +545,39 @@ storage_status_t storage_catalog_list(storage_reader_t *rd, const char *last, si
     return list_after(rd, rd->st->dbi_repos, "", 0, last, n, cb, ctx, more, err);
 }
 
-storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, const oci_digest_t *subject, storage_referrer_cb cb,
-                                        void *ctx, storage_err_t *err)
+storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, const oci_digest_t *subject, const char *last,
+                                        storage_referrer_cb cb, void *ctx, storage_err_t *err)
 {
-    char prefix[OCI_NAME_MAX + OCI_DIGEST_MAX + 3];
-    size_t plen = store_key2(prefix, sizeof(prefix) - 1, repo, subject->str);
+    /* keys: repo NUL subject NUL referrer-digest */
+    char prefix[OCI_NAME_MAX + 2 * OCI_DIGEST_MAX + 4];
+    size_t plen = store_key2(prefix, OCI_NAME_MAX + OCI_DIGEST_MAX + 2, repo, subject->str);
+    if (!plen)
+        return STORAGE_OK; /* no such key can exist */
     prefix[plen++] = '\0';
+    /* No stored digest is longer than OCI_DIGEST_MAX, so the ones after a
+     * longer `last` are exactly those after its first OCI_DIGEST_MAX bytes. */
+    size_t seek_len = plen, last_len = last ? strnlen(last, OCI_DIGEST_MAX) : 0;
+    memcpy(prefix + plen, last ? last : "", last_len);
+    seek_len += last_len;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(rd->txn, rd->st->dbi_referrers, &cur);
     if (rc) {
         store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
         return store_mdb_status(rc);
     }
-    MDB_val k = {plen, prefix}, v;
+    MDB_val k = {seek_len, prefix}, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
             break;
+        const char *digest = (const char *)k.mv_data + plen;
+        size_t digest_len = k.mv_size - plen;
+        if (last_len && digest_len == last_len && memcmp(digest, last, last_len) == 0)
+            continue; /* resume after `last`, not at it */
         const char *val = v.mv_data;
         const char *nul = memchr(val, '\0', v.mv_size);
         if (!nul)
             continue;
-        if (!cb(ctx, val, nul + 1, v.mv_size - (size_t)(nul + 1 - val)))
+        if (!cb(ctx, digest, digest_len, val, nul + 1, v.mv_size - (size_t)(nul + 1 - val)))
             break;
     }
     mdb_cursor_close(cur);

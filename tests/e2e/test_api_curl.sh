@@ -816,6 +816,118 @@ t_referrers_none() {
 }
 run_case "GET referrers with no referrers (or an absent subject) → 200 and an empty index" t_referrers_none
 
+# push_referrers REPO COUNT [ARTIFACT_TYPE [PAD_BYTES]]: COUNT more artifacts on the v1 image
+# (pushed first if absent), each made distinct by an annotation, optionally of another
+# artifactType and padded with an annotation of PAD_BYTES characters.
+push_referrers() {
+    local repo=$1 count=$2 type=${3:-$ARTIFACT_TYPE} pad=${4:-0} i f d
+    req HEAD "/v2/$repo/manifests/v1" -H "Accept: $MT_OCI_MANIFEST"
+    if [[ $RESP_STATUS != 200 ]]; then
+        push_image "$repo" v1
+        push_blob "$repo" "$EMPTY_CONFIG_FILE"
+        push_blob "$repo" "$ARTIFACT_LAYER_FILE"
+    fi
+    head -c "$pad" /dev/zero | tr '\0' p >"$E2E_TMP/pad.txt"
+    for ((i = 0; i < count; i++)); do
+        f="$E2E_TMP/referrer.json"
+        jq -c --arg t "$type" --arg i "$type $i" --rawfile pad "$E2E_TMP/pad.txt" \
+            '.artifactType = $t | .annotations["e2e.index"] = $i | if $pad != "" then .annotations["e2e.pad"] = $pad else . end' \
+            "$ARTIFACT_FILE" >"$f"
+        d="sha256:$(sha256_file "$f")"
+        req PUT "/v2/$repo/manifests/$d" -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$f"
+        require 201 "PUT referrer $i of $repo"
+    done
+}
+
+# follow_referrers URL: GET URL and every Link after it (at most 200 pages); sets
+# REF_DIGESTS (every digest listed, in order, one per line), REF_PAGES, REF_FIRST_COUNT,
+# and checks that each page is a 200 OCI index and that no Link names its own page.
+follow_referrers() {
+    local url=$1 next
+    REF_DIGESTS="" REF_PAGES=0 REF_FIRST_COUNT=""
+    while [[ -n $url && $REF_PAGES -lt 200 ]]; do
+        req GET "$url"
+        expect_status 200
+        expect_header Content-Type "$MT_OCI_INDEX"
+        [[ -n $REF_FIRST_COUNT ]] || REF_FIRST_COUNT=$(jq '.manifests | length' "$E2E_TMP/resp.body")
+        REF_DIGESTS+=$(jq -r '.manifests[].digest' "$E2E_TMP/resp.body")$'\n'
+        next=$(link_target)
+        [[ $next != "$url" ]] || fail_diff "Link of $url" "another page" "$next (the same page)"
+        url=$next
+        REF_PAGES=$((REF_PAGES + 1))
+    done
+    REF_DIGESTS=$(printf '%s' "$REF_DIGESTS" | sed '/^$/d')
+}
+
+# ref_count: how many digests follow_referrers collected; ref_unique: how many distinct.
+ref_count() { printf '%s\n' "$REF_DIGESTS" | sed '/^$/d' | wc -l; }
+ref_unique() { printf '%s\n' "$REF_DIGESTS" | sed '/^$/d' | sort -u | wc -l; }
+
+t_referrers_paginate() {
+    berth_only "referrers pagination: the reference has no referrers API"
+    push_referrers e2e/referrers-page 5
+    req GET "/v2/e2e/referrers-page/referrers/$AMD64_MANIFEST_DIGEST?n=2"
+    expect_status 200
+    expect_jq '.manifests | length' 2
+    expect_header_match Link '^</v2/e2e/referrers-page/referrers/'"$AMD64_MANIFEST_DIGEST"'\?[^>]*last=sha256[^>]*>; rel="next"$'
+    follow_referrers "/v2/e2e/referrers-page/referrers/$AMD64_MANIFEST_DIGEST?n=2"
+    expect_eq "pages of 2 for 5 referrers" 3 "$REF_PAGES"
+    expect_eq "referrers listed over all pages" 5 "$(ref_count)"
+    expect_eq "distinct referrers listed" 5 "$(ref_unique)"
+    req GET "/v2/e2e/referrers-page/referrers/$AMD64_MANIFEST_DIGEST?n=0"
+    expect_status 200
+    expect_jq '.manifests' '[]'
+    expect_header_absent Link
+}
+run_case "GET referrers?n=2 of 5 → 2 + Link rel=\"next\"; following Link lists all 5 once, in 3 pages; n=0 → empty, no Link" t_referrers_paginate
+
+t_referrers_default_page() {
+    berth_only "referrers pagination: the reference has no referrers API"
+    push_referrers e2e/referrers-many 130
+    follow_referrers "/v2/e2e/referrers-many/referrers/$AMD64_MANIFEST_DIGEST"
+    expect_eq "descriptors on the first page (no ?n=)" 100 "$REF_FIRST_COUNT"
+    expect_eq "pages" 2 "$REF_PAGES"
+    expect_eq "referrers listed over all pages" 130 "$(ref_count)"
+    expect_eq "distinct referrers listed" 130 "$(ref_unique)"
+}
+run_case "GET referrers of 130 referrers, no ?n= → a page of 100 + Link; following it lists all 130 once" t_referrers_default_page
+
+t_referrers_page_bytes() {
+    berth_only "referrers pagination: the reference has no referrers API"
+    # Each descriptor carries a 700,000-character annotation: a page stops before 1 MiB
+    # of descriptors, so each goes out alone, whatever n asks for.
+    push_referrers e2e/referrers-big 3 "$ARTIFACT_TYPE" 700000
+    follow_referrers "/v2/e2e/referrers-big/referrers/$AMD64_MANIFEST_DIGEST?n=50"
+    expect_eq "descriptors on the first page" 1 "$REF_FIRST_COUNT"
+    expect_eq "pages" 3 "$REF_PAGES"
+    expect_eq "distinct referrers listed" 3 "$(ref_unique)"
+    expect_eq "referrers listed over all pages" 3 "$(ref_count)"
+}
+run_case "GET referrers whose descriptors carry 700 kB annotations → one per page (pages capped by bytes), Link reaches all" t_referrers_page_bytes
+
+t_referrers_filter_paginate() {
+    berth_only "referrers pagination: the reference has no referrers API"
+    push_referrers e2e/referrers-filter-page 3 application/vnd.example.sbom
+    push_referrers e2e/referrers-filter-page 4 "$ARTIFACT_TYPE"
+    req GET "/v2/e2e/referrers-filter-page/referrers/$AMD64_MANIFEST_DIGEST?n=2&artifactType=$ARTIFACT_TYPE"
+    expect_header OCI-Filters-Applied artifactType
+    expect_header_match Link 'artifactType='
+    local next
+    next=$(link_target)
+    req GET "$next"
+    expect_status 200
+    expect_header OCI-Filters-Applied artifactType
+    expect_jq "[.manifests[].artifactType | select(. != \"$ARTIFACT_TYPE\")]" '[]'
+    follow_referrers "/v2/e2e/referrers-filter-page/referrers/$AMD64_MANIFEST_DIGEST?n=2&artifactType=$ARTIFACT_TYPE"
+    expect_eq "pages" 2 "$REF_PAGES"
+    expect_eq "distinct referrers of the filtered type" 4 "$(ref_unique)"
+    expect_eq "referrers listed over all pages" 4 "$(ref_count)"
+    follow_referrers "/v2/e2e/referrers-filter-page/referrers/$AMD64_MANIFEST_DIGEST?n=2"
+    expect_eq "distinct referrers, unfiltered" 7 "$(ref_unique)"
+    expect_eq "referrers listed over all pages, unfiltered" 7 "$(ref_count)"
+}
+run_case "GET referrers?artifactType=&n=2 → every page filtered with OCI-Filters-Applied; Link keeps the filter; all 4 of 7 listed once" t_referrers_filter_paginate
+
 # ================================================================ tags
 
 readonly -a TAGS_PUSHED=(v2 latest v10 a-tag v1 b)

@@ -239,10 +239,12 @@ struct refs {
     char types[256];
 };
 
-static bool collect_ref(void *ctx, const char *artifact_type, const char *json, size_t len)
+static bool collect_ref(void *ctx, const char *digest, size_t digest_len, const char *artifact_type, const char *json, size_t len)
 {
     struct refs *r = ctx;
     (void)json;
+    cr_assert_gt(digest_len, 0);
+    cr_assert_eq(digest[0], 's', "a digest: sha256:…");
     cr_assert_gt(len, 0);
     r->count++;
     strcat(r->types, artifact_type);
@@ -261,17 +263,73 @@ Test(manifests, referrers_are_listed_by_subject_and_go_with_their_manifest)
     struct refs refs = {0};
     storage_err_t err;
     storage_reader_t *rd = storage_reader_begin(st, &err);
-    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, collect_ref, &refs, &err), STORAGE_OK);
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, NULL, collect_ref, &refs, &err), STORAGE_OK);
     cr_assert_eq(refs.count, 1);
     cr_assert_str_eq(refs.types, "application/vnd.example.sbom;");
     refs.count = 0;
-    cr_assert_eq(storage_referrers_list(rd, "other", &m.subject.digest, collect_ref, &refs, &err), STORAGE_OK);
+    cr_assert_eq(storage_referrers_list(rd, "other", &m.subject.digest, NULL, collect_ref, &refs, &err), STORAGE_OK);
     cr_assert_eq(refs.count, 0);
     storage_reader_end(rd);
     cr_assert_eq(del("r", d.str), STORAGE_OK);
     rd = storage_reader_begin(st, &err);
     refs.count = 0;
-    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, collect_ref, &refs, &err), STORAGE_OK);
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, NULL, collect_ref, &refs, &err), STORAGE_OK);
     cr_assert_eq(refs.count, 0);
+    storage_reader_end(rd);
+}
+
+struct ref_digests {
+    char list[1024];   /* "d1,d2," */
+    size_t stop_after; /* 0: never */
+    size_t seen;
+};
+
+static bool collect_ref_digest(void *ctx, const char *digest, size_t digest_len, const char *artifact_type, const char *json,
+                               size_t len)
+{
+    struct ref_digests *r = ctx;
+    (void)artifact_type;
+    (void)json;
+    (void)len;
+    strncat(r->list, digest, digest_len);
+    strcat(r->list, ",");
+    return ++r->seen != r->stop_after;
+}
+
+/* Pages of referrers: each resumes after the digest the previous one ended
+ * on, so following them lists every referrer once, in digest order. */
+Test(manifests, referrers_resume_after_last_in_digest_order)
+{
+    oci_manifest_t m = {.kind = OCI_MT_OCI_MANIFEST, .has_subject = true};
+    strcpy(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+    test_digest("subject", 7, &m.subject.digest);
+    oci_digest_t d[3];
+    const char *bodies[] = {"{\"a\":1}", "{\"a\":2}", "{\"a\":3}"};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(test_put_manifest(st, "r", NULL, bodies[i], &m, &d[i]), STORAGE_OK);
+    storage_err_t err;
+    storage_reader_t *rd = storage_reader_begin(st, &err);
+    struct ref_digests all = {.stop_after = 0};
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, NULL, collect_ref_digest, &all, &err), STORAGE_OK);
+    cr_assert_eq(all.seen, 3);
+    char *second = strchr(all.list, ',') + 1, *third = strchr(second, ',') + 1;
+    cr_assert_lt(strncmp(all.list, second, 71), 0, "in digest order");
+    cr_assert_lt(strncmp(second, third, 71), 0, "in digest order");
+
+    struct ref_digests page = {.stop_after = 1};
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, NULL, collect_ref_digest, &page, &err), STORAGE_OK);
+    char last[OCI_DIGEST_MAX + 1] = {0};
+    memcpy(last, page.list, strlen(page.list) - 1);
+    struct ref_digests rest = {.stop_after = 0};
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, last, collect_ref_digest, &rest, &err), STORAGE_OK);
+    cr_assert_str_eq(rest.list, second, "after the first: the second and the third");
+
+    struct ref_digests none = {.stop_after = 0};
+    char third_digest[OCI_DIGEST_MAX + 1] = {0};
+    memcpy(third_digest, third, strlen(third) - 1);
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, third_digest, collect_ref_digest, &none, &err), STORAGE_OK);
+    cr_assert_eq(none.seen, 0, "nothing after the last");
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, "sha256:", collect_ref_digest, &none, &err), STORAGE_OK);
+    cr_assert_eq(none.seen, 3, "a last before every digest lists them all");
     storage_reader_end(rd);
 }
