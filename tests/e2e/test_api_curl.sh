@@ -611,7 +611,8 @@ run_case "PUT manifest whose config or layer size is not the stored blob's → 4
 # The image spec lets a layer with urls live outside the registry; its config
 # must still be pushed, and a layer that was pushed must have its size.
 t_manifest_foreign_layer() {
-    local absent="sha256:$(sha256_str "a layer that lives elsewhere")"
+    local absent
+    absent="sha256:$(sha256_str "a layer that lives elsewhere")"
     push_blob e2e/manifest-foreign "$AMD64_CONFIG_FILE"
     jq -c --arg d "$absent" '.layers[0].urls = ["https://example.com/layer"] | .layers[0].digest = $d' \
         "$AMD64_MANIFEST_FILE" >"$E2E_TMP/foreign.json"
