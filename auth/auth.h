@@ -158,24 +158,36 @@ auth_status_t auth_sigv4_sign(const auth_http_request_t *req, const char *access
 #define AUTH_TOKEN_KEY_ID_MAX 16
 #define AUTH_TOKEN_MAX_BYTES 2048
 #define AUTH_PRINCIPAL_ARN_MAX 256
+/* A principal's unique id: "AIDA"/"AROA" + 17 characters, with room. */
+#define AUTH_PRINCIPAL_ID_MAX 23
 #define AUTH_TOKEN_MAX_SCOPES 8
 #define AUTH_DEFAULT_TOKEN_SECONDS (12 * 3600)
+/* Docker's token spec: tokens live at least 60 s; a pull needs a few minutes. */
+#define AUTH_BEARER_TOKEN_SECONDS 900
 
 typedef struct {
     char id[AUTH_TOKEN_KEY_ID_MAX + 1]; /* names the key in the token, so a rotated key is recognised as such */
     unsigned char secret[AUTH_TOKEN_KEY_BYTES];
 } auth_token_key_t;
 
-/* What a Bearer token may do: "repository:team/app:pull,push". Empty: a
- * password token, which carries the principal's whole identity instead. */
+/* What a Bearer token may do: "repository:team/app:pull,push". A password
+ * has none: it carries the principal's whole identity instead. */
 typedef struct {
     char repository[256];
     bool pull, push, delete_;
 } auth_token_scope_t;
 
+/* A password (bearer false) names its principal by ARN and id and has no
+ * scopes; a Bearer token (bearer true) names both or neither (an anonymous
+ * caller's) and is bounded by 0 to AUTH_TOKEN_MAX_SCOPES scopes (none: it may
+ * do nothing beyond GET /v2/). auth_token_issue refuses other shapes. */
 typedef struct {
+    bool bearer;
     char principal_arn[AUTH_PRINCIPAL_ARN_MAX + 1]; /* "arn:aws:iam::123456789012:user/alice" */
-    int64_t issued_at;                              /* Unix seconds */
+    /* the principal's unique id ("AIDA…", "AROA…"): a user deleted and created
+     * again under the same name has a new one, so tokens stay with the old */
+    char principal_id[AUTH_PRINCIPAL_ID_MAX + 1];
+    int64_t issued_at; /* Unix seconds */
     int64_t expires_at;
     size_t n_scopes;
     auth_token_scope_t scopes[AUTH_TOKEN_MAX_SCOPES];
@@ -194,6 +206,11 @@ auth_status_t auth_token_issue(const auth_token_key_t *key, const auth_token_cla
  * AUTH_EMALFORMED when it cannot be parsed. Fills `out` only on AUTH_OK. */
 auth_status_t auth_token_verify(const auth_token_key_t *key, const char *token, size_t len, int64_t now, auth_token_claims_t *out,
                                 auth_err_t *err);
+
+/* Whether verified claims name `p` — its ARN and its unique id — so that a
+ * token never passes to another principal of the same name. */
+typedef struct auth_principal auth_principal_t;
+bool auth_token_names(const auth_token_claims_t *claims, const auth_principal_t *p);
 
 /* Reads the key id a token names, WITHOUT verifying anything: only for
  * choosing which key to pass to auth_token_verify while keys rotate. Never
@@ -255,17 +272,17 @@ typedef struct {
     unsigned char master_key[AUTH_SEAL_KEY_BYTES];
 } auth_keys_t;
 
-typedef struct {
+struct auth_principal {
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     char name[AUTH_NAME_MAX + 1];
-    char id[24]; /* "AIDA…" for users, "AROA…" for roles */
+    char id[AUTH_PRINCIPAL_ID_MAX + 1]; /* "AIDA…" for users, "AROA…" for roles */
     bool is_role;
     int64_t created; /* Unix seconds */
     size_t n_policies;
     char policies[AUTH_MAX_ATTACHED_POLICIES][AUTH_POLICY_NAME_MAX + 1];
     size_t n_keys;
     char keys[AUTH_MAX_ACCESS_KEYS][AUTH_ACCESS_KEY_ID_LEN + 1];
-} auth_principal_t;
+};
 
 typedef struct {
     char id[AUTH_ACCESS_KEY_ID_LEN + 1];

@@ -4,18 +4,27 @@
  *
  * A token is three dot-separated fields, only [A-Za-z0-9._-]:
  *
- *   v1 . base64url(payload) . base64url(HMAC-SHA256(key, "v1." + base64url(payload)))
+ *   v2 . base64url(payload) . base64url(HMAC-SHA256(key, "v2." + base64url(payload)))
  *
  * base64url without padding, and decoded strictly (unused bits zero), so each
  * token has exactly one spelling. The payload is a fixed binary layout,
  * integers big-endian:
  *
  *   u8 key id length (1..16), key id
+ *   u8 kind: 0 a registry password, 1 a Bearer token of /v2/token
  *   i64 issued_at, i64 expires_at          Unix seconds
  *   u16 principal ARN length (0..256), ARN
+ *   u8 principal id length (0..23), id     "AIDA…"/"AROA…": never reused
  *   u8 scope count (0..8), then per scope:
  *       u8 actions (bit 0 pull, bit 1 push, bit 2 delete; other bits zero)
  *       u8 repository length (1..255), repository
+ *
+ * A password names its principal by ARN and id and has no scopes; a Bearer
+ * token names both or neither (an anonymous caller's), with 0 to 8 scopes.
+ * The id binds a token to the principal it was issued to: a user deleted and
+ * created again under the same name (the same ARN) gets a new id, so the old
+ * user's tokens stay dead. Version 1 named the principal by ARN only; its
+ * tokens are refused as an unknown version.
  *
  * Why binary and not JSON: the layout has one encoding per set of claims (JSON
  * has many: key order, spacing, escapes), it is a third of the size (tokens
@@ -34,12 +43,25 @@
 
 #include "auth/auth_internal.h"
 
-#define TOKEN_VERSION "v1"
+#define TOKEN_VERSION "v2"
 #define TOKEN_MAC_BYTES 32
 /* The largest payload the layout above can hold: the decode buffer's size. */
-#define TOKEN_PAYLOAD_MAX (1 + AUTH_TOKEN_KEY_ID_MAX + 8 + 8 + 2 + AUTH_PRINCIPAL_ARN_MAX + 1 + AUTH_TOKEN_MAX_SCOPES * (2 + 255))
+#define TOKEN_PAYLOAD_MAX                                                                                                          \
+    (1 + AUTH_TOKEN_KEY_ID_MAX + 1 + 8 + 8 + 2 + AUTH_PRINCIPAL_ARN_MAX + 1 + AUTH_PRINCIPAL_ID_MAX + 1 +                          \
+     AUTH_TOKEN_MAX_SCOPES * (2 + 255))
 
 enum { SCOPE_PULL = 1, SCOPE_PUSH = 2, SCOPE_DELETE = 4 };
+enum { KIND_PASSWORD = 0, KIND_BEARER = 1 };
+
+/* Whether a kind of token may name this principal and carry this many
+ * scopes: a password names one and has no scopes; a Bearer token names one
+ * fully or not at all. */
+static bool claims_shape_ok(bool bearer, size_t arn_len, size_t id_len, size_t n_scopes)
+{
+    if (n_scopes > AUTH_TOKEN_MAX_SCOPES || (arn_len == 0) != (id_len == 0))
+        return false;
+    return bearer || (arn_len > 0 && n_scopes == 0);
+}
 
 static bool token_char(unsigned char c)
 {
@@ -115,8 +137,17 @@ auth_status_t auth_token_issue(const auth_token_key_t *key, const auth_token_cla
     if (cap > 0)
         out[0] = '\0';
     size_t arn_len = strnlen(claims->principal_arn, sizeof(claims->principal_arn));
-    if (arn_len == sizeof(claims->principal_arn) || claims->n_scopes > AUTH_TOKEN_MAX_SCOPES) {
-        auth_set_err(err, "principal ARN over %d bytes or more than %d scopes", AUTH_PRINCIPAL_ARN_MAX, AUTH_TOKEN_MAX_SCOPES);
+    size_t pid_len = strnlen(claims->principal_id, sizeof(claims->principal_id));
+    if (arn_len == sizeof(claims->principal_arn) || pid_len == sizeof(claims->principal_id) ||
+        claims->n_scopes > AUTH_TOKEN_MAX_SCOPES) {
+        auth_set_err(err, "principal ARN over %d bytes, id over %d or more than %d scopes", AUTH_PRINCIPAL_ARN_MAX,
+                     AUTH_PRINCIPAL_ID_MAX, AUTH_TOKEN_MAX_SCOPES);
+        return AUTH_EMALFORMED;
+    }
+    if (!claims_shape_ok(claims->bearer, arn_len, pid_len, claims->n_scopes)) {
+        auth_set_err(err, "%s",
+                     claims->bearer ? "a Bearer token names its principal by both ARN and id, or neither"
+                                    : "a password names its principal by ARN and id, and has no scopes");
         return AUTH_EMALFORMED;
     }
     unsigned char p[TOKEN_PAYLOAD_MAX];
@@ -124,6 +155,7 @@ auth_status_t auth_token_issue(const auth_token_key_t *key, const auth_token_cla
     p[n++] = (unsigned char)id_len;
     memcpy(p + n, key->id, id_len);
     n += id_len;
+    p[n++] = claims->bearer ? KIND_BEARER : KIND_PASSWORD;
     put_i64(p + n, claims->issued_at);
     put_i64(p + n + 8, claims->expires_at);
     n += 16;
@@ -131,6 +163,9 @@ auth_status_t auth_token_issue(const auth_token_key_t *key, const auth_token_cla
     p[n++] = (unsigned char)(arn_len & 0xff);
     memcpy(p + n, claims->principal_arn, arn_len);
     n += arn_len;
+    p[n++] = (unsigned char)pid_len;
+    memcpy(p + n, claims->principal_id, pid_len);
+    n += pid_len;
     p[n++] = (unsigned char)claims->n_scopes;
     for (size_t i = 0; i < claims->n_scopes; i++) {
         const auth_token_scope_t *s = &claims->scopes[i];
@@ -209,8 +244,9 @@ static bool parse_payload(const unsigned char *p, size_t n, char id[AUTH_TOKEN_K
     if (memchr(id, '\0', il) != NULL)
         return false;
     o += il;
-    if (n - o < 16 + 2)
+    if (n - o < 1 + 16 + 2 || p[o] > KIND_BEARER)
         return false;
+    c->bearer = p[o++] == KIND_BEARER;
     c->issued_at = get_i64(p + o);
     c->expires_at = get_i64(p + o + 8);
     o += 16;
@@ -223,8 +259,16 @@ static bool parse_payload(const unsigned char *p, size_t n, char id[AUTH_TOKEN_K
     if (memchr(c->principal_arn, '\0', al) != NULL)
         return false;
     o += al;
+    size_t pl = p[o++];
+    if (pl > AUTH_PRINCIPAL_ID_MAX || n - o < pl + 1)
+        return false;
+    memcpy(c->principal_id, p + o, pl);
+    c->principal_id[pl] = '\0';
+    if (memchr(c->principal_id, '\0', pl) != NULL)
+        return false;
+    o += pl;
     c->n_scopes = p[o++];
-    if (c->n_scopes > AUTH_TOKEN_MAX_SCOPES)
+    if (!claims_shape_ok(c->bearer, al, pl, c->n_scopes))
         return false;
     for (size_t i = 0; i < c->n_scopes; i++) {
         auth_token_scope_t *s = &c->scopes[i];
@@ -256,11 +300,13 @@ auth_status_t auth_token_verify(const auth_token_key_t *key, const char *token, 
     }
     size_t dot1 = 0, dot2 = 0;
     if (token == NULL || len == 0 || len > AUTH_TOKEN_MAX_BYTES || !split_token(token, len, &dot1, &dot2)) {
-        auth_set_err(err, "not a registry token (expected v1.<payload>.<signature>, at most %d bytes)", AUTH_TOKEN_MAX_BYTES);
+        auth_set_err(err, "not a registry token (expected " TOKEN_VERSION ".<payload>.<signature>, at most %d bytes)",
+                     AUTH_TOKEN_MAX_BYTES);
         return AUTH_EMALFORMED;
     }
     if (dot1 != sizeof(TOKEN_VERSION) - 1 || memcmp(token, TOKEN_VERSION, dot1) != 0) {
-        auth_set_err(err, "unknown registry token version");
+        auth_set_err(err, "unknown registry token version (a password from before Berth's tokens named the user id is "
+                          "refused: log in again)");
         return AUTH_EMALFORMED;
     }
     unsigned char mac[TOKEN_MAC_BYTES], want[TOKEN_MAC_BYTES];
@@ -329,4 +375,10 @@ auth_status_t auth_token_key_id(const char *token, size_t len, char id[AUTH_TOKE
         return AUTH_EMALFORMED;
     }
     return AUTH_OK;
+}
+
+bool auth_token_names(const auth_token_claims_t *claims, const auth_principal_t *p)
+{
+    return claims->principal_id[0] != '\0' && strcmp(claims->principal_arn, p->arn) == 0 &&
+           strcmp(claims->principal_id, p->id) == 0;
 }

@@ -324,15 +324,19 @@ server_identify_t server_identify_registry(server_t *srv, storage_reader_t *rd, 
                  st == AUTH_EEXPIRED ? "the registry token has expired: log in again" : "invalid username or password");
         return SERVER_ID_INVALID;
     }
-    if (claims.n_scopes > 0) {
+    if (claims.bearer) {
         who->scoped = true;
         who->n_scopes = claims.n_scopes;
         memcpy(who->scopes, claims.scopes, claims.n_scopes * sizeof(claims.scopes[0]));
+        if (claims.principal_arn[0] == '\0')
+            return SERVER_ID_OK; /* an anonymous caller's Bearer token */
     }
-    if (claims.principal_arn[0] == '\0' && who->scoped)
-        return SERVER_ID_OK; /* an anonymous caller's Bearer token */
     server_thread_t *t = (server_thread_t *)req->conn->ctx;
-    if (cached_principal(t->authz, storage_reader_records(rd), claims.principal_arn, &who->principal, &aerr) != AUTH_IDENTITY_OK) {
+    /* the token names the principal by ARN and by its unique id: a principal
+     * deleted and created again under the same name is another principal */
+    if (cached_principal(t->authz, storage_reader_records(rd), claims.principal_arn, &who->principal, &aerr) != AUTH_IDENTITY_OK ||
+        !auth_token_names(&claims, &who->principal)) {
+        memset(&who->principal, 0, sizeof(who->principal));
         snprintf(why, why_cap, "the principal of this token no longer exists");
         return SERVER_ID_INVALID;
     }

@@ -16,6 +16,7 @@ static void get_authorization_token(aws_req_t *a)
         return;
     auth_token_claims_t claims = {0};
     snprintf(claims.principal_arn, sizeof(claims.principal_arn), "%s", a->caller.principal.arn);
+    snprintf(claims.principal_id, sizeof(claims.principal_id), "%s", a->caller.principal.id);
     claims.issued_at = (int64_t)time(NULL);
     claims.expires_at = claims.issued_at + a->srv->token_seconds;
     char token[AUTH_TOKEN_MAX_BYTES + 1], userpass[AUTH_TOKEN_MAX_BYTES + 8];

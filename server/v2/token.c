@@ -12,9 +12,6 @@
 
 #include "server/server_internal.h"
 
-/* Docker's token spec: tokens live at least 60 s; a pull needs a few minutes. */
-#define BEARER_TOKEN_SECONDS 900
-
 /* Grants on `s` the actions of "pull,push,delete,*" that the caller may do. */
 static void grant(v2_req_t *r, storage_reader_t *rd, auth_token_scope_t *s, const char *actions)
 {
@@ -54,9 +51,11 @@ int v2_token(v2_req_t *r)
         v2_send_unauthorized(r->req, "a Bearer token cannot ask for another: log in with the password");
         return 0;
     }
-    auth_token_claims_t claims = {0};
-    if (!r->caller.anonymous)
+    auth_token_claims_t claims = {.bearer = true};
+    if (!r->caller.anonymous) {
         snprintf(claims.principal_arn, sizeof(claims.principal_arn), "%s", r->caller.principal.arn);
+        snprintf(claims.principal_id, sizeof(claims.principal_id), "%s", r->caller.principal.id);
+    }
     /* every scope= parameter, in order: repository:<name>:<actions> */
     for (size_t pos = 0; pos < r->query_len;) {
         const char *amp = memchr(r->query + pos, '&', r->query_len - pos);
@@ -84,12 +83,10 @@ int v2_token(v2_req_t *r)
         }
     }
     storage_reader_end(rd);
-    /* A token without scopes would read as a password (the whole identity):
-     * one that may do nothing gets an empty placeholder scope instead. */
-    if (claims.n_scopes == 0)
-        claims.n_scopes = 1;
+    /* No scope (docker login asks for none) or none granted: a token with
+     * empty access, as distribution's token servers answer, good for GET /v2/. */
     claims.issued_at = (int64_t)time(NULL);
-    claims.expires_at = claims.issued_at + BEARER_TOKEN_SECONDS;
+    claims.expires_at = claims.issued_at + AUTH_BEARER_TOKEN_SECONDS;
     char token[AUTH_TOKEN_MAX_BYTES + 1], issued[32];
     auth_err_t err;
     if (auth_token_issue(&r->srv->keys.token_key, &claims, token, sizeof(token), &err) != AUTH_OK) {
@@ -100,8 +97,8 @@ int v2_token(v2_req_t *r)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *doc = json_pack("{s:s,s:s,s:i,s:s}", "token", token, "access_token", token, "expires_in", BEARER_TOKEN_SECONDS,
-                            "issued_at", issued);
+    json_t *doc = json_pack("{s:s,s:s,s:I,s:s}", "token", token, "access_token", token, "expires_in",
+                            (json_int_t)(claims.expires_at - claims.issued_at), "issued_at", issued);
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     OPENSSL_cleanse(token, sizeof(token));

@@ -284,7 +284,7 @@ Test(identity, a_repository_policy_must_name_a_principal_and_can_be_deleted)
 
 Test(identity, rotating_the_token_key_voids_every_token_issued_before_and_survives_a_restart)
 {
-    auth_token_claims_t claims = {.issued_at = 1000, .expires_at = 2000};
+    auth_token_claims_t claims = {.issued_at = 1000, .expires_at = 2000, .principal_id = "AIDAAAAAAAAAAAAAAAAAA"};
     auth_principal_arn(&keys, AUTH_ADMIN_USER, false, claims.principal_arn);
     char token[AUTH_TOKEN_MAX_BYTES + 1];
     auth_err_t err;
@@ -302,4 +302,31 @@ Test(identity, rotating_the_token_key_voids_every_token_issued_before_and_surviv
     cr_assert_eq(auth_bootstrap(st, dir, &reloaded, &created, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     cr_assert_str_eq(reloaded.token_key.id, "k2");
     cr_assert(memcmp(reloaded.token_key.secret, keys.token_key.secret, AUTH_TOKEN_KEY_BYTES) == 0);
+}
+
+Test(identity, a_user_deleted_and_created_again_is_not_named_by_the_first_ones_token)
+{
+    auth_principal_t first, second, got;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "carol", false, &first, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    auth_token_claims_t claims = {.issued_at = 1000, .expires_at = 2000};
+    snprintf(claims.principal_arn, sizeof(claims.principal_arn), "%s", first.arn);
+    snprintf(claims.principal_id, sizeof(claims.principal_id), "%s", first.id);
+    char token[AUTH_TOKEN_MAX_BYTES + 1];
+    cr_assert_eq(auth_token_issue(&keys.token_key, &claims, token, sizeof(token), &err), AUTH_OK, "%s", err.msg);
+    auth_token_claims_t out;
+    cr_assert_eq(auth_token_verify(&keys.token_key, token, strlen(token), 1500, &out, &err), AUTH_OK, "%s", err.msg);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), out.principal_arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    storage_reader_end(rd);
+    cr_assert(auth_token_names(&out, &got));
+
+    cr_assert_eq(auth_user_delete(st, &keys, "carol", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_user_create(st, &keys, "carol", false, &second, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_str_eq(second.arn, first.arn, "the same name, the same ARN");
+    cr_assert_str_neq(second.id, first.id);
+    rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), out.principal_arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    storage_reader_end(rd);
+    cr_assert_not(auth_token_names(&out, &got), "the first carol's token must not name the second");
 }

@@ -552,6 +552,88 @@ t_bearer_token_flow() {
 }
 run_case "GET /v2/token: Bearer tokens limited to the granted scope (pull-only refuses a push, other repositories and the catalog); anonymous tokens only for public repositories" t_bearer_token_flow
 
+t_token_without_scope() {
+    local pw tok
+    pw=$(password) || { fail "no password"; return; }
+    # docker login asks /v2/token with the password and no scope, and wants 200 and a token
+    req GET "/v2/token?account=AWS&client_id=docker&offline_token=true&service=berth" -u "AWS:$pw"
+    expect_status 200
+    expect_jq '[(.token | length > 0), (.access_token == .token), .expires_in]' '[true,true,900]'
+    tok=$(jq -r .token "$E2E_TMP/resp.body")
+    req GET /v2/ -H "Authorization: Bearer $tok"
+    expect_status 200
+    # a token with empty access: no repository, whatever the policies allow
+    req GET /v2/e2e/auth-app/manifests/v1 -H "Authorization: Bearer $tok" -H "Accept: application/vnd.oci.image.manifest.v1+json"
+    expect_status 403
+    expect_json_error DENIED
+    # anonymously: still a token, with no access
+    req GET "/v2/token?service=berth"
+    expect_status 200
+    expect_jq '[(.token | length > 0), .expires_in]' '[true,900]'
+    # registry:catalog:* is not a repository scope: distribution's token servers answer 200 with
+    # the access they grant; Berth's catalog takes the password, so the token grants nothing
+    req GET "/v2/token?service=berth&scope=registry%3Acatalog%3A%2A" -u "AWS:$pw"
+    expect_status 200
+    tok=$(jq -r .token "$E2E_TMP/resp.body")
+    req GET /v2/_catalog -H "Authorization: Bearer $tok"
+    expect_status 401
+    req GET "/v2/token?service=berth&scope=registry:catalog:*"
+    expect_status 200
+}
+run_case "GET /v2/token with no scope (docker login), anonymously, or with scope registry:catalog:* → 200 and a token with no access (was 500)" t_token_without_scope
+
+t_recreated_user_does_not_inherit_old_password() {
+    local old new key
+    echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:BatchCheckLayerAvailability"],"Resource":"*"}]}' \
+        >"$E2E_TMP/carol-pull.json"
+    echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}' >"$E2E_TMP/carol-all.json"
+    run "${IAM[@]}" create-policy --policy-name carol-pull --policy-document "file://$E2E_TMP/carol-pull.json"
+    expect_success
+    run "${IAM[@]}" create-policy --policy-name carol-all --policy-document "file://$E2E_TMP/carol-all.json"
+    expect_success
+    run "${IAM[@]}" create-user --user-name carol
+    expect_success
+    run "${IAM[@]}" attach-user-policy --user-name carol --policy-arn "arn:aws:iam::$ACCOUNT:policy/carol-pull"
+    expect_success
+    run "${IAM[@]}" create-access-key --user-name carol
+    expect_success
+    key=$(jq -r .AccessKey.AccessKeyId "$E2E_TMP/cmd.out")
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$key" \
+        "$(jq -r .AccessKey.SecretAccessKey "$E2E_TMP/cmd.out")" >"$E2E_TMP/carol.creds"
+    old=$(user_password carol) || { fail "carol cannot get a password: $(cat "$E2E_TMP/pw.err")"; return; }
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:$old"
+    expect_status 200
+    # delete carol, then make a new carol with more rights
+    run "${IAM[@]}" delete-access-key --user-name carol --access-key-id "$key"
+    expect_success
+    run "${IAM[@]}" detach-user-policy --user-name carol --policy-arn "arn:aws:iam::$ACCOUNT:policy/carol-pull"
+    expect_success
+    run "${IAM[@]}" delete-user --user-name carol
+    expect_success
+    run "${IAM[@]}" create-user --user-name carol
+    expect_success
+    run "${IAM[@]}" attach-user-policy --user-name carol --policy-arn "arn:aws:iam::$ACCOUNT:policy/carol-all"
+    expect_success
+    # the old carol's password is dead: it does not become the new carol's
+    req GET /v2/ -u "AWS:$old"
+    expect_status 401
+    req HEAD /v2/e2e/auth-app/manifests/v1 -u "AWS:$old"
+    expect_status 401
+    req POST /v2/e2e/carol/blobs/uploads/ -u "AWS:$old"
+    expect_status 401
+    req GET "/v2/token?service=berth&scope=repository:e2e/carol:pull,push" -u "AWS:$old"
+    expect_status 401
+    # the new carol's own password works, with her new rights
+    run "${IAM[@]}" create-access-key --user-name carol
+    expect_success
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(jq -r .AccessKey.AccessKeyId "$E2E_TMP/cmd.out")" \
+        "$(jq -r .AccessKey.SecretAccessKey "$E2E_TMP/cmd.out")" >"$E2E_TMP/carol.creds"
+    new=$(user_password carol) || { fail "the new carol cannot get a password: $(cat "$E2E_TMP/pw.err")"; return; }
+    req POST /v2/e2e/carol/blobs/uploads/ -u "AWS:$new"
+    expect_status 202
+}
+run_case "aws iam delete-user carol, create-user carol: the old carol's password → 401 (tokens are bound to the user id, not the name)" t_recreated_user_does_not_inherit_old_password
+
 PW_BEFORE_RESTART=$(password)
 restart_registry
 t_restart_keeps_identities() {

@@ -4,7 +4,9 @@
  *      is byte for byte one the key issued (a small set, issued at start-up);
  *   1: one of those tokens, with (position, byte) edits from the input and
  *      possibly truncated: refused unless the edits changed nothing;
- *   2: claims carved from the input: issue then verify round-trips them, and
+ *   2: claims carved from the input: issue then verify round-trips them
+ *      (issue refuses shapes the format forbids: a password without ARN and
+ *      id, or with scopes; a Bearer token with only one of ARN and id), and
  *      a key with another secret or another id refuses the token.
  * Every input also goes through auth_token_key_id.
  */
@@ -37,7 +39,12 @@ static void setup(void)
     for (size_t i = 0; i < N_ISSUED; i++) {
         auth_token_claims_t c;
         memset(&c, 0, sizeof(c));
-        snprintf(c.principal_arn, sizeof(c.principal_arn), "arn:aws:iam::123456789012:user/u%zu", i);
+        /* a password, two users' Bearer tokens, an anonymous Bearer token */
+        c.bearer = i > 0;
+        if (i < N_ISSUED - 1) {
+            snprintf(c.principal_arn, sizeof(c.principal_arn), "arn:aws:iam::123456789012:user/u%zu", i);
+            snprintf(c.principal_id, sizeof(c.principal_id), "AIDAFUZZ%013zu", i);
+        }
         c.issued_at = NOW - 10;
         c.expires_at = NOW + 3600 * (int64_t)i + 1;
         c.n_scopes = i;
@@ -70,7 +77,10 @@ static void check_verify(const char *t, size_t len)
         FUZZ_CHECK(is_issued(t, len)); /* only a token we signed gets past the MAC */
     if (st == AUTH_OK) {
         FUZZ_CHECK(strnlen(out.principal_arn, sizeof(out.principal_arn)) <= AUTH_PRINCIPAL_ARN_MAX);
+        FUZZ_CHECK(strnlen(out.principal_id, sizeof(out.principal_id)) <= AUTH_PRINCIPAL_ID_MAX);
         FUZZ_CHECK(out.n_scopes <= AUTH_TOKEN_MAX_SCOPES);
+        FUZZ_CHECK((out.principal_arn[0] == '\0') == (out.principal_id[0] == '\0'));
+        FUZZ_CHECK(out.bearer || (out.principal_arn[0] != '\0' && out.n_scopes == 0));
     }
     FUZZ_CHECK(auth_token_verify(&other_secret, t, len, NOW, &out, &err) != AUTH_OK);
     FUZZ_CHECK(auth_token_verify(&other_id, t, len, NOW, &out, &err) != AUTH_OK);
@@ -95,6 +105,12 @@ static void round_trip(const uint8_t *d, size_t n)
     take(&d, &n, &c.expires_at, sizeof(c.expires_at));
     size_t al = take(&d, &n, c.principal_arn, hdr[0] % (AUTH_PRINCIPAL_ARN_MAX + 1));
     c.principal_arn[al] = '\0';
+    c.bearer = hdr[3] & 1;
+    size_t il = take(&d, &n, c.principal_id, (hdr[3] >> 1) % (AUTH_PRINCIPAL_ID_MAX + 2));
+    if (il > AUTH_PRINCIPAL_ID_MAX) /* one over: issue must refuse an unterminated id */
+        c.principal_id[AUTH_PRINCIPAL_ID_MAX] = 'x';
+    else
+        c.principal_id[il] = '\0';
     c.n_scopes = hdr[1] % (AUTH_TOKEN_MAX_SCOPES + 2);
     for (size_t i = 0; i < c.n_scopes && i < AUTH_TOKEN_MAX_SCOPES; i++) {
         uint8_t sc[2] = {0};
@@ -127,6 +143,7 @@ static void round_trip(const uint8_t *d, size_t n)
     } else {
         FUZZ_CHECK(st == AUTH_OK);
         FUZZ_CHECK(strcmp(out.principal_arn, c.principal_arn) == 0);
+        FUZZ_CHECK(strcmp(out.principal_id, c.principal_id) == 0 && out.bearer == c.bearer);
         FUZZ_CHECK(out.issued_at == c.issued_at && out.expires_at == c.expires_at && out.n_scopes == c.n_scopes);
         for (size_t i = 0; i < c.n_scopes; i++) {
             FUZZ_CHECK(strcmp(out.scopes[i].repository, c.scopes[i].repository) == 0);
