@@ -212,6 +212,13 @@ auth_status_t auth_token_verify(const auth_token_key_t *key, const char *token, 
 typedef struct auth_principal auth_principal_t;
 bool auth_token_names(const auth_token_claims_t *claims, const auth_principal_t *p);
 
+/* The expiry of a Bearer token minted at `now`: AUTH_BEARER_TOKEN_SECONDS
+ * later, but never after the password it was minted from
+ * (`password_expires_at`: the expires_at of the caller's verified Basic
+ * credential; NULL for an anonymous caller, whose token has no password to
+ * end with). */
+int64_t auth_bearer_expiry(int64_t now, const int64_t *password_expires_at);
+
 /* Reads the key id a token names, WITHOUT verifying anything: only for
  * choosing which key to pass to auth_token_verify while keys rotate. Never
  * trust the id for anything else. AUTH_EMALFORMED when the token's shape or

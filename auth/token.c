@@ -382,3 +382,9 @@ bool auth_token_names(const auth_token_claims_t *claims, const auth_principal_t 
     return claims->principal_id[0] != '\0' && strcmp(claims->principal_arn, p->arn) == 0 &&
            strcmp(claims->principal_id, p->id) == 0;
 }
+
+int64_t auth_bearer_expiry(int64_t now, const int64_t *password_expires_at)
+{
+    int64_t exp = now + AUTH_BEARER_TOKEN_SECONDS;
+    return password_expires_at && *password_expires_at < exp ? *password_expires_at : exp;
+}

@@ -340,6 +340,7 @@ server_identify_t server_identify_registry(server_t *srv, storage_reader_t *rd, 
         snprintf(why, why_cap, "the principal of this token no longer exists");
         return SERVER_ID_INVALID;
     }
+    who->expires_at = claims.expires_at;
     who->anonymous = false;
     return SERVER_ID_OK;
 }

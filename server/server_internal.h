@@ -53,6 +53,9 @@ typedef struct {
     bool scoped;
     size_t n_scopes;
     auth_token_scope_t scopes[AUTH_TOKEN_MAX_SCOPES];
+    /* When the registry credential (password or Bearer token) that named
+     * the principal expires, Unix seconds; 0 for SigV4 and the anonymous caller. */
+    int64_t expires_at;
 } server_caller_t;
 
 typedef enum {

@@ -86,7 +86,9 @@ int v2_token(v2_req_t *r)
     /* No scope (docker login asks for none) or none granted: a token with
      * empty access, as distribution's token servers answer, good for GET /v2/. */
     claims.issued_at = (int64_t)time(NULL);
-    claims.expires_at = claims.issued_at + AUTH_BEARER_TOKEN_SECONDS;
+    /* never outliving the password it is minted from (a Bearer token cannot
+     * mint another, so the credential here is a password or nothing) */
+    claims.expires_at = auth_bearer_expiry(claims.issued_at, r->caller.anonymous ? NULL : &r->caller.expires_at);
     char token[AUTH_TOKEN_MAX_BYTES + 1], issued[32];
     auth_err_t err;
     if (auth_token_issue(&r->srv->keys.token_key, &claims, token, sizeof(token), &err) != AUTH_OK) {

@@ -341,3 +341,21 @@ Test(token, a_token_names_only_the_principal_with_its_arn_and_id)
     strcpy(bob.arn, "arn:aws:iam::123456789012:user/bob");
     cr_assert_not(auth_token_names(&out, &bob));
 }
+
+Test(token, a_bearer_token_never_outlives_the_password_it_is_minted_from)
+{
+    int64_t now = 1795856400;
+    /* a password with 60 s left: the Bearer token ends with it, not 15 min later */
+    int64_t password_exp = now + 60;
+    cr_assert_eq(auth_bearer_expiry(now, &password_exp), now + 60);
+    /* with 1 s left, 1 s */
+    password_exp = now + 1;
+    cr_assert_eq(auth_bearer_expiry(now, &password_exp), now + 1);
+    /* a password with hours left: the Bearer token's own lifetime */
+    password_exp = now + AUTH_DEFAULT_TOKEN_SECONDS;
+    cr_assert_eq(auth_bearer_expiry(now, &password_exp), now + AUTH_BEARER_TOKEN_SECONDS);
+    password_exp = now + AUTH_BEARER_TOKEN_SECONDS;
+    cr_assert_eq(auth_bearer_expiry(now, &password_exp), now + AUTH_BEARER_TOKEN_SECONDS);
+    /* anonymous: no password to end with */
+    cr_assert_eq(auth_bearer_expiry(now, NULL), now + AUTH_BEARER_TOKEN_SECONDS);
+}

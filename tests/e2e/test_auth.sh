@@ -658,4 +658,21 @@ t_token_key_rotation() {
 }
 run_case "berthd --rotate-token-key: every password issued before is refused (401); new ones work" t_token_key_rotation
 
+# a short password lifetime (berthd's least): the Bearer tokens minted from a password end with it
+restart_registry --token-ttl 60
+t_bearer_token_ends_with_its_password() {
+    local pw
+    pw=$(password) || { fail "no password"; return; }
+    req GET "/v2/token?service=berth&scope=repository:e2e/auth-app:pull" -u "AWS:$pw"
+    expect_status 200
+    jq -e '.expires_in >= 1 and .expires_in <= 60' "$E2E_TMP/resp.body" >/dev/null ||
+        fail_diff "expires_in of a token minted from a 60 s password" "1 to 60" "$(jq -c .expires_in "$E2E_TMP/resp.body")"
+    # an anonymous token has no password to end with
+    req GET "/v2/token?service=berth&scope=repository:e2e/public:pull"
+    expect_status 200
+    expect_jq .expires_in 900
+}
+run_case "berthd --token-ttl 60: a Bearer token from /v2/token expires no later than the password it was minted from (expires_in <= 60, not 900)" t_bearer_token_ends_with_its_password
+
+
 finish
