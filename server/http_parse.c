@@ -246,9 +246,15 @@ static int http_hex_value(char c)
 }
 
 /* Decodes one byte of a percent-encoded span at *i, advancing *i.
- * Returns the byte, or -1 for a '%' not followed by two hex digits. */
-static int http_pct_next(const char *s, size_t len, size_t *i)
+ * Returns the byte, or -1 for a '%' not followed by two hex digits. With
+ * plus_is_space (application/x-www-form-urlencoded), a literal '+' is a
+ * space; "%2B" is always '+'. */
+static int http_pct_next(const char *s, size_t len, size_t *i, bool plus_is_space)
 {
+    if (plus_is_space && s[*i] == '+') {
+        (*i)++;
+        return ' ';
+    }
     if (s[*i] != '%')
         return (unsigned char)s[(*i)++];
     if (len - *i < 3)
@@ -262,11 +268,11 @@ static int http_pct_next(const char *s, size_t len, size_t *i)
 
 /* Whether a percent-encoded key equals `name` once decoded ("%64igest" is "digest").
  * A malformed key matches nothing: it is someone else's problem, not this lookup's. */
-static bool http_key_equals(const char *key, size_t key_len, const char *name, size_t name_len)
+static bool http_key_equals(const char *key, size_t key_len, const char *name, size_t name_len, bool plus_is_space)
 {
     size_t i = 0, j = 0;
     while (i < key_len) {
-        int c = http_pct_next(key, key_len, &i);
+        int c = http_pct_next(key, key_len, &i, plus_is_space);
         if (c < 0 || j >= name_len || (unsigned char)name[j] != c)
             return false;
         j++;
@@ -280,7 +286,7 @@ bool http_path_decode(const char *src, size_t len, char *dst, size_t cap, size_t
         return false;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        int c = http_pct_next(src, len, &i);
+        int c = http_pct_next(src, len, &i, false); /* in a path, '+' is data (RFC 3986) */
         if (c <= 0 || o + 1 >= cap)
             return false;
         dst[o++] = (char)c;
@@ -290,7 +296,8 @@ bool http_path_decode(const char *src, size_t len, char *dst, size_t cap, size_t
     return true;
 }
 
-long http_query_param(const char *query, size_t query_len, const char *name, char *out, size_t out_size)
+/* http_query_param and http_form_param: they differ only in what '+' means. */
+static long http_param(const char *query, size_t query_len, const char *name, char *out, size_t out_size, bool plus_is_space)
 {
     if (out != NULL && out_size > 0)
         out[0] = '\0';
@@ -307,7 +314,7 @@ long http_query_param(const char *query, size_t query_len, const char *name, cha
 
         const char *eq = memchr(pair, '=', pair_len);
         size_t key_len = eq != NULL ? (size_t)(eq - pair) : pair_len;
-        if (pair_len == 0 || !http_key_equals(pair, key_len, name, name_len))
+        if (pair_len == 0 || !http_key_equals(pair, key_len, name, name_len, plus_is_space))
             continue;
 
         /* the first occurrence wins, as in Go's url.Values.Get that clients test against */
@@ -317,16 +324,26 @@ long http_query_param(const char *query, size_t query_len, const char *name, cha
             return -2;
         size_t n = 0;
         for (size_t i = 0; i < val_len;) {
-            int c = http_pct_next(val, val_len, &i);
+            int c = http_pct_next(val, val_len, &i, plus_is_space);
             /* a decoded NUL would cut the value short for every C consumer after us */
             if (c <= 0 || n + 1 >= out_size) {
                 out[0] = '\0';
                 return -2;
             }
-            out[n++] = (char)c; /* '+' stays '+': in a path-style registry query it is data */
+            out[n++] = (char)c;
         }
         out[n] = '\0';
         return (long)n;
     }
     return -1;
+}
+
+long http_query_param(const char *query, size_t query_len, const char *name, char *out, size_t out_size)
+{
+    return http_param(query, query_len, name, out, out_size, false); /* '+' is data in a registry query */
+}
+
+long http_form_param(const char *form, size_t form_len, const char *name, char *out, size_t out_size)
+{
+    return http_param(form, form_len, name, out, out_size, true);
 }

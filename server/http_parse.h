@@ -44,6 +44,13 @@ unsigned http_accept_parse(const char *s, size_t len, bool *any);
  * has the empty value. */
 long http_query_param(const char *query, size_t query_len, const char *name, char *out, size_t out_size);
 
+/* The same for an application/x-www-form-urlencoded body (the AWS query
+ * protocol's): as the URL Standard's form parser and HTML say, a '+' in a
+ * name or value is a space ("%2B" is a '+'); otherwise as http_query_param.
+ * Only for form bodies: SigV4 hashes the body's raw bytes, and the request
+ * path and a registry query keep '+'. */
+long http_form_param(const char *form, size_t form_len, const char *name, char *out, size_t out_size);
+
 /* Percent-decodes a request path into dst (NUL-terminated, *out_len bytes);
  * false on a '%' not followed by two hex digits, a NUL (literal or encoded)
  * or a result that does not fit in cap - 1 bytes. */

@@ -302,7 +302,7 @@ const char *aws_param_string(aws_req_t *a, const char *name, bool required)
 {
     if (a->protocol == AWS_PROTOCOL_QUERY) {
         char *buf = h2o_mem_alloc_pool(&a->req->pool, AWS_PARAM_MAX + 1);
-        long n = http_query_param(a->form, a->form_len, name, buf, AWS_PARAM_MAX + 1);
+        long n = http_form_param(a->form, a->form_len, name, buf, AWS_PARAM_MAX + 1);
         if (n >= 0)
             return buf;
         if (n == -1 && !required)
@@ -477,7 +477,7 @@ int aws_route(server_t *srv, h2o_req_t *req)
         a.form = len ? req->entity.base : "";
         a.form_len = len;
         char action[64];
-        long n = http_query_param(a.form, a.form_len, "Action", action, sizeof(action));
+        long n = http_form_param(a.form, a.form_len, "Action", action, sizeof(action));
         if (n > 0)
             a.op = find(query_tables, sizeof(query_tables) / sizeof(query_tables[0]), NULL, 0, action, (size_t)n);
         if (!a.op) {

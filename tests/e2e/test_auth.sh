@@ -634,6 +634,37 @@ t_recreated_user_does_not_inherit_old_password() {
 }
 run_case "aws iam delete-user carol, create-user carol: the old carol's password → 401 (tokens are bound to the user id, not the name)" t_recreated_user_does_not_inherit_old_password
 
+t_policy_document_with_spaces() {
+    # pretty-printed: spaces and newlines, which the AWS CLI form-encodes as '+' and %0A
+    cat >"$E2E_TMP/pretty.json" <<'JSON'
+{
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Pull",
+            "Effect": "Allow",
+            "Action": [ "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer" ],
+            "Resource": "*"
+        }
+    ]
+}
+JSON
+    run "${IAM[@]}" create-policy --policy-name pretty-printed --policy-document "file://$E2E_TMP/pretty.json"
+    expect_success
+    expect_out_jq .Policy.PolicyName '"pretty-printed"'
+    run "${IAM[@]}" get-policy --policy-arn "arn:aws:iam::$ACCOUNT:policy/pretty-printed"
+    expect_success
+    # a '+' the CLI sends as %2B stays a '+' (a user name may hold one)
+    run "${IAM[@]}" create-user --user-name "build+ci"
+    expect_success
+    expect_out_jq .User.UserName '"build+ci"'
+    run "${IAM[@]}" delete-user --user-name "build+ci"
+    expect_success
+    run "${IAM[@]}" delete-policy --policy-arn "arn:aws:iam::$ACCOUNT:policy/pretty-printed"
+    expect_success
+}
+run_case "aws iam create-policy with a pretty-printed document (spaces: '+' in the form body) succeeds; an encoded '+' stays '+'" t_policy_document_with_spaces
+
 PW_BEFORE_RESTART=$(password)
 restart_registry
 t_restart_keeps_identities() {

@@ -9,6 +9,9 @@
  *
  * The query is also decoded as a request path (http_path_decode): a path that
  * decodes holds no NUL, fits, and encoded byte by byte decodes to itself.
+ *
+ * And as a form body (http_form_param): the same answer as http_query_param
+ * on the input with every '+' written "%20".
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,6 +76,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(rt);
     }
     free(out);
+
+    char *spaced = malloc(3 * qlen + 1);
+    FUZZ_CHECK(spaced != NULL);
+    size_t sl = 0;
+    for (size_t i = 0; i < qlen; i++) {
+        if (q[i] == '+') {
+            memcpy(spaced + sl, "%20", 3);
+            sl += 3;
+        } else {
+            spaced[sl++] = q[i];
+        }
+    }
+    char f1[300], f2[300];
+    size_t fsize = out_sizes[(size / 3) % (sizeof(out_sizes) / sizeof(out_sizes[0]))];
+    long fn = http_form_param(q, qlen, name, fsize > 0 ? f1 : NULL, fsize);
+    long qn = http_query_param(spaced, sl, name, fsize > 0 ? f2 : NULL, fsize);
+    FUZZ_CHECK(fn == qn);
+    if (fn >= 0)
+        FUZZ_CHECK(memcmp(f1, f2, (size_t)fn + 1) == 0);
+    free(spaced);
 
     char path[300];
     size_t plen = 0;

@@ -59,6 +59,14 @@ static long query(const char *q, const char *name, char *out, size_t out_size)
     return n;
 }
 
+static long form(const char *q, const char *name, char *out, size_t out_size)
+{
+    char *c = exact(q);
+    long n = http_form_param(c, strlen(q), name, out, out_size);
+    free(c);
+    return n;
+}
+
 /* ---- Range ---- */
 
 Test(range, a_closed_range_is_served_as_asked)
@@ -473,6 +481,54 @@ Test(u64, signs_spaces_overflow_and_empties_are_refused)
         cr_assert_eq(v, 42);
     }
     cr_assert_not(http_parse_u64(NULL, 1, NULL));
+}
+
+/* ---- form bodies (application/x-www-form-urlencoded) ---- */
+
+Test(form, plus_is_a_space_and_an_encoded_plus_is_a_plus)
+{
+    char out[128];
+    /* what the AWS CLI sends for a pretty-printed policy document */
+    cr_assert_eq(
+        form("Action=CreatePolicy&PolicyDocument=%7B%0A++%22Version%22%3A+%222012-10-17%22%7D", "PolicyDocument", out, sizeof(out)),
+        28);
+    cr_assert_str_eq(out, "{\n  \"Version\": \"2012-10-17\"}");
+    cr_assert_eq(form("UserName=build%2Bci", "UserName", out, sizeof(out)), 8);
+    cr_assert_str_eq(out, "build+ci");
+    cr_assert_eq(form("a=1+%2B+2", "a", out, sizeof(out)), 5);
+    cr_assert_str_eq(out, "1 + 2");
+    cr_assert_eq(form("a=+", "a", out, sizeof(out)), 1);
+    cr_assert_str_eq(out, " ");
+}
+
+Test(form, plus_in_a_name_is_a_space_too)
+{
+    char out[64];
+    cr_assert_eq(form("my+key=v", "my key", out, sizeof(out)), 1);
+    cr_assert_str_eq(out, "v");
+    cr_assert_eq(form("my+key=v", "my+key", out, sizeof(out)), -1);
+    cr_assert_eq(form("my%2Bkey=v", "my+key", out, sizeof(out)), 1);
+}
+
+Test(form, otherwise_decodes_as_a_query)
+{
+    char out[64];
+    cr_assert_eq(form("a=b=c&x=%ZZ", "a", out, sizeof(out)), 3);
+    cr_assert_str_eq(out, "b=c");
+    cr_assert_eq(form("x=%ZZ", "x", out, sizeof(out)), -2);
+    cr_assert_eq(form("x=%00", "x", out, sizeof(out)), -2);
+    cr_assert_eq(form("y=1", "x", out, sizeof(out)), -1);
+    cr_assert_eq(form("x=++++", "x", out, 4), -2, "four spaces do not fit in 4 bytes with the NUL");
+}
+
+Test(form, a_registry_query_and_a_path_keep_their_plus)
+{
+    char out[64];
+    size_t n;
+    cr_assert_eq(query("a=1+2", "a", out, sizeof(out)), 3);
+    cr_assert_str_eq(out, "1+2");
+    cr_assert(http_path_decode("/v2/a+b/tags/list", 17, out, sizeof(out), &n));
+    cr_assert_str_eq(out, "/v2/a+b/tags/list");
 }
 
 Test(path, percent_escapes_are_decoded_and_plain_bytes_kept)
