@@ -13,6 +13,14 @@
  *   generation            u64, little-endian: bumped by every change, so caches
  *                         of parsed policies know when to reload
  *
+ * User, role and policy names are unique whatever their case, as IAM's are
+ * ("Names are not distinguished by case", IAM API reference, CreateUser and
+ * CreatePolicy): creating ALICE beside alice is refused, and a lookup by name
+ * finds the record whatever the case asked for. Keys keep the case the name
+ * was created with; a lookup tries that exact key first, so records written
+ * before names were compared this way (ALICE and alice both, perhaps) each
+ * stay reachable by their own spelling.
+ *
  * Secrets (access-key secrets, the token key) are sealed with the master key
  * in <data>/master.key, so a copy of the database alone does not give them
  * away. Every change is a closure run by storage's writer: atomic, durable
@@ -28,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,6 +150,52 @@ static const char *jstr(json_t *obj, const char *field)
 {
     const char *s = json_string_value(json_object_get(obj, field));
     return s ? s : "";
+}
+
+typedef struct {
+    size_t prefix_len;
+    const char *name;
+    size_t name_len;
+    char *out;
+    size_t cap;
+    bool found;
+} name_scan_t;
+
+static bool name_scan(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
+{
+    (void)val, (void)len;
+    name_scan_t *c = ctx;
+    if (key_len != c->prefix_len + c->name_len || strncasecmp(key + c->prefix_len, c->name, c->name_len) != 0)
+        return true;
+    c->found = key_len < c->cap;
+    if (c->found)
+        snprintf(c->out, c->cap, "%.*s", (int)key_len, key);
+    return false;
+}
+
+/* The key of the record "<prefix><name>" whose name is `name` ignoring ASCII
+ * case (IAM's names are unique that way): the exact key when it exists, else
+ * the first match of a scan of the prefix. STORAGE_NOT_FOUND when there is
+ * none. Writes the key into out (cap bytes). */
+static storage_status_t find_name(storage_records_t *rs, const char *prefix, const char *name, char *out, size_t cap,
+                                  storage_err_t *serr)
+{
+    const void *v;
+    size_t n;
+    if ((size_t)snprintf(out, cap, "%s%s", prefix, name) >= cap)
+        return STORAGE_NOT_FOUND;
+    storage_status_t s = storage_record_get(rs, IAM_SPACE, out, &v, &n, serr);
+    if (s != STORAGE_NOT_FOUND)
+        return s;
+    name_scan_t c = {.prefix_len = strlen(prefix), .name = name, .name_len = strlen(name), .out = out, .cap = cap};
+    s = storage_record_scan(rs, IAM_SPACE, prefix, name_scan, &c, serr);
+    if (s != STORAGE_OK)
+        return s;
+    if (!c.found) {
+        snprintf(serr->msg, sizeof(serr->msg), "no %.20s%.128s", prefix, name);
+        return STORAGE_NOT_FOUND;
+    }
+    return STORAGE_OK;
 }
 
 static storage_status_t bump_generation(storage_records_t *rs, storage_err_t *serr)
@@ -297,13 +352,12 @@ static void policy_info_from_json(json_t *j, const char *name, size_t name_len, 
 auth_identity_status_t auth_policy_info(storage_records_t *rs, const char *name, auth_policy_info_t *out, auth_err_t *err)
 {
     char key[RECORD_KEY_MAX];
-    snprintf(key, sizeof(key), "policy/%s", name);
     storage_err_t serr;
-    storage_status_t s;
-    json_t *j = record_json(rs, key, &s, &serr);
+    storage_status_t s = find_name(rs, "policy/", name, key, sizeof(key), &serr);
+    json_t *j = s == STORAGE_OK ? record_json(rs, key, &s, &serr) : NULL;
     if (!j)
         return from_storage(s, &serr, err);
-    policy_info_from_json(j, name, strlen(name), out);
+    policy_info_from_json(j, key + 7, strlen(key + 7), out); /* the name as created */
     json_decref(j);
     return AUTH_IDENTITY_OK;
 }
@@ -344,14 +398,15 @@ auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn
     char account[AUTH_ACCOUNT_ID_LEN + 1];
     snprintf(account, sizeof(account), "%s", jstr(acct, "id"));
     json_decref(acct);
-    char key[RECORD_KEY_MAX];
+    char key[RECORD_KEY_MAX], found[RECORD_KEY_MAX];
     if (!principal_key(account, arn, key, sizeof(key)))
         return fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of account %s", arn, account);
-    storage_status_t s;
-    json_t *j = record_json(rs, key, &s, &serr);
+    const char *prefix = strncmp(key, "role/", 5) == 0 ? "role/" : "user/"; /* principal_key wrote one of them */
+    storage_status_t s = find_name(rs, prefix, key + 5, found, sizeof(found), &serr);
+    json_t *j = s == STORAGE_OK ? record_json(rs, found, &s, &serr) : NULL;
     if (!j)
         return from_storage(s, &serr, err);
-    principal_from_json(j, key, strlen(key), out);
+    principal_from_json(j, found, strlen(found), out);
     json_decref(j);
     return AUTH_IDENTITY_OK;
 }
@@ -359,16 +414,15 @@ auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn
 auth_identity_status_t auth_policy_get(storage_records_t *rs, const char *name, const char **doc, size_t *len, auth_err_t *err)
 {
     char key[RECORD_KEY_MAX];
-    snprintf(key, sizeof(key), "policy/%s", name);
     storage_err_t serr;
-    storage_status_t s;
-    json_t *j = record_json(rs, key, &s, &serr);
-    if (!j)
+    storage_status_t s = find_name(rs, "policy/", name, key, sizeof(key), &serr);
+    if (s != STORAGE_OK)
         return from_storage(s, &serr, err);
     /* The document is stored as its own record so that it can be handed out
      * without copying; the JSON record carries its metadata. */
-    json_decref(j);
-    snprintf(key, sizeof(key), "policy-doc/%s", name);
+    char canonical[AUTH_POLICY_NAME_MAX + 1];
+    snprintf(canonical, sizeof(canonical), "%.*s", AUTH_POLICY_NAME_MAX, key + 7);
+    snprintf(key, sizeof(key), "policy-doc/%s", canonical);
     const void *v;
     s = storage_record_get(rs, IAM_SPACE, key, &v, len, &serr);
     if (s != STORAGE_OK)
@@ -540,6 +594,15 @@ static auth_identity_status_t run_change(storage_t *st, auth_change_t *c, auth_e
 static storage_status_t do_user_create(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
+    char existing[RECORD_KEY_MAX];
+    storage_status_t found = find_name(rs, c->role ? "role/" : "user/", c->name, existing, sizeof(existing), serr);
+    if (found == STORAGE_OK) {
+        snprintf(serr->msg, sizeof(serr->msg), "the %s %s already exists (IAM names are unique whatever their case)",
+                 c->role ? "role" : "user", existing + 5);
+        return STORAGE_EXISTS;
+    }
+    if (found != STORAGE_NOT_FOUND)
+        return found;
     json_t *j = json_pack("{s:s,s:s,s:I,s:[],s:[]}", "arn", c->arn, "id", c->id, "created", (json_int_t)c->now, "policies", "keys");
     if (!j)
         return STORAGE_NOMEM;
@@ -589,19 +652,20 @@ auth_identity_status_t auth_user_create(storage_t *st, const auth_keys_t *keys, 
 static storage_status_t do_user_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
-    storage_status_t s;
-    json_t *j = record_json(rs, c->key, &s, serr);
+    char key[RECORD_KEY_MAX];
+    storage_status_t s = find_name(rs, c->role ? "role/" : "user/", c->name, key, sizeof(key), serr);
+    json_t *j = s == STORAGE_OK ? record_json(rs, key, &s, serr) : NULL;
     if (!j)
         return s;
     size_t keys = json_array_size(json_object_get(j, "keys")), policies = json_array_size(json_object_get(j, "policies"));
     json_decref(j);
     if (keys || policies) {
         c->refusal = AUTH_IDENTITY_CONFLICT;
-        snprintf(serr->msg, sizeof(serr->msg), "%.120s still has %zu access keys and %zu attached policies: remove them first",
-                 c->key, keys, policies);
+        snprintf(serr->msg, sizeof(serr->msg), "%.120s still has %zu access keys and %zu attached policies: remove them first", key,
+                 keys, policies);
         return STORAGE_INVALID;
     }
-    s = storage_record_del(rs, IAM_SPACE, c->key, serr);
+    s = storage_record_del(rs, IAM_SPACE, key, serr);
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
 
@@ -612,7 +676,8 @@ auth_change_t *auth_change_user_delete(const char *name, bool role, auth_identit
         return NULL;
     if (!iam_name_valid(name, AUTH_NAME_MAX))
         return refuse(c, status, AUTH_IDENTITY_INVALID, err, "%.80s is not a valid name", name);
-    snprintf(c->key, sizeof(c->key), "%s/%s", role ? "role" : "user", name);
+    c->role = role;
+    snprintf(c->name, sizeof(c->name), "%s", name);
     return c;
 }
 
@@ -729,16 +794,18 @@ static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_
 {
     auth_change_t *c = ctx;
     char key[RECORD_KEY_MAX];
-    snprintf(key, sizeof(key), "policy/%s", c->name);
-    storage_status_t s;
-    json_t *j = record_json(rs, key, &s, serr);
+    /* a policy whose name differs only in case is this one (IAM's names are unique whatever their case) */
+    storage_status_t s = find_name(rs, "policy/", c->name, key, sizeof(key), serr);
+    json_t *j = s == STORAGE_OK ? record_json(rs, key, &s, serr) : NULL;
     if (!j && s != STORAGE_NOT_FOUND)
         return s;
     if (j && c->create_only) {
         json_decref(j);
-        snprintf(serr->msg, sizeof(serr->msg), "A policy called %s already exists.", c->name);
+        snprintf(serr->msg, sizeof(serr->msg), "A policy called %s already exists.", key + 7);
         return STORAGE_EXISTS;
     }
+    if (!j)
+        snprintf(key, sizeof(key), "policy/%s", c->name);
     if (!j && !(j = json_pack("{s:s,s:I}", "arn", c->arn, "created", (json_int_t)c->now)))
         return STORAGE_NOMEM;
     json_object_set_new(j, "updated", json_integer(c->now));
@@ -746,7 +813,9 @@ static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_
     json_decref(j);
     if (s != STORAGE_OK)
         return s;
-    snprintf(key, sizeof(key), "policy-doc/%s", c->name);
+    char name[AUTH_POLICY_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%.*s", AUTH_POLICY_NAME_MAX, key + 7);
+    snprintf(key, sizeof(key), "policy-doc/%s", name);
     s = storage_record_put(rs, IAM_SPACE, key, c->doc, c->len, false, serr);
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }
@@ -851,42 +920,42 @@ auth_change_t *auth_change_policy_delete(const char *name, auth_identity_status_
 static storage_status_t do_attach(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
-    char key[RECORD_KEY_MAX];
-    snprintf(key, sizeof(key), "policy/%s", c->name);
-    const void *v;
-    size_t n;
-    storage_status_t s = storage_record_get(rs, IAM_SPACE, key, &v, &n, serr);
+    char key[RECORD_KEY_MAX], pkey[RECORD_KEY_MAX];
+    storage_status_t s = find_name(rs, "policy/", c->name, key, sizeof(key), serr);
     if (s != STORAGE_OK) {
         if (s == STORAGE_NOT_FOUND)
             snprintf(serr->msg, sizeof(serr->msg), "no policy named %s", c->name);
         return s;
     }
-    json_t *p = record_json(rs, c->key, &s, serr);
+    const char *policy = key + 7;                                              /* the name as created */
+    const char *prefix = strncmp(c->key, "role/", 5) == 0 ? "role/" : "user/"; /* principal_key wrote one of them */
+    s = find_name(rs, prefix, c->key + 5, pkey, sizeof(pkey), serr);
+    json_t *p = s == STORAGE_OK ? record_json(rs, pkey, &s, serr) : NULL;
     if (!p)
         return s;
     json_t *list = json_object_get(p, "policies"), *e;
     size_t i, found = SIZE_MAX;
     json_array_foreach(list, i, e)
     {
-        if (json_is_string(e) && strcmp(json_string_value(e), c->name) == 0)
+        if (json_is_string(e) && strcmp(json_string_value(e), policy) == 0)
             found = i;
     }
     if (c->attach && found == SIZE_MAX) {
         if (json_array_size(list) >= AUTH_MAX_ATTACHED_POLICIES) {
             json_decref(p);
             c->refusal = AUTH_IDENTITY_LIMIT;
-            snprintf(serr->msg, sizeof(serr->msg), "%.150s already has %d policies attached", c->key, AUTH_MAX_ATTACHED_POLICIES);
+            snprintf(serr->msg, sizeof(serr->msg), "%.150s already has %d policies attached", pkey, AUTH_MAX_ATTACHED_POLICIES);
             return STORAGE_INVALID;
         }
-        json_array_append_new(list, json_string(c->name));
+        json_array_append_new(list, json_string(policy));
     } else if (!c->attach && found != SIZE_MAX) {
         json_array_remove(list, found);
     } else if (!c->attach) {
         json_decref(p);
-        snprintf(serr->msg, sizeof(serr->msg), "the policy %.100s is not attached to %.100s", c->name, c->key);
+        snprintf(serr->msg, sizeof(serr->msg), "the policy %.100s is not attached to %.100s", policy, pkey);
         return STORAGE_NOT_FOUND;
     }
-    s = put_json(rs, c->key, p, false, serr);
+    s = put_json(rs, pkey, p, false, serr);
     json_decref(p);
     return s == STORAGE_OK ? bump_generation(rs, serr) : s;
 }

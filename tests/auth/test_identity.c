@@ -330,3 +330,92 @@ Test(identity, a_user_deleted_and_created_again_is_not_named_by_the_first_ones_t
     storage_reader_end(rd);
     cr_assert_not(auth_token_names(&out, &got), "the first carol's token must not name the second");
 }
+
+/* Writes user/ALICE as an older berthd could have, beside user/alice. */
+static storage_status_t put_old_record(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    const char *rec = *(const char *const *)ctx;
+    return storage_record_put(rs, "iam", "user/ALICE", rec, strlen(rec), true, serr);
+}
+
+/* IAM API reference, CreateUser / CreateRole / CreatePolicy: "IAM user, group, role, and policy
+ * names must be unique within the account. Names are not distinguished by case. For example, you
+ * cannot create resources named both "MyResource" and "myresource"." */
+Test(identity, names_are_unique_whatever_their_case_and_found_whatever_the_case_asked)
+{
+    auth_principal_t p, got;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "alice", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_user_create(st, &keys, "ALICE", false, &got, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert(strstr(err.msg, "alice") != NULL, "the refusal names the existing user: %s", err.msg);
+    cr_assert_eq(auth_user_create(st, &keys, "Alice", true, &got, &err), AUTH_IDENTITY_OK, "a role is another namespace");
+    cr_assert_eq(auth_user_create(st, &keys, "aLiCe", true, &got, &err), AUTH_IDENTITY_EXISTS);
+
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&keys, "ALICE", false, arn);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    storage_reader_end(rd);
+    cr_assert_str_eq(got.name, "alice", "found as created");
+    cr_assert_str_eq(got.arn, p.arn);
+    cr_assert_str_eq(got.id, p.id);
+
+    const char *doc = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ecr:*\",\"Resource\":\"*\"}]}";
+    cr_assert_eq(auth_policy_put(st, &keys, "PullOnly", doc, strlen(doc), true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_policy_put(st, &keys, "pullonly", doc, strlen(doc), true, &err), AUTH_IDENTITY_EXISTS);
+    auth_policy_info_t info;
+    rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_policy_info(storage_reader_records(rd), "PULLONLY", &info, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_str_eq(info.name, "PullOnly");
+    const char *got_doc;
+    size_t len;
+    cr_assert_eq(auth_policy_get(storage_reader_records(rd), "pullONLY", &got_doc, &len, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(len, strlen(doc));
+    storage_reader_end(rd);
+
+    /* attached by another spelling: the principal's record names the policy as created */
+    cr_assert_eq(auth_policy_attach(st, &keys, arn, "pullonly", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    storage_reader_end(rd);
+    cr_assert_eq(got.n_policies, 1);
+    cr_assert_str_eq(got.policies[0], "PullOnly");
+    cr_assert_eq(auth_policy_attach(st, &keys, arn, "PULLONLY", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_user_delete(st, &keys, "Alice", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &got, &err), AUTH_IDENTITY_NOT_FOUND);
+    storage_reader_end(rd);
+}
+
+/* A store written before names were compared without case may hold both ALICE and alice:
+ * each stays reachable by its own spelling. */
+Test(identity, records_that_differ_only_in_case_from_before_stay_reachable_by_their_own_spelling)
+{
+    auth_principal_t first, got;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "alice", false, &first, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    /* what an older berthd could write: a second record under another case */
+    char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&keys, "ALICE", false, arn);
+    char rec[512];
+    snprintf(rec, sizeof(rec), "{\"arn\":\"%s\",\"created\":1,\"id\":\"AIDAOLDOLDOLDOLDOLDOL\",\"keys\":[],\"policies\":[]}", arn);
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_RECORDS);
+    struct {
+        const char *rec;
+    } ctx = {rec};
+    op.records_fn = put_old_record;
+    op.records_ctx = &ctx;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK, "%s", op.err.msg);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_str_eq(got.id, "AIDAOLDOLDOLDOLDOLDOL");
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), first.arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_str_eq(got.id, first.id);
+    storage_reader_end(rd);
+    cr_assert_eq(auth_user_delete(st, &keys, "ALICE", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), first.arn, &got, &err), AUTH_IDENTITY_OK, "alice is still there");
+    cr_assert_str_eq(got.id, first.id);
+    storage_reader_end(rd);
+}

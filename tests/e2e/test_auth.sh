@@ -665,6 +665,38 @@ JSON
 }
 run_case "aws iam create-policy with a pretty-printed document (spaces: '+' in the form body) succeeds; an encoded '+' stays '+'" t_policy_document_with_spaces
 
+t_names_are_case_insensitive() {
+    # IAM (CreateUser, CreateRole, CreatePolicy in the IAM API reference): "IAM user, group, role,
+    # and policy names must be unique within the account. Names are not distinguished by case.
+    # For example, you cannot create resources named both "MyResource" and "myresource"."
+    run "${IAM[@]}" create-user --user-name dave
+    expect_success
+    run "${IAM[@]}" create-user --user-name DAVE
+    expect_exit 254
+    expect_stderr_match "EntityAlreadyExists"
+    run "${IAM[@]}" get-user --user-name Dave
+    expect_success
+    expect_out_jq .User.UserName '"dave"'
+    echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' \
+        >"$E2E_TMP/trust.json"
+    run "${IAM[@]}" create-role --role-name Deployer --assume-role-policy-document "file://$E2E_TMP/trust.json"
+    expect_success
+    run "${IAM[@]}" create-role --role-name deployer --assume-role-policy-document "file://$E2E_TMP/trust.json"
+    expect_exit 254
+    expect_stderr_match "EntityAlreadyExists"
+    run "${IAM[@]}" create-policy --policy-name CAROL-PULL --policy-document "file://$E2E_TMP/carol-pull.json"
+    expect_exit 254
+    expect_stderr_match "EntityAlreadyExists"
+    run "${IAM[@]}" delete-user --user-name DAVE
+    expect_success
+    run "${IAM[@]}" get-user --user-name dave
+    expect_exit 254
+    expect_stderr_match "NoSuchEntity"
+    run "${IAM[@]}" delete-role --role-name DEPLOYER
+    expect_success
+}
+run_case "IAM names are unique whatever their case: create-user DAVE beside dave → EntityAlreadyExists; get-user Dave finds dave; the same for roles and policies" t_names_are_case_insensitive
+
 PW_BEFORE_RESTART=$(password)
 restart_registry
 t_restart_keeps_identities() {
