@@ -61,7 +61,8 @@ int v2_token(v2_req_t *r)
         const char *amp = memchr(r->query + pos, '&', r->query_len - pos);
         size_t end = amp ? (size_t)(amp - r->query) : r->query_len;
         char scope[OCI_NAME_MAX + 64];
-        long n = http_query_param(r->query + pos, end - pos, "scope", scope, sizeof(scope));
+        /* clients build this query as a form (Go's url.Values): a space is '+' */
+        long n = http_form_param(r->query + pos, end - pos, "scope", scope, sizeof(scope));
         pos = end + 1;
         if (n < 0)
             continue;

@@ -697,6 +697,22 @@ t_names_are_case_insensitive() {
 }
 run_case "IAM names are unique whatever their case: create-user DAVE beside dave → EntityAlreadyExists; get-user Dave finds dave; the same for roles and policies" t_names_are_case_insensitive
 
+t_several_scopes_in_one_parameter() {
+    local pw tok
+    pw=$(password) || { fail "no password"; return; }
+    # a space between scopes, form-encoded as '+' (Go's url.Values), or as %20
+    for sep in + %20; do
+        req GET "/v2/token?service=berth&scope=repository:e2e/auth-app:pull${sep}repository:e2e/public:pull" -u "AWS:$pw"
+        expect_status 200
+        tok=$(jq -r .token "$E2E_TMP/resp.body")
+        req HEAD /v2/e2e/auth-app/manifests/v1 -H "Authorization: Bearer $tok"
+        expect_status 200
+        req HEAD /v2/e2e/public/manifests/v1 -H "Authorization: Bearer $tok"
+        expect_status 200
+    done
+}
+run_case "GET /v2/token with two scopes in one scope= parameter, separated by '+' (a form-encoded space) or %20: the token covers both" t_several_scopes_in_one_parameter
+
 PW_BEFORE_RESTART=$(password)
 restart_registry
 t_restart_keeps_identities() {
