@@ -67,10 +67,14 @@ static bool target_policy(aws_req_t *a, const char *action, auth_policy_info_t *
 {
     const char *arn = aws_param_string(a, "PolicyArn", true);
     const char *name = arn ? policy_name_of_arn(a, arn) : NULL;
-    if (!name || !aws_allowed_arn(a, action, arn))
+    if (!name)
         return false;
+    /* looked up before authorizing, so the action is authorized on the ARN as
+     * created whatever the case asked for (as iam_target_principal) */
     auth_err_t err;
     auth_identity_status_t s = auth_policy_info(storage_reader_records(a->rd), name, out, &err);
+    if (!aws_allowed_arn(a, action, s == AUTH_IDENTITY_OK ? out->arn : arn))
+        return false;
     if (s != AUTH_IDENTITY_OK) {
         if (s == AUTH_IDENTITY_NOT_FOUND)
             snprintf(err.msg, sizeof(err.msg), "Policy %.200s does not exist or is not attachable.", arn);
@@ -130,6 +134,15 @@ static void attach(aws_req_t *a, bool role, bool on)
         return;
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     auth_principal_arn(&a->srv->keys, name, role, arn);
+    /* names are found whatever their case: authorize on the principal's ARN
+     * as created, and attach the policy by its name as created */
+    storage_records_t *rs = storage_reader_records(a->rd);
+    auth_principal_t p;
+    auth_policy_info_t info;
+    if (auth_principal_get(rs, arn, &p, NULL) == AUTH_IDENTITY_OK)
+        snprintf(arn, sizeof(arn), "%s", p.arn);
+    if (auth_policy_info(rs, policy, &info, NULL) == AUTH_IDENTITY_OK)
+        policy = h2o_strdup(&a->req->pool, info.name, SIZE_MAX).base;
     static const char *const actions[2][2] = {{"iam:DetachUserPolicy", "iam:AttachUserPolicy"},
                                               {"iam:DetachRolePolicy", "iam:AttachRolePolicy"}};
     if (!aws_allowed_arn(a, actions[role][on], arn))

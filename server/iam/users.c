@@ -69,10 +69,13 @@ bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool requi
         auth_principal_arn(&a->srv->keys, name, role, arn);
     else
         snprintf(arn, sizeof(arn), "%s", a->caller.principal.arn);
-    if (!aws_allowed_arn(a, action, arn))
-        return false;
+    /* looked up before authorizing: a name is found whatever its case, so the
+     * action is authorized on the ARN as created (a Deny naming user/admin
+     * must also refuse a request for ADMIN) */
     auth_err_t err;
     auth_identity_status_t s = auth_principal_get(storage_reader_records(a->rd), arn, out, &err);
+    if (!aws_allowed_arn(a, action, s == AUTH_IDENTITY_OK ? out->arn : arn))
+        return false;
     if (s != AUTH_IDENTITY_OK) {
         if (s == AUTH_IDENTITY_NOT_FOUND)
             snprintf(err.msg, sizeof(err.msg), "The %s with name %s cannot be found.", role ? "role" : "user",

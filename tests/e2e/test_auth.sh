@@ -713,6 +713,43 @@ t_several_scopes_in_one_parameter() {
 }
 run_case "GET /v2/token with two scopes in one scope= parameter, separated by '+' (a form-encoded space) or %20: the token covers both" t_several_scopes_in_one_parameter
 
+t_a_deny_covers_every_spelling_of_a_name() {
+    # an IAM operator who may do anything but touch erin or the policy carol-pull
+    printf '%s' "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iam:*\",\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Action\":\"iam:*\",\"Resource\":[\"arn:aws:iam::$ACCOUNT:user/erin\",\"arn:aws:iam::$ACCOUNT:policy/carol-pull\"]}]}" \
+        >"$E2E_TMP/iam-op.json"
+    run "${IAM[@]}" create-policy --policy-name iam-op --policy-document "file://$E2E_TMP/iam-op.json"
+    expect_success
+    run "${IAM[@]}" create-user --user-name iam-op
+    expect_success
+    run "${IAM[@]}" attach-user-policy --user-name iam-op --policy-arn "arn:aws:iam::$ACCOUNT:policy/iam-op"
+    expect_success
+    run "${IAM[@]}" create-access-key --user-name iam-op
+    expect_success
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(jq -r .AccessKey.AccessKeyId "$E2E_TMP/cmd.out")" \
+        "$(jq -r .AccessKey.SecretAccessKey "$E2E_TMP/cmd.out")" >"$E2E_TMP/iam-op.creds"
+    run "${IAM[@]}" create-user --user-name erin
+    expect_success
+    local op=(env AWS_SHARED_CREDENTIALS_FILE="$E2E_TMP/iam-op.creds" "${IAM[@]}")
+    # the Deny names user/erin: it refuses ERIN and Erin as well, since they find erin
+    run "${op[@]}" delete-user --user-name ERIN
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+    run "${op[@]}" attach-user-policy --user-name Erin --policy-arn "arn:aws:iam::$ACCOUNT:policy/iam-op"
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+    run "${op[@]}" delete-policy --policy-arn "arn:aws:iam::$ACCOUNT:policy/CAROL-PULL"
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+    run "${op[@]}" get-user --user-name ERIN
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+    run "${IAM[@]}" get-user --user-name erin
+    expect_success
+    run "${IAM[@]}" delete-user --user-name erin
+    expect_success
+}
+run_case "an IAM Deny on user/erin or policy/carol-pull also refuses ERIN, Erin and CAROL-PULL (the action is authorized on the name as created)" t_a_deny_covers_every_spelling_of_a_name
+
 PW_BEFORE_RESTART=$(password)
 restart_registry
 t_restart_keeps_identities() {
