@@ -44,6 +44,7 @@ typedef struct {
     const char *tls_cert;
     const char *tls_key;
     bool rotate_token_key;
+    bool http2;
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -65,8 +66,11 @@ static void usage(FILE *out)
                  "  --insecure-no-auth     serve without authentication or policies: anyone may push, pull, delete\n"
                  "  --region NAME          the region in ARNs and SigV4 scopes (default us-east-1)\n"
                  "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
-                 "  --tls-cert FILE        serve HTTPS (HTTP/1.1, and h2 by ALPN) with this PEM certificate chain\n"
+                 "  --tls-cert FILE        serve HTTPS (HTTP/1.1) with this PEM certificate chain\n"
                  "  --tls-key FILE         ... and this PEM private key\n"
+                 "  --http2                also offer h2 over TLS (ALPN). Off by default: h2o 2.2.5 cannot bound HTTP/2\n"
+                 "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes.\n"
+                 "                         h2c (plain HTTP/2) is never served\n"
                  "  --rotate-token-key     replace the registry token signing key at start: every password issued before is void\n"
                  "  --threads N            event-loop threads (default: number of CPUs)\n"
                  "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
@@ -115,16 +119,28 @@ static bool parse_bytes(const char *s, uint64_t *out)
     return true;
 }
 
+/* getopt codes of the options that have no one-letter code of their own */
+enum {
+    OPT_HTTP2 = 256,
+};
+
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},     {"data", required_argument, NULL, 'd'},
-        {"insecure-no-auth", no_argument, NULL, 'i'}, {"threads", required_argument, NULL, 't'},
-        {"map-size", required_argument, NULL, 'm'},   {"max-body", required_argument, NULL, 'b'},
-        {"region", required_argument, NULL, 'r'},     {"token-ttl", required_argument, NULL, 'T'},
-        {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
-        {"rotate-token-key", no_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
+                                             {"data", required_argument, NULL, 'd'},
+                                             {"insecure-no-auth", no_argument, NULL, 'i'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"map-size", required_argument, NULL, 'm'},
+                                             {"max-body", required_argument, NULL, 'b'},
+                                             {"region", required_argument, NULL, 'r'},
+                                             {"token-ttl", required_argument, NULL, 'T'},
+                                             {"tls-cert", required_argument, NULL, 'c'},
+                                             {"tls-key", required_argument, NULL, 'k'},
+                                             {"rotate-token-key", no_argument, NULL, 'R'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"http2", no_argument, NULL, OPT_HTTP2},
+                                             {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -180,6 +196,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         case 'R':
             o->rotate_token_key = true;
             break;
+        case OPT_HTTP2:
+            o->http2 = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -197,6 +216,10 @@ static int parse_options(int argc, char **argv, options_t *o)
     }
     if (!o->tls_cert != !o->tls_key) {
         fprintf(stderr, "berthd: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (o->http2 && !o->tls_cert) {
+        fprintf(stderr, "berthd: --http2 needs --tls-cert: HTTP/2 is offered over TLS only (h2c is never served)\n");
         return 2;
     }
     if (optind < argc) {
@@ -244,9 +267,12 @@ static int open_listener(const char *listen_addr, char *err, size_t errlen)
     return fd;
 }
 
-/* An OpenSSL context for --tls-cert/--tls-key: TLS 1.2 and 1.3, h2 and
- * http/1.1 by ALPN. NULL with a message naming the file on failure. */
-static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t errlen)
+/* ALPN without --http2: say http/1.1, so a client offering h2 settles on it. */
+static const h2o_iovec_t http1_alpn[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
+
+/* An OpenSSL context for --tls-cert/--tls-key: TLS 1.2 and 1.3, http/1.1 by
+ * ALPN (and h2 with --http2). NULL with a message naming the file on failure. */
+static SSL_CTX *tls_context(const char *cert, const char *key, bool http2, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -268,7 +294,7 @@ static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t
         SSL_CTX_free(ctx);
         return NULL;
     }
-    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    h2o_ssl_register_alpn_protocols(ctx, http2 ? h2o_http2_alpn_protocols : http1_alpn);
     return ctx;
 }
 
@@ -419,6 +445,8 @@ int main(int argc, char **argv)
     h2o_globalconf_t config;
     h2o_config_init(&config);
     config.max_request_entity_size = o.max_body;
+    /* Never h2c: no Upgrade: h2c, and no prior-knowledge preface on the plain port. */
+    config.http1.upgrade_to_http2 = 0;
     config.server_name = h2o_iovec_init(H2O_STRLIT("berth"));
     h2o_hostconf_t *host = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
@@ -428,7 +456,7 @@ int main(int argc, char **argv)
 
     char err[512];
     SSL_CTX *ssl_ctx = NULL;
-    if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, err, sizeof(err)))) {
+    if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, o.http2, err, sizeof(err)))) {
         fprintf(stderr, "berthd: %s\n", err);
         return 1;
     }

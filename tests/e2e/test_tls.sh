@@ -2,7 +2,7 @@
 # Case functions are called indirectly, through run_case:
 # shellcheck disable=SC2317
 # HTTPS: berthd with --tls-cert/--tls-key (a certificate for 127.0.0.1 from a
-# CA made here), authentication on. curl over HTTP/1.1 and h2 (ALPN), the AWS
+# CA made here), authentication on. curl over HTTP/1.1 (and h2 by ALPN with --http2), the AWS
 # CLI trusting the CA, skopeo and podman with --tls-verify=true and the CA in
 # a cert dir; a client that does not trust the CA is refused.
 #
@@ -25,9 +25,10 @@ export AWS_CA_BUNDLE=$PKI/ca.pem
 client_env
 
 t_http_versions() {
+    # HTTP/2 is off by default (berthd --help says why): a client offering h2 by ALPN settles on http/1.1
     run curl -s -o /dev/null -w '%{http_code} %{http_version} %{scheme}' --http2 "$BASE/v2/"
     expect_success
-    expect_eq "curl --http2: status, version (ALPN), scheme" "401 2 HTTPS" "$(cmd_out)"
+    expect_eq "curl --http2: status, version (ALPN), scheme" "401 1.1 HTTPS" "$(cmd_out)"
     run curl -s -o /dev/null -w '%{http_code} %{http_version}' --http1.1 "$BASE/v2/"
     expect_success
     expect_eq "curl --http1.1" "401 1.1" "$(cmd_out)"
@@ -36,7 +37,7 @@ t_http_versions() {
     [[ $(cmd_out) == 200 || $(cmd_out) == 401 ]] && fail "plain http answered $(cmd_out) on the TLS port"
     return 0
 }
-run_case "HTTPS answers HTTP/1.1 and h2 (ALPN) with the CA's certificate for 127.0.0.1; plain http is not served there" t_http_versions
+run_case "HTTPS answers HTTP/1.1 only by default (curl --http2 negotiates http/1.1) with the CA's certificate for 127.0.0.1; plain http is not served there" t_http_versions
 
 t_untrusted_ca_refused() {
     run env -u CURL_CA_BUNDLE curl -s -o /dev/null --cacert /etc/ssl/certs/ca-certificates.crt "$BASE/v2/"
@@ -65,5 +66,17 @@ t_login_and_push_verified() {
     expect_out_file "$AMD64_MANIFEST_FILE"
 }
 run_case "over verified TLS: aws ecr get-login-password, skopeo and podman login, skopeo push and pull byte for byte" t_login_and_push_verified
+
+restart_registry --http2
+
+t_http2_opt_in() {
+    run curl -s -o /dev/null -w '%{http_code} %{http_version}' --http2 "$BASE/v2/"
+    expect_success
+    expect_eq "curl --http2 against berthd --http2: status, version (ALPN)" "401 2" "$(cmd_out)"
+    run curl -s -o /dev/null -w '%{http_code} %{http_version}' --http1.1 "$BASE/v2/"
+    expect_success
+    expect_eq "curl --http1.1 against berthd --http2" "401 1.1" "$(cmd_out)"
+}
+run_case "with --http2, HTTPS offers h2 by ALPN (curl --http2 gets HTTP/2) and still HTTP/1.1" t_http2_opt_in
 
 finish
