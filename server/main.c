@@ -7,9 +7,11 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +33,29 @@
 #define MAX_THREADS 64
 /* A registry password longer-lived than a week is a standing credential. */
 #define MAX_TOKEN_SECONDS (7 * 24 * 3600)
+/* h2o 2.2.5's request timeout is a total one: a request, body included, must
+ * have arrived within it. Its default (10 s) failed every push of a 30 MiB
+ * layer over 2 MiB/s; an hour carries ~7 GiB at that speed. The idle timeout,
+ * not this, is what cuts a stalled client. */
+#define DEFAULT_REQUEST_TIMEOUT_S 3600
+/* Bytes must move at least this often, or the connection is cut (server/conn.c). */
+#define DEFAULT_IDLE_TIMEOUT_S 60
+/* A few thousand clients at once is a big registry; more is a choice to make. */
+#define DEFAULT_MAX_CONNECTIONS 4096
+/* Enough for many clients pushing and pulling in parallel behind one NAT
+ * address; an attacker from one address holds no more. */
+#define DEFAULT_MAX_CONNECTIONS_PER_IP 128
+/* What all connections but the one holding the most may hold in request
+ * buffers together: with the exempt one, a --max-body push always fits, and
+ * several concurrent layer pushes of a few GiB each do too. */
+#define DEFAULT_MAX_SPOOL ((uint64_t)4 << 30)
+/* A connection may hold its socket, its body's spool file and a blob file it
+ * is sending: three descriptors. */
+#define FDS_PER_CONN 3
+/* Descriptors kept for what is not a connection: per loop its epoll and its
+ * queue's pipe (made after we count), and upload files the writer opens. */
+#define FD_RESERVE_BASE 32
+#define FD_RESERVE_PER_THREAD 4
 
 typedef struct {
     const char *listen;
@@ -45,6 +70,11 @@ typedef struct {
     const char *tls_key;
     bool rotate_token_key;
     bool http2;
+    uint64_t request_timeout; /* seconds */
+    uint64_t idle_timeout;    /* seconds */
+    uint64_t max_connections;
+    uint64_t max_conns_per_ip;
+    uint64_t max_spool;
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -69,12 +99,22 @@ static void usage(FILE *out)
                  "  --tls-cert FILE        serve HTTPS (HTTP/1.1) with this PEM certificate chain\n"
                  "  --tls-key FILE         ... and this PEM private key\n"
                  "  --http2                also offer h2 over TLS (ALPN). Off by default: h2o 2.2.5 cannot bound HTTP/2\n"
-                 "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes.\n"
-                 "                         h2c (plain HTTP/2) is never served\n"
+                 "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes,\n"
+                 "                         and --max-spool does not see HTTP/2 bodies. h2c (plain HTTP/2) is never served\n"
                  "  --rotate-token-key     replace the registry token signing key at start: every password issued before is void\n"
                  "  --threads N            event-loop threads (default: number of CPUs)\n"
                  "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
                  "  --max-body BYTES       largest request body accepted (default 16G)\n"
+                 "  --request-timeout SECONDS  a request, body included, must arrive within this (default 3600)\n"
+                 "  --idle-timeout SECONDS     close a connection whose bytes have not moved for this long, unless the\n"
+                 "                         server is still working on its request (default 60)\n"
+                 "  --max-connections N    open connections at most, all clients together (default 4096, and fewer if\n"
+                 "                         the file descriptor limit allows fewer); past it new connections are refused\n"
+                 "  --max-connections-per-ip N  open connections from one client address at most (default 128; 0: no cap,\n"
+                 "                         e.g. behind a reverse proxy)\n"
+                 "  --max-spool BYTES      request bytes all connections but the one holding the most may hold while\n"
+                 "                         their bodies arrive (memory and spool files in DATA/tmp); past it the largest\n"
+                 "                         of them is cut (default 4G)\n"
                  "  --help                 this text\n"
                  "  --version              print the version\n"
                  "\n"
@@ -119,10 +159,32 @@ static bool parse_bytes(const char *s, uint64_t *out)
     return true;
 }
 
+/* A plain decimal count: no sign, no suffix. */
+static bool parse_count(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 /* getopt codes of the options that have no one-letter code of their own */
 enum {
     OPT_HTTP2 = 256,
+    OPT_REQUEST_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_MAX_CONNECTIONS,
+    OPT_MAX_CONNS_PER_IP,
+    OPT_MAX_SPOOL,
 };
+
+/* The most a timeout may be: a day, far past any sensible one, and well inside h2o's millisecond arithmetic. */
+#define MAX_TIMEOUT_S (24 * 3600)
+/* The most connections a cap may name (the descriptor limit clamps it further). */
+#define MAX_CONNECTIONS_CAP 1000000
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
@@ -140,6 +202,11 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"http2", no_argument, NULL, OPT_HTTP2},
+                                             {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+                                             {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+                                             {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+                                             {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
+                                             {"max-spool", required_argument, NULL, OPT_MAX_SPOOL},
                                              {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
@@ -198,6 +265,33 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case OPT_HTTP2:
             o->http2 = true;
+            break;
+        case OPT_REQUEST_TIMEOUT:
+        case OPT_IDLE_TIMEOUT:
+            if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
+                fprintf(stderr, "berthd: --%s takes seconds from 1 to %d\n",
+                        c == OPT_REQUEST_TIMEOUT ? "request-timeout" : "idle-timeout", MAX_TIMEOUT_S);
+                return 2;
+            }
+            *(c == OPT_REQUEST_TIMEOUT ? &o->request_timeout : &o->idle_timeout) = v;
+            break;
+        case OPT_MAX_CONNECTIONS:
+            if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_connections) || o->max_connections == 0) {
+                fprintf(stderr, "berthd: --max-connections takes a number from 1 to %d\n", MAX_CONNECTIONS_CAP);
+                return 2;
+            }
+            break;
+        case OPT_MAX_CONNS_PER_IP:
+            if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_conns_per_ip)) {
+                fprintf(stderr, "berthd: --max-connections-per-ip takes a number from 0 (no cap) to %d\n", MAX_CONNECTIONS_CAP);
+                return 2;
+            }
+            break;
+        case OPT_MAX_SPOOL:
+            if (!parse_bytes(optarg, &o->max_spool)) {
+                fprintf(stderr, "berthd: --max-spool takes a size, e.g. 4G\n");
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -305,6 +399,7 @@ typedef struct {
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
+    conn_request_begin(req);
     return server_route(((v2_handler_t *)self)->srv, req);
 }
 
@@ -318,20 +413,13 @@ typedef struct {
     server_thread_t thread;
     h2o_accept_ctx_t accept_ctx;
     int listen_fd;
+    unsigned index;
+    conn_shared_t *conn_shared;
+    conn_loop_t *conns; /* the listener, accepted connections and their limits */
     pthread_t tid;
     h2o_globalconf_t *config;
     phases_t *phases;
 } loop_t;
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    if (err)
-        return;
-    loop_t *l = listener->data;
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock)
-        h2o_accept(&l->accept_ctx, sock);
-}
 
 /* One event loop. Its context is created and disposed ON THIS THREAD: h2o
  * 2.2.5 ties every socket buffer to the free list of the thread that created
@@ -345,15 +433,16 @@ static void *loop_main(void *arg)
     server_thread_init_ops(&l->thread);
     l->accept_ctx.ctx = &l->thread.ctx;
     l->accept_ctx.hosts = l->config->hosts;
+    if (!(l->conns = conn_loop_new(l->conn_shared, l->index, &l->accept_ctx, l->listen_fd))) {
+        fprintf(stderr, "berthd: out of memory\n");
+        stopping = 1;
+    }
     pthread_barrier_wait(&l->phases->ready);
 
-    h2o_socket_t *listener = h2o_evloop_socket_create(l->thread.ctx.loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    listener->data = l;
-    h2o_socket_read_start(listener, on_accept);
     while (!stopping)
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
-    h2o_socket_read_stop(listener);
-    h2o_socket_close(listener);
+    if (l->conns)
+        conn_loop_stop(l->conns);
 
     /* The writer may still complete ops towards this loop's queue: keep it
      * until main() has closed the store. Completions for requests that are
@@ -366,7 +455,42 @@ static void *loop_main(void *arg)
     h2o_context_dispose(&l->thread.ctx);
     free(queue); /* h2o 2.2.5 (evloop) destroys the queue in context_dispose but never frees it */
     h2o_evloop_destroy(loop);
+    conn_loop_free(l->conns);
     return NULL;
+}
+
+/* Raises the soft descriptor limit to the hard one (the default soft limit,
+ * 1024, is a few hundred connections) and returns it. */
+static uint64_t raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = rl;
+        /* An unlimited hard limit is refused by setrlimit: take what the kernel allows a process. */
+        if (want.rlim_max == RLIM_INFINITY)
+            want.rlim_cur = want.rlim_max = 1 << 20;
+        else
+            want.rlim_cur = want.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? (uint64_t)1 << 20 : (uint64_t)rl.rlim_cur;
+}
+
+/* Descriptors open now (the store's, the listeners'); 64 if /proc cannot say. */
+static uint64_t open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 64;
+    uint64_t n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n > 0 ? n - 1 : 0; /* not the directory's own */
 }
 
 int main(int argc, char **argv)
@@ -375,7 +499,12 @@ int main(int argc, char **argv)
                    .data = "./berth-data",
                    .max_body = DEFAULT_MAX_BODY,
                    .region = "us-east-1",
-                   .token_seconds = AUTH_DEFAULT_TOKEN_SECONDS};
+                   .token_seconds = AUTH_DEFAULT_TOKEN_SECONDS,
+                   .request_timeout = DEFAULT_REQUEST_TIMEOUT_S,
+                   .idle_timeout = DEFAULT_IDLE_TIMEOUT_S,
+                   .max_connections = DEFAULT_MAX_CONNECTIONS,
+                   .max_conns_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP,
+                   .max_spool = DEFAULT_MAX_SPOOL};
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -391,6 +520,8 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+
+    uint64_t nofile = raise_nofile();
 
     if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "berthd: cannot create data directory %s: %s\n", o.data, strerror(errno));
@@ -445,8 +576,10 @@ int main(int argc, char **argv)
     h2o_globalconf_t config;
     h2o_config_init(&config);
     config.max_request_entity_size = o.max_body;
+    config.http1.req_timeout = o.request_timeout * 1000;
     /* Never h2c: no Upgrade: h2c, and no prior-knowledge preface on the plain port. */
     config.http1.upgrade_to_http2 = 0;
+    config.http2.idle_timeout = o.idle_timeout * 1000;
     config.server_name = h2o_iovec_init(H2O_STRLIT("berth"));
     h2o_hostconf_t *host = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
@@ -483,7 +616,31 @@ int main(int argc, char **argv)
         l->accept_ctx.ssl_ctx = ssl_ctx;
         l->config = &config;
         l->phases = &phases;
+        l->index = i;
     }
+    /* The connection cap stays below what the descriptor limit can hold, so
+     * accept never runs out of descriptors at the cap. */
+    uint64_t in_use = open_fds() + FD_RESERVE_BASE + FD_RESERVE_PER_THREAD * (uint64_t)o.threads;
+    uint64_t fd_conns = nofile > in_use ? (nofile - in_use) / FDS_PER_CONN : 0;
+    if (fd_conns == 0) {
+        fprintf(stderr, "berthd: a file descriptor limit of %llu leaves no room for connections (raise ulimit -n)\n",
+                (unsigned long long)nofile);
+        return 1;
+    }
+    conn_limits_t lim = {.idle_ms = o.idle_timeout * 1000,
+                         .max_spool = o.max_spool,
+                         .max_conns = (unsigned)(o.max_connections < fd_conns ? o.max_connections : fd_conns),
+                         .max_conns_per_ip = (unsigned)o.max_conns_per_ip};
+    if (lim.max_conns < o.max_connections)
+        fprintf(stderr, "berthd: at most %u connections: the file descriptor limit is %llu (%d per connection)\n", lim.max_conns,
+                (unsigned long long)nofile, FDS_PER_CONN);
+    conn_shared_t *conn_shared = conn_shared_new(&lim, o.threads);
+    if (!conn_shared) {
+        fprintf(stderr, "berthd: out of memory\n");
+        return 1;
+    }
+    for (unsigned i = 0; i < o.threads; i++)
+        loops[i].conn_shared = conn_shared;
     for (unsigned i = 0; i < o.threads; i++)
         pthread_create(&loops[i].tid, NULL, loop_main, &loops[i]);
     pthread_barrier_wait(&phases.ready);
@@ -511,6 +668,7 @@ int main(int argc, char **argv)
     pthread_barrier_destroy(&phases.ready);
     pthread_barrier_destroy(&phases.stopped);
     pthread_barrier_destroy(&phases.drained);
+    conn_shared_free(conn_shared);
     h2o_config_dispose(&config);
     SSL_CTX_free(ssl_ctx);
     free(loops);

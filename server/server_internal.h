@@ -43,6 +43,33 @@ typedef struct {
     authz_cache_t *authz; /* parsed policies, this thread's own */
 } server_thread_t;
 
+/* ---- connection limits (server/conn.c) ---- */
+
+typedef struct {
+    uint64_t idle_ms;          /* --idle-timeout: a connection whose bytes have not moved this long is cut */
+    uint64_t max_spool;        /* --max-spool: bytes all connections but the one holding the most may hold in request buffers */
+    unsigned max_conns;        /* --max-connections, clamped below the file descriptor limit */
+    unsigned max_conns_per_ip; /* --max-connections-per-ip; 0: no cap */
+} conn_limits_t;
+
+/* What the loops share (counts per address, spool figures); NULL: no memory. */
+typedef struct conn_shared conn_shared_t;
+conn_shared_t *conn_shared_new(const conn_limits_t *lim, unsigned nloops);
+/* After every loop's conn_loop_free. */
+void conn_shared_free(conn_shared_t *s);
+
+/* One event loop's listener, connections and timers, made on the loop's
+ * thread once its context exists; accepted sockets go to h2o_accept. NULL: no memory. */
+typedef struct conn_loop conn_loop_t;
+conn_loop_t *conn_loop_new(conn_shared_t *s, unsigned index, h2o_accept_ctx_t *accept_ctx, int listen_fd);
+/* Closes the listener and disposes the timers: before h2o_context_dispose. */
+void conn_loop_stop(conn_loop_t *l);
+/* After h2o_evloop_destroy (whose socket closes still call into the loop). */
+void conn_loop_free(conn_loop_t *l);
+/* A request reached a handler: its connection is not idle until the request's
+ * pool is freed, unless a response is being written to it. */
+void conn_request_begin(h2o_req_t *req);
+
 /* ---- who is calling, and may they (server/authz.c) ---- */
 
 typedef struct {

@@ -1,13 +1,40 @@
 #!/bin/bash
 # Case functions are called indirectly, through run_case:
 # shellcheck disable=SC2317
-# Connection limits, with real clients: h2c is never served.
+# Connection limits, with real clients: h2c is never served; a push over a slow
+# link succeeds as long as bytes keep arriving (curl and skopeo through a
+# throttling proxy this script runs on loopback); an idle or slowloris
+# connection is closed after --idle-timeout, but not one whose request the
+# server is still working on; --max-connections-per-ip refuses the next
+# connection; anonymous bodies past --max-spool are cut while a small push
+# goes through; with 128 file descriptors and 300 idle connections berthd
+# neither spins nor stops serving.
 #
 #   E2E_TARGET=berth BERTHD=build/server/berthd tests/e2e/test_limits.sh
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-need /usr/bin/curl
+need /usr/bin/curl /usr/bin/skopeo /usr/bin/python3 /usr/bin/aws jq
 is_berth || skip_all "Berth's own connection limits (flags the reference registry does not have)"
+
+HELPER=$E2E_DIR/limits_helper.py
+readonly MIB=$((1024 * 1024))
+
+# proxy RATE: a throttling proxy to the registry in the background; sets PROXY (host:port).
+proxy() {
+    local pf=$E2E_TMP/proxy.$RANDOM
+    /usr/bin/python3 "$HELPER" proxy "$pf" "$REGISTRY_PORT" "$1" &
+    at_exit "kill $!"
+    for _ in $(seq 100); do
+        [[ -s $pf ]] && break
+        sleep 0.05
+    done
+    PROXY=127.0.0.1:$(cat "$pf")
+}
+
+# cpu_ticks PID: user + system CPU time of PID so far, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
 
 start_registry
 
@@ -24,5 +51,177 @@ t_no_h2c() {
     return 0
 }
 run_case "h2c is never served: curl --http2 stays on HTTP/1.1, --http2-prior-knowledge gets no HTTP/2" t_no_h2c
+
+# ---------------------------------------------------------------- slow links, default timeouts
+
+t_slow_patch() {
+    local body=$E2E_TMP/slow.bin loc digest
+    head -c $((20 * MIB)) /dev/urandom >"$body"
+    digest=sha256:$(sha256_file "$body")
+    proxy $((3 * MIB / 2))
+    req POST /v2/e2e/slow/blobs/uploads/
+    expect_status 202
+    loc=$(header Location)
+    # 20 MiB at 1.5 MiB/s: ~14 s, past h2o's 10 s request timeout
+    req PATCH "http://$PROXY$loc" -H 'Content-Type: application/octet-stream' --data-binary "@$body"
+    expect_status 202
+    expect_header Range "0-$((20 * MIB - 1))"
+    req PUT "$(header Location)?digest=$digest"
+    expect_status 201
+    req HEAD "/v2/e2e/slow/blobs/$digest"
+    expect_status 200
+    expect_header Content-Length $((20 * MIB))
+}
+run_case "curl PATCH of 20 MiB through a 1.5 MiB/s link (~14 s) is accepted whole (202, Range 0-20971519), then completes (201)" t_slow_patch
+
+t_slow_skopeo() {
+    local layer size
+    read -r layer size < <(/usr/bin/python3 "$HELPER" oci-image "$E2E_TMP/big-oci" $((30 * MIB)))
+    proxy $((2 * MIB))
+    echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$E2E_TMP/policy.json"
+    E2E_CMD_TIMEOUT=60 run /usr/bin/skopeo --policy "$E2E_TMP/policy.json" copy --dest-tls-verify=false \
+        "oci:$E2E_TMP/big-oci:v1" "docker://$PROXY/e2e/slow-skopeo:v1"
+    expect_success
+    req HEAD "/v2/e2e/slow-skopeo/blobs/$layer"
+    expect_status 200
+    expect_header Content-Length "$size"
+}
+run_case "skopeo copy of a 30 MiB layer through a 2 MiB/s link (~15 s) succeeds" t_slow_skopeo
+
+# ---------------------------------------------------------------- idle connections, caps
+
+restart_registry --idle-timeout 2 --max-connections-per-ip 4
+
+t_idle() {
+    run /usr/bin/python3 "$HELPER" idle "$REGISTRY_PORT"
+    expect_success
+    local k t
+    for k in "nothing sent" "half a request head" "half a body"; do
+        t=$(jq -r --arg k "$k" '.[$k]' "$E2E_TMP/cmd.out")
+        # checked once a second: closed between 2 and 3 s after the last byte, with slack
+        awk -v t="$t" 'BEGIN { exit !(t >= 1.5 && t <= 4.5) }' ||
+            fail_diff "seconds until a connection with $k is closed (--idle-timeout 2)" "2 to 4.5" "$t"
+    done
+}
+run_case "--idle-timeout 2: a connection that sent nothing, half a request head, or half a body is closed after ~2 s" t_idle
+
+t_slow_server_not_cut() {
+    local body=$E2E_TMP/small.bin digest tracer loc code
+    head -c 100000 /dev/urandom >"$body"
+    digest=sha256:$(sha256_file "$body")
+    req POST /v2/e2e/busy/blobs/uploads/
+    expect_status 202
+    loc=$(header Location)
+    # Every sync of berthd held 4 s: the PUT below waits in the writer, twice the idle timeout.
+    strace -f -p "$REGISTRY_PID" -e trace=fdatasync,fsync,msync -e inject=fdatasync,fsync,msync:delay_enter=4s \
+        -o "$E2E_TMP/strace.out" 2>"$E2E_TMP/strace.err" &
+    tracer=$!
+    sleep 1
+    kill -0 "$tracer" 2>/dev/null || skip_case "strace cannot attach to berthd here: $(head -c 200 "$E2E_TMP/strace.err")"
+    req PUT "$loc?digest=$digest" -H 'Content-Type: application/octet-stream' --data-binary "@$body"
+    code=$RESP_STATUS
+    kill "$tracer"
+    wait "$tracer" 2>/dev/null || true
+    grep -q DELAYED "$E2E_TMP/strace.out" || skip_case "no sync was held (strace: $(head -c 200 "$E2E_TMP/strace.err"))"
+    expect_eq "PUT status while the writer's sync is held 4 s (--idle-timeout 2)" 201 "$code"
+}
+run_case "a request the server is still working on (a sync held 4 s by strace) is not cut by --idle-timeout 2" t_slow_server_not_cut
+
+t_per_ip_cap() {
+    local holder
+    /usr/bin/python3 "$HELPER" hold "$REGISTRY_PORT" 4 "$E2E_TMP/held4" &
+    holder=$!
+    for _ in $(seq 100); do
+        [[ -e $E2E_TMP/held4 ]] && break
+        sleep 0.05
+    done
+    sleep 0.3
+    req GET /v2/
+    kill "$holder"
+    wait "$holder" 2>/dev/null || true
+    expect_eq "GET /v2/ as a 5th connection from 127.0.0.1 (--max-connections-per-ip 4)" 503 "$RESP_STATUS"
+    sleep 0.3
+    req GET /v2/
+    expect_status 200
+}
+run_case "--max-connections-per-ip 4: a 5th connection from one address gets 503; once the 4 close, it is served" t_per_ip_cap
+
+# ---------------------------------------------------------------- anonymous bodies and --max-spool
+
+export E2E_BERTH_AUTH=1
+restart_registry --max-spool 16M --max-body 1G --idle-timeout 5
+client_env
+
+t_spool() {
+    local flood pw body=$E2E_TMP/legit.bin digest loc spooled
+    pw=$("${AWS[@]}" ecr get-login-password) || { fail "get-login-password failed"; return; }
+    head -c 200000 /dev/urandom >"$body"
+    digest=sha256:$(sha256_file "$body")
+    # four anonymous 64 MiB bodies at 16 MiB/s each (~4 s): past 16M held, all but the largest are cut
+    /usr/bin/python3 "$HELPER" bodies "$REGISTRY_PORT" 4 $((64 * MIB)) $((16 * MIB)) /v2/e2e/legit/blobs/uploads/ \
+        >"$E2E_TMP/flood.out" &
+    flood=$!
+    sleep 1.5
+    spooled=$(find "/proc/$REGISTRY_PID/fd" -lname '*h2o.b.*' | wc -l)
+    req POST /v2/e2e/legit/blobs/uploads/ -u "AWS:$pw"
+    expect_status 202
+    loc=$(header Location)
+    req PUT "$loc?digest=$digest" -u "AWS:$pw" -H 'Content-Type: application/octet-stream' --data-binary "@$body"
+    expect_status 201
+    wait "$flood" || true
+    note "anonymous clients: $(cat "$E2E_TMP/flood.out"); spool files open 1.5 s in: $spooled"
+    local cut
+    cut=$(grep -o cut "$E2E_TMP/flood.out" | wc -l) || true
+    ((cut >= 2)) || fail_diff "anonymous 64 MiB bodies cut (of 4, --max-spool 16M)" "at least 2" "$cut: $(cat "$E2E_TMP/flood.out")"
+    grep -q 'reply 2' "$E2E_TMP/flood.out" && fail "an anonymous body was accepted: $(cat "$E2E_TMP/flood.out")"
+    sleep 0.5
+    expect_eq "spool files (h2o.b.*) berthd holds open once the flood is over" 0 \
+        "$(find "/proc/$REGISTRY_PID/fd" -lname '*h2o.b.*' | wc -l)"
+    req HEAD "/v2/e2e/legit/blobs/$digest" -u "AWS:$pw"
+    expect_status 200
+}
+run_case "--max-spool 16M: of four anonymous 64 MiB bodies at least two are cut, a small authenticated push meanwhile succeeds, no spool file stays" t_spool
+unset E2E_BERTH_AUTH
+
+# ---------------------------------------------------------------- descriptor exhaustion
+
+# berthd under a hard limit of 128 descriptors (raising cannot help), the rest of the script without.
+cat >"$E2E_TMP/berthd-128" <<EOF
+#!/bin/bash
+ulimit -n 128 && exec "$BERTHD" "\$@"
+EOF
+chmod +x "$E2E_TMP/berthd-128"
+BERTHD=$E2E_TMP/berthd-128 restart_registry --idle-timeout 3 --threads 2
+
+t_fd_exhaustion() {
+    local holder t0 c0 c1 served="" i code hz
+    hz=$(getconf CLK_TCK)
+    /usr/bin/python3 "$HELPER" hold "$REGISTRY_PORT" 300 "$E2E_TMP/held300" &
+    holder=$!
+    for _ in $(seq 200); do
+        [[ -e $E2E_TMP/held300 ]] && break
+        sleep 0.05
+    done
+    c0=$(cpu_ticks "$REGISTRY_PID")
+    t0=$(date +%s.%N)
+    for ((i = 0; i < 40; i++)); do
+        code=$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$BASE/v2/") || true
+        if [[ $code == 200 ]]; then
+            served=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+            break
+        fi
+        sleep 0.25
+    done
+    c1=$(cpu_ticks "$REGISTRY_PID")
+    kill "$holder"
+    wait "$holder" 2>/dev/null || true
+    note "300 idle connections under a 128-descriptor limit: new client served after ${served:-never} s; berthd CPU meanwhile $(((c1 - c0) * 1000 / hz)) ms"
+    [[ -n $served ]] || fail "no new client was served within ~40 tries while 300 idle connections were open"
+    awk -v t="${served:-99}" 'BEGIN { exit !(t <= 8) }' ||
+        fail_diff "seconds until a new client is served (--idle-timeout 3)" "at most 8" "${served:-never}"
+    (((c1 - c0) * 1000 / hz < 1500)) ||
+        fail_diff "berthd CPU time while 300 connections wait on 128 descriptors" "under 1500 ms" "$(((c1 - c0) * 1000 / hz)) ms"
+}
+run_case "ulimit -n 128 and 300 idle connections: a new client is served within 8 s and berthd uses under 1.5 s of CPU meanwhile" t_fd_exhaustion
 
 finish
