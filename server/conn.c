@@ -12,11 +12,13 @@
  *    so does a slow reader taking a response. A connection is never idle while
  *    the server owes the next move: a request is in a handler (e.g. waiting
  *    for the writer's sync) and nothing is being written to the client;
- *  - spool bound: bytes held in request buffers (sock->input: headers and the
- *    body h2o is still gathering, in memory or in its spool file) across all
- *    connections. The connection holding the most is exempt, so one body up to
- *    --max-body always fits; when all the others together hold more than
- *    --max-spool, the largest of them still receiving is cut;
+ *  - spool bound: bytes of requests still arriving (sock->input: the head and
+ *    the body h2o is still gathering, in memory or in its spool file) across
+ *    all connections. The connection holding the most is exempt, so one body
+ *    up to --max-body always fits; when all the others together hold more than
+ *    --max-spool, the largest of them is cut. A request in a handler is not
+ *    counted: its sender has been authenticated (or refused, which frees its
+ *    buffer), and cutting small newcomers would not make its bytes go away;
  *  - connection caps: overall (--max-connections, clamped below what the file
  *    descriptor limit allows) and per client address; past one, a connection
  *    is accepted and closed at once (plain HTTP gets a 503 first), so the
@@ -70,9 +72,9 @@ typedef struct ip_node {
 } ip_node_t;
 
 typedef struct {
-    uint64_t held; /* bytes in this loop's request buffers */
+    uint64_t held; /* bytes of requests still arriving on this loop */
     uint64_t top;  /* the most one of its connections holds */
-    uint64_t cand; /* the most one holds that may be cut (not the exempt one) */
+    uint64_t cand; /* the most one holds that is not the exempt one */
 } loop_spool_t;
 
 struct conn_shared {
@@ -301,30 +303,25 @@ static void check_idle(conn_loop_t *l, uint64_t now)
 
 /* ---- the spool bound ---- */
 
-/* One pass: publishes this loop's figures, and cuts its largest cuttable
- * connection when that is the largest cuttable anywhere and the connections
- * other than the exempt one hold more than the bound. True if it cut one. */
+/* One pass: publishes this loop's figures, and cuts its largest connection
+ * when that is the largest candidate anywhere and the connections other than
+ * the exempt one hold more than the bound. True if it cut one. */
 static bool check_spool(conn_loop_t *l)
 {
     conn_shared_t *s = l->shared;
     uint64_t held = 0;
-    conn_t *top = NULL, *cand[2] = {NULL, NULL}; /* the two largest that may be cut */
+    conn_t *big[2] = {NULL, NULL}; /* the two holding the most */
     for (h2o_linklist_t *n = l->conns.next; n != &l->conns; n = n->next) {
         conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, link, n);
-        if (!c->sock || c->cut) /* a cut one is on its way out */
+        size_t size = c->sock && !c->cut && !c->in_handler ? c->sock->input->size : 0;
+        if (size == 0) /* closed, on its way out, in a handler, or holding nothing */
             continue;
-        size_t size = c->sock->input->size;
         held += size;
-        if (!top || size > top->sock->input->size)
-            top = c;
-        /* Once in a handler the body is the server's: it is answered, not cut. */
-        if (c->in_handler || size == 0)
-            continue;
-        if (!cand[0] || size > cand[0]->sock->input->size) {
-            cand[1] = cand[0];
-            cand[0] = c;
-        } else if (!cand[1] || size > cand[1]->sock->input->size) {
-            cand[1] = c;
+        if (!big[0] || size > big[0]->sock->input->size) {
+            big[1] = big[0];
+            big[0] = c;
+        } else if (!big[1] || size > big[1]->sock->input->size) {
+            big[1] = c;
         }
     }
 
@@ -332,7 +329,7 @@ static bool check_spool(conn_loop_t *l)
     pthread_mutex_lock(&s->lock);
     loop_spool_t *me = &s->spool[l->index];
     me->held = held;
-    me->top = top ? top->sock->input->size : 0;
+    me->top = big[0] ? big[0]->sock->input->size : 0;
     uint64_t total = 0;
     unsigned owner = 0;
     for (unsigned i = 0; i < s->nloops; i++) {
@@ -341,7 +338,7 @@ static bool check_spool(conn_loop_t *l)
             owner = i;
     }
     /* The exempt connection (the one holding the most) is never a candidate. */
-    conn_t *mine = owner == l->index && cand[0] == top ? cand[1] : cand[0];
+    conn_t *mine = owner == l->index ? big[1] : big[0];
     me->cand = mine ? mine->sock->input->size : 0;
     if (mine && total - s->spool[owner].top > s->lim.max_spool) {
         cutting = true;
