@@ -9,6 +9,8 @@
                                              is closed, as JSON
   bodies PORT N SIZE BYTES_PER_S PATH        N concurrent anonymous POSTs of SIZE bytes each, sent at
                                              BYTES_PER_S each: prints per client "reply STATUS" or "cut"
+  stall PORT PATH SECONDS                    GET PATH, read nothing for SECONDS, then read to the end:
+                                             prints the bytes received (short if the server cut it)
   hold PORT N READYFILE                      opens N connections that send nothing, touches READYFILE,
                                              and holds them until killed
   oci-image DIR SIZE                         an OCI layout at DIR, tag v1: one gzip layer of SIZE
@@ -130,6 +132,24 @@ def bodies(port, n, size, rate, path):
     print(" ".join(sorted(results)))
 
 
+def stall(port, path, seconds):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # so the server's writes stop soon
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    time.sleep(seconds)
+    s.settimeout(10)
+    got = 0
+    try:
+        while True:
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+    except OSError:
+        pass
+    print(got)
+
+
 def hold(port, n, readyfile):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < n + 64:
@@ -192,6 +212,8 @@ def main():
         idle(int(a[0]))
     elif cmd == "bodies":
         bodies(int(a[0]), int(a[1]), int(a[2]), int(a[3]), a[4])
+    elif cmd == "stall":
+        stall(int(a[0]), a[1], float(a[2]))
     elif cmd == "hold":
         hold(int(a[0]), int(a[1]), a[2])
     elif cmd == "oci-image":

@@ -127,6 +127,21 @@ t_idle() {
 }
 run_case "--idle-timeout 2: a connection that sent nothing, half a request head, or half a body is closed after ~2 s" t_idle
 
+t_stalled_reader() {
+    local body=$E2E_TMP/pull.bin digest got
+    head -c $((20 * MIB)) /dev/urandom >"$body"
+    digest=sha256:$(sha256_file "$body")
+    req POST "/v2/e2e/stall/blobs/uploads/?digest=$digest" -H 'Content-Type: application/octet-stream' --data-binary "@$body"
+    expect_status 201
+    # reads nothing for 6 s, then all it can: the whole blob (and its head) unless berthd cut it
+    run /usr/bin/python3 "$HELPER" stall "$REGISTRY_PORT" "/v2/e2e/stall/blobs/$digest" 6
+    expect_success
+    got=$(cmd_out)
+    ((got < 20 * MIB)) || fail_diff "bytes a client that stopped reading for 6 s still gets (--idle-timeout 2)" \
+        "fewer than the blob's $((20 * MIB)) (cut)" "$got"
+}
+run_case "--idle-timeout 2: a client that stops reading a 20 MiB blob download is cut" t_stalled_reader
+
 t_slow_server_not_cut() {
     local body=$E2E_TMP/small.bin digest tracer loc code
     head -c 100000 /dev/urandom >"$body"
