@@ -23,10 +23,12 @@
  *    descriptor limit allows) and per client address; past one, a connection
  *    is accepted and closed at once (plain HTTP gets a 503 first), so the
  *    kernel's backlog never holds it silently;
- *  - accept back-off: when accept fails for want of descriptors (EMFILE,
- *    ENFILE) the listener stops for ACCEPT_BACKOFF_MS. h2o's epoll is level
- *    triggered: without the pause the loop retries the same failing accept at
- *    full speed and serves nobody.
+ *  - out of descriptors (EMFILE, ENFILE, which the cap should make rare: some
+ *    other use took them): the connection first in the backlog is refused with
+ *    a descriptor each loop keeps spare for this, so the backlog drains rather
+ *    than keeping every later client waiting; without a spare, the listener
+ *    stops for ACCEPT_BACKOFF_MS. h2o's epoll is level triggered: doing neither,
+ *    the loop retried the same failing accept at full speed and served nobody.
  *
  * A connection is cut with shutdown(2), never h2o_socket_close: h2o owns the
  * socket and its connection object, and finds out through its own read or
@@ -34,6 +36,7 @@
  * after SHUT_RD in FIN_WAIT), which frees everything in order.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -42,6 +45,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/server_internal.h"
 
@@ -99,6 +103,7 @@ struct conn_loop {
     h2o_timeout_entry_t tick, backoff;
     unsigned ticks;
     bool stopping;
+    int spare_fd;     /* /dev/null, given up to refuse a connection when out of descriptors; -1: none */
     uint64_t refused; /* since the last log line */
     time_t refusal_logged_at;
 };
@@ -383,16 +388,37 @@ static void log_refusal(conn_loop_t *l, const char *why)
     l->refusal_logged_at = now;
 }
 
-static void refuse(conn_loop_t *l, h2o_socket_t *sock, const char *why)
+/* Plain HTTP can say why a connection is refused; a TLS client only sees it close. */
+static void say_busy(conn_loop_t *l, int fd)
 {
-    /* Plain HTTP can say why; a TLS client only sees the connection close. */
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
                                "Docker-Distribution-API-Version: registry/2.0\r\nContent-Length: 0\r\n\r\n";
-    if (!l->accept_ctx->ssl_ctx && send(h2o_socket_get_fd(sock), busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-        /* best effort: the close below is the answer either way */
+    if (!l->accept_ctx->ssl_ctx && send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* best effort: the close that follows is the answer either way */
     }
+}
+
+static void refuse(conn_loop_t *l, h2o_socket_t *sock, const char *why)
+{
+    say_busy(l, h2o_socket_get_fd(sock));
     log_refusal(l, why);
     h2o_socket_close(sock);
+}
+
+/* Out of descriptors: refuses the connection first in the backlog with the
+ * spare one (closed, used, reopened). False if there was none to use. */
+static bool refuse_with_spare(conn_loop_t *l)
+{
+    if (l->spare_fd < 0)
+        return false;
+    close(l->spare_fd);
+    int fd = accept4(h2o_socket_get_fd(l->listener), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        say_busy(l, fd);
+        close(fd);
+    }
+    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0 && l->spare_fd >= 0;
 }
 
 static void on_backoff(h2o_timeout_entry_t *e);
@@ -404,10 +430,14 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
     if (!sock) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        bool no_fd = errno == EMFILE || errno == ENFILE;
+        if (no_fd || errno == ENOBUFS || errno == ENOMEM) {
+            log_refusal(l, no_fd ? "the file descriptor limit" : "kernel memory");
+            /* epoll calls again while the backlog holds more: each call refuses one */
+            if (no_fd && refuse_with_spare(l))
+                return;
             h2o_socket_read_stop(listener);
             h2o_timeout_link(l->ctx->loop, &l->backoff_timeout, &l->backoff);
-            log_refusal(l, "the file descriptor limit");
         }
         return;
     }
@@ -453,6 +483,7 @@ conn_loop_t *conn_loop_new(conn_shared_t *s, unsigned index, h2o_accept_ctx_t *a
     l->ctx = accept_ctx->ctx;
     l->accept_ctx = accept_ctx;
     h2o_linklist_init_anchor(&l->conns);
+    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* -1: the back-off alone */
     h2o_timeout_init(l->ctx->loop, &l->tick_timeout, TICK_MS);
     h2o_timeout_init(l->ctx->loop, &l->backoff_timeout, ACCEPT_BACKOFF_MS);
     l->tick.cb = on_tick;
@@ -477,6 +508,9 @@ void conn_loop_stop(conn_loop_t *l)
         h2o_socket_read_stop(l->listener);
     h2o_socket_close(l->listener);
     l->listener = NULL;
+    if (l->spare_fd >= 0)
+        close(l->spare_fd);
+    l->spare_fd = -1;
 }
 
 void conn_loop_free(conn_loop_t *l)

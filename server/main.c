@@ -52,8 +52,9 @@
 /* A connection may hold its socket, its body's spool file and a blob file it
  * is sending: three descriptors. */
 #define FDS_PER_CONN 3
-/* Descriptors kept for what is not a connection: per loop its epoll and its
- * queue's pipe (made after we count), and upload files the writer opens. */
+/* Descriptors kept for what is not a connection: per loop its epoll, its
+ * queue's pipe and a spare (made after we count), and upload files the
+ * writer opens. */
 #define FD_RESERVE_BASE 32
 #define FD_RESERVE_PER_THREAD 4
 

@@ -261,4 +261,40 @@ t_fd_exhaustion() {
 }
 run_case "ulimit -n 128 and 300 idle connections: a new client is served within 8 s and berthd uses under 1.5 s of CPU meanwhile" t_fd_exhaustion
 
+
+# The same berthd with its descriptors taken away at run time (prlimit): the cap, set at
+# start, no longer keeps accept from failing, so the spare descriptor and the back-off must.
+t_fd_taken() {
+    local holder t0 c0 c1 served="" i code hz n
+    hz=$(getconf CLK_TCK)
+    n=$(find "/proc/$REGISTRY_PID/fd" -mindepth 1 | wc -l)
+    # room for 8 more: accept fails long before the cap
+    prlimit --pid "$REGISTRY_PID" --nofile=$((n + 8)):$((n + 8)) || { fail "prlimit failed"; return; }
+    /usr/bin/python3 "$HELPER" hold "$REGISTRY_PORT" 300 "$E2E_TMP/held300b" &
+    holder=$!
+    for _ in $(seq 200); do
+        [[ -e $E2E_TMP/held300b ]] && break
+        sleep 0.05
+    done
+    c0=$(cpu_ticks "$REGISTRY_PID")
+    t0=$(date +%s.%N)
+    for ((i = 0; i < 40; i++)); do
+        code=$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$BASE/v2/") || true
+        if [[ $code == 200 ]]; then
+            served=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+            break
+        fi
+        sleep 0.25
+    done
+    c1=$(cpu_ticks "$REGISTRY_PID")
+    kill "$holder"
+    wait "$holder" 2>/dev/null || true
+    note "descriptor limit lowered to $((n + 8)), 300 idle connections: new client served after ${served:-never} s; berthd CPU meanwhile $(((c1 - c0) * 1000 / hz)) ms"
+    awk -v t="${served:-99}" 'BEGIN { exit !(t <= 8) }' ||
+        fail_diff "seconds until a new client is served (--idle-timeout 3)" "at most 8" "${served:-never}"
+    (((c1 - c0) * 1000 / hz < 1500)) ||
+        fail_diff "berthd CPU time while accept has no descriptor" "under 1500 ms" "$(((c1 - c0) * 1000 / hz)) ms"
+}
+run_case "descriptors taken at run time (prlimit: 8 left) and 300 idle connections: accept neither spins nor leaves the backlog waiting; a new client is served within 8 s" t_fd_taken
+
 finish
