@@ -34,8 +34,10 @@ import sys
 import tempfile
 import time
 
-# h2o closes an HTTP/1 connection that sends nothing for 10 s; a reply must
-# come, or the connection close, well within this.
+# berthd runs with --idle-timeout IDLE_SECONDS: it closes a connection that
+# sends nothing for that long (checked once a second); a reply must come, or
+# the connection close, well within HANG_SECONDS.
+IDLE_SECONDS = 10
 HANG_SECONDS = 25
 MAX_REQUEST_BYTES = 256 * 1024
 
@@ -179,7 +181,8 @@ def main():
     work = tempfile.mkdtemp(prefix="berth-protofuzz.")
     port = free_port()
     log = open(os.path.join(work, "berthd.log"), "wb")
-    cmd = [berthd, "--listen", f"127.0.0.1:{port}", "--data", os.path.join(work, "data"), "--max-body", "1M"]
+    cmd = [berthd, "--listen", f"127.0.0.1:{port}", "--data", os.path.join(work, "data"), "--max-body", "1M",
+           "--idle-timeout", str(IDLE_SECONDS)]
     proc = subprocess.Popen(cmd if auth else cmd + ["--insecure-no-auth"], stderr=log)
     failures = []
     sent = 0
