@@ -83,6 +83,10 @@ typedef struct {
 
 struct conn_shared {
     conn_limits_t lim;
+    /* Held around every accept: out of descriptors, a loop's spare is closed
+     * to accept and refuse a connection, and another loop's accept must not
+     * take the number in between. An accept is a few microseconds. */
+    pthread_mutex_t accept_lock;
     pthread_mutex_t lock; /* guards everything below */
     unsigned conns;       /* open accepted connections, all loops */
     ip_node_t *ips[IP_BUCKETS];
@@ -167,6 +171,7 @@ conn_shared_t *conn_shared_new(const conn_limits_t *lim, unsigned nloops)
     s->lim = *lim;
     s->nloops = nloops;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->accept_lock, NULL);
     return s;
 }
 
@@ -181,6 +186,7 @@ void conn_shared_free(conn_shared_t *s)
             free(n);
         }
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->accept_lock);
     free(s->spool);
     free(s);
 }
@@ -365,9 +371,12 @@ static bool check_spool(conn_loop_t *l)
     return cutting;
 }
 
+static void restore_spare(conn_loop_t *l);
+
 static void on_tick(h2o_timeout_entry_t *e)
 {
     conn_loop_t *l = H2O_STRUCT_FROM_MEMBER(conn_loop_t, tick, e);
+    restore_spare(l);
     if (++l->ticks % IDLE_CHECK_TICKS == 0)
         check_idle(l, h2o_now(l->ctx->loop));
     for (int i = 0; i < MAX_CUTS_PER_TICK && check_spool(l); i++)
@@ -406,7 +415,10 @@ static void refuse(conn_loop_t *l, h2o_socket_t *sock, const char *why)
 }
 
 /* Out of descriptors: refuses the connection first in the backlog with the
- * spare one (closed, used, reopened). False if there was none to use. */
+ * spare one (closed, used, reopened), under accept_lock. False if there was
+ * none to use. Something other than an accept (a spool file, an upload) may
+ * still take the number just freed: the spare is then gone until
+ * restore_spare finds a free one. */
 static bool refuse_with_spare(conn_loop_t *l)
 {
     if (l->spare_fd < 0)
@@ -421,6 +433,12 @@ static bool refuse_with_spare(conn_loop_t *l)
     return fd >= 0 && l->spare_fd >= 0;
 }
 
+static void restore_spare(conn_loop_t *l)
+{
+    if (l->spare_fd < 0 && !l->stopping)
+        l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void on_backoff(h2o_timeout_entry_t *e);
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -428,16 +446,23 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     conn_loop_t *l = listener->data;
     if (err)
         return;
+    pthread_mutex_lock(&l->shared->accept_lock);
+    /* A descriptor freed since the spare was lost goes to the spare first:
+     * with it the backlog drains, without it whoever waits longest gets it. */
+    restore_spare(l);
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    int accept_errno = errno;
+    /* epoll calls again while the backlog holds more: each call refuses one */
+    bool refused = !sock && (accept_errno == EMFILE || accept_errno == ENFILE) && refuse_with_spare(l);
+    pthread_mutex_unlock(&l->shared->accept_lock);
     if (!sock) {
-        bool no_fd = errno == EMFILE || errno == ENFILE;
-        if (no_fd || errno == ENOBUFS || errno == ENOMEM) {
+        bool no_fd = accept_errno == EMFILE || accept_errno == ENFILE;
+        if (no_fd || accept_errno == ENOBUFS || accept_errno == ENOMEM) {
             log_refusal(l, no_fd ? "the file descriptor limit" : "kernel memory");
-            /* epoll calls again while the backlog holds more: each call refuses one */
-            if (no_fd && refuse_with_spare(l))
-                return;
-            h2o_socket_read_stop(listener);
-            h2o_timeout_link(l->ctx->loop, &l->backoff_timeout, &l->backoff);
+            if (!refused) {
+                h2o_socket_read_stop(listener);
+                h2o_timeout_link(l->ctx->loop, &l->backoff_timeout, &l->backoff);
+            }
         }
         return;
     }
@@ -467,6 +492,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 static void on_backoff(h2o_timeout_entry_t *e)
 {
     conn_loop_t *l = H2O_STRUCT_FROM_MEMBER(conn_loop_t, backoff, e);
+    restore_spare(l);
     if (!l->stopping)
         h2o_socket_read_start(l->listener, on_accept);
 }
