@@ -110,6 +110,8 @@ struct conn_loop {
     int spare_fd;     /* /dev/null, given up to refuse a connection when out of descriptors; -1: none */
     uint64_t refused; /* since the last log line */
     time_t refusal_logged_at;
+    uint64_t spool_cuts; /* since the last log line */
+    time_t spool_cut_logged_at;
 };
 
 struct conn {
@@ -364,8 +366,17 @@ static bool check_spool(conn_loop_t *l)
     pthread_mutex_unlock(&s->lock);
 
     if (cutting) {
-        fprintf(stderr, "berthd: cut a connection holding %zu bytes of request: request buffers over --max-spool (%llu)\n",
-                mine->sock->input->size, (unsigned long long)s->lim.max_spool);
+        /* logged at most every REFUSAL_LOG_SECONDS, as refusals are: a flood would flood the log */
+        time_t now = time(NULL);
+        l->spool_cuts++;
+        if (now - l->spool_cut_logged_at >= REFUSAL_LOG_SECONDS) {
+            fprintf(stderr,
+                    "berthd: cut %llu connection(s) whose requests were still arriving, the last holding %zu bytes: "
+                    "over --max-spool (%llu)\n",
+                    (unsigned long long)l->spool_cuts, mine->sock->input->size, (unsigned long long)s->lim.max_spool);
+            l->spool_cuts = 0;
+            l->spool_cut_logged_at = now;
+        }
         cut(mine);
     }
     return cutting;
