@@ -11,7 +11,11 @@
  *    peer acknowledged (TCP_INFO), so a TLS record arriving slowly counts, and
  *    so does a slow reader taking a response. A connection is never idle while
  *    the server owes the next move: a request is in a handler (e.g. waiting
- *    for the writer's sync) and nothing is being written to the client;
+ *    for the writer's sync) and nothing is being written to the client.
+ *    A request head (request line and headers) must also arrive whole within
+ *    --idle-timeout of its first byte, or the connection is cut: a slowloris
+ *    trickling header bytes keeps them moving, and would otherwise hold its
+ *    connection until --request-timeout;
  *  - spool bound: bytes of requests still arriving (sock->input: the head and
  *    the body h2o is still gathering, in memory or in its spool file) across
  *    all connections. The connection holding the most is exempt, so one body
@@ -124,6 +128,7 @@ struct conn {
     unsigned in_handler; /* requests in a handler: their pools not yet freed */
     uint64_t moved[4];   /* TCP bytes received, acked; input size, bytes written: at the last idle check */
     uint64_t moved_at;   /* loop time (ms) they last changed, or the server last owed the move */
+    uint64_t head_since; /* loop time (ms) a request head was first seen incomplete; 0: none is */
 };
 
 /* ---- addresses ---- */
@@ -283,6 +288,24 @@ static void cut(conn_t *c)
 
 /* ---- the idle timeout ---- */
 
+/* Whether the connection's input is the start of an HTTP/1 request head whose
+ * end has not arrived. h2o consumes each request once answered, so the input
+ * starts with the current request; a head ends at its first empty line. Not
+ * for HTTP/2 (opt-in, over TLS): its frames are binary. */
+static bool head_incomplete(h2o_socket_t *sock)
+{
+    size_t n = sock->input->size < H2O_MAX_REQLEN ? sock->input->size : H2O_MAX_REQLEN;
+    if (n == 0)
+        return false;
+    if (sock->ssl) {
+        h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(sock);
+        if (proto.len == 2 && memcmp(proto.base, "h2", 2) == 0)
+            return false;
+    }
+    /* picohttpparser takes bare LF line ends too */
+    return !memmem(sock->input->bytes, n, "\r\n\r\n", 4) && !memmem(sock->input->bytes, n, "\n\n", 2);
+}
+
 static void check_idle(conn_loop_t *l, uint64_t now)
 {
     uint64_t idle_ms = l->shared->lim.idle_ms;
@@ -293,6 +316,16 @@ static void check_idle(conn_loop_t *l, uint64_t now)
         if (c->in_handler && !h2o_socket_is_writing(c->sock)) {
             c->moved_at = now; /* the server's move: a handler is working on a request */
             continue;
+        }
+        if (!c->in_handler && head_incomplete(c->sock)) {
+            if (!c->head_since)
+                c->head_since = now;
+            else if (now - c->head_since >= idle_ms) {
+                cut(c);
+                continue;
+            }
+        } else {
+            c->head_since = 0;
         }
         /* The kernel's counters see bytes h2o has not read yet (and TLS
          * records not yet complete); the socket's own are the fallback where

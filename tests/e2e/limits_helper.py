@@ -5,8 +5,8 @@
                                              client sends at BYTES_PER_S (replies go at full
                                              speed); writes its port to PORTFILE, runs until killed
   idle PORT                                  three connections that stop sending (nothing; half a
-                                             request head; half a body): prints seconds until each
-                                             is closed, as JSON
+                                             request head; half a body) and one trickling its head a
+                                             byte every 0.5 s: prints seconds until each is closed, as JSON
   bodies PORT N SIZE BYTES_PER_S PATH        N concurrent anonymous POSTs of SIZE bytes each, sent at
                                              BYTES_PER_S each: prints per client "reply STATUS" or "cut"
   stall PORT PATH SECONDS                    GET PATH, read nothing for SECONDS, then read to the end:
@@ -84,6 +84,23 @@ def closed_after(port, payload):
     return round(time.monotonic() - t, 2)
 
 
+def trickled_closed_after(port, payload, every):
+    """Sends payload a byte at a time, one every `every` seconds (a slowloris):
+    seconds until the server closes the connection."""
+    s = socket.create_connection(("127.0.0.1", port))
+    t = time.monotonic()
+    try:
+        for i in range(len(payload)):
+            s.sendall(payload[i:i + 1])
+            time.sleep(every)
+        s.settimeout(30)
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+    return round(time.monotonic() - t, 2)
+
+
 def idle(port):
     kinds = {
         "nothing sent": b"",
@@ -95,7 +112,10 @@ def idle(port):
     def one(k):
         out[k] = closed_after(port, kinds[k])
 
-    ts = [threading.Thread(target=one, args=(k,)) for k in kinds]
+    def slowloris():
+        out["a head trickled a byte every 0.5 s"] = trickled_closed_after(port, b"GET /v2/ HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 20, 0.5)
+
+    ts = [threading.Thread(target=one, args=(k,)) for k in kinds] + [threading.Thread(target=slowloris)]
     for t in ts:
         t.start()
     for t in ts:

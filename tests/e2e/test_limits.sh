@@ -118,14 +118,15 @@ t_idle() {
     run /usr/bin/python3 "$HELPER" idle "$REGISTRY_PORT"
     expect_success
     local k t
-    for k in "nothing sent" "half a request head" "half a body"; do
+    for k in "nothing sent" "half a request head" "half a body" "a head trickled a byte every 0.5 s"; do
         t=$(jq -r --arg k "$k" '.[$k]' "$E2E_TMP/cmd.out")
-        # checked once a second: closed between 2 and 3 s after the last byte, with slack
+        # checked once a second: closed between 2 and 3 s after the last byte (the first, for the
+        # trickled head), with slack
         awk -v t="$t" 'BEGIN { exit !(t >= 1.5 && t <= 4.5) }' ||
             fail_diff "seconds until a connection with $k is closed (--idle-timeout 2)" "2 to 4.5" "$t"
     done
 }
-run_case "--idle-timeout 2: a connection that sent nothing, half a request head, or half a body is closed after ~2 s" t_idle
+run_case "--idle-timeout 2: a connection that sent nothing, half a request head, or half a body, or that trickles its head a byte every 0.5 s (slowloris), is closed after ~2 s" t_idle
 
 t_stalled_reader() {
     local body=$E2E_TMP/pull.bin digest got
