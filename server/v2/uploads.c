@@ -211,27 +211,38 @@ static server_op_t *upload_op(v2_req_t *r, storage_op_kind_t kind, server_op_com
     return sop;
 }
 
-/* 416 for a Content-Range that cannot be the next chunk, with the Range of
- * the upload's current offset, as an out-of-order chunk gets from the store
- * (so the client knows where to resume); 404 when there is no such upload. */
-static void send_not_next_chunk(v2_req_t *r, const char *msg)
+/* The upload's current offset, into *offset; false when it sent a 404 (no
+ * such upload in this repository) or a storage error. */
+static bool upload_offset(v2_req_t *r, uint64_t *offset)
 {
     if (!upload_id_valid(r->arg)) {
         v2_send_error(r->req, ERR_BLOB_UPLOAD_UNKNOWN, "no upload has this id");
-        return;
+        return false;
     }
     storage_reader_t *rd = v2_reader(r);
     if (!rd)
-        return;
+        return false;
     storage_upload_t up;
     storage_err_t err;
     storage_status_t st = storage_upload_stat(rd, r->arg, &up, &err);
     storage_reader_end(rd);
     if (st != STORAGE_OK || strcmp(up.repo, r->name) != 0) {
         v2_send_error(r->req, ERR_BLOB_UPLOAD_UNKNOWN, "no upload has this id in this repository");
-        return;
+        return false;
     }
-    v2_add_upload_headers(r->req, r->name, r->arg, up.offset);
+    *offset = up.offset;
+    return true;
+}
+
+/* 416 for a Content-Range that cannot be the next chunk, with the Range of
+ * the upload's current offset, as an out-of-order chunk gets from the store
+ * (so the client knows where to resume); 404 when there is no such upload. */
+static void send_not_next_chunk(v2_req_t *r, const char *msg)
+{
+    uint64_t offset;
+    if (!upload_offset(r, &offset))
+        return;
+    v2_add_upload_headers(r->req, r->name, r->arg, offset);
     v2_send_error(r->req, ERR_RANGE_INVALID, msg);
 }
 
@@ -292,22 +303,10 @@ int v2_upload_put(v2_req_t *r)
 
 int v2_upload_status(v2_req_t *r)
 {
-    if (!upload_id_valid(r->arg)) {
-        v2_send_error(r->req, ERR_BLOB_UPLOAD_UNKNOWN, "no upload has this id");
+    uint64_t offset;
+    if (!upload_offset(r, &offset))
         return 0;
-    }
-    storage_reader_t *rd = v2_reader(r);
-    if (!rd)
-        return 0;
-    storage_upload_t up;
-    storage_err_t err;
-    storage_status_t st = storage_upload_stat(rd, r->arg, &up, &err);
-    storage_reader_end(rd);
-    if (st != STORAGE_OK || strcmp(up.repo, r->name) != 0) {
-        v2_send_error(r->req, ERR_BLOB_UPLOAD_UNKNOWN, "no upload has this id in this repository");
-        return 0;
-    }
-    v2_add_upload_headers(r->req, r->name, r->arg, up.offset);
+    v2_add_upload_headers(r->req, r->name, r->arg, offset);
     v2_send_empty(r->req, 204, "No Content");
     return 0;
 }
