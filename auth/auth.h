@@ -8,9 +8,12 @@
  * OpenSSL's RAND_bytes. The last section is the identity store (the account,
  * users, roles, access keys, policies), kept as storage records.
  *
- * Failure: functions return an auth_status_t and, when given an auth_err_t,
- * fill it with a message a user can act on. Messages never contain a secret,
- * a signature or a token.
+ * Failure: functions return an auth_status_t (the identity store an
+ * auth_identity_status_t) and, when given an auth_err_t, fill it with a
+ * message a user can act on. As in every part's header, 0 is success and
+ * every failure is negative; auth_status_name and auth_identity_status_name
+ * give a code's words. Messages never contain a secret, a signature or a
+ * token.
  */
 #ifndef BERTH_AUTH_H
 #define BERTH_AUTH_H
@@ -33,6 +36,9 @@ typedef enum {
 typedef struct {
     char msg[256];
 } auth_err_t;
+
+/* A code in a few words ("bad signature"); "unknown" for a value that is not one. */
+const char *auth_status_name(auth_status_t s);
 
 /* Compares secrets without leaking where they differ (CRYPTO_memcmp). */
 bool auth_secret_equal(const void *a, size_t a_len, const void *b, size_t b_len);
@@ -264,13 +270,16 @@ auth_status_t auth_access_key_generate(char id[AUTH_ACCESS_KEY_ID_LEN + 1], char
 
 typedef enum {
     AUTH_IDENTITY_OK = 0,
-    AUTH_IDENTITY_NOT_FOUND,   /* NoSuchEntity */
-    AUTH_IDENTITY_EXISTS,      /* EntityAlreadyExists */
-    AUTH_IDENTITY_INVALID,     /* a malformed name or document: ValidationError / MalformedPolicyDocument */
-    AUTH_IDENTITY_CONFLICT,    /* DeleteConflict: keys or policies still attached */
-    AUTH_IDENTITY_LIMIT,       /* LimitExceeded */
-    AUTH_IDENTITY_STORE_ERROR, /* the store failed; see the message */
+    AUTH_IDENTITY_NOT_FOUND = -1,   /* NoSuchEntity */
+    AUTH_IDENTITY_EXISTS = -2,      /* EntityAlreadyExists */
+    AUTH_IDENTITY_INVALID = -3,     /* a malformed name or document: ValidationError / MalformedPolicyDocument */
+    AUTH_IDENTITY_CONFLICT = -4,    /* DeleteConflict: keys or policies still attached */
+    AUTH_IDENTITY_LIMIT = -5,       /* LimitExceeded */
+    AUTH_IDENTITY_STORE_ERROR = -6, /* the store failed or holds a damaged record; see the message */
 } auth_identity_status_t;
+
+/* A code in a few words ("not found"); "unknown" for a value that is not one. */
+const char *auth_identity_status_name(auth_identity_status_t s);
 
 /* What every request needs, loaded once at start-up. */
 typedef struct {

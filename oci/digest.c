@@ -27,6 +27,19 @@ oci_status_t oci_fail(oci_err_t *err, oci_status_t status, const char *fmt, ...)
     return status;
 }
 
+const char *oci_status_name(oci_status_t s)
+{
+    switch (s) {
+    case OCI_OK:
+        return "ok";
+    case OCI_EINVAL:
+        return "malformed";
+    case OCI_EUNSUPPORTED:
+        return "unsupported";
+    }
+    return "unknown";
+}
+
 static void oci_digest_clear(oci_digest_t *out)
 {
     out->alg = OCI_ALG_NONE;

@@ -34,6 +34,9 @@ typedef struct {
     char msg[192];
 } oci_err_t;
 
+/* A code in a few words ("malformed"); "unknown" for a value that is not one. */
+const char *oci_status_name(oci_status_t s);
+
 typedef enum { OCI_ALG_NONE = 0, OCI_ALG_SHA256 = 1, OCI_ALG_SHA512 = 2 } oci_digest_alg_t;
 
 typedef struct {

@@ -26,6 +26,19 @@ static int fail(policy_err_t *err, const char *fmt, ...)
     return -1;
 }
 
+const char *policy_status_name(policy_status_t s)
+{
+    switch (s) {
+    case POLICY_OK:
+        return "ok";
+    case POLICY_EMALFORMED:
+        return "malformed policy";
+    case POLICY_ENOMEM:
+        return "no memory";
+    }
+    return "unknown";
+}
+
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;

@@ -42,6 +42,9 @@ typedef struct {
     char msg[256];
 } policy_err_t;
 
+/* A code in a few words ("malformed policy"); "unknown" for a value that is not one. */
+const char *policy_status_name(policy_status_t s);
+
 /* Identity policies attach to a principal and must not name a Principal;
  * resource (repository) policies must. */
 typedef enum { POLICY_KIND_IDENTITY, POLICY_KIND_RESOURCE } policy_kind_t;

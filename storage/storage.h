@@ -18,7 +18,8 @@
  *
  * Failure: functions return a storage_status_t and fill a storage_err_t whose
  * message is meant for the user at the edge (it names what was missing or
- * wrong and never contains secrets).
+ * wrong and never contains secrets). As in every part's header, 0 is success
+ * and every failure is negative; storage_status_name gives a code's words.
  */
 #ifndef BERTH_STORAGE_H
 #define BERTH_STORAGE_H
@@ -31,17 +32,17 @@
 
 typedef enum {
     STORAGE_OK = 0,
-    STORAGE_NOT_FOUND,       /* the blob, manifest, tag, upload or repository does not exist */
-    STORAGE_DIGEST_MISMATCH, /* the uploaded bytes do not hash to the digest given */
-    STORAGE_RANGE,           /* an append did not start at the upload's current offset */
-    STORAGE_REFERENCE,       /* a manifest references a blob or manifest the repository lacks */
-    STORAGE_INVALID,         /* the request contradicts the stored state (e.g. upload of another repository,
-                              * a manifest descriptor whose size is not the stored blob's or manifest's) */
-    STORAGE_FULL,            /* the disk or the reserved map is full; the store remains usable */
-    STORAGE_IO,              /* an I/O or database error; see the message */
-    STORAGE_NOMEM,
-    STORAGE_CANCELLED, /* the submitter cancelled the op before it ran to the end */
-    STORAGE_EXISTS,    /* a put that must create found the record already there */
+    STORAGE_NOT_FOUND = -1,       /* the blob, manifest, tag, upload or repository does not exist */
+    STORAGE_DIGEST_MISMATCH = -2, /* the uploaded bytes do not hash to the digest given */
+    STORAGE_RANGE = -3,           /* an append did not start at the upload's current offset */
+    STORAGE_REFERENCE = -4,       /* a manifest references a blob or manifest the repository lacks */
+    STORAGE_INVALID = -5,         /* the request contradicts the stored state (e.g. upload of another repository,
+                                   * a manifest descriptor whose size is not the stored blob's or manifest's) */
+    STORAGE_FULL = -6,            /* the disk or the reserved map is full; the store remains usable */
+    STORAGE_IO = -7,              /* an I/O or database error, or a damaged record; see the message */
+    STORAGE_NOMEM = -8,
+    STORAGE_CANCELLED = -9, /* the submitter cancelled the op before it ran to the end */
+    STORAGE_EXISTS = -10,   /* a put that must create found the record already there */
 } storage_status_t;
 
 typedef struct {
@@ -73,6 +74,7 @@ storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_e
 /* Stops the writer after it has finished every submitted op, then closes. */
 void storage_close(storage_t *st);
 
+/* A code in a few words ("not found"); "unknown" for a value that is not one. */
 const char *storage_status_name(storage_status_t s);
 
 /* ---- reads ------------------------------------------------------------ */

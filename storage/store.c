@@ -45,10 +45,31 @@ storage_status_t store_mdb_status(int rc)
 
 const char *storage_status_name(storage_status_t s)
 {
-    static const char *const names[] = {"ok",      "not found", "digest mismatch", "range",     "missing reference",
-                                        "invalid", "full",      "i/o error",       "no memory", "cancelled",
-                                        "exists"};
-    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+    switch (s) {
+    case STORAGE_OK:
+        return "ok";
+    case STORAGE_NOT_FOUND:
+        return "not found";
+    case STORAGE_DIGEST_MISMATCH:
+        return "digest mismatch";
+    case STORAGE_RANGE:
+        return "range";
+    case STORAGE_REFERENCE:
+        return "missing reference";
+    case STORAGE_INVALID:
+        return "invalid";
+    case STORAGE_FULL:
+        return "full";
+    case STORAGE_IO:
+        return "i/o error";
+    case STORAGE_NOMEM:
+        return "no memory";
+    case STORAGE_CANCELLED:
+        return "cancelled";
+    case STORAGE_EXISTS:
+        return "exists";
+    }
+    return "unknown";
 }
 
 size_t store_key2(char *buf, size_t cap, const char *a, const char *b)
