@@ -135,7 +135,9 @@ storage_status_t storage_catalog_list(storage_reader_t *rd, const char *last, si
  * (compact) with mediaType, digest, size and, when present, artifactType and
  * annotations. digest, artifact_type and descriptor_json point into the
  * reader's snapshot and stay valid until storage_reader_end; return false
- * from cb to stop. An unknown repository or subject lists nothing. */
+ * from cb to stop. An unknown repository or subject lists nothing
+ * (STORAGE_OK). STORAGE_IO (or STORAGE_NOMEM) when the store cannot be read,
+ * also part-way through: then cb may have seen only some of them. */
 typedef bool (*storage_referrer_cb)(void *ctx, const char *digest, size_t digest_len, const char *artifact_type,
                                     const char *descriptor_json, size_t len);
 storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, const oci_digest_t *subject, const char *last,
@@ -146,6 +148,10 @@ typedef struct {
     uint64_t offset; /* bytes received and durable */
 } storage_upload_t;
 
+/* The repository and durable offset of an upload. STORAGE_NOT_FOUND when no
+ * upload has this id (never begun, committed, aborted or swept); STORAGE_IO
+ * when its session record is damaged or the store cannot be read, so that a
+ * lost upload is never mistaken for an unknown one. */
 storage_status_t storage_upload_stat(storage_reader_t *rd, const char *upload_id, storage_upload_t *out, storage_err_t *err);
 
 /* ---- records: the metadata of the parts above storage ------------------ */

@@ -602,6 +602,10 @@ storage_status_t storage_referrers_list(storage_reader_t *rd, const char *repo, 
             break;
     }
     mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        store_err(err, store_mdb_status(rc), "cannot list the referrers of %s: %s", subject->str, mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
     return STORAGE_OK;
 }
 
@@ -610,9 +614,18 @@ storage_status_t storage_upload_stat(storage_reader_t *rd, const char *upload_id
     MDB_val k = {strlen(upload_id), (void *)upload_id}, v;
     session_t s;
     int rc = mdb_get(rd->txn, rd->st->dbi_uploads, &k, &v);
-    if (rc || !session_decode(v.mv_data, v.mv_size, &s)) {
+    if (rc == MDB_NOTFOUND) {
         store_err(err, STORAGE_NOT_FOUND, "upload %s is unknown", upload_id);
         return STORAGE_NOT_FOUND;
+    }
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read upload %s: %s", upload_id, mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    if (!session_decode(v.mv_data, v.mv_size, &s)) {
+        /* fail closed: a session we cannot read is not one that never existed */
+        store_err(err, STORAGE_IO, "the session record of upload %s is damaged", upload_id);
+        return STORAGE_IO;
     }
     memcpy(out->repo, s.repo, sizeof(out->repo));
     out->offset = s.offset;

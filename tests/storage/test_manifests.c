@@ -333,3 +333,29 @@ Test(manifests, referrers_resume_after_last_in_digest_order)
     cr_assert_eq(none.seen, 3, "a last before every digest lists them all");
     storage_reader_end(rd);
 }
+
+/* A callback that drops the reader's snapshot mid-listing. */
+static bool release_reader(void *ctx, const char *digest, size_t digest_len, const char *artifact_type, const char *json,
+                           size_t len)
+{
+    (void)digest, (void)digest_len, (void)artifact_type, (void)json, (void)len;
+    storage_reader_release(ctx);
+    return true;
+}
+
+/* A cursor that fails part-way through the referrers is an error, not the
+ * end of a shorter list. */
+Test(manifests, a_cursor_error_while_listing_referrers_is_reported)
+{
+    oci_manifest_t m = {.kind = OCI_MT_OCI_MANIFEST, .has_subject = true};
+    strcpy(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+    test_digest("subject", 7, &m.subject.digest);
+    oci_digest_t d;
+    cr_assert_eq(test_put_manifest(st, "r", NULL, "{\"a\":1}", &m, &d), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "r", NULL, "{\"a\":2}", &m, &d), STORAGE_OK);
+    storage_err_t err;
+    storage_reader_t *rd = storage_reader_begin(st, &err);
+    cr_assert_eq(storage_referrers_list(rd, "r", &m.subject.digest, NULL, release_reader, rd, &err), STORAGE_IO);
+    cr_assert(strstr(err.msg, "referrers"), "%s", err.msg);
+    storage_reader_end(rd);
+}

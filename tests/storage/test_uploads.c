@@ -214,3 +214,24 @@ Test(uploads, monolithic_put_with_the_wrong_digest_leaves_nothing)
     upload_offset(op.upload_id, &found);
     cr_assert_not(found);
 }
+
+/* A session record that cannot be decoded fails closed: not "no such upload",
+ * which would let a client start over unaware its upload was lost. */
+Test(uploads, a_damaged_session_record_is_an_error_not_an_unknown_upload)
+{
+    char id[STORAGE_UPLOAD_ID_LEN + 1];
+    begin("r", id);
+    MDB_txn *txn;
+    cr_assert_eq(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
+    MDB_val k = {strlen(id), id}, v = {5, "junk!"};
+    cr_assert_eq(mdb_put(txn, st->dbi_uploads, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+
+    storage_err_t err;
+    storage_reader_t *rd = storage_reader_begin(st, &err);
+    storage_upload_t up;
+    cr_assert_eq(storage_upload_stat(rd, id, &up, &err), STORAGE_IO, "%s", storage_status_name(err.status));
+    cr_assert(strstr(err.msg, "damaged"), "%s", err.msg);
+    cr_assert_eq(storage_upload_stat(rd, "00000000000000000000000000000000", &up, &err), STORAGE_NOT_FOUND);
+    storage_reader_end(rd);
+}
