@@ -389,12 +389,11 @@ auth_identity_status_t auth_policies_list(storage_records_t *rs, auth_policy_cb 
 
 auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err)
 {
-    const void *v;
-    size_t n;
     storage_err_t serr;
-    if (storage_record_get(rs, IAM_SPACE, "account", &v, &n, &serr) != STORAGE_OK)
-        return fail(err, AUTH_IDENTITY_STORE_ERROR, "the account is not set up");
-    json_t *acct = json_loadb(v, n, 0, NULL);
+    storage_status_t s;
+    json_t *acct = record_json(rs, "account", &s, &serr);
+    if (!acct)
+        return fail(err, AUTH_IDENTITY_STORE_ERROR, "%s", s == STORAGE_NOT_FOUND ? "the account is not set up" : serr.msg);
     char account[AUTH_ACCOUNT_ID_LEN + 1];
     snprintf(account, sizeof(account), "%s", jstr(acct, "id"));
     json_decref(acct);
@@ -402,7 +401,7 @@ auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn
     if (!principal_key(account, arn, key, sizeof(key)))
         return fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of account %s", arn, account);
     const char *prefix = strncmp(key, "role/", 5) == 0 ? "role/" : "user/"; /* principal_key wrote one of them */
-    storage_status_t s = find_name(rs, prefix, key + 5, found, sizeof(found), &serr);
+    s = find_name(rs, prefix, key + 5, found, sizeof(found), &serr);
     json_t *j = s == STORAGE_OK ? record_json(rs, found, &s, &serr) : NULL;
     if (!j)
         return from_storage(s, &serr, err);
@@ -493,6 +492,7 @@ struct auth_change {
     char *doc; /* a policy document (owned), or NULL */
     size_t len;
     size_t attached;
+    char damaged[RECORD_KEY_MAX]; /* a record a scan could not read, or "" */
     auth_principal_t principal;
     char secret[AUTH_SECRET_KEY_LEN + 1];
 };
@@ -870,9 +870,12 @@ auth_identity_status_t auth_policy_put(storage_t *st, const auth_keys_t *keys, c
 
 static bool count_attachments(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
 {
-    (void)key, (void)key_len;
     auth_change_t *c = ctx;
     json_t *j = json_loadb(val, len, 0, NULL), *e;
+    if (!j) { /* it may name the policy: fail closed */
+        snprintf(c->damaged, sizeof(c->damaged), "%.*s", (int)key_len, key);
+        return false;
+    }
     size_t i;
     json_array_foreach(json_object_get(j, "policies"), i, e)
     {
@@ -887,11 +890,17 @@ static storage_status_t do_policy_delete(storage_records_t *rs, void *ctx, stora
 {
     auth_change_t *c = ctx;
     c->attached = 0;
+    c->damaged[0] = '\0';
     storage_status_t s = storage_record_scan(rs, IAM_SPACE, "user/", count_attachments, c, serr);
-    if (s == STORAGE_OK)
+    if (s == STORAGE_OK && !c->damaged[0])
         s = storage_record_scan(rs, IAM_SPACE, "role/", count_attachments, c, serr);
     if (s != STORAGE_OK)
         return s;
+    if (c->damaged[0]) {
+        snprintf(serr->msg, sizeof(serr->msg), "the record iam/%.160s is damaged: cannot tell whether it has the policy attached",
+                 c->damaged);
+        return STORAGE_IO;
+    }
     if (c->attached) {
         c->refusal = AUTH_IDENTITY_CONFLICT;
         snprintf(serr->msg, sizeof(serr->msg), "Cannot delete a policy attached to entities (%zu): detach it first", c->attached);

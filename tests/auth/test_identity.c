@@ -419,3 +419,54 @@ Test(identity, records_that_differ_only_in_case_from_before_stay_reachable_by_th
     cr_assert_str_eq(got.id, first.id);
     storage_reader_end(rd);
 }
+
+/* Overwrites (or writes) the record iam/<key> with raw bytes, as damage would. */
+struct raw_record {
+    const char *key, *val;
+};
+
+static storage_status_t put_raw(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    const struct raw_record *r = ctx;
+    return storage_record_put(rs, "iam", r->key, r->val, strlen(r->val), false, serr);
+}
+
+static void damage(const char *key)
+{
+    struct raw_record r = {key, "{not json"};
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_RECORDS);
+    op.records_fn = put_raw;
+    op.records_ctx = &r;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK, "%s", op.err.msg);
+}
+
+Test(identity, a_damaged_account_record_is_a_store_error_not_an_unknown_principal)
+{
+    auth_principal_t p;
+    auth_err_t err;
+    cr_assert_eq(auth_user_create(st, &keys, "dora", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    damage("account");
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &p, &err), AUTH_IDENTITY_STORE_ERROR, "%s", err.msg);
+    cr_assert(strstr(err.msg, "iam/account is damaged"), "%s", err.msg);
+    storage_reader_end(rd);
+}
+
+Test(identity, a_policy_is_not_deleted_while_a_damaged_principal_record_might_have_it_attached)
+{
+    const char *doc = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ecr:*\",\"Resource\":\"*\"}]}";
+    auth_principal_t p;
+    auth_err_t err;
+    cr_assert_eq(auth_policy_put(st, &keys, "Pull", doc, strlen(doc), true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_user_create(st, &keys, "erin", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    damage("user/erin");
+    cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_STORE_ERROR, "%s", err.msg);
+    cr_assert(strstr(err.msg, "iam/user/erin is damaged"), "%s", err.msg);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    const char *got;
+    size_t len;
+    cr_assert_eq(auth_policy_get(storage_reader_records(rd), "Pull", &got, &len, &err), AUTH_IDENTITY_OK, "still there");
+    storage_reader_end(rd);
+}
