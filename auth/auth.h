@@ -312,91 +312,132 @@ typedef struct {
     int64_t created, updated;
 } auth_policy_info_t;
 
+/* Every identity call returns AUTH_IDENTITY_OK or one of the failures its
+ * comment names; each may also return AUTH_IDENTITY_STORE_ERROR when the
+ * store cannot be read or written, holds a damaged record, or memory runs
+ * out. err then says which. */
+
 /* Every start: creates what is missing — <data>/master.key (mode 0600), the
  * account id, the token signing key, and on first start the administrator
  * user with AdministratorAccess and one access key, written to
  * <data>/admin-credentials (mode 0600, AWS credentials-file format). The
- * secret is never logged. *created_admin tells whether that file was written now. */
+ * secret is never logged. *created_admin tells whether that file was written now.
+ * AUTH_IDENTITY_STORE_ERROR also when master.key is missing beside a store
+ * that has an account, or cannot unseal the token key (the wrong master.key),
+ * or a file cannot be written. */
 auth_identity_status_t auth_bootstrap(storage_t *st, const char *data_dir, auth_keys_t *keys, bool *created_admin, auth_err_t *err);
 
 /* Replaces the registry token signing key with a fresh one (id "k<n+1>"):
- * every registry password and Bearer token issued before stops verifying. */
+ * every registry password and Bearer token issued before stops verifying.
+ * Only AUTH_IDENTITY_STORE_ERROR; then keys is unchanged. */
 auth_identity_status_t auth_token_key_rotate(storage_t *st, auth_keys_t *keys, auth_err_t *err);
 
 /* Reads, from a snapshot. */
+
+/* AUTH_IDENTITY_NOT_FOUND when arn is not a user or role of this account or
+ * there is none by that name (found whatever its case);
+ * AUTH_IDENTITY_STORE_ERROR also when the account is not set up. */
 auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err);
 /* "arn:aws:iam::<account>:user/<name>" (or role/) of this account. */
 void auth_principal_arn(const auth_keys_t *keys, const char *name, bool role, char out[AUTH_PRINCIPAL_ARN_MAX + 1]);
-/* Users (or roles) in name order; return false from cb to stop. */
+/* Users (or roles) in name order; return false from cb to stop. A record
+ * that cannot be read is left out of the listing. */
 typedef bool (*auth_principal_cb)(void *ctx, const auth_principal_t *p);
 auth_identity_status_t auth_principals_list(storage_records_t *rs, bool roles, auth_principal_cb cb, void *ctx, auth_err_t *err);
+/* AUTH_IDENTITY_NOT_FOUND when there is no such key. */
 auth_identity_status_t auth_access_key_info(storage_records_t *rs, const char *access_key_id, auth_access_key_info_t *out,
                                             auth_err_t *err);
+/* AUTH_IDENTITY_NOT_FOUND when there is no policy by that name (whatever its case). */
 auth_identity_status_t auth_policy_info(storage_records_t *rs, const char *name, auth_policy_info_t *out, auth_err_t *err);
+/* Managed policies in name order, as auth_principals_list. */
 typedef bool (*auth_policy_cb)(void *ctx, const auth_policy_info_t *p);
 auth_identity_status_t auth_policies_list(storage_records_t *rs, auth_policy_cb cb, void *ctx, auth_err_t *err);
-/* The document of a managed policy (points into the snapshot). */
+/* The document of a managed policy (points into the snapshot).
+ * AUTH_IDENTITY_NOT_FOUND when there is no policy by that name. */
 auth_identity_status_t auth_policy_get(storage_records_t *rs, const char *name, const char **doc, size_t *len, auth_err_t *err);
+/* AUTH_IDENTITY_NOT_FOUND when the repository has no policy. */
 auth_identity_status_t auth_repository_policy_get(storage_records_t *rs, const char *repo, const char **doc, size_t *len,
                                                   auth_err_t *err);
-/* Bumped by every change of identities or policies: caches compare it. */
+/* Bumped by every change of identities or policies: caches compare it. 0
+ * when nothing was ever changed or the counter cannot be read. */
 uint64_t auth_generation(storage_records_t *rs);
-/* The principal and unsealed secret of an active access key. */
+/* The principal and unsealed secret of an active access key.
+ * AUTH_IDENTITY_NOT_FOUND for a malformed id, an unknown or inactive key, or
+ * a key whose principal is gone; AUTH_IDENTITY_STORE_ERROR also when the
+ * secret cannot be unsealed (another master.key). */
 auth_identity_status_t auth_access_key_get(storage_records_t *rs, const auth_keys_t *keys, const char *access_key_id,
                                            auth_principal_t *principal, char secret[AUTH_SECRET_KEY_LEN + 1], auth_err_t *err);
 
-/* Changes: each runs as one transaction and returns once durable. */
-auth_identity_status_t auth_user_create(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_principal_t *out,
-                                        auth_err_t *err);
-auth_identity_status_t auth_user_delete(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_err_t *err);
-auth_identity_status_t auth_access_key_create(storage_t *st, const auth_keys_t *keys, const char *principal_arn,
-                                              char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1],
-                                              auth_err_t *err);
-auth_identity_status_t auth_access_key_delete(storage_t *st, const char *access_key_id, auth_err_t *err);
-/* Creates (create_only: AUTH_IDENTITY_EXISTS if it exists) or replaces a
- * managed policy; `doc` must parse as an identity policy. */
-auth_identity_status_t auth_policy_put(storage_t *st, const auth_keys_t *keys, const char *name, const char *doc, size_t len,
-                                       bool create_only, auth_err_t *err);
-/* AUTH_IDENTITY_CONFLICT while it is attached to anyone. */
-auth_identity_status_t auth_policy_delete(storage_t *st, const char *name, auth_err_t *err);
-auth_identity_status_t auth_policy_attach(storage_t *st, const auth_keys_t *keys, const char *principal_arn, const char *policy,
-                                          bool attach, auth_err_t *err);
-/* doc NULL deletes; otherwise it must parse as a resource policy. */
-auth_identity_status_t auth_repository_policy_set(storage_t *st, const char *repo, const char *doc, size_t len, auth_err_t *err);
+/* ---- changes ------------------------------------------------------------- */
 
-/* ---- the same changes, for a caller that must not wait ------------------- */
-
-/* Each change above also exists prepared: making it validates the inputs
- * (copying them) and draws its randomness; auth_change_bind points a
- * STORAGE_OP_RECORDS op at it, which the caller submits; once the op is done,
- * auth_change_finish gives the outcome the waiting function would have
- * returned. The server's event loops use these, so that no loop waits for
- * the writer. A maker returns NULL with *status and err set when the change
- * is refused before it runs (AUTH_IDENTITY_INVALID, ...). */
+/* Each change is prepared first: making it validates the inputs (copying
+ * them) and draws its randomness, so that the transaction itself does neither.
+ * A maker returns NULL with *status and err set when the change is refused
+ * before it runs (its comment says with what; AUTH_IDENTITY_STORE_ERROR when
+ * memory runs out). A made change then runs either
+ *  - waited for, with auth_change_run (start-up, tools, tests), or
+ *  - without waiting (the server's event loops, which never wait for the
+ *    writer): auth_change_bind points a STORAGE_OP_RECORDS op at it, the
+ *    caller submits the op, and once it is done auth_change_finish gives the
+ *    outcome.
+ * Either way the outcome is AUTH_IDENTITY_OK once the change is durable, or a
+ * failure its maker's comment names for the run. Free it with auth_change_free. */
 typedef struct auth_change auth_change_t;
 
+/* Makes: AUTH_IDENTITY_INVALID for a malformed name. Runs: AUTH_IDENTITY_EXISTS
+ * when a user (or role) has the name, whatever its case. */
 auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name, bool role, auth_identity_status_t *status,
                                        auth_err_t *err);
+/* Makes: AUTH_IDENTITY_INVALID for a malformed name. Runs: AUTH_IDENTITY_NOT_FOUND
+ * when there is none; AUTH_IDENTITY_CONFLICT while it has access keys or
+ * attached policies. */
 auth_change_t *auth_change_user_delete(const char *name, bool role, auth_identity_status_t *status, auth_err_t *err);
+/* Makes: AUTH_IDENTITY_NOT_FOUND when principal_arn is not a user or role of
+ * this account; AUTH_IDENTITY_STORE_ERROR when no key can be drawn or sealed.
+ * Runs: AUTH_IDENTITY_NOT_FOUND when the principal does not exist;
+ * AUTH_IDENTITY_LIMIT when it has AUTH_MAX_ACCESS_KEYS already. */
 auth_change_t *auth_change_access_key_create(const auth_keys_t *keys, const char *principal_arn, auth_identity_status_t *status,
                                              auth_err_t *err);
+/* Makes: AUTH_IDENTITY_INVALID for a malformed id. Runs: AUTH_IDENTITY_NOT_FOUND
+ * when there is no such key. */
 auth_change_t *auth_change_access_key_delete(const char *access_key_id, auth_identity_status_t *status, auth_err_t *err);
+/* Creates (create_only) or replaces a managed policy. Makes:
+ * AUTH_IDENTITY_INVALID for a malformed name or a document that does not
+ * parse as an identity policy. Runs: AUTH_IDENTITY_EXISTS, with create_only,
+ * when a policy has the name, whatever its case. */
 auth_change_t *auth_change_policy_put(const auth_keys_t *keys, const char *name, const char *doc, size_t len, bool create_only,
                                       auth_identity_status_t *status, auth_err_t *err);
+/* Makes: AUTH_IDENTITY_INVALID for a malformed name. Runs:
+ * AUTH_IDENTITY_NOT_FOUND when there is none; AUTH_IDENTITY_CONFLICT while it
+ * is attached to anyone; AUTH_IDENTITY_STORE_ERROR also when a user or role
+ * record is damaged (it might have the policy attached). */
 auth_change_t *auth_change_policy_delete(const char *name, auth_identity_status_t *status, auth_err_t *err);
+/* Attaches (attach) or detaches a managed policy; attaching one already
+ * attached changes nothing. Makes: AUTH_IDENTITY_INVALID unless principal_arn
+ * is a user or role ARN of this account and policy a well-formed name. Runs:
+ * AUTH_IDENTITY_NOT_FOUND when the policy or the principal does not exist, or
+ * when detaching a policy that is not attached; AUTH_IDENTITY_LIMIT when the
+ * principal has AUTH_MAX_ATTACHED_POLICIES already. */
 auth_change_t *auth_change_policy_attach(const auth_keys_t *keys, const char *principal_arn, const char *policy, bool attach,
                                          auth_identity_status_t *status, auth_err_t *err);
-/* doc NULL deletes the repository's policy. */
+/* Sets a repository's policy, or deletes it when doc is NULL. Makes:
+ * AUTH_IDENTITY_INVALID for a malformed repository name or a document that
+ * does not parse as a resource policy. Runs: AUTH_IDENTITY_NOT_FOUND when
+ * deleting a policy the repository does not have. */
 auth_change_t *auth_change_repository_policy_set(const char *repo, const char *doc, size_t len, auth_identity_status_t *status,
                                                  auth_err_t *err);
 
+/* Runs a made change as one transaction of st's writer and waits until it is
+ * durable or has failed; returns its outcome (above). */
+auth_identity_status_t auth_change_run(storage_t *st, auth_change_t *c, auth_err_t *err);
 void auth_change_bind(auth_change_t *c, storage_op_t *op);
 auth_identity_status_t auth_change_finish(auth_change_t *c, const storage_op_t *op, auth_err_t *err);
-/* Outputs, valid until auth_change_free: the new user or role; the new access key and its secret. */
+/* Outputs once the change has run with AUTH_IDENTITY_OK, valid until
+ * auth_change_free: the new user or role; the new access key and its secret. */
 const auth_principal_t *auth_change_principal(const auth_change_t *c);
 const char *auth_change_access_key_id(const auth_change_t *c);
 const char *auth_change_secret(const auth_change_t *c);
-/* Wipes the secret it may hold. */
+/* Wipes the secret it may hold. NULL is allowed. */
 void auth_change_free(auth_change_t *c);
 
 #endif

@@ -581,8 +581,7 @@ const char *auth_change_secret(const auth_change_t *c)
     return c->secret;
 }
 
-/* Runs a change as one durable transaction, waiting for it. */
-static auth_identity_status_t run_change(storage_t *st, auth_change_t *c, auth_err_t *err)
+auth_identity_status_t auth_change_run(storage_t *st, auth_change_t *c, auth_err_t *err)
 {
     storage_op_t op;
     storage_op_init(&op, STORAGE_OP_RECORDS);
@@ -634,19 +633,6 @@ auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name
     p->is_role = role;
     p->created = c->now;
     return c;
-}
-
-auth_identity_status_t auth_user_create(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_principal_t *out,
-                                        auth_err_t *err)
-{
-    auth_identity_status_t s;
-    auth_change_t *c = auth_change_user_create(keys, name, role, &s, err);
-    if (!c)
-        return s;
-    if ((s = run_change(st, c, err)) == AUTH_IDENTITY_OK && out)
-        *out = c->principal;
-    auth_change_free(c);
-    return s;
 }
 
 static storage_status_t do_user_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
@@ -727,23 +713,6 @@ auth_change_t *auth_change_access_key_create(const auth_keys_t *keys, const char
         return refuse(c, status, AUTH_IDENTITY_STORE_ERROR, err, NULL);
     snprintf(c->id, sizeof(c->id), "%s", id);
     return c;
-}
-
-auth_identity_status_t auth_access_key_create(storage_t *st, const auth_keys_t *keys, const char *principal_arn,
-                                              char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1],
-                                              auth_err_t *err)
-{
-    id[0] = secret[0] = '\0';
-    auth_identity_status_t s;
-    auth_change_t *c = auth_change_access_key_create(keys, principal_arn, &s, err);
-    if (!c)
-        return s;
-    if ((s = run_change(st, c, err)) == AUTH_IDENTITY_OK) {
-        memcpy(id, c->id, AUTH_ACCESS_KEY_ID_LEN + 1);
-        memcpy(secret, c->secret, AUTH_SECRET_KEY_LEN + 1);
-    }
-    auth_change_free(c);
-    return s;
 }
 
 static storage_status_t do_key_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
@@ -854,18 +823,6 @@ auth_change_t *auth_change_policy_put(const auth_keys_t *keys, const char *name,
     snprintf(c->arn, sizeof(c->arn), "arn:aws:iam::%s:policy/%s", keys->account_id, name);
     c->create_only = create_only;
     return c;
-}
-
-auth_identity_status_t auth_policy_put(storage_t *st, const auth_keys_t *keys, const char *name, const char *doc, size_t len,
-                                       bool create_only, auth_err_t *err)
-{
-    auth_identity_status_t s;
-    auth_change_t *c = auth_change_policy_put(keys, name, doc, len, create_only, &s, err);
-    if (!c)
-        return s;
-    s = run_change(st, c, err);
-    auth_change_free(c);
-    return s;
 }
 
 static bool count_attachments(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
@@ -982,18 +939,6 @@ auth_change_t *auth_change_policy_attach(const auth_keys_t *keys, const char *pr
     return c;
 }
 
-auth_identity_status_t auth_policy_attach(storage_t *st, const auth_keys_t *keys, const char *principal_arn, const char *policy,
-                                          bool attach, auth_err_t *err)
-{
-    auth_identity_status_t s;
-    auth_change_t *c = auth_change_policy_attach(keys, principal_arn, policy, attach, &s, err);
-    if (!c)
-        return s;
-    s = run_change(st, c, err);
-    auth_change_free(c);
-    return s;
-}
-
 static storage_status_t do_repo_policy(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
@@ -1014,45 +959,6 @@ auth_change_t *auth_change_repository_policy_set(const char *repo, const char *d
         return refuse(c, status, c->doc ? AUTH_IDENTITY_STORE_ERROR : AUTH_IDENTITY_INVALID, err, NULL);
     snprintf(c->key, sizeof(c->key), "repo-policy/%s", repo);
     return c;
-}
-
-/* The changes that return no more than a status, run and waited for. */
-static auth_identity_status_t run_and_free(storage_t *st, auth_change_t *c, auth_identity_status_t refused, auth_err_t *err)
-{
-    if (!c)
-        return refused;
-    auth_identity_status_t s = run_change(st, c, err);
-    auth_change_free(c);
-    return s;
-}
-
-auth_identity_status_t auth_user_delete(storage_t *st, const auth_keys_t *keys, const char *name, bool role, auth_err_t *err)
-{
-    (void)keys;
-    auth_identity_status_t s = AUTH_IDENTITY_OK;
-    auth_change_t *c = auth_change_user_delete(name, role, &s, err);
-    return run_and_free(st, c, s, err);
-}
-
-auth_identity_status_t auth_access_key_delete(storage_t *st, const char *access_key_id, auth_err_t *err)
-{
-    auth_identity_status_t s = AUTH_IDENTITY_OK;
-    auth_change_t *c = auth_change_access_key_delete(access_key_id, &s, err);
-    return run_and_free(st, c, s, err);
-}
-
-auth_identity_status_t auth_policy_delete(storage_t *st, const char *name, auth_err_t *err)
-{
-    auth_identity_status_t s = AUTH_IDENTITY_OK;
-    auth_change_t *c = auth_change_policy_delete(name, &s, err);
-    return run_and_free(st, c, s, err);
-}
-
-auth_identity_status_t auth_repository_policy_set(storage_t *st, const char *repo, const char *doc, size_t len, auth_err_t *err)
-{
-    auth_identity_status_t s = AUTH_IDENTITY_OK;
-    auth_change_t *c = auth_change_repository_policy_set(repo, doc, len, &s, err);
-    return run_and_free(st, c, s, err);
 }
 
 /* ---- bootstrap --------------------------------------------------------------------- */

@@ -45,6 +45,49 @@ static void teardown(void)
 
 TestSuite(identity, .init = setup, .fini = teardown);
 
+/* The maker's status, when it refuses a change before it runs. */
+static auth_identity_status_t made;
+
+/* Runs a prepared change, or gives the refusal of the maker that returned
+ * NULL, and frees it. */
+static auth_identity_status_t run(auth_change_t *c, auth_err_t *err)
+{
+    if (!c)
+        return made;
+    auth_identity_status_t s = auth_change_run(st, c, err);
+    auth_change_free(c);
+    return s;
+}
+
+/* Creates a user or role; *out (when given) is the new one. */
+static auth_identity_status_t user_create(const char *name, bool role, auth_principal_t *out, auth_err_t *err)
+{
+    auth_change_t *c = auth_change_user_create(&keys, name, role, &made, err);
+    if (!c)
+        return made;
+    auth_identity_status_t s = auth_change_run(st, c, err);
+    if (s == AUTH_IDENTITY_OK && out)
+        *out = *auth_change_principal(c);
+    auth_change_free(c);
+    return s;
+}
+
+/* Creates an access key of a principal; id and secret are the new key's. */
+static auth_identity_status_t key_create(const char *arn, char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1],
+                                         auth_err_t *err)
+{
+    id[0] = secret[0] = '\0';
+    auth_change_t *c = auth_change_access_key_create(&keys, arn, &made, err);
+    if (!c)
+        return made;
+    auth_identity_status_t s = auth_change_run(st, c, err);
+    /* copied whatever the outcome: a refused change must hold no secret */
+    snprintf(id, AUTH_ACCESS_KEY_ID_LEN + 1, "%s", auth_change_access_key_id(c));
+    snprintf(secret, AUTH_SECRET_KEY_LEN + 1, "%s", auth_change_secret(c));
+    auth_change_free(c);
+    return s;
+}
+
 static char *read_file(const char *name)
 {
     char path[512];
@@ -144,18 +187,18 @@ Test(identity, users_are_unique_named_as_iam_names_them_and_listed_in_order)
 {
     auth_principal_t p;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "zoe", false, &p, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_user_create(st, &keys, "bob", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("zoe", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("bob", false, &p, &err), AUTH_IDENTITY_OK);
     cr_assert(strncmp(p.id, "AIDA", 4) == 0);
-    cr_assert_eq(auth_user_create(st, &keys, "bob", false, &p, &err), AUTH_IDENTITY_EXISTS);
-    cr_assert_eq(auth_user_create(st, &keys, "bob", true, &p, &err), AUTH_IDENTITY_OK, "a role may share a user's name");
+    cr_assert_eq(user_create("bob", false, &p, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(user_create("bob", true, &p, &err), AUTH_IDENTITY_OK, "a role may share a user's name");
     cr_assert(strncmp(p.id, "AROA", 4) == 0);
-    cr_assert_eq(auth_user_create(st, &keys, "bad/name", false, &p, &err), AUTH_IDENTITY_INVALID);
-    cr_assert_eq(auth_user_create(st, &keys, "", false, &p, &err), AUTH_IDENTITY_INVALID);
+    cr_assert_eq(user_create("bad/name", false, &p, &err), AUTH_IDENTITY_INVALID);
+    cr_assert_eq(user_create("", false, &p, &err), AUTH_IDENTITY_INVALID);
     char longname[AUTH_NAME_MAX + 2];
     memset(longname, 'a', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
-    cr_assert_eq(auth_user_create(st, &keys, longname, false, &p, &err), AUTH_IDENTITY_INVALID);
+    cr_assert_eq(user_create(longname, false, &p, &err), AUTH_IDENTITY_INVALID);
 }
 
 static bool collect_names(void *ctx, const auth_principal_t *p)
@@ -168,9 +211,9 @@ static bool collect_names(void *ctx, const auth_principal_t *p)
 Test(identity, listing_users_gives_every_user_in_name_order_and_no_roles)
 {
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "carol", false, NULL, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_user_create(st, &keys, "bob", false, NULL, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_user_create(st, &keys, "agent", true, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("carol", false, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("bob", false, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("agent", true, NULL, &err), AUTH_IDENTITY_OK);
     char names[256] = "";
     storage_reader_t *rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_principals_list(storage_reader_records(rd), false, collect_names, names, &err), AUTH_IDENTITY_OK);
@@ -185,34 +228,34 @@ Test(identity, a_user_has_at_most_two_keys_and_cannot_be_deleted_while_it_has_ke
 {
     auth_principal_t p;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "ci", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("ci", false, &p, &err), AUTH_IDENTITY_OK);
     char id1[AUTH_ACCESS_KEY_ID_LEN + 1], id2[AUTH_ACCESS_KEY_ID_LEN + 1], id3[AUTH_ACCESS_KEY_ID_LEN + 1];
     char s1[AUTH_SECRET_KEY_LEN + 1], s2[AUTH_SECRET_KEY_LEN + 1], s3[AUTH_SECRET_KEY_LEN + 1];
-    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id1, s1, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id2, s2, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id3, s3, &err), AUTH_IDENTITY_LIMIT);
+    cr_assert_eq(key_create(p.arn, id1, s1, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(key_create(p.arn, id2, s2, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(key_create(p.arn, id3, s3, &err), AUTH_IDENTITY_LIMIT);
     cr_assert_str_eq(s3, "", "a refused key's secret is not handed out");
-    cr_assert_eq(auth_user_delete(st, &keys, "ci", false, &err), AUTH_IDENTITY_CONFLICT);
+    cr_assert_eq(run(auth_change_user_delete("ci", false, &made, &err), &err), AUTH_IDENTITY_CONFLICT);
     cr_assert(strstr(err.msg, "access keys") != NULL, "%s", err.msg);
-    cr_assert_eq(auth_access_key_delete(st, id1, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_access_key_delete(st, id2, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_access_key_delete(st, id2, &err), AUTH_IDENTITY_NOT_FOUND);
-    cr_assert_eq(auth_user_delete(st, &keys, "ci", false, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_user_delete(st, &keys, "ci", false, &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(run(auth_change_access_key_delete(id1, &made, &err), &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(run(auth_change_access_key_delete(id2, &made, &err), &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(run(auth_change_access_key_delete(id2, &made, &err), &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(run(auth_change_user_delete("ci", false, &made, &err), &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(run(auth_change_user_delete("ci", false, &made, &err), &err), AUTH_IDENTITY_NOT_FOUND);
 }
 
 Test(identity, a_deleted_key_no_longer_authenticates)
 {
     auth_principal_t p;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "ci", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("ci", false, &p, &err), AUTH_IDENTITY_OK);
     char id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1], got[AUTH_SECRET_KEY_LEN + 1];
-    cr_assert_eq(auth_access_key_create(st, &keys, p.arn, id, secret, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(key_create(p.arn, id, secret, &err), AUTH_IDENTITY_OK);
     storage_reader_t *rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_access_key_get(storage_reader_records(rd), &keys, id, &p, got, &err), AUTH_IDENTITY_OK);
     cr_assert_str_eq(got, secret);
     storage_reader_end(rd);
-    cr_assert_eq(auth_access_key_delete(st, id, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(run(auth_change_access_key_delete(id, &made, &err), &err), AUTH_IDENTITY_OK);
     rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_access_key_get(storage_reader_records(rd), &keys, id, &p, got, &err), AUTH_IDENTITY_NOT_FOUND);
     storage_reader_end(rd);
@@ -225,15 +268,19 @@ Test(identity, a_policy_is_validated_attached_at_most_once_and_not_deleted_while
 {
     auth_principal_t p;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "ci", false, &p, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_policy_put(st, &keys, "Pull", "{\"Statement\":[{\"Effect\":\"Allow\"}]}", 33, true, &err),
-                 AUTH_IDENTITY_INVALID);
+    cr_assert_eq(user_create("ci", false, &p, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(
+        run(auth_change_policy_put(&keys, "Pull", "{\"Statement\":[{\"Effect\":\"Allow\"}]}", 33, true, &made, &err), &err),
+        AUTH_IDENTITY_INVALID);
     cr_assert(strstr(err.msg, "MalformedPolicyDocument") != NULL, "%s", err.msg);
-    cr_assert_eq(auth_policy_put(st, &keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_policy_put(st, &keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &err), AUTH_IDENTITY_EXISTS);
-    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Nope", true, &err), AUTH_IDENTITY_NOT_FOUND);
-    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "attaching twice is a no-op");
+    cr_assert_eq(run(auth_change_policy_put(&keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &made, &err), &err),
+                 AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_put(&keys, "Pull", PULL_POLICY, strlen(PULL_POLICY), true, &made, &err), &err),
+                 AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, p.arn, "Nope", true, &made, &err), &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, p.arn, "Pull", true, &made, &err), &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, p.arn, "Pull", true, &made, &err), &err), AUTH_IDENTITY_OK,
+                 "attaching twice is a no-op");
     storage_reader_t *rd = storage_reader_begin(st, NULL);
     auth_principal_t again;
     cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &again, &err), AUTH_IDENTITY_OK);
@@ -244,10 +291,10 @@ Test(identity, a_policy_is_validated_attached_at_most_once_and_not_deleted_while
     cr_assert_eq(len, strlen(PULL_POLICY));
     cr_assert(memcmp(doc, PULL_POLICY, len) == 0);
     storage_reader_end(rd);
-    cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_CONFLICT);
-    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", false, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", false, &err), AUTH_IDENTITY_NOT_FOUND);
-    cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(run(auth_change_policy_delete("Pull", &made, &err), &err), AUTH_IDENTITY_CONFLICT);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, p.arn, "Pull", false, &made, &err), &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, p.arn, "Pull", false, &made, &err), &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(run(auth_change_policy_delete("Pull", &made, &err), &err), AUTH_IDENTITY_OK);
 }
 
 Test(identity, every_change_bumps_the_generation_and_a_refused_one_does_not)
@@ -256,8 +303,8 @@ Test(identity, every_change_bumps_the_generation_and_a_refused_one_does_not)
     uint64_t g0 = auth_generation(storage_reader_records(rd));
     storage_reader_end(rd);
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "ci", false, NULL, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_user_create(st, &keys, "ci", false, NULL, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(user_create("ci", false, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("ci", false, NULL, &err), AUTH_IDENTITY_EXISTS);
     rd = storage_reader_begin(st, NULL);
     uint64_t g1 = auth_generation(storage_reader_records(rd));
     storage_reader_end(rd);
@@ -267,19 +314,21 @@ Test(identity, every_change_bumps_the_generation_and_a_refused_one_does_not)
 Test(identity, a_repository_policy_must_name_a_principal_and_can_be_deleted)
 {
     auth_err_t err;
-    cr_assert_eq(auth_repository_policy_set(st, "team/app", PULL_POLICY, strlen(PULL_POLICY), &err), AUTH_IDENTITY_INVALID);
+    cr_assert_eq(run(auth_change_repository_policy_set("team/app", PULL_POLICY, strlen(PULL_POLICY), &made, &err), &err),
+                 AUTH_IDENTITY_INVALID);
     const char *rp =
         "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"ecr:BatchGetImage\"}]}";
-    cr_assert_eq(auth_repository_policy_set(st, "team/app", rp, strlen(rp), &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_repository_policy_set(st, "../etc", rp, strlen(rp), &err), AUTH_IDENTITY_INVALID);
+    cr_assert_eq(run(auth_change_repository_policy_set("team/app", rp, strlen(rp), &made, &err), &err), AUTH_IDENTITY_OK, "%s",
+                 err.msg);
+    cr_assert_eq(run(auth_change_repository_policy_set("../etc", rp, strlen(rp), &made, &err), &err), AUTH_IDENTITY_INVALID);
     storage_reader_t *rd = storage_reader_begin(st, NULL);
     const char *doc;
     size_t len;
     cr_assert_eq(auth_repository_policy_get(storage_reader_records(rd), "team/app", &doc, &len, &err), AUTH_IDENTITY_OK);
     cr_assert_eq(len, strlen(rp));
     storage_reader_end(rd);
-    cr_assert_eq(auth_repository_policy_set(st, "team/app", NULL, 0, &err), AUTH_IDENTITY_OK);
-    cr_assert_eq(auth_repository_policy_set(st, "team/app", NULL, 0, &err), AUTH_IDENTITY_NOT_FOUND);
+    cr_assert_eq(run(auth_change_repository_policy_set("team/app", NULL, 0, &made, &err), &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(run(auth_change_repository_policy_set("team/app", NULL, 0, &made, &err), &err), AUTH_IDENTITY_NOT_FOUND);
 }
 
 Test(identity, rotating_the_token_key_voids_every_token_issued_before_and_survives_a_restart)
@@ -308,7 +357,7 @@ Test(identity, a_user_deleted_and_created_again_is_not_named_by_the_first_ones_t
 {
     auth_principal_t first, second, got;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "carol", false, &first, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(user_create("carol", false, &first, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     auth_token_claims_t claims = {.issued_at = 1000, .expires_at = 2000};
     snprintf(claims.principal_arn, sizeof(claims.principal_arn), "%s", first.arn);
     snprintf(claims.principal_id, sizeof(claims.principal_id), "%s", first.id);
@@ -321,8 +370,8 @@ Test(identity, a_user_deleted_and_created_again_is_not_named_by_the_first_ones_t
     storage_reader_end(rd);
     cr_assert(auth_token_names(&out, &got));
 
-    cr_assert_eq(auth_user_delete(st, &keys, "carol", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_user_create(st, &keys, "carol", false, &second, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_user_delete("carol", false, &made, &err), &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(user_create("carol", false, &second, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     cr_assert_str_eq(second.arn, first.arn, "the same name, the same ARN");
     cr_assert_str_neq(second.id, first.id);
     rd = storage_reader_begin(st, NULL);
@@ -345,11 +394,11 @@ Test(identity, names_are_unique_whatever_their_case_and_found_whatever_the_case_
 {
     auth_principal_t p, got;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "alice", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_user_create(st, &keys, "ALICE", false, &got, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(user_create("alice", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(user_create("ALICE", false, &got, &err), AUTH_IDENTITY_EXISTS);
     cr_assert(strstr(err.msg, "alice") != NULL, "the refusal names the existing user: %s", err.msg);
-    cr_assert_eq(auth_user_create(st, &keys, "Alice", true, &got, &err), AUTH_IDENTITY_OK, "a role is another namespace");
-    cr_assert_eq(auth_user_create(st, &keys, "aLiCe", true, &got, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(user_create("Alice", true, &got, &err), AUTH_IDENTITY_OK, "a role is another namespace");
+    cr_assert_eq(user_create("aLiCe", true, &got, &err), AUTH_IDENTITY_EXISTS);
 
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     auth_principal_arn(&keys, "ALICE", false, arn);
@@ -361,8 +410,9 @@ Test(identity, names_are_unique_whatever_their_case_and_found_whatever_the_case_
     cr_assert_str_eq(got.id, p.id);
 
     const char *doc = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ecr:*\",\"Resource\":\"*\"}]}";
-    cr_assert_eq(auth_policy_put(st, &keys, "PullOnly", doc, strlen(doc), true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_policy_put(st, &keys, "pullonly", doc, strlen(doc), true, &err), AUTH_IDENTITY_EXISTS);
+    cr_assert_eq(run(auth_change_policy_put(&keys, "PullOnly", doc, strlen(doc), true, &made, &err), &err), AUTH_IDENTITY_OK, "%s",
+                 err.msg);
+    cr_assert_eq(run(auth_change_policy_put(&keys, "pullonly", doc, strlen(doc), true, &made, &err), &err), AUTH_IDENTITY_EXISTS);
     auth_policy_info_t info;
     rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_policy_info(storage_reader_records(rd), "PULLONLY", &info, &err), AUTH_IDENTITY_OK, "%s", err.msg);
@@ -374,14 +424,14 @@ Test(identity, names_are_unique_whatever_their_case_and_found_whatever_the_case_
     storage_reader_end(rd);
 
     /* attached by another spelling: the principal's record names the policy as created */
-    cr_assert_eq(auth_policy_attach(st, &keys, arn, "pullonly", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, arn, "pullonly", true, &made, &err), &err), AUTH_IDENTITY_OK, "%s", err.msg);
     rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     storage_reader_end(rd);
     cr_assert_eq(got.n_policies, 1);
     cr_assert_str_eq(got.policies[0], "PullOnly");
-    cr_assert_eq(auth_policy_attach(st, &keys, arn, "PULLONLY", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_user_delete(st, &keys, "Alice", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, arn, "PULLONLY", false, &made, &err), &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_user_delete("Alice", false, &made, &err), &err), AUTH_IDENTITY_OK, "%s", err.msg);
     rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &got, &err), AUTH_IDENTITY_NOT_FOUND);
     storage_reader_end(rd);
@@ -393,7 +443,7 @@ Test(identity, records_that_differ_only_in_case_from_before_stay_reachable_by_th
 {
     auth_principal_t first, got;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "alice", false, &first, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(user_create("alice", false, &first, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     /* what an older berthd could write: a second record under another case */
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     auth_principal_arn(&keys, "ALICE", false, arn);
@@ -413,7 +463,7 @@ Test(identity, records_that_differ_only_in_case_from_before_stay_reachable_by_th
     cr_assert_eq(auth_principal_get(storage_reader_records(rd), first.arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     cr_assert_str_eq(got.id, first.id);
     storage_reader_end(rd);
-    cr_assert_eq(auth_user_delete(st, &keys, "ALICE", false, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_user_delete("ALICE", false, &made, &err), &err), AUTH_IDENTITY_OK, "%s", err.msg);
     rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_principal_get(storage_reader_records(rd), first.arn, &got, &err), AUTH_IDENTITY_OK, "alice is still there");
     cr_assert_str_eq(got.id, first.id);
@@ -445,7 +495,7 @@ Test(identity, a_damaged_account_record_is_a_store_error_not_an_unknown_principa
 {
     auth_principal_t p;
     auth_err_t err;
-    cr_assert_eq(auth_user_create(st, &keys, "dora", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(user_create("dora", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
     damage("account");
     storage_reader_t *rd = storage_reader_begin(st, NULL);
     cr_assert_eq(auth_principal_get(storage_reader_records(rd), p.arn, &p, &err), AUTH_IDENTITY_STORE_ERROR, "%s", err.msg);
@@ -458,11 +508,12 @@ Test(identity, a_policy_is_not_deleted_while_a_damaged_principal_record_might_ha
     const char *doc = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ecr:*\",\"Resource\":\"*\"}]}";
     auth_principal_t p;
     auth_err_t err;
-    cr_assert_eq(auth_policy_put(st, &keys, "Pull", doc, strlen(doc), true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_user_create(st, &keys, "erin", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
-    cr_assert_eq(auth_policy_attach(st, &keys, p.arn, "Pull", true, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_put(&keys, "Pull", doc, strlen(doc), true, &made, &err), &err), AUTH_IDENTITY_OK, "%s",
+                 err.msg);
+    cr_assert_eq(user_create("erin", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_attach(&keys, p.arn, "Pull", true, &made, &err), &err), AUTH_IDENTITY_OK, "%s", err.msg);
     damage("user/erin");
-    cr_assert_eq(auth_policy_delete(st, "Pull", &err), AUTH_IDENTITY_STORE_ERROR, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_delete("Pull", &made, &err), &err), AUTH_IDENTITY_STORE_ERROR, "%s", err.msg);
     cr_assert(strstr(err.msg, "iam/user/erin is damaged"), "%s", err.msg);
     storage_reader_t *rd = storage_reader_begin(st, NULL);
     const char *got;
