@@ -20,6 +20,9 @@
  * message is meant for the user at the edge (it names what was missing or
  * wrong and never contains secrets). As in every part's header, 0 is success
  * and every failure is negative; storage_status_name gives a code's words.
+ * Each call below names the failures it returns; any call that reads or
+ * writes the store may also return STORAGE_IO (the store cannot be read or
+ * written, or holds a damaged record) and STORAGE_NOMEM.
  */
 #ifndef BERTH_STORAGE_H
 #define BERTH_STORAGE_H
@@ -69,7 +72,10 @@ typedef struct {
  * used. A bigger store needs --map-size. */
 #define STORAGE_DEFAULT_MAP_SIZE ((uint64_t)1 << 40)
 
-/* Opens (creating if needed) the store in directory `dir`. NULL on failure. */
+/* Opens (creating if needed) the store in directory `dir`. NULL on failure,
+ * with err->status STORAGE_FULL (the map or disk is too small), STORAGE_NOMEM
+ * or STORAGE_IO (dir cannot be created or opened, is another version's store,
+ * or is already open) and the reason in err. */
 storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_err_t *err);
 /* Stops the writer after it has finished every submitted op, then closes. */
 void storage_close(storage_t *st);
@@ -81,11 +87,16 @@ const char *storage_status_name(storage_status_t s);
 
 typedef struct storage_reader storage_reader_t;
 
+/* A snapshot of the store as of now. NULL on failure, with err->status
+ * STORAGE_NOMEM, or STORAGE_IO when no read transaction can begin (e.g. all
+ * max_readers slots are taken). */
 storage_reader_t *storage_reader_begin(storage_t *st, storage_err_t *err);
 void storage_reader_end(storage_reader_t *rd);
 /* Drops the snapshot (and every pointer from it) but keeps the handle, so a
  * long stream does not pin old pages; refresh takes a new snapshot. */
 void storage_reader_release(storage_reader_t *rd);
+/* STORAGE_IO (or STORAGE_NOMEM) when no new snapshot can be taken; the
+ * reader then holds none and only storage_reader_refresh or _end may follow. */
 storage_status_t storage_reader_refresh(storage_reader_t *rd, storage_err_t *err);
 
 typedef struct {
@@ -101,7 +112,8 @@ storage_status_t storage_blob_stat(storage_reader_t *rd, const char *repo, const
 /* Points *data at up to *len contiguous bytes of the blob starting at
  * `offset` (< blob->size): one stored chunk, decompressed if it was stored
  * compressed. Valid until the reader is released, refreshed, ended or used
- * for the next storage_blob_read. */
+ * for the next storage_blob_read. STORAGE_INVALID when offset is not below
+ * the blob's size; STORAGE_IO when its bytes are missing or damaged. */
 storage_status_t storage_blob_read(storage_reader_t *rd, const storage_blob_t *blob, uint64_t offset, const void **data,
                                    size_t *len, storage_err_t *err);
 
@@ -112,20 +124,24 @@ typedef struct {
     size_t len;
 } storage_manifest_t;
 
-/* A manifest of `repo` by tag or digest. STORAGE_NOT_FOUND when absent. */
+/* A manifest of `repo` by tag or digest. STORAGE_NOT_FOUND when absent;
+ * STORAGE_IO when its record is damaged. */
 storage_status_t storage_manifest_get(storage_reader_t *rd, const char *repo, const oci_reference_t *ref, storage_manifest_t *out,
                                       storage_err_t *err);
 
+/* false also when the store cannot be read. */
 bool storage_repo_exists(storage_reader_t *rd, const char *repo);
 
 /* Called once per item in order; return false to stop early. */
 typedef bool (*storage_name_cb)(void *ctx, const char *name, size_t len);
 
 /* Tags of `repo` in byte order, strictly after `last` (NULL: from the start),
- * at most `n` of them. *more tells whether any follow. NOT_FOUND: no repo. */
+ * at most `n` of them. *more tells whether any follow. STORAGE_NOT_FOUND
+ * when the repository does not exist; STORAGE_IO when the store cannot be
+ * read, also part-way through (then cb may have seen only some). */
 storage_status_t storage_tags_list(storage_reader_t *rd, const char *repo, const char *last, size_t n, storage_name_cb cb,
                                    void *ctx, bool *more, storage_err_t *err);
-/* Repositories in byte order, likewise. */
+/* Repositories in byte order, likewise (an empty store lists nothing). */
 storage_status_t storage_catalog_list(storage_reader_t *rd, const char *last, size_t n, storage_name_cb cb, void *ctx, bool *more,
                                       storage_err_t *err);
 
@@ -171,20 +187,25 @@ typedef struct storage_records storage_records_t;
 /* Records are metadata: policies, key records, settings. */
 #define STORAGE_RECORD_VALUE_MAX (1u << 20)
 
-/* A read-only view of the reader's snapshot (put and del fail with STORAGE_INVALID). */
+/* A read-only view of the reader's snapshot (put and del fail with STORAGE_INVALID).
+ * In every records call, STORAGE_INVALID also for an empty or over-long
+ * space or key (see the limits above). */
 storage_records_t *storage_reader_records(storage_reader_t *rd);
 
 /* *val points into the snapshot or transaction, valid until it ends (or the
  * next put/del in the same transaction). STORAGE_NOT_FOUND when absent. */
 storage_status_t storage_record_get(storage_records_t *rs, const char *space, const char *key, const void **val, size_t *len,
                                     storage_err_t *err);
-/* only_if_absent: STORAGE_EXISTS, and nothing written, when the key exists. */
+/* only_if_absent: STORAGE_EXISTS, and nothing written, when the key exists.
+ * STORAGE_INVALID for a value over STORAGE_RECORD_VALUE_MAX; STORAGE_FULL
+ * when the store is full. */
 storage_status_t storage_record_put(storage_records_t *rs, const char *space, const char *key, const void *val, size_t len,
                                     bool only_if_absent, storage_err_t *err);
 /* STORAGE_NOT_FOUND when absent. */
 storage_status_t storage_record_del(storage_records_t *rs, const char *space, const char *key, storage_err_t *err);
 /* Records of `space` whose key starts with `prefix`, in key byte order;
- * return false from cb to stop. */
+ * return false from cb to stop. STORAGE_IO when the store cannot be read,
+ * also part-way through. */
 typedef bool (*storage_record_cb)(void *ctx, const char *key, size_t key_len, const void *val, size_t len);
 storage_status_t storage_record_scan(storage_records_t *rs, const char *space, const char *prefix, storage_record_cb cb, void *ctx,
                                      storage_err_t *err);
@@ -195,19 +216,28 @@ typedef storage_status_t (*storage_records_fn)(storage_records_t *rs, void *ctx,
 
 /* ---- writes ----------------------------------------------------------- */
 
+/* The kinds of op, their inputs and outputs, and the failures each may end
+ * with besides STORAGE_IO, STORAGE_NOMEM, STORAGE_FULL and STORAGE_CANCELLED.
+ * "Upload unknown" (NOT_FOUND) includes an upload of another repository. */
 typedef enum {
-    STORAGE_OP_UPLOAD_BEGIN,    /* in: repo.                        out: upload_id */
-    STORAGE_OP_UPLOAD_APPEND,   /* in: upload_id, repo, offset, data/len. out: offset */
-    STORAGE_OP_UPLOAD_COMMIT,   /* in: upload_id, repo, digest, data/len (final bytes, may be 0). out: size */
-    STORAGE_OP_UPLOAD_ABORT,    /* in: upload_id, repo */
-    STORAGE_OP_BLOB_PUT,        /* in: repo, digest, data/len (monolithic upload). out: size */
-    STORAGE_OP_BLOB_MOUNT,      /* in: repo, from_repo, digest. out: size */
-    STORAGE_OP_BLOB_UNLINK,     /* in: repo, digest */
+    STORAGE_OP_UPLOAD_BEGIN,    /* in: repo. out: upload_id */
+    STORAGE_OP_UPLOAD_APPEND,   /* in: upload_id, repo, offset, data/len. out: offset.
+                                 * NOT_FOUND: upload unknown; RANGE: offset is not the upload's end;
+                                 * INVALID: its session record is damaged (start again) */
+    STORAGE_OP_UPLOAD_COMMIT,   /* in: upload_id, repo, digest, data/len (final bytes, may be 0). out: size.
+                                 * As APPEND, and DIGEST_MISMATCH: the bytes have another digest (the upload ends) */
+    STORAGE_OP_UPLOAD_ABORT,    /* in: upload_id, repo. NOT_FOUND: upload unknown; INVALID: as APPEND */
+    STORAGE_OP_BLOB_PUT,        /* in: repo, digest, data/len (monolithic upload). out: size.
+                                 * DIGEST_MISMATCH: the bytes have another digest */
+    STORAGE_OP_BLOB_MOUNT,      /* in: repo, from_repo, digest. out: size. NOT_FOUND: the blob is not in from_repo */
+    STORAGE_OP_BLOB_UNLINK,     /* in: repo, digest. NOT_FOUND: the blob is not in repo */
     STORAGE_OP_MANIFEST_PUT,    /* in: repo, tag ("" for by-digest), digest, data/len, manifest.
                                  * REFERENCE: a blob (not foreign) or child manifest is not in repo;
                                  * INVALID: a descriptor's size is not the stored one */
-    STORAGE_OP_MANIFEST_DELETE, /* in: repo, reference (tag: only the tag; digest: manifest and its tags) */
-    STORAGE_OP_RECORDS,         /* in: records_fn, records_ctx */
+    STORAGE_OP_MANIFEST_DELETE, /* in: repo, reference (tag: only the tag; digest: manifest and its tags).
+                                 * NOT_FOUND: no such tag or manifest in repo */
+    STORAGE_OP_RECORDS,         /* in: records_fn, records_ctx. Whatever the closure returns;
+                                 * INVALID: no records_fn */
 } storage_op_kind_t;
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
@@ -253,7 +283,10 @@ struct storage_op {
 void storage_op_init(storage_op_t *op, storage_op_kind_t kind);
 /* Queues op for the writer; never blocks on I/O. */
 void storage_submit(storage_t *st, storage_op_t *op);
-/* Submits and waits for completion (tests, CLI, start-up). Ignores op->done. */
+/* Submits and waits for completion (tests, CLI, start-up). Ignores op->done.
+ * Returns op->status: the failures of each kind are noted in the list of
+ * kinds above and in storage_op_kind_t's comments; STORAGE_FULL when the
+ * store or disk is full. */
 storage_status_t storage_execute(storage_t *st, storage_op_t *op);
 /* Tells the writer to stop using op's inputs; returns once it no longer
  * reads them. done is still called (STORAGE_CANCELLED unless it had finished). */
