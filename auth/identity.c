@@ -7,7 +7,9 @@
  *   user/<name>           {"arn", "id", "created", "policies": [names], "keys": [ids]}
  *   role/<name>           the same, for roles
  *   access-key/<id>       {"principal": arn, "status": "Active", "created", "sealed": b64}
- *   policy/<name>         {"arn", "created", "updated", "document": "<JSON text>"}
+ *   policy/<name>         {"arn", "created", "updated"}
+ *   policy-doc/<name>     the policy document as put: its own record, so that a
+ *                         read hands it out from the snapshot without copying
  *   repo-policy/<repo>    the repository policy document as set
  *   admin-credentials     "pending" until <data>/admin-credentials is written, then "written"
  *   generation            u64, little-endian: bumped by every change, so caches
@@ -26,9 +28,10 @@
  * away. Every change is a closure run by storage's writer: atomic, durable
  * when it returns, and free of I/O and randomness (both happen before), so a
  * future backend may run it twice.
+ *
+ * The records every start needs (master key, account, token key, the first
+ * administrator) are created by auth/bootstrap.c.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -37,26 +40,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "auth/auth.h"
+#include "auth/auth_internal.h"
 #include "policies/policies.h"
 
-#define IAM_SPACE "iam"
-#define TOKEN_KEY_ID "k1"
-#define TOKEN_KEY_AAD "token-key"
-#define ADMIN_POLICY_DOCUMENT                                                                                                      \
-    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"FullAccess\",\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}" \
-    "]}"
-/* base64 of a sealed 40-byte secret or 32-byte key, with room to spare */
-#define SEALED_B64_MAX 128
-#define RECORD_KEY_MAX (AUTH_POLICY_NAME_MAX + 32)
-
-static auth_identity_status_t fail(auth_err_t *err, auth_identity_status_t s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static auth_identity_status_t fail(auth_err_t *err, auth_identity_status_t s, const char *fmt, ...)
+auth_identity_status_t iam_fail(auth_err_t *err, auth_identity_status_t s, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -73,11 +62,11 @@ static auth_identity_status_t from_storage(storage_status_t s, const storage_err
     case STORAGE_OK:
         return AUTH_IDENTITY_OK;
     case STORAGE_NOT_FOUND:
-        return fail(err, AUTH_IDENTITY_NOT_FOUND, "%s", serr->msg);
+        return iam_fail(err, AUTH_IDENTITY_NOT_FOUND, "%s", serr->msg);
     case STORAGE_EXISTS:
-        return fail(err, AUTH_IDENTITY_EXISTS, "%s", serr->msg);
+        return iam_fail(err, AUTH_IDENTITY_EXISTS, "%s", serr->msg);
     default:
-        return fail(err, AUTH_IDENTITY_STORE_ERROR, "the store failed: %s", serr->msg);
+        return iam_fail(err, AUTH_IDENTITY_STORE_ERROR, "the store failed: %s", serr->msg);
     }
 }
 
@@ -117,7 +106,7 @@ static bool principal_key(const char *account, const char *arn, char *key, size_
 
 /* ---- small record helpers ------------------------------------------------------ */
 
-static json_t *record_json(storage_records_t *rs, const char *key, storage_status_t *st, storage_err_t *serr)
+json_t *iam_record_json(storage_records_t *rs, const char *key, storage_status_t *st, storage_err_t *serr)
 {
     const void *v;
     size_t n;
@@ -134,7 +123,7 @@ static json_t *record_json(storage_records_t *rs, const char *key, storage_statu
     return j;
 }
 
-static storage_status_t put_json(storage_records_t *rs, const char *key, json_t *j, bool only_if_absent, storage_err_t *serr)
+storage_status_t iam_put_json(storage_records_t *rs, const char *key, json_t *j, bool only_if_absent, storage_err_t *serr)
 {
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) {
@@ -146,7 +135,7 @@ static storage_status_t put_json(storage_records_t *rs, const char *key, json_t 
     return s;
 }
 
-static const char *jstr(json_t *obj, const char *field)
+const char *iam_jstr(json_t *obj, const char *field)
 {
     const char *s = json_string_value(json_object_get(obj, field));
     return s ? s : "";
@@ -198,7 +187,7 @@ static storage_status_t find_name(storage_records_t *rs, const char *prefix, con
     return STORAGE_OK;
 }
 
-static storage_status_t bump_generation(storage_records_t *rs, storage_err_t *serr)
+storage_status_t iam_bump_generation(storage_records_t *rs, storage_err_t *serr)
 {
     uint64_t g = auth_generation(rs) + 1;
     unsigned char b[8];
@@ -222,8 +211,8 @@ uint64_t auth_generation(storage_records_t *rs)
 /* Runs a closure as one durable transaction. A closure refuses a change
  * that IAM would refuse (a conflict, a limit) by setting *refusal and
  * returning STORAGE_INVALID with the reason in its error. */
-static auth_identity_status_t run(storage_t *st, storage_records_fn fn, void *ctx, const auth_identity_status_t *refusal,
-                                  auth_err_t *err)
+auth_identity_status_t iam_run(storage_t *st, storage_records_fn fn, void *ctx, const auth_identity_status_t *refusal,
+                               auth_err_t *err)
 {
     storage_op_t op;
     storage_op_init(&op, STORAGE_OP_RECORDS);
@@ -231,14 +220,14 @@ static auth_identity_status_t run(storage_t *st, storage_records_fn fn, void *ct
     op.records_ctx = ctx;
     storage_status_t s = storage_execute(st, &op);
     if (s == STORAGE_INVALID && refusal && *refusal != AUTH_IDENTITY_OK)
-        return fail(err, *refusal, "%s", op.err.msg);
+        return iam_fail(err, *refusal, "%s", op.err.msg);
     return s == STORAGE_OK ? AUTH_IDENTITY_OK : from_storage(s, &op.err, err);
 }
 
 /* ---- sealing to and from base64 ------------------------------------------------- */
 
-static bool seal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *aad, const void *plain, size_t len,
-                     char out[SEALED_B64_MAX + 1], auth_err_t *err)
+bool iam_seal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *aad, const void *plain, size_t len,
+                  char out[IAM_SEALED_B64_MAX + 1], auth_err_t *err)
 {
     unsigned char sealed[64 + AUTH_SEAL_OVERHEAD];
     if (len > 64 || auth_seal(master, aad, strlen(aad), plain, len, sealed, err) != AUTH_OK)
@@ -248,12 +237,12 @@ static bool seal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char
 }
 
 /* Unseals base64 `b64` into out (cap bytes); returns the length or -1. */
-static long unseal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *aad, const char *b64, unsigned char *out,
-                       size_t cap, auth_err_t *err)
+long iam_unseal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *aad, const char *b64, unsigned char *out,
+                    size_t cap, auth_err_t *err)
 {
     size_t n = strlen(b64);
-    unsigned char raw[SEALED_B64_MAX];
-    if (n == 0 || n % 4 != 0 || n > SEALED_B64_MAX)
+    unsigned char raw[IAM_SEALED_B64_MAX];
+    if (n == 0 || n % 4 != 0 || n > IAM_SEALED_B64_MAX)
         return -1;
     int got = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
     if (got < 0)
@@ -273,10 +262,10 @@ static void principal_from_json(json_t *j, const char *key, size_t key_len, auth
 {
     memset(out, 0, sizeof(*out));
     const char *slash = memchr(key, '/', key_len);
-    snprintf(out->arn, sizeof(out->arn), "%s", jstr(j, "arn"));
+    snprintf(out->arn, sizeof(out->arn), "%s", iam_jstr(j, "arn"));
     if (slash)
         snprintf(out->name, sizeof(out->name), "%.*s", (int)(key_len - (size_t)(slash + 1 - key)), slash + 1);
-    snprintf(out->id, sizeof(out->id), "%s", jstr(j, "id"));
+    snprintf(out->id, sizeof(out->id), "%s", iam_jstr(j, "id"));
     out->is_role = key_len > 5 && strncmp(key, "role/", 5) == 0;
     out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
     json_t *p;
@@ -326,15 +315,15 @@ auth_identity_status_t auth_principals_list(storage_records_t *rs, bool roles, a
 auth_identity_status_t auth_access_key_info(storage_records_t *rs, const char *access_key_id, auth_access_key_info_t *out,
                                             auth_err_t *err)
 {
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     snprintf(key, sizeof(key), "access-key/%s", access_key_id);
     storage_err_t serr;
     storage_status_t s;
-    json_t *j = record_json(rs, key, &s, &serr);
+    json_t *j = iam_record_json(rs, key, &s, &serr);
     if (!j)
         return from_storage(s, &serr, err);
     snprintf(out->id, sizeof(out->id), "%s", access_key_id);
-    out->active = strcmp(jstr(j, "status"), "Active") == 0;
+    out->active = strcmp(iam_jstr(j, "status"), "Active") == 0;
     out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
     json_decref(j);
     return AUTH_IDENTITY_OK;
@@ -344,17 +333,17 @@ static void policy_info_from_json(json_t *j, const char *name, size_t name_len, 
 {
     memset(out, 0, sizeof(*out));
     snprintf(out->name, sizeof(out->name), "%.*s", (int)name_len, name);
-    snprintf(out->arn, sizeof(out->arn), "%s", jstr(j, "arn"));
+    snprintf(out->arn, sizeof(out->arn), "%s", iam_jstr(j, "arn"));
     out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
     out->updated = (int64_t)json_integer_value(json_object_get(j, "updated"));
 }
 
 auth_identity_status_t auth_policy_info(storage_records_t *rs, const char *name, auth_policy_info_t *out, auth_err_t *err)
 {
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     storage_err_t serr;
     storage_status_t s = find_name(rs, "policy/", name, key, sizeof(key), &serr);
-    json_t *j = s == STORAGE_OK ? record_json(rs, key, &s, &serr) : NULL;
+    json_t *j = s == STORAGE_OK ? iam_record_json(rs, key, &s, &serr) : NULL;
     if (!j)
         return from_storage(s, &serr, err);
     policy_info_from_json(j, key + 7, strlen(key + 7), out); /* the name as created */
@@ -391,18 +380,18 @@ auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn
 {
     storage_err_t serr;
     storage_status_t s;
-    json_t *acct = record_json(rs, "account", &s, &serr);
+    json_t *acct = iam_record_json(rs, "account", &s, &serr);
     if (!acct)
-        return fail(err, AUTH_IDENTITY_STORE_ERROR, "%s", s == STORAGE_NOT_FOUND ? "the account is not set up" : serr.msg);
+        return iam_fail(err, AUTH_IDENTITY_STORE_ERROR, "%s", s == STORAGE_NOT_FOUND ? "the account is not set up" : serr.msg);
     char account[AUTH_ACCOUNT_ID_LEN + 1];
-    snprintf(account, sizeof(account), "%s", jstr(acct, "id"));
+    snprintf(account, sizeof(account), "%s", iam_jstr(acct, "id"));
     json_decref(acct);
-    char key[RECORD_KEY_MAX], found[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX], found[IAM_RECORD_KEY_MAX];
     if (!principal_key(account, arn, key, sizeof(key)))
-        return fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of account %s", arn, account);
+        return iam_fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of account %s", arn, account);
     const char *prefix = strncmp(key, "role/", 5) == 0 ? "role/" : "user/"; /* principal_key wrote one of them */
     s = find_name(rs, prefix, key + 5, found, sizeof(found), &serr);
-    json_t *j = s == STORAGE_OK ? record_json(rs, found, &s, &serr) : NULL;
+    json_t *j = s == STORAGE_OK ? iam_record_json(rs, found, &s, &serr) : NULL;
     if (!j)
         return from_storage(s, &serr, err);
     principal_from_json(j, found, strlen(found), out);
@@ -412,7 +401,7 @@ auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn
 
 auth_identity_status_t auth_policy_get(storage_records_t *rs, const char *name, const char **doc, size_t *len, auth_err_t *err)
 {
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     storage_err_t serr;
     storage_status_t s = find_name(rs, "policy/", name, key, sizeof(key), &serr);
     if (s != STORAGE_OK)
@@ -433,7 +422,7 @@ auth_identity_status_t auth_policy_get(storage_records_t *rs, const char *name, 
 auth_identity_status_t auth_repository_policy_get(storage_records_t *rs, const char *repo, const char **doc, size_t *len,
                                                   auth_err_t *err)
 {
-    char key[RECORD_KEY_MAX + OCI_NAME_MAX];
+    char key[IAM_RECORD_KEY_MAX + OCI_NAME_MAX];
     snprintf(key, sizeof(key), "repo-policy/%s", repo);
     storage_err_t serr;
     const void *v;
@@ -447,27 +436,28 @@ auth_identity_status_t auth_repository_policy_get(storage_records_t *rs, const c
 auth_identity_status_t auth_access_key_get(storage_records_t *rs, const auth_keys_t *keys, const char *access_key_id,
                                            auth_principal_t *principal, char secret[AUTH_SECRET_KEY_LEN + 1], auth_err_t *err)
 {
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     if (strlen(access_key_id) != AUTH_ACCESS_KEY_ID_LEN || !iam_name_valid(access_key_id, AUTH_ACCESS_KEY_ID_LEN))
-        return fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key id is not valid");
+        return iam_fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key id is not valid");
     snprintf(key, sizeof(key), "access-key/%s", access_key_id);
     storage_err_t serr;
     storage_status_t s;
-    json_t *j = record_json(rs, key, &s, &serr);
+    json_t *j = iam_record_json(rs, key, &s, &serr);
     if (!j)
-        return s == STORAGE_NOT_FOUND ? fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key %s does not exist", access_key_id)
+        return s == STORAGE_NOT_FOUND ? iam_fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key %s does not exist", access_key_id)
                                       : from_storage(s, &serr, err);
     auth_identity_status_t r = AUTH_IDENTITY_OK;
     unsigned char plain[AUTH_SECRET_KEY_LEN];
-    if (strcmp(jstr(j, "status"), "Active") != 0) {
-        r = fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key %s is inactive", access_key_id);
-    } else if (unseal_b64(keys->master_key, access_key_id, jstr(j, "sealed"), plain, sizeof(plain), err) != AUTH_SECRET_KEY_LEN) {
-        r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the secret of access key %s cannot be unsealed (is master.key the right one?)",
-                 access_key_id);
+    if (strcmp(iam_jstr(j, "status"), "Active") != 0) {
+        r = iam_fail(err, AUTH_IDENTITY_NOT_FOUND, "the access key %s is inactive", access_key_id);
+    } else if (iam_unseal_b64(keys->master_key, access_key_id, iam_jstr(j, "sealed"), plain, sizeof(plain), err) !=
+               AUTH_SECRET_KEY_LEN) {
+        r = iam_fail(err, AUTH_IDENTITY_STORE_ERROR,
+                     "the secret of access key %s cannot be unsealed (is master.key the right one?)", access_key_id);
     } else {
         memcpy(secret, plain, AUTH_SECRET_KEY_LEN);
         secret[AUTH_SECRET_KEY_LEN] = '\0';
-        r = auth_principal_get(rs, jstr(j, "principal"), principal, err);
+        r = auth_principal_get(rs, iam_jstr(j, "principal"), principal, err);
     }
     OPENSSL_cleanse(plain, sizeof(plain));
     json_decref(j);
@@ -483,21 +473,21 @@ struct auth_change {
     storage_records_fn fn;
     auth_identity_status_t refusal; /* set by a closure that refuses as IAM would */
     char name[AUTH_POLICY_NAME_MAX + 1];
-    char key[RECORD_KEY_MAX + OCI_NAME_MAX]; /* the record the change is about */
+    char key[IAM_RECORD_KEY_MAX + OCI_NAME_MAX]; /* the record the change is about */
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     char id[24]; /* a new user's id, or an access key's */
     bool role, attach, create_only;
     int64_t now;
-    char sealed[SEALED_B64_MAX + 1];
+    char sealed[IAM_SEALED_B64_MAX + 1];
     char *doc; /* a policy document (owned), or NULL */
     size_t len;
     size_t attached;
-    char damaged[RECORD_KEY_MAX]; /* a record a scan could not read, or "" */
+    char damaged[IAM_RECORD_KEY_MAX]; /* a record a scan could not read, or "" */
     auth_principal_t principal;
     char secret[AUTH_SECRET_KEY_LEN + 1];
 };
 
-static void random_id(const char *prefix, char *out, size_t len)
+void iam_random_id(const char *prefix, char *out, size_t len)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     unsigned char r[32];
@@ -513,7 +503,7 @@ static auth_change_t *change_new(storage_records_fn fn, auth_identity_status_t *
 {
     auth_change_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        *status = fail(err, AUTH_IDENTITY_STORE_ERROR, "out of memory");
+        *status = iam_fail(err, AUTH_IDENTITY_STORE_ERROR, "out of memory");
         return NULL;
     }
     c->fn = fn;
@@ -548,7 +538,7 @@ auth_identity_status_t auth_change_finish(auth_change_t *c, const storage_op_t *
 {
     auth_identity_status_t r;
     if (op->status == STORAGE_INVALID && c->refusal != AUTH_IDENTITY_OK)
-        r = fail(err, c->refusal, "%s", op->err.msg);
+        r = iam_fail(err, c->refusal, "%s", op->err.msg);
     else
         r = op->status == STORAGE_OK ? AUTH_IDENTITY_OK : from_storage(op->status, &op->err, err);
     if (r != AUTH_IDENTITY_OK) /* a key that was not stored is never handed out */
@@ -593,7 +583,7 @@ auth_identity_status_t auth_change_run(storage_t *st, auth_change_t *c, auth_err
 static storage_status_t do_user_create(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
-    char existing[RECORD_KEY_MAX];
+    char existing[IAM_RECORD_KEY_MAX];
     storage_status_t found = find_name(rs, c->role ? "role/" : "user/", c->name, existing, sizeof(existing), serr);
     if (found == STORAGE_OK) {
         snprintf(serr->msg, sizeof(serr->msg), "the %s %s already exists (IAM names are unique whatever their case)",
@@ -605,11 +595,11 @@ static storage_status_t do_user_create(storage_records_t *rs, void *ctx, storage
     json_t *j = json_pack("{s:s,s:s,s:I,s:[],s:[]}", "arn", c->arn, "id", c->id, "created", (json_int_t)c->now, "policies", "keys");
     if (!j)
         return STORAGE_NOMEM;
-    storage_status_t s = put_json(rs, c->key, j, true, serr);
+    storage_status_t s = iam_put_json(rs, c->key, j, true, serr);
     json_decref(j);
     if (s == STORAGE_EXISTS)
         snprintf(serr->msg, sizeof(serr->msg), "the %s %s already exists", c->role ? "role" : "user", c->name);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
 }
 
 auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name, bool role, auth_identity_status_t *status,
@@ -625,7 +615,7 @@ auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name
     snprintf(c->name, sizeof(c->name), "%s", name);
     snprintf(c->key, sizeof(c->key), "%s/%s", role ? "role" : "user", name);
     auth_principal_arn(keys, name, role, c->arn);
-    random_id(role ? "AROA" : "AIDA", c->id, 21);
+    iam_random_id(role ? "AROA" : "AIDA", c->id, 21);
     auth_principal_t *p = &c->principal;
     snprintf(p->arn, sizeof(p->arn), "%s", c->arn);
     snprintf(p->name, sizeof(p->name), "%s", name);
@@ -638,9 +628,9 @@ auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name
 static storage_status_t do_user_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     storage_status_t s = find_name(rs, c->role ? "role/" : "user/", c->name, key, sizeof(key), serr);
-    json_t *j = s == STORAGE_OK ? record_json(rs, key, &s, serr) : NULL;
+    json_t *j = s == STORAGE_OK ? iam_record_json(rs, key, &s, serr) : NULL;
     if (!j)
         return s;
     size_t keys = json_array_size(json_object_get(j, "keys")), policies = json_array_size(json_object_get(j, "policies"));
@@ -652,7 +642,7 @@ static storage_status_t do_user_delete(storage_records_t *rs, void *ctx, storage
         return STORAGE_INVALID;
     }
     s = storage_record_del(rs, IAM_SPACE, key, serr);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
 }
 
 auth_change_t *auth_change_user_delete(const char *name, bool role, auth_identity_status_t *status, auth_err_t *err)
@@ -671,7 +661,7 @@ static storage_status_t do_key_create(storage_records_t *rs, void *ctx, storage_
 {
     auth_change_t *c = ctx;
     storage_status_t s;
-    json_t *p = record_json(rs, c->key, &s, serr);
+    json_t *p = iam_record_json(rs, c->key, &s, serr);
     if (!p)
         return s;
     json_t *list = json_object_get(p, "keys");
@@ -683,19 +673,19 @@ static storage_status_t do_key_create(storage_records_t *rs, void *ctx, storage_
         return STORAGE_INVALID;
     }
     json_array_append_new(list, json_string(c->id));
-    s = put_json(rs, c->key, p, false, serr);
+    s = iam_put_json(rs, c->key, p, false, serr);
     json_decref(p);
     if (s != STORAGE_OK)
         return s;
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     snprintf(key, sizeof(key), "access-key/%s", c->id);
     json_t *k =
         json_pack("{s:s,s:s,s:I,s:s}", "principal", c->arn, "status", "Active", "created", (json_int_t)c->now, "sealed", c->sealed);
     if (!k)
         return STORAGE_NOMEM;
-    s = put_json(rs, key, k, true, serr);
+    s = iam_put_json(rs, key, k, true, serr);
     json_decref(k);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
 }
 
 auth_change_t *auth_change_access_key_create(const auth_keys_t *keys, const char *principal_arn, auth_identity_status_t *status,
@@ -709,7 +699,7 @@ auth_change_t *auth_change_access_key_create(const auth_keys_t *keys, const char
     snprintf(c->arn, sizeof(c->arn), "%s", principal_arn);
     char id[AUTH_ACCESS_KEY_ID_LEN + 1];
     if (auth_access_key_generate(id, c->secret, err) != AUTH_OK ||
-        !seal_b64(keys->master_key, id, c->secret, AUTH_SECRET_KEY_LEN, c->sealed, err))
+        !iam_seal_b64(keys->master_key, id, c->secret, AUTH_SECRET_KEY_LEN, c->sealed, err))
         return refuse(c, status, AUTH_IDENTITY_STORE_ERROR, err, NULL);
     snprintf(c->id, sizeof(c->id), "%s", id);
     return c;
@@ -718,17 +708,17 @@ auth_change_t *auth_change_access_key_create(const auth_keys_t *keys, const char
 static storage_status_t do_key_delete(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
-    char key[RECORD_KEY_MAX], pkey[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX], pkey[IAM_RECORD_KEY_MAX];
     snprintf(key, sizeof(key), "access-key/%s", c->id);
     storage_status_t s;
-    json_t *k = record_json(rs, key, &s, serr);
+    json_t *k = iam_record_json(rs, key, &s, serr);
     if (!k)
         return s;
-    const char *arn = jstr(k, "principal");
+    const char *arn = iam_jstr(k, "principal");
     const char *slash = strrchr(arn, ':');
     snprintf(pkey, sizeof(pkey), "%s", slash ? slash + 1 : "");
     json_decref(k);
-    json_t *p = record_json(rs, pkey, &s, serr);
+    json_t *p = iam_record_json(rs, pkey, &s, serr);
     if (p) {
         json_t *list = json_object_get(p, "keys"), *v;
         size_t i;
@@ -739,13 +729,13 @@ static storage_status_t do_key_delete(storage_records_t *rs, void *ctx, storage_
                 break;
             }
         }
-        s = put_json(rs, pkey, p, false, serr);
+        s = iam_put_json(rs, pkey, p, false, serr);
         json_decref(p);
         if (s != STORAGE_OK)
             return s;
     }
     s = storage_record_del(rs, IAM_SPACE, key, serr);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
 }
 
 auth_change_t *auth_change_access_key_delete(const char *access_key_id, auth_identity_status_t *status, auth_err_t *err)
@@ -762,10 +752,10 @@ auth_change_t *auth_change_access_key_delete(const char *access_key_id, auth_ide
 static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     /* a policy whose name differs only in case is this one (IAM's names are unique whatever their case) */
     storage_status_t s = find_name(rs, "policy/", c->name, key, sizeof(key), serr);
-    json_t *j = s == STORAGE_OK ? record_json(rs, key, &s, serr) : NULL;
+    json_t *j = s == STORAGE_OK ? iam_record_json(rs, key, &s, serr) : NULL;
     if (!j && s != STORAGE_NOT_FOUND)
         return s;
     if (j && c->create_only) {
@@ -778,7 +768,7 @@ static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_
     if (!j && !(j = json_pack("{s:s,s:I}", "arn", c->arn, "created", (json_int_t)c->now)))
         return STORAGE_NOMEM;
     json_object_set_new(j, "updated", json_integer(c->now));
-    s = put_json(rs, key, j, false, serr);
+    s = iam_put_json(rs, key, j, false, serr);
     json_decref(j);
     if (s != STORAGE_OK)
         return s;
@@ -786,7 +776,7 @@ static storage_status_t do_policy_put(storage_records_t *rs, void *ctx, storage_
     snprintf(name, sizeof(name), "%.*s", AUTH_POLICY_NAME_MAX, key + 7);
     snprintf(key, sizeof(key), "policy-doc/%s", name);
     s = storage_record_put(rs, IAM_SPACE, key, c->doc, c->len, false, serr);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
 }
 
 /* A copy of a policy document that parses as `kind`; false after refusing. */
@@ -795,12 +785,12 @@ static bool take_document(auth_change_t *c, const char *doc, size_t len, policy_
     policy_err_t perr;
     policy_t *p = policy_parse(doc, len, kind, &perr);
     if (!p) {
-        fail(err, AUTH_IDENTITY_INVALID, "MalformedPolicyDocument: %s", perr.msg);
+        iam_fail(err, AUTH_IDENTITY_INVALID, "MalformedPolicyDocument: %s", perr.msg);
         return false;
     }
     policy_free(p);
     if (!(c->doc = malloc(len ? len : 1))) {
-        fail(err, AUTH_IDENTITY_STORE_ERROR, "out of memory");
+        iam_fail(err, AUTH_IDENTITY_STORE_ERROR, "out of memory");
         return false;
     }
     memcpy(c->doc, doc, len);
@@ -863,13 +853,13 @@ static storage_status_t do_policy_delete(storage_records_t *rs, void *ctx, stora
         snprintf(serr->msg, sizeof(serr->msg), "Cannot delete a policy attached to entities (%zu): detach it first", c->attached);
         return STORAGE_INVALID;
     }
-    char key[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX];
     snprintf(key, sizeof(key), "policy/%s", c->name);
     if ((s = storage_record_del(rs, IAM_SPACE, key, serr)) != STORAGE_OK)
         return s;
     snprintf(key, sizeof(key), "policy-doc/%s", c->name);
     s = storage_record_del(rs, IAM_SPACE, key, serr);
-    return s == STORAGE_OK || s == STORAGE_NOT_FOUND ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK || s == STORAGE_NOT_FOUND ? iam_bump_generation(rs, serr) : s;
 }
 
 auth_change_t *auth_change_policy_delete(const char *name, auth_identity_status_t *status, auth_err_t *err)
@@ -886,7 +876,7 @@ auth_change_t *auth_change_policy_delete(const char *name, auth_identity_status_
 static storage_status_t do_attach(storage_records_t *rs, void *ctx, storage_err_t *serr)
 {
     auth_change_t *c = ctx;
-    char key[RECORD_KEY_MAX], pkey[RECORD_KEY_MAX];
+    char key[IAM_RECORD_KEY_MAX], pkey[IAM_RECORD_KEY_MAX];
     storage_status_t s = find_name(rs, "policy/", c->name, key, sizeof(key), serr);
     if (s != STORAGE_OK) {
         if (s == STORAGE_NOT_FOUND)
@@ -896,7 +886,7 @@ static storage_status_t do_attach(storage_records_t *rs, void *ctx, storage_err_
     const char *policy = key + 7;                                              /* the name as created */
     const char *prefix = strncmp(c->key, "role/", 5) == 0 ? "role/" : "user/"; /* principal_key wrote one of them */
     s = find_name(rs, prefix, c->key + 5, pkey, sizeof(pkey), serr);
-    json_t *p = s == STORAGE_OK ? record_json(rs, pkey, &s, serr) : NULL;
+    json_t *p = s == STORAGE_OK ? iam_record_json(rs, pkey, &s, serr) : NULL;
     if (!p)
         return s;
     json_t *list = json_object_get(p, "policies"), *e;
@@ -921,9 +911,9 @@ static storage_status_t do_attach(storage_records_t *rs, void *ctx, storage_err_
         snprintf(serr->msg, sizeof(serr->msg), "the policy %.100s is not attached to %.100s", policy, pkey);
         return STORAGE_NOT_FOUND;
     }
-    s = put_json(rs, pkey, p, false, serr);
+    s = iam_put_json(rs, pkey, p, false, serr);
     json_decref(p);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
 }
 
 auth_change_t *auth_change_policy_attach(const auth_keys_t *keys, const char *principal_arn, const char *policy, bool attach,
@@ -944,7 +934,7 @@ static storage_status_t do_repo_policy(storage_records_t *rs, void *ctx, storage
     auth_change_t *c = ctx;
     storage_status_t s = c->doc ? storage_record_put(rs, IAM_SPACE, c->key, c->doc, c->len, false, serr)
                                 : storage_record_del(rs, IAM_SPACE, c->key, serr);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
 }
 
 auth_change_t *auth_change_repository_policy_set(const char *repo, const char *doc, size_t len, auth_identity_status_t *status,
@@ -959,262 +949,4 @@ auth_change_t *auth_change_repository_policy_set(const char *repo, const char *d
         return refuse(c, status, c->doc ? AUTH_IDENTITY_STORE_ERROR : AUTH_IDENTITY_INVALID, err, NULL);
     snprintf(c->key, sizeof(c->key), "repo-policy/%s", repo);
     return c;
-}
-
-/* ---- bootstrap --------------------------------------------------------------------- */
-
-/* Writes `len` bytes to path via a temp file, fsync and rename: the file is
- * either absent or whole, never half-written. Mode 0600. */
-static bool write_file_atomically(const char *path, const void *data, size_t len, auth_err_t *err)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot create %s: %s", tmp, strerror(errno));
-        return false;
-    }
-    bool ok = fchmod(fd, 0600) == 0 && write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
-    int saved = errno;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot write %s: %s", path, strerror(ok ? errno : saved));
-        unlink(tmp);
-        return false;
-    }
-    return true;
-}
-
-static bool load_master_key(const char *data_dir, bool store_is_new, unsigned char key[AUTH_SEAL_KEY_BYTES], auth_err_t *err)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/master.key", data_dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        struct stat sb;
-        ssize_t n = fstat(fd, &sb) == 0 && sb.st_size == AUTH_SEAL_KEY_BYTES ? read(fd, key, AUTH_SEAL_KEY_BYTES) : -1;
-        close(fd);
-        if (n != AUTH_SEAL_KEY_BYTES) {
-            fail(err, AUTH_IDENTITY_STORE_ERROR, "%s must hold exactly %d bytes", path, AUTH_SEAL_KEY_BYTES);
-            return false;
-        }
-        return true;
-    }
-    if (errno != ENOENT || !store_is_new) {
-        fail(err, AUTH_IDENTITY_STORE_ERROR,
-             "cannot read %s (%s): the store's secrets are sealed with it; restore it from a backup of the data directory", path,
-             strerror(errno));
-        return false;
-    }
-    if (RAND_bytes(key, AUTH_SEAL_KEY_BYTES) != 1) {
-        fail(err, AUTH_IDENTITY_STORE_ERROR, "OpenSSL could not generate a master key");
-        return false;
-    }
-    return write_file_atomically(path, key, AUTH_SEAL_KEY_BYTES, err);
-}
-
-typedef struct {
-    const auth_keys_t *keys;
-    const char *token_key_sealed;
-    const char *admin_id;
-    const char *admin_key_id;
-    const char *admin_key_sealed;
-    int64_t now;
-} init_t;
-
-static storage_status_t do_init(storage_records_t *rs, void *ctx, storage_err_t *serr)
-{
-    init_t *c = ctx;
-    json_t *acct = json_pack("{s:s,s:I}", "id", c->keys->account_id, "created", (json_int_t)c->now);
-    json_t *tk = json_pack("{s:s,s:s}", "id", TOKEN_KEY_ID, "sealed", c->token_key_sealed);
-    if (!acct || !tk) {
-        json_decref(acct);
-        json_decref(tk);
-        return STORAGE_NOMEM;
-    }
-    storage_status_t s = put_json(rs, "account", acct, true, serr);
-    if (s == STORAGE_OK)
-        s = put_json(rs, "token-key", tk, true, serr);
-    json_decref(acct);
-    json_decref(tk);
-    if (s != STORAGE_OK)
-        return s;
-    char arn[AUTH_PRINCIPAL_ARN_MAX + 1], parn[AUTH_PRINCIPAL_ARN_MAX + 1];
-    snprintf(arn, sizeof(arn), "arn:aws:iam::%s:user/%s", c->keys->account_id, AUTH_ADMIN_USER);
-    snprintf(parn, sizeof(parn), "arn:aws:iam::%s:policy/%s", c->keys->account_id, AUTH_ADMIN_POLICY);
-    json_t *user = json_pack("{s:s,s:s,s:I,s:[s],s:[s]}", "arn", arn, "id", c->admin_id, "created", (json_int_t)c->now, "policies",
-                             AUTH_ADMIN_POLICY, "keys", c->admin_key_id);
-    json_t *pol = json_pack("{s:s,s:I,s:I}", "arn", parn, "created", (json_int_t)c->now, "updated", (json_int_t)c->now);
-    json_t *key = json_pack("{s:s,s:s,s:I,s:s}", "principal", arn, "status", "Active", "created", (json_int_t)c->now, "sealed",
-                            c->admin_key_sealed);
-    char kk[RECORD_KEY_MAX];
-    snprintf(kk, sizeof(kk), "access-key/%s", c->admin_key_id);
-    if (!user || !pol || !key)
-        s = STORAGE_NOMEM;
-    if (s == STORAGE_OK)
-        s = put_json(rs, "user/" AUTH_ADMIN_USER, user, true, serr);
-    if (s == STORAGE_OK)
-        s = put_json(rs, "policy/" AUTH_ADMIN_POLICY, pol, true, serr);
-    if (s == STORAGE_OK)
-        s = storage_record_put(rs, IAM_SPACE, "policy-doc/" AUTH_ADMIN_POLICY, ADMIN_POLICY_DOCUMENT, strlen(ADMIN_POLICY_DOCUMENT),
-                               true, serr);
-    if (s == STORAGE_OK)
-        s = put_json(rs, kk, key, true, serr);
-    if (s == STORAGE_OK)
-        s = storage_record_put(rs, IAM_SPACE, "admin-credentials", "pending", 7, true, serr);
-    if (s == STORAGE_OK)
-        s = bump_generation(rs, serr);
-    json_decref(user);
-    json_decref(pol);
-    json_decref(key);
-    return s;
-}
-
-typedef struct {
-    const char *id;
-    const char *sealed;
-} rotate_t;
-
-static storage_status_t do_rotate(storage_records_t *rs, void *ctx, storage_err_t *serr)
-{
-    rotate_t *c = ctx;
-    json_t *tk = json_pack("{s:s,s:s}", "id", c->id, "sealed", c->sealed);
-    if (!tk)
-        return STORAGE_NOMEM;
-    storage_status_t s = put_json(rs, "token-key", tk, false, serr);
-    json_decref(tk);
-    return s == STORAGE_OK ? bump_generation(rs, serr) : s;
-}
-
-auth_identity_status_t auth_token_key_rotate(storage_t *st, auth_keys_t *keys, auth_err_t *err)
-{
-    /* ids count up ("k1", "k2", ...), so a token names the key generation it came from */
-    unsigned long n = strtoul(keys->token_key.id[0] == 'k' ? keys->token_key.id + 1 : "0", NULL, 10);
-    char id[AUTH_TOKEN_KEY_ID_MAX + 1], sealed[SEALED_B64_MAX + 1];
-    snprintf(id, sizeof(id), "k%lu", n + 1);
-    auth_token_key_t fresh;
-    if (auth_token_key_generate(id, &fresh, err) != AUTH_OK ||
-        !seal_b64(keys->master_key, TOKEN_KEY_AAD, fresh.secret, AUTH_TOKEN_KEY_BYTES, sealed, err)) {
-        OPENSSL_cleanse(&fresh, sizeof(fresh));
-        return AUTH_IDENTITY_STORE_ERROR;
-    }
-    rotate_t c = {.id = id, .sealed = sealed};
-    auth_identity_status_t r = run(st, do_rotate, &c, NULL, err);
-    if (r == AUTH_IDENTITY_OK)
-        keys->token_key = fresh;
-    OPENSSL_cleanse(&fresh, sizeof(fresh));
-    return r;
-}
-
-static storage_status_t do_mark_written(storage_records_t *rs, void *ctx, storage_err_t *serr)
-{
-    (void)ctx;
-    return storage_record_put(rs, IAM_SPACE, "admin-credentials", "written", 7, false, serr);
-}
-
-/* The admin key id from the admin user's record (its first key). */
-static bool admin_key_id(storage_records_t *rs, char id[AUTH_ACCESS_KEY_ID_LEN + 1])
-{
-    storage_err_t serr;
-    storage_status_t s;
-    json_t *u = record_json(rs, "user/" AUTH_ADMIN_USER, &s, &serr);
-    const char *k = u ? json_string_value(json_array_get(json_object_get(u, "keys"), 0)) : NULL;
-    bool ok = k && strlen(k) == AUTH_ACCESS_KEY_ID_LEN;
-    if (ok)
-        memcpy(id, k, AUTH_ACCESS_KEY_ID_LEN + 1);
-    json_decref(u);
-    return ok;
-}
-
-auth_identity_status_t auth_bootstrap(storage_t *st, const char *data_dir, auth_keys_t *keys, bool *created_admin, auth_err_t *err)
-{
-    *created_admin = false;
-    memset(keys, 0, sizeof(*keys));
-    storage_reader_t *rd = storage_reader_begin(st, NULL);
-    if (!rd)
-        return fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot read the store");
-    const void *v;
-    size_t n;
-    bool is_new = storage_record_get(storage_reader_records(rd), IAM_SPACE, "account", &v, &n, NULL) == STORAGE_NOT_FOUND;
-    storage_reader_end(rd);
-    if (!load_master_key(data_dir, is_new, keys->master_key, err))
-        return AUTH_IDENTITY_STORE_ERROR;
-
-    auth_identity_status_t r = AUTH_IDENTITY_OK;
-    if (is_new) {
-        /* randomness first: the closure itself must be deterministic */
-        unsigned char digits[AUTH_ACCOUNT_ID_LEN];
-        RAND_bytes(digits, sizeof(digits));
-        for (size_t i = 0; i < AUTH_ACCOUNT_ID_LEN; i++)
-            keys->account_id[i] = (char)('0' + (i == 0 ? 1 + digits[i] % 9 : digits[i] % 10));
-        auth_token_key_t tk;
-        char tk_sealed[SEALED_B64_MAX + 1], admin_id[24], key_id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1],
-            key_sealed[SEALED_B64_MAX + 1];
-        random_id("AIDA", admin_id, 21);
-        if (auth_token_key_generate(TOKEN_KEY_ID, &tk, err) != AUTH_OK ||
-            !seal_b64(keys->master_key, TOKEN_KEY_AAD, tk.secret, AUTH_TOKEN_KEY_BYTES, tk_sealed, err) ||
-            auth_access_key_generate(key_id, secret, err) != AUTH_OK ||
-            !seal_b64(keys->master_key, key_id, secret, AUTH_SECRET_KEY_LEN, key_sealed, err))
-            r = AUTH_IDENTITY_STORE_ERROR;
-        OPENSSL_cleanse(&tk, sizeof(tk));
-        OPENSSL_cleanse(secret, sizeof(secret));
-        init_t c = {.keys = keys,
-                    .token_key_sealed = tk_sealed,
-                    .admin_id = admin_id,
-                    .admin_key_id = key_id,
-                    .admin_key_sealed = key_sealed,
-                    .now = (int64_t)time(NULL)};
-        if (r == AUTH_IDENTITY_OK)
-            r = run(st, do_init, &c, NULL, err);
-        if (r != AUTH_IDENTITY_OK)
-            return r;
-    }
-
-    /* load what every request needs */
-    rd = storage_reader_begin(st, NULL);
-    if (!rd)
-        return fail(err, AUTH_IDENTITY_STORE_ERROR, "cannot read the store");
-    storage_records_t *rs = storage_reader_records(rd);
-    storage_err_t serr;
-    storage_status_t s;
-    json_t *acct = record_json(rs, "account", &s, &serr), *tk = record_json(rs, "token-key", &s, &serr);
-    bool pending = storage_record_get(rs, IAM_SPACE, "admin-credentials", &v, &n, NULL) == STORAGE_OK && n == 7 &&
-                   memcmp(v, "pending", 7) == 0;
-    if (!acct || !tk || strlen(jstr(acct, "id")) != AUTH_ACCOUNT_ID_LEN) {
-        r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the store's account records are missing or damaged");
-    } else {
-        snprintf(keys->account_id, sizeof(keys->account_id), "%s", jstr(acct, "id"));
-        snprintf(keys->token_key.id, sizeof(keys->token_key.id), "%s", jstr(tk, "id"));
-        if (unseal_b64(keys->master_key, TOKEN_KEY_AAD, jstr(tk, "sealed"), keys->token_key.secret, AUTH_TOKEN_KEY_BYTES, err) !=
-            AUTH_TOKEN_KEY_BYTES)
-            r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the token key cannot be unsealed: %s/master.key is not the key of this store",
-                     data_dir);
-    }
-    json_decref(acct);
-    json_decref(tk);
-
-    /* First start, or a crash before the credentials file was written: write
-     * it from the sealed secret, then remember that it was written (so a file
-     * the administrator deleted on purpose stays deleted). */
-    char key_id[AUTH_ACCESS_KEY_ID_LEN + 1], secret[AUTH_SECRET_KEY_LEN + 1];
-    auth_principal_t admin;
-    if (r == AUTH_IDENTITY_OK && pending) {
-        if (!admin_key_id(rs, key_id))
-            r = fail(err, AUTH_IDENTITY_STORE_ERROR, "the administrator's access key is missing");
-        else
-            r = auth_access_key_get(rs, keys, key_id, &admin, secret, err);
-    }
-    storage_reader_end(rd);
-    if (r != AUTH_IDENTITY_OK || !pending)
-        return r;
-    char path[4096], text[256];
-    snprintf(path, sizeof(path), "%s/admin-credentials", data_dir);
-    int len = snprintf(text, sizeof(text), "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key_id, secret);
-    bool ok = write_file_atomically(path, text, (size_t)len, err);
-    OPENSSL_cleanse(text, sizeof(text));
-    OPENSSL_cleanse(secret, sizeof(secret));
-    if (!ok)
-        return AUTH_IDENTITY_STORE_ERROR;
-    *created_admin = true;
-    return run(st, do_mark_written, NULL, NULL, err);
 }
