@@ -287,28 +287,49 @@ void auth_principal_arn(const auth_keys_t *keys, const char *name, bool role, ch
     snprintf(out, AUTH_PRINCIPAL_ARN_MAX + 1, "arn:aws:iam::%s:%s/%s", keys->account_id, role ? "role" : "user", name);
 }
 
-typedef struct {
-    auth_principal_cb cb;
-    void *ctx;
-} principal_scan_t;
-
-static bool principal_scan(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
+static void policy_info_from_json(json_t *j, const char *name, size_t name_len, auth_policy_info_t *out)
 {
-    principal_scan_t *c = ctx;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%.*s", (int)name_len, name);
+    snprintf(out->arn, sizeof(out->arn), "%s", iam_jstr(j, "arn"));
+    out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
+    out->updated = (int64_t)json_integer_value(json_object_get(j, "updated"));
+}
+
+/* A listing of principals (principal_cb) or managed policies (policy_cb):
+ * the adapter storage_record_scan calls for each record. A damaged record is
+ * skipped, not fatal to the listing. */
+typedef struct {
+    auth_principal_cb principal_cb;
+    auth_policy_cb policy_cb;
+    void *ctx;
+} listing_t;
+
+static bool listing_scan(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
+{
+    listing_t *c = ctx;
     json_t *j = json_loadb(val, len, 0, NULL);
     if (!j)
-        return true; /* a damaged record is skipped, not fatal to the listing */
-    auth_principal_t p;
-    principal_from_json(j, key, key_len, &p);
+        return true;
+    bool more;
+    if (c->principal_cb) {
+        auth_principal_t p;
+        principal_from_json(j, key, key_len, &p);
+        more = c->principal_cb(c->ctx, &p);
+    } else {
+        auth_policy_info_t p;
+        policy_info_from_json(j, key + 7, key_len - 7, &p); /* after "policy/" */
+        more = c->policy_cb(c->ctx, &p);
+    }
     json_decref(j);
-    return c->cb(c->ctx, &p);
+    return more;
 }
 
 auth_identity_status_t auth_principals_list(storage_records_t *rs, bool roles, auth_principal_cb cb, void *ctx, auth_err_t *err)
 {
-    principal_scan_t c = {.cb = cb, .ctx = ctx};
+    listing_t c = {.principal_cb = cb, .ctx = ctx};
     storage_err_t serr;
-    storage_status_t s = storage_record_scan(rs, IAM_SPACE, roles ? "role/" : "user/", principal_scan, &c, &serr);
+    storage_status_t s = storage_record_scan(rs, IAM_SPACE, roles ? "role/" : "user/", listing_scan, &c, &serr);
     return from_storage(s, &serr, err);
 }
 
@@ -329,15 +350,6 @@ auth_identity_status_t auth_access_key_info(storage_records_t *rs, const char *a
     return AUTH_IDENTITY_OK;
 }
 
-static void policy_info_from_json(json_t *j, const char *name, size_t name_len, auth_policy_info_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    snprintf(out->name, sizeof(out->name), "%.*s", (int)name_len, name);
-    snprintf(out->arn, sizeof(out->arn), "%s", iam_jstr(j, "arn"));
-    out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
-    out->updated = (int64_t)json_integer_value(json_object_get(j, "updated"));
-}
-
 auth_identity_status_t auth_policy_info(storage_records_t *rs, const char *name, auth_policy_info_t *out, auth_err_t *err)
 {
     char key[IAM_RECORD_KEY_MAX];
@@ -351,28 +363,11 @@ auth_identity_status_t auth_policy_info(storage_records_t *rs, const char *name,
     return AUTH_IDENTITY_OK;
 }
 
-typedef struct {
-    auth_policy_cb cb;
-    void *ctx;
-} policy_scan_t;
-
-static bool policy_scan(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
-{
-    policy_scan_t *c = ctx;
-    json_t *j = json_loadb(val, len, 0, NULL);
-    if (!j)
-        return true;
-    auth_policy_info_t p;
-    policy_info_from_json(j, key + 7, key_len - 7, &p); /* after "policy/" */
-    json_decref(j);
-    return c->cb(c->ctx, &p);
-}
-
 auth_identity_status_t auth_policies_list(storage_records_t *rs, auth_policy_cb cb, void *ctx, auth_err_t *err)
 {
-    policy_scan_t c = {.cb = cb, .ctx = ctx};
+    listing_t c = {.policy_cb = cb, .ctx = ctx};
     storage_err_t serr;
-    storage_status_t s = storage_record_scan(rs, IAM_SPACE, "policy/", policy_scan, &c, &serr);
+    storage_status_t s = storage_record_scan(rs, IAM_SPACE, "policy/", listing_scan, &c, &serr);
     return from_storage(s, &serr, err);
 }
 

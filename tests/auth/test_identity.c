@@ -521,3 +521,31 @@ Test(identity, a_policy_is_not_deleted_while_a_damaged_principal_record_might_ha
     cr_assert_eq(auth_policy_get(storage_reader_records(rd), "Pull", &got, &len, &err), AUTH_IDENTITY_OK, "still there");
     storage_reader_end(rd);
 }
+
+static bool collect_policy_names(void *ctx, const auth_policy_info_t *p)
+{
+    strcat(ctx, p->name);
+    strcat(ctx, ",");
+    return true;
+}
+
+Test(identity, listings_give_policies_in_name_order_and_skip_a_damaged_record)
+{
+    auth_err_t err;
+    cr_assert_eq(run(auth_change_policy_put(&keys, "Zeta", PULL_POLICY, strlen(PULL_POLICY), true, &made, &err), &err),
+                 AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(run(auth_change_policy_put(&keys, "Beta", PULL_POLICY, strlen(PULL_POLICY), true, &made, &err), &err),
+                 AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_eq(user_create("bob", false, NULL, &err), AUTH_IDENTITY_OK);
+    cr_assert_eq(user_create("carol", false, NULL, &err), AUTH_IDENTITY_OK);
+    damage("policy/Beta");
+    damage("user/bob");
+    char names[256] = "";
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_policies_list(storage_reader_records(rd), collect_policy_names, names, &err), AUTH_IDENTITY_OK);
+    cr_assert_str_eq(names, AUTH_ADMIN_POLICY ",Zeta,");
+    names[0] = '\0';
+    cr_assert_eq(auth_principals_list(storage_reader_records(rd), false, collect_names, names, &err), AUTH_IDENTITY_OK);
+    cr_assert_str_eq(names, "admin,carol,");
+    storage_reader_end(rd);
+}
