@@ -10,25 +10,15 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "storage/storage.h"
+#include "tests/storage/helpers.h"
 
 static char dir[256];
 static storage_t *st;
 static auth_keys_t keys;
 
-static void open_store(void)
-{
-    storage_err_t err;
-    storage_options_t opt = {.map_size = (uint64_t)1 << 30, .no_sync = true};
-    st = storage_open(dir, &opt, &err);
-    cr_assert_not_null(st, "%s", err.msg);
-}
-
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/berth-test-identity-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    open_store();
+    st = test_store_open(dir, sizeof(dir));
     bool created;
     auth_err_t err;
     cr_assert_eq(auth_bootstrap(st, dir, &keys, &created, &err), AUTH_IDENTITY_OK, "%s", err.msg);
@@ -37,10 +27,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    storage_close(st);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
+    test_store_close(st, dir);
 }
 
 TestSuite(identity, .init = setup, .fini = teardown);

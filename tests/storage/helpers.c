@@ -6,15 +6,20 @@
 #include "storage/storage_internal.h"
 #include "tests/storage/helpers.h"
 
-storage_t *test_store_open(char *dir, size_t cap)
+storage_t *test_store_reopen(const char *dir)
 {
-    snprintf(dir, cap, "/tmp/berth-test-storage-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
     storage_err_t err;
     storage_options_t opt = {.map_size = (uint64_t)1 << 32, .no_sync = true};
     storage_t *st = storage_open(dir, &opt, &err);
     cr_assert_not_null(st, "storage_open: %s", err.msg);
     return st;
+}
+
+storage_t *test_store_open(char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/berth-test-storage-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    return test_store_reopen(dir);
 }
 
 void test_store_close(storage_t *st, const char *dir)

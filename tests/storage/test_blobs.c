@@ -6,19 +6,7 @@
 #include "storage/storage_internal.h"
 #include "tests/storage/helpers.h"
 
-static char dir[256];
-static storage_t *st;
-
-static void setup(void)
-{
-    st = test_store_open(dir, sizeof(dir));
-}
-static void teardown(void)
-{
-    test_store_close(st, dir);
-}
-
-TestSuite(blobs, .init = setup, .fini = teardown);
+TEST_STORE_SUITE(blobs);
 
 static unsigned char *random_bytes(size_t len, unsigned seed)
 {

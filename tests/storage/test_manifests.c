@@ -7,19 +7,7 @@
 #include "storage/storage_internal.h"
 #include "tests/storage/helpers.h"
 
-static char dir[256];
-static storage_t *st;
-
-static void setup(void)
-{
-    st = test_store_open(dir, sizeof(dir));
-}
-static void teardown(void)
-{
-    test_store_close(st, dir);
-}
-
-TestSuite(manifests, .init = setup, .fini = teardown);
+TEST_STORE_SUITE(manifests);
 
 static oci_manifest_t image_manifest_sized(const oci_digest_t *config, uint64_t config_size, const oci_digest_t *layer,
                                            uint64_t layer_size)

@@ -6,19 +6,7 @@
 
 #include "tests/storage/helpers.h"
 
-static char dir[256];
-static storage_t *st;
-
-static void setup(void)
-{
-    st = test_store_open(dir, sizeof(dir));
-}
-static void teardown(void)
-{
-    test_store_close(st, dir);
-}
-
-TestSuite(records, .init = setup, .fini = teardown);
+TEST_STORE_SUITE(records);
 
 /* A closure that applies a small script of puts and deletes, then fails on purpose when asked. */
 typedef struct {

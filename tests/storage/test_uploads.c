@@ -6,19 +6,7 @@
 #include "storage/storage_internal.h"
 #include "tests/storage/helpers.h"
 
-static char dir[256];
-static storage_t *st;
-
-static void setup(void)
-{
-    st = test_store_open(dir, sizeof(dir));
-}
-static void teardown(void)
-{
-    test_store_close(st, dir);
-}
-
-TestSuite(uploads, .init = setup, .fini = teardown);
+TEST_STORE_SUITE(uploads);
 
 static void begin(const char *repo, char id[STORAGE_UPLOAD_ID_LEN + 1])
 {
@@ -169,10 +157,7 @@ Test(uploads, an_upload_resumes_at_its_offset_after_a_restart)
     begin("r/s", id);
     cr_assert_eq(append("r/s", id, 0, "first part, ", 12, NULL), STORAGE_OK);
     storage_close(st);
-    storage_err_t err;
-    storage_options_t opt = {.map_size = (uint64_t)1 << 32, .no_sync = true};
-    st = storage_open(dir, &opt, &err);
-    cr_assert_not_null(st, "%s", err.msg);
+    st = test_store_reopen(dir);
     bool found;
     cr_assert_eq(upload_offset(id, &found), 12);
     cr_assert(found);
