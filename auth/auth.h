@@ -40,6 +40,33 @@ typedef struct {
 /* A code in a few words ("bad signature"); "unknown" for a value that is not one. */
 const char *auth_status_name(auth_status_t s);
 
+/* ---- hex and base64 (shared with server/) -------------------------------- */
+
+/* The value of a hex digit of either case, or -1. */
+int auth_hex_value(unsigned char c);
+/* Lowercase hex of len bytes: 2 * len characters and a NUL. */
+void auth_hex_encode(const unsigned char *in, size_t len, char *out);
+
+/* Characters base64 needs for n bytes, without the terminating NUL. */
+#define AUTH_B64_LEN(n) ((((n) + 2) / 3) * 4)
+
+/* Standard base64 with padding (RFC 4648 §4); writes AUTH_B64_LEN(len)
+ * characters and a NUL. Returns the number of characters, or -1 when len is
+ * over 1 MiB. */
+int auth_b64_encode(const unsigned char *in, size_t len, char *out);
+/* Strict standard base64 (RFC 4648 §4, padded): only the alphabet, '=' only as
+ * the final one or two characters, unused bits zero, so one byte sequence has
+ * one text. Writes at most len / 4 * 3 bytes; returns the decoded length, or
+ * -1 for anything else or more than cap bytes. */
+int auth_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
+/* base64url without padding (RFC 4648 §5), for tokens: writes the characters
+ * and a NUL; -1 when cap is short or len over 1 MiB. */
+int auth_b64url_encode(const unsigned char *in, size_t len, char *out, size_t cap);
+/* Strict, as auth_b64_decode (no padding, no '+' or '/'), so a token's text
+ * cannot be varied without changing what it decodes to. -1 also past 4096
+ * characters. */
+int auth_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap);
+
 /* Compares secrets without leaking where they differ (CRYPTO_memcmp). */
 bool auth_secret_equal(const void *a, size_t a_len, const void *b, size_t b_len);
 

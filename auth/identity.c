@@ -33,7 +33,7 @@
  * administrator) are created by auth/bootstrap.c.
  */
 #include <jansson.h>
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -232,7 +232,7 @@ bool iam_seal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *a
     unsigned char sealed[64 + AUTH_SEAL_OVERHEAD];
     if (len > 64 || auth_seal(master, aad, strlen(aad), plain, len, sealed, err) != AUTH_OK)
         return false;
-    EVP_EncodeBlock((unsigned char *)out, sealed, (int)(len + AUTH_SEAL_OVERHEAD));
+    auth_b64_encode(sealed, len + AUTH_SEAL_OVERHEAD, out);
     return true;
 }
 
@@ -240,16 +240,11 @@ bool iam_seal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *a
 long iam_unseal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *aad, const char *b64, unsigned char *out,
                     size_t cap, auth_err_t *err)
 {
-    size_t n = strlen(b64);
     unsigned char raw[IAM_SEALED_B64_MAX];
-    if (n == 0 || n % 4 != 0 || n > IAM_SEALED_B64_MAX)
+    int got = auth_b64_decode(b64, strlen(b64), raw, sizeof(raw));
+    if (got <= AUTH_SEAL_OVERHEAD || (size_t)got - AUTH_SEAL_OVERHEAD > cap)
         return -1;
-    int got = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-    if (got < 0)
-        return -1;
-    size_t len = (size_t)got - (b64[n - 1] == '=') - (b64[n - 2] == '=');
-    if (len <= AUTH_SEAL_OVERHEAD || len - AUTH_SEAL_OVERHEAD > cap)
-        return -1;
+    size_t len = (size_t)got;
     if (auth_unseal(master, aad, strlen(aad), raw, len, out, err) != AUTH_OK)
         return -1;
     return (long)(len - AUTH_SEAL_OVERHEAD);

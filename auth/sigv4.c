@@ -59,7 +59,6 @@
 /* 9999-12-31T23:59:59Z: the last instant X-Amz-Date can express. */
 #define SIGV4_MAX_TIME INT64_C(253402300799)
 
-static const char hexdig[] = "0123456789abcdef";
 static const char HEXDIG[] = "0123456789ABCDEF";
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -97,26 +96,6 @@ static bool name_eq(const char *a, size_t a_len, const char *b, size_t b_len)
             return false;
     }
     return true;
-}
-
-static void to_hex(const unsigned char *in, size_t len, char *out)
-{
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hexdig[in[i] >> 4];
-        out[2 * i + 1] = hexdig[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static bool sha256(const void *data, size_t len, unsigned char out[32])
@@ -373,7 +352,7 @@ static long reencode(const char *src, size_t len, char *dst)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval((unsigned char)src[i + 1]), lo = hexval((unsigned char)src[i + 2]);
+            int hi = auth_hex_value((unsigned char)src[i + 1]), lo = auth_hex_value((unsigned char)src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (unsigned char)(hi << 4 | lo);
@@ -617,7 +596,7 @@ static auth_status_t compute_signature(const auth_http_request_t *req, const sig
         return st;
 
     char creq_hex[65];
-    to_hex(creq_hash, 32, creq_hex);
+    auth_hex_encode(creq_hash, 32, creq_hex);
     char sts[256];
     int sl = snprintf(sts, sizeof(sts), SIGV4_ALGORITHM "\n%s\n%.8s/%s/%s/aws4_request\n%s", in->amz_date, in->amz_date, in->region,
                       in->service, creq_hex);
@@ -639,7 +618,7 @@ static auth_status_t compute_signature(const auth_http_request_t *req, const sig
         auth_set_err(err, "HMAC-SHA256 failed");
         return AUTH_ECRYPTO;
     }
-    to_hex(sig, 32, sig_hex);
+    auth_hex_encode(sig, 32, sig_hex);
     return AUTH_OK;
 }
 
@@ -952,7 +931,7 @@ auth_status_t auth_sigv4_verify(const auth_sigv4_t *sig, const auth_http_request
         auth_set_err(err, "SHA-256 failed");
         return AUTH_ECRYPTO;
     }
-    to_hex(body_hash, 32, body_hex);
+    auth_hex_encode(body_hash, 32, body_hex);
     const auth_header_t *ph = NULL;
     size_t npay = count_headers(req, "x-amz-content-sha256", 20, &ph);
     if (npay > 0) {
@@ -1110,7 +1089,7 @@ auth_status_t auth_sigv4_sign(const auth_http_request_t *req, const char *access
             auth_set_err(err, "SHA-256 failed");
             return AUTH_ECRYPTO;
         }
-        to_hex(h, 32, body_hex);
+        auth_hex_encode(h, 32, body_hex);
         pay = body_hex;
         pay_len = 64;
     }

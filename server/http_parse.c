@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/auth.h"
 #include "oci/oci.h"
 
 /* RFC 9110 14.1: the only range unit the registry serves */
@@ -234,17 +235,6 @@ unsigned http_accept_parse(const char *s, size_t len, bool *any)
     return kinds;
 }
 
-static int http_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes one byte of a percent-encoded span at *i, advancing *i.
  * Returns the byte, or -1 for a '%' not followed by two hex digits. With
  * plus_is_space (application/x-www-form-urlencoded), a literal '+' is a
@@ -259,7 +249,7 @@ static int http_pct_next(const char *s, size_t len, size_t *i, bool plus_is_spac
         return (unsigned char)s[(*i)++];
     if (len - *i < 3)
         return -1;
-    int hi = http_hex_value(s[*i + 1]), lo = http_hex_value(s[*i + 2]);
+    int hi = auth_hex_value((unsigned char)s[*i + 1]), lo = auth_hex_value((unsigned char)s[*i + 2]);
     if (hi < 0 || lo < 0)
         return -1;
     *i += 3;

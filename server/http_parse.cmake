@@ -6,6 +6,7 @@
 if(NOT TARGET berth_http_parse)
   add_library(berth_http_parse STATIC ${CMAKE_CURRENT_LIST_DIR}/http_parse.c)
   target_include_directories(berth_http_parse PUBLIC ${CMAKE_SOURCE_DIR})
-  # http_accept_parse names manifest kinds through oci_media_kind
-  target_link_libraries(berth_http_parse PUBLIC berth_oci)
+  # http_accept_parse names manifest kinds through oci_media_kind; percent
+  # escapes are decoded with auth/encoding.c's auth_hex_value
+  target_link_libraries(berth_http_parse PUBLIC berth_oci berth_encoding)
 endif()

@@ -4,7 +4,7 @@
  * password of user AWS.
  */
 #include <jansson.h>
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,15 +26,15 @@ static void get_authorization_token(aws_req_t *a)
         return;
     }
     int n = snprintf(userpass, sizeof(userpass), "AWS:%s", token);
-    unsigned char b64[((AUTH_TOKEN_MAX_BYTES + 8 + 2) / 3) * 4 + 1];
-    EVP_EncodeBlock(b64, (const unsigned char *)userpass, n);
+    char b64[AUTH_B64_LEN(AUTH_TOKEN_MAX_BYTES + 8) + 1];
+    auth_b64_encode((const unsigned char *)userpass, (size_t)n, b64);
     OPENSSL_cleanse(userpass, sizeof(userpass));
     OPENSSL_cleanse(token, sizeof(token));
     char endpoint[300];
     snprintf(endpoint, sizeof(endpoint), "%s://%.*s", a->req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http",
              (int)a->req->authority.len, a->req->authority.base);
     /* JSON 1.1 timestamps are epoch seconds, as numbers */
-    aws_send_result(a, json_pack("{s:[{s:s,s:f,s:s}]}", "authorizationData", "authorizationToken", (const char *)b64, "expiresAt",
+    aws_send_result(a, json_pack("{s:[{s:s,s:f,s:s}]}", "authorizationData", "authorizationToken", b64, "expiresAt",
                                  (double)claims.expires_at, "proxyEndpoint", endpoint));
     OPENSSL_cleanse(b64, sizeof(b64));
 }
