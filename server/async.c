@@ -1,4 +1,5 @@
-/* Storage ops from a request: submit on the loop, complete on the loop.
+/* A request's storage: its snapshot (v2_reader) for reads on the loop, and
+ * ops for changes: submit on the loop, complete on the loop.
  *
  * The writer calls `done` on its own thread; we only post a message to the
  * request's loop there. The op lives on the heap, not in the request's pool,
@@ -113,4 +114,18 @@ void server_op_free(server_op_t *sop)
     free(sop->referrer_json);
     free(sop->owned);
     free(sop);
+}
+
+storage_reader_t *v2_reader(v2_req_t *r)
+{
+    if (r->rd) {
+        storage_reader_t *rd = r->rd;
+        r->rd = NULL;
+        return rd;
+    }
+    storage_err_t err;
+    storage_reader_t *rd = storage_reader_begin(r->srv->storage, &err);
+    if (!rd)
+        v2_send_storage_error(r->req, &err, ERR_UNKNOWN);
+    return rd;
 }

@@ -165,7 +165,11 @@ void v2_add_headerf(h2o_req_t *req, const char *name, const char *fmt, ...) __at
 h2o_iovec_t v2_req_header(h2o_req_t *req, const char *name);
 bool v2_is_head(h2o_req_t *req);
 
-/* ---- async storage ops (server/async.c) ---- */
+/* ---- a request's storage: its snapshot and its ops (server/async.c) ---- */
+
+/* The request's snapshot, now the caller's to end: the one it was authorized
+ * in, or a new one. Sends 500 and returns NULL on failure. */
+storage_reader_t *v2_reader(v2_req_t *r);
 
 typedef struct server_op server_op_t;
 typedef void (*server_op_complete_cb)(server_op_t *sop, h2o_req_t *req);
@@ -299,15 +303,14 @@ int server_route(server_t *srv, h2o_req_t *req);
 int v2_route(server_t *srv, h2o_req_t *req);
 
 /* Helpers shared by handlers. */
-/* The request's snapshot, now the caller's to end: the one it was authorized
- * in, or a new one. Sends 500 and returns NULL on failure. */
-storage_reader_t *v2_reader(v2_req_t *r);
 /* Location of an upload: /v2/<name>/blobs/uploads/<id> */
 void v2_add_upload_headers(h2o_req_t *req, const char *name, const char *id, uint64_t offset);
 /* Range header value for `offset` bytes received: "0-<offset-1>" ("0-0" when empty, as distribution sends). */
 void v2_format_range(char *buf, size_t cap, uint64_t offset);
-/* Appends a Link header for the next page of a listing. */
-void v2_add_next_link(h2o_req_t *req, const char *path, size_t n, const char *last);
+/* Sends a listing's document `doc` (taking its reference; NULL: out of memory)
+ * with 200, and a Link header to the next page at `link_path` when `more`
+ * follow after `last` (server/v2/listing.c). */
+void v2_send_listing(v2_req_t *r, json_t *doc, const char *link_path, bool more, size_t n, const char *last);
 /* n and last from a listing's query; false after sending 400. */
 bool v2_pagination(v2_req_t *r, size_t *n, bool *has_n, char *last, size_t last_cap, size_t default_n);
 

@@ -1,22 +1,10 @@
 /* What the listings (tags, catalog) share: pagination and the Link header. */
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server_internal.h"
-
-storage_reader_t *v2_reader(v2_req_t *r)
-{
-    if (r->rd) {
-        storage_reader_t *rd = r->rd;
-        r->rd = NULL;
-        return rd;
-    }
-    storage_err_t err;
-    storage_reader_t *rd = storage_reader_begin(r->srv->storage, &err);
-    if (!rd)
-        v2_send_storage_error(r->req, &err, ERR_UNKNOWN);
-    return rd;
-}
 
 bool v2_pagination(v2_req_t *r, size_t *n, bool *has_n, char *last, size_t last_cap, size_t default_n)
 {
@@ -39,7 +27,24 @@ bool v2_pagination(v2_req_t *r, size_t *n, bool *has_n, char *last, size_t last_
     return true;
 }
 
-void v2_add_next_link(h2o_req_t *req, const char *path, size_t n, const char *last)
+static void add_next_link(h2o_req_t *req, const char *path, size_t n, const char *last)
 {
     v2_add_headerf(req, "link", "<%s?n=%zu&last=%s>; rel=\"next\"", path, n, last);
+}
+
+/* The Link resumes after the page's last entry, so it never names the page it
+ * is on: a page of nothing (?n=0) has no Link, as distribution's catalog does,
+ * since a client following one to the same page would never stop. */
+void v2_send_listing(v2_req_t *r, json_t *doc, const char *link_path, bool more, size_t n, const char *last)
+{
+    if (more && n > 0 && last[0])
+        add_next_link(r->req, link_path, n, last);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!body) {
+        v2_send_error(r->req, ERR_UNKNOWN, "out of memory");
+        return;
+    }
+    v2_send_json(r->req, 200, "application/json", body, strlen(body));
+    free(body);
 }
