@@ -71,14 +71,12 @@ void v2_send_json(h2o_req_t *req, int status, const char *content_type, const ch
     v2_send_json_pooled(req, status, content_type, h2o_strdup(&req->pool, body, len));
 }
 
-void v2_send_json_pooled(h2o_req_t *req, int status, const char *content_type, h2o_iovec_t buf)
+/* The reason phrase is set before h2o_send: h2o 2.2.5 writes the status line then. */
+static void send_pooled(h2o_req_t *req, int status, const char *reason, const char *content_type, h2o_iovec_t buf)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : status == 201 ? "Created" : status == 202 ? "Accepted" : "Error";
-    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
-        if (errors[i].status == status)
-            req->res.reason = errors[i].reason;
+    req->res.reason = reason;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     req->res.content_length = buf.len;
     h2o_start_response(req, &generator);
@@ -88,14 +86,23 @@ void v2_send_json_pooled(h2o_req_t *req, int status, const char *content_type, h
         h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
+void v2_send_json_pooled(h2o_req_t *req, int status, const char *content_type, h2o_iovec_t buf)
+{
+    const char *reason = status == 200 ? "OK" : status == 201 ? "Created" : status == 202 ? "Accepted" : "Error";
+    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+        if (errors[i].status == status)
+            reason = errors[i].reason;
+    send_pooled(req, status, reason, content_type, buf);
+}
+
 void v2_send_error(h2o_req_t *req, v2_error_t e, const char *detail)
 {
     json_t *doc = json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "code", errors[e].code, "message", errors[e].message, "detail",
                             detail ? detail : "");
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     const char *fallback = "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"out of memory\"}]}";
-    v2_send_json(req, errors[e].status, "application/json", body ? body : fallback, strlen(body ? body : fallback));
-    req->res.reason = errors[e].reason;
+    const char *text = body ? body : fallback;
+    send_pooled(req, errors[e].status, errors[e].reason, "application/json", h2o_strdup(&req->pool, text, strlen(text)));
     free(body);
     json_decref(doc);
 }

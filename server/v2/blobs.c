@@ -75,7 +75,8 @@ int v2_blob_get(v2_req_t *r)
     uint64_t first = 0, end = blob.size;
     h2o_iovec_t range = v2_req_header(req, "range");
     int status = 200;
-    if (range.len && blob.size > 0) {
+    if (range.len) {
+        /* an empty blob has no satisfiable range: every one is ignored or refused */
         http_range_t rg;
         switch (http_range_parse(range.base, range.len, blob.size, &rg)) {
         case HTTP_RANGE_OK:
@@ -89,19 +90,9 @@ int v2_blob_get(v2_req_t *r)
             storage_reader_end(rd);
             v2_add_headerf(req, "content-range", "bytes */%llu", (unsigned long long)blob.size);
             v2_send_error(req, ERR_RANGE_INVALID, "the requested range is not satisfiable");
-            req->res.reason = "Range Not Satisfiable";
             return 0;
         case HTTP_RANGE_IGNORE:
             break;
-        }
-    } else if (range.len) {
-        /* an empty blob has no satisfiable range */
-        http_range_t rg;
-        if (http_range_parse(range.base, range.len, 0, &rg) == HTTP_RANGE_UNSATISFIABLE) {
-            storage_reader_end(rd);
-            v2_add_headerf(req, "content-range", "bytes */0");
-            v2_send_error(req, ERR_RANGE_INVALID, "the requested range is not satisfiable");
-            return 0;
         }
     }
     v2_add_header(req, "docker-content-digest", d.str, d.len);

@@ -470,6 +470,14 @@ expect_status() {
     fi
 }
 
+# expect_status_line LINE: the reply's status line as sent, reason phrase included
+# (ask curl for --http1.1: HTTP/2 has no reason phrase).
+expect_status_line() {
+    local want=$1 got
+    got=$(head -n 1 "$E2E_TMP/resp.headers")
+    [[ $got == "$want" ]] || fail_diff "status line" "$want" "$got"
+}
+
 # expect_status_target BERTH REFERENCE NOTE: the reference is known to answer differently.
 expect_status_target() {
     local berth=$1 ref=$2 why=$3

@@ -166,6 +166,28 @@ t_blob_range_unsatisfiable() {
 }
 run_case "GET blob with a Range past its end → 416, Content-Range: bytes */size" t_blob_range_unsatisfiable
 
+# The reason phrase is the one the code names: h2o writes the status line at the
+# first send, so one set after it never reaches the client.
+t_blob_range_reason() {
+    berth_only "the reason phrase: Go's net/http sends 416 Requested Range Not Satisfiable"
+    push_blob e2e/blob-416-reason "$BLOB"
+    req GET "/v2/e2e/blob-416-reason/blobs/$BLOB_DIGEST" --http1.1 -H "Range: bytes=$((BLOB_SIZE + 10))-"
+    expect_status 416
+    expect_status_line "HTTP/1.1 416 Range Not Satisfiable"
+
+    : >"$E2E_TMP/empty.blob"
+    push_blob e2e/blob-416-reason "$E2E_TMP/empty.blob"
+    req GET "/v2/e2e/blob-416-reason/blobs/sha256:$(sha256_file "$E2E_TMP/empty.blob")" --http1.1 -H 'Range: bytes=0-'
+    expect_status 416
+    expect_status_line "HTTP/1.1 416 Range Not Satisfiable"
+    expect_header Content-Range "bytes */0"
+
+    req GET "/v2/e2e/blob-416-reason/blobs/sha256:$(printf '%064d' 0)" --http1.1
+    expect_status 404
+    expect_status_line "HTTP/1.1 404 Not Found"
+}
+run_case "GET blob: 416 (a blob, the empty blob) and 404 carry their reason phrases over HTTP/1.1" t_blob_range_reason
+
 t_blob_unknown() {
     push_blob e2e/blob-unknown "$BLOB"
     req HEAD "/v2/e2e/blob-unknown/blobs/$ABSENT_DIGEST"
