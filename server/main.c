@@ -408,10 +408,35 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 }
 
 /* What the event-loop threads and main() meet at: every loop has built its
- * context; every loop has stopped; the writer has drained. */
+ * context; every loop has stopped; the writer has drained. The barriers count
+ * the loops that did start, so they are made once every pthread_create has
+ * answered, and the loops wait at the gate until then. */
 typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t opened;
+    bool open; /* the barriers exist */
     pthread_barrier_t ready, stopped, drained;
 } phases_t;
+
+static void phases_wait_open(phases_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (!p->open)
+        pthread_cond_wait(&p->opened, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* For `started` loops and main(). */
+static void phases_open(phases_t *p, unsigned started)
+{
+    pthread_barrier_init(&p->ready, NULL, started + 1);
+    pthread_barrier_init(&p->stopped, NULL, started + 1);
+    pthread_barrier_init(&p->drained, NULL, started + 1);
+    pthread_mutex_lock(&p->lock);
+    p->open = true;
+    pthread_cond_broadcast(&p->opened);
+    pthread_mutex_unlock(&p->lock);
+}
 
 typedef struct {
     server_thread_t thread;
@@ -433,6 +458,7 @@ typedef struct {
 static void *loop_main(void *arg)
 {
     loop_t *l = arg;
+    phases_wait_open(l->phases);
     h2o_context_init(&l->thread.ctx, h2o_evloop_create(), l->config);
     server_thread_init_ops(&l->thread);
     l->accept_ctx.ctx = &l->thread.ctx;
@@ -602,10 +628,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: out of memory\n");
         return 1;
     }
-    phases_t phases;
-    pthread_barrier_init(&phases.ready, NULL, o.threads + 1);
-    pthread_barrier_init(&phases.stopped, NULL, o.threads + 1);
-    pthread_barrier_init(&phases.drained, NULL, o.threads + 1);
+    phases_t phases = {.lock = PTHREAD_MUTEX_INITIALIZER, .opened = PTHREAD_COND_INITIALIZER};
     for (unsigned i = 0; i < o.threads; i++) {
         loop_t *l = &loops[i];
         if ((l->listen_fd = open_listener(o.listen, err, sizeof(err))) < 0) {
@@ -645,28 +668,39 @@ int main(int argc, char **argv)
     }
     for (unsigned i = 0; i < o.threads; i++)
         loops[i].conn_shared = conn_shared;
-    for (unsigned i = 0; i < o.threads; i++)
-        pthread_create(&loops[i].tid, NULL, loop_main, &loops[i]);
+    /* A loop that cannot start stops the others: they build their contexts,
+     * see `stopping` and take the ordinary way out, so nothing waits for it. */
+    unsigned started = 0;
+    for (; started < o.threads; started++) {
+        int e = pthread_create(&loops[started].tid, NULL, loop_main, &loops[started]);
+        if (e != 0) {
+            fprintf(stderr, "berthd: cannot start event-loop thread %u of %u: %s\n", started + 1, o.threads, strerror(e));
+            stopping = 1;
+            break;
+        }
+    }
+    phases_open(&phases, started);
     pthread_barrier_wait(&phases.ready);
-
-    fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
-            BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);
-    if (srv.open)
-        fprintf(stderr,
-                "berthd: WARNING: NO AUTHENTICATION (--insecure-no-auth). Anyone who can reach %s can push, pull and "
-                "delete every repository.\n",
-                o.listen);
-    else
-        fprintf(stderr, "berthd: account %s, region %s; every request needs credentials a policy allows\n", srv.keys.account_id,
-                srv.region);
-
+    if (started == o.threads) {
+        fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
+                BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);
+        if (srv.open)
+            fprintf(stderr,
+                    "berthd: WARNING: NO AUTHENTICATION (--insecure-no-auth). Anyone who can reach %s can push, pull and "
+                    "delete every repository.\n",
+                    o.listen);
+        else
+            fprintf(stderr, "berthd: account %s, region %s; every request needs credentials a policy allows\n", srv.keys.account_id,
+                    srv.region);
+    }
     pthread_barrier_wait(&phases.stopped);
     fprintf(stderr, "berthd: shutting down\n");
     /* The writer finishes what is queued, then the loops dispose their contexts. */
     storage_close(srv.storage);
     pthread_barrier_wait(&phases.drained);
     for (unsigned i = 0; i < o.threads; i++) {
-        pthread_join(loops[i].tid, NULL);
+        if (i < started)
+            pthread_join(loops[i].tid, NULL);
         authz_cache_free(loops[i].thread.authz);
     }
     pthread_barrier_destroy(&phases.ready);
@@ -675,6 +709,8 @@ int main(int argc, char **argv)
     conn_shared_free(conn_shared);
     h2o_config_dispose(&config);
     SSL_CTX_free(ssl_ctx);
+    pthread_mutex_destroy(&phases.lock);
+    pthread_cond_destroy(&phases.opened);
     free(loops);
-    return 0;
+    return started < o.threads ? 1 : 0;
 }
