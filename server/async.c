@@ -109,9 +109,6 @@ void server_op_free(server_op_t *sop)
 {
     if (sop->free_user)
         sop->free_user(sop->user);
-    if (sop->has_manifest)
-        oci_manifest_free(&sop->manifest);
-    free(sop->referrer_json);
     free(sop->owned);
     free(sop);
 }

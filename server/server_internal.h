@@ -183,11 +183,8 @@ struct server_op {
     /* what the handler keeps until completion */
     v2_req_t r;
     void *owned; /* body copy (HTTP/2) or other heap data, freed with the op */
-    oci_manifest_t manifest;
-    bool has_manifest;
-    char *referrer_json;
-    int retry;  /* handler-specific follow-up step */
-    void *user; /* a handler's own state, freed with the op by free_user */
+    int retry;   /* handler-specific follow-up step */
+    void *user;  /* a handler's own state, freed with the op by free_user */
     void (*free_user)(void *user);
 };
 

@@ -4,6 +4,7 @@
  * whatever the Accept header says: we never convert (CLIENTS.md). */
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server_internal.h"
@@ -42,8 +43,25 @@ int v2_manifest_get(v2_req_t *r)
     return 0;
 }
 
+/* What a PUT keeps until the writer has stored it (the op's user). */
+struct manifest_put {
+    oci_manifest_t manifest;
+    bool parsed;
+    char *referrer_json; /* the descriptor the referrers API lists, when the manifest has a subject */
+};
+
+static void manifest_put_free(void *p)
+{
+    struct manifest_put *mp = p;
+    if (mp->parsed)
+        oci_manifest_free(&mp->manifest);
+    free(mp->referrer_json);
+    free(mp);
+}
+
 static void manifest_stored(server_op_t *sop, h2o_req_t *req)
 {
+    const struct manifest_put *mp = sop->user;
     if (sop->op.status == STORAGE_INVALID) { /* a descriptor's size is not what is stored */
         v2_send_error(req, ERR_MANIFEST_INVALID, sop->op.err.msg);
         return;
@@ -55,8 +73,8 @@ static void manifest_stored(server_op_t *sop, h2o_req_t *req)
     const oci_digest_t *d = &sop->op.digest;
     v2_add_headerf(req, "location", "/v2/%s/manifests/%s", sop->r.name, d->str);
     v2_add_header(req, "docker-content-digest", d->str, d->len);
-    if (sop->manifest.has_subject)
-        v2_add_header(req, "oci-subject", sop->manifest.subject.digest.str, sop->manifest.subject.digest.len);
+    if (mp->manifest.has_subject)
+        v2_add_header(req, "oci-subject", mp->manifest.subject.digest.str, mp->manifest.subject.digest.len);
     v2_send_empty(req, 201, "Created");
 }
 
@@ -89,7 +107,12 @@ int v2_manifest_put(v2_req_t *r)
         return 0;
     }
     server_op_t *sop = server_op_new(r, STORAGE_OP_MANIFEST_PUT, manifest_stored);
-    if (!sop || !server_op_take_body(sop)) {
+    struct manifest_put *mp = sop ? calloc(1, sizeof(*mp)) : NULL;
+    if (mp) {
+        sop->user = mp;
+        sop->free_user = manifest_put_free;
+    }
+    if (!mp || !server_op_take_body(sop)) {
         if (sop)
             server_op_free(sop);
         v2_send_error(req, ERR_UNKNOWN, "out of memory");
@@ -97,14 +120,14 @@ int v2_manifest_put(v2_req_t *r)
     }
     h2o_iovec_t ct = v2_req_header(req, "content-type");
     oci_err_t err;
-    oci_status_t ps = oci_manifest_parse(sop->op.data, sop->op.len, ct.base, ct.len, &sop->manifest, &err);
+    oci_status_t ps = oci_manifest_parse(sop->op.data, sop->op.len, ct.base, ct.len, &mp->manifest, &err);
     if (ps != OCI_OK) {
         server_op_free(sop);
         v2_send_error(req, ERR_MANIFEST_INVALID, err.msg);
         return 0;
     }
-    sop->has_manifest = true;
-    sop->op.manifest = &sop->manifest;
+    mp->parsed = true;
+    sop->op.manifest = &mp->manifest;
     oci_digest_alg_t alg = ref.is_digest ? ref.digest.alg : OCI_ALG_SHA256;
     oci_digest_compute(alg, sop->op.data, sop->op.len, &sop->op.digest);
     if (ref.is_digest && strcmp(ref.digest.str, sop->op.digest.str) != 0) {
@@ -114,14 +137,14 @@ int v2_manifest_put(v2_req_t *r)
     }
     if (!ref.is_digest)
         memcpy(sop->op.tag, ref.tag, sizeof(sop->op.tag));
-    if (sop->manifest.has_subject) {
-        if (!(sop->referrer_json = referrer_descriptor(&sop->manifest, &sop->op.digest, sop->op.len))) {
+    if (mp->manifest.has_subject) {
+        if (!(mp->referrer_json = referrer_descriptor(&mp->manifest, &sop->op.digest, sop->op.len))) {
             server_op_free(sop);
             v2_send_error(req, ERR_UNKNOWN, "out of memory");
             return 0;
         }
-        sop->op.referrer_json = sop->referrer_json;
-        sop->op.referrer_json_len = strlen(sop->referrer_json);
+        sop->op.referrer_json = mp->referrer_json;
+        sop->op.referrer_json_len = strlen(mp->referrer_json);
     }
     server_op_submit(sop);
     return 0;
