@@ -110,6 +110,24 @@ bool sched_strategy_valid(const sched_strategy_t *s, sched_err_t *err)
     return parse_field(s, &f, &attr, err);
 }
 
+/* A request's placementStrategy list: at most SCHED_MAX_STRATEGIES, each valid
+ * (sched_place and sched_scale_in take the same list). */
+static bool strategies_valid(const sched_strategy_t *strategies, size_t n, sched_err_t *err)
+{
+    if (n > SCHED_MAX_STRATEGIES) {
+        sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "placementStrategy: %zu strategies, at most %u", n, SCHED_MAX_STRATEGIES);
+        return false;
+    }
+    for (size_t s = 0; s < n; s++) {
+        sched_err_t e2 = {0};
+        if (!sched_strategy_valid(&strategies[s], &e2)) {
+            sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "placementStrategy[%zu]: %s", s, e2.msg);
+            return false;
+        }
+    }
+    return true;
+}
+
 void sched_strategy_describe(const sched_strategy_t *s, char *buf, size_t len)
 {
     static const char *const names[] = {
@@ -566,22 +584,12 @@ static sched_status_t validate(const sched_placement_request_t *req, sched_err_t
         sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "count: %zu is more than %u", req->count, SCHED_MAX_TASKS_PER_REQUEST);
         return SCHED_EINVAL;
     }
-    if (req->nstrategies > SCHED_MAX_STRATEGIES) {
-        sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "placementStrategy: %zu strategies, at most %u", req->nstrategies,
-                      SCHED_MAX_STRATEGIES);
+    if (!strategies_valid(req->strategies, req->nstrategies, err))
         return SCHED_EINVAL;
-    }
     if (req->nconstraints > SCHED_MAX_CONSTRAINTS) {
         sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "placementConstraints: %zu constraints, at most %u", req->nconstraints,
                       SCHED_MAX_CONSTRAINTS);
         return SCHED_EINVAL;
-    }
-    for (size_t s = 0; s < req->nstrategies; s++) {
-        sched_err_t e2 = {0};
-        if (!sched_strategy_valid(&req->strategies[s], &e2)) {
-            sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "placementStrategy[%zu]: %s", s, e2.msg);
-            return SCHED_EINVAL;
-        }
     }
     for (size_t p = 0; p < td->nports; p++) {
         const sched_binding_t *a = &td->ports[p];
@@ -762,18 +770,8 @@ sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t
         sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "group: missing");
         return SCHED_EINVAL;
     }
-    if (req->nstrategies > SCHED_MAX_STRATEGIES) {
-        sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "placementStrategy: %zu strategies, at most %u", req->nstrategies,
-                      SCHED_MAX_STRATEGIES);
+    if (!strategies_valid(req->strategies, req->nstrategies, err))
         return SCHED_EINVAL;
-    }
-    for (size_t s = 0; s < req->nstrategies; s++) {
-        sched_err_t e2 = {0};
-        if (!sched_strategy_valid(&req->strategies[s], &e2)) {
-            sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "placementStrategy[%zu]: %s", s, e2.msg);
-            return SCHED_EINVAL;
-        }
-    }
     size_t n = c->n, alloc_n = n ? n : 1;
     strat_t strat[SCHED_MAX_STRATEGIES] = {0};
     size_t nstrat = 0;
