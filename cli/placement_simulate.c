@@ -578,52 +578,69 @@ static json_t *instance_ref(const sched_cluster_t *c, size_t i)
     return i == SCHED_NO_INSTANCE ? json_null() : json_string(sched_instance_arn(c, i));
 }
 
+/* Every value and container of the reply goes in through put and push: a
+ * jansson allocation that failed (a NULL value or container) makes the set or
+ * append fail, which clears *ok for good (jansson drops the value then). */
+static void put(bool *ok, json_t *obj, const char *key, json_t *v)
+{
+    if (json_object_set_new(obj, key, v) != 0)
+        *ok = false;
+}
+
+static void push(bool *ok, json_t *arr, json_t *v)
+{
+    if (json_array_append_new(arr, v) != 0)
+        *ok = false;
+}
+
+/* NULL: out of memory. */
 static json_t *build_reply(const sched_cluster_t *c, const sched_placement_t *p, const taskdef_t *td, const char *group,
                            const sched_strategy_t *strategies, bool explain)
 {
+    bool ok = true;
     json_t *root = json_object(), *tasks = json_array(), *failures = json_array();
     for (size_t t = 0; t < p->ntasks; t++) {
         const sched_placed_task_t *pt = &p->tasks[t];
         json_t *task = json_object(), *containers = json_array();
-        json_object_set_new(task, "taskArn", task_arn(sched_instance_arn(c, pt->instance), t));
-        json_object_set_new(task, "containerInstanceArn", json_string(sched_instance_arn(c, pt->instance)));
+        put(&ok, task, "taskArn", task_arn(sched_instance_arn(c, pt->instance), t));
+        put(&ok, task, "containerInstanceArn", json_string(sched_instance_arn(c, pt->instance)));
         if (td->arn)
-            json_object_set_new(task, "taskDefinitionArn", json_string(td->arn));
-        json_object_set_new(task, "group", json_string(group));
-        json_object_set_new(task, "lastStatus", json_string("PENDING"));
-        json_object_set_new(task, "desiredStatus", json_string("RUNNING"));
-        json_object_set_new(task, "launchType", json_string("EC2"));
+            put(&ok, task, "taskDefinitionArn", json_string(td->arn));
+        put(&ok, task, "group", json_string(group));
+        put(&ok, task, "lastStatus", json_string("PENDING"));
+        put(&ok, task, "desiredStatus", json_string("RUNNING"));
+        put(&ok, task, "launchType", json_string("EC2"));
         for (size_t k = 0; k < td->ncontainers; k++) {
             json_t *ct = json_object(), *nb = json_array();
-            json_object_set_new(ct, "name", json_string(td->containers[k]));
-            json_object_set_new(ct, "lastStatus", json_string("PENDING"));
+            put(&ok, ct, "name", json_string(td->containers[k]));
+            put(&ok, ct, "lastStatus", json_string("PENDING"));
             for (size_t b = 0; b < pt->nbindings; b++) {
                 if (!pt->bindings[b].container_name || strcmp(pt->bindings[b].container_name, td->containers[k]) != 0)
                     continue;
                 json_t *jb = json_object();
-                json_object_set_new(jb, "bindIP", json_string("0.0.0.0"));
-                json_object_set_new(jb, "containerPort", json_integer(pt->bindings[b].container_port));
-                json_object_set_new(jb, "hostPort", json_integer(pt->bindings[b].host_port));
-                json_object_set_new(jb, "protocol", json_string(pt->bindings[b].protocol == SCHED_PROTO_UDP ? "udp" : "tcp"));
-                json_array_append_new(nb, jb);
+                put(&ok, jb, "bindIP", json_string("0.0.0.0"));
+                put(&ok, jb, "containerPort", json_integer(pt->bindings[b].container_port));
+                put(&ok, jb, "hostPort", json_integer(pt->bindings[b].host_port));
+                put(&ok, jb, "protocol", json_string(pt->bindings[b].protocol == SCHED_PROTO_UDP ? "udp" : "tcp"));
+                push(&ok, nb, jb);
             }
-            json_object_set_new(ct, "networkBindings", nb);
-            json_array_append_new(containers, ct);
+            put(&ok, ct, "networkBindings", nb);
+            push(&ok, containers, ct);
         }
-        json_object_set_new(task, "containers", containers);
-        json_array_append_new(tasks, task);
+        put(&ok, task, "containers", containers);
+        push(&ok, tasks, task);
     }
     for (size_t f = 0; f < p->nfailures; f++) {
         json_t *jf = json_object();
         if (p->failures[f].instance != SCHED_NO_INSTANCE)
-            json_object_set_new(jf, "arn", json_string(sched_instance_arn(c, p->failures[f].instance)));
-        json_object_set_new(jf, "reason", json_string(p->failures[f].reason));
+            put(&ok, jf, "arn", json_string(sched_instance_arn(c, p->failures[f].instance)));
+        put(&ok, jf, "reason", json_string(p->failures[f].reason));
         if (p->failures[f].detail)
-            json_object_set_new(jf, "detail", json_string(p->failures[f].detail));
-        json_array_append_new(failures, jf);
+            put(&ok, jf, "detail", json_string(p->failures[f].detail));
+        push(&ok, failures, jf);
     }
-    json_object_set_new(root, "tasks", tasks);
-    json_object_set_new(root, "failures", failures);
+    put(&ok, root, "tasks", tasks);
+    put(&ok, root, "failures", failures);
     if (explain) {
         static const char *const step_names[] = {
             [SCHED_STEP_RESOURCES] = "resources", [SCHED_STEP_CONSTRAINTS] = "constraints", [SCHED_STEP_STRATEGY] = "strategy"};
@@ -631,45 +648,49 @@ static json_t *build_reply(const sched_cluster_t *c, const sched_placement_t *p,
         for (size_t k = 0; k < p->nexplanations; k++) {
             const sched_explanation_t *e = &p->explanations[k];
             json_t *je = json_object(), *steps = json_array(), *keys = json_array();
-            json_object_set_new(je, "task", json_integer((json_int_t)e->task));
-            json_object_set_new(je, "placed", json_boolean(e->placed));
-            json_object_set_new(je, "containerInstanceArn", instance_ref(c, e->instance));
+            put(&ok, je, "task", json_integer((json_int_t)e->task));
+            put(&ok, je, "placed", json_boolean(e->placed));
+            put(&ok, je, "containerInstanceArn", instance_ref(c, e->instance));
             for (size_t s = 0; s < e->nsteps; s++) {
                 const sched_step_t *st = &e->steps[s];
                 json_t *js = json_object(), *removed = json_array();
-                json_object_set_new(js, "step", json_string(step_names[st->kind]));
+                put(&ok, js, "step", json_string(step_names[st->kind]));
                 if (st->kind == SCHED_STEP_STRATEGY) {
                     char label[160];
                     sched_strategy_describe(&strategies[st->strategy], label, sizeof label);
-                    json_object_set_new(js, "strategy", json_string(label));
+                    put(&ok, js, "strategy", json_string(label));
                 }
                 for (size_t r = 0; r < st->nremoved; r++) {
                     json_t *jr = json_object();
-                    json_object_set_new(jr, "containerInstanceArn", instance_ref(c, st->removed[r].instance));
-                    json_object_set_new(jr, "reason", json_string(st->removed[r].reason));
+                    put(&ok, jr, "containerInstanceArn", instance_ref(c, st->removed[r].instance));
+                    put(&ok, jr, "reason", json_string(st->removed[r].reason));
                     if (st->removed[r].detail)
-                        json_object_set_new(jr, "detail", json_string(st->removed[r].detail));
-                    json_array_append_new(removed, jr);
+                        put(&ok, jr, "detail", json_string(st->removed[r].detail));
+                    push(&ok, removed, jr);
                 }
-                json_object_set_new(js, "removed", removed);
-                json_object_set_new(js, "remaining", json_integer((json_int_t)st->remaining));
-                json_array_append_new(steps, js);
+                put(&ok, js, "removed", removed);
+                put(&ok, js, "remaining", json_integer((json_int_t)st->remaining));
+                push(&ok, steps, js);
             }
             for (size_t s = 0; s < e->nkeys; s++) {
                 char label[160];
                 sched_strategy_describe(&strategies[e->keys[s].strategy], label, sizeof label);
                 json_t *jk = json_object();
-                json_object_set_new(jk, "strategy", json_string(label));
-                json_object_set_new(jk, "key", json_real(e->keys[s].key));
+                put(&ok, jk, "strategy", json_string(label));
+                put(&ok, jk, "key", json_real(e->keys[s].key));
                 if (e->keys[s].bucket)
-                    json_object_set_new(jk, "bucket", json_string(e->keys[s].bucket));
-                json_array_append_new(keys, jk);
+                    put(&ok, jk, "bucket", json_string(e->keys[s].bucket));
+                push(&ok, keys, jk);
             }
-            json_object_set_new(je, "steps", steps);
-            json_object_set_new(je, "rankingKeys", keys);
-            json_array_append_new(ex, je);
+            put(&ok, je, "steps", steps);
+            put(&ok, je, "rankingKeys", keys);
+            push(&ok, ex, je);
         }
-        json_object_set_new(root, "explanations", ex);
+        put(&ok, root, "explanations", ex);
+    }
+    if (!ok) {
+        json_decref(root);
+        return NULL;
     }
     return root;
 }
@@ -947,7 +968,11 @@ int berth_placement_simulate(int argc, char **argv)
         print_table(c, &placement, group, strategies, ns);
     } else {
         reply = build_reply(c, &placement, td, group, strategies, o.explain);
-        if (!reply || json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+        if (!reply) {
+            cli_fail(&e, "out of memory building the reply");
+            goto out;
+        }
+        if (json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
             cli_fail(&e, "failed to write the reply");
             goto out;
         }
