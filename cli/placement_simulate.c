@@ -22,8 +22,6 @@
 #define EXIT_SOME_FAILED 1
 #define EXIT_BAD_INPUT 2
 
-/* a task definition with more port mappings than this is surely wrong; ECS's own limit is lower */
-#define MAX_PORT_MAPPINGS 1024
 /* a memberOf constraint from the task definition plus the command line */
 #define MAX_CONSTRAINTS SCHED_MAX_CONSTRAINTS
 #define MAX_STRATEGIES SCHED_MAX_STRATEGIES
@@ -62,396 +60,21 @@ static json_t *load_json(const char *path, cli_err_t *e)
     return j;
 }
 
-/* an integer from a JSON number or a numeric string (task definitions carry "cpu": "256") */
-static bool json_to_int(const json_t *v, int64_t *out)
+/* ------------------------------------------------ ECS JSON (scheduler/) */
+
+static void say_skipped(void *ctx, const char *where, const char *status)
 {
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-        return true;
-    }
-    if (json_is_real(v)) {
-        *out = (int64_t)json_real_value(v);
-        return true;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        errno = 0;
-        long long x = strtoll(s, &end, 10);
-        if (*s && !*end && !errno) {
-            *out = x;
-            return true;
-        }
-    }
-    return false;
+    (void)ctx;
+    fprintf(stderr, "berth placement simulate: %s: status %s, skipped\n", where, status);
 }
 
-static const char *opt_string(const json_t *obj, const char *key)
+/* true (with the reader's message in e) when a reader of ECS JSON failed */
+static bool ecs_failed(sched_status_t st, const sched_err_t *se, cli_err_t *e)
 {
-    return json_string_value(json_object_get(obj, key));
-}
-
-/* -------------------------------------------------------------- instances */
-
-typedef struct {
-    uint16_t *tcp, *udp;
-    size_t ntcp, nudp;
-} ports_t;
-
-static int read_ports(const json_t *r, const char *where, ports_t *p, bool udp, cli_err_t *e)
-{
-    const json_t *set = json_object_get(r, "stringSetValue");
-    if (!set)
-        return 0;
-    if (!json_is_array(set))
-        return cli_fail(e, "%s.stringSetValue: expected an array of port strings", where);
-    size_t n = json_array_size(set);
-    uint16_t *v = calloc(n ? n : 1, sizeof *v);
-    if (!v)
-        return cli_fail(e, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        int64_t port;
-        if (!json_to_int(json_array_get(set, i), &port) || port < 1 || port > 65535) {
-            free(v);
-            return cli_fail(e, "%s.stringSetValue[%zu]: expected a port number 1-65535", where, i);
-        }
-        v[i] = (uint16_t)port;
-    }
-    if (udp) {
-        free(p->udp);
-        p->udp = v;
-        p->nudp = n;
-    } else {
-        free(p->tcp);
-        p->tcp = v;
-        p->ntcp = n;
-    }
-    return 0;
-}
-
-/* CPU, MEMORY (and, for remaining, PORTS and PORTS_UDP) from a resources array */
-static int read_resources(const json_t *arr, const char *where, int64_t *cpu, int64_t *mem, ports_t *ports, cli_err_t *e)
-{
-    if (!arr)
-        return cli_fail(e, "%s: missing", where);
-    if (!json_is_array(arr))
-        return cli_fail(e, "%s: expected an array", where);
-    bool have_cpu = false, have_mem = false;
-    size_t i;
-    json_t *r;
-    json_array_foreach(arr, i, r)
-    {
-        char at[256];
-        snprintf(at, sizeof at, "%s[%zu]", where, i);
-        const char *name = opt_string(r, "name");
-        if (!name)
-            return cli_fail(e, "%s.name: missing", at);
-        if (strcmp(name, "CPU") == 0 || strcmp(name, "MEMORY") == 0) {
-            int64_t v;
-            if (!json_to_int(json_object_get(r, "integerValue"), &v) || v < 0)
-                return cli_fail(e, "%s.integerValue: expected a non-negative integer for %s", at, name);
-            *(name[0] == 'C' ? cpu : mem) = v;
-            *(name[0] == 'C' ? &have_cpu : &have_mem) = true;
-        } else if (ports && (strcmp(name, "PORTS") == 0 || strcmp(name, "PORTS_UDP") == 0)) {
-            if (read_ports(r, at, ports, strcmp(name, "PORTS_UDP") == 0, e))
-                return -1;
-        }
-    }
-    if (!have_cpu)
-        return cli_fail(e, "%s: no CPU resource", where);
-    if (!have_mem)
-        return cli_fail(e, "%s: no MEMORY resource", where);
-    return 0;
-}
-
-static int read_registered_at(const json_t *v, const char *where, int64_t *out, cli_err_t *e)
-{
-    *out = SCHED_TIME_UNKNOWN;
-    if (!v)
-        return 0;
-    if (json_is_number(v)) {
-        *out = (int64_t)json_number_value(v); /* the API's epoch seconds */
-        return 0;
-    }
-    if (json_is_string(v) && sched_time_parse(json_string_value(v), out, NULL))
-        return 0;
-    return cli_fail(e, "%s.registeredAt: expected epoch seconds or a date like 2018-06-18T22:28:28+00:00", where);
-}
-
-static int add_instances(sched_cluster_t *c, const json_t *doc, const char *file, cli_err_t *e)
-{
-    const json_t *arr = json_is_array(doc) ? doc : json_object_get(doc, "containerInstances");
-    if (!json_is_array(arr))
-        return cli_fail(e, "%s: containerInstances: expected an array (the output of aws ecs describe-container-instances)", file);
-    size_t i;
-    json_t *ci;
-    json_array_foreach(arr, i, ci)
-    {
-        char where[128];
-        snprintf(where, sizeof where, "%s: containerInstances[%zu]", file, i);
-        if (!json_is_object(ci))
-            return cli_fail(e, "%s: expected an object", where);
-        sched_instance_spec_t spec = {0};
-        spec.arn = opt_string(ci, "containerInstanceArn");
-        if (!spec.arn)
-            return cli_fail(e, "%s.containerInstanceArn: missing", where);
-        spec.ec2_instance_id = opt_string(ci, "ec2InstanceId");
-        const char *status = opt_string(ci, "status");
-        if (!status || strcmp(status, "ACTIVE") == 0) {
-            spec.status = SCHED_INSTANCE_ACTIVE;
-        } else if (strcmp(status, "DRAINING") == 0) {
-            spec.status = SCHED_INSTANCE_DRAINING;
-        } else {
-            /* REGISTERING, DEREGISTERING, INACTIVE, ...: never a placement target */
-            fprintf(stderr, "berth placement simulate: %s: status %s, skipped\n", where, status);
-            continue;
-        }
-        const json_t *connected = json_object_get(ci, "agentConnected");
-        if (connected && !json_is_boolean(connected))
-            return cli_fail(e, "%s.agentConnected: expected true or false", where);
-        spec.agent_connected = connected ? json_is_true(connected) : true;
-        spec.agent_version = opt_string(json_object_get(ci, "versionInfo"), "agentVersion");
-        if (read_registered_at(json_object_get(ci, "registeredAt"), where, &spec.registered_at, e))
-            return -1;
-        char rw[160];
-        ports_t ports = {0};
-        snprintf(rw, sizeof rw, "%s.registeredResources", where);
-        if (read_resources(json_object_get(ci, "registeredResources"), rw, &spec.registered_cpu, &spec.registered_memory, NULL, e))
-            return -1;
-        snprintf(rw, sizeof rw, "%s.remainingResources", where);
-        if (read_resources(json_object_get(ci, "remainingResources"), rw, &spec.remaining_cpu, &spec.remaining_memory, &ports, e)) {
-            free(ports.tcp);
-            free(ports.udp);
-            return -1;
-        }
-        spec.used_tcp_ports = ports.tcp;
-        spec.nused_tcp_ports = ports.ntcp;
-        spec.used_udp_ports = ports.udp;
-        spec.nused_udp_ports = ports.nudp;
-        int64_t running = 0;
-        const json_t *rt = json_object_get(ci, "runningTasksCount");
-        if (rt && (!json_to_int(rt, &running) || running < 0)) {
-            free(ports.tcp);
-            free(ports.udp);
-            return cli_fail(e, "%s.runningTasksCount: expected a non-negative integer", where);
-        }
-        spec.running_tasks_count = (size_t)running;
-        const json_t *attrs = json_object_get(ci, "attributes");
-        size_t na = json_array_size(attrs);
-        sched_attribute_t *a = calloc(na ? na : 1, sizeof *a);
-        if (!a) {
-            free(ports.tcp);
-            free(ports.udp);
-            return cli_fail(e, "out of memory");
-        }
-        for (size_t k = 0; k < na; k++) {
-            const json_t *at = json_array_get(attrs, k);
-            a[k].name = opt_string(at, "name");
-            a[k].value = opt_string(at, "value");
-            if (!a[k].name) {
-                free(a);
-                free(ports.tcp);
-                free(ports.udp);
-                return cli_fail(e, "%s.attributes[%zu].name: missing", where, k);
-            }
-        }
-        spec.attributes = a;
-        spec.nattributes = na;
-        sched_err_t se = {0};
-        sched_status_t st = sched_cluster_add_instance(c, &spec, NULL, &se);
-        free(a);
-        free(ports.tcp);
-        free(ports.udp);
-        if (st)
-            return cli_fail(e, "%s: %s", where, se.msg);
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------- tasks */
-
-static int add_running_tasks(sched_cluster_t *c, const json_t *doc, const char *file, cli_err_t *e)
-{
-    const json_t *arr = json_is_array(doc) ? doc : json_object_get(doc, "tasks");
-    if (!json_is_array(arr))
-        return cli_fail(e, "%s: tasks: expected an array (the output of aws ecs describe-tasks)", file);
-    size_t i;
-    json_t *t;
-    json_array_foreach(arr, i, t)
-    {
-        char where[128];
-        snprintf(where, sizeof where, "%s: tasks[%zu]", file, i);
-        const char *ci = opt_string(t, "containerInstanceArn");
-        if (!ci)
-            return cli_fail(e, "%s.containerInstanceArn: missing", where);
-        size_t idx = sched_cluster_find_instance(c, ci);
-        if (idx == SCHED_NO_INSTANCE)
-            return cli_fail(e, "%s.containerInstanceArn: %s is not among the instances", where, ci);
-        const char *last = opt_string(t, "lastStatus");
-        if (last && strcmp(last, "STOPPED") == 0)
-            continue;
-        sched_task_spec_t spec = {.arn = opt_string(t, "taskArn"), .group = opt_string(t, "group")};
-        /* the family is the task definition ARN's last part without the revision */
-        const char *tdarn = opt_string(t, "taskDefinitionArn");
-        char family[256] = "";
-        if (tdarn) {
-            const char *slash = strrchr(tdarn, '/');
-            snprintf(family, sizeof family, "%s", slash ? slash + 1 : tdarn);
-            char *colon = strrchr(family, ':');
-            if (colon)
-                *colon = 0;
-            spec.family = family;
-        }
-        if (!spec.group)
-            return cli_fail(e, "%s.group: missing", where);
-        json_to_int(json_object_get(t, "cpu"), &spec.cpu);
-        json_to_int(json_object_get(t, "memory"), &spec.memory);
-        /* host ports the task holds */
-        sched_binding_t b[64];
-        size_t nb = 0;
-        size_t k;
-        json_t *ct;
-        json_array_foreach(json_object_get(t, "containers"), k, ct)
-        {
-            size_t m;
-            json_t *nbind;
-            json_array_foreach(json_object_get(ct, "networkBindings"), m, nbind)
-            {
-                int64_t hp = 0, cp = 0;
-                json_to_int(json_object_get(nbind, "hostPort"), &hp);
-                json_to_int(json_object_get(nbind, "containerPort"), &cp);
-                const char *proto = opt_string(nbind, "protocol");
-                if (hp < 1 || hp > 65535 || nb == sizeof b / sizeof b[0])
-                    continue;
-                b[nb++] = (sched_binding_t){opt_string(ct, "name"), (uint16_t)cp, (uint16_t)hp,
-                                            proto && strcmp(proto, "udp") == 0 ? SCHED_PROTO_UDP : SCHED_PROTO_TCP};
-            }
-        }
-        spec.bindings = b;
-        spec.nbindings = nb;
-        sched_err_t se = {0};
-        if (sched_cluster_add_task(c, idx, &spec, &se))
-            return cli_fail(e, "%s: %s", where, se.msg);
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------- task definition */
-
-typedef struct {
-    sched_task_def_t td;
-    sched_binding_t ports[MAX_PORT_MAPPINGS];
-    const char *containers[MAX_PORT_MAPPINGS]; /* container names in order, for the reply */
-    size_t ncontainers;
-    const char *arn;
-    sched_constraint_t constraints[MAX_CONSTRAINTS];
-    size_t nconstraints;
-} taskdef_t;
-
-static int read_task_definition(const json_t *doc, const char *file, taskdef_t *out, cli_err_t *e)
-{
-    const json_t *td = json_object_get(doc, "taskDefinition");
-    if (!td)
-        td = doc;
-    if (!json_is_object(td))
-        return cli_fail(e, "%s: taskDefinition: expected an object (the output of aws ecs describe-task-definition)", file);
-    out->td.family = opt_string(td, "family");
-    if (!out->td.family)
-        return cli_fail(e, "%s: taskDefinition.family: missing", file);
-    out->arn = opt_string(td, "taskDefinitionArn");
-    const char *mode = opt_string(td, "networkMode");
-    if (!mode)
-        mode = "bridge";
-    if (strcmp(mode, "bridge") && strcmp(mode, "host") && strcmp(mode, "awsvpc") && strcmp(mode, "none"))
-        return cli_fail(e, "%s: taskDefinition.networkMode: expected bridge, host, awsvpc or none, found %s", file, mode);
-    const json_t *defs = json_object_get(td, "containerDefinitions");
-    if (!json_is_array(defs) || json_array_size(defs) == 0)
-        return cli_fail(e, "%s: taskDefinition.containerDefinitions: expected a non-empty array", file);
-    int64_t cpu_sum = 0, mem_sum = 0;
-    bool mem_missing = false;
-    size_t i;
-    json_t *cd;
-    json_array_foreach(defs, i, cd)
-    {
-        char where[160];
-        snprintf(where, sizeof where, "%s: taskDefinition.containerDefinitions[%zu]", file, i);
-        const char *name = opt_string(cd, "name");
-        if (!name)
-            return cli_fail(e, "%s.name: missing", where);
-        if (out->ncontainers == MAX_PORT_MAPPINGS)
-            return cli_fail(e, "%s: more than %d containers", where, MAX_PORT_MAPPINGS);
-        out->containers[out->ncontainers++] = name;
-        int64_t v;
-        const json_t *j;
-        if ((j = json_object_get(cd, "cpu"))) {
-            if (!json_to_int(j, &v) || v < 0)
-                return cli_fail(e, "%s.cpu: expected a non-negative integer", where);
-            cpu_sum += v;
-        }
-        /* the scheduler reserves the soft limit when there is one, else the hard limit */
-        if ((j = json_object_get(cd, "memoryReservation")) || (j = json_object_get(cd, "memory"))) {
-            if (!json_to_int(j, &v) || v < 0)
-                return cli_fail(e, "%s.%s: expected a non-negative integer", where,
-                                json_object_get(cd, "memoryReservation") ? "memoryReservation" : "memory");
-            mem_sum += v;
-        } else {
-            mem_missing = true;
-        }
-        size_t k;
-        json_t *pm;
-        json_array_foreach(json_object_get(cd, "portMappings"), k, pm)
-        {
-            char pw[200];
-            snprintf(pw, sizeof pw, "%s.portMappings[%zu]", where, k);
-            int64_t cport = 0, hport = 0;
-            if (!json_to_int(json_object_get(pm, "containerPort"), &cport) || cport < 1 || cport > 65535)
-                return cli_fail(e, "%s.containerPort: expected a port number 1-65535", pw);
-            const json_t *hp = json_object_get(pm, "hostPort");
-            if (hp && (!json_to_int(hp, &hport) || hport < 0 || hport > 65535))
-                return cli_fail(e, "%s.hostPort: expected 0 or a port number up to 65535", pw);
-            const char *proto = opt_string(pm, "protocol");
-            if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
-                return cli_fail(e, "%s.protocol: expected tcp or udp, found %s", pw, proto);
-            if (strcmp(mode, "awsvpc") == 0 || strcmp(mode, "none") == 0)
-                continue; /* the task gets its own network interface: no host port is claimed */
-            if (strcmp(mode, "host") == 0)
-                hport = cport; /* host mode binds the container port on the host */
-            if (out->td.nports == MAX_PORT_MAPPINGS)
-                return cli_fail(e, "%s: more than %d port mappings", pw, MAX_PORT_MAPPINGS);
-            out->ports[out->td.nports++] = (sched_binding_t){
-                name, (uint16_t)cport, (uint16_t)hport, proto && strcmp(proto, "udp") == 0 ? SCHED_PROTO_UDP : SCHED_PROTO_TCP};
-        }
-    }
-    out->td.ports = out->ports;
-    /* task-level cpu and memory, when set, are what the task reserves */
-    const json_t *j;
-    if ((j = json_object_get(td, "cpu")) && !json_is_null(j)) {
-        if (!json_to_int(j, &out->td.cpu) || out->td.cpu < 0)
-            return cli_fail(e, "%s: taskDefinition.cpu: expected a non-negative integer (or a string holding one)", file);
-    } else {
-        out->td.cpu = cpu_sum;
-    }
-    if ((j = json_object_get(td, "memory")) && !json_is_null(j)) {
-        if (!json_to_int(j, &out->td.memory) || out->td.memory < 0)
-            return cli_fail(e, "%s: taskDefinition.memory: expected a non-negative integer (or a string holding one)", file);
-    } else if (mem_missing) {
-        return cli_fail(e, "%s: taskDefinition: each container needs memory or memoryReservation when the task sets no memory",
-                        file);
-    } else {
-        out->td.memory = mem_sum;
-    }
-    size_t k;
-    json_t *pc;
-    json_array_foreach(json_object_get(td, "placementConstraints"), k, pc)
-    {
-        const char *type = opt_string(pc, "type");
-        if (!type || strcmp(type, "memberOf") != 0)
-            return cli_fail(e, "%s: taskDefinition.placementConstraints[%zu].type: expected memberOf", file, k);
-        if (out->nconstraints == MAX_CONSTRAINTS)
-            return cli_fail(e, "%s: taskDefinition.placementConstraints: more than %u", file, MAX_CONSTRAINTS);
-        out->constraints[out->nconstraints++] = (sched_constraint_t){SCHED_CONSTRAINT_MEMBER_OF, opt_string(pc, "expression")};
-    }
-    return 0;
+    if (st == SCHED_OK)
+        return false;
+    cli_fail(e, "%s", se->msg);
+    return true;
 }
 
 /* ------------------------------------------- strategies and constraints */
@@ -533,7 +156,8 @@ static int parse_items(char **vals, size_t nvals, const char *opt, item_t *items
                     return cli_fail(e, "%s: more than %zu items", opt, max);
                 }
                 item_t *it = &items[(*n)++];
-                const char *t = opt_string(o, "type"), *f = opt_string(o, "field"), *x = opt_string(o, "expression");
+                const char *t = json_string_value(json_object_get(o, "type")), *f = json_string_value(json_object_get(o, "field")),
+                           *x = json_string_value(json_object_get(o, "expression"));
                 if (!t) {
                     json_decref(j);
                     return cli_fail(e, "%s[%zu].type: missing", opt, i);
@@ -594,7 +218,7 @@ static void push(bool *ok, json_t *arr, json_t *v)
 }
 
 /* NULL: out of memory. */
-static json_t *build_reply(const sched_cluster_t *c, const sched_placement_t *p, const taskdef_t *td, const char *group,
+static json_t *build_reply(const sched_cluster_t *c, const sched_placement_t *p, const sched_ecs_task_def_t *td, const char *group,
                            const sched_strategy_t *strategies, bool explain)
 {
     bool ok = true;
@@ -867,11 +491,12 @@ int berth_placement_simulate(int argc, char **argv)
         }
     }
     cli_err_t e = {{0}};
+    sched_err_t se = {0};
     opts_t o = {0};
     int rc = EXIT_BAD_INPUT;
     json_t *ci_doc = NULL, *td_doc = NULL, *tasks_doc = NULL, *reply = NULL;
     sched_cluster_t *c = NULL;
-    taskdef_t *td = calloc(1, sizeof *td);
+    sched_ecs_task_def_t *td = calloc(1, sizeof *td);
     item_t sitems[MAX_STRATEGIES] = {0}, citems[MAX_CONSTRAINTS] = {0};
     size_t ns = 0, nc = 0;
     sched_strategy_t strategies[MAX_STRATEGIES];
@@ -910,7 +535,7 @@ int berth_placement_simulate(int argc, char **argv)
         goto out;
     if (o.tasks && !(tasks_doc = load_json(o.tasks, &e)))
         goto out;
-    if (read_task_definition(td_doc, o.task_definition, td, &e))
+    if (ecs_failed(sched_ecs_read_task_definition(td_doc, o.task_definition, td, &se), &se, &e))
         goto out;
     for (size_t k = 0; k < nc; k++) {
         const char *t = citems[k].type;
@@ -939,9 +564,9 @@ int berth_placement_simulate(int argc, char **argv)
         cli_fail(&e, "out of memory");
         goto out;
     }
-    if (add_instances(c, ci_doc, o.instances, &e))
+    if (ecs_failed(sched_ecs_add_instances(c, ci_doc, o.instances, say_skipped, NULL, &se), &se, &e))
         goto out;
-    if (tasks_doc && add_running_tasks(c, tasks_doc, o.tasks, &e))
+    if (tasks_doc && ecs_failed(sched_ecs_add_tasks(c, tasks_doc, o.tasks, &se), &se, &e))
         goto out;
 
     char default_group[300];
@@ -956,7 +581,6 @@ int berth_placement_simulate(int argc, char **argv)
                                      .nconstraints = td->nconstraints,
                                      .seed = o.seed,
                                      .explain = o.explain};
-    sched_err_t se = {0};
     sched_status_t st = sched_place(c, &req, &placement, &se);
     if (st) {
         /* the library names the field (placementConstraints[i].expression, ...) */

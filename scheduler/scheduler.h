@@ -45,7 +45,7 @@ typedef enum {
 typedef struct {
     sched_status_t code;
     size_t position; /* SCHED_ESYNTAX: byte offset into the expression; otherwise SIZE_MAX */
-    char msg[256];
+    char msg[512];   /* room for a file name and a JSON path (ecs_json.c) */
 } sched_err_t;
 
 const char *sched_strerror(sched_status_t st);
@@ -285,5 +285,45 @@ typedef struct {
  * random: at random. SCHED_EINVAL, SCHED_ENOMEM. */
 sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t *req, sched_scale_in_t *out, sched_err_t *err);
 void sched_scale_in_free(sched_scale_in_t *s);
+
+/* ------------------------------------------------------ ECS-shaped JSON */
+
+/* ECS's own JSON, already loaded by the caller (jansson's json_t), into the
+ * cluster and a task definition (scheduler/ecs_json.c). `source` (a file
+ * name) starts every message, which then names the field: "ci.json:
+ * containerInstances[2].remainingResources[0].integerValue: expected ...".
+ * SCHED_EINVAL: input that is not what ECS sends; SCHED_ENOMEM. */
+struct json_t;
+
+/* a task definition with more port mappings than this is surely wrong; ECS's own limit is lower */
+#define SCHED_ECS_MAX_PORT_MAPPINGS 1024
+
+/* A task definition as placement needs it. Its strings point into the
+ * document it was read from, which must outlive it. */
+typedef struct {
+    sched_task_def_t td;
+    sched_binding_t ports[SCHED_ECS_MAX_PORT_MAPPINGS];
+    const char *containers[SCHED_ECS_MAX_PORT_MAPPINGS]; /* container names in order, for a reply */
+    size_t ncontainers;
+    const char *arn;                                       /* taskDefinitionArn, or NULL */
+    sched_constraint_t constraints[SCHED_MAX_CONSTRAINTS]; /* its memberOf placementConstraints */
+    size_t nconstraints;
+} sched_ecs_task_def_t;
+
+/* Told of an instance left out because of its status (REGISTERING, INACTIVE, ...):
+ * `where` names it in the source. */
+typedef void (*sched_ecs_skip_cb)(void *ctx, const char *where, const char *status);
+
+/* describe-container-instances output (or its containerInstances array): adds
+ * each ACTIVE or DRAINING instance; `skipped` (may be NULL) hears of the rest.
+ * Instances added before a failure stay in the cluster. */
+sched_status_t sched_ecs_add_instances(sched_cluster_t *c, const struct json_t *doc, const char *source, sched_ecs_skip_cb skipped,
+                                       void *ctx, sched_err_t *err);
+/* describe-tasks output (or its tasks array): the tasks that are not STOPPED,
+ * on instances already in the cluster. */
+sched_status_t sched_ecs_add_tasks(sched_cluster_t *c, const struct json_t *doc, const char *source, sched_err_t *err);
+/* describe-task-definition output (or its taskDefinition object). */
+sched_status_t sched_ecs_read_task_definition(const struct json_t *doc, const char *source, sched_ecs_task_def_t *out,
+                                              sched_err_t *err);
 
 #endif
