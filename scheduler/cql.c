@@ -567,7 +567,9 @@ static sched_status_t parse_value(parser_t *p, node_t *n, value_t *v, const char
     return SCHED_OK;
 }
 
-static sched_status_t parse_comparison(parser_t *p, node_t **out)
+/* The subject: attribute:NAME or one of subject_names, into n; *subject_pos
+ * is where it starts, for the operator's messages. */
+static sched_status_t parse_subject(parser_t *p, node_t *n, size_t *subject_pos)
 {
     tok_t t;
     sched_status_t st = peek(p, &t);
@@ -578,20 +580,14 @@ static sched_status_t parse_comparison(parser_t *p, node_t **out)
                                            "registeredAt, runningTasksCount, task:group), 'not' or '('";
     if (t.kind != T_WORD)
         return syntax(p, t.pos, "expected %s, found %s", expected_subject, tok_desc(p, &t, buf, sizeof buf));
-    node_t *n = calloc(1, sizeof *n);
-    if (!n)
-        return nomem(p);
-    n->kind = N_CMP;
     const char *w = p->src + t.pos;
-    size_t subject_pos = t.pos;
+    *subject_pos = t.pos;
     static const char attr_prefix[] = "attribute:";
     if (t.len > sizeof attr_prefix - 1 && strncmp(w, attr_prefix, sizeof attr_prefix - 1) == 0) {
         n->subject = SUBJ_ATTRIBUTE;
         n->attr_name = strndup(w + sizeof attr_prefix - 1, t.len - (sizeof attr_prefix - 1));
-        if (!n->attr_name) {
-            node_free(n);
+        if (!n->attr_name)
             return nomem(p);
-        }
     } else {
         bool found = false;
         for (subject_t s = SUBJ_EC2_ID; s <= SUBJ_TASK_GROUP; s++) {
@@ -601,7 +597,6 @@ static sched_status_t parse_comparison(parser_t *p, node_t **out)
             }
         }
         if (!found) {
-            node_free(n);
             if (t.len == sizeof attr_prefix - 1 && strncmp(w, attr_prefix, t.len) == 0)
                 return syntax(p, t.pos, "expected an attribute name after 'attribute:'");
             return syntax(p, t.pos, "expected %s, found %s", expected_subject, tok_desc(p, &t, buf, sizeof buf));
@@ -610,12 +605,17 @@ static sched_status_t parse_comparison(parser_t *p, node_t **out)
     if (n->subject == SUBJ_TASK_GROUP || n->subject == SUBJ_RUNNING_TASKS)
         p->depends_on_tasks = true;
     consume(p, &t);
+    return SCHED_OK;
+}
 
-    /* the operator: a symbol or a word */
-    if ((st = peek(p, &t))) {
-        node_free(n);
+/* The operator after the subject: a symbol or a word, valid for the subject. */
+static sched_status_t parse_operator(parser_t *p, node_t *n, size_t subject_pos)
+{
+    tok_t t;
+    sched_status_t st = peek(p, &t);
+    if (st)
         return st;
-    }
+    char buf[64];
     static const struct {
         const char *word;
         op_t op;
@@ -636,12 +636,10 @@ static sched_status_t parse_comparison(parser_t *p, node_t **out)
             }
         }
     }
-    if (!have_op) {
-        node_free(n);
+    if (!have_op)
         return syntax(
             p, t.pos, "expected an operator (==, !=, >, >=, <, <=, exists, !exists, in, not_in, =~, !~) after %.*s, found %s",
             (int)(t.pos - subject_pos > 60 ? 60 : t.pos - subject_pos), p->src + subject_pos, tok_desc(p, &t, buf, sizeof buf));
-    }
     if (!(subject_ops[n->subject] & B(n->op))) {
         char valid[128] = "";
         for (op_t o = 0; o < OP_COUNT; o++) {
@@ -650,134 +648,136 @@ static sched_status_t parse_comparison(parser_t *p, node_t **out)
                 strcat(valid, op_names[o]);
             }
         }
-        const char *subj = subject_names[n->subject];
-        op_t op = n->op;
-        node_free(n);
-        return syntax(p, t.pos, "operator '%s' is not valid for %s; expected one of %s", op_names[op], subj, valid);
+        return syntax(p, t.pos, "operator '%s' is not valid for %s; expected one of %s", op_names[n->op], subject_names[n->subject],
+                      valid);
     }
     consume(p, &t);
+    return SCHED_OK;
+}
 
-    /* the argument */
-    if (n->op == OP_EXISTS || n->op == OP_NOT_EXISTS) {
-        *out = n;
-        return SCHED_OK;
-    }
-    if (n->op == OP_IN || n->op == OP_NOT_IN) {
-        if ((st = peek(p, &t)))
-            goto fail;
-        if (t.kind != T_LBRACK) {
-            st = syntax(p, t.pos, "expected '[' to start the argument list of '%s', found %s", op_names[n->op],
-                        tok_desc(p, &t, buf, sizeof buf));
-            goto fail;
+/* The argument list of in and not_in: [value, ...]. */
+static sched_status_t parse_list(parser_t *p, node_t *n)
+{
+    tok_t t;
+    sched_status_t st;
+    char buf[64];
+    if ((st = peek(p, &t)))
+        return st;
+    if (t.kind != T_LBRACK)
+        return syntax(p, t.pos, "expected '[' to start the argument list of '%s', found %s", op_names[n->op],
+                      tok_desc(p, &t, buf, sizeof buf));
+    consume(p, &t);
+    size_t cap = 0;
+    for (;;) {
+        if (n->nvals == cap) {
+            if (cap >= CQL_MAX_LIST)
+                return syntax(p, p->pos, "argument list longer than %d values", CQL_MAX_LIST);
+            cap = cap ? cap * 2 : 4;
+            value_t *vals = realloc(n->vals, cap * sizeof *vals);
+            if (!vals)
+                return nomem(p);
+            n->vals = vals;
         }
+        memset(&n->vals[n->nvals], 0, sizeof n->vals[0]);
+        n->nvals++;
+        if ((st = parse_value(p, n, &n->vals[n->nvals - 1], "a value")))
+            return st;
+        if ((st = peek(p, &t)))
+            return st;
+        if (t.kind == T_RBRACK) {
+            consume(p, &t);
+            break;
+        }
+        if (t.kind != T_COMMA)
+            return syntax(p, t.pos, "expected ',' or ']' in the argument list, found %s", tok_desc(p, &t, buf, sizeof buf));
         consume(p, &t);
-        size_t cap = 0;
-        for (;;) {
-            if (n->nvals == cap) {
-                if (cap >= CQL_MAX_LIST) {
-                    st = syntax(p, p->pos, "argument list longer than %d values", CQL_MAX_LIST);
-                    goto fail;
-                }
-                cap = cap ? cap * 2 : 4;
-                value_t *vals = realloc(n->vals, cap * sizeof *vals);
-                if (!vals) {
-                    st = nomem(p);
-                    goto fail;
-                }
-                n->vals = vals;
+    }
+    return SCHED_OK;
+}
+
+/* The regular expression of matches and not_matches, quoted or bare, compiled into n. */
+static sched_status_t parse_regex(parser_t *p, node_t *n)
+{
+    tok_t t;
+    sched_status_t st;
+    char buf[64];
+    /* a bare regex runs to the next space outside parentheses, so (a|b).* needs no quotes */
+    skip_space(p);
+    size_t start = p->pos;
+    if ((st = peek(p, &t)))
+        return st;
+    char *text;
+    if (t.kind == T_STRING) {
+        consume(p, &t);
+        text = strndup(p->src + t.pos, t.len);
+    } else {
+        size_t j = start;
+        int depth = 0;
+        while (j < p->len && !isspace((unsigned char)p->src[j])) {
+            if (p->src[j] == '\\' && j + 1 < p->len && !isspace((unsigned char)p->src[j + 1])) {
+                j += 2;
+                continue;
             }
-            memset(&n->vals[n->nvals], 0, sizeof n->vals[0]);
-            n->nvals++;
-            if ((st = parse_value(p, n, &n->vals[n->nvals - 1], "a value")))
-                goto fail;
-            if ((st = peek(p, &t)))
-                goto fail;
-            if (t.kind == T_RBRACK) {
-                consume(p, &t);
+            if (p->src[j] == '(')
+                depth++;
+            if (p->src[j] == ')' && --depth < 0)
                 break;
-            }
-            if (t.kind != T_COMMA) {
-                st = syntax(p, t.pos, "expected ',' or ']' in the argument list, found %s", tok_desc(p, &t, buf, sizeof buf));
-                goto fail;
-            }
-            consume(p, &t);
+            j++;
         }
-        *out = n;
-        return SCHED_OK;
+        if (j == start)
+            return syntax(p, start, "expected a regular expression after '%s', found %s", op_names[n->op],
+                          tok_desc(p, &t, buf, sizeof buf));
+        text = strndup(p->src + start, j - start);
+        p->pos = j;
     }
-    n->vals = calloc(1, sizeof *n->vals);
-    if (!n->vals) {
+    if (!text)
+        return nomem(p);
+    n->vals[0].text = text;
+    const char *refused;
+    size_t at = 0;
+    char *posix = java_regex_to_posix(text, &refused, &at);
+    if (!posix && refused)
+        return syntax(p, start + (t.kind == T_STRING ? 1 : 0) + at, "expected a simpler regular expression: %s", refused);
+    if (!posix)
+        return nomem(p);
+    int rc = regcomp(&n->re, posix, REG_EXTENDED | REG_NOSUB);
+    free(posix);
+    if (rc != 0) {
+        char why[96];
+        regerror(rc, &n->re, why, sizeof why);
+        return syntax(p, start, "expected a valid regular expression: %s", why);
+    }
+    n->has_re = true;
+    return SCHED_OK;
+}
+
+/* subject operator [argument] */
+static sched_status_t parse_comparison(parser_t *p, node_t **out)
+{
+    node_t *n = calloc(1, sizeof *n);
+    if (!n)
+        return nomem(p);
+    n->kind = N_CMP;
+    size_t subject_pos = 0;
+    sched_status_t st = parse_subject(p, n, &subject_pos);
+    if (!st)
+        st = parse_operator(p, n, subject_pos);
+    if (st || n->op == OP_EXISTS || n->op == OP_NOT_EXISTS) {
+        /* no argument */
+    } else if (n->op == OP_IN || n->op == OP_NOT_IN) {
+        st = parse_list(p, n);
+    } else if (!(n->vals = calloc(1, sizeof *n->vals))) {
         st = nomem(p);
-        goto fail;
+    } else {
+        n->nvals = 1;
+        st = n->op == OP_MATCHES || n->op == OP_NOT_MATCHES ? parse_regex(p, n) : parse_value(p, n, &n->vals[0], "a value");
     }
-    n->nvals = 1;
-    if (n->op == OP_MATCHES || n->op == OP_NOT_MATCHES) {
-        /* a bare regex runs to the next space outside parentheses, so (a|b).* needs no quotes */
-        skip_space(p);
-        size_t start = p->pos;
-        if ((st = peek(p, &t)))
-            goto fail;
-        char *text;
-        if (t.kind == T_STRING) {
-            consume(p, &t);
-            text = strndup(p->src + t.pos, t.len);
-        } else {
-            size_t j = start;
-            int depth = 0;
-            while (j < p->len && !isspace((unsigned char)p->src[j])) {
-                if (p->src[j] == '\\' && j + 1 < p->len && !isspace((unsigned char)p->src[j + 1])) {
-                    j += 2;
-                    continue;
-                }
-                if (p->src[j] == '(')
-                    depth++;
-                if (p->src[j] == ')' && --depth < 0)
-                    break;
-                j++;
-            }
-            if (j == start) {
-                st = syntax(p, start, "expected a regular expression after '%s', found %s", op_names[n->op],
-                            tok_desc(p, &t, buf, sizeof buf));
-                goto fail;
-            }
-            text = strndup(p->src + start, j - start);
-            p->pos = j;
-        }
-        if (!text) {
-            st = nomem(p);
-            goto fail;
-        }
-        n->vals[0].text = text;
-        const char *refused;
-        size_t at = 0;
-        char *posix = java_regex_to_posix(text, &refused, &at);
-        if (!posix && refused) {
-            st = syntax(p, start + (t.kind == T_STRING ? 1 : 0) + at, "expected a simpler regular expression: %s", refused);
-            goto fail;
-        }
-        if (!posix) {
-            st = nomem(p);
-            goto fail;
-        }
-        int rc = regcomp(&n->re, posix, REG_EXTENDED | REG_NOSUB);
-        free(posix);
-        if (rc != 0) {
-            char why[96];
-            regerror(rc, &n->re, why, sizeof why);
-            st = syntax(p, start, "expected a valid regular expression: %s", why);
-            goto fail;
-        }
-        n->has_re = true;
-        *out = n;
-        return SCHED_OK;
+    if (st) {
+        node_free(n);
+        return st;
     }
-    if ((st = parse_value(p, n, &n->vals[0], "a value")))
-        goto fail;
     *out = n;
     return SCHED_OK;
-fail:
-    node_free(n);
-    return st;
 }
 
 static sched_status_t parse_unary(parser_t *p, node_t **out)
