@@ -6,26 +6,16 @@
  * the source and the field.
  */
 #include "scheduler/scheduler.h"
+#include "scheduler/scheduler_internal.h"
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Fills err (code and message) and returns the code, so that a reader can `return ecs_fail(...)`. */
-static sched_status_t ecs_fail(sched_err_t *err, sched_status_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static sched_status_t ecs_fail(sched_err_t *err, sched_status_t code, const char *fmt, ...)
-{
-    err->code = code;
-    err->position = SIZE_MAX;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    return code;
-}
+/* Fills err (code and message) and gives the code, so that a reader can `return ecs_fail(...)`. */
+#define ecs_fail(err, code, ...) (sched_err_set((err), (code), SIZE_MAX, __VA_ARGS__), (code))
 
 /* an integer from a JSON number or a numeric string (task definitions carry "cpu": "256") */
 static bool json_to_int(const json_t *v, int64_t *out)

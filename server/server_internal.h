@@ -308,6 +308,12 @@ void v2_format_range(char *buf, size_t cap, uint64_t offset);
  * with 200, and a Link header to the next page at `link_path` when `more`
  * follow after `last` (server/v2/listing.c). */
 void v2_send_listing(v2_req_t *r, json_t *doc, const char *link_path, bool more, size_t n, const char *last);
+/* After a listing's scan into `array`: false after sending the error, with
+ * `array` released — 500 when a name could not be added (`no_memory`), never
+ * a 200 with a shortened list; the scan's own failure (`st`, `err`) as
+ * v2_send_storage_error with `not_found`. */
+bool v2_listing_scanned(v2_req_t *r, json_t *array, bool no_memory, storage_status_t st, const storage_err_t *err,
+                        v2_error_t not_found);
 /* n and last from a listing's query; false after sending 400. */
 bool v2_pagination(v2_req_t *r, size_t *n, bool *has_n, char *last, size_t last_cap, size_t default_n);
 

@@ -65,16 +65,8 @@ int v2_catalog(v2_req_t *r)
     storage_err_t err;
     storage_status_t st = storage_catalog_list(rd, last[0] ? last : NULL, SIZE_MAX, collect_visible, &v, &(bool){false}, &err);
     storage_reader_end(rd);
-    if (v.no_memory) { /* never a 200 with a shortened page */
-        json_decref(v.array);
-        v2_send_error(r->req, ERR_UNKNOWN, "out of memory");
+    if (!v2_listing_scanned(r, v.array, v.no_memory, st, &err, ERR_UNKNOWN))
         return 0;
-    }
-    if (st != STORAGE_OK) {
-        json_decref(v.array);
-        v2_send_storage_error(r->req, &err, ERR_UNKNOWN);
-        return 0;
-    }
     const char *shown_last = v.got ? json_string_value(json_array_get(v.array, v.got - 1)) : "";
     char page_last[OCI_NAME_MAX + 1];
     snprintf(page_last, sizeof(page_last), "%s", shown_last);

@@ -1,4 +1,4 @@
-/* What the listings (tags, catalog) share: pagination and the Link header. */
+/* What the listings (tags, catalog) share: pagination, the check after the scan and the Link header. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,4 +47,20 @@ void v2_send_listing(v2_req_t *r, json_t *doc, const char *link_path, bool more,
     }
     v2_send_json(r->req, 200, "application/json", body, strlen(body));
     free(body);
+}
+
+bool v2_listing_scanned(v2_req_t *r, json_t *array, bool no_memory, storage_status_t st, const storage_err_t *err,
+                        v2_error_t not_found)
+{
+    if (no_memory) { /* never a 200 with a shortened list */
+        json_decref(array);
+        v2_send_error(r->req, ERR_UNKNOWN, "out of memory");
+        return false;
+    }
+    if (st != STORAGE_OK) {
+        json_decref(array);
+        v2_send_storage_error(r->req, err, not_found);
+        return false;
+    }
+    return true;
 }

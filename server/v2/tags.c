@@ -44,16 +44,8 @@ int v2_tags_list(v2_req_t *r)
     storage_err_t err;
     storage_status_t st = storage_tags_list(rd, r->name, last[0] ? last : NULL, n, collect_name, &c, &more, &err);
     storage_reader_end(rd);
-    if (c.no_memory) { /* never a 200 with a shortened list */
-        json_decref(c.array);
-        v2_send_error(r->req, ERR_UNKNOWN, "out of memory");
+    if (!v2_listing_scanned(r, c.array, c.no_memory, st, &err, ERR_NAME_UNKNOWN))
         return 0;
-    }
-    if (st != STORAGE_OK) {
-        json_decref(c.array);
-        v2_send_storage_error(r->req, &err, ERR_NAME_UNKNOWN);
-        return 0;
-    }
     json_t *doc = json_pack("{s:s,s:o}", "name", r->name, "tags", c.array);
     char path[OCI_NAME_MAX + 32];
     snprintf(path, sizeof(path), "/v2/%s/tags/list", r->name);
