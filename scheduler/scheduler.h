@@ -1,7 +1,9 @@
 /*
  * scheduler/scheduler.h — ECS-style task placement: in-memory cluster state,
  * the Cluster Query Language (CQL), placement (resources, constraints,
- * strategies), scale-in choice and explanations.
+ * strategies), scale-in choice and explanations, and the reader of ECS's
+ * own JSON (describe-container-instances, describe-tasks,
+ * describe-task-definition) into these structs.
  *
  * Pure: no I/O, no globals, no clocks, no rand(). Randomness comes from a
  * seeded PRNG whose seed is part of each request, so the same request on the
