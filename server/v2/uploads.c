@@ -212,7 +212,8 @@ static server_op_t *upload_op(v2_req_t *r, storage_op_kind_t kind, server_op_com
 }
 
 /* The upload's current offset, into *offset; false when it sent a 404 (no
- * such upload in this repository) or a storage error. */
+ * such upload in this repository) or, for a damaged session or a failed
+ * read, the storage error (500): never "unknown" for an upload that exists. */
 static bool upload_offset(v2_req_t *r, uint64_t *offset)
 {
     if (!upload_id_valid(r->arg)) {
@@ -226,6 +227,10 @@ static bool upload_offset(v2_req_t *r, uint64_t *offset)
     storage_err_t err;
     storage_status_t st = storage_upload_stat(rd, r->arg, &up, &err);
     storage_reader_end(rd);
+    if (st != STORAGE_OK && st != STORAGE_NOT_FOUND) {
+        v2_send_storage_error(r->req, &err, ERR_BLOB_UPLOAD_UNKNOWN); /* a damaged session or a failed read: 500 */
+        return false;
+    }
     if (st != STORAGE_OK || strcmp(up.repo, r->name) != 0) {
         v2_send_error(r->req, ERR_BLOB_UPLOAD_UNKNOWN, "no upload has this id in this repository");
         return false;

@@ -1115,4 +1115,35 @@ t_name_long() {
 }
 run_case "a repository name over 255 characters → 400 NAME_INVALID" t_name_long
 
+# A damaged upload session (its LMDB record overwritten with junk while berthd is down,
+# with lmdb-utils' mdb_load) is a server error, never "upload unknown": the upload exists,
+# and a client told 404 would start again and leave the damage unseen.
+if is_berth && [[ $E2E_TARGET == berth ]] && [[ -x /usr/bin/mdb_load ]]; then
+    req POST /v2/e2e/damaged/blobs/uploads/
+    DAMAGED_ID=$(header Location | sed 's|.*/||; s|\r||')
+    req POST /v2/e2e/damaged/blobs/uploads/
+    INTACT_ID=$(header Location | sed 's|.*/||; s|\r||')
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+    printf 'VERSION=3\nformat=print\ntype=btree\nHEADER=END\n %s\n junk!\nDATA=END\n' "$DAMAGED_ID" |
+        /usr/bin/mdb_load -s uploads "$REGISTRY_DATA/store" || { echo "mdb_load failed" >&2; exit 1; }
+    restart_registry
+fi
+
+t_damaged_session() {
+    berth_only "a damaged upload session: only Berth's store can be damaged here"
+    [[ -n ${DAMAGED_ID:-} ]] || { skip_case "needs E2E_TARGET=berth and /usr/bin/mdb_load"; return; }
+    req GET "/v2/e2e/damaged/blobs/uploads/$DAMAGED_ID"
+    expect_status 500
+    expect_json_error UNKNOWN
+    grep -q "damaged" "$E2E_TMP/resp.body" || fail "the error does not say the session is damaged: $(body)"
+    req PATCH "/v2/e2e/damaged/blobs/uploads/$DAMAGED_ID" -H "Content-Range: 18446744073709551615-18446744073709551615" \
+        -H "Content-Type: application/octet-stream" --data-binary x
+    expect_status 500
+    req GET "/v2/e2e/damaged/blobs/uploads/$INTACT_ID"
+    expect_status 204
+    expect_header Range "0-0"
+}
+run_case "a damaged upload session record → 500 naming the damage (GET, and PATCH's 416 path), not 404; its neighbour is intact" t_damaged_session
+
 finish
