@@ -2,7 +2,7 @@
  * oci/digest.c — content digests: "<algorithm>:<encoded>" per the OCI image
  * spec (descriptor.md, "Digests"), computed with OpenSSL's EVP interface.
  */
-#include "oci/oci_private.h"
+#include "oci/oci_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

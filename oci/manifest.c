@@ -15,7 +15,7 @@
  * It stays lenient where the spec asks implementations to ignore the unknown:
  * extra fields and unknown descriptor media types are accepted.
  */
-#include "oci/oci_private.h"
+#include "oci/oci_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * oci/name.c — repository names, tags and manifest references per the OCI
  * distribution spec ("Pulling manifests": <name> and <reference> grammars).
  */
-#include "oci/oci_private.h"
+#include "oci/oci_internal.h"
 
 #include <string.h>
 

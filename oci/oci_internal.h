@@ -1,9 +1,9 @@
 /*
- * oci/oci_private.h — helpers shared by the files of oci/ and nobody else.
+ * oci/oci_internal.h — helpers shared by the files of oci/ and nobody else.
  * Not part of the contract: other parts include oci/oci.h only.
  */
-#ifndef BERTH_OCI_PRIVATE_H
-#define BERTH_OCI_PRIVATE_H
+#ifndef BERTH_OCI_INTERNAL_H
+#define BERTH_OCI_INTERNAL_H
 
 #include "oci/oci.h"
 
