@@ -117,7 +117,8 @@ json_t *iam_record_json(storage_records_t *rs, const char *key, storage_status_t
     if (!j || !json_is_object(j)) {
         json_decref(j);
         *st = STORAGE_IO;
-        snprintf(serr->msg, sizeof(serr->msg), "the record iam/%s is damaged", key);
+        /* a key may be longer than the message: its first 200 bytes name it */
+        snprintf(serr->msg, sizeof(serr->msg), "the record iam/%.200s is damaged", key);
         return NULL;
     }
     return j;

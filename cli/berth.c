@@ -1,18 +1,13 @@
 /*
  * cli/berth.c — the `berth` command: a small table of "GROUP VERB" pairs,
  * each handled by a function in its own file. Adding a subcommand is adding
- * its prototype and one row.
+ * its prototype (cli/cli_internal.h) and one row.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-/* each returns the process exit status; they receive argv starting after the verb */
-int berth_placement_simulate(int argc, char **argv);
-int berth_policy_simulate(int argc, char **argv);
-/* cli/admin.c: `berth iam|ecr <subcommand>`, calls to a running berthd; argv starts at the subcommand */
-bool berth_admin_group(const char *group);
-int berth_admin(const char *group, int argc, char **argv);
+#include "cli/cli_internal.h"
 
 typedef struct {
     const char *group;

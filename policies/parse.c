@@ -115,6 +115,11 @@ static int check_keys(const json_t *obj, const char *const *allowed, const char 
     return 0;
 }
 
+/* The longest path a caller names for a list ("Statement[N].Principal.AWS"
+ * and the like, built in buffers of at most this size); an element's path
+ * adds its index, so it never truncates. */
+#define POL_PATH_CAP 128
+
 /* a string, or a non-empty array of strings; validate(s) may refuse an element */
 typedef int (*str_check_fn)(const char *s, const char *path, const policy_t *p, policy_err_t *err);
 
@@ -135,7 +140,7 @@ static int read_strs(const json_t *v, const char *path, const policy_t *p, str_c
     const json_t *e;
     json_array_foreach((json_t *)v, i, e)
     {
-        char at[128];
+        char at[POL_PATH_CAP + sizeof "[18446744073709551615]"];
         snprintf(at, sizeof at, "%s[%zu]", path, i);
         if (!json_is_string(e))
             return fail(err, "%s: must be a string", at);
@@ -230,7 +235,7 @@ static int read_principal(const json_t *v, const char *path, const policy_t *p, 
     static const char *const keys[] = {"AWS", "Service", "Federated", "CanonicalUser", NULL};
     if (check_keys(v, keys, path, err))
         return -1;
-    char at[128];
+    char at[POL_PATH_CAP];
     const json_t *aws = json_object_get(v, "AWS");
     if (aws) {
         snprintf(at, sizeof at, "%s.AWS", path);

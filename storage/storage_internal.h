@@ -190,6 +190,10 @@ uint64_t store_now(void);
 void store_hash_begin(storage_t *st, SHA256_CTX *ctx, const void *data, size_t len);
 void store_hash_end(storage_t *st);
 
+/* writer.c: starts the writer and hasher threads (err says why not), and stops them */
+void store_writer_start(storage_t *st, storage_err_t *err);
+void store_writer_stop(storage_t *st);
+
 /* writer.c: runs one op's next step inside a child transaction */
 typedef enum { RUN_COMMIT, RUN_ABORT, RUN_AGAIN } run_result_t;
 run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op);

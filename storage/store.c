@@ -176,9 +176,6 @@ static int open_dbs(storage_t *st)
     return mdb_txn_commit(txn);
 }
 
-void store_writer_start(storage_t *st, storage_err_t *err);
-void store_writer_stop(storage_t *st);
-
 storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_err_t *err)
 {
     storage_options_t defaults = {0};

@@ -29,7 +29,9 @@
  *       4.1.0 (Debian 12) waits forever for the body of a HEAD response
  *       that carries Content-Length, so it cannot measure blob HEAD.
  */
+#ifndef _GNU_SOURCE /* the build defines it for every file; built alone, regload needs it too */
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
 /* the largest input worth replaying; fuzzers run with far smaller -max_len */
 #define REPLAY_MAX_INPUT_BYTES (64u << 20)

@@ -15,6 +15,7 @@ static char *exact(const char *s)
 {
     size_t n = strlen(s);
     char *copy = malloc(n > 0 ? n : 1);
+    copy[0] = '#'; /* for "", a byte the parser must not read, and not a NUL */
     memcpy(copy, s, n);
     return copy;
 }
