@@ -16,6 +16,7 @@
  */
 #include "policies/policies_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,19 @@ typedef struct {
     const char *principal_account, *resource_account;
 } lone_allow_t;
 
+/* Appends to a reason at rest (cap bytes left); a reason longer than its
+ * buffer is clipped and ends in "..." to say so. */
+static void append_reason(char *rest, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append_reason(char *rest, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(rest, cap, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n >= cap && cap >= 4)
+        memcpy(rest + cap - 4, "...", 4);
+}
+
 static void implicit_reason(policy_result_t *out, const policy_request_t *req, const near_miss_t *nm, const lone_allow_t *lone)
 {
     const char *action = req->action ? req->action : "(no action)";
@@ -137,18 +151,19 @@ static void implicit_reason(policy_result_t *out, const policy_request_t *req, c
         const pol_statement_t *st = &lone->pn->policy->statements[lone->idx];
         describe_statement(what, sizeof what, st->sid, lone->idx, lone->pn->name ? lone->pn->name : "(unnamed policy)");
         if (lone->why == LONE_ACCOUNT)
-            snprintf(rest, cap,
-                     " (%s names the account %s: that delegates to the account, and none of the caller's identity policies "
-                     "allows it)",
-                     what, lone->principal_account);
+            append_reason(rest, cap,
+                          " (%s names the account %s: that delegates to the account, and none of the caller's identity policies "
+                          "allows it)",
+                          what, lone->principal_account);
         else if (lone->why == LONE_CROSS_RESOURCE)
-            snprintf(rest, cap, " (%s allows this caller of account %s; across accounts its identity policies must allow it too)",
-                     what, lone->principal_account);
+            append_reason(rest, cap,
+                          " (%s allows this caller of account %s; across accounts its identity policies must allow it too)", what,
+                          lone->principal_account);
         else
-            snprintf(rest, cap,
-                     " (%s allows it, but the repository is in account %s, not the caller's %s: the repository policy must "
-                     "allow it too)",
-                     what, lone->resource_account, lone->principal_account);
+            append_reason(rest, cap,
+                          " (%s allows it, but the repository is in account %s, not the caller's %s: the repository policy must "
+                          "allow it too)",
+                          what, lone->resource_account, lone->principal_account);
         return;
     }
     if (!nm->pn)
@@ -156,10 +171,10 @@ static void implicit_reason(policy_result_t *out, const policy_request_t *req, c
     const pol_statement_t *st = &nm->pn->policy->statements[nm->idx];
     describe_statement(what, sizeof what, st->sid, nm->idx, nm->pn->name ? nm->pn->name : "(unnamed policy)");
     if (nm->reach == REACH_RESOURCE)
-        snprintf(rest, cap, " (%s matches the action and resource, not the principal)", what);
+        append_reason(rest, cap, " (%s matches the action and resource, not the principal)", what);
     else if (nm->failed_cond)
-        snprintf(rest, cap, " (%s matches, but its condition %s on %s does not hold)", what, nm->failed_cond->op_text,
-                 nm->failed_cond->key);
+        append_reason(rest, cap, " (%s matches, but its condition %s on %s does not hold)", what, nm->failed_cond->op_text,
+                      nm->failed_cond->key);
 }
 
 typedef struct {

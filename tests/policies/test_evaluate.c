@@ -508,6 +508,27 @@ Test(explanation, an_implicit_deny_names_the_allow_whose_condition_failed)
     policy_free(i);
 }
 
+Test(explanation, a_reason_longer_than_its_buffer_is_clipped_and_ends_in_dots)
+{
+    char tag[241], doc[512];
+    memset(tag, 'k', sizeof tag - 1);
+    tag[sizeof tag - 1] = '\0';
+    snprintf(doc, sizeof doc,
+             "{\"Sid\":\"OnlyTeam\",\"Effect\":\"Allow\",\"Action\":\"ecr:*\",\"Resource\":\"*\","
+             "\"Condition\":{\"StringEquals\":{\"aws:PrincipalTag/%s\":\"x\"}}}",
+             tag);
+    policy_t *i = idp(doc);
+    cr_assert_not_null(i);
+    cr_expect_eq(fx_decide(i, NULL, "ecr:PutImage", FX_REPO, FX_ALICE, NULL), POLICY_IMPLICIT_DENY);
+    size_t n = strlen(fx_result.reason);
+    cr_expect_eq(n, sizeof fx_result.reason - 1, "%zu: %s", n, fx_result.reason);
+    cr_expect(n >= 3 && strcmp(fx_result.reason + n - 3, "...") == 0, "%s", fx_result.reason);
+    cr_expect(strstr(fx_result.reason, "statement 'OnlyTeam' (#0) of identity matches, but its condition StringEquals on "
+                                       "aws:PrincipalTag/kkk") != NULL,
+              "%s", fx_result.reason);
+    policy_free(i);
+}
+
 Test(explanation, an_implicit_deny_says_when_only_the_principal_differed)
 {
     cr_expect_eq(principal_allows("{\"AWS\":\"" FX_ALICE "\"}", FX_BOB), POLICY_IMPLICIT_DENY);
