@@ -9,9 +9,9 @@
 /* Longest path we route: a maximal name plus the longest route suffix. */
 #define ROUTE_PATH_MAX (OCI_NAME_MAX + 256)
 
-static bool method_is(h2o_req_t *req, const char *m)
+static bool method_is(h2o_iovec_t method, const char *m)
 {
-    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+    return h2o_memis(method.base, method.len, m, strlen(m));
 }
 
 static bool ends_with(const char *s, size_t len, const char *suffix, size_t *prefix_len)
@@ -23,15 +23,13 @@ static bool ends_with(const char *s, size_t len, const char *suffix, size_t *pre
     return true;
 }
 
-typedef enum { R_NONE, R_TAGS, R_MANIFEST, R_BLOB, R_UPLOADS, R_UPLOAD, R_REFERRERS } route_t;
-
 /* The ECR action that governs each registry request, as in ECR: pulls are
  * BatchGetImage (manifests) and GetDownloadUrlForLayer (blobs), a blob HEAD
  * is BatchCheckLayerAvailability, pushes are the layer-upload actions and
  * PutImage. NULL: no such endpoint. */
-static const char *v2_action(route_t route, h2o_req_t *req, bool *is_push)
+const char *v2_route_action(route_t route, h2o_iovec_t method, bool *is_push)
 {
-    bool get = method_is(req, "GET"), head = method_is(req, "HEAD"), del = method_is(req, "DELETE");
+    bool get = method_is(method, "GET"), head = method_is(method, "HEAD"), del = method_is(method, "DELETE");
     *is_push = false;
     switch (route) {
     case R_TAGS:
@@ -54,7 +52,7 @@ static const char *v2_action(route_t route, h2o_req_t *req, bool *is_push)
         return "ecr:InitiateLayerUpload";
     case R_UPLOAD:
         *is_push = true;
-        return method_is(req, "PUT") ? "ecr:CompleteLayerUpload" : "ecr:UploadLayerPart";
+        return method_is(method, "PUT") ? "ecr:CompleteLayerUpload" : "ecr:UploadLayerPart";
     case R_NONE:
         break;
     }
@@ -137,7 +135,7 @@ static bool v2_access(v2_req_t *r, const char *action, bool is_push)
 }
 
 /* Splits "<name>/<route...>" (path after "/v2/"). */
-static route_t split(const char *p, size_t len, size_t *name_len, const char **arg, size_t *arg_len)
+route_t v2_route_split(const char *p, size_t len, size_t *name_len, const char **arg, size_t *arg_len)
 {
     size_t n;
     *arg = NULL;
@@ -198,7 +196,7 @@ static int route_v2(v2_req_t *r)
             return 0;
         }
     }
-    bool get = method_is(req, "GET") || method_is(req, "HEAD");
+    bool get = method_is(req->method, "GET") || method_is(req->method, "HEAD");
     if (len == 4) {
         if (!get) {
             v2_send_error(req, ERR_METHOD_UNKNOWN, "/v2/ answers GET and HEAD");
@@ -228,7 +226,7 @@ static int route_v2(v2_req_t *r)
     }
     size_t name_len = 0, arg_len;
     const char *arg;
-    route_t route = split(p, plen, &name_len, &arg, &arg_len);
+    route_t route = v2_route_split(p, plen, &name_len, &arg, &arg_len);
     if (route == R_NONE) {
         v2_send_error(req, ERR_NOT_FOUND, "no such endpoint under /v2/");
         return 0;
@@ -259,7 +257,7 @@ static int route_v2(v2_req_t *r)
     r->arg[arg_len] = '\0';
 
     bool is_push;
-    const char *action = v2_action(route, req, &is_push);
+    const char *action = v2_route_action(route, req->method, &is_push);
     if (action && !v2_access(r, action, is_push))
         return 0;
 
@@ -271,29 +269,29 @@ static int route_v2(v2_req_t *r)
     case R_MANIFEST:
         if (get)
             return v2_manifest_get(r);
-        if (method_is(req, "PUT"))
+        if (method_is(req->method, "PUT"))
             return v2_manifest_put(r);
-        if (method_is(req, "DELETE"))
+        if (method_is(req->method, "DELETE"))
             return v2_manifest_delete(r);
         break;
     case R_BLOB:
         if (get)
             return v2_blob_get(r);
-        if (method_is(req, "DELETE"))
+        if (method_is(req->method, "DELETE"))
             return v2_blob_delete(r);
         break;
     case R_UPLOADS:
-        if (method_is(req, "POST"))
+        if (method_is(req->method, "POST"))
             return v2_upload_start(r);
         break;
     case R_UPLOAD:
-        if (method_is(req, "PATCH"))
+        if (method_is(req->method, "PATCH"))
             return v2_upload_patch(r);
-        if (method_is(req, "PUT"))
+        if (method_is(req->method, "PUT"))
             return v2_upload_put(r);
-        if (method_is(req, "GET"))
+        if (method_is(req->method, "GET"))
             return v2_upload_status(r);
-        if (method_is(req, "DELETE"))
+        if (method_is(req->method, "DELETE"))
             return v2_upload_cancel(r);
         break;
     case R_REFERRERS:

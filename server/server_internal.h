@@ -299,6 +299,18 @@ int server_route(server_t *srv, h2o_req_t *req);
 /* Routes one request; called by the h2o handler. */
 int v2_route(server_t *srv, h2o_req_t *req);
 
+/* router.c's two pure steps (unit-tested): the resource a /v2/ path names
+ * and the ECR action that governs a method on it. */
+typedef enum { R_NONE, R_TAGS, R_MANIFEST, R_BLOB, R_UPLOADS, R_UPLOAD, R_REFERRERS } route_t;
+/* Splits p, the percent-decoded path after "/v2/" ("<name>/<route...>"), from
+ * the right: the name is p's first *name_len bytes (not yet checked against
+ * the grammar), *arg the last component (reference, digest or upload id;
+ * NULL for tags and uploads). R_NONE: no such endpoint. */
+route_t v2_route_split(const char *p, size_t len, size_t *name_len, const char **arg, size_t *arg_len);
+/* The ECR action for method on route (*is_push: a push, which also needs
+ * ecr:CreateRepository to create the repository). NULL: no such endpoint. */
+const char *v2_route_action(route_t route, h2o_iovec_t method, bool *is_push);
+
 /* Helpers shared by handlers. */
 /* Location of an upload: /v2/<name>/blobs/uploads/<id> */
 void v2_add_upload_headers(h2o_req_t *req, const char *name, const char *id, uint64_t offset);

@@ -1,5 +1,5 @@
 /*
- * tests/oci/test_http_parse.c — the header and query values the registry API
+ * tests/server/test_http_parse.c — the header and query values the registry API
  * reads: Range, Content-Range, Accept, query parameters and plain integers.
  */
 #include <stdlib.h>
