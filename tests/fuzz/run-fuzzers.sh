@@ -29,7 +29,7 @@ fi
 echo "run-fuzzers: building ${targets[*]} with clang in $build"
 mkdir -p "$build"
 blog=$build/run-fuzzers-build.log
-CC=clang cmake -S "$top" -B "$build" -DBERTH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$blog" 2>&1 ||
+CC=clang cmake -S "$top" -B "$build" -DBERTH_FUZZ=ON -DBERTH_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$blog" 2>&1 ||
     { tail -20 "$blog"; exit 1; }
 cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}" >>"$blog" 2>&1 ||
     { tail -30 "$blog"; exit 1; }
