@@ -31,7 +31,9 @@ fail() {
 }
 pass() { echo "PASS  $*"; }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=../ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../ports.sh"
+port=$(free_port)
 base=http://127.0.0.1:$port
 
 start() { # data-dir [berthd flags...]

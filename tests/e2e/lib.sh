@@ -104,19 +104,8 @@ is_reference() { [[ $E2E_EXPECT == reference ]]; }
 
 # ---------------------------------------------------------------- registry
 
-# free_port: print a loopback TCP port that nothing listens on right now.
-free_port() {
-    local port tries
-    for ((tries = 0; tries < 50; tries++)); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "free_port: no free port found" >&2
-    return 1
-}
+# shellcheck source=../ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../ports.sh"
 
 # wait_http URL: wait until URL answers any HTTP status; fail after the start timeout.
 wait_http() {
