@@ -12,6 +12,7 @@ import statistics
 # (max ratio if lower is better), min ratio to nginx, note
 METRICS = [
     ("push-big", "1 push big blob: POST, 1 PATCH, PUT", "MB/s", True, 2.0, None, ""),
+    ("push-mid", "1 push 64 MiB blob: POST, PATCH, PUT", "MB/s", True, 0.85, None, ""),
     ("pull-big", "1 pull big blob, 1 client", "MB/s", True, 1.0, 0.8, ""),
     ("push-small", "2 push 4 KiB blobs, 16 clients", "push/s", True, 2.0, None, ""),
     ("pull-16", "3 pull 64 MiB blob, 16 clients", "MB/s", True, 1.0, 0.8, ""),
