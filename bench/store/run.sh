@@ -2,7 +2,7 @@
 # bench/store/run.sh [WORKDIR] — builds threshold.c and measures, per blob size,
 # making a blob durable in LMDB (1 MiB chunks; one or 16 blobs per synced
 # commit) against a file (write, fdatasync, rename, directory fsync): the
-# numbers behind the big-blob threshold. Needs about 3 GiB free in WORKDIR
+# numbers behind the big-blob threshold. Needs about 30 GiB free in WORKDIR
 # (default /work). Not a test.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
