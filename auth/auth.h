@@ -365,6 +365,10 @@ auth_identity_status_t auth_token_key_rotate(storage_t *st, auth_keys_t *keys, a
  * there is none by that name (found whatever its case);
  * AUTH_IDENTITY_STORE_ERROR also when the account is not set up. */
 auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err);
+/* The same for an ARN the server wrote itself (a token's, an access key's),
+ * as created: the exact record only, never a scan of the names. For the
+ * request path. The same failures. */
+auth_identity_status_t auth_principal_get_stored(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err);
 /* "arn:aws:iam::<account>:user/<name>" (or role/) of this account. */
 void auth_principal_arn(const auth_keys_t *keys, const char *name, bool role, char out[AUTH_PRINCIPAL_ARN_MAX + 1]);
 /* Users (or roles) in name order; return false from cb to stop. A record

@@ -367,7 +367,12 @@ auth_identity_status_t auth_policies_list(storage_records_t *rs, auth_policy_cb 
     return from_storage(s, &serr, err);
 }
 
-auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err)
+/* any_case: a name a client typed, found whatever its case (a scan of the
+ * names when the exact key misses); else an ARN the server wrote itself,
+ * exact, so a request carrying a deleted principal's token costs one lookup,
+ * not a scan of every user. */
+static auth_identity_status_t principal_get(storage_records_t *rs, const char *arn, bool any_case, auth_principal_t *out,
+                                            auth_err_t *err)
 {
     storage_err_t serr;
     storage_status_t s;
@@ -381,13 +386,28 @@ auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn
     if (!principal_key(account, arn, key, sizeof(key)))
         return iam_fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a user or role of account %s", arn, account);
     const char *prefix = strncmp(key, "role/", 5) == 0 ? "role/" : "user/"; /* principal_key wrote one of them */
-    s = find_name(rs, prefix, key + 5, found, sizeof(found), &serr);
-    json_t *j = s == STORAGE_OK ? iam_record_json(rs, found, &s, &serr) : NULL;
+    const char *rec = key;
+    s = STORAGE_OK;
+    if (any_case) {
+        s = find_name(rs, prefix, key + 5, found, sizeof(found), &serr);
+        rec = found;
+    }
+    json_t *j = s == STORAGE_OK ? iam_record_json(rs, rec, &s, &serr) : NULL;
     if (!j)
         return from_storage(s, &serr, err);
-    principal_from_json(j, found, strlen(found), out);
+    principal_from_json(j, rec, strlen(rec), out);
     json_decref(j);
     return AUTH_IDENTITY_OK;
+}
+
+auth_identity_status_t auth_principal_get(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err)
+{
+    return principal_get(rs, arn, true, out, err);
+}
+
+auth_identity_status_t auth_principal_get_stored(storage_records_t *rs, const char *arn, auth_principal_t *out, auth_err_t *err)
+{
+    return principal_get(rs, arn, false, out, err);
 }
 
 auth_identity_status_t auth_policy_get(storage_records_t *rs, const char *name, const char **doc, size_t *len, auth_err_t *err)
@@ -448,7 +468,7 @@ auth_identity_status_t auth_access_key_get(storage_records_t *rs, const auth_key
     } else {
         memcpy(secret, plain, AUTH_SECRET_KEY_LEN);
         secret[AUTH_SECRET_KEY_LEN] = '\0';
-        r = auth_principal_get(rs, iam_jstr(j, "principal"), principal, err);
+        r = auth_principal_get_stored(rs, iam_jstr(j, "principal"), principal, err);
     }
     OPENSSL_cleanse(plain, sizeof(plain));
     json_decref(j);

@@ -185,7 +185,7 @@ static auth_identity_status_t cached_principal(authz_cache_t *c, storage_records
             return AUTH_IDENTITY_OK;
         }
     }
-    auth_identity_status_t s = auth_principal_get(rs, arn, out, err);
+    auth_identity_status_t s = auth_principal_get_stored(rs, arn, out, err);
     if (s == AUTH_IDENTITY_OK) {
         size_t slot = c->next_principal++ % AUTHZ_PRINCIPALS;
         c->principals[slot] = *out;

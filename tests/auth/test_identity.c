@@ -377,6 +377,22 @@ static storage_status_t put_old_record(storage_records_t *rs, void *ctx, storage
 /* IAM API reference, CreateUser / CreateRole / CreatePolicy: "IAM user, group, role, and policy
  * names must be unique within the account. Names are not distinguished by case. For example, you
  * cannot create resources named both "MyResource" and "myresource"." */
+/* A token's or an access key's ARN is the one the server wrote: it is looked up
+ * exactly, so a stale token costs one read, never a scan of every name. */
+Test(identity, a_stored_arn_is_looked_up_exactly)
+{
+    auth_principal_t p, got;
+    auth_err_t err;
+    cr_assert_eq(user_create("carol", false, &p, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    char upper[AUTH_PRINCIPAL_ARN_MAX + 1];
+    auth_principal_arn(&keys, "CAROL", false, upper);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(auth_principal_get_stored(storage_reader_records(rd), p.arn, &got, &err), AUTH_IDENTITY_OK, "%s", err.msg);
+    cr_assert_str_eq(got.id, p.id);
+    cr_assert_eq(auth_principal_get_stored(storage_reader_records(rd), upper, &got, &err), AUTH_IDENTITY_NOT_FOUND);
+    storage_reader_end(rd);
+}
+
 Test(identity, names_are_unique_whatever_their_case_and_found_whatever_the_case_asked)
 {
     auth_principal_t p, got;
