@@ -951,6 +951,21 @@ t_referrers_filter_paginate() {
 }
 run_case "GET referrers?artifactType=&n=2 → every page filtered with OCI-Filters-Applied; Link keeps the filter; all 4 of 7 listed once" t_referrers_filter_paginate
 
+t_referrers_paging_malformed() {
+    berth_only "referrers pagination: the reference has no referrers API"
+    local q base=/v2/e2e/referrers-filter-page/referrers/$AMD64_MANIFEST_DIGEST
+    for q in n=abc n=-1 n=99999999999999999999999 "last=$(printf 'a%.0s' $(seq 300))" last=%00; do
+        req GET "$base?$q"
+        expect_status 400
+        expect_json_error PAGINATION_NUMBER_INVALID
+    done
+    # a last that names no referrer is a place in digest order, like tags/list's
+    req GET "$base?n=2&last=not-a-digest"
+    expect_status 200
+    expect_jq '.schemaVersion' 2
+}
+run_case "GET referrers with a malformed n (abc, -1, past 2^64) or last (300 bytes, NUL) → 400 PAGINATION_NUMBER_INVALID; an unknown last → 200" t_referrers_paging_malformed
+
 # ================================================================ tags
 
 readonly -a TAGS_PUSHED=(v2 latest v10 a-tag v1 b)
