@@ -104,8 +104,12 @@ typedef struct {
     size_t statement_index;
     bool from_resource_policy;
     /* One line a user can read: "allowed by statement 'AllowPull' (#0) of
-     * AdminAccess", "denied: no statement allows ecr:PutImage on ...". */
-    char reason[320];
+     * AdminAccess", "denied: no statement allows ecr:PutImage on ...".
+     * Sized for the longest reason with a 256-character repository name in
+     * its ARN and a policy named by a file path a few hundred bytes deep
+     * (320 clipped a fixture's path in a CI checkout 12 bytes deeper than
+     * ours); longer ones are clipped and end in "...". */
+    char reason[1024];
 } policy_result_t;
 
 /* Evaluates `req` against the principal's identity policies and, when not

@@ -510,7 +510,8 @@ Test(explanation, an_implicit_deny_names_the_allow_whose_condition_failed)
 
 Test(explanation, a_reason_longer_than_its_buffer_is_clipped_and_ends_in_dots)
 {
-    char tag[241], doc[512];
+    /* a condition key longer than the whole reason buffer */
+    char tag[sizeof fx_result.reason + 1], doc[sizeof tag + 256];
     memset(tag, 'k', sizeof tag - 1);
     tag[sizeof tag - 1] = '\0';
     snprintf(doc, sizeof doc,
