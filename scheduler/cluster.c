@@ -26,6 +26,8 @@ const char *sched_strerror(sched_status_t st)
         return "out of memory";
     case SCHED_ERANGE:
         return "out of range";
+    case SCHED_EIO:
+        return "store failure";
     }
     return "unknown error";
 }

@@ -42,6 +42,7 @@ typedef enum {
     SCHED_ESYNTAX = -2, /* a CQL expression that does not parse; err->position says where */
     SCHED_ENOMEM = -3,  /* an allocation failed; the cluster is unchanged */
     SCHED_ERANGE = -4,  /* an index or count out of range */
+    SCHED_EIO = -5,     /* the store failed or holds a damaged record (ECS state only) */
 } sched_status_t;
 
 typedef struct {
@@ -327,5 +328,81 @@ sched_status_t sched_ecs_add_tasks(sched_cluster_t *c, const struct json_t *doc,
 /* describe-task-definition output (or its taskDefinition object). */
 sched_status_t sched_ecs_read_task_definition(const struct json_t *doc, const char *source, sched_ecs_task_def_t *out,
                                               sched_err_t *err);
+
+/* ------------------------------------------- the ECS API on durable state */
+
+/* The ECS operations (CreateCluster ... StopTask) on cluster state kept in
+ * the store's records, space SCHED_ECS_SPACE. Two steps, so that the caller
+ * can authorize in between:
+ *
+ *   sched_ecs_prepare  (pure, scheduler/ecs_request.c): validates the
+ *       request body, names the ecs: action and the resource ARNs it
+ *       touches; bad input is an InvalidParameterException naming the field
+ *       (and the position, for a Cluster Query Language syntax error);
+ *   sched_ecs_execute  (scheduler/ecs_state.c, library berth_scheduler_state):
+ *       runs it on a records view: a reader's snapshot for the operations
+ *       that only read, the records closure of one STORAGE_OP_RECORDS for
+ *       those that write (sched_ecs_request_writes). Placement reads the
+ *       cluster's instances and tasks and records the tasks and their claims
+ *       in that one transaction, so concurrent RunTasks never oversubscribe.
+ *
+ * The records (JSON values; keys sort so a prefix scan lists one cluster):
+ *   c/<cluster>                   the cluster
+ *   i/<cluster>/<instance id>     a container instance: registered and remaining
+ *                                 CPU/memory, host ports taken, attributes,
+ *                                 status, registeredAt, heartbeatAt
+ *   t/<cluster>/<task id>         a task as DescribeTasks shows it, plus its claims
+ *   f/<family>                    the family's last revision number
+ *   d/<family>/<revision, 10 digits>  a task definition as DescribeTaskDefinition shows it
+ *
+ * agentConnected is computed, never stored: now - heartbeatAt <= agent_timeout
+ * (registration counts as a heartbeat; the agent's heartbeat comes later).
+ * An instance whose agent is not connected gets no new tasks ("AGENT"). */
+
+#define SCHED_ECS_SPACE "ecs"
+/* ECS's name for the cluster used when a request names none */
+#define SCHED_ECS_DEFAULT_CLUSTER "default"
+/* seconds without a heartbeat after which an agent counts as disconnected */
+#define SCHED_ECS_AGENT_TIMEOUT_DEFAULT 300
+
+typedef struct {
+    const char *region;  /* in every ARN */
+    const char *account; /* 12 digits */
+    int64_t now;         /* the caller's clock, Unix seconds: the engine reads none */
+    int64_t agent_timeout;
+    uint64_t seed; /* new task and instance ids, and the `random` strategy */
+} sched_ecs_env_t;
+
+typedef struct {
+    const char *type; /* ECS's exception name: InvalidParameterException, ClusterNotFoundException, ... */
+    int http_status;  /* 400 for the caller's mistakes, 500 for ours */
+    char msg[512];
+} sched_ecs_err_t;
+
+typedef struct sched_ecs_request sched_ecs_request_t;
+
+/* Whether `op` is an ECS operation Berth serves. */
+bool sched_ecs_known_op(const char *op);
+/* Validates `body` (a JSON object) as operation `op`'s request. 0, or
+ * SCHED_EINVAL with err filled (an ECS error for the caller), SCHED_ENOMEM.
+ * The request keeps a reference to body. */
+int sched_ecs_prepare(const char *op, struct json_t *body, const sched_ecs_env_t *env, sched_ecs_request_t **out,
+                      sched_ecs_err_t *err);
+void sched_ecs_request_free(sched_ecs_request_t *r);
+bool sched_ecs_request_writes(const sched_ecs_request_t *r);
+/* "ecs:RunTask" */
+const char *sched_ecs_request_action(const sched_ecs_request_t *r);
+/* The resource ARNs the action is authorized on (at least one; "*" for
+ * operations ECS authorizes on no resource). */
+size_t sched_ecs_request_nresources(const sched_ecs_request_t *r);
+const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
+
+struct storage_records;
+/* Runs a prepared request on `rs` (read-only for requests that do not
+ * write). 0 with *out the reply object; SCHED_EINVAL with err an ECS error
+ * for the caller (nothing written: the caller undoes the transaction);
+ * SCHED_ENOMEM; SCHED_EIO when the store failed or holds a damaged record. */
+int sched_ecs_execute(struct storage_records *rs, const sched_ecs_request_t *r, const sched_ecs_env_t *env, struct json_t **out,
+                      sched_ecs_err_t *err);
 
 #endif

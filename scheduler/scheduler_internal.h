@@ -105,4 +105,62 @@ const sched_attr_t *sched_instance_find_attr(const sched_instance_t *in, const c
 sched_status_t sched_instance_append_task(sched_instance_t *in, const sched_task_spec_t *t);
 void sched_task_release(sched_task_t *t);
 
+/* ------------------------------------------------- the ECS API (ecs_*.c) */
+
+#include <jansson.h>
+
+/* ECS's names: clusters and families are 1-255 letters, digits, - and _ */
+#define SCHED_ECS_NAME_MAX 255
+/* instance and task ids: 32 lowercase hex digits, as ECS's own */
+#define SCHED_ECS_ID_LEN 32
+/* an ARN we build or accept: arn:aws:ecs:REGION:ACCOUNT:task-definition/NAME:REV and the like */
+#define SCHED_ECS_ARN_MAX 640
+
+typedef enum {
+    ECS_CREATE_CLUSTER,
+    ECS_DESCRIBE_CLUSTERS,
+    ECS_LIST_CLUSTERS,
+    ECS_DELETE_CLUSTER,
+    ECS_REGISTER_INSTANCE,
+    ECS_DEREGISTER_INSTANCE,
+    ECS_LIST_INSTANCES,
+    ECS_DESCRIBE_INSTANCES,
+    ECS_UPDATE_INSTANCES_STATE,
+    ECS_PUT_ATTRIBUTES,
+    ECS_DELETE_ATTRIBUTES,
+    ECS_LIST_ATTRIBUTES,
+    ECS_REGISTER_TASK_DEF,
+    ECS_DESCRIBE_TASK_DEF,
+    ECS_LIST_TASK_DEFS,
+    ECS_LIST_TASK_DEF_FAMILIES,
+    ECS_DEREGISTER_TASK_DEF,
+    ECS_RUN_TASK,
+    ECS_START_TASK,
+    ECS_STOP_TASK,
+    ECS_LIST_TASKS,
+    ECS_DESCRIBE_TASKS,
+    ECS_OP_COUNT,
+} sched_ecs_op_t;
+
+struct sched_ecs_request {
+    sched_ecs_op_t op;
+    json_t *body;                         /* validated: execute trusts its shape */
+    char action[64];                      /* "ecs:" + the operation */
+    char cluster[SCHED_ECS_NAME_MAX + 1]; /* the cluster the request names (or "default") */
+    char family[SCHED_ECS_NAME_MAX + 1];  /* task definition requests: the family */
+    long long revision;                   /* ... and the revision, 0 when only a family was named */
+    char **resources;
+    size_t nresources;
+};
+
+/* A reference to an instance or task: its id, or its ARN
+ * (.../container-instance/CLUSTER/ID, .../task/CLUSTER/ID; the older form
+ * without CLUSTER too). The id goes to id[SCHED_ECS_ID_LEN + 1]. */
+bool sched_ecs_parse_ref(const char *s, const char *kind, char *id);
+/* A cluster's name from its name or ARN; false when neither. */
+bool sched_ecs_parse_cluster(const char *s, char *name);
+/* A task definition named as FAMILY, FAMILY:REV or its ARN. */
+bool sched_ecs_parse_task_def(const char *s, char *family, long long *revision);
+void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -255,6 +255,14 @@ extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
 extern const aws_operation_t iam_user_operations[];   /* server/iam/users.c */
 extern const aws_operation_t iam_policy_operations[]; /* server/iam/policies.c */
 
+#define ECS_SERVICE "AmazonEC2ContainerServiceV20141113"
+extern const aws_operation_t ecs_clusters_operations[];  /* server/ecs/clusters.c */
+extern const aws_operation_t ecs_instances_operations[]; /* server/ecs/instances.c */
+extern const aws_operation_t ecs_taskdefs_operations[];  /* server/ecs/taskdefs.c */
+extern const aws_operation_t ecs_tasks_operations[];     /* server/ecs/tasks.c */
+/* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
+void ecs_handle(aws_req_t *a);
+
 /* POST /: envelope, SigV4, dispatch. */
 int aws_route(server_t *srv, h2o_req_t *req);
 /* The protocol's error shape: JSON {"__type","message"} or XML <ErrorResponse>. */

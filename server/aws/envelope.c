@@ -1,6 +1,6 @@
 /*
  * What every AWS-style API shares. Two protocols arrive at `POST /`:
- *  - JSON 1.1 (ECR, later ECS): `X-Amz-Target: <Service>.<Operation>`, a JSON
+ *  - JSON 1.1 (ECR, ECS): `X-Amz-Target: <Service>.<Operation>`, a JSON
  *    body; replies `application/x-amz-json-1.1`, errors `{"__type", "message"}`;
  *  - query (IAM): a form body `Action=<Operation>&Version=...&...`; replies
  *    XML `<OperationResponse><OperationResult>...`, errors `<ErrorResponse>`.
@@ -23,7 +23,8 @@
 #define AWS_MAX_HEADERS 64
 #define IAM_XMLNS "https://iam.amazonaws.com/doc/2010-05-08/"
 
-static const aws_operation_t *const json_tables[] = {ecr_operations, ecr_policy_operations};
+static const aws_operation_t *const json_tables[] = {ecr_operations,           ecr_policy_operations,   ecs_clusters_operations,
+                                                     ecs_instances_operations, ecs_taskdefs_operations, ecs_tasks_operations};
 static const aws_operation_t *const query_tables[] = {iam_user_operations, iam_policy_operations};
 
 static void send_body(aws_req_t *a, int status, const char *content_type, const char *body, size_t len)

@@ -1,0 +1,125 @@
+/*
+ * What every ECS operation shares: the request is validated and named by
+ * scheduler/ (sched_ecs_prepare: the ecs: action and the resource ARNs),
+ * authorized here on each ARN by the policy engine, then run by scheduler/
+ * on the cluster state: on the request's snapshot when it only reads, in one
+ * records transaction on the store's writer when it writes (so a placement
+ * and its claims commit together), and answered once durable.
+ */
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scheduler/scheduler.h"
+#include "server/server_internal.h"
+
+typedef struct {
+    aws_req_t a; /* the request as the handler had it, minus its snapshot and body */
+    sched_ecs_request_t *r;
+    sched_ecs_env_t env;
+    json_t *out;
+    int rc;
+    sched_ecs_err_t err;
+} ecs_pending_t;
+
+static void send_ecs_error(aws_req_t *a, const sched_ecs_err_t *err)
+{
+    aws_send_error(a, err->http_status ? err->http_status : 500, err->type ? err->type : "ServerException", "%s", err->msg);
+}
+
+static void pending_free(void *user)
+{
+    ecs_pending_t *p = user;
+    sched_ecs_request_free(p->r);
+    json_decref(p->out);
+    free(p);
+}
+
+/* On the writer thread: the whole operation in one transaction. Anything but
+ * success undoes what it wrote. It may run again (a future backend retries
+ * on conflicts), so it starts from nothing each time. */
+static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    ecs_pending_t *p = ctx;
+    json_decref(p->out);
+    p->out = NULL;
+    memset(&p->err, 0, sizeof(p->err));
+    p->rc = sched_ecs_execute(rs, p->r, &p->env, &p->out, &p->err);
+    if (p->rc == 0)
+        return STORAGE_OK;
+    snprintf(serr->msg, sizeof(serr->msg), "%.200s", p->err.msg);
+    return p->rc == SCHED_ENOMEM ? STORAGE_NOMEM : p->rc == SCHED_EINVAL ? STORAGE_INVALID : STORAGE_IO;
+}
+
+static void complete(server_op_t *sop, h2o_req_t *req)
+{
+    ecs_pending_t *p = sop->user;
+    p->a.req = req;
+    if (sop->op.status == STORAGE_OK) {
+        json_t *out = p->out;
+        p->out = NULL;
+        aws_send_result(&p->a, out);
+    } else if (p->rc) {
+        send_ecs_error(&p->a, &p->err);
+    } else {
+        aws_send_error(&p->a, 500, "ServerException", "cluster state: %s", sop->op.err.msg);
+    }
+}
+
+void ecs_handle(aws_req_t *a)
+{
+    ecs_pending_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        return;
+    }
+    p->env = (sched_ecs_env_t){.region = a->srv->region,
+                               .account = a->srv->keys.account_id,
+                               .now = (int64_t)time(NULL),
+                               .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT};
+    /* new ids come from the seed: 64 random bits per request */
+    if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
+        aws_send_error(a, 500, "ServerException", "no randomness for new ids");
+        free(p);
+        return;
+    }
+    if (sched_ecs_prepare(a->op->name, a->body, &p->env, &p->r, &p->err) != 0) {
+        send_ecs_error(a, &p->err);
+        pending_free(p);
+        return;
+    }
+    const char *action = sched_ecs_request_action(p->r);
+    for (size_t i = 0; i < sched_ecs_request_nresources(p->r); i++) {
+        if (!aws_allowed_arn(a, action, sched_ecs_request_resource(p->r, i))) {
+            pending_free(p);
+            return;
+        }
+    }
+    if (!sched_ecs_request_writes(p->r)) {
+        if (sched_ecs_execute(storage_reader_records(a->rd), p->r, &p->env, &p->out, &p->err) != 0) {
+            send_ecs_error(a, &p->err);
+        } else {
+            aws_send_result(a, p->out);
+            p->out = NULL;
+        }
+        pending_free(p);
+        return;
+    }
+    v2_req_t r = {.req = a->req, .srv = a->srv};
+    server_op_t *sop = server_op_new(&r, STORAGE_OP_RECORDS, complete);
+    if (!sop) {
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        pending_free(p);
+        return;
+    }
+    p->a = *a;
+    p->a.rd = NULL;
+    p->a.body = NULL;
+    sop->user = p;
+    sop->free_user = pending_free;
+    sop->op.records_fn = run;
+    sop->op.records_ctx = p;
+    server_op_submit(sop);
+}
