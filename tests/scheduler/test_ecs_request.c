@@ -1,0 +1,195 @@
+/* The ECS API's request shapes (scheduler/ecs_request.c): which ecs: action
+ * on which resource ARNs, whether an operation writes, and every refusal an
+ * InvalidParameterException naming the field. Pure: no store. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "scheduler/scheduler.h"
+
+static const sched_ecs_env_t env = {.region = "eu-west-3", .account = "123456789012", .now = 1000, .agent_timeout = 60, .seed = 1};
+
+/* prepares op on body; rc and err out */
+static int prep(const char *op, const char *body, sched_ecs_request_t **r, sched_ecs_err_t *err)
+{
+    json_error_t je;
+    json_t *b = json_loads(body, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    cr_assert_not_null(b, "test body does not parse: %s", je.text);
+    memset(err, 0, sizeof(*err));
+    int rc = sched_ecs_prepare(op, b, &env, r, err);
+    json_decref(b);
+    return rc;
+}
+
+/* op on body is refused as `type` with a message starting with `prefix` */
+static void refused(const char *op, const char *body, const char *type, const char *prefix)
+{
+    sched_ecs_request_t *r = (sched_ecs_request_t *)1;
+    sched_ecs_err_t err;
+    int rc = prep(op, body, &r, &err);
+    cr_expect_eq(rc, SCHED_EINVAL, "%s %s: rc %d", op, body, rc);
+    cr_expect_null(r, "%s %s: a request despite the refusal", op, body);
+    cr_expect_str_eq(err.type ? err.type : "(null)", type, "%s %s: %s", op, body, err.msg);
+    cr_expect_eq(err.http_status, 400);
+    cr_expect(strncmp(err.msg, prefix, strlen(prefix)) == 0, "%s %s:\n  want prefix: %s\n  got:         %s", op, body, prefix,
+              err.msg);
+}
+
+/* op on body is accepted, with action and exactly the resources given (NULL-terminated) */
+static void accepted(const char *op, const char *body, bool writes, const char *const *resources)
+{
+    sched_ecs_request_t *r = NULL;
+    sched_ecs_err_t err;
+    int rc = prep(op, body, &r, &err);
+    cr_assert_eq(rc, 0, "%s %s: %s", op, body, err.msg);
+    char action[80];
+    snprintf(action, sizeof(action), "ecs:%s", op);
+    cr_expect_str_eq(sched_ecs_request_action(r), action);
+    cr_expect_eq(sched_ecs_request_writes(r), writes, "%s: writes", op);
+    size_t n = 0;
+    while (resources[n])
+        n++;
+    cr_expect_eq(sched_ecs_request_nresources(r), n, "%s %s: %zu resources", op, body, sched_ecs_request_nresources(r));
+    for (size_t i = 0; i < n && i < sched_ecs_request_nresources(r); i++)
+        cr_expect_str_eq(sched_ecs_request_resource(r, i), resources[i]);
+    sched_ecs_request_free(r);
+}
+
+#define ARN "arn:aws:ecs:eu-west-3:123456789012:"
+#define ID1 "0123456789abcdef0123456789abcdef"
+#define ID2 "fedcba9876543210fedcba9876543210"
+
+Test(ecs_request, each_operation_is_an_ecs_action_on_ecs_resource_types)
+{
+    accepted("CreateCluster", "{}", true, (const char *[]){ARN "cluster/default", NULL});
+    accepted("CreateCluster", "{\"clusterName\":\"prod\"}", true, (const char *[]){ARN "cluster/prod", NULL});
+    accepted("DescribeClusters", "{\"clusters\":[\"a\",\"" ARN "cluster/b\"]}", false,
+             (const char *[]){ARN "cluster/a", ARN "cluster/b", NULL});
+    accepted("ListClusters", "{\"maxResults\":5,\"nextToken\":\"10\"}", false, (const char *[]){"*", NULL});
+    accepted("DeleteCluster", "{\"cluster\":\"" ARN "cluster/x\"}", true, (const char *[]){ARN "cluster/x", NULL});
+    accepted("RegisterContainerInstance", "{\"cluster\":\"c\"}", true, (const char *[]){ARN "cluster/c", NULL});
+    accepted("DescribeContainerInstances",
+             "{\"cluster\":\"c\",\"containerInstances\":[\"" ID1 "\",\"" ARN "container-instance/c/" ID2 "\"]}", false,
+             (const char *[]){ARN "container-instance/c/" ID1, ARN "container-instance/c/" ID2, NULL});
+    accepted("UpdateContainerInstancesState", "{\"containerInstances\":[\"" ID1 "\"],\"status\":\"DRAINING\"}", true,
+             (const char *[]){ARN "container-instance/default/" ID1, NULL});
+    accepted("RegisterTaskDefinition",
+             "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64}]}", true,
+             (const char *[]){"*", NULL});
+    accepted("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web:3\"}", true,
+             (const char *[]){ARN "task-definition/web:3", NULL});
+    accepted("RunTask", "{\"taskDefinition\":\"web\"}", true, (const char *[]){ARN "task-definition/web:*", NULL});
+    accepted("StartTask", "{\"taskDefinition\":\"" ARN "task-definition/web:2\",\"containerInstances\":[\"" ID1 "\"]}", true,
+             (const char *[]){ARN "task-definition/web:2", NULL});
+    accepted("StopTask", "{\"cluster\":\"c\",\"task\":\"" ID2 "\"}", true, (const char *[]){ARN "task/c/" ID2, NULL});
+    accepted("DescribeTasks", "{\"tasks\":[\"" ARN "task/default/" ID1 "\"]}", false,
+             (const char *[]){ARN "task/default/" ID1, NULL});
+    accepted("ListTasks", "{\"cluster\":\"c\",\"containerInstance\":\"" ID1 "\"}", false,
+             (const char *[]){ARN "container-instance/c/" ID1, NULL});
+    accepted("ListTasks", "{\"cluster\":\"c\"}", false, (const char *[]){ARN "cluster/c", NULL});
+}
+
+Test(ecs_request, unknown_operations_and_non_objects)
+{
+    refused("CreateService", "{}", "UnknownOperationException", "unknown operation CreateService");
+    refused("CreateCluster", "[]", "InvalidParameterException", "the request body must be a JSON object");
+    refused("CreateCluster", "{\"clusterName\":\"a\",\"extra\":true}", "InvalidParameterException",
+            "extra: unknown or unsupported field");
+}
+
+Test(ecs_request, task_definitions_are_validated_field_by_field)
+{
+    const char *op = "RegisterTaskDefinition";
+    refused(op, "{\"containerDefinitions\":[]}", "InvalidParameterException", "family: required");
+    refused(op, "{\"family\":\"f\",\"containerDefinitions\":[]}", "InvalidParameterException",
+            "containerDefinitions: must hold 1 to 10");
+    refused(op, "{\"family\":\"f\"}", "InvalidParameterException", "containerDefinitions: required");
+    refused(op, "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":-5}]}",
+            "InvalidParameterException", "containerDefinitions[0].memory: -5 MiB");
+    refused(op,
+            "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64},{\"name\":\"a\",\"image\":"
+            "\"j\",\"memory\":64}]}",
+            "InvalidParameterException", "containerDefinitions[1].name: 'a' is used by containerDefinitions[0]");
+    refused(
+        op,
+        "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"memoryReservation\":128}]}",
+        "InvalidParameterException", "containerDefinitions[0].memoryReservation: 128 MiB is more than memory");
+    refused(op, "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"\",\"memory\":64}]}",
+            "InvalidParameterException", "containerDefinitions[0].image: must not be empty");
+    refused(op,
+            "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"portMappings\":[{"
+            "\"containerPort\":80,\"protocol\":\"sctp\"}]}]}",
+            "InvalidParameterException", "containerDefinitions[0].portMappings[0].protocol: 'sctp' is not one of tcp, udp");
+    refused(op,
+            "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"environment\":[{\"name\":"
+            "1}]}]}",
+            "InvalidParameterException", "containerDefinitions[0].environment[0].name: must be a string");
+    refused(op,
+            "{\"family\":\"f\",\"requiresCompatibilities\":[\"FARGATE\"],\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
+            "\"memory\":64}]}",
+            "InvalidParameterException", "requiresCompatibilities[0]: 'FARGATE' is not supported");
+    refused(op, "{\"family\":\"f\",\"memory\":\"lots\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+            "InvalidParameterException", "memory: 'lots' must be a whole number");
+    refused(op,
+            "{\"family\":\"f\",\"placementConstraints\":[{\"type\":\"distinctInstance\"}],\"containerDefinitions\":[{\"name\":"
+            "\"a\",\"image\":\"i\",\"memory\":6}]}",
+            "InvalidParameterException", "placementConstraints[0].type: 'distinctInstance' is not memberOf");
+    /* task-level memory covers containers without their own */
+    accepted(op,
+             "{\"family\":\"f\",\"memory\":\"512\",\"cpu\":\"256\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\"}]}",
+             true, (const char *[]){"*", NULL});
+}
+
+Test(ecs_request, a_cql_syntax_error_names_the_field_and_the_position)
+{
+    sched_ecs_request_t *r;
+    sched_ecs_err_t err;
+    int rc = prep("ListContainerInstances", "{\"filter\":\"attribute:a == b and (\"}", &r, &err);
+    cr_assert_eq(rc, SCHED_EINVAL);
+    cr_expect(strncmp(err.msg, "filter: ", 8) == 0, "%s", err.msg);
+    cr_expect(strstr(err.msg, "position 22") != NULL, "the position (22, the end) is named: %s", err.msg);
+    refused("RunTask", "{\"taskDefinition\":\"f\",\"placementConstraints\":[{\"type\":\"memberOf\",\"expression\":\"==\"}]}",
+            "InvalidParameterException", "placementConstraints[0].expression: ");
+}
+
+Test(ecs_request, references_and_ranges)
+{
+    refused("RunTask", "{\"taskDefinition\":\"f\",\"count\":0}", "InvalidParameterException", "count: 0 is out of range (1 to 10)");
+    refused("RunTask", "{\"taskDefinition\":\"f:0\"}", "InvalidParameterException", "taskDefinition: 'f:0' is not");
+    refused("RunTask", "{\"taskDefinition\":\"arn:aws:ecs:r:1:task-definition/f\"}", "InvalidParameterException",
+            "taskDefinition:");
+    refused("RunTask", "{\"taskDefinition\":\"f\",\"placementStrategy\":[{\"type\":\"spread\"}]}", "InvalidParameterException",
+            "placementStrategy[0].field: required for spread");
+    refused("RunTask", "{\"taskDefinition\":\"f\",\"launchType\":\"FARGATE\"}", "InvalidParameterException",
+            "launchType: 'FARGATE' is not one of EC2");
+    refused("RunTask", "{\"taskDefinition\":\"f\",\"overrides\":{\"containerOverrides\":[{\"command\":[\"x\"]}]}}",
+            "InvalidParameterException", "overrides.containerOverrides[0].name: required");
+    refused("StopTask", "{\"task\":\"" ARN "container-instance/c/" ID1 "\"}", "InvalidParameterException", "task:");
+    refused("DeregisterTaskDefinition", "{\"taskDefinition\":\"f\"}", "InvalidParameterException",
+            "taskDefinition: 'f' names no revision");
+    refused("DescribeContainerInstances", "{\"containerInstances\":[\"" ID1 "X\"]}", "InvalidParameterException",
+            "containerInstances[0]:");
+    refused("DescribeContainerInstances", "{\"containerInstances\":[\"0123456789ABCDEF0123456789ABCDEF\"]}",
+            "InvalidParameterException", "containerInstances[0]:");
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"MEMORY\"}]}", "InvalidParameterException",
+            "totalResources[0].integerValue: required for MEMORY");
+    refused("RegisterContainerInstance", "{\"attributes\":[{\"name\":\"a\",\"targetId\":\"" ID1 "\"}]}",
+            "InvalidParameterException", "attributes[0].targetId: not taken here");
+    refused("PutAttributes", "{\"attributes\":[{\"name\":\"a b\",\"targetId\":\"" ID1 "\"}]}", "InvalidParameterException",
+            "attributes[0].name: 'a b' may hold only");
+    refused("PutAttributes", "{\"attributes\":[{\"name\":\"a\"}]}", "InvalidParameterException",
+            "attributes[0].targetId: required");
+    refused("ListAttributes", "{\"targetType\":\"cluster\"}", "InvalidParameterException", "targetType: 'cluster' is not one of");
+    refused("ListAttributes", "{\"targetType\":\"container-instance\",\"attributeValue\":\"x\"}", "InvalidParameterException",
+            "attributeValue: only with attributeName");
+    refused("DescribeClusters", "{\"clusters\":[\"" ARN "task/x\"]}", "InvalidParameterException", "clusters[0]:");
+    refused("CreateCluster", "{\"clusterName\":\"\"}", "InvalidParameterException", "clusterName: '' is not a cluster name");
+}
+
+Test(ecs_request, strings_with_nul_and_overlong_strings_are_refused)
+{
+    refused("CreateCluster", "{\"clusterName\":\"a\\u0000b\"}", "InvalidParameterException", "clusterName: longer than");
+    char body[400];
+    snprintf(body, sizeof(body), "{\"clusterName\":\"%0300d\"}", 0);
+    refused("CreateCluster", body, "InvalidParameterException", "clusterName:");
+}

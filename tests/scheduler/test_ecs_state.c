@@ -1,0 +1,350 @@
+/* The ECS API's state transitions (scheduler/ecs_state.c) on a real store in
+ * a temp dir: writes run in one STORAGE_OP_RECORDS closure as berthd runs
+ * them, reads on a snapshot. The clock and the seed are the test's. */
+#define _XOPEN_SOURCE 700
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scheduler/scheduler.h"
+#include "storage/storage.h"
+
+static char dir[256];
+static storage_t *st;
+static sched_ecs_env_t env;
+
+static void open_store(void)
+{
+    snprintf(dir, sizeof(dir), "%s/berth-ecs-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    storage_options_t opt = {.map_size = 64u << 20, .no_sync = true};
+    storage_err_t err;
+    st = storage_open(dir, &opt, &err);
+    cr_assert_not_null(st, "storage_open: %s", err.msg);
+    env = (sched_ecs_env_t){.region = "us-east-1", .account = "123456789012", .now = 1000000, .agent_timeout = 60, .seed = 42};
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void close_store(void)
+{
+    storage_close(st);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(ecs_state, .init = open_store, .fini = close_store);
+
+typedef struct {
+    sched_ecs_request_t *r;
+    json_t *out;
+    sched_ecs_err_t err;
+    int rc;
+} call_t;
+
+static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    call_t *c = ctx;
+    json_decref(c->out);
+    c->out = NULL;
+    c->rc = sched_ecs_execute(rs, c->r, &env, &c->out, &c->err);
+    snprintf(serr->msg, sizeof(serr->msg), "%.200s", c->err.msg);
+    return c->rc == 0 ? STORAGE_OK : STORAGE_INVALID;
+}
+
+/* Runs op on body as berthd does; returns the reply (caller decrefs) or NULL
+ * with *err filled. Each call takes the next seed, as each request brings its own. */
+static json_t *call(const char *op, const char *body, sched_ecs_err_t *err)
+{
+    json_error_t je;
+    json_t *b = json_loads(body, 0, &je);
+    cr_assert_not_null(b, "test body: %s", je.text);
+    call_t c = {0};
+    env.seed++;
+    int rc = sched_ecs_prepare(op, b, &env, &c.r, &c.err);
+    json_decref(b);
+    if (rc == 0) {
+        if (sched_ecs_request_writes(c.r)) {
+            storage_op_t sop;
+            storage_op_init(&sop, STORAGE_OP_RECORDS);
+            sop.records_fn = run;
+            sop.records_ctx = &c;
+            storage_status_t s = storage_execute(st, &sop);
+            cr_assert(s == STORAGE_OK || c.rc != 0, "%s: the store failed: %s", op, sop.err.msg);
+        } else {
+            storage_reader_t *rd = storage_reader_begin(st, NULL);
+            cr_assert_not_null(rd);
+            c.rc = sched_ecs_execute(storage_reader_records(rd), c.r, &env, &c.out, &c.err);
+            storage_reader_end(rd);
+        }
+    }
+    sched_ecs_request_free(c.r);
+    if (err)
+        *err = c.err;
+    if (c.rc || rc) {
+        json_decref(c.out);
+        return NULL;
+    }
+    return c.out;
+}
+
+static json_t *ok(const char *op, const char *body)
+{
+    sched_ecs_err_t err = {0};
+    json_t *out = call(op, body, &err);
+    cr_assert_not_null(out, "%s %s: %s: %s", op, body, err.type, err.msg);
+    return out;
+}
+
+static void fails(const char *op, const char *body, const char *type, const char *needle)
+{
+    sched_ecs_err_t err = {0};
+    json_t *out = call(op, body, &err);
+    cr_assert_null(out, "%s %s succeeded", op, body);
+    cr_expect_str_eq(err.type, type, "%s: %s", op, err.msg);
+    cr_expect(strstr(err.msg, needle) != NULL, "%s: '%s' not in: %s", op, needle, err.msg);
+}
+
+/* the integer at a path of keys/indexes, e.g. get_int(doc, "containerInstance.remainingResources.1.integerValue") */
+static json_t *at(json_t *doc, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", path);
+    json_t *v = doc;
+    for (char *save, *p = strtok_r(buf, ".", &save); p && v; p = strtok_r(NULL, ".", &save))
+        v = json_is_array(v) ? json_array_get(v, (size_t)atoi(p)) : json_object_get(v, p);
+    cr_assert_not_null(v, "no %s in %s", path, json_dumps(doc, JSON_COMPACT));
+    return v;
+}
+
+static long long num(json_t *doc, const char *path)
+{
+    return (long long)json_integer_value(at(doc, path));
+}
+
+static const char *str(json_t *doc, const char *path)
+{
+    return json_string_value(at(doc, path));
+}
+
+static char *register_instance(const char *cluster, const char *az, int cpu, int mem)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"cluster\":\"%s\",\"instanceIdentityDocument\":\"{\\\"availabilityZone\\\":\\\"%s\\\"}\",\"totalResources\":["
+             "{\"name\":\"CPU\",\"type\":\"INTEGER\",\"integerValue\":%d},{\"name\":\"MEMORY\",\"type\":\"INTEGER\","
+             "\"integerValue\":%d},"
+             "{\"name\":\"PORTS\",\"type\":\"STRINGSET\",\"stringSetValue\":[\"22\"]}]}",
+             cluster, az, cpu, mem);
+    json_t *out = ok("RegisterContainerInstance", body);
+    char *arn = strdup(str(out, "containerInstance.containerInstanceArn"));
+    json_decref(out);
+    return arn;
+}
+
+static json_t *describe_instance(const char *cluster, const char *arn)
+{
+    char body[1024];
+    snprintf(body, sizeof(body), "{\"cluster\":\"%s\",\"containerInstances\":[\"%s\"]}", cluster, arn);
+    return ok("DescribeContainerInstances", body);
+}
+
+static const char TD[] =
+    "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"i\",\"cpu\":100,\"memory\":200,"
+    "\"portMappings\":[{\"containerPort\":80,\"hostPort\":8080},{\"containerPort\":81}]}]}";
+
+Test(ecs_state, operations_on_a_missing_cluster_are_ClusterNotFoundException)
+{
+    fails("RegisterContainerInstance", "{\"cluster\":\"nope\"}", "ClusterNotFoundException", "nope");
+    fails("RunTask", "{\"cluster\":\"nope\",\"taskDefinition\":\"web\"}", "ClusterNotFoundException", "nope");
+    fails("ListTasks", "{\"cluster\":\"nope\"}", "ClusterNotFoundException", "nope");
+    json_decref(ok("CreateCluster", "{}"));
+    json_t *out = ok("DescribeClusters", "{}");
+    cr_expect_str_eq(str(out, "clusters.0.clusterArn"), "arn:aws:ecs:us-east-1:123456789012:cluster/default");
+    json_decref(out);
+}
+
+Test(ecs_state, a_placement_claims_cpu_memory_and_ports_and_stop_task_gives_them_back)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}");
+    cr_assert_eq(json_array_size(at(run, "tasks")), 1);
+    cr_expect_str_eq(str(run, "tasks.0.containerInstanceArn"), ci);
+    cr_expect_str_eq(str(run, "tasks.0.lastStatus"), "PENDING");
+    cr_expect_eq(num(run, "tasks.0.containers.0.networkBindings.0.hostPort"), 8080);
+    cr_expect_eq(num(run, "tasks.0.containers.0.networkBindings.1.hostPort"), SCHED_DYNAMIC_PORT_FIRST);
+    char task[256];
+    snprintf(task, sizeof(task), "%s", str(run, "tasks.0.taskArn"));
+    json_decref(run);
+
+    json_t *d = describe_instance("c", ci);
+    cr_expect_eq(num(d, "containerInstances.0.remainingResources.0.integerValue"), 924);
+    cr_expect_eq(num(d, "containerInstances.0.remainingResources.1.integerValue"), 824);
+    cr_expect_eq(json_array_size(at(d, "containerInstances.0.remainingResources.2.stringSetValue")), 3);
+    cr_expect_eq(num(d, "containerInstances.0.pendingTasksCount"), 1);
+    json_decref(d);
+
+    /* the fixed port is taken: a second task cannot be placed */
+    run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}");
+    cr_expect_eq(json_array_size(at(run, "tasks")), 0);
+    cr_expect_str_eq(str(run, "failures.0.reason"), "RESOURCE:PORTS");
+    json_decref(run);
+
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"reason\":\"done\"}", task);
+    json_t *stop = ok("StopTask", body);
+    cr_expect_str_eq(str(stop, "task.desiredStatus"), "STOPPED");
+    cr_expect_str_eq(str(stop, "task.lastStatus"), "STOPPED");
+    cr_expect_str_eq(str(stop, "task.stoppedReason"), "done");
+    json_decref(stop);
+    /* stopping again changes nothing and gives nothing back twice */
+    json_decref(ok("StopTask", body));
+    d = describe_instance("c", ci);
+    cr_expect_eq(num(d, "containerInstances.0.remainingResources.0.integerValue"), 1024);
+    cr_expect_eq(num(d, "containerInstances.0.remainingResources.1.integerValue"), 1024);
+    cr_expect_eq(json_array_size(at(d, "containerInstances.0.remainingResources.2.stringSetValue")), 1);
+    cr_expect_eq(num(d, "containerInstances.0.pendingTasksCount"), 0);
+    json_decref(d);
+    free(ci);
+}
+
+Test(ecs_state, an_agent_silent_past_the_timeout_is_disconnected_and_gets_no_tasks)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    env.now += env.agent_timeout; /* still within the timeout */
+    json_t *d = describe_instance("c", ci);
+    cr_expect(json_is_true(at(d, "containerInstances.0.agentConnected")));
+    json_decref(d);
+    env.now += 1;
+    d = describe_instance("c", ci);
+    cr_expect(json_is_false(at(d, "containerInstances.0.agentConnected")));
+    json_decref(d);
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}");
+    cr_expect_eq(json_array_size(at(run, "tasks")), 0);
+    cr_expect_str_eq(str(run, "failures.0.reason"), "AGENT");
+    json_decref(run);
+    /* registering again (same ARN) is a heartbeat: connected again, same id */
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"cluster\":\"c\",\"containerInstanceArn\":\"%s\",\"totalResources\":["
+             "{\"name\":\"CPU\",\"integerValue\":1024},{\"name\":\"MEMORY\",\"integerValue\":1024}]}",
+             ci);
+    json_t *re = ok("RegisterContainerInstance", body);
+    cr_expect_str_eq(str(re, "containerInstance.containerInstanceArn"), ci);
+    cr_expect(json_is_true(at(re, "containerInstance.agentConnected")));
+    json_decref(re);
+    free(ci);
+}
+
+Test(ecs_state, revisions_count_up_per_family_and_an_inactive_one_cannot_run)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    for (int i = 1; i <= 3; i++) {
+        json_t *out = ok("RegisterTaskDefinition", TD);
+        cr_expect_eq(num(out, "taskDefinition.revision"), i);
+        json_decref(out);
+    }
+    json_t *out = ok("DeregisterTaskDefinition", "{\"taskDefinition\":\"web:3\"}");
+    cr_expect_str_eq(str(out, "taskDefinition.status"), "INACTIVE");
+    json_decref(out);
+    out = ok("DescribeTaskDefinition", "{\"taskDefinition\":\"web\"}");
+    cr_expect_eq(num(out, "taskDefinition.revision"), 2, "the latest ACTIVE revision");
+    json_decref(out);
+    fails("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web:3\"}", "ClientException", "inactive");
+    fails("DescribeTaskDefinition", "{\"taskDefinition\":\"web:9\"}", "ClientException", "web:9");
+    out = ok("RegisterTaskDefinition", TD);
+    cr_expect_eq(num(out, "taskDefinition.revision"), 4, "a deregistered revision's number is never reused");
+    json_decref(out);
+}
+
+Test(ecs_state, a_refused_operation_leaves_nothing_behind)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    json_decref(ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}"));
+    fails("DeleteCluster", "{\"cluster\":\"c\"}", "ClusterContainsContainerInstancesException", "1 registered");
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", ci);
+    fails("DeregisterContainerInstance", body, "InvalidParameterException", "force");
+    json_t *out = ok("DescribeClusters", "{\"clusters\":[\"c\"]}");
+    cr_expect_eq(num(out, "clusters.0.registeredContainerInstancesCount"), 1);
+    cr_expect_eq(num(out, "clusters.0.pendingTasksCount"), 1);
+    json_decref(out);
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstance\":\"%s\",\"force\":true}", ci);
+    json_decref(ok("DeregisterContainerInstance", body));
+    out = ok("DeleteCluster", "{\"cluster\":\"c\"}");
+    cr_expect_str_eq(str(out, "cluster.status"), "INACTIVE");
+    json_decref(out);
+    out = ok("ListClusters", "{}");
+    cr_expect_eq(json_array_size(at(out, "clusterArns")), 0);
+    json_decref(out);
+    free(ci);
+}
+
+Test(ecs_state, list_pages_with_tokens_until_the_end)
+{
+    for (int i = 0; i < 5; i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"clusterName\":\"c%d\"}", i);
+        json_decref(ok("CreateCluster", body));
+    }
+    json_t *p1 = ok("ListClusters", "{\"maxResults\":2}");
+    cr_expect_eq(json_array_size(at(p1, "clusterArns")), 2);
+    char body[64];
+    snprintf(body, sizeof(body), "{\"maxResults\":2,\"nextToken\":\"%s\"}", str(p1, "nextToken"));
+    json_t *p2 = ok("ListClusters", body);
+    snprintf(body, sizeof(body), "{\"maxResults\":2,\"nextToken\":\"%s\"}", str(p2, "nextToken"));
+    json_t *p3 = ok("ListClusters", body);
+    cr_expect_eq(json_array_size(at(p3, "clusterArns")), 1);
+    cr_expect_null(json_object_get(p3, "nextToken"));
+    cr_expect_str_eq(str(p3, "clusterArns.0"), "arn:aws:ecs:us-east-1:123456789012:cluster/c4");
+    json_decref(p1);
+    json_decref(p2);
+    json_decref(p3);
+}
+
+static storage_status_t put_garbage(storage_records_t *rs, void *ctx, storage_err_t *err)
+{
+    (void)ctx;
+    return storage_record_put(rs, SCHED_ECS_SPACE, "c/broken", "{not json", 9, false, err);
+}
+
+Test(ecs_state, a_damaged_record_is_a_server_error_naming_it)
+{
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_RECORDS);
+    op.records_fn = put_garbage;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
+    sched_ecs_err_t err = {0};
+    cr_expect_null(call("DescribeClusters", "{\"clusters\":[\"broken\"]}", &err));
+    cr_expect_str_eq(err.type, "ServerException");
+    cr_expect_eq(err.http_status, 500);
+    cr_expect(strstr(err.msg, "c/broken") != NULL, "%s", err.msg);
+}
+
+Test(ecs_state, the_same_seed_gives_the_same_ids)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    uint64_t seed = env.seed;
+    char *a = register_instance("c", "az-1", 10, 10);
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"d\"}"));
+    env.seed = seed;
+    char *b = register_instance("d", "az-1", 10, 10);
+    cr_expect_str_eq(strrchr(a, '/'), strrchr(b, '/'));
+    free(a);
+    free(b);
+}
