@@ -521,8 +521,8 @@ static json_t *instance_json(ctx_t *x, const json_t *in, const json_t *counts)
     const json_t *c = json_object_get(counts, jstr(in, "id"));
     json_t *vi = json_object_get(in, "versionInfo");
     return json_pack(
-        "{s:s,s:s,s:I,s:O,s:o,s:o,s:s,s:b,s:I,s:I,s:o,s:I,s:[]}", "containerInstanceArn", arn, "ec2InstanceId",
-        jstr(in, "ec2InstanceId"), "version", (json_int_t)jint(in, "version"), "versionInfo", vi ? vi : json_object(),
+        "{s:s,s:s,s:I,s:o,s:o,s:o,s:s,s:b,s:I,s:I,s:o,s:I,s:[]}", "containerInstanceArn", arn, "ec2InstanceId",
+        jstr(in, "ec2InstanceId"), "version", (json_int_t)jint(in, "version"), "versionInfo", vi ? json_incref(vi) : json_object(),
         "registeredResources",
         resources_json(jint(in, "cpu"), jint(in, "memory"), json_object_get(in, "ports"), json_object_get(in, "portsUdp")),
         "remainingResources",
@@ -1265,7 +1265,7 @@ static int register_task_def(ctx_t *x, json_t **out)
         return rc;
     }
     json_t *tags = json_object_get(b, "tags");
-    if (!(*out = json_pack("{s:o,s:O}", "taskDefinition", td, "tags", tags ? tags : json_array())))
+    if (!(*out = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", tags ? json_incref(tags) : json_array())))
         return nomem(x);
     return 0;
 }
@@ -1513,12 +1513,12 @@ static int record_task(ctx_t *x, const json_t *td, const placing_t *pl, const ch
             json_object_set_new(e, "memoryReservation", json_string(num));
         }
     }
-    t = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:O,s:s,s:I,s:I,s:o,s:[],s:s}", "id", id,
+    t = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:o,s:s,s:I,s:I,s:o,s:[],s:s}", "id", id,
                   "instanceId", jstr(in, "id"), "taskArn", tarn, "clusterArn", carn, "taskDefinitionArn",
                   jstr(td, "taskDefinitionArn"), "family", jstr(td, "family"), "revision", (json_int_t)jint(td, "revision"),
                   "containerInstanceArn", iarn, "group", group, "lastStatus", "PENDING", "desiredStatus", "RUNNING", "cpu", cpu_s,
                   "cpuClaim", (json_int_t)pl->td.cpu, "memClaim", (json_int_t)pl->td.memory, "claims", claims, "overrides",
-                  overrides ? overrides : json_pack("{s:[]}", "containerOverrides"), "memory", mem_s, "createdAt",
+                  overrides ? json_incref(overrides) : json_pack("{s:[]}", "containerOverrides"), "memory", mem_s, "createdAt",
                   (json_int_t)x->env->now, "version", (json_int_t)1, "containers", containers, "attachments", "launchType", "EC2");
     claims = containers = NULL;
     if (!t)
