@@ -21,6 +21,9 @@
 
 /* key buffers: prefix letter, cluster or family name, id */
 #define KEY_MAX (4 + SCHED_ECS_NAME_MAX + SCHED_ECS_ID_LEN + 16)
+/* attributes one instance may hold: bounds its record (ECS allows 10 custom ones
+ * besides those its agent reports; an agent reports a few dozen) */
+#define MAX_ATTRIBUTES 128
 /* ListX default page size, as ECS */
 #define DEFAULT_PAGE 100
 
@@ -553,6 +556,12 @@ static int set_attribute(ctx_t *x, json_t *in, const char *name, const json_t *v
     }
     if (remove)
         return 0;
+    if (json_array_size(attrs) >= MAX_ATTRIBUTES) {
+        sched_ecs_err(x->err, "AttributeLimitExceededException", 400,
+                      "attributes: container instance %s already has %d attributes; delete some first", jstr(in, "id"),
+                      MAX_ATTRIBUTES);
+        return SCHED_EINVAL;
+    }
     json_t *e = value ? json_pack("{s:s,s:O}", "name", name, "value", value) : json_pack("{s:s}", "name", name);
     return !e || json_array_append_new(attrs, e) ? nomem(x) : 0;
 }
@@ -1649,6 +1658,22 @@ static int place(ctx_t *x, json_t **out)
         return rc;
     }
     const json_t *b = x->r->body;
+    size_t oi;
+    json_t *ov;
+    json_array_foreach(json_object_get(json_object_get(b, "overrides"), "containerOverrides"), oi, ov)
+    {
+        bool known = false;
+        size_t k;
+        json_t *c;
+        json_array_foreach(json_object_get(td, "containerDefinitions"), k, c) known |=
+            strcmp(jstr(c, "name"), jstr(ov, "name")) == 0;
+        if (!known) {
+            rc = BAD("overrides.containerOverrides[%zu].name: %s has no container '%s'", oi, jstr(td, "taskDefinitionArn"),
+                     jstr(ov, "name"));
+            json_decref(td);
+            return rc;
+        }
+    }
     char group[300];
     const char *g = body_str(x, "group");
     snprintf(group, sizeof(group), "%s%s", g ? "" : "family:", g ? g : jstr(td, "family"));

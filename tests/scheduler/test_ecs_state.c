@@ -348,3 +348,51 @@ Test(ecs_state, the_same_seed_gives_the_same_ids)
     free(a);
     free(b);
 }
+
+Test(ecs_state, an_override_must_name_a_container_of_the_task_definition)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    fails("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"overrides\":{\"containerOverrides\":[{\"name\":\"db\"}]}}",
+          "InvalidParameterException",
+          "overrides.containerOverrides[0].name: arn:aws:ecs:us-east-1:123456789012:task-definition/web:1 has no container 'db'");
+    json_t *d = describe_instance("c", ci);
+    cr_expect_eq(num(d, "containerInstances.0.pendingTasksCount"), 0, "nothing placed");
+    json_decref(d);
+    json_t *run =
+        ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"overrides\":{\"containerOverrides\":[{\"name\":\"app\","
+                      "\"command\":[\"x\"]}]}}");
+    cr_expect_str_eq(str(run, "tasks.0.overrides.containerOverrides.0.command.0"), "x");
+    json_decref(run);
+    free(ci);
+}
+
+Test(ecs_state, an_instance_holds_a_bounded_number_of_attributes)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    sched_ecs_err_t err = {0};
+    json_t *out = NULL;
+    int k = 0;
+    for (int call_no = 0; call_no < 20; call_no++) {
+        char body[2048];
+        int n = snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"attributes\":[");
+        for (int i = 0; i < 10; i++, k++)
+            n += snprintf(body + n, sizeof(body) - (size_t)n, "%s{\"name\":\"a%d\",\"targetId\":\"%s\"}", i ? "," : "", k, ci);
+        snprintf(body + n, sizeof(body) - (size_t)n, "]}");
+        out = call("PutAttributes", body, &err);
+        if (!out)
+            break;
+        json_decref(out);
+    }
+    cr_assert_null(out, "20 x 10 attributes were all accepted");
+    cr_expect_str_eq(err.type, "AttributeLimitExceededException", "%s", err.msg);
+    /* the refused call added none of its ten: 1 from the identity document + 12 x 10 */
+    out = ok("ListAttributes", "{\"cluster\":\"c\",\"targetType\":\"container-instance\",\"maxResults\":100}");
+    json_decref(out);
+    json_t *d = describe_instance("c", ci);
+    cr_expect_eq(json_array_size(at(d, "containerInstances.0.attributes")), 121);
+    json_decref(d);
+    free(ci);
+}
