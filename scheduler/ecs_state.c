@@ -697,20 +697,21 @@ oom:
 
 /* ----------------------------------------------------------- live cluster */
 
-/* The cluster's instances (in key order, or those named in `only`) and its
- * live tasks, in the pure engine's model. inst[i] is the record of engine
- * index i. */
+/* The cluster's instances (in key order, or those named in `only`) in the
+ * pure engine's model, with each instance's tasks as group counts (the
+ * instance record's "groups": what spread, distinctInstance and task:group
+ * need; the tasks' own resources are already out of the remaining ones).
+ * Each record is parsed, given to the engine and freed as the scan goes:
+ * only its key stays, at the engine's index. */
 typedef struct {
     sched_cluster_t *c;
-    json_t *items; /* [key, record] pairs, index = engine index */
-    json_t *tasks; /* [key, record] pairs of live tasks */
+    json_t *keys; /* record keys, index = engine index */
 } live_t;
 
 static void live_free(live_t *l)
 {
     sched_cluster_free(l->c);
-    json_decref(l->items);
-    json_decref(l->tasks);
+    json_decref(l->keys);
     memset(l, 0, sizeof(*l));
 }
 
@@ -776,40 +777,59 @@ static int add_to_engine(ctx_t *x, live_t *l, const json_t *in)
     return rc;
 }
 
-static int add_task_to_engine(ctx_t *x, live_t *l, const json_t *t)
+/* The instance's tasks, as the engine counts them: one per task of each group. */
+static int add_groups_to_engine(ctx_t *x, live_t *l, size_t idx, const json_t *in)
 {
-    char arn[SCHED_ECS_ARN_MAX];
-    instance_arn(x, x->r->cluster, jstr(t, "instanceId"), arn);
-    size_t idx = sched_cluster_find_instance(l->c, arn);
-    if (idx == SCHED_NO_INSTANCE)
-        return 0; /* StartTask loads only the named instances */
-    json_t *claims = json_object_get(t, "claims");
-    size_t n = json_array_size(claims);
-    sched_binding_t *b = calloc(n ? n : 1, sizeof(*b));
-    if (!b)
-        return nomem(x);
-    for (size_t i = 0; i < n; i++) {
-        json_t *c = json_array_get(claims, i);
-        b[i] = (sched_binding_t){.host_port = (uint16_t)jint(c, "port"),
-                                 .protocol = strcmp(jstr(c, "protocol"), "udp") == 0 ? SCHED_PROTO_UDP : SCHED_PROTO_TCP};
-    }
-    sched_task_spec_t spec = {.arn = jstr(t, "taskArn"),
-                              .family = jstr(t, "family"),
-                              .group = jstr(t, "group"),
-                              .cpu = jint(t, "cpuClaim"),
-                              .memory = jint(t, "memClaim"),
-                              .bindings = b,
-                              .nbindings = n};
-    sched_err_t e = {0};
-    sched_status_t st = sched_cluster_add_task(l->c, idx, &spec, &e);
-    free(b);
-    if (st == SCHED_ENOMEM)
-        return nomem(x);
-    if (st != SCHED_OK) {
-        sched_ecs_err(x->err, "ServerException", 500, "cluster state: task %s: %s", spec.arn, e.msg);
-        return SCHED_EIO;
+    const char *group;
+    json_t *n;
+    json_object_foreach(json_object_get(in, "groups"), group, n)
+    {
+        sched_task_spec_t spec = {.group = group, .family = ""};
+        for (json_int_t k = 0; k < json_integer_value(n); k++) {
+            sched_err_t e = {0};
+            sched_status_t st = sched_cluster_add_task(l->c, idx, &spec, &e);
+            if (st == SCHED_ENOMEM)
+                return nomem(x);
+            if (st != SCHED_OK) {
+                sched_ecs_err(x->err, "ServerException", 500, "cluster state: instance %s: %s", jstr(in, "id"), e.msg);
+                return SCHED_EIO;
+            }
+        }
     }
     return 0;
+}
+
+typedef struct {
+    ctx_t *x;
+    live_t *l;
+    const json_t *only;
+    int rc;
+} load_t;
+
+static bool load_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
+{
+    load_t *ld = p;
+    ctx_t *x = ld->x;
+    json_error_t je;
+    json_t *in = json_loadb(val, len, 0, &je);
+    if (!json_is_object(in)) {
+        json_decref(in);
+        sched_ecs_err(x->err, "ServerException", 500, "cluster state: record %.*s is damaged: %s", (int)key_len, key, je.text);
+        ld->rc = SCHED_EIO;
+        return false;
+    }
+    bool named = !ld->only;
+    size_t k;
+    json_t *id;
+    json_array_foreach(ld->only, k, id) named |= strcmp(json_string_value(id), jstr(in, "id")) == 0;
+    if (named) {
+        size_t idx = sched_cluster_instance_count(ld->l->c);
+        if (!(ld->rc = add_to_engine(x, ld->l, in)) && !(ld->rc = add_groups_to_engine(x, ld->l, idx, in)) &&
+            json_array_append_new(ld->l->keys, json_stringn(key, key_len)))
+            ld->rc = nomem(x);
+    }
+    json_decref(in);
+    return ld->rc == 0;
 }
 
 /* only: NULL for every instance, else an array of instance ids */
@@ -817,55 +837,17 @@ static int live_load(ctx_t *x, const json_t *only, live_t *l)
 {
     char prefix[KEY_MAX];
     memset(l, 0, sizeof(*l));
-    if (!(l->c = sched_cluster_new()) || !(l->items = json_array()))
-        goto oom;
-    json_t *all;
+    if (!(l->c = sched_cluster_new()) || !(l->keys = json_array())) {
+        live_free(l);
+        return nomem(x);
+    }
     snprintf(prefix, sizeof(prefix), "i/%s/", x->r->cluster);
-    int rc = rec_scan(x, prefix, &all);
+    load_t ld = {x, l, only, 0};
+    storage_err_t se = {0};
+    storage_status_t st = storage_record_scan(x->rs, SCHED_ECS_SPACE, prefix, load_cb, &ld, &se);
+    int rc = ld.rc ? ld.rc : st != STORAGE_OK ? store_failed(x, &se) : 0;
     if (rc)
-        goto fail;
-    size_t i;
-    json_t *p;
-    json_array_foreach(all, i, p)
-    {
-        const json_t *in = PAIR_VALUE(p);
-        if (only) {
-            bool named = false;
-            size_t k;
-            json_t *id;
-            json_array_foreach(only, k, id) named |= strcmp(json_string_value(id), jstr(in, "id")) == 0;
-            if (!named)
-                continue;
-        }
-        if ((rc = add_to_engine(x, l, in)) || (rc = json_array_append(l->items, p) ? nomem(x) : 0)) {
-            json_decref(all);
-            goto fail;
-        }
-    }
-    json_decref(all);
-    snprintf(prefix, sizeof(prefix), "t/%s/", x->r->cluster);
-    if ((rc = rec_scan(x, prefix, &all)))
-        goto fail;
-    if (!(l->tasks = json_array())) {
-        json_decref(all);
-        goto oom;
-    }
-    json_array_foreach(all, i, p)
-    {
-        const json_t *t = PAIR_VALUE(p);
-        if (json_object_get(t, "released"))
-            continue; /* its claims are gone: it no longer counts */
-        if ((rc = add_task_to_engine(x, l, t)) || (rc = json_array_append(l->tasks, p) ? nomem(x) : 0)) {
-            json_decref(all);
-            goto fail;
-        }
-    }
-    json_decref(all);
-    return 0;
-oom:
-    rc = nomem(x);
-fail:
-    live_free(l);
+        live_free(l);
     return rc;
 }
 
@@ -886,9 +868,9 @@ static int list_instances(ctx_t *x, json_t **out)
         rc = nomem(x);
         goto done;
     }
-    for (size_t i = 0; i < json_array_size(l.items); i++) {
-        const json_t *in = PAIR_VALUE(json_array_get(l.items, i));
-        if (status && strcmp(status, jstr(in, "status")) != 0)
+    for (size_t i = 0; i < sched_cluster_instance_count(l.c); i++) {
+        /* the engine knows ACTIVE and DRAINING, the only statuses a registered instance has here */
+        if (status && strcmp(status, l.c->inst[i].status == SCHED_INSTANCE_DRAINING ? "DRAINING" : "ACTIVE") != 0)
             continue;
         if (q && !sched_cql_matches(q, l.c, i))
             continue;
@@ -946,6 +928,22 @@ static int describe_instances(ctx_t *x, json_t **out)
 
 /* ------------------------------------------------------------------ tasks */
 
+/* Adds delta to the instance record's count of tasks in group (gone at 0). */
+static int add_group_count(ctx_t *x, json_t *in, const char *group, int delta)
+{
+    json_t *g = json_object_get(in, "groups");
+    if (!g) {
+        if (delta < 0)
+            return 0;
+        if (!(g = json_object()) || json_object_set_new(in, "groups", g))
+            return nomem(x);
+    }
+    long long n = (long long)json_integer_value(json_object_get(g, group)) + delta;
+    if (n <= 0)
+        return json_object_del(g, group), 0;
+    return json_object_set_new(g, group, json_integer(n)) ? nomem(x) : 0;
+}
+
 /* Releases a task's claims on its instance (if still registered) and marks it released. */
 static int release_claims(ctx_t *x, json_t *t)
 {
@@ -958,8 +956,12 @@ static int release_claims(ctx_t *x, json_t *t)
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        json_object_set_new(in, "remCpu", json_integer(jint(in, "remCpu") + jint(t, "cpuClaim")));
-        json_object_set_new(in, "remMemory", json_integer(jint(in, "remMemory") + jint(t, "memClaim")));
+        if (json_object_set_new(in, "remCpu", json_integer(jint(in, "remCpu") + jint(t, "cpuClaim"))) ||
+            json_object_set_new(in, "remMemory", json_integer(jint(in, "remMemory") + jint(t, "memClaim"))) ||
+            (rc = add_group_count(x, in, jstr(t, "group"), -1)) != 0) {
+            json_decref(in);
+            return rc ? rc : nomem(x);
+        }
         size_t i;
         json_t *c;
         json_array_foreach(json_object_get(t, "claims"), i, c)
@@ -1537,6 +1539,10 @@ static int record_task(ctx_t *x, const json_t *td, const placing_t *pl, const ch
         goto oom;
     json_object_set_new(in, "remCpu", json_integer(jint(in, "remCpu") - pl->td.cpu));
     json_object_set_new(in, "remMemory", json_integer(jint(in, "remMemory") - pl->td.memory));
+    if ((rc = add_group_count(x, in, group, 1))) {
+        json_decref(t);
+        return rc;
+    }
     snprintf(key, sizeof(key), "t/%s/%s", x->r->cluster, id);
     if ((rc = rec_put(x, key, t, true)) != 0) {
         if (rc == 1) {
@@ -1565,10 +1571,11 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
     int rc = live_load(x, only, &l);
     if (rc)
         return rc;
-    bool *dirty = NULL;
+    size_t n = sched_cluster_instance_count(l.c);
+    json_t **recs = NULL; /* the records of the instances that got a task, by engine index */
     if ((rc = placing_of(x, td, req_constraints, &pl)))
         goto done;
-    if (only && json_array_size(l.items) == 0) {
+    if (only && n == 0) {
         char arn[SCHED_ECS_ARN_MAX];
         instance_arn(x, x->r->cluster, json_string_value(json_array_get(only, 0)), arn);
         rc = json_array_append_new(failures, json_pack("{s:s,s:s}", "arn", arn, "reason", "MISSING")) ? nomem(x) : 0;
@@ -1602,14 +1609,20 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
         rc = st == SCHED_ENOMEM ? nomem(x) : BAD("placementStrategy/placementConstraints: %s", e.msg);
         goto done;
     }
-    if (!(dirty = calloc(json_array_size(l.items) + 1, sizeof(bool))))
+    if (!(recs = calloc(n + 1, sizeof(*recs))))
         rc = nomem(x);
     for (size_t k = 0; k < pr.ntasks && !rc; k++) {
-        json_t *in = PAIR_VALUE(json_array_get(l.items, pr.tasks[k].instance));
-        json_t *t;
-        if ((rc = record_task(x, td, &pl, group, in, &pr.tasks[k], &t)))
+        size_t idx = pr.tasks[k].instance;
+        if (!recs[idx] && (rc = rec_get(x, json_string_value(json_array_get(l.keys, idx)), &recs[idx])) != 0) {
+            if (rc == 1) {
+                sched_ecs_err(x->err, "ServerException", 500, "cluster state: instance %s vanished", sched_instance_arn(l.c, idx));
+                rc = SCHED_EIO;
+            }
             break;
-        dirty[pr.tasks[k].instance] = true;
+        }
+        json_t *t;
+        if ((rc = record_task(x, td, &pl, group, recs[idx], &pr.tasks[k], &t)))
+            break;
         json_t *o = task_json(t);
         json_decref(t);
         if (!o || json_array_append_new(tasks, o))
@@ -1626,18 +1639,18 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
             rc = nomem(x);
     }
     sched_placement_free(&pr);
-    for (size_t k = 0; k < json_array_size(l.items) && !rc; k++) {
-        if (!dirty[k])
+    for (size_t k = 0; k < n && !rc; k++) {
+        if (!recs[k])
             continue;
-        json_t *p = json_array_get(l.items, k);
-        json_t *in = PAIR_VALUE(p);
-        if (json_object_set_new(in, "version", json_integer(jint(in, "version") + 1)))
+        if (json_object_set_new(recs[k], "version", json_integer(jint(recs[k], "version") + 1)))
             rc = nomem(x);
         else
-            rc = rec_put(x, json_string_value(json_array_get(p, 0)), in, false);
+            rc = rec_put(x, json_string_value(json_array_get(l.keys, k)), recs[k], false);
     }
 done:
-    free(dirty);
+    for (size_t k = 0; recs && k < n; k++)
+        json_decref(recs[k]);
+    free(recs);
     placing_free(&pl);
     live_free(&l);
     return rc;

@@ -396,3 +396,34 @@ Test(ecs_state, an_instance_holds_a_bounded_number_of_attributes)
     json_decref(d);
     free(ci);
 }
+
+Test(ecs_state, a_stopped_task_no_longer_counts_in_its_group)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition",
+                   "{\"family\":\"w\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":10}]}"));
+    static const char run_body[] =
+        "{\"cluster\":\"c\",\"taskDefinition\":\"w\",\"group\":\"g\",\"placementConstraints\":[{\"type\":\"distinctInstance\"}]}";
+    json_t *first = ok("RunTask", run_body);
+    cr_assert_eq(json_array_size(at(first, "tasks")), 1);
+    json_t *second = ok("RunTask", run_body);
+    cr_expect_eq(json_array_size(at(second, "tasks")), 0);
+    cr_expect_str_eq(str(second, "failures.0.reason"), "DistinctInstance placement constraint unsatisfied.");
+    json_decref(second);
+    /* the group is what CQL's task:group sees too */
+    json_t *l = ok("ListContainerInstances", "{\"cluster\":\"c\",\"filter\":\"task:group == g\"}");
+    cr_expect_eq(json_array_size(at(l, "containerInstanceArns")), 1);
+    json_decref(l);
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\"}", str(first, "tasks.0.taskArn"));
+    json_decref(ok("StopTask", body));
+    json_decref(first);
+    l = ok("ListContainerInstances", "{\"cluster\":\"c\",\"filter\":\"task:group == g\"}");
+    cr_expect_eq(json_array_size(at(l, "containerInstanceArns")), 0);
+    json_decref(l);
+    json_t *third = ok("RunTask", run_body);
+    cr_expect_eq(json_array_size(at(third, "tasks")), 1, "distinctInstance is satisfied again");
+    json_decref(third);
+    free(ci);
+}
