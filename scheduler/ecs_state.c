@@ -666,8 +666,9 @@ static int register_instance(ctx_t *x, json_t **out)
         goto oom_rec;
     if ((rc = rec_put(x, key, rec, false)))
         goto fail;
-    json_t *counts;
-    if ((rc = instance_task_counts(x, &counts)))
+    /* a new instance has no tasks: only a re-registration needs the cluster's tasks counted */
+    json_t *counts = NULL;
+    if (in && (rc = instance_task_counts(x, &counts)))
         goto fail;
     json_t *reply = instance_json(x, rec, counts);
     json_decref(counts);
