@@ -33,6 +33,7 @@ typedef struct {
     const sched_ecs_env_t *env;
     sched_ecs_err_t *err;
     sched_rng_t rng;
+    bool cache_changed; /* a RunTask placed on env->cache's engine: its token follows the new one */
 } ctx_t;
 
 #define BAD(...) (sched_ecs_err(x->err, "InvalidParameterException", 400, __VA_ARGS__), SCHED_EINVAL)
@@ -706,14 +707,51 @@ oom:
  * only its key stays, at the engine's index. */
 typedef struct {
     sched_cluster_t *c;
-    json_t *keys; /* record keys, index = engine index */
+    json_t *keys;       /* record keys, index = engine index */
+    int64_t *heartbeat; /* heartbeatAt, index = engine index: agentConnected moves with the clock */
+    size_t heartbeat_cap;
 } live_t;
 
 static void live_free(live_t *l)
 {
     sched_cluster_free(l->c);
     json_decref(l->keys);
+    free(l->heartbeat);
     memset(l, 0, sizeof(*l));
+}
+
+/* The writer's copy of one cluster's placement state (the engine's model of
+ * its instances), valid while the cluster's token record (g/<cluster>)
+ * holds `token`. Every operation that changes a cluster's instances or tasks
+ * writes a fresh random token in its transaction; a RunTask that used and
+ * changed the cache gives the cache that token only once its own writes are
+ * done. So a cache that missed a change (another writer, a transaction that
+ * failed or was retried after the closure changed the cache) sees another
+ * token and is loaded again, never trusted. */
+struct sched_ecs_cache {
+    char cluster[SCHED_ECS_NAME_MAX + 1];
+    char token[24]; /* "" when invalid */
+    live_t l;
+    uint64_t loads, hits; /* for tests and benchmarks */
+};
+
+sched_ecs_cache_t *sched_ecs_cache_new(void)
+{
+    return calloc(1, sizeof(sched_ecs_cache_t));
+}
+
+void sched_ecs_cache_free(sched_ecs_cache_t *c)
+{
+    if (!c)
+        return;
+    live_free(&c->l);
+    free(c);
+}
+
+void sched_ecs_cache_stats(const sched_ecs_cache_t *c, uint64_t *loads, uint64_t *hits)
+{
+    *loads = c->loads;
+    *hits = c->hits;
 }
 
 static int ports_of(ctx_t *x, const json_t *list, uint16_t **out, size_t *n)
@@ -824,9 +862,22 @@ static bool load_cb(void *p, const char *key, size_t key_len, const void *val, s
     json_t *id;
     json_array_foreach(ld->only, k, id) named |= strcmp(json_string_value(id), jstr(in, "id")) == 0;
     if (named) {
-        size_t idx = sched_cluster_instance_count(ld->l->c);
-        if (!(ld->rc = add_to_engine(x, ld->l, in)) && !(ld->rc = add_groups_to_engine(x, ld->l, idx, in)) &&
-            json_array_append_new(ld->l->keys, json_stringn(key, key_len)))
+        live_t *l = ld->l;
+        size_t idx = sched_cluster_instance_count(l->c);
+        if (idx == l->heartbeat_cap) {
+            size_t cap = l->heartbeat_cap ? 2 * l->heartbeat_cap : 64;
+            int64_t *hb = realloc(l->heartbeat, cap * sizeof(*hb));
+            if (!hb) {
+                json_decref(in);
+                ld->rc = nomem(x);
+                return false;
+            }
+            l->heartbeat = hb;
+            l->heartbeat_cap = cap;
+        }
+        l->heartbeat[idx] = jint(in, "heartbeatAt");
+        if (!(ld->rc = add_to_engine(x, l, in)) && !(ld->rc = add_groups_to_engine(x, l, idx, in)) &&
+            json_array_append_new(l->keys, json_stringn(key, key_len)))
             ld->rc = nomem(x);
     }
     json_decref(in);
@@ -1562,16 +1613,71 @@ oom:
     return nomem(x);
 }
 
+/* The cluster's token (g/<cluster>) into tok ("" when it has none yet). */
+static int read_token(ctx_t *x, char tok[24])
+{
+    char key[KEY_MAX];
+    json_t *g;
+    snprintf(key, sizeof(key), "g/%s", x->r->cluster);
+    int rc = rec_get(x, key, &g);
+    tok[0] = '\0';
+    if (rc == 0)
+        snprintf(tok, 24, "%s", jstr(g, "token"));
+    json_decref(g);
+    return rc < 0 ? rc : 0;
+}
+
+/* Writes a fresh token for the request's cluster: every change of its instances or tasks does. */
+static int bump_token(ctx_t *x, char tok[24])
+{
+    char key[KEY_MAX];
+    snprintf(tok, 24, "%016llx", (unsigned long long)sched_rng_next(&x->rng));
+    snprintf(key, sizeof(key), "g/%s", x->r->cluster);
+    json_t *g = json_pack("{s:s}", "token", tok);
+    if (!g)
+        return nomem(x);
+    int rc = rec_put(x, key, g, false);
+    json_decref(g);
+    return rc;
+}
+
+/* The request's cluster from env->cache when its token is the stored one, else
+ * loaded into the cache; agentConnected is brought to env->now either way. */
+static int cached_live(ctx_t *x, live_t **out)
+{
+    sched_ecs_cache_t *c = x->env->cache;
+    char tok[24];
+    int rc = read_token(x, tok);
+    if (rc)
+        return rc;
+    if (!c->token[0] || !tok[0] || strcmp(c->cluster, x->r->cluster) != 0 || strcmp(c->token, tok) != 0) {
+        live_free(&c->l);
+        c->token[0] = '\0';
+        if ((rc = live_load(x, NULL, &c->l)))
+            return rc;
+        snprintf(c->cluster, sizeof(c->cluster), "%s", x->r->cluster);
+        snprintf(c->token, sizeof(c->token), "%s", tok);
+        c->loads++;
+    } else {
+        c->hits++;
+        for (size_t i = 0; i < sched_cluster_instance_count(c->l.c); i++)
+            c->l.c->inst[i].agent_connected = x->env->now - c->l.heartbeat[i] <= x->env->agent_timeout;
+    }
+    *out = &c->l;
+    return 0;
+}
+
 /* One placement: `count` tasks on the cluster's instances (only: those ids),
  * recorded with their claims; the changed instance records are written. */
 static int place_round(ctx_t *x, const json_t *td, const json_t *only, const char *group, const json_t *req_constraints,
                        size_t count, json_t *tasks, json_t *failures)
 {
-    live_t l;
+    live_t own, *lp = &own;
     placing_t pl;
-    int rc = live_load(x, only, &l);
+    int rc = only || !x->env->cache ? live_load(x, only, &own) : cached_live(x, &lp);
     if (rc)
         return rc;
+    live_t l = *lp; /* a view: the cache keeps its own */
     size_t n = sched_cluster_instance_count(l.c);
     json_t **recs = NULL; /* the records of the instances that got a task, by engine index */
     if ((rc = placing_of(x, td, req_constraints, &pl)))
@@ -1610,6 +1716,9 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
         rc = st == SCHED_ENOMEM ? nomem(x) : BAD("placementStrategy/placementConstraints: %s", e.msg);
         goto done;
     }
+    /* the engine applied the claims to the cache's model: from here it holds them
+     * exactly when this transaction's writes below land */
+    x->cache_changed = lp != &own;
     if (!(recs = calloc(n + 1, sizeof(*recs))))
         rc = nomem(x);
     for (size_t k = 0; k < pr.ntasks && !rc; k++) {
@@ -1653,7 +1762,8 @@ done:
         json_decref(recs[k]);
     free(recs);
     placing_free(&pl);
-    live_free(&l);
+    if (lp == &own)
+        live_free(&own);
     return rc;
 }
 
@@ -1838,59 +1948,100 @@ static int list_tasks(ctx_t *x, json_t **out)
 
 /* --------------------------------------------------------------- dispatch */
 
+static int dispatch(ctx_t *x, json_t **out);
+
+/* Operations that change a cluster's instances or tasks: each writes a new token. */
+static bool changes_cluster(sched_ecs_op_t op)
+{
+    switch (op) {
+    case ECS_REGISTER_INSTANCE:
+    case ECS_DEREGISTER_INSTANCE:
+    case ECS_UPDATE_INSTANCES_STATE:
+    case ECS_PUT_ATTRIBUTES:
+    case ECS_DELETE_ATTRIBUTES:
+    case ECS_RUN_TASK:
+    case ECS_START_TASK:
+    case ECS_STOP_TASK:
+        return true;
+    default:
+        return false;
+    }
+}
+
 int sched_ecs_execute(struct storage_records *rs, const sched_ecs_request_t *r, const sched_ecs_env_t *env, json_t **out,
                       sched_ecs_err_t *err)
 {
     ctx_t x = {.rs = rs, .r = r, .env = env, .err = err};
     sched_rng_seed(&x.rng, env->seed);
     *out = NULL;
-    switch (r->op) {
+    int rc = dispatch(&x, out);
+    char tok[24] = "";
+    if (rc == 0 && changes_cluster(r->op))
+        rc = bump_token(&x, tok);
+    sched_ecs_cache_t *c = env->cache;
+    if (c && strcmp(c->cluster, r->cluster) == 0) {
+        /* the cache follows this transaction only if it placed on the cache and all went well */
+        if (rc == 0 && x.cache_changed)
+            snprintf(c->token, sizeof(c->token), "%s", tok);
+        else if (rc != 0 || changes_cluster(r->op))
+            c->token[0] = '\0';
+    }
+    if (rc) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int dispatch(ctx_t *x, json_t **out)
+{
+    switch (x->r->op) {
     case ECS_CREATE_CLUSTER:
-        return create_cluster(&x, out);
+        return create_cluster(x, out);
     case ECS_DESCRIBE_CLUSTERS:
-        return describe_clusters(&x, out);
+        return describe_clusters(x, out);
     case ECS_LIST_CLUSTERS:
-        return list_clusters(&x, out);
+        return list_clusters(x, out);
     case ECS_DELETE_CLUSTER:
-        return delete_cluster(&x, out);
+        return delete_cluster(x, out);
     case ECS_REGISTER_INSTANCE:
-        return register_instance(&x, out);
+        return register_instance(x, out);
     case ECS_DEREGISTER_INSTANCE:
-        return deregister_instance(&x, out);
+        return deregister_instance(x, out);
     case ECS_LIST_INSTANCES:
-        return list_instances(&x, out);
+        return list_instances(x, out);
     case ECS_DESCRIBE_INSTANCES:
-        return describe_instances(&x, out);
+        return describe_instances(x, out);
     case ECS_UPDATE_INSTANCES_STATE:
-        return update_instances_state(&x, out);
+        return update_instances_state(x, out);
     case ECS_PUT_ATTRIBUTES:
-        return change_attributes(&x, out, false);
+        return change_attributes(x, out, false);
     case ECS_DELETE_ATTRIBUTES:
-        return change_attributes(&x, out, true);
+        return change_attributes(x, out, true);
     case ECS_LIST_ATTRIBUTES:
-        return list_attributes(&x, out);
+        return list_attributes(x, out);
     case ECS_REGISTER_TASK_DEF:
-        return register_task_def(&x, out);
+        return register_task_def(x, out);
     case ECS_DESCRIBE_TASK_DEF:
-        return describe_task_def(&x, out);
+        return describe_task_def(x, out);
     case ECS_LIST_TASK_DEFS:
-        return list_task_defs(&x, out, false);
+        return list_task_defs(x, out, false);
     case ECS_LIST_TASK_DEF_FAMILIES:
-        return list_task_defs(&x, out, true);
+        return list_task_defs(x, out, true);
     case ECS_DEREGISTER_TASK_DEF:
-        return deregister_task_def(&x, out);
+        return deregister_task_def(x, out);
     case ECS_RUN_TASK:
     case ECS_START_TASK:
-        return place(&x, out);
+        return place(x, out);
     case ECS_STOP_TASK:
-        return stop_task(&x, out);
+        return stop_task(x, out);
     case ECS_LIST_TASKS:
-        return list_tasks(&x, out);
+        return list_tasks(x, out);
     case ECS_DESCRIBE_TASKS:
-        return describe_tasks(&x, out);
+        return describe_tasks(x, out);
     case ECS_OP_COUNT:
         break;
     }
-    sched_ecs_err(err, "UnknownOperationException", 400, "unknown operation");
+    sched_ecs_err(x->err, "UnknownOperationException", 400, "unknown operation");
     return SCHED_EINVAL;
 }

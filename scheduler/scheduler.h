@@ -350,10 +350,13 @@ sched_status_t sched_ecs_read_task_definition(const struct json_t *doc, const ch
  *   c/<cluster>                   the cluster
  *   i/<cluster>/<instance id>     a container instance: registered and remaining
  *                                 CPU/memory, host ports taken, attributes,
- *                                 status, registeredAt, heartbeatAt
+ *                                 status, registeredAt, heartbeatAt, and its
+ *                                 live tasks counted per group
  *   t/<cluster>/<task id>         a task as DescribeTasks shows it, plus its claims
  *   f/<family>                    the family's last revision number
  *   d/<family>/<revision, 10 digits>  a task definition as DescribeTaskDefinition shows it
+ *   g/<cluster>                   a random token every change of the cluster's instances
+ *                                 or tasks rewrites: what RunTask's cache is checked against
  *
  * agentConnected is computed, never stored: now - heartbeatAt <= agent_timeout
  * (registration counts as a heartbeat; the agent's heartbeat comes later).
@@ -365,12 +368,23 @@ sched_status_t sched_ecs_read_task_definition(const struct json_t *doc, const ch
 /* seconds without a heartbeat after which an agent counts as disconnected */
 #define SCHED_ECS_AGENT_TIMEOUT_DEFAULT 300
 
+/* A cache of one cluster's placement state for RunTask (ecs_state.c): owned
+ * by the caller, used only inside write transactions, by one thread at a
+ * time. It is checked against a token record that every change of the
+ * cluster rewrites, so it is never trusted past a change it did not see. */
+typedef struct sched_ecs_cache sched_ecs_cache_t;
+sched_ecs_cache_t *sched_ecs_cache_new(void);
+void sched_ecs_cache_free(sched_ecs_cache_t *c);
+/* how often RunTask loaded the cluster into the cache, and found it there */
+void sched_ecs_cache_stats(const sched_ecs_cache_t *c, uint64_t *loads, uint64_t *hits);
+
 typedef struct {
     const char *region;  /* in every ARN */
     const char *account; /* 12 digits */
     int64_t now;         /* the caller's clock, Unix seconds: the engine reads none */
     int64_t agent_timeout;
-    uint64_t seed; /* new task and instance ids, and the `random` strategy */
+    uint64_t seed;            /* new task and instance ids, and the `random` strategy */
+    sched_ecs_cache_t *cache; /* writes only (NULL for reads, or none): see sched_ecs_cache_t */
 } sched_ecs_env_t;
 
 typedef struct {

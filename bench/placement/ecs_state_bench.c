@@ -161,54 +161,66 @@ int main(int argc, char **argv)
         "\"memberOf\",\"expression\":\"attribute:ecs.instance-type =~ t2.*\"}]}",
         count);
     sched_ecs_request_t *run = prepare("RunTask", body);
-    size_t placed = 0;
-    double total0 = now_ms();
-    for (size_t i = 0; i < calls; i++) {
-        batch_t b = {&run, 1, 0, env};
-        b.env.seed = 1000 + i;
-        storage_op_init(&op, STORAGE_OP_RECORDS);
-        op.records_fn = run_batch;
-        op.records_ctx = &b;
-        double a = now_ms();
-        if (storage_execute(st, &op) != STORAGE_OK) {
-            fprintf(stderr, "RunTask: %s\n", op.err.msg);
-            return 1;
+    sched_ecs_cache_t *cache = sched_ecs_cache_new();
+    for (int cached = 0; cached < 2; cached++) {
+        size_t placed = 0;
+        double total0 = now_ms();
+        for (size_t i = 0; i < calls; i++) {
+            batch_t b = {&run, 1, 0, env};
+            b.env.seed = 1000 + i + (size_t)cached * 100000;
+            b.env.cache = cached ? cache : NULL;
+            storage_op_init(&op, STORAGE_OP_RECORDS);
+            op.records_fn = run_batch;
+            op.records_ctx = &b;
+            double a = now_ms();
+            if (storage_execute(st, &op) != STORAGE_OK) {
+                fprintf(stderr, "RunTask: %s\n", op.err.msg);
+                return 1;
+            }
+            lat[i] = now_ms() - a;
+            placed += b.placed;
         }
-        lat[i] = now_ms() - a;
-        placed += b.placed;
-    }
-    double total = now_ms() - total0;
-    qsort(lat, calls, sizeof(double), cmp_double);
-    double sum = 0;
-    for (size_t i = 0; i < calls; i++)
-        sum += lat[i];
-    printf("runtask (count %d, one by one, synced): mean %.2f ms, p50 %.2f, p99 %.2f; %zu placed, %.0f tasks/s\n", count,
-           sum / calls, lat[calls / 2], lat[(size_t)(calls * 0.99)], placed, placed / (total / 1e3));
+        double total = now_ms() - total0;
+        qsort(lat, calls, sizeof(double), cmp_double);
+        double sum = 0;
+        for (size_t i = 0; i < calls; i++)
+            sum += lat[i];
+        printf("runtask %s(count %d, one by one, synced): mean %.2f ms, p50 %.2f, p99 %.2f; %zu placed, %.0f tasks/s\n",
+               cached ? "with the cache " : "", count, sum / calls, lat[calls / 2], lat[(size_t)(calls * 0.99)], placed,
+               placed / (total / 1e3));
 
-    /* pipelined: all submitted at once; the writer groups them into shared commits */
-    pending_t *p = calloc(calls, sizeof(*p));
-    storage_stats_t s0, s1;
-    storage_get_stats(st, &s0);
-    total0 = now_ms();
-    for (size_t i = 0; i < calls; i++) {
-        p[i].b = (batch_t){&run, 1, 0, env};
-        p[i].b.env.seed = 500000 + i;
-        storage_op_init(&p[i].op, STORAGE_OP_RECORDS);
-        p[i].op.records_fn = run_batch;
-        p[i].op.records_ctx = &p[i].b;
-        p[i].op.done = on_done;
-        storage_submit(st, &p[i].op);
+        /* pipelined: all submitted at once; the writer groups them into shared commits */
+        pending_t *p = calloc(calls, sizeof(*p));
+        storage_stats_t s0, s1;
+        storage_get_stats(st, &s0);
+        total0 = now_ms();
+        for (size_t i = 0; i < calls; i++) {
+            p[i].b = (batch_t){&run, 1, 0, env};
+            p[i].b.env.seed = 500000 + i + (size_t)cached * 100000;
+            p[i].b.env.cache = cached ? cache : NULL;
+            storage_op_init(&p[i].op, STORAGE_OP_RECORDS);
+            p[i].op.records_fn = run_batch;
+            p[i].op.records_ctx = &p[i].b;
+            p[i].op.done = on_done;
+            storage_submit(st, &p[i].op);
+        }
+        placed = 0;
+        for (size_t i = 0; i < calls; i++) {
+            while (!__atomic_load_n(&p[i].done, __ATOMIC_ACQUIRE))
+                usleep(100);
+            placed += p[i].op.status == STORAGE_OK ? p[i].b.placed : 0;
+        }
+        total = now_ms() - total0;
+        storage_get_stats(st, &s1);
+        printf("pipelined %s(%zu RunTask submitted at once): %.0f ms, %zu placed, %.0f tasks/s, %llu commits\n",
+               cached ? "with the cache " : "", calls, total, placed, placed / (total / 1e3),
+               (unsigned long long)(s1.commits - s0.commits));
+        free(p);
     }
-    placed = 0;
-    for (size_t i = 0; i < calls; i++) {
-        while (!__atomic_load_n(&p[i].done, __ATOMIC_ACQUIRE))
-            usleep(100);
-        placed += p[i].op.status == STORAGE_OK ? p[i].b.placed : 0;
-    }
-    total = now_ms() - total0;
-    storage_get_stats(st, &s1);
-    printf("pipelined (%zu RunTask submitted at once): %.0f ms, %zu placed, %.0f tasks/s, %llu commits\n", calls, total, placed,
-           placed / (total / 1e3), (unsigned long long)(s1.commits - s0.commits));
+    uint64_t loads, hits;
+    sched_ecs_cache_stats(cache, &loads, &hits);
+    printf("cache: %llu loads, %llu hits\n", (unsigned long long)loads, (unsigned long long)hits);
+    sched_ecs_cache_free(cache);
 
     storage_close(st);
     char cmd[128];

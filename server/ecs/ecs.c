@@ -8,6 +8,7 @@
  */
 #include <jansson.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,14 @@ typedef struct {
     int rc;
     sched_ecs_err_t err;
 } ecs_pending_t;
+
+/* RunTask's cache of a cluster's placement state (sched_ecs_cache_t). Only
+ * the store's writer uses it, inside records closures; the lock is for a
+ * process with more than one store (tests), whose writers would otherwise
+ * share it. It stays for the process's life, reachable from here. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static sched_ecs_cache_t *cache;
+static const storage_t *cache_store;
 
 static void send_ecs_error(aws_req_t *a, const sched_ecs_err_t *err)
 {
@@ -46,7 +55,18 @@ static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *ser
     json_decref(p->out);
     p->out = NULL;
     memset(&p->err, 0, sizeof(p->err));
+    pthread_mutex_lock(&cache_lock);
+    if (cache && cache_store != p->a.srv->storage) {
+        /* another store's writer: its tokens would never match ours, start afresh */
+        sched_ecs_cache_free(cache);
+        cache = NULL;
+    }
+    if (!cache && (cache = sched_ecs_cache_new()))
+        cache_store = p->a.srv->storage;
+    p->env.cache = cache; /* NULL when out of memory: placement then loads the cluster itself */
     p->rc = sched_ecs_execute(rs, p->r, &p->env, &p->out, &p->err);
+    p->env.cache = NULL;
+    pthread_mutex_unlock(&cache_lock);
     if (p->rc == 0)
         return STORAGE_OK;
     snprintf(serr->msg, sizeof(serr->msg), "%.200s", p->err.msg);

@@ -63,7 +63,15 @@ static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *ser
 
 /* Runs op on body as berthd does; returns the reply (caller decrefs) or NULL
  * with *err filled. Each call takes the next seed, as each request brings its own. */
+static json_t *call_on(storage_t *store, sched_ecs_cache_t *cache, const char *op, const char *body, sched_ecs_err_t *err);
+
 static json_t *call(const char *op, const char *body, sched_ecs_err_t *err)
+{
+    return call_on(st, NULL, op, body, err);
+}
+
+/* call() on another store, with a cache for the writes */
+static json_t *call_on(storage_t *store, sched_ecs_cache_t *cache, const char *op, const char *body, sched_ecs_err_t *err)
 {
     json_error_t je;
     json_t *b = json_loads(body, 0, &je);
@@ -78,10 +86,12 @@ static json_t *call(const char *op, const char *body, sched_ecs_err_t *err)
             storage_op_init(&sop, STORAGE_OP_RECORDS);
             sop.records_fn = run;
             sop.records_ctx = &c;
-            storage_status_t s = storage_execute(st, &sop);
+            env.cache = cache;
+            storage_status_t s = storage_execute(store, &sop);
+            env.cache = NULL;
             cr_assert(s == STORAGE_OK || c.rc != 0, "%s: the store failed: %s", op, sop.err.msg);
         } else {
-            storage_reader_t *rd = storage_reader_begin(st, NULL);
+            storage_reader_t *rd = storage_reader_begin(store, NULL);
             cr_assert_not_null(rd);
             c.rc = sched_ecs_execute(storage_reader_records(rd), c.r, &env, &c.out, &c.err);
             storage_reader_end(rd);
@@ -426,4 +436,120 @@ Test(ecs_state, a_stopped_task_no_longer_counts_in_its_group)
     cr_expect_eq(json_array_size(at(third, "tasks")), 1, "distinctInstance is satisfied again");
     json_decref(third);
     free(ci);
+}
+
+/* RunTask with a cache answers exactly what it answers without one, through
+ * every kind of change the cache must notice (stops, attributes, draining,
+ * re-registration, new instances, agents going silent as the clock moves). */
+Test(ecs_state, runtask_with_a_cache_answers_as_without_one)
+{
+    char dir2[256];
+    snprintf(dir2, sizeof(dir2), "%s/berth-ecs2-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(dir2));
+    storage_err_t serr;
+    storage_t *st2 = storage_open(dir2, &(storage_options_t){.map_size = 64u << 20, .no_sync = true}, &serr);
+    cr_assert_not_null(st2, "%s", serr.msg);
+    sched_ecs_cache_t *cache = sched_ecs_cache_new();
+    cr_assert_not_null(cache);
+    char ids[64][256];
+    size_t nids = 0;
+    char tasks[512][256];
+    size_t ntasks = 0;
+    /* each step runs on both stores with the same seed and clock */
+#define BOTH(op, body)                                                                                                             \
+    do {                                                                                                                           \
+        uint64_t seed = env.seed;                                                                                                  \
+        sched_ecs_err_t e1 = {0}, e2 = {0};                                                                                        \
+        json_t *a = call_on(st, NULL, op, body, &e1);                                                                              \
+        env.seed = seed;                                                                                                           \
+        json_t *b = call_on(st2, cache, op, body, &e2);                                                                            \
+        char *sa = a ? json_dumps(a, JSON_SORT_KEYS) : strdup(e1.msg), *sb = b ? json_dumps(b, JSON_SORT_KEYS) : strdup(e2.msg);   \
+        cr_assert_str_eq(sb, sa, "%s %s differs with the cache", op, body);                                                        \
+        free(sa);                                                                                                                  \
+        free(sb);                                                                                                                  \
+        json_decref(b);                                                                                                            \
+        last = a;                                                                                                                  \
+    } while (0)
+    json_t *last = NULL;
+    char body[1024];
+    BOTH("CreateCluster", "{\"clusterName\":\"c\"}");
+    json_decref(last);
+    BOTH("RegisterTaskDefinition",
+         "{\"family\":\"w\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"cpu\":64,"
+         "\"memory\":96,\"portMappings\":[{\"containerPort\":80},{\"containerPort\":81,\"hostPort\":9000}]}]}");
+    json_decref(last);
+    BOTH("RegisterTaskDefinition", "{\"family\":\"v\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,"
+                                   "\"portMappings\":[{\"containerPort\":53,\"protocol\":\"udp\"}]}]}");
+    json_decref(last);
+    for (int step = 0; step < 120; step++) {
+        env.now += 7;
+        if (step % 15 == 0 && nids < 64) { /* a new instance */
+            snprintf(body, sizeof(body),
+                     "{\"cluster\":\"c\",\"instanceIdentityDocument\":\"{\\\"availabilityZone\\\":\\\"az-%d\\\"}\","
+                     "\"totalResources\":[{\"name\":\"CPU\",\"integerValue\":1024},{\"name\":\"MEMORY\",\"integerValue\":%d}]}",
+                     step % 3, 1000 + step * 10);
+            BOTH("RegisterContainerInstance", body);
+            snprintf(ids[nids++], sizeof(ids[0]), "%s", str(last, "containerInstance.containerInstanceArn"));
+            json_decref(last);
+        }
+        if (step % 4 == 3 && ntasks) { /* stop one */
+            snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\"}", tasks[(size_t)step * 7 % ntasks]);
+            BOTH("StopTask", body);
+            json_decref(last);
+        }
+        if (step % 9 == 5) { /* drain or undrain one */
+            snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstances\":[\"%s\"],\"status\":\"%s\"}",
+                     ids[(size_t)step % nids], step % 2 ? "DRAINING" : "ACTIVE");
+            BOTH("UpdateContainerInstancesState", body);
+            json_decref(last);
+        }
+        if (step % 11 == 2) { /* an attribute the constraint below reads */
+            snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"attributes\":[{\"name\":\"big\",\"targetId\":\"%s\"}]}",
+                     ids[(size_t)step % nids]);
+            BOTH(step % 2 ? "PutAttributes" : "DeleteAttributes", body);
+            json_decref(last);
+        }
+        if (step % 13 == 6) { /* a heartbeat: re-registration keeps the agent connected */
+            snprintf(body, sizeof(body),
+                     "{\"cluster\":\"c\",\"containerInstanceArn\":\"%s\",\"totalResources\":[{\"name\":\"CPU\","
+                     "\"integerValue\":1024},{\"name\":\"MEMORY\",\"integerValue\":2000}]}",
+                     ids[(size_t)step % nids]);
+            BOTH("RegisterContainerInstance", body);
+            json_decref(last);
+        }
+        const char *second = step % 5 && step % 2 == 0 ? "{\"type\":\"random\"}"
+                             : step % 2                ? "{\"type\":\"binpack\",\"field\":\"memory\"}"
+                                                       : "{\"type\":\"spread\",\"field\":\"instanceId\"}";
+        snprintf(body, sizeof(body),
+                 "{\"cluster\":\"c\",\"taskDefinition\":\"%s\",\"count\":%d,\"group\":\"g%d\",\"placementStrategy\":"
+                 "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},%s]%s}",
+                 step % 5 ? "w" : "v", 1 + step % 4, step % 3, second,
+                 step % 6 == 1 ? ",\"placementConstraints\":[{\"type\":\"distinctInstance\"},{\"type\":\"memberOf\","
+                                 "\"expression\":\"not(attribute:big exists)\"}]"
+                               : "");
+        BOTH("RunTask", body);
+        cr_assert_not_null(last, "RunTask %s failed", body);
+        json_t *t;
+        size_t k;
+        json_array_foreach(at(last, "tasks"), k, t) if (ntasks < 512)
+            snprintf(tasks[ntasks++], sizeof(tasks[0]), "%s", json_string_value(json_object_get(t, "taskArn")));
+        json_decref(last);
+    }
+    /* and the instances agree at the end */
+    int n = snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstances\":[");
+    for (size_t i = 0; i < nids; i++)
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "%s\"%s\"", i ? "," : "", strrchr(ids[i], '/') + 1);
+    snprintf(body + n, sizeof(body) - (size_t)n, "]}");
+    BOTH("DescribeContainerInstances", body);
+    json_decref(last);
+    uint64_t loads, hits;
+    sched_ecs_cache_stats(cache, &loads, &hits);
+    cr_expect_gt(hits, 20, "the cache served RunTasks (%llu hits, %llu loads)", (unsigned long long)hits,
+                 (unsigned long long)loads);
+    cr_expect_gt(loads, 10, "changes made it load again (%llu loads)", (unsigned long long)loads);
+    cr_expect_gt(ntasks, 50, "tasks were placed (%zu)", ntasks);
+    sched_ecs_cache_free(cache);
+    storage_close(st2);
+    nftw(dir2, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+#undef BOTH
 }
