@@ -642,6 +642,12 @@ static int register_instance(ctx_t *x, json_t **out)
     } else {
         /* the new totals minus what its tasks hold */
         long long used_cpu = jint(rec, "cpu") - jint(rec, "remCpu"), used_mem = jint(rec, "memory") - jint(rec, "remMemory");
+        if (cpu < used_cpu || mem < used_mem) {
+            /* remaining resources never go negative: shrink only below what is free */
+            rc = CLIENT("totalResources: %s %lld is less than the %lld its tasks hold on %s; stop some first",
+                        cpu < used_cpu ? "CPU" : "MEMORY", cpu < used_cpu ? cpu : mem, cpu < used_cpu ? used_cpu : used_mem, given);
+            goto fail;
+        }
         if (json_object_set_new(rec, "cpu", json_integer(cpu)) || json_object_set_new(rec, "memory", json_integer(mem)) ||
             json_object_set_new(rec, "remCpu", json_integer(cpu - used_cpu)) ||
             json_object_set_new(rec, "remMemory", json_integer(mem - used_mem)) ||
@@ -997,6 +1003,48 @@ static int add_group_count(ctx_t *x, json_t *in, const char *group, int delta)
 }
 
 /* Releases a task's claims on its instance (if still registered) and marks it released. */
+static int read_token(ctx_t *x, char tok[24]);
+
+/* StopTask on a cache that holds the cluster as stored: the release is applied
+ * to the cached model too, which then stays warm (its token follows this
+ * transaction's once it succeeds). A stale cache is left for RunTask to reload. */
+static int cache_release(ctx_t *x, const json_t *t)
+{
+    sched_ecs_cache_t *c = x->env->cache;
+    if (!c || x->r->op != ECS_STOP_TASK || !c->token[0] || strcmp(c->cluster, x->r->cluster) != 0)
+        return 0;
+    char tok[24], arn[SCHED_ECS_ARN_MAX];
+    int rc = read_token(x, tok);
+    if (rc || strcmp(tok, c->token) != 0)
+        return rc;
+    instance_arn(x, x->r->cluster, jstr(t, "instanceId"), arn);
+    size_t idx = sched_cluster_find_instance(c->l.c, arn);
+    if (idx == SCHED_NO_INSTANCE) {
+        c->token[0] = '\0'; /* cannot be while the tokens agree; do not trust it */
+        return 0;
+    }
+    sched_instance_t *in = &c->l.c->inst[idx];
+    in->rem_cpu += jint(t, "cpuClaim");
+    in->rem_mem += jint(t, "memClaim");
+    size_t i;
+    json_t *claim;
+    json_array_foreach(json_object_get(t, "claims"), i, claim)
+    {
+        sched_portset_remove(&in->used[strcmp(jstr(claim, "protocol"), "udp") == 0 ? SCHED_PROTO_UDP : SCHED_PROTO_TCP],
+                             (uint16_t)jint(claim, "port"));
+    }
+    for (size_t k = 0; k < in->ntasks; k++) {
+        if (strcmp(in->tasks[k].group, jstr(t, "group")) == 0) {
+            sched_task_release(&in->tasks[k]);
+            memmove(&in->tasks[k], &in->tasks[k + 1], (in->ntasks - k - 1) * sizeof(in->tasks[0]));
+            in->ntasks--;
+            break;
+        }
+    }
+    x->cache_changed = true;
+    return 0;
+}
+
 static int release_claims(ctx_t *x, json_t *t)
 {
     if (json_object_get(t, "released"))
@@ -1027,7 +1075,7 @@ static int release_claims(ctx_t *x, json_t *t)
         }
         rc = rec_put(x, key, in, false);
         json_decref(in);
-        if (rc)
+        if (rc || (rc = cache_release(x, t)))
             return rc;
     }
     return json_object_set_new(t, "released", json_true()) ? nomem(x) : 0;
