@@ -19,7 +19,7 @@ static run_result_t fail_mdb(storage_op_t *op, int rc, const char *what)
     return RUN_ABORT;
 }
 
-static int next_blob_id(storage_t *st, MDB_txn *txn, uint64_t *out)
+int store_next_blob_id(storage_t *st, MDB_txn *txn, uint64_t *out)
 {
     MDB_val k = {12, "next-blob-id"}, v;
     uint64_t id = 1;
@@ -34,7 +34,7 @@ static int next_blob_id(storage_t *st, MDB_txn *txn, uint64_t *out)
     return mdb_put(txn, st->dbi_meta, &k, &v, 0);
 }
 
-static int session_get(storage_t *st, MDB_txn *txn, const char *id, session_t *s)
+int store_session_get(storage_t *st, MDB_txn *txn, const char *id, session_t *s)
 {
     MDB_val k = {strlen(id), (void *)id}, v;
     int rc = mdb_get(txn, st->dbi_uploads, &k, &v);
@@ -43,7 +43,7 @@ static int session_get(storage_t *st, MDB_txn *txn, const char *id, session_t *s
     return session_decode(v.mv_data, v.mv_size, s) ? 0 : MDB_CORRUPTED;
 }
 
-static int session_put(storage_t *st, MDB_txn *txn, const char *id, session_t *s)
+int store_session_put(storage_t *st, MDB_txn *txn, const char *id, session_t *s)
 {
     MDB_val k = {strlen(id), (void *)id}, v = {session_encoded_size(s), NULL};
     int rc = mdb_put(txn, st->dbi_uploads, &k, &v, MDB_RESERVE);
@@ -60,7 +60,7 @@ static int ensure_repo(storage_t *st, MDB_txn *txn, const char *repo)
     return rc == MDB_KEYEXIST ? 0 : rc;
 }
 
-static int link_put(storage_t *st, MDB_txn *txn, const char *repo, const char *digest)
+int store_link_put(storage_t *st, MDB_txn *txn, const char *repo, const char *digest)
 {
     char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
     uint64_t now = store_now();
@@ -72,7 +72,7 @@ static int link_put(storage_t *st, MDB_txn *txn, const char *repo, const char *d
 }
 
 /* Deletes every chunk of blob id `id`. */
-static int chunks_delete(storage_t *st, MDB_txn *txn, uint64_t id)
+int store_chunks_delete(storage_t *st, MDB_txn *txn, uint64_t id)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, st->dbi_chunks, &cur);
@@ -171,7 +171,7 @@ static run_result_t append_piece(storage_t *st, MDB_txn *txn, storage_op_t *op, 
         return fail_mdb(op, rc, "cannot store upload data");
     s->sha256 = hashed;
     s->updated = store_now();
-    rc = session_put(st, txn, op->upload_id, s);
+    rc = store_session_put(st, txn, op->upload_id, s);
     if (rc)
         return fail_mdb(op, rc, "cannot record upload progress");
     op->progress_ += piece;
@@ -192,15 +192,15 @@ static run_result_t begin_session(storage_t *st, MDB_txn *txn, storage_op_t *op)
     snprintf(s.repo, sizeof(s.repo), "%s", op->repo);
     s.created = s.updated = store_now();
     SHA256_Init(&s.sha256);
-    int rc = next_blob_id(st, txn, &s.blob_id);
+    int rc = store_next_blob_id(st, txn, &s.blob_id);
     if (!rc)
-        rc = session_put(st, txn, op->upload_id, &s);
+        rc = store_session_put(st, txn, op->upload_id, &s);
     return rc ? fail_mdb(op, rc, "cannot start an upload") : RUN_COMMIT;
 }
 
 static run_result_t load_session(storage_t *st, MDB_txn *txn, storage_op_t *op, session_t *s)
 {
-    int rc = session_get(st, txn, op->upload_id, s);
+    int rc = store_session_get(st, txn, op->upload_id, s);
     if (rc == MDB_NOTFOUND || (rc == 0 && strcmp(s->repo, op->repo) != 0)) {
         OP_FAIL(op, STORAGE_NOT_FOUND, "upload %s is unknown to repository %s", op->upload_id, op->repo);
         return RUN_ABORT;
@@ -280,7 +280,7 @@ static run_result_t finish_upload(storage_t *st, MDB_txn *txn, storage_op_t *op,
         /* As distribution does: a failed completion ends the upload, so no
          * half-verified bytes linger under a session a client forgot. */
         MDB_val k = {strlen(op->upload_id), op->upload_id};
-        int rc = chunks_delete(st, txn, s->blob_id);
+        int rc = store_chunks_delete(st, txn, s->blob_id);
         if (!rc)
             rc = mdb_del(txn, st->dbi_uploads, &k, NULL);
         return rc ? RUN_ABORT : RUN_COMMIT;
@@ -288,14 +288,14 @@ static run_result_t finish_upload(storage_t *st, MDB_txn *txn, storage_op_t *op,
     blob_rec_t rec;
     int rc = store_blob_get(st, txn, op->digest.str, &rec);
     if (rc == 0) {
-        rc = chunks_delete(st, txn, s->blob_id); /* already stored: these bytes are a duplicate */
+        rc = store_chunks_delete(st, txn, s->blob_id); /* already stored: these bytes are a duplicate */
     } else if (rc == MDB_NOTFOUND) {
         rec = (blob_rec_t){.format = STORE_FORMAT, .size = s->offset, .id = s->blob_id, .created = store_now()};
         MDB_val k = {op->digest.len, op->digest.str}, v = {sizeof(rec), &rec};
         rc = mdb_put(txn, st->dbi_blobs, &k, &v, 0);
     }
     if (!rc)
-        rc = link_put(st, txn, op->repo, op->digest.str);
+        rc = store_link_put(st, txn, op->repo, op->digest.str);
     if (!rc) {
         MDB_val k = {strlen(op->upload_id), op->upload_id};
         rc = mdb_del(txn, st->dbi_uploads, &k, NULL);
@@ -312,6 +312,12 @@ static run_result_t run_upload(storage_t *st, MDB_txn *txn, storage_op_t *op)
     run_result_t r = load_session(st, txn, op, &s);
     if (r == RUN_ABORT)
         return r;
+    if (s.flags & SESSION_IN_FILE) {
+        /* a file thread saw this upload in LMDB, and another request moved it to a file meanwhile */
+        OP_FAIL(op, STORAGE_RANGE, "upload %s was changed by another request while this one was being stored", op->upload_id);
+        op->result_offset = s.offset;
+        return RUN_ABORT;
+    }
     if (op->progress_ < op->len || (op->len == 0 && op->kind == STORAGE_OP_UPLOAD_APPEND)) {
         if (op->len == 0) {
             op->result_offset = s.offset;
@@ -331,10 +337,14 @@ static run_result_t run_abort(storage_t *st, MDB_txn *txn, storage_op_t *op)
     if (load_session(st, txn, op, &s) == RUN_ABORT)
         return RUN_ABORT;
     MDB_val k = {strlen(op->upload_id), op->upload_id};
-    int rc = chunks_delete(st, txn, s.blob_id);
+    int rc = (s.flags & SESSION_IN_FILE) ? 0 : store_chunks_delete(st, txn, s.blob_id);
     if (!rc)
         rc = mdb_del(txn, st->dbi_uploads, &k, NULL);
-    return rc ? fail_mdb(op, rc, "cannot cancel the upload") : RUN_COMMIT;
+    if (rc)
+        return fail_mdb(op, rc, "cannot cancel the upload");
+    if (s.flags & SESSION_IN_FILE)
+        op->after_ |= AFTER_UNLINK_UPLOAD;
+    return RUN_COMMIT;
 }
 
 static run_result_t run_blob_put(storage_t *st, MDB_txn *txn, storage_op_t *op)
@@ -357,7 +367,7 @@ static run_result_t run_mount(storage_t *st, MDB_txn *txn, storage_op_t *op)
         OP_FAIL(op, STORAGE_NOT_FOUND, "blob %s is not in repository %s", op->digest.str, op->from_repo);
         return RUN_ABORT;
     }
-    int rc = link_put(st, txn, op->repo, op->digest.str);
+    int rc = store_link_put(st, txn, op->repo, op->digest.str);
     if (rc)
         return fail_mdb(op, rc, "cannot mount the blob");
     op->result_offset = rec.size;
@@ -374,6 +384,60 @@ static run_result_t run_unlink(storage_t *st, MDB_txn *txn, storage_op_t *op)
         return RUN_ABORT;
     }
     return rc ? fail_mdb(op, rc, "cannot delete the blob") : RUN_COMMIT;
+}
+
+/* Deletes every link to `digest` (links are keyed by repository first, so
+ * this scans them all: garbage collection's cost, not a request's). */
+static int links_delete_all(storage_t *st, MDB_txn *txn, const oci_digest_t *d)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, st->dbi_links, &cur);
+    if (rc)
+        return rc;
+    char seek[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        const char *key = k.mv_data;
+        const char *nul = memchr(key, '\0', k.mv_size);
+        if (!nul || k.mv_size > sizeof(seek) || (size_t)(key + k.mv_size - (nul + 1)) != d->len ||
+            memcmp(nul + 1, d->str, d->len) != 0) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
+        /* re-seek from the deleted key, as untag_digest does */
+        memcpy(seek, k.mv_data, k.mv_size);
+        k.mv_data = seek;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static run_result_t run_blob_delete(storage_t *st, MDB_txn *txn, storage_op_t *op)
+{
+    blob_rec_t rec;
+    int rc = store_blob_get(st, txn, op->digest.str, &rec);
+    if (rc == MDB_NOTFOUND) {
+        OP_FAIL(op, STORAGE_NOT_FOUND, "blob %s is unknown", op->digest.str);
+        return RUN_ABORT;
+    }
+    if (rc)
+        return fail_mdb(op, rc, "cannot read the blob record");
+    MDB_val k = {op->digest.len, op->digest.str};
+    rc = mdb_del(txn, st->dbi_blobs, &k, NULL);
+    if (!rc && !(rec.flags & BLOB_IN_FILE))
+        rc = store_chunks_delete(st, txn, rec.id);
+    if (!rc)
+        rc = links_delete_all(st, txn, &op->digest);
+    if (rc)
+        return fail_mdb(op, rc, "cannot delete the blob");
+    if (rec.flags & BLOB_IN_FILE)
+        op->after_ |= AFTER_UNLINK_BLOB;
+    op->result_offset = rec.size;
+    return RUN_COMMIT;
 }
 
 /* The stored size of repo's manifest `digest`; false when it is not there. */
@@ -546,6 +610,8 @@ static run_result_t run_manifest_delete(storage_t *st, MDB_txn *txn, storage_op_
 
 run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op)
 {
+    if (op->job_)
+        return store_run_file_job(st, txn, op);
     switch (op->kind) {
     case STORAGE_OP_UPLOAD_BEGIN:
         return begin_session(st, txn, op);
@@ -566,6 +632,8 @@ run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op)
         return run_manifest_delete(st, txn, op);
     case STORAGE_OP_RECORDS:
         return store_run_records(st, txn, op);
+    case STORAGE_OP_BLOB_DELETE:
+        return run_blob_delete(st, txn, op);
     }
     OP_FAIL(op, STORAGE_INVALID, "unknown storage operation");
     return RUN_ABORT;

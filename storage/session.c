@@ -10,7 +10,7 @@ typedef struct {
     uint16_t version;
     uint16_t repo_len;
     uint32_t ctx_len;
-    uint32_t pad;
+    uint32_t flags; /* version 1: pad, always 0 */
     uint64_t blob_id;
     uint64_t offset;
     uint64_t created;
@@ -28,6 +28,7 @@ void session_encode(const session_t *s, unsigned char *out)
                        .version = SESSION_VERSION,
                        .repo_len = (uint16_t)strlen(s->repo),
                        .ctx_len = sizeof(SHA256_CTX),
+                       .flags = s->flags,
                        .blob_id = s->blob_id,
                        .offset = s->offset,
                        .created = s->created,
@@ -43,8 +44,10 @@ bool session_decode(const void *buf, size_t len, session_t *out)
     if (!buf || len < sizeof(h))
         return false;
     memcpy(&h, buf, sizeof(h));
-    if (h.magic != SESSION_MAGIC || h.version != SESSION_VERSION || h.pad != 0 || h.ctx_len != sizeof(SHA256_CTX) ||
-        h.repo_len == 0 || h.repo_len > OCI_NAME_MAX || len != sizeof(h) + h.ctx_len + h.repo_len)
+    uint32_t known = h.version == 1 ? 0 : SESSION_IN_FILE;
+    if (h.magic != SESSION_MAGIC || (h.version != 1 && h.version != SESSION_VERSION) || (h.flags & ~known) != 0 ||
+        h.ctx_len != sizeof(SHA256_CTX) || h.repo_len == 0 || h.repo_len > OCI_NAME_MAX ||
+        len != sizeof(h) + h.ctx_len + h.repo_len)
         return false;
     const unsigned char *p = (const unsigned char *)buf + sizeof(h);
     memcpy(&out->sha256, p, sizeof(SHA256_CTX));
@@ -58,6 +61,7 @@ bool session_decode(const void *buf, size_t len, session_t *out)
     if (h.offset > UINT64_MAX / 8 || bits != h.offset * 8 || out->sha256.num != h.offset % SHA256_CBLOCK ||
         out->sha256.md_len != SHA256_DIGEST_LENGTH)
         return false;
+    out->flags = h.flags;
     out->blob_id = h.blob_id;
     out->offset = h.offset;
     out->created = h.created;

@@ -238,6 +238,11 @@ typedef enum {
                                  * NOT_FOUND: no such tag or manifest in repo */
     STORAGE_OP_RECORDS,         /* in: records_fn, records_ctx. Whatever the closure returns;
                                  * INVALID: no records_fn */
+    STORAGE_OP_BLOB_DELETE,     /* in: digest. Removes the blob from the whole store: its record, its
+                                 * bytes and its link in every repository (garbage collection; the
+                                 * HTTP API only unlinks). NOT_FOUND: no such blob. A reader that
+                                 * stat'ed the blob before keeps reading it to the end; the space of
+                                 * a file blob returns once the last such reader ends. */
 } storage_op_kind_t;
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
@@ -277,11 +282,15 @@ struct storage_op {
     size_t progress_;
     int stage_;
     int cancelled_;
+    void *job_;      /* a file thread's result, for the writer to commit */
+    unsigned after_; /* what to do once the op's transaction has committed (or failed) */
 };
 
 /* Initialises an op of `kind` (zeroes everything else). */
 void storage_op_init(storage_op_t *op, storage_op_kind_t kind);
-/* Queues op for the writer; never blocks on I/O. */
+/* Queues op for the writer (appends, completions and big monolithic puts
+ * first pass through a file thread, which stores big blobs' bytes in files);
+ * never blocks on I/O. */
 void storage_submit(storage_t *st, storage_op_t *op);
 /* Submits and waits for completion (tests, CLI, start-up). Ignores op->done.
  * Returns op->status: the failures of each kind are noted in the list of
@@ -300,6 +309,8 @@ typedef struct {
     uint64_t chunks_zstd;  /* chunks stored compressed */
     uint64_t bytes_in;     /* blob bytes received */
     uint64_t bytes_stored; /* blob bytes written after compression */
+    uint64_t file_blobs;   /* blobs stored as files */
+    uint64_t file_bytes;   /* bytes written to upload and blob files */
 } storage_stats_t;
 void storage_get_stats(storage_t *st, storage_stats_t *out);
 

@@ -1,11 +1,13 @@
 /* The LMDB environment: opening, helpers, and every read path. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "storage/storage_internal.h"
 
@@ -234,6 +236,19 @@ storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_e
     pthread_mutex_init(&st->lock, NULL);
     pthread_cond_init(&st->wake, NULL);
     pthread_cond_init(&st->progress, NULL);
+    pthread_mutex_init(&st->files.lock, NULL);
+    pthread_cond_init(&st->files.wake, NULL);
+    st->files_init = true;
+    if (!(st->dir = strdup(dir))) {
+        store_err(err, STORAGE_NOMEM, "out of memory");
+        storage_close(st);
+        return NULL;
+    }
+    /* Before anything is served: what a crash left half-done goes. */
+    if (store_files_clean(st, err) != STORAGE_OK) {
+        storage_close(st);
+        return NULL;
+    }
     st->cctx = ZSTD_createCCtx();
     st->zbuf_size = ZSTD_compressBound(STORE_CHUNK_BYTES) + sizeof(chunk_hdr_t);
     st->zbuf = malloc(st->zbuf_size);
@@ -250,6 +265,7 @@ storage_t *storage_open(const char *dir, const storage_options_t *opt, storage_e
         storage_close(st);
         return NULL;
     }
+    store_files_start(st, &werr); /* without file threads big blobs go to LMDB: slower, not wrong */
     return st;
 }
 
@@ -257,13 +273,21 @@ void storage_close(storage_t *st)
 {
     if (!st)
         return;
+    store_files_stop(st); /* first: they hand their ops to the writer */
     store_writer_stop(st);
+    if (st->files_init)
+        store_files_final_sweep(st);
     ZSTD_freeCCtx(st->cctx);
     free(st->zbuf);
     mdb_env_close(st->env);
     pthread_mutex_destroy(&st->lock);
     pthread_cond_destroy(&st->wake);
     pthread_cond_destroy(&st->progress);
+    if (st->files_init) {
+        pthread_mutex_destroy(&st->files.lock);
+        pthread_cond_destroy(&st->files.wake);
+    }
+    free(st->dir);
     free(st);
 }
 
@@ -275,6 +299,8 @@ void storage_get_stats(storage_t *st, storage_stats_t *out)
     out->chunks_zstd = st->st_chunks_zstd;
     out->bytes_in = st->st_bytes_in;
     out->bytes_stored = st->st_bytes_stored;
+    out->file_blobs = st->st_file_blobs;
+    out->file_bytes = st->st_file_bytes;
 }
 
 /* ---- reads ------------------------------------------------------------ */
@@ -287,9 +313,11 @@ storage_reader_t *storage_reader_begin(storage_t *st, storage_err_t *err)
         return NULL;
     }
     rd->st = st;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rd->txn);
-    if (rc) {
-        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+    rd->fd = -1;
+    rd->txn = NULL;
+    store_reader_register(rd); /* begins the txn under the registry's lock */
+    if (!rd->txn) {
+        store_err(err, STORAGE_IO, "cannot read the store: %s", mdb_strerror(rd->begin_rc));
         free(rd);
         return NULL;
     }
@@ -301,27 +329,37 @@ void storage_reader_end(storage_reader_t *rd)
 {
     if (!rd)
         return;
+    if (rd->live)
+        store_reader_unregister(rd);
     mdb_txn_abort(rd->txn);
+    if (rd->fd >= 0)
+        close(rd->fd);
     ZSTD_freeDCtx(rd->dctx);
     free(rd->scratch);
+    free(rd->fbuf);
+    storage_t *st = rd->st;
     free(rd);
+    if (st->files.npending)
+        store_files_kick(st);
 }
 
 void storage_reader_release(storage_reader_t *rd)
 {
     if (rd->live) {
+        store_reader_unregister(rd);
         mdb_txn_reset(rd->txn);
         rd->live = false;
+        if (rd->st->files.npending)
+            store_files_kick(rd->st);
     }
 }
 
 storage_status_t storage_reader_refresh(storage_reader_t *rd, storage_err_t *err)
 {
-    if (rd->live)
-        mdb_txn_reset(rd->txn);
-    rd->live = false;
-    int rc = mdb_txn_renew(rd->txn);
-    if (rc) {
+    storage_reader_release(rd);
+    store_reader_register(rd);
+    if (rd->begin_rc) {
+        int rc = rd->begin_rc;
         store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
         return store_mdb_status(rc);
     }
@@ -345,6 +383,69 @@ storage_status_t storage_blob_stat(storage_reader_t *rd, const char *repo, const
     }
     out->size = rec.size;
     out->id_ = rec.id;
+    if (!(rec.flags & BLOB_IN_FILE))
+        return STORAGE_OK;
+    /* Opened while the snapshot that sees the record is held: its file is
+     * not unlinked before this snapshot ends (files.c), and once open it
+     * stays readable whatever happens to the name. */
+    out->id_ = rec.id | STORE_FILE_ID_BIT;
+    if (rd->fd >= 0 && rd->fd_id == out->id_)
+        return STORAGE_OK;
+    char path[4096];
+    if (!store_blob_path(rd->st, digest->str, path, sizeof(path))) {
+        store_err(err, STORAGE_IO, "blob %s: path too long", digest->str);
+        return STORAGE_IO;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        store_err(err, errno == EMFILE || errno == ENFILE ? STORAGE_NOMEM : STORAGE_IO, "cannot open the file of blob %s: %s",
+                  digest->str, strerror(errno));
+        return err ? err->status : STORAGE_IO;
+    }
+    if (rd->fd >= 0)
+        close(rd->fd);
+    rd->fd = fd;
+    rd->fd_id = out->id_;
+    rd->fbuf_len = 0;
+    return STORAGE_OK;
+}
+
+static storage_status_t read_file_blob(storage_reader_t *rd, const storage_blob_t *blob, uint64_t offset, const void **data,
+                                       size_t *len, storage_err_t *err)
+{
+    if (rd->fd < 0 || rd->fd_id != blob->id_) {
+        store_err(err, STORAGE_INVALID, "the blob was not stat'ed with this reader");
+        return STORAGE_INVALID;
+    }
+    if (rd->fbuf_len && offset >= rd->fbuf_start && offset < rd->fbuf_start + rd->fbuf_len) {
+        *data = (const char *)rd->fbuf + (offset - rd->fbuf_start);
+        *len = rd->fbuf_len - (offset - rd->fbuf_start);
+        return STORAGE_OK;
+    }
+    if (!rd->fbuf && !(rd->fbuf = malloc(STORE_READ_BUF_BYTES))) {
+        store_err(err, STORAGE_NOMEM, "out of memory");
+        return STORAGE_NOMEM;
+    }
+    rd->fbuf_len = 0;
+    uint64_t want = blob->size - offset;
+    if (want > STORE_READ_BUF_BYTES)
+        want = STORE_READ_BUF_BYTES;
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = pread(rd->fd, (char *)rd->fbuf + got, want - got, (off_t)(offset + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            store_err(err, STORAGE_IO, "blob file read failed at offset %llu: %s", (unsigned long long)(offset + got),
+                      n < 0 ? strerror(errno) : "the file is shorter than its record: the store is damaged");
+            return STORAGE_IO;
+        }
+        got += (size_t)n;
+    }
+    rd->fbuf_start = offset;
+    rd->fbuf_len = got;
+    *data = rd->fbuf;
+    *len = got;
     return STORAGE_OK;
 }
 
@@ -355,6 +456,8 @@ storage_status_t storage_blob_read(storage_reader_t *rd, const storage_blob_t *b
         store_err(err, STORAGE_INVALID, "read past the end of the blob");
         return STORAGE_INVALID;
     }
+    if (blob->id_ & STORE_FILE_ID_BIT)
+        return read_file_blob(rd, blob, offset, data, len, err);
     if (rd->scratch_valid && rd->scratch_id == blob->id_ && offset >= rd->scratch_start &&
         offset < rd->scratch_start + rd->scratch_len) {
         *data = (const char *)rd->scratch + (offset - rd->scratch_start);

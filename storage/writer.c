@@ -47,6 +47,14 @@ static void enqueue_locked(storage_t *st, storage_op_t *op)
     st->tail = op;
 }
 
+void store_writer_enqueue(storage_t *st, storage_op_t *op)
+{
+    pthread_mutex_lock(&st->lock);
+    enqueue_locked(st, op);
+    pthread_cond_signal(&st->wake);
+    pthread_mutex_unlock(&st->lock);
+}
+
 void storage_submit(storage_t *st, storage_op_t *op)
 {
     op->status = STORAGE_OK;
@@ -54,17 +62,27 @@ void storage_submit(storage_t *st, storage_op_t *op)
     op->err.msg[0] = '\0';
     op->progress_ = 0;
     op->stage_ = 0;
-    pthread_mutex_lock(&st->lock);
-    enqueue_locked(st, op);
-    pthread_cond_signal(&st->wake);
-    pthread_mutex_unlock(&st->lock);
+    op->job_ = NULL;
+    op->after_ = 0;
+    if (store_files_submit(st, op))
+        return;
+    store_writer_enqueue(st, op);
+}
+
+/* Whether a file thread reads op's inputs right now (st->lock held). */
+static bool file_thread_reads(storage_t *st, storage_op_t *op)
+{
+    for (unsigned i = 0; i < st->files.nthreads; i++)
+        if (st->files.running[i] == op)
+            return true;
+    return false;
 }
 
 void storage_op_cancel(storage_t *st, storage_op_t *op)
 {
     pthread_mutex_lock(&st->lock);
     op->cancelled_ = 1;
-    while (st->running == op)
+    while (st->running == op || file_thread_reads(st, op))
         pthread_cond_wait(&st->progress, &st->lock);
     pthread_mutex_unlock(&st->lock);
 }
@@ -222,6 +240,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&st->lock);
 
         MDB_txn *txn;
+        uint64_t txn_id = 0;
         int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
         if (rc) {
             for (size_t i = 0; i < n; i++)
@@ -230,7 +249,9 @@ static void *writer_main(void *arg)
             for (size_t i = 0; i < n; i++) {
                 storage_op_t *op = batch[i];
                 pthread_mutex_lock(&st->lock);
-                bool cancelled = op->cancelled_;
+                /* a file thread's finished job reads no input any more: commit it, so that
+                 * no file it put in place is left without its record */
+                bool cancelled = op->cancelled_ && !op->job_;
                 if (!cancelled)
                     st->running = op;
                 pthread_mutex_unlock(&st->lock);
@@ -261,6 +282,7 @@ static void *writer_main(void *arg)
             bool acknowledges = false;
             for (size_t i = 0; i < n && !acknowledges; i++)
                 acknowledges = results[i] != RUN_AGAIN || batch[i]->status != STORAGE_OK;
+            txn_id = mdb_txn_id(txn);
             rc = commit_batch(st, txn, acknowledges);
             if (rc == 0) {
                 st->st_commits++;
@@ -284,9 +306,12 @@ static void *writer_main(void *arg)
                 pthread_mutex_unlock(&st->lock);
                 continue;
             }
+            store_after_op(st, op, results[i] == RUN_COMMIT, txn_id);
             st->st_ops++;
             op->done(op);
         }
+        if (st->files.npending)
+            store_files_kick(st);
     }
     return NULL;
 }

@@ -15,13 +15,15 @@ source "$(dirname "$0")/lib.sh"
 
 acked=$work/acked # digests acknowledged with 201, one per line
 
-# push_until_full ROUND: monolithic 3 MiB pushes until one is refused. Every
-# refusal must be 507 with the OCI error JSON; every 201 is recorded.
+# push_until_full ROUND KIB: monolithic pushes of KIB KiB until one is
+# refused. Every refusal must be 507 with the OCI error JSON; every 201 is
+# recorded. Below 1 MiB a blob goes to LMDB (the map fills), from 1 MiB on
+# to a file (the disk fills).
 push_until_full() {
-    local round=$1 i f d code
-    for ((i = 0; i < 64; i++)); do
+    local round=$1 kib=$2 i f d code
+    for ((i = 0; i < 256; i++)); do
         f=$work/blob.$round.$i
-        head -c $((3 << 20)) /dev/urandom >"$f"
+        head -c $((kib << 10)) /dev/urandom >"$f"
         d=sha256:$(sha "$f")
         code=$(curl -s -o "$work/resp" -w '%{http_code}' -X POST --data-binary @"$f" \
             "$base/v2/full/$round/blobs/uploads/?digest=$d" || true)
@@ -34,14 +36,14 @@ push_until_full() {
 import json, sys
 e = json.load(open(sys.argv[1]))["errors"][0]
 sys.exit(0 if e["code"] and e["message"] and "full" in e["message"] else 1)' "$work/resp" 2>/dev/null; then
-            pass "$round: push $((i + 1)) of 3 MiB on a full store → 507 with the OCI error JSON ($(head -c 160 "$work/resp"))"
+            pass "$round: push $((i + 1)) of $kib KiB on a full store → 507 with the OCI error JSON ($(head -c 160 "$work/resp"))"
         else
             fail "$round: push on a full store → $code $(head -c 300 "$work/resp")"
         fi
         (( i > 0 )) || fail "$round: not even the first push fitted; the test's sizes are wrong"
         return 0
     done
-    fail "$round: 64 pushes of 3 MiB and the store never filled"
+    fail "$round: 256 pushes of $kib KiB and the store never filled"
 }
 
 # verify_acked: every acknowledged blob is served byte-exact.
@@ -72,7 +74,7 @@ push_one() {
 # ---- round 1: the map reservation is the limit ----------------------------------------
 : >"$acked"
 start "$work/map" --map-size 64M
-push_until_full map
+push_until_full map 700
 verify_acked "map full, same process"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v2/")
 [[ $code == 200 ]] && pass "map full: the registry still answers GET /v2/" || fail "map full: GET /v2/ → $code"
@@ -93,8 +95,15 @@ fi
 if [[ -n $mnt ]]; then
     : >"$acked"
     start "$mnt/data"
-    push_until_full disk
+    push_until_full disk 3072
     verify_acked "disk full, same process"
+    # nothing partial: no temp or upload file left, and every blob file is an acknowledged blob
+    left=$(find "$mnt/data/uploads" -type f | wc -l)
+    [[ $left == 0 ]] && pass "disk full: no upload or temp file left behind" || fail "disk full: $left files left in uploads/"
+    nblobs=$(find "$mnt/data/blobs" -type f | wc -l)
+    nacked=$(grep -c '^disk ' "$acked" || true)
+    [[ $nblobs == "$nacked" ]] && pass "disk full: $nblobs blob files, one per acknowledged push" ||
+        fail "disk full: $nblobs blob files for $nacked acknowledged pushes"
 
     # A streamed PATCH bigger than the space left: h2o cannot spool it and
     # drops the connection. The upload must stay where it was, not half-written.
