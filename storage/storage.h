@@ -105,15 +105,22 @@ typedef struct {
 } storage_blob_t;
 
 /* A blob as seen from repository `repo` (linked there), or from the whole
- * store when repo is NULL. STORAGE_NOT_FOUND when absent. */
+ * store when repo is NULL. STORAGE_NOT_FOUND when absent. A big blob's file
+ * is opened here and stays open in the reader (across release and refresh)
+ * until the reader ends or stats another blob: a stream keeps reading the
+ * bytes it stat'ed even if the blob is deleted meanwhile. STORAGE_NOMEM
+ * also when no file descriptor is left. */
 storage_status_t storage_blob_stat(storage_reader_t *rd, const char *repo, const oci_digest_t *digest, storage_blob_t *out,
                                    storage_err_t *err);
 
 /* Points *data at up to *len contiguous bytes of the blob starting at
  * `offset` (< blob->size): one stored chunk, decompressed if it was stored
- * compressed. Valid until the reader is released, refreshed, ended or used
- * for the next storage_blob_read. STORAGE_INVALID when offset is not below
- * the blob's size; STORAGE_IO when its bytes are missing or damaged. */
+ * compressed, or up to 512 KiB read from a big blob's file into the
+ * reader's buffer. Valid until the reader is released, refreshed, ended or
+ * used for the next storage_blob_read. A big blob must have been stat'ed
+ * with this reader, last. STORAGE_INVALID when offset is not below the
+ * blob's size (or the blob was not stat'ed here); STORAGE_IO when its bytes
+ * are missing or damaged. */
 storage_status_t storage_blob_read(storage_reader_t *rd, const storage_blob_t *blob, uint64_t offset, const void **data,
                                    size_t *len, storage_err_t *err);
 

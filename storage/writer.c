@@ -21,7 +21,12 @@
  *
  * The hasher thread hashes a big piece while the writer copies it into the
  * store, so hashing costs no time of its own. It only ever works on the op the
- * writer is running and the writer waits for it before moving on. */
+ * writer is running and the writer waits for it before moving on.
+ *
+ * Appends, completions and big puts reach the writer through a file thread
+ * (files.c), which stores big blobs' bytes in files first and leaves the
+ * writer only their metadata to commit (op->job_); after each commit the
+ * writer lets files.c act on what committed (store_after_op). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
