@@ -499,6 +499,18 @@ static bool op_cancelled(storage_t *st, storage_op_t *op)
     return c;
 }
 
+/* The file thread has read op's data for the last time: a canceller need
+ * not wait for the fdatasync and the placing that follow. */
+static void inputs_done(storage_t *st, storage_op_t *op)
+{
+    pthread_mutex_lock(&st->lock);
+    for (unsigned i = 0; i < st->files.nthreads; i++)
+        if (st->files.running[i] == op)
+            st->files.running[i] = NULL;
+    pthread_cond_broadcast(&st->progress);
+    pthread_mutex_unlock(&st->lock);
+}
+
 static int pwrite_all(int fd, const void *data, size_t len, uint64_t off)
 {
     const char *p = data;
@@ -528,12 +540,13 @@ static int write_hashed(storage_t *st, storage_op_t *op, int fd, const void *dat
         if (op_cancelled(st, op))
             return ECANCELED;
         size_t n = len - done < STORE_PIECE_BYTES ? len - done : STORE_PIECE_BYTES;
+        /* the hasher hashes the piece while we copy it into the file */
+        bool offloaded = ctx ? store_hash_begin(st, ctx, p + done, n) : false;
         int e = pwrite_all(fd, p + done, n, off + done);
+        store_hash_end(st, offloaded);
         if (e)
             return e;
         (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
-        if (ctx)
-            SHA256_Update(ctx, p + done, n);
         if (ctx512)
             SHA512_Update(ctx512, p + done, n);
         done += n;
@@ -726,6 +739,7 @@ static file_job_t *run_put(storage_t *st, storage_op_t *op)
     else
         SHA512_Init(&c512);
     int e = write_hashed(st, op, fd, op->data, op->len, 0, is256 ? &c256 : NULL, is256 ? NULL : &c512);
+    inputs_done(st, op);
     if (!e)
         e = file_sync(st, fd);
     close(fd);
@@ -810,17 +824,25 @@ static file_job_t *run_upload(storage_t *st, storage_op_t *op, bool *forward)
 {
     *forward = false;
     bool busy;
+    session_t s;
+    MDB_txn *rt;
+    int rc;
     if (!take_mark(st, &st->files.busy, op->upload_id, true, &busy)) {
-        if (busy)
+        if (busy) {
             OP_FAIL(op, STORAGE_RANGE, "another request is writing to upload %s; send the next part after it", op->upload_id);
-        else
+            /* the client hears where the upload durably is now */
+            if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rt) == 0) {
+                if (store_session_get(st, rt, op->upload_id, &s) == 0)
+                    op->result_offset = s.offset;
+                mdb_txn_abort(rt);
+            }
+        } else {
             OP_FAIL(op, STORAGE_NOMEM, "out of memory");
+        }
         return NULL;
     }
     op->after_ |= AFTER_UNBUSY;
-    session_t s;
-    MDB_txn *rt;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rt);
+    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rt);
     if (!rc) {
         rc = store_session_get(st, rt, op->upload_id, &s);
         mdb_txn_abort(rt);
@@ -872,6 +894,7 @@ static file_job_t *run_upload(storage_t *st, storage_op_t *op, bool *forward)
     }
     SHA256_CTX ctx = s.sha256;
     int e = write_hashed(st, op, fd, op->data, op->len, s.offset, &ctx, NULL);
+    inputs_done(st, op);
     if (!e && (op->len || created))
         e = file_sync(st, fd);
     char path[4096];

@@ -157,7 +157,7 @@ static run_result_t append_piece(storage_t *st, MDB_txn *txn, storage_op_t *op, 
      * on its own copy of the midstate, which becomes the session's once both
      * are done. */
     SHA256_CTX hashed = s->sha256;
-    store_hash_begin(st, &hashed, p, piece);
+    bool offloaded = store_hash_begin(st, &hashed, p, piece);
     int rc = 0;
     for (size_t done = 0; done < piece;) {
         size_t n = piece - done < STORE_CHUNK_BYTES ? piece - done : STORE_CHUNK_BYTES;
@@ -166,7 +166,7 @@ static run_result_t append_piece(storage_t *st, MDB_txn *txn, storage_op_t *op, 
         s->offset += n;
         done += n;
     }
-    store_hash_end(st);
+    store_hash_end(st, offloaded);
     if (rc)
         return fail_mdb(op, rc, "cannot store upload data");
     s->sha256 = hashed;

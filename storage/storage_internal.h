@@ -187,6 +187,7 @@ struct storage {
         SHA256_CTX *ctx;     /* the job: hash data/len into *ctx; NULL when none */
         const void *data;
         size_t len;
+        bool owned; /* a thread has handed it a piece and not yet waited for it */
         bool stopping;
     } hasher;
 
@@ -271,13 +272,14 @@ void store_chunk_key(unsigned char key[16], uint64_t id, uint64_t start);
 uint64_t store_now(void);
 
 /* writer.c: the hasher. store_hash_begin hashes len bytes at data into *ctx,
- * on the hasher thread when the piece is big enough and the thread runs
- * (inline otherwise); store_hash_end waits until that is done. Between the
- * two the caller must not touch *ctx or free data; every begin needs its end,
- * also on error paths, so that the hasher never reads an op's input after
- * the writer has let go of the op (storage_op_cancel relies on that). */
-void store_hash_begin(storage_t *st, SHA256_CTX *ctx, const void *data, size_t len);
-void store_hash_end(storage_t *st);
+ * on the hasher thread when the piece is big enough and the thread is free
+ * (then it returns true), inline otherwise; store_hash_end(st, what begin
+ * returned) waits until that is done. Between the two the caller must not
+ * touch *ctx or free data; every begin needs its end, also on error paths,
+ * so that the hasher never reads an op's input after the writer or a file
+ * thread has let go of the op (storage_op_cancel relies on that). */
+bool store_hash_begin(storage_t *st, SHA256_CTX *ctx, const void *data, size_t len);
+void store_hash_end(storage_t *st, bool offloaded);
 
 /* writer.c: starts the writer and hasher threads (err says why not), and stops them */
 void store_writer_start(storage_t *st, storage_err_t *err);

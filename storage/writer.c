@@ -19,9 +19,10 @@
  * the commit only once it is durable, and a blob is never served that a
  * crash of the machine could take back.
  *
- * The hasher thread hashes a big piece while the writer copies it into the
- * store, so hashing costs no time of its own. It only ever works on the op the
- * writer is running and the writer waits for it before moving on.
+ * The hasher thread hashes a big piece while the writer (or a file thread)
+ * copies it into the store, so hashing costs no time of its own. It works
+ * on one piece at a time for whoever took it first (the others hash inline),
+ * and that thread waits for it before moving on.
  *
  * Appends, completions and big puts reach the writer through a file thread
  * (files.c), which stores big blobs' bytes in files first and leaves the
@@ -178,27 +179,35 @@ static void *hasher_main(void *arg)
     return NULL;
 }
 
-void store_hash_begin(storage_t *st, SHA256_CTX *ctx, const void *data, size_t len)
+bool store_hash_begin(storage_t *st, SHA256_CTX *ctx, const void *data, size_t len)
 {
     if (!st->hasher.started || len < STORE_HASH_OFFLOAD_MIN) {
         SHA256_Update(ctx, data, len);
-        return;
+        return false;
     }
     pthread_mutex_lock(&st->hasher.lock);
+    if (st->hasher.owned) { /* another thread's piece: hash ours here rather than wait */
+        pthread_mutex_unlock(&st->hasher.lock);
+        SHA256_Update(ctx, data, len);
+        return false;
+    }
+    st->hasher.owned = true;
     st->hasher.ctx = ctx;
     st->hasher.data = data;
     st->hasher.len = len;
     pthread_cond_signal(&st->hasher.wake);
     pthread_mutex_unlock(&st->hasher.lock);
+    return true;
 }
 
-void store_hash_end(storage_t *st)
+void store_hash_end(storage_t *st, bool offloaded)
 {
-    if (!st->hasher.started)
+    if (!offloaded)
         return;
     pthread_mutex_lock(&st->hasher.lock);
     while (st->hasher.ctx)
         pthread_cond_wait(&st->hasher.done, &st->hasher.lock);
+    st->hasher.owned = false;
     pthread_mutex_unlock(&st->hasher.lock);
 }
 
