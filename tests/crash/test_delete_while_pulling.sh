@@ -23,7 +23,7 @@ file=$data/blobs/sha256/${d:7:2}/${d:7}
 # ~3 s at 16 MB/s; the delete lands about a third of the way in
 curl -s --limit-rate 16M -o "$work/pulled" "$base/v2/gc/big/blobs/$d" &
 puller=$!
-bg_pids+=($puller)
+bg_pids+=("$puller")
 sleep 1
 if "$STORECTL" "$data" delete "$d"; then pass "the store deleted the blob mid-pull"; else fail "storectl delete failed"; fi
 code=$(curl -s -o /dev/null -w '%{http_code}' -I "$base/v2/gc/big/blobs/$d")
