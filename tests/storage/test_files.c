@@ -707,3 +707,128 @@ Test(files, deleting_every_big_blob_gives_the_disk_back, .timeout = 300)
     free(ds);
     free(data);
 }
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+} waiter_t;
+
+static void on_done(storage_op_t *op)
+{
+    waiter_t *w = op->user;
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+Test(files, a_cancelled_big_append_stops_reading_its_body_and_still_completes)
+{
+    char id[STORAGE_UPLOAD_ID_LEN + 1];
+    begin("cx", id);
+    size_t len = 64 * MIB;
+    unsigned char *body = pattern(len, 21);
+    waiter_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_UPLOAD_APPEND);
+    strcpy(op.repo, "cx");
+    strcpy(op.upload_id, id);
+    op.data = body;
+    op.len = len;
+    op.done = on_done;
+    op.user = &w;
+    storage_submit(st, &op);
+    usleep(2000);
+    storage_op_cancel(st, &op);
+    free(body); /* as the server does: ASan catches any read after this */
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    cr_assert(op.status == STORAGE_CANCELLED || op.status == STORAGE_OK, "%s", op.err.msg);
+    storage_err_t err;
+    storage_reader_t *rd = storage_reader_begin(st, &err);
+    storage_upload_t up;
+    cr_assert_eq(storage_upload_stat(rd, id, &up, &err), STORAGE_OK);
+    storage_reader_end(rd);
+    cr_assert_eq(up.offset, op.status == STORAGE_OK ? len : 0, "a cancelled append leaves the upload where it was");
+    /* and the upload goes on from there */
+    unsigned char *again = pattern(2 * MIB, 22);
+    uint64_t end;
+    cr_assert_eq(append("cx", id, again, 2 * MIB, &end), STORAGE_OK);
+    cr_assert_eq(end, up.offset + 2 * MIB);
+    free(again);
+}
+
+struct churn {
+    const unsigned char *data;
+    size_t len;
+    oci_digest_t d;
+    int rounds;
+    int ok;
+};
+
+static void *churn_put(void *arg)
+{
+    struct churn *c = arg;
+    for (int i = 0; i < c->rounds; i++)
+        if (put("churn", c->data, c->len, &c->d) == STORAGE_OK)
+            c->ok++;
+    return NULL;
+}
+
+static void *churn_delete(void *arg)
+{
+    struct churn *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        storage_status_t s = blob_delete(&c->d);
+        cr_assert(s == STORAGE_OK || s == STORAGE_NOT_FOUND);
+        usleep(500);
+    }
+    return NULL;
+}
+
+/* Pushes and deletes of one digest racing: whenever the record exists, its
+ * file is there with the right bytes; when it does not, the file goes. */
+Test(files, racing_pushes_and_deletes_of_one_digest_never_leave_a_record_without_its_file, .timeout = 120)
+{
+    size_t len = 2 * MIB;
+    unsigned char *data = pattern(len, 23);
+    struct churn c = {data, len, {0}, 40, 0};
+    test_digest(data, len, &c.d);
+    pthread_t p1, p2, del;
+    pthread_create(&p1, NULL, churn_put, &c);
+    pthread_create(&p2, NULL, churn_put, &c);
+    pthread_create(&del, NULL, churn_delete, &c);
+    for (int i = 0; i < 200; i++) {
+        size_t l;
+        unsigned char *got = test_read_blob(st, NULL, &c.d, &l);
+        if (got) {
+            cr_assert_eq(l, len);
+            cr_assert(memcmp(got, data, len) == 0, "a served blob has its bytes");
+            free(got);
+        }
+        usleep(300);
+    }
+    pthread_join(p1, NULL);
+    pthread_join(p2, NULL);
+    pthread_join(del, NULL);
+    cr_assert_gt(c.ok, 0);
+    char path[512];
+    blob_file(&c.d, path, sizeof(path));
+    size_t l;
+    unsigned char *got = test_read_blob(st, NULL, &c.d, &l);
+    if (got) {
+        usleep(200000); /* a late unlink would show */
+        cr_assert(exists(path), "the record exists, so must its file");
+        free(got);
+        got = test_read_blob(st, NULL, &c.d, &l);
+        cr_assert_not_null(got, "still served after any late unlink");
+        cr_assert(memcmp(got, data, len) == 0);
+        free(got);
+    } else {
+        cr_assert(gone_soon(path), "no record: the file goes");
+    }
+    free(data);
+}
