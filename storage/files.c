@@ -299,6 +299,8 @@ static void sweep(storage_t *st)
         }
         free(e);
     }
+    if (!st->files.pending)
+        st->files.pending_max_txn = 0;
     pthread_mutex_unlock(&st->files.lock);
     while (doomed) {
         struct store_name *e = doomed;
@@ -323,8 +325,11 @@ void store_files_kick(storage_t *st)
 static void schedule_unlink(storage_t *st, const char *path, uint64_t txn_id)
 {
     pthread_mutex_lock(&st->files.lock);
-    if (name_add(&st->files.pending, path, txn_id))
+    if (name_add(&st->files.pending, path, txn_id)) {
         st->files.npending++;
+        if (txn_id > st->files.pending_max_txn)
+            st->files.pending_max_txn = txn_id;
+    }
     /* else: out of memory; the file stays until the next open removes it */
     pthread_mutex_unlock(&st->files.lock);
 }

@@ -219,6 +219,7 @@ struct storage {
         struct store_name *pending; /* blob paths to unlink once no snapshot older than .txn_id lives */
         storage_reader_t *readers;  /* live reader snapshots */
         _Atomic unsigned npending;
+        _Atomic uint64_t pending_max_txn; /* no pending unlink waits for a snapshot at or past this */
     } files;
 
     _Atomic uint64_t st_commits, st_ops, st_chunks_raw, st_chunks_zstd, st_bytes_in, st_bytes_stored, st_file_blobs, st_file_bytes;

@@ -338,8 +338,9 @@ void storage_reader_end(storage_reader_t *rd)
     free(rd->scratch);
     free(rd->fbuf);
     storage_t *st = rd->st;
+    bool kick = rd->live && st->files.npending && rd->txn_id < st->files.pending_max_txn;
     free(rd);
-    if (st->files.npending)
+    if (kick) /* this snapshot may have been what a pending unlink waited for */
         store_files_kick(st);
 }
 
@@ -349,7 +350,8 @@ void storage_reader_release(storage_reader_t *rd)
         store_reader_unregister(rd);
         mdb_txn_reset(rd->txn);
         rd->live = false;
-        if (rd->st->files.npending)
+        /* kick only when this snapshot may have been what a pending unlink waited for */
+        if (rd->st->files.npending && rd->txn_id < rd->st->files.pending_max_txn)
             store_files_kick(rd->st);
     }
 }
