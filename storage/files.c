@@ -481,6 +481,11 @@ void store_after_op(storage_t *st, storage_op_t *op, bool committed, uint64_t tx
         schedule_unlink(st, path, txn_id);
     if (committed && (op->after_ & AFTER_UNLINK_UPLOAD) && store_upload_path(st, op->upload_id, path, sizeof(path)))
         schedule_unlink(st, path, 0); /* no reader opens an upload's file: as soon as a file thread gets to it */
+    if (job && job != &failed_job && job->was_lmdb && (job->kind == FJ_APPEND || job->kind == FJ_PLACED) &&
+        !(committed && op->status == STORAGE_OK) && store_upload_path(st, op->upload_id, path, sizeof(path)))
+        /* the file this op created when the upload crossed into it holds nothing acknowledged (the
+         * session is still in LMDB); removed now, while the busy mark keeps a new crossing away */
+        (void)unlink(path);
     if (op->after_ & AFTER_UNBUSY) {
         pthread_mutex_lock(&st->files.lock);
         name_remove(&st->files.busy, op->upload_id, false);
