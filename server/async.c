@@ -51,6 +51,24 @@ void server_thread_init_ops(server_thread_t *t)
     h2o_multithread_register_receiver(t->ctx.queue, &t->op_done, on_loop_done);
 }
 
+/* Completions the writer posted after the loop stopped running (a SIGTERM
+ * while an op was in flight) are dropped, not run: running one would answer
+ * on a connection the loop no longer serves. h2o asserts that a receiver is
+ * empty when unregistered. No lock: the store is closed, nobody posts now. */
+void server_thread_drop_ops(server_thread_t *t)
+{
+    h2o_linklist_t *messages = &t->op_done._messages;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        server_op_t *sop = H2O_STRUCT_FROM_MEMBER(server_op_t, msg, msg);
+        if (sop->req)
+            *sop->guard = NULL;
+        server_op_free(sop);
+    }
+    h2o_multithread_unregister_receiver(t->ctx.queue, &t->op_done);
+}
+
 server_op_t *server_op_new(v2_req_t *r, storage_op_kind_t kind, server_op_complete_cb complete)
 {
     server_op_t *sop = calloc(1, sizeof(*sop));

@@ -583,6 +583,20 @@ void conn_loop_stop(conn_loop_t *l)
     l->spare_fd = -1;
 }
 
+size_t conn_loop_cut_all(conn_loop_t *l)
+{
+    size_t open = 0;
+    for (h2o_linklist_t *n = l->conns.next; n != &l->conns; n = n->next) {
+        conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, link, n);
+        if (!c->sock)
+            continue;
+        if (!c->cut)
+            cut(c);
+        open++;
+    }
+    return open;
+}
+
 void conn_loop_free(conn_loop_t *l)
 {
     if (!l)

@@ -28,6 +28,8 @@
  * spool file in the data dir, whose pages are file-backed and reclaimable
  * (h2o's default, 32 MiB, made a big push's peak RssAnon twice as high). */
 #define BODY_SPOOL_THRESHOLD ((size_t)4 << 20)
+/* At shutdown, how long a loop waits for its connections to close. */
+#define SHUTDOWN_DRAIN_MS 3000
 /* Event loops wake this often to notice a shutdown request. */
 #define LOOP_TICK_MS 200
 #define MAX_THREADS 64
@@ -450,6 +452,30 @@ typedef struct {
     phases_t *phases;
 } loop_t;
 
+/* h2o_context_dispose asserts that its timeouts are empty, but connections
+ * still open at shutdown (keep-alive, a body arriving, an answer pending)
+ * have entries linked there: a SIGTERM then aborted berthd. Their sockets go
+ * with the loop; their timers go here. */
+static void unlink_all(h2o_timeout_t *t)
+{
+    while (!h2o_linklist_is_empty(&t->_entries))
+        h2o_timeout_unlink(H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, t->_entries.next));
+}
+
+static void unlink_timeouts(h2o_context_t *ctx)
+{
+    h2o_timeout_t *all[] = {&ctx->zero_timeout,
+                            &ctx->one_sec_timeout,
+                            &ctx->hundred_ms_timeout,
+                            &ctx->handshake_timeout,
+                            &ctx->http1.req_timeout,
+                            &ctx->http2.idle_timeout,
+                            &ctx->http2.graceful_shutdown_timeout,
+                            &ctx->proxy.io_timeout};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        unlink_all(all[i]);
+}
+
 /* One event loop. Its context is created and disposed ON THIS THREAD: h2o
  * 2.2.5 ties every socket buffer to the free list of the thread that created
  * the socket (a thread-local prototype, without a lock), so a context built
@@ -471,8 +497,16 @@ static void *loop_main(void *arg)
 
     while (!stopping)
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
-    if (l->conns)
+    if (l->conns) {
         conn_loop_stop(l->conns);
+        /* Close the connections while the writer still runs, so that a
+         * request waiting on an op gets its answer or its cancellation and
+         * h2o frees it: h2o 2.2.5 cannot dispose a context that still has
+         * connections. Bounded: a stuck connection is abandoned. */
+        uint64_t deadline = h2o_now(l->thread.ctx.loop) + SHUTDOWN_DRAIN_MS;
+        while (conn_loop_cut_all(l->conns) && h2o_now(l->thread.ctx.loop) < deadline)
+            h2o_evloop_run(l->thread.ctx.loop, 10);
+    }
 
     /* The writer may still complete ops towards this loop's queue: keep it
      * until main() has closed the store. Completions for requests that are
@@ -481,7 +515,8 @@ static void *loop_main(void *arg)
     pthread_barrier_wait(&l->phases->drained);
     h2o_evloop_t *loop = l->thread.ctx.loop;
     h2o_multithread_queue_t *queue = l->thread.ctx.queue;
-    h2o_multithread_unregister_receiver(queue, &l->thread.op_done);
+    server_thread_drop_ops(&l->thread);
+    unlink_timeouts(&l->thread.ctx);
     h2o_context_dispose(&l->thread.ctx);
     free(queue); /* h2o 2.2.5 (evloop) destroys the queue in context_dispose but never frees it */
     h2o_evloop_destroy(loop);

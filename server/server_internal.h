@@ -65,6 +65,10 @@ conn_loop_t *conn_loop_new(conn_shared_t *s, unsigned index, h2o_accept_ctx_t *a
 /* Closes the listener and disposes the timers: before h2o_context_dispose. */
 void conn_loop_stop(conn_loop_t *l);
 /* After h2o_evloop_destroy (whose socket closes still call into the loop). */
+/* Shutdown, after conn_loop_stop: shuts down every open connection (h2o
+ * then closes it, disposing a request in flight, whose op is cancelled) and
+ * returns how many h2o has not closed yet. */
+size_t conn_loop_cut_all(conn_loop_t *l);
 void conn_loop_free(conn_loop_t *l);
 /* A request reached a handler: its connection is not idle until the request's
  * pool is freed, unless a response is being written to it. */
@@ -199,6 +203,8 @@ void server_op_submit(server_op_t *sop);
 void server_op_resubmit(server_op_t *sop, storage_op_kind_t kind, server_op_complete_cb complete);
 void server_op_free(server_op_t *sop);
 void server_thread_init_ops(server_thread_t *t);
+/* At shutdown, after the store is closed: drops undelivered completions and unregisters. */
+void server_thread_drop_ops(server_thread_t *t);
 
 /* ---- /v2/ handlers: one file per resource under server/v2/ ---- */
 
