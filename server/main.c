@@ -1,5 +1,6 @@
 /* berthd: flags, the store, h2o's listeners and event-loop threads. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <netdb.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -332,7 +334,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 
 /* Opens a listening socket for "host:port" ("[v6]:port" too); SO_REUSEPORT so
  * each event loop has its own and the kernel spreads connections. */
-static int open_listener(const char *listen_addr, char *err, size_t errlen)
+static int open_listener(const char *listen_addr, bool probe_in_use, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen_addr, ':');
@@ -354,7 +356,24 @@ static int open_listener(const char *listen_addr, char *err, size_t errlen)
         snprintf(err, errlen, "cannot resolve %s: %s", listen_addr, gai_strerror(rc));
         return -1;
     }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    int fd, one = 1;
+    if (probe_in_use) {
+        /* Every loop's listener has SO_REUSEPORT, which would also let a
+         * second berthd share the port and take a share of its clients:
+         * a plain bind first fails while anyone else listens there. */
+        fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+            bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s%s", listen_addr, strerror(errno),
+                     errno == EADDRINUSE ? " (is another berthd running there?)" : "");
+            if (fd >= 0)
+                close(fd);
+            freeaddrinfo(res);
+            return -1;
+        }
+        close(fd);
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
         listen(fd, SOMAXCONN) != 0) {
@@ -524,6 +543,43 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+/* One berthd per data directory: the store keeps state in memory that a
+ * second process would contradict (uploads in flight, files awaiting
+ * deletion, the clean-up of unrecorded files at start). The lock is held
+ * until the process exits; its file names the holder's pid. */
+static int lock_data_dir(const char *data)
+{
+    char path[FILENAME_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/berthd.lock", data) >= sizeof(path)) {
+        fprintf(stderr, "berthd: data directory path too long\n");
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "berthd: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char holder[32] = "";
+        ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            fprintf(stderr, "berthd: data directory %s is in use by another berthd%s%s%s; stop it first\n", data,
+                    holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "");
+        else
+            fprintf(stderr, "berthd: cannot lock %s: %s\n", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        fprintf(stderr, "berthd: warning: cannot write the pid to %s: %s\n", path, strerror(errno));
+    return 0; /* fd stays open: the lock lives as long as the process */
+}
+
 /* Raises the soft descriptor limit to the hard one (the default soft limit,
  * 1024, is a few hundred connections) and returns it. */
 static uint64_t raise_nofile(void)
@@ -592,6 +648,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: cannot create data directory %s: %s\n", o.data, strerror(errno));
         return 1;
     }
+    if (lock_data_dir(o.data) != 0)
+        return 1;
     /* Big bodies spool into the data dir, not /tmp: same file system, same space. */
     char spool_dir[FILENAME_MAX - 16];
     if ((size_t)snprintf(spool_dir, sizeof(spool_dir), "%s/tmp", o.data) >= sizeof(spool_dir) - 16) {
@@ -666,7 +724,7 @@ int main(int argc, char **argv)
     phases_t phases = {.lock = PTHREAD_MUTEX_INITIALIZER, .opened = PTHREAD_COND_INITIALIZER};
     for (unsigned i = 0; i < o.threads; i++) {
         loop_t *l = &loops[i];
-        if ((l->listen_fd = open_listener(o.listen, err, sizeof(err))) < 0) {
+        if ((l->listen_fd = open_listener(o.listen, i == 0, err, sizeof(err))) < 0) {
             fprintf(stderr, "berthd: %s\n", err);
             return 1;
         }

@@ -5,7 +5,7 @@
  * The data model, one LMDB environment (<data>/store/data.mdb), named databases:
  *
  *   meta       "next-blob-id"              -> u64              (blob id allocator)
- *              "format"                    -> u32              (STORE_FORMAT)
+ *              "format"                    -> u32              (STORE_LAYOUT)
  *   blobs      "<alg>:<hex>"               -> blob_rec         (size, blob id)
  *   chunks     u64be blob id | u64be start -> chunk_hdr + bytes (raw or one zstd frame)
  *   links      "<repo>\0<digest>"          -> u64 linked-at    (blob visible in repo)
@@ -91,7 +91,14 @@
 #define STORE_ZSTD_LEVEL 1
 /* At most this many ops share one transaction and one sync. */
 #define STORE_MAX_BATCH 256
+/* The version of each record's layout (blob_rec_t, manifest_rec_t). */
 #define STORE_FORMAT 1u
+/* The version of the store as a whole, in meta "format": 1 kept every blob
+ * in LMDB chunks; 2 may keep blobs in files (BLOB_IN_FILE). A layout-1 store
+ * is opened and raised to 2; a berthd that knows only layout 1 refuses a
+ * layout-2 store instead of serving its file blobs as missing chunks. */
+#define STORE_LAYOUT 2u
+#define STORE_LAYOUT_MIN 1u
 /* A failed write with less free space than this on the store's file system
  * is reported as "full": one more piece (and LMDB's own pages) would not
  * have fitted. */

@@ -162,14 +162,20 @@ static int open_dbs(storage_t *st)
         }
     }
     MDB_val k = {6, "format"}, v;
-    uint32_t format = STORE_FORMAT;
+    uint32_t layout = STORE_LAYOUT, stored = 0;
     rc = mdb_get(txn, st->dbi_meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        v.mv_size = sizeof(format);
-        v.mv_data = &format;
+    if (rc == 0) {
+        if (v.mv_size != sizeof(stored))
+            rc = MDB_VERSION_MISMATCH;
+        else
+            memcpy(&stored, v.mv_data, sizeof(stored));
+        if (!rc && (stored < STORE_LAYOUT_MIN || stored > STORE_LAYOUT))
+            rc = MDB_VERSION_MISMATCH;
+    }
+    if (rc == MDB_NOTFOUND || (rc == 0 && stored != layout)) {
+        v.mv_size = sizeof(layout);
+        v.mv_data = &layout;
         rc = mdb_put(txn, st->dbi_meta, &k, &v, 0);
-    } else if (rc == 0 && (v.mv_size != sizeof(format) || memcmp(v.mv_data, &format, sizeof(format)) != 0)) {
-        rc = MDB_VERSION_MISMATCH;
     }
     if (rc) {
         mdb_txn_abort(txn);

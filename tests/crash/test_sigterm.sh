@@ -61,4 +61,28 @@ hold 'PATCH /v2/term/big/blobs/uploads/0123 HTTP/1.1\r\nHost: x\r\nContent-Lengt
 hold 'GET /v2/ HT'
 sleep 1
 timed_stop "SIGTERM with a slow pull, an idle keep-alive, half a body and half a head open"
+
+# One berthd per data directory and per address: a second one exits 1 with a
+# reason instead of sharing the store (its start-up clean-up would remove a
+# running upload's file) or the port (SO_REUSEPORT would hand it clients).
+start "$data"
+other_port=$(free_port)
+if "$BERTHD" --listen "127.0.0.1:$other_port" --data "$data" --insecure-no-auth 2>"$work/second.log"; then
+    fail "a second berthd on the same data directory started"
+else
+    grep -q "in use by another berthd (pid $pid)" "$work/second.log" && pass "a second berthd on the same data directory exits naming the first's pid" ||
+        fail "second berthd on the data directory said: $(cat "$work/second.log")"
+fi
+if "$BERTHD" --listen "127.0.0.1:$port" --data "$work/other" --insecure-no-auth 2>"$work/second.log"; then
+    fail "a second berthd on the same port started"
+else
+    grep -q "Address already in use" "$work/second.log" && pass "a second berthd on the same port exits: address in use" ||
+        fail "second berthd on the port said: $(cat "$work/second.log")"
+fi
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v2/")
+[[ $code == 200 ]] && pass "the first berthd still serves" || fail "the first berthd answers $code"
+stop_clean "after refused second starts"
+start "$data"
+pass "the data directory is free again once its berthd has stopped"
+stop_clean "restart"
 finish test_sigterm

@@ -625,6 +625,46 @@ Test(files, a_store_with_big_blobs_in_lmdb_is_served_and_its_uploads_continue)
     free(data);
 }
 
+/* Writes meta "format" as another berthd would have left it. */
+static void set_layout(uint32_t layout)
+{
+    MDB_txn *txn;
+    cr_assert_eq(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
+    MDB_val k = {6, "format"}, v = {sizeof(layout), &layout};
+    cr_assert_eq(mdb_put(txn, st->dbi_meta, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+}
+
+static uint32_t get_layout(void)
+{
+    MDB_txn *txn;
+    cr_assert_eq(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn), 0);
+    MDB_val k = {6, "format"}, v;
+    cr_assert_eq(mdb_get(txn, st->dbi_meta, &k, &v), 0);
+    uint32_t layout;
+    cr_assert_eq(v.mv_size, sizeof(layout));
+    memcpy(&layout, v.mv_data, sizeof(layout));
+    mdb_txn_abort(txn);
+    return layout;
+}
+
+Test(files, a_layout_1_store_is_raised_to_2_and_an_unknown_layout_is_refused)
+{
+    cr_assert_eq(get_layout(), STORE_LAYOUT, "a new store is written as layout %u", STORE_LAYOUT);
+    set_layout(1);
+    storage_close(st);
+    st = test_store_reopen(dir);
+    cr_assert_eq(get_layout(), 2, "opening a layout-1 store raises it, so that an older berthd refuses it");
+    set_layout(STORE_LAYOUT + 1);
+    storage_close(st);
+    storage_err_t err;
+    st = storage_open(dir, &(storage_options_t){.no_sync = true}, &err);
+    cr_assert_null(st, "a store of a newer layout must not be opened");
+    cr_assert_eq(err.status, STORAGE_IO);
+    cr_assert(strstr(err.msg, "incompatible version") != NULL, "%s", err.msg);
+    st = NULL;
+}
+
 Test(files, ranged_reads_of_a_file_blob)
 {
     size_t len = 3 * MIB + 333;
