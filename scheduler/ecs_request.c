@@ -83,6 +83,15 @@ static const op_info_t ops[ECS_OP_COUNT] = {
      {"cluster", "containerInstance", "family", "startedBy", "serviceName", "desiredStatus", "launchType", "maxResults",
       "nextToken"}},
     {"DescribeTasks", ECS_DESCRIBE_TASKS, false, {"cluster", "tasks", "include"}},
+    {"SubmitTaskStateChange",
+     ECS_SUBMIT_TASK_STATE_CHANGE,
+     true,
+     {"cluster", "task", "status", "reason", "containers", "attachments", "managedAgents", "pullStartedAt", "pullStoppedAt",
+      "executionStoppedAt"}},
+    {"SubmitContainerStateChange",
+     ECS_SUBMIT_CONTAINER_STATE_CHANGE,
+     true,
+     {"cluster", "task", "containerName", "runtimeId", "status", "exitCode", "reason", "networkBindings"}},
 };
 
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...)
@@ -1046,6 +1055,11 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = get_strings(b, "", "include", false, 0, 10, 64, &v, err)))
             return rc;
         return refs_field(r, env, "tasks", "task", ECS_MAX_DESCRIBE, true, err);
+    case ECS_SUBMIT_TASK_STATE_CHANGE:
+    case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
+        if ((rc = cluster_field(r, "cluster", false, err)) || (rc = sched_ecs_agent_validate(r, env, err)))
+            return rc;
+        return cluster_resource(r, env, err);
     case ECS_OP_COUNT:
         break;
     }

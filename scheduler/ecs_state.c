@@ -27,14 +27,16 @@
 /* ListX default page size, as ECS */
 #define DEFAULT_PAGE 100
 
-typedef struct {
+struct sched_ecs_ctx {
     storage_records_t *rs;
     const sched_ecs_request_t *r;
     const sched_ecs_env_t *env;
     sched_ecs_err_t *err;
     sched_rng_t rng;
     bool cache_changed; /* a RunTask placed on env->cache's engine: its token follows the new one */
-} ctx_t;
+    bool changed;       /* an operation not in changes_cluster() changed the cluster (an agent's report released claims) */
+};
+typedef struct sched_ecs_ctx ctx_t;
 
 #define BAD(...) (sched_ecs_err(x->err, "InvalidParameterException", 400, __VA_ARGS__), SCHED_EINVAL)
 #define CLIENT(...) (sched_ecs_err(x->err, "ClientException", 400, __VA_ARGS__), SCHED_EINVAL)
@@ -1011,7 +1013,8 @@ static int read_token(ctx_t *x, char tok[24]);
 static int cache_release(ctx_t *x, const json_t *t)
 {
     sched_ecs_cache_t *c = x->env->cache;
-    if (!c || x->r->op != ECS_STOP_TASK || !c->token[0] || strcmp(c->cluster, x->r->cluster) != 0)
+    if (!c || (x->r->op != ECS_STOP_TASK && x->r->op != ECS_SUBMIT_TASK_STATE_CHANGE) || !c->token[0] ||
+        strcmp(c->cluster, x->r->cluster) != 0)
         return 0;
     char tok[24], arn[SCHED_ECS_ARN_MAX];
     int rc = read_token(x, tok);
@@ -2024,14 +2027,14 @@ int sched_ecs_execute(struct storage_records *rs, const sched_ecs_request_t *r, 
     *out = NULL;
     int rc = dispatch(&x, out);
     char tok[24] = "";
-    if (rc == 0 && changes_cluster(r->op))
+    if (rc == 0 && (changes_cluster(r->op) || x.changed))
         rc = bump_token(&x, tok);
     sched_ecs_cache_t *c = env->cache;
     if (c && strcmp(c->cluster, r->cluster) == 0) {
         /* the cache follows this transaction only if it placed on the cache and all went well */
         if (rc == 0 && x.cache_changed)
             snprintf(c->token, sizeof(c->token), "%s", tok);
-        else if (rc != 0 || changes_cluster(r->op))
+        else if (rc != 0 || changes_cluster(r->op) || x.changed)
             c->token[0] = '\0';
     }
     if (rc) {
@@ -2087,9 +2090,62 @@ static int dispatch(ctx_t *x, json_t **out)
         return list_tasks(x, out);
     case ECS_DESCRIBE_TASKS:
         return describe_tasks(x, out);
+    case ECS_SUBMIT_TASK_STATE_CHANGE:
+    case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
+        return sched_ecs_agent_execute(x, out);
     case ECS_OP_COUNT:
         break;
     }
     sched_ecs_err(x->err, "UnknownOperationException", 400, "unknown operation");
     return SCHED_EINVAL;
+}
+
+/* ------------------------------------------------ lent to ecs_agent.c */
+
+const sched_ecs_request_t *sched_ecs_ctx_request(const sched_ecs_ctx_t *x)
+{
+    return x->r;
+}
+
+const sched_ecs_env_t *sched_ecs_ctx_env(const sched_ecs_ctx_t *x)
+{
+    return x->env;
+}
+
+sched_ecs_err_t *sched_ecs_ctx_err(sched_ecs_ctx_t *x)
+{
+    return x->err;
+}
+
+int sched_ecs_ctx_nomem(sched_ecs_ctx_t *x)
+{
+    return nomem(x);
+}
+
+int sched_ecs_ctx_need_cluster(sched_ecs_ctx_t *x)
+{
+    return need_cluster(x, x->r->cluster);
+}
+
+int sched_ecs_ctx_get(sched_ecs_ctx_t *x, const char *key, json_t **out)
+{
+    return rec_get(x, key, out);
+}
+
+int sched_ecs_ctx_put(sched_ecs_ctx_t *x, const char *key, const json_t *v)
+{
+    return rec_put(x, key, v, false);
+}
+
+int sched_ecs_ctx_scan(sched_ecs_ctx_t *x, const char *prefix, json_t **out)
+{
+    return rec_scan(x, prefix, out);
+}
+
+int sched_ecs_ctx_release(sched_ecs_ctx_t *x, json_t *task)
+{
+    if (json_object_get(task, "released"))
+        return 0;
+    x->changed = true;
+    return release_claims(x, task);
 }

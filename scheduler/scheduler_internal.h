@@ -139,6 +139,8 @@ typedef enum {
     ECS_STOP_TASK,
     ECS_LIST_TASKS,
     ECS_DESCRIBE_TASKS,
+    ECS_SUBMIT_TASK_STATE_CHANGE, /* the agent's reports: ecs_agent*.c */
+    ECS_SUBMIT_CONTAINER_STATE_CHANGE,
     ECS_OP_COUNT,
 } sched_ecs_op_t;
 
@@ -162,5 +164,30 @@ bool sched_ecs_parse_cluster(const char *s, char *name);
 /* A task definition named as FAMILY, FAMILY:REV or its ARN. */
 bool sched_ecs_parse_task_def(const char *s, char *family, long long *revision);
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---------------------------------- the agent's operations (ecs_agent*.c) */
+
+/* Validates a SubmitTaskStateChange or SubmitContainerStateChange body
+ * (ecs_agent_request.c, pure); called by sched_ecs_prepare. */
+int sched_ecs_agent_validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ecs_err_t *err);
+/* PENDING 0, RUNNING 1, STOPPED 2, anything else -1: a task or container only moves up */
+int sched_ecs_status_rank(const char *s);
+
+/* What ecs_state.c lends ecs_agent.c: one operation's context and its record
+ * helpers, with ecs_state.c's conventions (0, 1 when absent, or a failure). */
+typedef struct sched_ecs_ctx sched_ecs_ctx_t;
+const sched_ecs_request_t *sched_ecs_ctx_request(const sched_ecs_ctx_t *x);
+const sched_ecs_env_t *sched_ecs_ctx_env(const sched_ecs_ctx_t *x);
+sched_ecs_err_t *sched_ecs_ctx_err(sched_ecs_ctx_t *x);
+int sched_ecs_ctx_nomem(sched_ecs_ctx_t *x);
+int sched_ecs_ctx_need_cluster(sched_ecs_ctx_t *x);
+int sched_ecs_ctx_get(sched_ecs_ctx_t *x, const char *key, json_t **out);
+int sched_ecs_ctx_put(sched_ecs_ctx_t *x, const char *key, const json_t *v);
+int sched_ecs_ctx_scan(sched_ecs_ctx_t *x, const char *prefix, json_t **out); /* array of [key, value] */
+/* Releases a task's claims on its instance (once) and notes that the
+ * cluster changed, so that the operation writes a new cluster token. */
+int sched_ecs_ctx_release(sched_ecs_ctx_t *x, json_t *task);
+/* runs the agent's operations (ecs_agent.c) */
+int sched_ecs_agent_execute(sched_ecs_ctx_t *x, json_t **out);
 
 #endif

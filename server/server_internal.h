@@ -266,6 +266,7 @@ extern const aws_operation_t ecs_clusters_operations[];  /* server/ecs/clusters.
 extern const aws_operation_t ecs_instances_operations[]; /* server/ecs/instances.c */
 extern const aws_operation_t ecs_taskdefs_operations[];  /* server/ecs/taskdefs.c */
 extern const aws_operation_t ecs_tasks_operations[];     /* server/ecs/tasks.c */
+extern const aws_operation_t ecs_agent_operations[];     /* server/ecs/agent.c */
 /* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
 void ecs_handle(aws_req_t *a);
 

@@ -1,0 +1,399 @@
+/* The agent's reports (scheduler/ecs_agent.c) on a real store in a temp dir,
+ * driven as berthd drives them: SubmitTaskStateChange and
+ * SubmitContainerStateChange move a task PENDING -> RUNNING -> STOPPED. */
+#define _XOPEN_SOURCE 700
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scheduler/scheduler.h"
+#include "storage/storage.h"
+
+static char dir[256];
+static storage_t *st;
+static sched_ecs_env_t env;
+
+static void open_store(void)
+{
+    snprintf(dir, sizeof(dir), "%s/berth-ecs-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    storage_options_t opt = {.map_size = 64u << 20, .no_sync = true};
+    storage_err_t err;
+    st = storage_open(dir, &opt, &err);
+    cr_assert_not_null(st, "storage_open: %s", err.msg);
+    env = (sched_ecs_env_t){.region = "us-east-1", .account = "123456789012", .now = 1000000, .agent_timeout = 60, .seed = 42};
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void close_store(void)
+{
+    storage_close(st);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(ecs_agent, .init = open_store, .fini = close_store);
+
+typedef struct {
+    sched_ecs_request_t *r;
+    json_t *out;
+    sched_ecs_err_t err;
+    int rc;
+} call_t;
+
+static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    call_t *c = ctx;
+    json_decref(c->out);
+    c->out = NULL;
+    c->rc = sched_ecs_execute(rs, c->r, &env, &c->out, &c->err);
+    snprintf(serr->msg, sizeof(serr->msg), "%.200s", c->err.msg);
+    return c->rc == 0 ? STORAGE_OK : STORAGE_INVALID;
+}
+
+/* Runs op on body as berthd does; returns the reply (caller decrefs) or NULL
+ * with *err filled. Each call takes the next seed, as each request brings its own. */
+static json_t *call_on(storage_t *store, sched_ecs_cache_t *cache, const char *op, const char *body, sched_ecs_err_t *err);
+
+static json_t *call(const char *op, const char *body, sched_ecs_err_t *err)
+{
+    return call_on(st, NULL, op, body, err);
+}
+
+/* call() on another store, with a cache for the writes */
+static json_t *call_on(storage_t *store, sched_ecs_cache_t *cache, const char *op, const char *body, sched_ecs_err_t *err)
+{
+    json_error_t je;
+    json_t *b = json_loads(body, 0, &je);
+    cr_assert_not_null(b, "test body: %s", je.text);
+    call_t c = {0};
+    env.seed++;
+    int rc = sched_ecs_prepare(op, b, &env, &c.r, &c.err);
+    json_decref(b);
+    if (rc == 0) {
+        if (sched_ecs_request_writes(c.r)) {
+            storage_op_t sop;
+            storage_op_init(&sop, STORAGE_OP_RECORDS);
+            sop.records_fn = run;
+            sop.records_ctx = &c;
+            env.cache = cache;
+            storage_status_t s = storage_execute(store, &sop);
+            env.cache = NULL;
+            cr_assert(s == STORAGE_OK || c.rc != 0, "%s: the store failed: %s", op, sop.err.msg);
+        } else {
+            storage_reader_t *rd = storage_reader_begin(store, NULL);
+            cr_assert_not_null(rd);
+            c.rc = sched_ecs_execute(storage_reader_records(rd), c.r, &env, &c.out, &c.err);
+            storage_reader_end(rd);
+        }
+    }
+    sched_ecs_request_free(c.r);
+    if (err)
+        *err = c.err;
+    if (c.rc || rc) {
+        json_decref(c.out);
+        return NULL;
+    }
+    return c.out;
+}
+
+static json_t *ok(const char *op, const char *body)
+{
+    sched_ecs_err_t err = {0};
+    json_t *out = call(op, body, &err);
+    cr_assert_not_null(out, "%s %s: %s: %s", op, body, err.type, err.msg);
+    return out;
+}
+
+static void fails(const char *op, const char *body, const char *type, const char *needle)
+{
+    sched_ecs_err_t err = {0};
+    json_t *out = call(op, body, &err);
+    cr_assert_null(out, "%s %s succeeded", op, body);
+    cr_expect_str_eq(err.type, type, "%s: %s", op, err.msg);
+    cr_expect(strstr(err.msg, needle) != NULL, "%s: '%s' not in: %s", op, needle, err.msg);
+}
+
+/* the integer at a path of keys/indexes, e.g. get_int(doc, "containerInstance.remainingResources.1.integerValue") */
+static json_t *at(json_t *doc, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", path);
+    json_t *v = doc;
+    for (char *save, *p = strtok_r(buf, ".", &save); p && v; p = strtok_r(NULL, ".", &save))
+        v = json_is_array(v) ? json_array_get(v, (size_t)atoi(p)) : json_object_get(v, p);
+    cr_assert_not_null(v, "no %s in %s", path, json_dumps(doc, JSON_COMPACT));
+    return v;
+}
+
+static long long num(json_t *doc, const char *path)
+{
+    return (long long)json_integer_value(at(doc, path));
+}
+
+static const char *str(json_t *doc, const char *path)
+{
+    return json_string_value(at(doc, path));
+}
+
+static char *register_instance(const char *cluster, const char *az, int cpu, int mem)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"cluster\":\"%s\",\"instanceIdentityDocument\":\"{\\\"availabilityZone\\\":\\\"%s\\\"}\",\"totalResources\":["
+             "{\"name\":\"CPU\",\"type\":\"INTEGER\",\"integerValue\":%d},{\"name\":\"MEMORY\",\"type\":\"INTEGER\","
+             "\"integerValue\":%d},"
+             "{\"name\":\"PORTS\",\"type\":\"STRINGSET\",\"stringSetValue\":[\"22\"]}]}",
+             cluster, az, cpu, mem);
+    json_t *out = ok("RegisterContainerInstance", body);
+    char *arn = strdup(str(out, "containerInstance.containerInstanceArn"));
+    json_decref(out);
+    return arn;
+}
+
+static json_t *describe_instance(const char *cluster, const char *arn)
+{
+    char body[1024];
+    snprintf(body, sizeof(body), "{\"cluster\":\"%s\",\"containerInstances\":[\"%s\"]}", cluster, arn);
+    return ok("DescribeContainerInstances", body);
+}
+
+static const char TD[] =
+    "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"i\",\"cpu\":100,\"memory\":200,"
+    "\"portMappings\":[{\"containerPort\":80,\"hostPort\":8080},{\"containerPort\":81}]}]}";
+
+/* a cluster "c" with one instance and a task of TD placed on it; the task's ARN into task */
+static char *setup_task(char *task, size_t len)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}");
+    cr_assert_eq(json_array_size(at(run, "tasks")), 1);
+    snprintf(task, len, "%s", str(run, "tasks.0.taskArn"));
+    json_decref(run);
+    return ci;
+}
+
+static json_t *describe_task(const char *task)
+{
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", task);
+    return ok("DescribeTasks", body);
+}
+
+static void submit(const char *fmt, const char *task)
+{
+    char body[2048];
+    snprintf(body, sizeof(body), fmt, task);
+    json_t *out = ok("SubmitTaskStateChange", body);
+    cr_expect_str_eq(str(out, "acknowledgment"), "ACK");
+    json_decref(out);
+}
+
+Test(ecs_agent, a_task_runs_then_stops_and_gives_its_claims_back)
+{
+    char task[256];
+    char *ci = setup_task(task, sizeof(task));
+    env.now += 5;
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\",\"pullStartedAt\":1000001,\"pullStoppedAt\":1000003.5,"
+           "\"containers\":[{\"containerName\":\"app\",\"status\":\"RUNNING\",\"runtimeId\":\"r1\","
+           "\"networkBindings\":[{\"containerPort\":81,\"hostPort\":49160}]}]}",
+           task);
+    json_t *d = describe_task(task);
+    cr_expect_str_eq(str(d, "tasks.0.lastStatus"), "RUNNING");
+    cr_expect_str_eq(str(d, "tasks.0.desiredStatus"), "RUNNING");
+    cr_expect_eq(num(d, "tasks.0.startedAt"), 1000005);
+    cr_expect_eq(num(d, "tasks.0.pullStartedAt"), 1000001);
+    cr_expect(json_real_value(at(d, "tasks.0.pullStoppedAt")) == 1000003.5);
+    cr_expect_str_eq(str(d, "tasks.0.containers.0.lastStatus"), "RUNNING");
+    cr_expect_str_eq(str(d, "tasks.0.containers.0.runtimeId"), "r1");
+    cr_expect_eq(num(d, "tasks.0.containers.0.networkBindings.0.hostPort"), 49160);
+    cr_expect_str_eq(str(d, "tasks.0.containers.0.networkBindings.0.protocol"), "tcp");
+    cr_expect_null(json_object_get(json_array_get(json_object_get(d, "tasks"), 0), "released"), "internal fields stay inside");
+    json_decref(d);
+    /* the same report again is accepted and changes nothing that matters */
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+
+    json_t *in = describe_instance("c", ci);
+    cr_expect_eq(num(in, "containerInstances.0.runningTasksCount"), 1);
+    cr_expect_eq(num(in, "containerInstances.0.remainingResources.0.integerValue"), 924);
+    json_decref(in);
+
+    env.now += 10;
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\",\"reason\":\"Essential container in task exited\","
+           "\"containers\":[{\"containerName\":\"app\",\"status\":\"STOPPED\",\"exitCode\":3}]}",
+           task);
+    d = describe_task(task);
+    cr_expect_str_eq(str(d, "tasks.0.lastStatus"), "STOPPED");
+    cr_expect_str_eq(str(d, "tasks.0.desiredStatus"), "STOPPED");
+    cr_expect_str_eq(str(d, "tasks.0.stoppedReason"), "Essential container in task exited");
+    cr_expect_str_eq(str(d, "tasks.0.stopCode"), "EssentialContainerExited");
+    cr_expect_eq(num(d, "tasks.0.stoppedAt"), 1000015);
+    cr_expect_eq(num(d, "tasks.0.containers.0.exitCode"), 3);
+    json_decref(d);
+    in = describe_instance("c", ci);
+    cr_expect_eq(num(in, "containerInstances.0.runningTasksCount"), 0);
+    cr_expect_eq(num(in, "containerInstances.0.remainingResources.0.integerValue"), 1024);
+    cr_expect_eq(num(in, "containerInstances.0.remainingResources.1.integerValue"), 1024);
+    cr_expect_eq(json_array_size(at(in, "containerInstances.0.remainingResources.2.stringSetValue")), 1);
+    json_decref(in);
+    /* the fixed port is free again: the task definition places once more */
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}");
+    cr_expect_eq(json_array_size(at(run, "tasks")), 1);
+    json_decref(run);
+    /* a second STOPPED report gives nothing back twice */
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task);
+    in = describe_instance("c", ci);
+    cr_expect_eq(num(in, "containerInstances.0.remainingResources.0.integerValue"), 924);
+    json_decref(in);
+    free(ci);
+}
+
+Test(ecs_agent, a_task_never_moves_back)
+{
+    char task[256], body[1024];
+    char *ci = setup_task(task, sizeof(task));
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\",\"reason\":\"CannotPullContainerError: denied\"}", task);
+    json_t *d = describe_task(task);
+    cr_expect_str_eq(str(d, "tasks.0.stoppedReason"), "CannotPullContainerError: denied");
+    cr_expect_str_eq(str(d, "tasks.0.stopCode"), "TaskFailedToStart");
+    cr_expect_str_eq(str(d, "tasks.0.containers.0.lastStatus"), "STOPPED");
+    json_decref(d);
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+    fails("SubmitTaskStateChange", body, "ClientException", "is STOPPED and cannot become RUNNING");
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"containerName\":\"app\",\"status\":\"PENDING\"}", task);
+    fails("SubmitContainerStateChange", body, "ClientException", "cannot become PENDING");
+    free(ci);
+}
+
+Test(ecs_agent, stop_task_then_the_agent_reports_it_stopped)
+{
+    char task[256], body[1024];
+    char *ci = setup_task(task, sizeof(task));
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"reason\":\"scale down\"}", task);
+    json_t *stop = ok("StopTask", body);
+    /* a running task stays RUNNING until its agent says it stopped */
+    cr_expect_str_eq(str(stop, "task.lastStatus"), "RUNNING");
+    cr_expect_str_eq(str(stop, "task.desiredStatus"), "STOPPED");
+    json_decref(stop);
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\",\"reason\":\"agent's own words\"}", task);
+    json_t *d = describe_task(task);
+    cr_expect_str_eq(str(d, "tasks.0.lastStatus"), "STOPPED");
+    cr_expect_str_eq(str(d, "tasks.0.stoppedReason"), "scale down", "the user's reason stays");
+    cr_expect_str_eq(str(d, "tasks.0.stopCode"), "UserInitiated");
+    json_decref(d);
+    free(ci);
+}
+
+Test(ecs_agent, a_container_reports_alone)
+{
+    char task[256];
+    char *ci = setup_task(task, sizeof(task));
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"cluster\":\"c\",\"task\":\"%s\",\"containerName\":\"app\",\"status\":\"RUNNING\",\"exitCode\":0,"
+             "\"networkBindings\":[{\"bindIP\":\"127.0.0.1\",\"containerPort\":81,\"hostPort\":40000,\"protocol\":\"udp\"}]}",
+             task);
+    json_t *out = ok("SubmitContainerStateChange", body);
+    cr_expect_str_eq(str(out, "acknowledgment"), "ACK");
+    json_decref(out);
+    json_t *d = describe_task(task);
+    cr_expect_str_eq(str(d, "tasks.0.lastStatus"), "PENDING", "a container's report does not move its task");
+    cr_expect_str_eq(str(d, "tasks.0.containers.0.lastStatus"), "RUNNING");
+    cr_expect_str_eq(str(d, "tasks.0.containers.0.networkBindings.0.protocol"), "udp");
+    json_decref(d);
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"containerName\":\"db\",\"status\":\"RUNNING\"}", task);
+    fails("SubmitContainerStateChange", body, "InvalidParameterException", "containerName: the task has no container 'db'");
+    free(ci);
+}
+
+Test(ecs_agent, bad_reports_are_refused_naming_the_field)
+{
+    char task[256], body[1024];
+    char *ci = setup_task(task, sizeof(task));
+    static const struct {
+        const char *op, *fmt, *needle;
+    } cases[] = {
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\"}", "task: required"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"nope\"}", "task: 'nope' is not a task id"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"DONE\"}", "status: 'DONE' is not one of"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":7}", "status: must be a string"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"pullStartedAt\":\"yesterday\"}",
+         "pullStartedAt: must be a"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"pullStoppedAt\":-1}", "pullStoppedAt: -1 is not a time"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"extra\":1}", "extra: unknown"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"containers\":{}}", "containers: must be a list"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"containers\":[{\"status\":\"RUNNING\"}]}",
+         "containers[0].containerName: required"},
+        {"SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"containers\":[{\"containerName\":\"app\",\"x\":1}]}",
+         "containers[0].x: unknown"},
+        {"SubmitTaskStateChange",
+         "{\"cluster\":\"c\",\"task\":\"%s\",\"containers\":[{\"containerName\":\"app\",\"exitCode\":1.5}]}",
+         "containers[0].exitCode: must be an integer"},
+        {"SubmitTaskStateChange",
+         "{\"cluster\":\"c\",\"task\":\"%s\",\"containers\":[{\"containerName\":\"app\",\"networkBindings\":[{\"hostPort\":70000}]}"
+         "]}",
+         "containers[0].networkBindings[0].hostPort: 70000 is out of range"},
+        {"SubmitTaskStateChange",
+         "{\"cluster\":\"c\",\"task\":\"%s\",\"containers\":[{\"containerName\":\"app\",\"networkBindings\":[{\"protocol\":"
+         "\"sctp\"}]}]}",
+         "protocol: 'sctp' is not tcp or udp"},
+        {"SubmitContainerStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", "containerName: required"},
+        {"SubmitContainerStateChange", "{\"cluster\":\"c\",\"task\":\"%s\",\"containerName\":\"app\"}", "status: required"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body), cases[i].fmt, task);
+        fails(cases[i].op, body, "InvalidParameterException", cases[i].needle);
+    }
+    fails("SubmitTaskStateChange", "{\"cluster\":\"c\",\"task\":\"0123456789abcdef0123456789abcdef\",\"status\":\"RUNNING\"}",
+          "InvalidParameterException", "task was not found");
+    fails("SubmitTaskStateChange", "{\"cluster\":\"zz\",\"task\":\"0123456789abcdef0123456789abcdef\"}", "ClusterNotFoundException",
+          "zz");
+    /* nothing above changed the task */
+    json_t *d = describe_task(task);
+    cr_expect_str_eq(str(d, "tasks.0.lastStatus"), "PENDING");
+    cr_expect_eq(num(d, "tasks.0.version"), 1);
+    json_decref(d);
+    free(ci);
+}
+
+Test(ecs_agent, a_stop_report_keeps_runtasks_cache_right)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    sched_ecs_cache_t *cache = sched_ecs_cache_new();
+    cr_assert_not_null(cache);
+    sched_ecs_err_t err;
+    json_t *run = call_on(st, cache, "RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}", &err);
+    cr_assert_not_null(run);
+    char body[1024];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", str(run, "tasks.0.taskArn"));
+    json_decref(run);
+    json_t *out = call_on(st, cache, "SubmitTaskStateChange", body, &err);
+    cr_assert_not_null(out, "%s", err.msg);
+    json_decref(out);
+    /* the port 8080 is free again, in the cache as in the store */
+    run = call_on(st, cache, "RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}", &err);
+    cr_assert_not_null(run);
+    cr_expect_eq(json_array_size(at(run, "tasks")), 1);
+    json_decref(run);
+    uint64_t loads, hits;
+    sched_ecs_cache_stats(cache, &loads, &hits);
+    cr_expect_eq(loads, 1, "the stop report kept the cache warm");
+    cr_expect_eq(hits, 1);
+    sched_ecs_cache_free(cache);
+    free(ci);
+}
