@@ -160,7 +160,8 @@ static cache_entry_t *repository_policy(authz_cache_t *c, storage_records_t *rs,
 }
 
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                   const char *action, const char *repo, const char *resource, policy_result_t *out);
+                                   const char *action, const char *repo, const char *resource, const policy_named_t *given,
+                                   policy_result_t *out);
 
 /* Forgets everything parsed from an older state of the identity store. */
 static void sync_generation(authz_cache_t *c, storage_records_t *rs)
@@ -221,24 +222,44 @@ policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, con
 {
     char resource[OCI_NAME_MAX + 96];
     server_resource_arn(t->srv, repo, resource, sizeof(resource));
-    return authorize(t, rd, who, req, action, repo, resource, out);
+    return authorize(t, rd, who, req, action, repo, resource, NULL, out);
 }
 
 policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                        const char *action, const char *resource_arn, policy_result_t *out)
 {
-    return authorize(t, rd, who, req, action, NULL, resource_arn, out);
+    return authorize(t, rd, who, req, action, NULL, resource_arn, NULL, out);
 }
 
-/* `repo`, when not NULL, brings its repository policy in. */
+policy_decision_t server_authorize_with(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                        const char *action, const char *resource_arn, const policy_named_t *resource_policy,
+                                        policy_result_t *out)
+{
+    return authorize(t, rd, who, req, action, NULL, resource_arn, resource_policy, out);
+}
+
+const char *server_caller_arn(const server_caller_t *who)
+{
+    return who->session_arn[0] ? who->session_arn : who->principal.arn;
+}
+
+int64_t server_auth_now(const server_t *srv)
+{
+    return (int64_t)time(NULL) + srv->clock_offset;
+}
+
+/* `repo`, when not NULL, brings its repository policy in; `given`, when not
+ * NULL, is the resource policy instead. */
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                   const char *action, const char *repo, const char *resource, policy_result_t *out)
+                                   const char *action, const char *repo, const char *resource, const policy_named_t *given,
+                                   policy_result_t *out)
 {
     storage_records_t *rs = storage_reader_records(rd);
     authz_cache_t *c = t->authz;
     sync_generation(c, rs);
     cache_entry_t *ids = who->anonymous ? NULL : identity_policies(c, rs, &who->principal);
     cache_entry_t *rp = repo ? repository_policy(c, rs, repo) : NULL;
+    const policy_named_t *resource_policy = given ? given : rp && rp->n ? &rp->named[0] : NULL;
 
     char ip[INET6_ADDRSTRLEN], now_iso[32], epoch[24];
     peer_ip(req, ip, sizeof(ip));
@@ -249,8 +270,12 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
     snprintf(epoch, sizeof(epoch), "%lld", (long long)now);
     const char *secure = req->scheme == &H2O_URL_SCHEME_HTTPS ? "true" : "false";
     const char *username = !who->anonymous && !who->principal.is_role ? who->principal.name : NULL;
-    const char *userid = who->anonymous ? NULL : who->principal.id;
+    /* a role session: aws:userid is "AROA…:session" and aws:PrincipalArn the
+     * role's ARN, as in IAM; resource policies match the session's ARN (a
+     * Principal naming the role covers its sessions) */
+    const char *userid = who->anonymous ? NULL : who->session_user_id[0] ? who->session_user_id : who->principal.id;
     const char *parn = who->anonymous ? NULL : who->principal.arn;
+    const char *caller_arn = who->anonymous ? NULL : server_caller_arn(who);
 
     policy_context_entry_t ctx[8];
     size_t n = 0;
@@ -273,11 +298,11 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
     }
     policy_request_t preq = {.action = action,
                              .resource = resource,
-                             .principal_arn = parn,
+                             .principal_arn = caller_arn,
                              .principal_account = t->srv->keys.account_id,
                              .context = ctx,
                              .n_context = n};
-    return policy_evaluate(ids ? ids->named : NULL, ids ? ids->n : 0, rp && rp->n ? &rp->named[0] : NULL, &preq, out);
+    return policy_evaluate(ids ? ids->named : NULL, ids ? ids->n : 0, resource_policy, &preq, out);
 }
 
 /* ---- the caller of the registry API ------------------------------------------------ */
@@ -317,7 +342,7 @@ server_identify_t server_identify_registry(server_t *srv, storage_reader_t *rd, 
         return SERVER_ID_INVALID;
     }
     auth_token_claims_t claims;
-    auth_status_t st = auth_token_verify(&srv->keys.token_key, token, token_len, (int64_t)time(NULL), &claims, &aerr);
+    auth_status_t st = auth_token_verify(&srv->keys.token_key, token, token_len, server_auth_now(srv), &claims, &aerr);
     OPENSSL_cleanse(cred.password, cred.password_len); /* the token; the rest of the 4 KiB buffer is unused */
     if (st != AUTH_OK) {
         snprintf(why, why_cap, "%s",

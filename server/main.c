@@ -80,6 +80,7 @@ typedef struct {
     uint64_t max_connections;
     uint64_t max_conns_per_ip;
     uint64_t max_spool;
+    int64_t clock_offset; /* seconds; tests only */
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -106,6 +107,9 @@ static void usage(FILE *out)
                  "  --http2                also offer h2 over TLS (ALPN). Off by default: h2o 2.2.5 cannot bound HTTP/2\n"
                  "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes,\n"
                  "                         and --max-spool does not see HTTP/2 bodies. h2c (plain HTTP/2) is never served\n"
+                 "  --clock-offset SECONDS FOR TESTS ONLY: add SECONDS (may be negative) to the time registry passwords and\n"
+                 "                         STS session credentials are issued and checked at, so that a test sees them expire\n"
+                 "                         without waiting (the SigV4 request-date window still uses the real clock)\n"
                  "  --rotate-token-key     replace the registry token signing key at start: every password issued before is void\n"
                  "  --threads N            event-loop threads (default: number of CPUs)\n"
                  "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
@@ -187,10 +191,13 @@ enum {
     OPT_MAX_CONNECTIONS,
     OPT_MAX_CONNS_PER_IP,
     OPT_MAX_SPOOL,
+    OPT_CLOCK_OFFSET,
 };
 
 /* The most a timeout may be: a day, far past any sensible one, and well inside h2o's millisecond arithmetic. */
 #define MAX_TIMEOUT_S (24 * 3600)
+/* --clock-offset reaches a year either way: past any credential's lifetime (7 days at most). */
+#define MAX_CLOCK_OFFSET_S (366 * 24 * 3600)
 /* The most connections a cap may name (the descriptor limit clamps it further). */
 #define MAX_CONNECTIONS_CAP 1000000
 
@@ -215,6 +222,7 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
                                              {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
                                              {"max-spool", required_argument, NULL, OPT_MAX_SPOOL},
+                                             {"clock-offset", required_argument, NULL, OPT_CLOCK_OFFSET},
                                              {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
@@ -301,6 +309,18 @@ static int parse_options(int argc, char **argv, options_t *o)
                 return 2;
             }
             break;
+        case OPT_CLOCK_OFFSET: {
+            /* a signed count: tests move credentials' clock either way */
+            char *end;
+            errno = 0;
+            long long off = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || off < -MAX_CLOCK_OFFSET_S || off > MAX_CLOCK_OFFSET_S) {
+                fprintf(stderr, "berthd: --clock-offset takes seconds from -%d to %d\n", MAX_CLOCK_OFFSET_S, MAX_CLOCK_OFFSET_S);
+                return 2;
+            }
+            o->clock_offset = (int64_t)off;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -666,7 +686,10 @@ int main(int argc, char **argv)
 
     storage_err_t serr;
     storage_options_t sopt = {.map_size = o.map_size};
-    server_t srv = {.max_body = o.max_body, .open = o.insecure_no_auth, .token_seconds = (int64_t)o.token_seconds};
+    server_t srv = {.max_body = o.max_body,
+                    .open = o.insecure_no_auth,
+                    .token_seconds = (int64_t)o.token_seconds,
+                    .clock_offset = o.clock_offset};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (!(srv.storage = storage_open(o.data, &sopt, &serr))) {
         fprintf(stderr, "berthd: %s\n", serr.msg);

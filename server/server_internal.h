@@ -31,7 +31,15 @@ typedef struct {
     auth_keys_t keys;  /* account id, token key, master key (auth_bootstrap) */
     char region[SERVER_REGION_MAX];
     int64_t token_seconds; /* lifetime of a registry password */
+    /* --clock-offset (tests only): seconds added to the time credentials are
+     * issued and checked at (registry tokens, STS sessions), so a test sees
+     * credentials expire without waiting; never the SigV4 request-date
+     * window, which compares with the client's clock */
+    int64_t clock_offset;
 } server_t;
+
+/* Now, as credentials' issue and expiry see it (time plus --clock-offset). */
+int64_t server_auth_now(const server_t *srv);
 
 typedef struct authz_cache authz_cache_t;
 
@@ -84,9 +92,16 @@ typedef struct {
     bool scoped;
     size_t n_scopes;
     auth_token_scope_t scopes[AUTH_TOKEN_MAX_SCOPES];
-    /* When the registry credential (password or Bearer token) that named
-     * the principal expires, Unix seconds; 0 for SigV4 and the anonymous caller. */
+    /* When the credential that named the principal expires, Unix seconds:
+     * a registry password or Bearer token, or a role session's temporary
+     * credentials; 0 for a stored access key and the anonymous caller. */
     int64_t expires_at;
+    /* A role session (SigV4 with temporary credentials): principal is the
+     * role, whose policies apply; session_arn names the session
+     * (arn:aws:sts::…:assumed-role/ROLE/SESSION), session_user_id is
+     * "AROA…:SESSION". Both "" otherwise. */
+    char session_arn[AUTH_SESSION_ARN_MAX + 1];
+    char session_user_id[AUTH_PRINCIPAL_ID_MAX + AUTH_SESSION_NAME_MAX + 2];
 } server_caller_t;
 
 typedef enum {
@@ -108,6 +123,15 @@ policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, con
 /* The same with the resource's ARN given (IAM users, policies). */
 policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                        const char *action, const char *resource_arn, policy_result_t *out);
+/* `action` on `resource_arn` judged by the caller's identity policies and a
+ * given resource policy (a role's trust policy for sts:AssumeRole), with the
+ * request's context. */
+policy_decision_t server_authorize_with(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                        const char *action, const char *resource_arn, const policy_named_t *resource_policy,
+                                        policy_result_t *out);
+/* The caller's ARN as policies and messages name it: a role session's
+ * arn:aws:sts::…:assumed-role/… ARN, else the principal's. */
+const char *server_caller_arn(const server_caller_t *who);
 /* "arn:aws:ecr:<region>:<account>:repository/<repo>", or "*" for NULL. */
 void server_resource_arn(const server_t *srv, const char *repo, char *out, size_t cap);
 
@@ -248,7 +272,7 @@ typedef struct {
 } aws_req_t;
 
 struct aws_operation {
-    const char *service;         /* JSON: the X-Amz-Target prefix, "AmazonEC2ContainerRegistry_V20150921"; query: "iam" */
+    const char *service;         /* JSON: the X-Amz-Target prefix, "AmazonEC2ContainerRegistry_V20150921"; query: "iam" or "sts" */
     const char *name;            /* "GetAuthorizationToken", "CreateUser" */
     const char *signing_service; /* SigV4 credential scope: "ecr", "iam" */
     void (*handle)(aws_req_t *a);
@@ -260,6 +284,7 @@ extern const aws_operation_t ecr_operations[];        /* server/ecr/auth.c */
 extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
 extern const aws_operation_t iam_user_operations[];   /* server/iam/users.c */
 extern const aws_operation_t iam_policy_operations[]; /* server/iam/policies.c */
+extern const aws_operation_t sts_operations[];        /* server/sts/sts.c */
 
 #define ECS_SERVICE "AmazonEC2ContainerServiceV20141113"
 extern const aws_operation_t ecs_clusters_operations[];  /* server/ecs/clusters.c */

@@ -22,11 +22,20 @@
 /* SigV4 signs at most this many headers; real clients sign 4 to 6. */
 #define AWS_MAX_HEADERS 64
 #define IAM_XMLNS "https://iam.amazonaws.com/doc/2010-05-08/"
+#define STS_XMLNS "https://sts.amazonaws.com/doc/2011-06-15/"
 
 static const aws_operation_t *const json_tables[] = {ecr_operations,           ecr_policy_operations,   ecs_clusters_operations,
                                                      ecs_instances_operations, ecs_taskdefs_operations, ecs_tasks_operations,
                                                      ecs_agent_operations};
+/* The query protocol's services are told apart by the SigV4 scope's service. */
 static const aws_operation_t *const query_tables[] = {iam_user_operations, iam_policy_operations};
+static const aws_operation_t *const sts_tables[] = {sts_operations};
+
+/* The XML namespace of a query-protocol service's replies and errors. */
+static const char *query_xmlns(const aws_req_t *a)
+{
+    return a->op && strcmp(a->op->service, "sts") == 0 ? STS_XMLNS : IAM_XMLNS;
+}
 
 static void send_body(aws_req_t *a, int status, const char *content_type, const char *body, size_t len)
 {
@@ -214,7 +223,9 @@ void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt,
             return;
         }
         reply_buf_t b = {0};
-        buf_str(&b, "<ErrorResponse xmlns=\"" IAM_XMLNS "\"><Error>");
+        buf_str(&b, "<ErrorResponse xmlns=\"");
+        buf_str(&b, query_xmlns(a));
+        buf_str(&b, "\"><Error>");
         if (error)
             buf_xml_value(&b, error);
         buf_str(&b, "</Error><RequestId>");
@@ -255,7 +266,9 @@ void aws_send_result(aws_req_t *a, json_t *result)
     const char *action = a->op->name;
     buf_str(&b, "<");
     buf_str(&b, action);
-    buf_str(&b, "Response xmlns=\"" IAM_XMLNS "\"><");
+    buf_str(&b, "Response xmlns=\"");
+    buf_str(&b, query_xmlns(a));
+    buf_str(&b, "\"><");
     buf_str(&b, action);
     buf_str(&b, "Result>");
     buf_xml_value(&b, result);
@@ -275,7 +288,7 @@ void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn,
 {
     aws_send_error(a, a->protocol == AWS_PROTOCOL_QUERY ? 403 : 400,
                    a->protocol == AWS_PROTOCOL_QUERY ? "AccessDenied" : "AccessDeniedException",
-                   "User: %s is not authorized to perform: %s on resource: %s because %s", a->caller.principal.arn, action,
+                   "User: %s is not authorized to perform: %s on resource: %s because %s", server_caller_arn(&a->caller), action,
                    resource_arn, d == POLICY_EXPLICIT_DENY ? "of an explicit deny" : "no identity-based policy allows the action");
 }
 
@@ -370,6 +383,43 @@ void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, 
     server_op_submit(sop);
 }
 
+/* The secret that must have signed the request, and who the caller is: a
+ * stored access key's principal, or for temporary credentials ("ASIA…" with
+ * X-Amz-Security-Token) the session's role, opened from the token alone.
+ * *expired: a session past its expiry, to refuse once the signature checks.
+ * False after sending the error. */
+static bool credentials(aws_req_t *a, const auth_sigv4_t *sig, char secret[AUTH_SECRET_KEY_LEN + 1], bool *expired)
+{
+    bool query = a->protocol == AWS_PROTOCOL_QUERY;
+    storage_records_t *rs = storage_reader_records(a->rd);
+    auth_err_t err;
+    if (!auth_session_key_id(sig->access_key_id)) {
+        if (auth_access_key_get(rs, &a->srv->keys, sig->access_key_id, &a->caller.principal, secret, &err) == AUTH_IDENTITY_OK)
+            return true;
+        aws_send_error(a, 403, query ? "InvalidClientTokenId" : "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+        return false;
+    }
+    h2o_iovec_t token = v2_req_header(a->req, "x-amz-security-token");
+    auth_session_t s;
+    auth_status_t st = token.len ? auth_session_open(a->srv->keys.master_key, sig->access_key_id, token.base, token.len,
+                                                     server_auth_now(a->srv), &s, secret, &err)
+                                 : AUTH_EMALFORMED;
+    /* a session whose role was deleted, or deleted and created again, is gone with it */
+    if ((st != AUTH_OK && st != AUTH_EEXPIRED) ||
+        auth_session_principal(rs, &a->srv->keys, &s, &a->caller.principal, &err) != AUTH_IDENTITY_OK) {
+        OPENSSL_cleanse(secret, AUTH_SECRET_KEY_LEN + 1);
+        aws_send_error(a, 403, query ? "InvalidClientTokenId" : "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+        return false;
+    }
+    *expired = st == AUTH_EEXPIRED;
+    a->caller.expires_at = s.expires_at;
+    auth_session_arn(&a->srv->keys, &s, a->caller.session_arn);
+    auth_session_user_id(&s, a->caller.session_user_id);
+    return true;
+}
+
 /* Authenticates the request with SigV4: the access key names the principal. */
 static bool authenticate(aws_req_t *a, const char *service)
 {
@@ -390,12 +440,9 @@ static bool authenticate(aws_req_t *a, const char *service)
         return false;
     }
     char secret[AUTH_SECRET_KEY_LEN + 1];
-    if (auth_access_key_get(storage_reader_records(a->rd), &a->srv->keys, sig.access_key_id, &a->caller.principal, secret, &err) !=
-        AUTH_IDENTITY_OK) {
-        aws_send_error(a, 403, query ? "InvalidClientTokenId" : "UnrecognizedClientException",
-                       "The security token included in the request is invalid.");
+    bool expired = false;
+    if (!credentials(a, &sig, secret, &expired))
         return false;
-    }
     /* h2o keeps Host as the authority and the length as a number: SigV4 signs both as headers */
     auth_header_t headers[AWS_MAX_HEADERS];
     size_t n = 0;
@@ -430,6 +477,12 @@ static bool authenticate(aws_req_t *a, const char *service)
                              "AWS Secret Access Key and signing method.");
         return false;
     }
+    if (expired) {
+        /* said only once the signature shows the caller holds the secret */
+        aws_send_error(a, query ? 403 : 400, query ? "ExpiredToken" : "ExpiredTokenException",
+                       "The security token included in the request is expired");
+        return false;
+    }
     a->caller.anonymous = false;
     return true;
 }
@@ -443,6 +496,19 @@ static const aws_operation_t *find(const aws_operation_t *const *tables, size_t 
                 h2o_memis(name, name_len, o->name, strlen(o->name)))
                 return o;
     return NULL;
+}
+
+/* Whether a query-protocol request is signed for STS (its credential
+ * scope's service): STS and IAM share the protocol and POST /. */
+static bool scope_is_sts(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    auth_sigv4_t sig;
+    return v.len <= AUTH_HEADER_MAX_BYTES && auth_sigv4_parse(v.base, v.len, &sig, NULL) == AUTH_OK &&
+           strcmp(sig.service, "sts") == 0;
 }
 
 int aws_route(server_t *srv, h2o_req_t *req)
@@ -480,8 +546,10 @@ int aws_route(server_t *srv, h2o_req_t *req)
         a.form_len = len;
         char action[64];
         long n = http_form_param(a.form, a.form_len, "Action", action, sizeof(action));
+        bool sts = scope_is_sts(req);
         if (n > 0)
-            a.op = find(query_tables, sizeof(query_tables) / sizeof(query_tables[0]), NULL, 0, action, (size_t)n);
+            a.op = sts ? find(sts_tables, sizeof(sts_tables) / sizeof(sts_tables[0]), NULL, 0, action, (size_t)n)
+                       : find(query_tables, sizeof(query_tables) / sizeof(query_tables[0]), NULL, 0, action, (size_t)n);
         if (!a.op) {
             aws_send_error(&a, 400, "InvalidAction", "%s%s is not a supported action", n > 0 ? action : "(no Action)", "");
             return 0;

@@ -4,7 +4,9 @@
  * Each operation: parameters → iam:<Operation> on the entity's ARN →
  * the identity store → IAM's XML.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -114,31 +116,47 @@ void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const 
         aws_submit_change(a, c, done, keep0, keep1);
 }
 
+/* MaxSessionDuration: absent → 0 (the default); false after sending the error. */
+static bool max_session_param(aws_req_t *a, int64_t *out)
+{
+    const char *v = aws_param_string(a, "MaxSessionDuration", false);
+    *out = 0;
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < 3600 || n > AUTH_SESSION_MAX_SECONDS) {
+        aws_send_error(a, 400, "ValidationError",
+                       "1 validation error detected: Value '%.40s' at 'maxSessionDuration' failed to satisfy constraint: Member "
+                       "must have value from 3600 to 43200",
+                       v);
+        return false;
+    }
+    *out = (int64_t)n;
+    return true;
+}
+
 static void create_principal(aws_req_t *a, bool role)
 {
     const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
     if (!name)
         return;
-    if (role) {
-        /* a trust policy: who may assume the role. Validated like IAM; Berth has no STS yet */
-        const char *trust = aws_param_string(a, "AssumeRolePolicyDocument", true);
-        if (!trust)
-            return;
-        policy_err_t perr;
-        policy_t *p = policy_parse(trust, strlen(trust), POLICY_KIND_RESOURCE, &perr);
-        if (!p) {
-            aws_send_error(a, 400, "MalformedPolicyDocument", "%s", perr.msg);
-            return;
-        }
-        policy_free(p);
-    }
+    /* a role's trust policy: who may assume it (sts:AssumeRole), kept with the role */
+    const char *trust = NULL;
+    int64_t max_session = 0;
+    if (role && !(trust = aws_param_string(a, "AssumeRolePolicyDocument", true)))
+        return;
+    if (role && !max_session_param(a, &max_session))
+        return;
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     auth_principal_arn(&a->srv->keys, name, role, arn);
     if (!aws_allowed_arn(a, role ? "iam:CreateRole" : "iam:CreateUser", arn))
         return;
     auth_err_t err;
     auth_identity_status_t s;
-    auth_change_t *c = auth_change_user_create(&a->srv->keys, name, role, &s, &err);
+    auth_change_t *c = role ? auth_change_role_create(&a->srv->keys, name, trust, strlen(trust), max_session, &s, &err)
+                            : auth_change_user_create(&a->srv->keys, name, false, &s, &err);
     iam_submit(a, c, s, &err, principal_created, NULL, NULL);
 }
 
@@ -150,6 +168,19 @@ static void create_user(aws_req_t *a)
 static void create_role(aws_req_t *a)
 {
     create_principal(a, true);
+}
+
+/* UpdateAssumeRolePolicy: iam:UpdateAssumeRolePolicy on the role's ARN. */
+static void update_assume_role_policy(aws_req_t *a)
+{
+    const char *doc = aws_param_string(a, "PolicyDocument", true);
+    auth_principal_t p;
+    if (!doc || !iam_target_principal(a, "RoleName", true, true, "iam:UpdateAssumeRolePolicy", &p))
+        return;
+    auth_err_t err;
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_role_trust_set(p.name, doc, strlen(doc), &s, &err);
+    iam_submit(a, c, s, &err, iam_changed, NULL, NULL);
 }
 
 static void get_principal(aws_req_t *a, bool role)
@@ -300,6 +331,7 @@ const aws_operation_t iam_user_operations[] = {
     {"iam", "GetRole", "iam", get_role},
     {"iam", "DeleteRole", "iam", delete_role},
     {"iam", "ListRoles", "iam", list_roles},
+    {"iam", "UpdateAssumeRolePolicy", "iam", update_assume_role_policy},
     {"iam", "CreateAccessKey", "iam", create_access_key},
     {"iam", "DeleteAccessKey", "iam", delete_access_key},
     {"iam", "ListAccessKeys", "iam", list_access_keys},
