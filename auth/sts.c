@@ -27,6 +27,35 @@ auth_identity_status_t auth_session_principal(storage_records_t *rs, const auth_
     return r;
 }
 
+/* A role's trust policy is not an ordinary resource policy: it must always
+ * allow the caller. Naming the caller itself (its ARN, its role for a
+ * session, "*", a service) it allows alone; naming only the caller's
+ * account, the caller's identity policies must allow too — within one
+ * account as IAM judges any resource policy across accounts. An identity
+ * policy alone never lets anyone assume a role. So: a Deny anywhere denies;
+ * the trust policy alone allowing allows; else the trust policy judged as
+ * if across accounts (the role's ARN under another account id, with an
+ * identity side that allows everything) must allow, and so must the
+ * caller's identity policies. */
+#define ALLOW_ALL "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"
+
+/* role_arn with its account replaced by one that is not `account_id` */
+static bool other_account_arn(const char *role_arn, const char *account_id, char *out, size_t cap)
+{
+    const char *p = role_arn;
+    for (int colons = 0; colons < 4; p++) {
+        if (*p == '\0')
+            return false;
+        if (*p == ':')
+            colons++;
+    }
+    const char *end = strchr(p, ':');
+    if (!end)
+        return false;
+    const char *other = account_id && strcmp(account_id, "000000000000") == 0 ? "111111111111" : "000000000000";
+    return (size_t)snprintf(out, cap, "%.*s%s%s", (int)(p - role_arn), role_arn, other, end) < cap;
+}
+
 policy_decision_t auth_trust_evaluate(const auth_role_trust_t *trust, const char *role_arn, const char *account_id,
                                       const policy_named_t *identity, size_t n_identity, const char *action,
                                       const char *principal_arn, const policy_context_entry_t *ctx, size_t n_ctx,
@@ -37,28 +66,51 @@ policy_decision_t auth_trust_evaluate(const auth_role_trust_t *trust, const char
         out = &local;
     memset(out, 0, sizeof(*out));
     out->decision = POLICY_IMPLICIT_DENY;
+    out->sid = "";
     if (trust->trust_len == 0) {
-        snprintf(out->reason, sizeof(out->reason), "the role %s has no trust policy", role_arn);
+        snprintf(out->reason, sizeof(out->reason), "denied: the role %s has no trust policy", role_arn);
         return POLICY_IMPLICIT_DENY;
     }
     policy_err_t perr;
     policy_t *p = policy_parse(trust->trust, trust->trust_len, POLICY_KIND_RESOURCE, &perr);
-    if (!p) {
-        snprintf(out->reason, sizeof(out->reason), "the trust policy of %s does not parse: %s", role_arn, perr.msg);
+    policy_t *all = policy_parse(ALLOW_ALL, sizeof(ALLOW_ALL) - 1, POLICY_KIND_IDENTITY, &perr);
+    if (!p || !all) {
+        policy_free(p);
+        policy_free(all);
+        snprintf(out->reason, sizeof(out->reason), "denied: the trust policy of %s cannot be read: %s", role_arn, perr.msg);
         return POLICY_IMPLICIT_DENY;
     }
-    policy_named_t named = {.name = "trust policy", .policy = p};
+    policy_named_t named = {.name = "trust policy", .policy = p}, everything = {.name = "(any identity policy)", .policy = all};
     policy_request_t req = {.action = action,
                             .resource = role_arn,
                             .principal_arn = principal_arn,
                             .principal_account = account_id,
                             .context = ctx,
                             .n_context = n_ctx};
+    policy_result_t scratch;
     policy_decision_t d = policy_evaluate(identity, n_identity, &named, &req, out);
-    /* the explanation points into the policy freed below: keep only the decision and the reason */
+    if (d != POLICY_EXPLICIT_DENY && policy_evaluate(NULL, 0, &named, &req, &scratch) != POLICY_ALLOW) {
+        /* not named itself: the account must be named, and the caller's own policies allow */
+        char elsewhere[AUTH_PRINCIPAL_ARN_MAX + 16];
+        policy_request_t across = req;
+        across.resource = elsewhere;
+        bool account_named = other_account_arn(role_arn, account_id, elsewhere, sizeof(elsewhere)) &&
+                             policy_evaluate(&everything, 1, &named, &across, &scratch) == POLICY_ALLOW;
+        bool identity_allows = policy_evaluate(identity, n_identity, NULL, &req, &scratch) == POLICY_ALLOW;
+        if (!account_named || !identity_allows) {
+            d = POLICY_IMPLICIT_DENY;
+            out->decision = d;
+            snprintf(out->reason, sizeof(out->reason), "denied: the trust policy of %s %s", role_arn,
+                     account_named ? "names the caller's account only, and none of the caller's identity policies allows "
+                                     "sts:AssumeRole on it"
+                                   : "does not name the caller or its account");
+        }
+    }
+    /* the explanation points into the policies freed below: keep only the decision and the reason */
     out->policy_name = NULL;
     out->sid = "";
     policy_free(p);
+    policy_free(all);
     return d;
 }
 

@@ -160,7 +160,7 @@ static cache_entry_t *repository_policy(authz_cache_t *c, storage_records_t *rs,
 }
 
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                   const char *action, const char *repo, const char *resource, const policy_named_t *given,
+                                   const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
                                    policy_result_t *out);
 
 /* Forgets everything parsed from an older state of the identity store. */
@@ -231,11 +231,10 @@ policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd,
     return authorize(t, rd, who, req, action, NULL, resource_arn, NULL, out);
 }
 
-policy_decision_t server_authorize_with(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                        const char *action, const char *resource_arn, const policy_named_t *resource_policy,
-                                        policy_result_t *out)
+policy_decision_t server_authorize_trust(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                         const char *role_arn, const auth_role_trust_t *trust, policy_result_t *out)
 {
-    return authorize(t, rd, who, req, action, NULL, resource_arn, resource_policy, out);
+    return authorize(t, rd, who, req, "sts:AssumeRole", NULL, role_arn, trust, out);
 }
 
 const char *server_caller_arn(const server_caller_t *who)
@@ -248,10 +247,10 @@ int64_t server_auth_now(const server_t *srv)
     return (int64_t)time(NULL) + srv->clock_offset;
 }
 
-/* `repo`, when not NULL, brings its repository policy in; `given`, when not
- * NULL, is the resource policy instead. */
+/* `repo`, when not NULL, brings its repository policy in; `trust`, when not
+ * NULL, is a role's trust policy, judged as trust policies are (auth_trust_evaluate). */
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                   const char *action, const char *repo, const char *resource, const policy_named_t *given,
+                                   const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
                                    policy_result_t *out)
 {
     storage_records_t *rs = storage_reader_records(rd);
@@ -259,7 +258,6 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
     sync_generation(c, rs);
     cache_entry_t *ids = who->anonymous ? NULL : identity_policies(c, rs, &who->principal);
     cache_entry_t *rp = repo ? repository_policy(c, rs, repo) : NULL;
-    const policy_named_t *resource_policy = given ? given : rp && rp->n ? &rp->named[0] : NULL;
 
     char ip[INET6_ADDRSTRLEN], now_iso[32], epoch[24];
     peer_ip(req, ip, sizeof(ip));
@@ -302,7 +300,10 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
                              .principal_account = t->srv->keys.account_id,
                              .context = ctx,
                              .n_context = n};
-    return policy_evaluate(ids ? ids->named : NULL, ids ? ids->n : 0, resource_policy, &preq, out);
+    if (trust)
+        return auth_trust_evaluate(trust, resource, t->srv->keys.account_id, ids ? ids->named : NULL, ids ? ids->n : 0, action,
+                                   caller_arn, ctx, n, out);
+    return policy_evaluate(ids ? ids->named : NULL, ids ? ids->n : 0, rp && rp->n ? &rp->named[0] : NULL, &preq, out);
 }
 
 /* ---- the caller of the registry API ------------------------------------------------ */

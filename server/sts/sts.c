@@ -97,14 +97,9 @@ static void assume_role(aws_req_t *a)
         aws_send_error(a, 500, "InternalFailure", "%s", err.msg);
         return;
     }
-    policy_err_t perr;
-    policy_t *p = trust->trust_len ? policy_parse(trust->trust, trust->trust_len, POLICY_KIND_RESOURCE, &perr) : NULL;
-    policy_named_t named = {.name = "trust policy", .policy = p};
-    policy_result_t res = {.decision = POLICY_IMPLICIT_DENY};
-    policy_decision_t d = p ? server_authorize_with((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req,
-                                                    "sts:AssumeRole", role.arn, &named, &res)
-                            : POLICY_IMPLICIT_DENY;
-    policy_free(p);
+    policy_result_t res;
+    policy_decision_t d =
+        server_authorize_trust((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req, role.arn, trust, &res);
     if (d != POLICY_ALLOW) {
         aws_send_denied(a, "sts:AssumeRole", role.arn, res.decision);
         return;
