@@ -99,15 +99,20 @@ auth_status_t auth_parse_authorization(const char *value, size_t len, auth_crede
 
 /* ---- the AWS shared credentials file (the CLI's side) ----------------- */
 
+/* AWS's own session tokens run to a few KiB; Berth's are under 400 bytes. */
+#define AUTH_FILE_SESSION_TOKEN_MAX 4096
+
 /* The keys of one profile of an AWS credentials file (what auth_bootstrap
- * writes to <data>/admin-credentials, and ~/.aws/credentials). */
+ * writes to <data>/admin-credentials, and ~/.aws/credentials), with the
+ * session token of temporary credentials ("" when the profile has none). */
 typedef struct {
     char access_key_id[129];
     char secret[129];
+    char session_token[AUTH_FILE_SESSION_TOKEN_MAX + 1];
 } auth_file_credentials_t;
 
-/* Finds `profile`'s aws_access_key_id and aws_secret_access_key in the text
- * of a credentials file. AUTH_EMALFORMED, naming the line or what is missing,
+/* Finds `profile`'s aws_access_key_id, aws_secret_access_key and (optional)
+ * aws_session_token in the text of a credentials file. AUTH_EMALFORMED, naming the line or what is missing,
  * for a malformed file, a missing profile or a profile without both keys;
  * then *out is all zeros. */
 auth_status_t auth_credentials_file_find(const char *text, size_t len, const char *profile, auth_file_credentials_t *out,

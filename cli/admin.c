@@ -168,8 +168,9 @@ static void usage_group(FILE *out, const char *group)
                  "  --profile NAME       the credentials file's profile (else $AWS_PROFILE, default)\n"
                  "  --ca-bundle FILE     CA certificates for an https endpoint (else $AWS_CA_BUNDLE, the system's)\n"
                  "  --no-verify-ssl      do not verify the server's certificate\n"
-                 "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, else the profile in\n"
-                 "$AWS_SHARED_CREDENTIALS_FILE (else ~/.aws/credentials), e.g. <data>/admin-credentials.\n"
+                 "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (and $AWS_SESSION_TOKEN for temporary\n"
+                 "ones from aws sts assume-role), else the profile in $AWS_SHARED_CREDENTIALS_FILE (else\n"
+                 "~/.aws/credentials), e.g. <data>/admin-credentials; its aws_session_token too.\n"
                  "A value written file://PATH is read from PATH.\n");
 }
 
@@ -295,12 +296,20 @@ static const char *first_env(const char *a, const char *b)
 
 static int load_credentials(const admin_options_t *o, auth_file_credentials_t *cred, cli_err_t *e)
 {
+    memset(cred, 0, sizeof(*cred));
     const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
     if (id && *id && secret && *secret && !o->profile) {
         if (strlen(id) >= sizeof(cred->access_key_id) || strlen(secret) >= sizeof(cred->secret))
             return cli_fail(e, "AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is too long");
         strcpy(cred->access_key_id, id);
         strcpy(cred->secret, secret);
+        /* temporary credentials (aws sts assume-role) come with their session token */
+        const char *token = getenv("AWS_SESSION_TOKEN");
+        if (token && *token) {
+            if (strlen(token) >= sizeof(cred->session_token))
+                return cli_fail(e, "AWS_SESSION_TOKEN is too long");
+            strcpy(cred->session_token, token);
+        }
         return 0;
     }
     char path[4096];
@@ -529,16 +538,21 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
     const char *content_type =
         proto == ADMIN_QUERY ? "application/x-www-form-urlencoded; charset=utf-8" : "application/x-amz-json-1.1";
     snprintf(target, sizeof(target), "AmazonEC2ContainerRegistry_V20150921.%s", c->operation);
-    auth_header_t signed_headers[3] = {
+    /* X-Amz-Security-Token is signed, as botocore signs it */
+    bool has_token = cred.session_token[0] != '\0';
+    auth_header_t signed_headers[4] = {
         {"host", 4, authority, strlen(authority)},
         {"content-type", 12, content_type, strlen(content_type)},
+        {"x-amz-security-token", 20, cred.session_token, strlen(cred.session_token)},
         {"x-amz-target", 12, target, strlen(target)},
     };
+    if (!has_token)
+        signed_headers[2] = signed_headers[3];
     auth_http_request_t hr = {.method = "POST",
                               .path = "/",
                               .path_len = 1,
                               .headers = signed_headers,
-                              .n_headers = proto == ADMIN_JSON ? 3 : 2,
+                              .n_headers = 2 + (has_token ? 1 : 0) + (proto == ADMIN_JSON ? 1 : 0),
                               .body = body,
                               .body_len = strlen(body)};
     char amz_date[17], authorization[1024];
@@ -546,8 +560,9 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
     auth_status_t s = auth_sigv4_sign(&hr, cred.access_key_id, cred.secret, strlen(cred.secret), region ? region : "us-east-1",
                                       proto == ADMIN_QUERY ? "iam" : "ecr", (int64_t)time(NULL), amz_date, authorization,
                                       sizeof(authorization), &aerr);
-    OPENSSL_cleanse(&cred, sizeof(cred));
+    OPENSSL_cleanse(cred.secret, sizeof(cred.secret));
     if (s != AUTH_OK) {
+        OPENSSL_cleanse(&cred, sizeof(cred));
         free(body);
         curl_easy_cleanup(curl);
         return cli_fail(e, "cannot sign the request: %s", aerr.msg), EXIT_USAGE;
@@ -567,6 +582,16 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
         if (ok)
             headers = h;
     }
+    if (ok && has_token) {
+        /* the token is longer than the other lines: a buffer of its own */
+        char token_line[sizeof(cred.session_token) + 32];
+        snprintf(token_line, sizeof(token_line), "X-Amz-Security-Token: %s", cred.session_token);
+        ok = (h = curl_slist_append(headers, token_line)) != NULL;
+        if (ok)
+            headers = h;
+        OPENSSL_cleanse(token_line, sizeof(token_line));
+    }
+    OPENSSL_cleanse(&cred, sizeof(cred));
     char url[600];
     snprintf(url, sizeof(url), "%s%s/", strncmp(endpoint, "https", 5) == 0 ? "https://" : "http://", authority);
     reply_t r = {0};

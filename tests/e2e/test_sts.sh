@@ -10,7 +10,7 @@
 # expiry (berthd restarted with --clock-offset, the documented test-only
 # clock), and boto3.
 #
-#   E2E_TARGET=berth BERTHD=build/server/berthd tests/e2e/test_sts.sh
+#   E2E_TARGET=berth BERTHD=build/server/berthd BERTH_CLI=build/cli/berth tests/e2e/test_sts.sh
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need /usr/bin/aws /usr/bin/python3 skopeo curl jq base64
@@ -289,6 +289,28 @@ t_boto3() {
     expect_out_jq '.errors.session_name_1[1] | test("roleSessionName.*greater than or equal to 2")' true
 }
 run_case "boto3: assume_role for 900 s and get_caller_identity with the temporary credentials; DurationSeconds 899 and a 1-character session name (past botocore's own checks) → ValidationError" t_boto3
+
+t_berth_cli() {
+    [[ -n ${BERTH_CLI:-} && -x ${BERTH_CLI:-} ]] || skip_case "BERTH_CLI is not set"
+    local pw
+    as "$PULLER_CREDS" "$BERTH_CLI" ecr get-login-password --endpoint-url "$BASE"
+    expect_success
+    pw=$(cmd_out)
+    req GET /v2/e2e/sts-app/manifests/v1 -u "AWS:$pw"
+    expect_status 200
+    AWS_ACCESS_KEY_ID=$(sed -n 's/^aws_access_key_id = //p' "$PULLER_CREDS") \
+        AWS_SECRET_ACCESS_KEY=$(sed -n 's/^aws_secret_access_key = //p' "$PULLER_CREDS") \
+        AWS_SESSION_TOKEN=$(sed -n 's/^aws_session_token = //p' "$PULLER_CREDS") \
+        run "$BERTH_CLI" ecr get-login-password --endpoint-url "$BASE"
+    expect_success
+    # without its token the ASIA key is nobody's
+    AWS_ACCESS_KEY_ID=$(sed -n 's/^aws_access_key_id = //p' "$PULLER_CREDS") \
+        AWS_SECRET_ACCESS_KEY=$(sed -n 's/^aws_secret_access_key = //p' "$PULLER_CREDS") \
+        run "$BERTH_CLI" ecr get-login-password --endpoint-url "$BASE"
+    expect_exit 1
+    expect_stderr_match "UnrecognizedClientException"
+}
+run_case "berth ecr get-login-password with temporary credentials (aws_session_token in the file, or AWS_SESSION_TOKEN): a password that pulls; the key without its token is refused" t_berth_cli
 
 # Expiry: berthd's clock for credentials moved past the 1 h session (--clock-offset).
 restart_registry --clock-offset 3700
