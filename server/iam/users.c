@@ -61,6 +61,42 @@ static void send_principal(aws_req_t *a, const auth_principal_t *p)
     aws_send_result(a, json_pack("{s:o?}", p->is_role ? "Role" : "User", principal_json(p)));
 }
 
+/* IAM sends a role's trust policy percent-encoded (RFC 3986), which the AWS
+ * CLI and boto3 decode back to JSON. NULL: no memory. */
+static json_t *url_encoded(const char *doc)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(doc);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *c = (const unsigned char *)doc; *c; c++) {
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("-._~", *c)) {
+            *o++ = (char)*c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+    }
+    *o = '\0';
+    json_t *v = json_string(out);
+    free(out);
+    return v;
+}
+
+/* A role with its trust policy and MaxSessionDuration, as GetRole and CreateRole answer it. */
+static void send_role(aws_req_t *a, const auth_principal_t *p, const char *trust, int64_t max_session)
+{
+    json_t *role = principal_json(p);
+    if (role && (json_object_set_new(role, "AssumeRolePolicyDocument", url_encoded(trust)) != 0 ||
+                 json_object_set_new(role, "MaxSessionDuration", json_integer(max_session)) != 0)) {
+        json_decref(role);
+        role = NULL;
+    }
+    aws_send_result(a, role ? json_pack("{s:o}", "Role", role) : NULL);
+}
+
 bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out)
 {
     const char *name = aws_param_string(a, param, required);
@@ -88,12 +124,14 @@ bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool requi
     return true;
 }
 
+/* keep: a new role's trust policy and MaxSessionDuration (as text); NULL for a user */
 static void principal_created(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
                               const char *const keep[2])
 {
-    (void)keep;
     if (s != AUTH_IDENTITY_OK)
         iam_send_identity_error(a, s, err);
+    else if (keep[0] && keep[1])
+        send_role(a, auth_change_principal(c), keep[0], strtoll(keep[1], NULL, 10));
     else
         send_principal(a, auth_change_principal(c));
 }
@@ -157,7 +195,9 @@ static void create_principal(aws_req_t *a, bool role)
     auth_identity_status_t s;
     auth_change_t *c = role ? auth_change_role_create(&a->srv->keys, name, trust, strlen(trust), max_session, &s, &err)
                             : auth_change_user_create(&a->srv->keys, name, false, &s, &err);
-    iam_submit(a, c, s, &err, principal_created, NULL, NULL);
+    char max[24];
+    snprintf(max, sizeof(max), "%lld", (long long)(max_session ? max_session : AUTH_ROLE_DEFAULT_MAX_SESSION_SECONDS));
+    iam_submit(a, c, s, &err, principal_created, role ? trust : NULL, role ? max : NULL);
 }
 
 static void create_user(aws_req_t *a)
@@ -186,8 +226,19 @@ static void update_assume_role_policy(aws_req_t *a)
 static void get_principal(aws_req_t *a, bool role)
 {
     auth_principal_t p;
-    if (iam_target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
+    if (!iam_target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
+        return;
+    if (!role) {
         send_principal(a, &p);
+        return;
+    }
+    auth_role_trust_t *t = h2o_mem_alloc_pool(&a->req->pool, sizeof(*t));
+    auth_err_t err;
+    auth_identity_status_t s = auth_role_get(storage_reader_records(a->rd), p.arn, &p, t, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        send_role(a, &p, t->trust, t->max_session_seconds);
 }
 
 static void get_user(aws_req_t *a)

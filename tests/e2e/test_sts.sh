@@ -58,6 +58,8 @@ t_setup() {
     run "${IAM[@]}" create-role --role-name puller --assume-role-policy-document "file://$E2E_TMP/trust-admin.json"
     expect_success
     expect_out_jq .Role.Arn "\"$ROLE_ARN/puller\""
+    expect_out_jq .Role.AssumeRolePolicyDocument.Statement[0].Principal.AWS "\"arn:aws:iam::$ACCOUNT:user/admin\""
+    expect_out_jq .Role.MaxSessionDuration 3600
     run "${IAM[@]}" attach-role-policy --role-name puller --policy-arn "arn:aws:iam::$ACCOUNT:policy/RolePull"
     expect_success
     trust "{\"AWS\":\"arn:aws:iam::$ACCOUNT:user/someone-else\"}" >"$E2E_TMP/trust-other.json"
@@ -74,7 +76,7 @@ t_setup() {
     expect_exit 254
     expect_stderr_match "ValidationError"
 }
-run_case "setup: the administrator pushes e2e/sts-app:v1; aws iam create-role keeps trust policies (a malformed one and a MaxSessionDuration past 12 h refused)" t_setup
+run_case "setup: the administrator pushes e2e/sts-app:v1; aws iam create-role keeps trust policies (answered decoded, with MaxSessionDuration) (a malformed one and a MaxSessionDuration past 12 h refused)" t_setup
 
 t_caller_identity_user() {
     run "${STS[@]}" get-caller-identity
@@ -163,10 +165,13 @@ t_assume_refused() {
     # UpdateAssumeRolePolicy: now the administrator is named
     run "${IAM[@]}" update-assume-role-policy --role-name not-for-admin --policy-document "file://$E2E_TMP/trust-admin.json"
     expect_success
+    run "${IAM[@]}" get-role --role-name not-for-admin
+    expect_success
+    expect_out_jq .Role.AssumeRolePolicyDocument.Statement[0].Principal.AWS "\"arn:aws:iam::$ACCOUNT:user/admin\""
     run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/not-for-admin" --role-session-name s1
     expect_success
 }
-run_case "AssumeRole refused with AccessDenied where the trust policy does not name the caller (another user, a service only, no such role, a session of the role); update-assume-role-policy changes that" t_assume_refused
+run_case "AssumeRole refused with AccessDenied where the trust policy does not name the caller (another user, a service only, no such role, a session of the role); update-assume-role-policy changes that (get-role shows it)" t_assume_refused
 
 t_validation_errors() {
     run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/puller" --role-session-name s1 --duration-seconds 43201
