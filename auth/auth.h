@@ -1,7 +1,8 @@
 /*
  * auth/auth.h — who is calling: AWS Signature Version 4, registry tokens,
- * the Authorization header's Basic and Bearer schemes, and sealing of stored
- * secrets.
+ * the Authorization header's Basic and Bearer schemes, sealing of stored
+ * secrets, and STS: role sessions' temporary credentials, trust policies
+ * and iam:PassRole.
  *
  * The functions of the first sections are pure (no I/O, no globals, no
  * clock: the caller passes `now`), except that issuing randomness comes from

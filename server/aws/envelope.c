@@ -2,11 +2,15 @@
  * What every AWS-style API shares. Two protocols arrive at `POST /`:
  *  - JSON 1.1 (ECR, ECS): `X-Amz-Target: <Service>.<Operation>`, a JSON
  *    body; replies `application/x-amz-json-1.1`, errors `{"__type", "message"}`;
- *  - query (IAM): a form body `Action=<Operation>&Version=...&...`; replies
- *    XML `<OperationResponse><OperationResult>...`, errors `<ErrorResponse>`.
+ *  - query (IAM, STS): a form body `Action=<Operation>&Version=...&...`;
+ *    replies XML `<OperationResponse><OperationResult>...`, errors
+ *    `<ErrorResponse>`; STS and IAM are told apart by the SigV4 credential
+ *    scope's service ("sts", else IAM) and answer in their own namespaces.
  * Both are authenticated with AWS Signature Version 4 by an access key of the
- * identity store; here: the envelope, SigV4, dispatch to one handler per
- * operation (server/ecr/, server/iam/), the reply and error shapes.
+ * identity store, or by an STS session's temporary credentials (an "ASIA…"
+ * key id with X-Amz-Security-Token, opened without the store but for the
+ * role's record); here: the envelope, SigV4, dispatch to one handler per
+ * operation (server/ecr/, server/iam/, server/sts/), the reply and error shapes.
  */
 #include <openssl/rand.h>
 #include <stdarg.h>
