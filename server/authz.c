@@ -161,7 +161,7 @@ static cache_entry_t *repository_policy(authz_cache_t *c, storage_records_t *rs,
 
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                    const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
-                                   policy_result_t *out);
+                                   const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out);
 
 /* Forgets everything parsed from an older state of the identity store. */
 static void sync_generation(authz_cache_t *c, storage_records_t *rs)
@@ -222,19 +222,20 @@ policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, con
 {
     char resource[OCI_NAME_MAX + 96];
     server_resource_arn(t->srv, repo, resource, sizeof(resource));
-    return authorize(t, rd, who, req, action, repo, resource, NULL, out);
+    return authorize(t, rd, who, req, action, repo, resource, NULL, NULL, 0, out);
 }
 
 policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                        const char *action, const char *resource_arn, policy_result_t *out)
 {
-    return authorize(t, rd, who, req, action, NULL, resource_arn, NULL, out);
+    return authorize(t, rd, who, req, action, NULL, resource_arn, NULL, NULL, 0, out);
 }
 
 policy_decision_t server_authorize_trust(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                         const char *role_arn, const auth_role_trust_t *trust, policy_result_t *out)
+                                         const char *role_arn, const auth_role_trust_t *trust, const policy_context_entry_t *extra,
+                                         size_t n_extra, policy_result_t *out)
 {
-    return authorize(t, rd, who, req, "sts:AssumeRole", NULL, role_arn, trust, out);
+    return authorize(t, rd, who, req, "sts:AssumeRole", NULL, role_arn, trust, extra, n_extra, out);
 }
 
 const char *server_caller_arn(const server_caller_t *who)
@@ -251,7 +252,7 @@ int64_t server_auth_now(const server_t *srv)
  * NULL, is a role's trust policy, judged as trust policies are (auth_trust_evaluate). */
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                    const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
-                                   policy_result_t *out)
+                                   const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out)
 {
     storage_records_t *rs = storage_reader_records(rd);
     authz_cache_t *c = t->authz;
@@ -275,7 +276,7 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
     const char *parn = who->anonymous ? NULL : who->principal.arn;
     const char *caller_arn = who->anonymous ? NULL : server_caller_arn(who);
 
-    policy_context_entry_t ctx[8];
+    policy_context_entry_t ctx[8 + SERVER_EXTRA_CONTEXT_MAX];
     size_t n = 0;
     const char *const v_ip[] = {ip}, *const v_now[] = {now_iso}, *const v_epoch[] = {epoch}, *const v_secure[] = {secure};
     const char *const v_user[] = {username}, *const v_uid[] = {userid}, *const v_parn[] = {parn};
@@ -294,6 +295,8 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
             n++;
         }
     }
+    for (size_t i = 0; i < n_extra && i < SERVER_EXTRA_CONTEXT_MAX; i++)
+        ctx[n++] = extra[i];
     policy_request_t preq = {.action = action,
                              .resource = resource,
                              .principal_arn = caller_arn,

@@ -123,11 +123,15 @@ policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, con
 /* The same with the resource's ARN given (IAM users, policies). */
 policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                        const char *action, const char *resource_arn, policy_result_t *out);
+/* Context keys an operation adds to the request's (sts:ExternalId, ...) */
+#define SERVER_EXTRA_CONTEXT_MAX 4
 /* sts:AssumeRole on role_arn: the role's trust policy with the caller's
- * identity policies and the request's context, judged as IAM judges a
- * trust policy (auth_trust_evaluate). */
+ * identity policies and the request's context plus `extra` (at most
+ * SERVER_EXTRA_CONTEXT_MAX), judged as IAM judges a trust policy
+ * (auth_trust_evaluate). */
 policy_decision_t server_authorize_trust(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                         const char *role_arn, const auth_role_trust_t *trust, policy_result_t *out);
+                                         const char *role_arn, const auth_role_trust_t *trust, const policy_context_entry_t *extra,
+                                         size_t n_extra, policy_result_t *out);
 /* The caller's ARN as policies and messages name it: a role session's
  * arn:aws:sts::…:assumed-role/… ARN, else the principal's. */
 const char *server_caller_arn(const server_caller_t *who);

@@ -57,6 +57,48 @@ static bool duration_param(aws_req_t *a, int64_t *out)
     return true;
 }
 
+/* AssumeRole's parameters Berth does not implement. Session policies and
+ * tags would narrow or label a session: ignoring them would hand out more
+ * than the caller asked for, so a request carrying one is refused whole.
+ * Lists arrive as Name.member.N[.Field]: matched by prefix, on the decoded name. */
+static bool unsupported_absent(aws_req_t *a)
+{
+    static const char *const names[] = {"Policy",       "PolicyArns.", "Tags.",          "TransitiveTagKeys.",
+                                        "SerialNumber", "TokenCode",   "SourceIdentity", "ProvidedContexts."};
+    for (size_t pos = 0; pos < a->form_len;) {
+        const char *pair = a->form + pos, *amp = memchr(pair, '&', a->form_len - pos);
+        size_t len = amp ? (size_t)(amp - pair) : a->form_len - pos;
+        pos += len + 1;
+        const char *eq = memchr(pair, '=', len);
+        size_t nlen = eq ? (size_t)(eq - pair) : len;
+        char name[64];
+        size_t o = 0;
+        for (size_t i = 0; i < nlen && o < sizeof(name) - 1; i++) {
+            int hi, lo;
+            if (pair[i] == '%' && i + 2 < nlen && (hi = auth_hex_value((unsigned char)pair[i + 1])) >= 0 &&
+                (lo = auth_hex_value((unsigned char)pair[i + 2])) >= 0) {
+                name[o++] = (char)(hi << 4 | lo);
+                i += 2;
+            } else {
+                name[o++] = pair[i] == '+' ? ' ' : pair[i];
+            }
+        }
+        name[o] = '\0';
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            size_t kl = strlen(names[k]);
+            bool prefix = names[k][kl - 1] == '.';
+            if (prefix ? strncmp(name, names[k], kl) == 0 : strcmp(name, names[k]) == 0) {
+                aws_send_error(a, 400, "ValidationError",
+                               "%.60s is not supported by this server's STS: session policies, tags, MFA and source identity "
+                               "are not implemented, and a session is never made without what was asked of it",
+                               name);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 static void assume_role(aws_req_t *a)
 {
     const char *role_arn = aws_param_string(a, "RoleArn", true);
@@ -81,8 +123,14 @@ static void assume_role(aws_req_t *a)
         return;
     }
     int64_t duration;
-    if (!duration_param(a, &duration))
+    if (!duration_param(a, &duration) || !unsupported_absent(a))
         return;
+    const char *external_id = aws_param_string(a, "ExternalId", false);
+    if (external_id && (strlen(external_id) < 2 || strlen(external_id) > 1224)) {
+        validation(a, external_id, "externalId",
+                   strlen(external_id) < 2 ? "have length greater than or equal to 2" : "have length less than or equal to 1224");
+        return;
+    }
 
     auth_principal_t role;
     auth_role_trust_t *trust = h2o_mem_alloc_pool(&a->req->pool, sizeof(*trust));
@@ -97,9 +145,17 @@ static void assume_role(aws_req_t *a)
         aws_send_error(a, 500, "InternalFailure", "%s", err.msg);
         return;
     }
+    /* what a trust policy's conditions may test, as STS offers them */
+    char duration_text[24];
+    snprintf(duration_text, sizeof(duration_text), "%lld", (long long)duration);
+    const char *const v_session[] = {session}, *const v_external[] = {external_id}, *const v_duration[] = {duration_text};
+    policy_context_entry_t extra[3] = {{"sts:RoleSessionName", v_session, 1}, {"sts:DurationSeconds", v_duration, 1}};
+    size_t n_extra = 2;
+    if (external_id)
+        extra[n_extra++] = (policy_context_entry_t){"sts:ExternalId", v_external, 1};
     policy_result_t res;
-    policy_decision_t d =
-        server_authorize_trust((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req, role.arn, trust, &res);
+    policy_decision_t d = server_authorize_trust((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req, role.arn, trust,
+                                                 extra, n_extra, &res);
     if (d != POLICY_ALLOW) {
         aws_send_denied(a, "sts:AssumeRole", role.arn, res.decision);
         return;

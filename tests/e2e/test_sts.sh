@@ -194,6 +194,32 @@ t_validation_errors() {
 }
 run_case "bad DurationSeconds (past 43200, past the role's 3600) and RoleSessionName (65 characters, a space, a slash) → ValidationError; 900 s is accepted" t_validation_errors
 
+t_external_id_and_session_policies() {
+    printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:user/admin"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"ext-42"},"StringLike":{"sts:RoleSessionName":"ci-*"}}}]}' \
+        "$ACCOUNT" >"$E2E_TMP/trust-external.json"
+    run "${IAM[@]}" create-role --role-name third-party --assume-role-policy-document "file://$E2E_TMP/trust-external.json"
+    expect_success
+    run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/third-party" --role-session-name ci-1
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+    run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/third-party" --role-session-name ci-1 --external-id wrong
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+    run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/third-party" --role-session-name other-1 --external-id ext-42
+    expect_exit 254
+    expect_stderr_match "AccessDenied"
+    run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/third-party" --role-session-name ci-1 --external-id ext-42
+    expect_success
+    # a session policy would narrow the session: never silently dropped
+    run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/puller" --role-session-name s1 --policy "file://$E2E_TMP/pull.json"
+    expect_exit 254
+    expect_stderr_match "ValidationError.*Policy is not supported"
+    run "${STS[@]}" assume-role --role-arn "$ROLE_ARN/puller" --role-session-name s1 --tags Key=team,Value=a
+    expect_exit 254
+    expect_stderr_match "ValidationError.*Tags.member.1.Key is not supported"
+}
+run_case "trust-policy conditions see sts:ExternalId and sts:RoleSessionName (missing, wrong, right); a session policy or tags → ValidationError, never silently ignored" t_external_id_and_session_policies
+
 t_tampered() {
     local id secret token f=$E2E_TMP/tampered
     id=$(sed -n 's/^aws_access_key_id = //p' "$PULLER_CREDS")
