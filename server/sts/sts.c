@@ -60,40 +60,19 @@ static bool duration_param(aws_req_t *a, int64_t *out)
 /* AssumeRole's parameters Berth does not implement. Session policies and
  * tags would narrow or label a session: ignoring them would hand out more
  * than the caller asked for, so a request carrying one is refused whole.
- * Lists arrive as Name.member.N[.Field]: matched by prefix, on the decoded name. */
+ * Matched by prefix: "Policy" is also PolicyArns.member.N.arn, lists arrive
+ * as Name.member.N[.Field]. */
 static bool unsupported_absent(aws_req_t *a)
 {
-    static const char *const names[] = {"Policy",       "PolicyArns.", "Tags.",          "TransitiveTagKeys.",
-                                        "SerialNumber", "TokenCode",   "SourceIdentity", "ProvidedContexts."};
-    for (size_t pos = 0; pos < a->form_len;) {
-        const char *pair = a->form + pos, *amp = memchr(pair, '&', a->form_len - pos);
-        size_t len = amp ? (size_t)(amp - pair) : a->form_len - pos;
-        pos += len + 1;
-        const char *eq = memchr(pair, '=', len);
-        size_t nlen = eq ? (size_t)(eq - pair) : len;
-        char name[64];
-        size_t o = 0;
-        for (size_t i = 0; i < nlen && o < sizeof(name) - 1; i++) {
-            int hi, lo;
-            if (pair[i] == '%' && i + 2 < nlen && (hi = auth_hex_value((unsigned char)pair[i + 1])) >= 0 &&
-                (lo = auth_hex_value((unsigned char)pair[i + 2])) >= 0) {
-                name[o++] = (char)(hi << 4 | lo);
-                i += 2;
-            } else {
-                name[o++] = pair[i] == '+' ? ' ' : pair[i];
-            }
-        }
-        name[o] = '\0';
-        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-            size_t kl = strlen(names[k]);
-            bool prefix = names[k][kl - 1] == '.';
-            if (prefix ? strncmp(name, names[k], kl) == 0 : strcmp(name, names[k]) == 0) {
-                aws_send_error(a, 400, "ValidationError",
-                               "%.60s is not supported by this server's STS: session policies, tags, MFA and source identity "
-                               "are not implemented, and a session is never made without what was asked of it",
-                               name);
-                return false;
-            }
+    static const char *const prefixes[] = {"Policy",    "Tags.",          "TransitiveTagKeys.", "SerialNumber",
+                                           "TokenCode", "SourceIdentity", "ProvidedContexts."};
+    for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
+        if (http_form_has_key_prefix(a->form, a->form_len, prefixes[k])) {
+            aws_send_error(a, 400, "ValidationError",
+                           "%s%s is not supported by this server's STS: session policies, tags, MFA and source identity are "
+                           "not implemented, and a session is never made without what was asked of it",
+                           prefixes[k], prefixes[k][strlen(prefixes[k]) - 1] == '.' ? "*" : "");
+            return false;
         }
     }
     return true;
