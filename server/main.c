@@ -691,6 +691,11 @@ int main(int argc, char **argv)
                     .token_seconds = (int64_t)o.token_seconds,
                     .clock_offset = o.clock_offset};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
+    if (srv.clock_offset != 0)
+        fprintf(
+            stderr,
+            "berthd: --clock-offset %lld: credentials are issued and checked %lld seconds off the real clock (for tests only)\n",
+            (long long)srv.clock_offset, (long long)srv.clock_offset);
     if (!(srv.storage = storage_open(o.data, &sopt, &serr))) {
         fprintf(stderr, "berthd: %s\n", serr.msg);
         return 1;

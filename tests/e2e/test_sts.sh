@@ -343,6 +343,19 @@ t_berth_cli() {
 }
 run_case "berth ecr get-login-password with temporary credentials (aws_session_token in the file, or AWS_SESSION_TOKEN): a password that pulls; the key without its token is refused" t_berth_cli
 
+t_clock_offset_flag() {
+    local v
+    for v in abc 12x "" 31622401 -31622401; do
+        run "$BERTHD" --clock-offset "$v" --help
+        expect_exit 2
+        expect_stderr_match "clock-offset takes seconds"
+    done
+    run "$BERTHD" --clock-offset -60 --help
+    expect_success
+    grep -q -- "^  --clock-offset SECONDS FOR TESTS ONLY" "$E2E_TMP/cmd.out" || fail "berthd --help does not describe --clock-offset"
+}
+run_case "berthd --clock-offset takes a signed count of seconds within a year (else exit 2) and --help says it is for tests only" t_clock_offset_flag
+
 # Expiry: berthd's clock for credentials moved past the 1 h session (--clock-offset).
 restart_registry --clock-offset 3700
 
@@ -366,6 +379,8 @@ t_expired() {
     # the administrator's access key does not expire
     run "${STS[@]}" get-caller-identity
     expect_success
+    grep -q -- "--clock-offset 3700: credentials are issued and checked 3700 seconds off" "$REGISTRY_LOG" ||
+        fail "berthd does not say its credentials' clock is moved"
 }
 run_case "past their expiry (berthd --clock-offset 3700): the session's credentials → ExpiredToken (STS, IAM) and ExpiredTokenException (ECR); the password minted from them → 401 on /v2/ and skopeo fails" t_expired
 
