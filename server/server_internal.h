@@ -313,8 +313,12 @@ bool aws_allowed(aws_req_t *a, const char *action, const char *repo);
 /* The same for any resource ARN (IAM's users and policies). */
 bool aws_allowed_arn(aws_req_t *a, const char *action, const char *resource_arn);
 void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn, policy_decision_t d);
-/* A string parameter; NULL after sending the error (or when optional and absent). */
+/* A string parameter; NULL after sending the error (or when optional and
+ * absent: a caller that must tell those apart uses aws_param_optional). */
 const char *aws_param_string(aws_req_t *a, const char *name, bool required);
+/* An optional string parameter: true with *out NULL when absent or with its
+ * value; false after sending the error for a malformed one. */
+bool aws_param_optional(aws_req_t *a, const char *name, const char **out);
 
 /* Runs an identity-store change without holding the event loop: `done` runs on
  * this loop once the change is durable (or refused), with the outcome and

@@ -340,6 +340,17 @@ const char *aws_param_string(aws_req_t *a, const char *name, bool required)
     return json_string_value(v);
 }
 
+bool aws_param_optional(aws_req_t *a, const char *name, const char **out)
+{
+    /* absent is told apart first: aws_param_string answers NULL both for an
+     * absent optional parameter and after sending the error for a malformed
+     * one, and a handler that went on would send a second response */
+    bool absent = a->protocol == AWS_PROTOCOL_QUERY ? http_form_param(a->form, a->form_len, name, NULL, 0) == -1
+                                                    : json_object_get(a->body, name) == NULL;
+    *out = absent ? NULL : aws_param_string(a, name, true);
+    return absent || *out != NULL;
+}
+
 typedef struct {
     aws_req_t a; /* the request as the handler had it, minus its snapshot and body */
     auth_change_t *change;

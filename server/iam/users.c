@@ -99,9 +99,9 @@ static void send_role(aws_req_t *a, const auth_principal_t *p, const char *trust
 
 bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out)
 {
-    const char *name = aws_param_string(a, param, required);
-    if (!name && required)
-        return false;
+    const char *name = NULL;
+    if (required ? !(name = aws_param_string(a, param, true)) : !aws_param_optional(a, param, &name))
+        return false; /* the error is sent (an optional one malformed, too: never a second response) */
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     if (name)
         auth_principal_arn(&a->srv->keys, name, role, arn);
@@ -157,8 +157,10 @@ void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const 
 /* MaxSessionDuration: absent → 0 (the default); false after sending the error. */
 static bool max_session_param(aws_req_t *a, int64_t *out)
 {
-    const char *v = aws_param_string(a, "MaxSessionDuration", false);
+    const char *v;
     *out = 0;
+    if (!aws_param_optional(a, "MaxSessionDuration", &v))
+        return false;
     if (!v)
         return true;
     char *end;

@@ -32,7 +32,9 @@ static void validation(aws_req_t *a, const char *value, const char *member, cons
 /* DurationSeconds: absent → the default; false after sending the error. */
 static bool duration_param(aws_req_t *a, int64_t *out)
 {
-    const char *d = aws_param_string(a, "DurationSeconds", false);
+    const char *d;
+    if (!aws_param_optional(a, "DurationSeconds", &d))
+        return false;
     if (!d) {
         *out = AUTH_SESSION_DEFAULT_SECONDS;
         return true;
@@ -104,7 +106,9 @@ static void assume_role(aws_req_t *a)
     int64_t duration;
     if (!duration_param(a, &duration) || !unsupported_absent(a))
         return;
-    const char *external_id = aws_param_string(a, "ExternalId", false);
+    const char *external_id;
+    if (!aws_param_optional(a, "ExternalId", &external_id))
+        return;
     if (external_id && (strlen(external_id) < 2 || strlen(external_id) > 1224)) {
         validation(a, external_id, "externalId",
                    strlen(external_id) < 2 ? "have length greater than or equal to 2" : "have length less than or equal to 1224");

@@ -220,6 +220,26 @@ t_external_id_and_session_policies() {
 }
 run_case "trust-policy conditions see sts:ExternalId and sts:RoleSessionName (missing, wrong, right); a session policy or tags → ValidationError, never silently ignored" t_external_id_and_session_policies
 
+t_malformed_optional_parameters() {
+    local body service
+    for body in "iam Action=GetUser&Version=2010-05-08&UserName=%ZZ" \
+        "iam Action=CreateAccessKey&Version=2010-05-08&UserName=%00" \
+        "iam Action=CreateRole&Version=2010-05-08&RoleName=x&AssumeRolePolicyDocument=%7B%7D&MaxSessionDuration=%ZZ" \
+        "sts Action=AssumeRole&Version=2011-06-15&RoleArn=$ROLE_ARN/puller&RoleSessionName=abc&DurationSeconds=%ZZ" \
+        "sts Action=AssumeRole&Version=2011-06-15&RoleArn=$ROLE_ARN/puller&RoleSessionName=abc&ExternalId=%G1"; do
+        service=${body%% *}
+        run /usr/bin/python3 "$E2E_DIR/aws_signed.py" "$BASE" "$CREDS" "$service" "${body#* }" \
+            "Content-Type:application/x-www-form-urlencoded; charset=utf-8"
+        expect_success
+        expect_out_jq .status 400
+        grep -q "<Code>ValidationError</Code>" "$E2E_TMP/cmd.out" || fail "no ValidationError for ${body#* }: $(cmd_out)"
+        # one response, and berthd still serving (a second response aborted it in h2o)
+        req GET /v2/
+        expect_status 401
+    done
+}
+run_case "a malformed optional parameter (UserName, MaxSessionDuration, DurationSeconds, ExternalId) → one 400 ValidationError, and berthd goes on serving" t_malformed_optional_parameters
+
 t_tampered() {
     local id secret token f=$E2E_TMP/tampered
     id=$(sed -n 's/^aws_access_key_id = //p' "$PULLER_CREDS")
