@@ -251,7 +251,7 @@ oom_reply:
 /* --------------------------------------------------------------- clusters */
 
 typedef struct {
-    long long instances, running, pending;
+    long long instances, running, pending, services;
 } counts_t;
 
 static int cluster_counts(ctx_t *x, const char *cluster, counts_t *c)
@@ -279,16 +279,17 @@ static int cluster_counts(ctx_t *x, const char *cluster, counts_t *c)
             c->pending++;
     }
     json_decref(items);
-    return 0;
+    return sched_ecs_services_count(x->rs, cluster, &c->services, x->err);
 }
 
 static json_t *cluster_json(ctx_t *x, const char *name, const counts_t *c)
 {
     char arn[SCHED_ECS_ARN_MAX];
     cluster_arn(x, name, arn);
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:i,s:[],s:[]}", "clusterArn", arn, "clusterName", name, "status", "ACTIVE",
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:[],s:[]}", "clusterArn", arn, "clusterName", name, "status", "ACTIVE",
                      "registeredContainerInstancesCount", (json_int_t)c->instances, "runningTasksCount", (json_int_t)c->running,
-                     "pendingTasksCount", (json_int_t)c->pending, "activeServicesCount", 0, "statistics", "tags");
+                     "pendingTasksCount", (json_int_t)c->pending, "activeServicesCount", (json_int_t)c->services, "statistics",
+                     "tags");
 }
 
 static int create_cluster(ctx_t *x, json_t **out)
@@ -385,6 +386,11 @@ static int delete_cluster(ctx_t *x, json_t **out)
     counts_t c;
     if ((rc = cluster_counts(x, x->r->cluster, &c)))
         return rc;
+    if (c.services) {
+        sched_ecs_err(x->err, "ClusterContainsServicesException", 400,
+                      "The Cluster cannot be deleted while Services are active (%lld); delete them first.", c.services);
+        return SCHED_EINVAL;
+    }
     if (c.instances) {
         sched_ecs_err(x->err, "ClusterContainsContainerInstancesException", 400,
                       "The Cluster cannot be deleted while Container Instances are active or draining (%lld registered).",
@@ -1980,7 +1986,7 @@ static int list_tasks(ctx_t *x, json_t **out)
             continue;
         if (started_by && strcmp(started_by, jstr(t, "startedBy")) != 0)
             continue;
-        if (service) /* services come later: no task belongs to one yet */
+        if (service && (strncmp(jstr(t, "group"), "service:", 8) != 0 || strcmp(jstr(t, "group") + 8, service) != 0))
             continue;
         /* desiredStatus PENDING lists nothing in ECS either: a task's desired status is RUNNING or STOPPED */
         if (strcmp(desired, jstr(t, "desiredStatus")) != 0)
@@ -2026,6 +2032,10 @@ int sched_ecs_execute(struct storage_records *rs, const sched_ecs_request_t *r, 
     sched_rng_seed(&x.rng, env->seed);
     *out = NULL;
     int rc = dispatch(&x, out);
+    /* a change of the cluster's tasks or instances is followed, in the same
+     * transaction, by its services' step (ecs_service_state.c) */
+    if (rc == 0 && !r->internal && sched_ecs_op_affects_services(r->op))
+        rc = sched_ecs_services_reconcile(rs, r->cluster, env, err);
     char tok[24] = "";
     if (rc == 0 && (changes_cluster(r->op) || x.changed))
         rc = bump_token(&x, tok);
@@ -2093,6 +2103,12 @@ static int dispatch(ctx_t *x, json_t **out)
     case ECS_SUBMIT_TASK_STATE_CHANGE:
     case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
         return sched_ecs_agent_execute(x, out);
+    case ECS_CREATE_SERVICE:
+    case ECS_UPDATE_SERVICE:
+    case ECS_DELETE_SERVICE:
+    case ECS_DESCRIBE_SERVICES:
+    case ECS_LIST_SERVICES:
+        return sched_ecs_service_execute(x->rs, x->r, x->env, out, x->err);
     case ECS_OP_COUNT:
         break;
     }

@@ -289,6 +289,63 @@ typedef struct {
 sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t *req, sched_scale_in_t *out, sched_err_t *err);
 void sched_scale_in_free(sched_scale_in_t *s);
 
+/* ------------------------------------------------ services (ecs_services.c) */
+
+/* One step of an ECS service's scheduler, pure: what to start and what to
+ * stop so that desiredCount tasks of the PRIMARY deployment run on ACTIVE
+ * instances, replacing stopped tasks, tasks of older deployments and tasks
+ * on DRAINING instances within minimumHealthyPercent / maximumPercent (see
+ * ecs_services.c for the rules). */
+typedef enum {
+    SCHED_SVC_PENDING,  /* desired RUNNING, not running yet */
+    SCHED_SVC_RUNNING,  /* desired RUNNING and running: healthy */
+    SCHED_SVC_STOPPING, /* asked to stop, not stopped yet: counts towards maximumPercent only */
+} sched_svc_task_state_t;
+
+typedef struct {
+    const char *arn;
+    const char *deployment; /* the deployment that started it (ECS's startedBy "ecs-svc/...") */
+    sched_svc_task_state_t state;
+    size_t instance; /* index in the plan's cluster; SCHED_NO_INSTANCE when its instance is gone */
+} sched_svc_task_t;
+
+typedef struct {
+    const char *group; /* "service:NAME": the group its tasks are placed in */
+    size_t desired;
+    unsigned min_pct; /* minimumHealthyPercent, 0-100 */
+    unsigned max_pct; /* maximumPercent, >= 100 */
+    const char *primary;
+    const sched_strategy_t *strategies; /* scale-in keeps these balanced */
+    size_t nstrategies;
+    uint64_t seed;
+} sched_svc_spec_t;
+
+typedef enum { SCHED_SVC_STOP_SCALE_IN, SCHED_SVC_STOP_OLD, SCHED_SVC_STOP_DRAINING } sched_svc_stop_why_t;
+
+typedef struct {
+    size_t task; /* index into the tasks given */
+    sched_svc_stop_why_t why;
+} sched_svc_stop_t;
+
+typedef struct {
+    size_t start; /* tasks of the primary deployment to place now */
+    sched_svc_stop_t *stop;
+    size_t nstop;
+    size_t healthy_after; /* healthy tasks once the stops are made */
+    size_t total_after;   /* tasks counting towards maximumPercent once the step is made */
+    bool steady;          /* nothing to do: desired tasks of the primary deployment running, nothing else */
+} sched_svc_plan_t;
+
+/* The lower (rounded up) and upper (rounded down) task counts of a deployment. */
+void sched_svc_bounds(size_t desired, unsigned min_pct, unsigned max_pct, size_t *min_healthy, size_t *max_total);
+/* One step for the service's live (not STOPPED) tasks on cluster c, whose
+ * instances say which are DRAINING. A scale-in adds the good tasks to c
+ * under spec->group and removes those it stops (c may be NULL when no
+ * scale-in can be needed). SCHED_EINVAL, SCHED_ENOMEM. */
+sched_status_t sched_service_plan(sched_cluster_t *c, const sched_svc_spec_t *spec, const sched_svc_task_t *tasks, size_t ntasks,
+                                  sched_svc_plan_t *out, sched_err_t *err);
+void sched_svc_plan_free(sched_svc_plan_t *p);
+
 /* ------------------------------------------------------ ECS-shaped JSON */
 
 /* ECS's own JSON, already loaded by the caller (jansson's json_t), into the
@@ -385,6 +442,10 @@ typedef struct {
     int64_t agent_timeout;
     uint64_t seed;            /* new task and instance ids, and the `random` strategy */
     sched_ecs_cache_t *cache; /* writes only (NULL for reads, or none): see sched_ecs_cache_t */
+    /* TEST ONLY, until agents report task states: each service step first
+     * moves its PENDING tasks to RUNNING and its stopping ones to STOPPED,
+     * as an agent would (berthd: BERTH_TEST_ECS_AUTORUN=1) */
+    bool test_autorun;
 } sched_ecs_env_t;
 
 typedef struct {
@@ -418,5 +479,11 @@ struct storage_records;
  * SCHED_ENOMEM; SCHED_EIO when the store failed or holds a damaged record. */
 int sched_ecs_execute(struct storage_records *rs, const sched_ecs_request_t *r, const sched_ecs_env_t *env, struct json_t **out,
                       sched_ecs_err_t *err);
+
+/* The service scheduler's step (ecs_service_state.c) for every ACTIVE or
+ * DRAINING service of every cluster, in the caller's records transaction:
+ * berthd's periodic timer. Operations that change a cluster's tasks or
+ * instances already run it for their cluster. */
+int sched_ecs_services_tick(struct storage_records *rs, const sched_ecs_env_t *env, sched_ecs_err_t *err);
 
 #endif

@@ -802,6 +802,7 @@ int main(int argc, char **argv)
     }
     phases_open(&phases, started);
     pthread_barrier_wait(&phases.ready);
+    bool ticking = started == o.threads && ecs_services_timer_start(&srv) == 0;
     if (started == o.threads) {
         fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
                 BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);
@@ -816,6 +817,8 @@ int main(int argc, char **argv)
     }
     pthread_barrier_wait(&phases.stopped);
     fprintf(stderr, "berthd: shutting down\n");
+    if (ticking)
+        ecs_services_timer_stop();
     /* The writer finishes what is queued, then the loops dispose their contexts. */
     storage_close(srv.storage);
     pthread_barrier_wait(&phases.drained);

@@ -295,6 +295,11 @@ extern const aws_operation_t ecs_instances_operations[]; /* server/ecs/instances
 extern const aws_operation_t ecs_taskdefs_operations[];  /* server/ecs/taskdefs.c */
 extern const aws_operation_t ecs_tasks_operations[];     /* server/ecs/tasks.c */
 extern const aws_operation_t ecs_agent_operations[];     /* server/ecs/agent.c */
+extern const aws_operation_t ecs_services_operations[];  /* server/ecs/services.c */
+/* The service scheduler's periodic step (server/ecs/ecs.c): a thread that
+ * runs sched_ecs_services_tick on the store's writer every interval. */
+int ecs_services_timer_start(server_t *srv);
+void ecs_services_timer_stop(void);
 /* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
 void ecs_handle(aws_req_t *a);
 
