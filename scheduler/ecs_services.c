@@ -85,7 +85,11 @@ sched_status_t sched_service_plan(sched_cluster_t *c, const sched_svc_spec_t *sp
                                   sched_svc_plan_t *out, sched_err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    if (!spec || !spec->group || !spec->primary || (ntasks && !tasks) || spec->max_pct < 100 || spec->min_pct > 100) {
+    if (ntasks && (!tasks || !c)) {
+        sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "a service's tasks need the cluster they run on");
+        return SCHED_EINVAL;
+    }
+    if (!spec || !spec->group || !spec->primary || spec->max_pct < 100 || spec->min_pct > 100) {
         sched_err_set(err, SCHED_EINVAL, SIZE_MAX,
                       "a service needs a group, a primary deployment, minimumHealthyPercent <= 100 "
                       "and maximumPercent >= 100");
@@ -111,11 +115,6 @@ sched_status_t sched_service_plan(sched_cluster_t *c, const sched_svc_spec_t *sp
     /* 1. scale in: more good tasks than wanted (a lower desiredCount) */
     if (ngood > spec->desired) {
         size_t first = out->nstop;
-        if (!c) {
-            sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "scale-in needs the cluster");
-            st = SCHED_EINVAL;
-            goto done;
-        }
         if ((st = scale_in(c, spec, tasks, ntasks, good, ngood - spec->desired, out, err)) != SCHED_OK)
             goto done;
         for (size_t k = first; k < out->nstop; k++) {

@@ -340,8 +340,8 @@ typedef struct {
 void sched_svc_bounds(size_t desired, unsigned min_pct, unsigned max_pct, size_t *min_healthy, size_t *max_total);
 /* One step for the service's live (not STOPPED) tasks on cluster c, whose
  * instances say which are DRAINING. A scale-in adds the good tasks to c
- * under spec->group and removes those it stops (c may be NULL when no
- * scale-in can be needed). SCHED_EINVAL, SCHED_ENOMEM. */
+ * under spec->group and removes those it stops (c may be NULL only when
+ * there are no tasks). SCHED_EINVAL, SCHED_ENOMEM. */
 sched_status_t sched_service_plan(sched_cluster_t *c, const sched_svc_spec_t *spec, const sched_svc_task_t *tasks, size_t ntasks,
                                   sched_svc_plan_t *out, sched_err_t *err);
 void sched_svc_plan_free(sched_svc_plan_t *p);
