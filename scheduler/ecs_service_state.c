@@ -296,32 +296,44 @@ static int inner(sctx_t *x, const char *op, json_t *body, json_t **out)
 
 /* --------------------------------------------------------- the live model */
 
-/* The cluster's instances in the engine (for DRAINING and scale-in); ids[i] the record id of engine index i. */
-static int load_instances(sctx_t *x, sched_cluster_t **out, json_t **ids)
+/* The instances that hold the service's live tasks, in the engine (what
+ * DRAINING and scale-in need: spread and binpack choose among the instances
+ * that have tasks to stop); ids[i] the record id of engine index i. Only
+ * those are read, not the whole cluster: a step costs the service's size,
+ * not the cluster's. A task whose instance is gone has none. */
+static int load_instances(sctx_t *x, const json_t *tasks, sched_cluster_t **out, json_t **ids)
 {
-    char prefix[KEY_MAX];
-    json_t *items;
     *out = NULL;
     *ids = NULL;
-    snprintf(prefix, sizeof(prefix), "i/%s/", x->cluster);
-    int rc = rec_scan(x, prefix, NULL, &items);
-    if (rc)
-        return rc;
     sched_cluster_t *c = sched_cluster_new();
     json_t *list = json_array();
-    if (!c || !list)
-        rc = nomem(x);
+    int rc = c && list ? 0 : nomem(x);
     size_t i;
-    json_t *p;
-    json_array_foreach(items, i, p)
+    json_t *t;
+    json_array_foreach(tasks, i, t)
     {
         if (rc)
             break;
-        const json_t *in = PAIR_VALUE(p);
+        const char *id = jstr(t, "instanceId");
+        bool seen = false;
+        for (size_t k = 0; k < json_array_size(list) && !seen; k++)
+            seen = strcmp(json_string_value(json_array_get(list, k)), id) == 0;
+        if (seen)
+            continue;
+        char key[KEY_MAX];
+        json_t *in;
+        snprintf(key, sizeof(key), "i/%s/%s", x->cluster, id);
+        if ((rc = rec_get(x, key, &in)) == 1) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
         json_t *attrs = json_object_get(in, "attributes");
         size_t na = json_array_size(attrs);
         sched_attribute_t *sa = calloc(na ? na : 1, sizeof(*sa));
         if (!sa) {
+            json_decref(in);
             rc = nomem(x);
             break;
         }
@@ -330,8 +342,7 @@ static int load_instances(sctx_t *x, sched_cluster_t **out, json_t **ids)
             sa[k] = (sched_attribute_t){jstr(a, "name"), json_string_value(json_object_get(a, "value"))};
         }
         char arn[SCHED_ECS_ARN_MAX];
-        snprintf(arn, sizeof(arn), "arn:aws:ecs:%s:%s:container-instance/%s/%s", x->env->region, x->env->account, x->cluster,
-                 jstr(in, "id"));
+        snprintf(arn, sizeof(arn), "arn:aws:ecs:%s:%s:container-instance/%s/%s", x->env->region, x->env->account, x->cluster, id);
         sched_instance_spec_t spec = {
             .arn = arn,
             .ec2_instance_id = jstr(in, "ec2InstanceId"),
@@ -348,14 +359,14 @@ static int load_instances(sctx_t *x, sched_cluster_t **out, json_t **ids)
         sched_err_t e = {0};
         sched_status_t st = sched_cluster_add_instance(c, &spec, NULL, &e);
         free(sa);
-        if (st == SCHED_ENOMEM || (st == SCHED_OK && json_array_append_new(list, json_string(jstr(in, "id"))))) {
+        json_decref(in);
+        if (st == SCHED_ENOMEM || (st == SCHED_OK && json_array_append_new(list, json_string(id)))) {
             rc = nomem(x);
         } else if (st != SCHED_OK) {
             sched_ecs_err(x->err, "ServerException", 500, "cluster state: instance %s: %s", arn, e.msg);
             rc = SCHED_EIO;
         }
     }
-    json_decref(items);
     if (rc) {
         sched_cluster_free(c);
         json_decref(list);
@@ -540,8 +551,12 @@ static int stop_tasks(sctx_t *x, const json_t *svc, const json_t *tasks, const s
 }
 
 /* Places n tasks of the primary deployment in rounds; *failure (a new
- * reference) is the first failure of a round that left tasks unplaced. */
-static int start_tasks(sctx_t *x, const json_t *svc, const char *group, size_t n, json_t *started, json_t **failure)
+ * reference) is the first failure of a round that left tasks unplaced. A
+ * RunTask the caller could not have made either (its task definition
+ * deregistered since) is not the step's failure, or it would undo the change
+ * that ran the step: it goes to *refused, for the service's events. */
+static int start_tasks(sctx_t *x, const json_t *svc, const char *group, size_t n, json_t *started, json_t **failure, char *refused,
+                       size_t refused_len)
 {
     const json_t *primary = json_array_get(json_object_get(svc, "deployments"), 0);
     json_t *strategies = json_object_get(svc, "placementStrategy");
@@ -564,6 +579,11 @@ static int start_tasks(sctx_t *x, const json_t *svc, const char *group, size_t n
         }
         json_t *out;
         int rc = inner(x, "RunTask", body, &out);
+        if (rc == SCHED_EINVAL) {
+            snprintf(refused, refused_len, "%s", x->err->msg);
+            memset(x->err, 0, sizeof(*x->err));
+            return 0;
+        }
         if (rc) {
             json_decref(out);
             return rc;
@@ -643,7 +663,7 @@ static int reconcile_service(sctx_t *x, const char *key, json_t *svc)
     if (!rc)
         rc = live_tasks(x, group, &tasks);
     if (!rc)
-        rc = load_instances(x, &c, &ids);
+        rc = load_instances(x, tasks, &c, &ids);
     size_t n = tasks ? json_array_size(tasks) : 0;
     if (!rc && !(st = calloc(n ? n : 1, sizeof(*st))))
         rc = nomem(x);
@@ -678,9 +698,9 @@ static int reconcile_service(sctx_t *x, const char *key, json_t *svc)
     }
     if (!rc)
         rc = stop_tasks(x, svc, tasks, &plan, stopped);
+    char msg[1600], list[1200], refused[600] = "";
     if (!rc && plan.start)
-        rc = start_tasks(x, svc, group, plan.start, started, &failure);
-    char msg[1600], list[1200];
+        rc = start_tasks(x, svc, group, plan.start, started, &failure, refused, sizeof(refused));
     if (!rc && json_array_size(stopped)) {
         task_list(list, sizeof(list), stopped);
         snprintf(msg, sizeof(msg), "(service %s) has stopped %zu running tasks: %s.", name, json_array_size(stopped), list);
@@ -693,6 +713,10 @@ static int reconcile_service(sctx_t *x, const char *key, json_t *svc)
     }
     if (!rc && failure) {
         unplaced_message(x, name, failure, msg, sizeof(msg));
+        rc = add_event(x, svc, msg);
+    }
+    if (!rc && refused[0]) {
+        snprintf(msg, sizeof(msg), "(service %s) failed to launch a task with (error %s).", name, refused);
         rc = add_event(x, svc, msg);
     }
     json_t *after = NULL;

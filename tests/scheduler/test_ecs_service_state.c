@@ -522,3 +522,22 @@ Test(ecs_services, a_draining_instances_tasks_move_and_unplaceable_tasks_are_tol
     json_decref(svc);
     free(a);
 }
+
+Test(ecs_services, a_deregistered_task_definition_does_not_undo_the_change_that_ran_the_step)
+{
+    six_instances();
+    json_decref(ok("CreateService", "{\"cluster\":\"c\",\"serviceName\":\"web\",\"taskDefinition\":\"web\",\"desiredCount\":1}"));
+    json_decref(ok("DeregisterTaskDefinition", "{\"taskDefinition\":\"web:1\"}"));
+    json_t *out = ok("ListTasks", "{\"cluster\":\"c\",\"serviceName\":\"web\"}");
+    char body[1024];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\"}", str(out, "taskArns.0"));
+    json_decref(out);
+    out = ok("StopTask", body);
+    cr_expect_str_eq(str(out, "task.desiredStatus"), "STOPPED", "the user's stop stands");
+    json_decref(out);
+    json_t *svc = describe("web");
+    cr_expect(has_event(svc, "(service web) failed to launch a task with (error TaskDefinition is inactive"), "%s",
+              json_dumps(at(svc, "events"), JSON_COMPACT));
+    json_decref(svc);
+    cr_expect_eq(list_count("{\"cluster\":\"c\",\"serviceName\":\"web\"}"), 0);
+}
