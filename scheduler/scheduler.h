@@ -414,6 +414,9 @@ sched_status_t sched_ecs_read_task_definition(const struct json_t *doc, const ch
  *   d/<family>/<revision, 10 digits>  a task definition as DescribeTaskDefinition shows it
  *   g/<cluster>                   a random token every change of the cluster's instances
  *                                 or tasks rewrites: what RunTask's cache is checked against
+ *   s/<cluster>/<service>         a service: desiredCount, deployments (PRIMARY first), events,
+ *                                 placement; its tasks are those of group "service:<service>",
+ *                                 startedBy their deployment (ecs_service_state.c)
  *
  * agentConnected is computed, never stored: now - heartbeatAt <= agent_timeout
  * (registration counts as a heartbeat; the agent's heartbeat comes later).
