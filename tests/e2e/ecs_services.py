@@ -18,6 +18,7 @@ short BERTH_ECS_SERVICE_TICK_MS, so a service settles in a few steps.
   delete     DeleteService without force is refused while desiredCount > 0;
              with force the service drains to INACTIVE and leaves the listing
   unplaced   a service that cannot place its tasks says why in its events
+  authz      each service operation is an ecs: action on the service's ARN
 
 It prints one line per check that failed and exits 1 if any did.
 """
@@ -248,6 +249,49 @@ def case_unplaced():
     wait_steady(cluster, "big", 1)
 
 
-CASES = {"spread": case_spread, "roll": case_roll, "delete": case_delete, "unplaced": case_unplaced}
+def case_authz():
+    """Each service operation is an ecs: action on ECS's service/CLUSTER/NAME ARN."""
+    cluster = new_cluster()
+    six_instances(cluster)
+    td = task_def("svc-authz")
+    for name in ("mine", "theirs"):
+        ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=td, desiredCount=0)
+    iam = boto3.client("iam", endpoint_url=base, region_name="us-east-1", aws_access_key_id=KEY,
+                       aws_secret_access_key=SECRET, config=CONFIG)
+    user = "svc-op-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:ListServices"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "ecs:UpdateService", "Resource": f"arn:aws:ecs:*:*:service/{cluster}/mine"},
+        {"Effect": "Deny", "Action": "ecs:DescribeServices", "Resource": f"arn:aws:ecs:*:*:service/{cluster}/theirs"}]}
+    arn = iam.create_policy(PolicyName=user, PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=user, PolicyArn=arn)
+    op = boto3.client("ecs", endpoint_url=base, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                      aws_secret_access_key=key["SecretAccessKey"], config=CONFIG)
+    check("allowed UpdateService", 1, op.update_service(cluster=cluster, service="mine", desiredCount=1)["service"]["desiredCount"])
+    check("allowed ListServices", 2, len(op.list_services(cluster=cluster)["serviceArns"]))
+
+    def denied(what, call, needle):
+        try:
+            call()
+            check(what, "AccessDeniedException", None)
+        except botocore.exceptions.ClientError as e:
+            check(what, ("AccessDeniedException", True), (e.response["Error"]["Code"], needle in e.response["Error"]["Message"]))
+
+    account = arn.split(":")[4]
+    denied("UpdateService of another service", lambda: op.update_service(cluster=cluster, service="theirs", desiredCount=1),
+           f"ecs:UpdateService on resource: arn:aws:ecs:us-east-1:{account}:service/{cluster}/theirs")
+    denied("CreateService", lambda: op.create_service(cluster=cluster, serviceName="new", taskDefinition=td),
+           f"ecs:CreateService on resource: arn:aws:ecs:us-east-1:{account}:service/{cluster}/new")
+    denied("DeleteService", lambda: op.delete_service(cluster=cluster, service="mine", force=True), "ecs:DeleteService")
+    denied("DescribeServices with an explicit Deny", lambda: op.describe_services(cluster=cluster, services=["mine", "theirs"]),
+           "explicit deny")
+    check("the denied calls changed nothing", [("mine", 1), ("theirs", 0)],
+          [(s["serviceName"], s["desiredCount"]) for s in
+           ecs.describe_services(cluster=cluster, services=["mine", "theirs"])["services"]])
+
+
+CASES = {"spread": case_spread, "roll": case_roll, "delete": case_delete, "unplaced": case_unplaced, "authz": case_authz}
 CASES[case]()
 sys.exit(1 if failed else 0)

@@ -118,5 +118,7 @@ t_delete() { services_case delete; }
 run_case "delete-service without force is refused while desiredCount > 0; with force it drains to INACTIVE and leaves the listing" t_delete
 t_unplaced() { services_case unplaced; }
 run_case "a task no instance can take is told in the service's events, and placed once an instance can take it" t_unplaced
+t_authz() { services_case authz; }
+run_case "each service operation is authorized as ecs:<Op> on arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME: allowed, denied, explicitly denied" t_authz
 
 finish
