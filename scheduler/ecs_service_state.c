@@ -110,11 +110,16 @@ typedef struct {
     json_t *items; /* [key, value] pairs */
     int rc;
     const char *group; /* tasks: only this group (NULL: all) */
+    char needle[SCHED_ECS_NAME_MAX + 32];
 } scan_t;
 
 static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
 {
     scan_t *s = p;
+    /* a record of another group is skipped unparsed: records are compact JSON
+     * and group names need no escaping, so the group's member is these bytes */
+    if (s->group && !memmem(val, len, s->needle, strlen(s->needle)))
+        return true;
     json_error_t je;
     json_t *v = json_loadb(val, len, 0, &je);
     if (!json_is_object(v)) {
@@ -137,7 +142,9 @@ static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, s
 
 static int rec_scan(sctx_t *x, const char *prefix, const char *group, json_t **out)
 {
-    scan_t s = {x, json_array(), 0, group};
+    scan_t s = {x, json_array(), 0, group, ""};
+    if (group)
+        snprintf(s.needle, sizeof(s.needle), "\"group\":\"%s\"", group);
     *out = NULL;
     if (!s.items)
         return nomem(x);
@@ -298,7 +305,7 @@ static int inner(sctx_t *x, const char *op, json_t *body, json_t **out)
 
 /* The instances that hold the service's live tasks, in the engine (what
  * DRAINING and scale-in need: spread and binpack choose among the instances
- * that have tasks to stop); ids[i] the record id of engine index i. Only
+ * that have tasks to stop); ids maps a record id to its engine index. Only
  * those are read, not the whole cluster: a step costs the service's size,
  * not the cluster's. A task whose instance is gone has none. */
 static int load_instances(sctx_t *x, const json_t *tasks, sched_cluster_t **out, json_t **ids)
@@ -306,7 +313,7 @@ static int load_instances(sctx_t *x, const json_t *tasks, sched_cluster_t **out,
     *out = NULL;
     *ids = NULL;
     sched_cluster_t *c = sched_cluster_new();
-    json_t *list = json_array();
+    json_t *list = json_object();
     int rc = c && list ? 0 : nomem(x);
     size_t i;
     json_t *t;
@@ -315,10 +322,7 @@ static int load_instances(sctx_t *x, const json_t *tasks, sched_cluster_t **out,
         if (rc)
             break;
         const char *id = jstr(t, "instanceId");
-        bool seen = false;
-        for (size_t k = 0; k < json_array_size(list) && !seen; k++)
-            seen = strcmp(json_string_value(json_array_get(list, k)), id) == 0;
-        if (seen)
+        if (json_object_get(list, id))
             continue;
         char key[KEY_MAX];
         json_t *in;
@@ -360,7 +364,8 @@ static int load_instances(sctx_t *x, const json_t *tasks, sched_cluster_t **out,
         sched_status_t st = sched_cluster_add_instance(c, &spec, NULL, &e);
         free(sa);
         json_decref(in);
-        if (st == SCHED_ENOMEM || (st == SCHED_OK && json_array_append_new(list, json_string(id)))) {
+        if (st == SCHED_ENOMEM ||
+            (st == SCHED_OK && json_object_set_new(list, id, json_integer((json_int_t)sched_cluster_instance_count(c) - 1)))) {
             rc = nomem(x);
         } else if (st != SCHED_OK) {
             sched_ecs_err(x->err, "ServerException", 500, "cluster state: instance %s: %s", arn, e.msg);
@@ -669,10 +674,9 @@ static int reconcile_service(sctx_t *x, const char *key, json_t *svc)
         rc = nomem(x);
     for (size_t i = 0; !rc && i < n; i++) {
         const json_t *t = json_array_get(tasks, i);
-        st[i] = (sched_svc_task_t){jstr(t, "taskArn"), jstr(t, "startedBy"), task_state(t), SCHED_NO_INSTANCE};
-        for (size_t k = 0; k < json_array_size(ids); k++)
-            if (strcmp(json_string_value(json_array_get(ids, k)), jstr(t, "instanceId")) == 0)
-                st[i].instance = k;
+        json_t *idx = json_object_get(ids, jstr(t, "instanceId"));
+        st[i] = (sched_svc_task_t){jstr(t, "taskArn"), jstr(t, "startedBy"), task_state(t),
+                                   idx ? (size_t)json_integer_value(idx) : SCHED_NO_INSTANCE};
     }
     if (!rc) {
         sched_strategy_t strategies[SCHED_MAX_STRATEGIES];
@@ -719,9 +723,12 @@ static int reconcile_service(sctx_t *x, const char *key, json_t *svc)
         snprintf(msg, sizeof(msg), "(service %s) failed to launch a task with (error %s).", name, refused);
         rc = add_event(x, svc, msg);
     }
+    /* the tasks once the step is made: read again only when it made any change */
     json_t *after = NULL;
-    if (!rc)
+    if (!rc && (plan.nstop || json_array_size(started)))
         rc = live_tasks(x, group, &after);
+    else if (!rc)
+        after = json_incref(tasks);
     if (!rc)
         rc = update_deployments(x, svc, after, plan.steady);
     if (!rc && strcmp(status, "DRAINING") == 0 && json_array_size(after) == 0)
