@@ -846,6 +846,38 @@ int sched_ecs_services_count(storage_records_t *rs, const char *cluster, long lo
     return rc;
 }
 
+int sched_ecs_services_drop(storage_records_t *rs, const char *cluster, sched_ecs_err_t *err)
+{
+    sctx_t x;
+    json_t *items;
+    char prefix[KEY_MAX];
+    sched_ecs_env_t env = {0};
+    sctx_init(&x, rs, &env, err, cluster);
+    snprintf(prefix, sizeof(prefix), "s/%s/", cluster);
+    int rc = rec_scan(&x, prefix, NULL, &items);
+    if (rc)
+        return rc;
+    size_t i, live = 0;
+    json_t *p;
+    json_array_foreach(items, i, p) live += strcmp(jstr(PAIR_VALUE(p), "status"), "INACTIVE") != 0;
+    if (live) {
+        sched_ecs_err(err, "ClusterContainsServicesException", 400,
+                      "The Cluster cannot be deleted while Services are active or draining (%zu); delete them first.", live);
+        rc = SCHED_EINVAL;
+    }
+    json_array_foreach(items, i, p)
+    {
+        if (rc)
+            break;
+        storage_err_t se = {0};
+        storage_status_t st = storage_record_del(rs, SCHED_ECS_SPACE, PAIR_KEY(p), &se);
+        if (st != STORAGE_OK && st != STORAGE_NOT_FOUND)
+            rc = store_failed(&x, &se);
+    }
+    json_decref(items);
+    return rc;
+}
+
 /* ------------------------------------------------------------ the replies */
 
 /* The service as DescribeServices shows it: counts from its tasks. */

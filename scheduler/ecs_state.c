@@ -386,11 +386,8 @@ static int delete_cluster(ctx_t *x, json_t **out)
     counts_t c;
     if ((rc = cluster_counts(x, x->r->cluster, &c)))
         return rc;
-    if (c.services) {
-        sched_ecs_err(x->err, "ClusterContainsServicesException", 400,
-                      "The Cluster cannot be deleted while Services are active (%lld); delete them first.", c.services);
-        return SCHED_EINVAL;
-    }
+    if ((rc = sched_ecs_services_drop(x->rs, x->r->cluster, x->err)))
+        return rc;
     if (c.instances) {
         sched_ecs_err(x->err, "ClusterContainsContainerInstancesException", 400,
                       "The Cluster cannot be deleted while Container Instances are active or draining (%lld registered).",

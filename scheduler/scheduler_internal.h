@@ -228,5 +228,8 @@ int sched_ecs_service_execute(struct storage_records *rs, const sched_ecs_reques
 int sched_ecs_services_reconcile(struct storage_records *rs, const char *cluster, const sched_ecs_env_t *env, sched_ecs_err_t *err);
 /* a cluster's ACTIVE services, for DescribeClusters' activeServicesCount */
 int sched_ecs_services_count(struct storage_records *rs, const char *cluster, long long *n, sched_ecs_err_t *err);
+/* DeleteCluster: ClusterContainsServicesException while a service is ACTIVE or
+ * DRAINING; else the INACTIVE ones' records go (the caller's transaction) */
+int sched_ecs_services_drop(struct storage_records *rs, const char *cluster, sched_ecs_err_t *err);
 
 #endif

@@ -431,6 +431,22 @@ Test(ecs_services, delete_is_refused_above_zero_then_drains_to_inactive)
     out = ok("DeleteService", "{\"cluster\":\"c\",\"service\":\"arn:aws:ecs:us-east-1:123456789012:service/c/web\"}");
     cr_expect_str_eq(str(out, "service.status"), "INACTIVE", "nothing to drain");
     json_decref(out);
+    /* a cluster that is deleted takes its INACTIVE services with it; one of that name starts afresh */
+    out = ok("ListContainerInstances", "{\"cluster\":\"c\"}");
+    size_t i;
+    json_t *a;
+    json_array_foreach(at(out, "containerInstanceArns"), i, a)
+    {
+        char body[512];
+        snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstance\":\"%s\",\"force\":true}", json_string_value(a));
+        json_decref(ok("DeregisterContainerInstance", body));
+    }
+    json_decref(out);
+    json_decref(ok("DeleteCluster", "{\"cluster\":\"c\"}"));
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    out = ok("DescribeServices", "{\"cluster\":\"c\",\"services\":[\"web\"]}");
+    cr_expect_str_eq(str(out, "failures.0.reason"), "MISSING");
+    json_decref(out);
 }
 
 Test(ecs_services, refusals_name_what_is_wrong_and_leave_nothing)
