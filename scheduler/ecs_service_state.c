@@ -382,40 +382,6 @@ static int load_instances(sctx_t *x, const json_t *tasks, sched_cluster_t **out,
     return 0;
 }
 
-/* TEST ONLY (env->test_autorun): what an agent would report, done here. */
-static int autorun(sctx_t *x, const char *group)
-{
-    char prefix[KEY_MAX];
-    json_t *items;
-    snprintf(prefix, sizeof(prefix), "t/%s/", x->cluster);
-    int rc = rec_scan(x, prefix, group, &items);
-    size_t i;
-    json_t *p;
-    json_array_foreach(items, i, p)
-    {
-        if (rc)
-            break;
-        json_t *t = PAIR_VALUE(p);
-        const char *last = jstr(t, "lastStatus"), *desired = jstr(t, "desiredStatus");
-        const char *to = NULL;
-        if (strcmp(desired, "RUNNING") == 0 && strcmp(last, "PENDING") == 0)
-            to = "RUNNING";
-        else if (strcmp(desired, "STOPPED") == 0 && strcmp(last, "STOPPED") != 0)
-            to = "STOPPED";
-        if (!to)
-            continue;
-        json_object_set_new(t, "lastStatus", json_string(to));
-        json_object_set_new(t, strcmp(to, "RUNNING") == 0 ? "startedAt" : "stoppedAt", json_integer(x->env->now));
-        json_object_set_new(t, "version", json_integer(jint(t, "version") + 1));
-        size_t k;
-        json_t *c;
-        json_array_foreach(json_object_get(t, "containers"), k, c) json_object_set_new(c, "lastStatus", json_string(to));
-        rc = rec_put(x, PAIR_KEY(p), t);
-    }
-    json_decref(items);
-    return rc;
-}
-
 /* The service's tasks that are not STOPPED. */
 static int live_tasks(sctx_t *x, const char *group, json_t **out)
 {
@@ -663,8 +629,6 @@ static int reconcile_service(sctx_t *x, const char *key, json_t *svc)
     sched_svc_task_t *st = NULL;
     sched_svc_plan_t plan = {0};
     int rc = before && stopped && started ? 0 : nomem(x);
-    if (!rc && x->env->test_autorun)
-        rc = autorun(x, group);
     if (!rc)
         rc = live_tasks(x, group, &tasks);
     if (!rc)
@@ -823,6 +787,8 @@ bool sched_ecs_op_affects_services(sched_ecs_op_t op)
     case ECS_RUN_TASK:
     case ECS_START_TASK:
     case ECS_STOP_TASK:
+    case ECS_SUBMIT_TASK_STATE_CHANGE: /* a task that stopped (or was lost) is replaced */
+    case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
         return true;
     default:
         return false;

@@ -445,10 +445,6 @@ typedef struct {
     int64_t agent_timeout;
     uint64_t seed;            /* new task and instance ids, and the `random` strategy */
     sched_ecs_cache_t *cache; /* writes only (NULL for reads, or none): see sched_ecs_cache_t */
-    /* TEST ONLY, until agents report task states: each service step first
-     * moves its PENDING tasks to RUNNING and its stopping ones to STOPPED,
-     * as an agent would (berthd: BERTH_TEST_ECS_AUTORUN=1) */
-    bool test_autorun;
 } sched_ecs_env_t;
 
 typedef struct {

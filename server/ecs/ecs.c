@@ -44,15 +44,6 @@ static bool timer_running, timer_stopping;
 static pthread_t timer_thread;
 static long timer_ms = SERVICE_TICK_MS_DEFAULT;
 
-/* TEST ONLY: BERTH_TEST_ECS_AUTORUN=1 lets each service step move its tasks
- * PENDING -> RUNNING and stopping -> STOPPED, as an agent would report, until
- * agents report task states themselves (sched_ecs_env_t.test_autorun). */
-static bool test_autorun(void)
-{
-    const char *v = getenv("BERTH_TEST_ECS_AUTORUN");
-    return v && strcmp(v, "1") == 0;
-}
-
 static void send_ecs_error(aws_req_t *a, const sched_ecs_err_t *err)
 {
     aws_send_error(a, err->http_status ? err->http_status : 500, err->type ? err->type : "ServerException", "%s", err->msg);
@@ -118,8 +109,7 @@ void ecs_handle(aws_req_t *a)
     p->env = (sched_ecs_env_t){.region = a->srv->region,
                                .account = a->srv->keys.account_id,
                                .now = (int64_t)time(NULL),
-                               .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
-                               .test_autorun = test_autorun()};
+                               .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT};
     /* new ids come from the seed: 64 random bits per request */
     if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
         aws_send_error(a, 500, "ServerException", "no randomness for new ids");
@@ -217,8 +207,7 @@ static void *timer_main(void *arg)
                     .env = {.region = srv->region,
                             .account = srv->keys.account_id,
                             .now = (int64_t)time(NULL),
-                            .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
-                            .test_autorun = test_autorun()}};
+                            .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT}};
         if (RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
             storage_op_t op;
             storage_op_init(&op, STORAGE_OP_RECORDS);

@@ -3,9 +3,11 @@
 
 usage: ecs_services.py BASE CREDENTIALS_FILE CASE
 
-berthd runs with BERTH_TEST_ECS_AUTORUN=1 (each service step moves PENDING
-tasks to RUNNING and stopping ones to STOPPED, as an agent will report) and a
-short BERTH_ECS_SERVICE_TICK_MS, so a service settles in a few steps.
+Each case's cluster has a stand-in agent (a thread of this script) that
+reports through the real SubmitTaskStateChange what `berth agent --runtime
+none` will: each PENDING task RUNNING, each task asked to stop STOPPED, a
+little after it sees them. Each report runs the services' step, as does
+berthd's timer (BERTH_ECS_SERVICE_TICK_MS).
 
   spread     a service of 6 tasks on 6 instances in 3 AZs with spread on AZ:
              2 per AZ; scaled to 3 it stays balanced (1 per AZ); a stopped
@@ -26,6 +28,7 @@ import collections
 import configparser
 import json
 import sys
+import threading
 import time
 import uuid
 
@@ -50,9 +53,45 @@ def check(what, want, got):
         print(f"FAILED {what}\n  - {want!r}\n  + {got!r}")
 
 
+class Agent(threading.Thread):
+    """Reports the cluster's tasks RUNNING, and STOPPED once asked to stop, as an agent does."""
+
+    def __init__(self, cluster):
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.client = boto3.client("ecs", endpoint_url=base, region_name="us-east-1", aws_access_key_id=KEY,
+                                   aws_secret_access_key=SECRET, config=CONFIG)
+        self.reported = set()
+        self.errors = []
+
+    def report(self, task, status):
+        try:
+            self.client.submit_task_state_change(cluster=self.cluster, task=task, status=status)
+        except botocore.exceptions.ClientError as e:
+            # a task the scheduler stopped while still PENDING is STOPPED already: RUNNING is refused, rightly
+            if e.response["Error"]["Code"] != "ClientException":
+                self.errors.append(str(e))
+
+    def run(self):
+        while True:
+            for desired in ("RUNNING", "STOPPED"):
+                arns = [a for a in self.client.list_tasks(cluster=self.cluster, desiredStatus=desired)["taskArns"]
+                        if (a, desired) not in self.reported]
+                for i in range(0, len(arns), 100):
+                    for t in self.client.describe_tasks(cluster=self.cluster, tasks=arns[i:i + 100])["tasks"]:
+                        if desired == "RUNNING" and t["lastStatus"] == "PENDING":
+                            self.report(t["taskArn"], "RUNNING")
+                        elif desired == "STOPPED" and t["lastStatus"] == "RUNNING":
+                            self.report(t["taskArn"], "STOPPED")
+                        elif desired == "STOPPED" and t["lastStatus"] == "STOPPED":
+                            self.reported.add((t["taskArn"], desired))
+            time.sleep(0.1)
+
+
 def new_cluster():
     name = "svc-" + uuid.uuid4().hex[:8]
     ecs.create_cluster(clusterName=name)
+    Agent(name).start()
     return name
 
 

@@ -1,9 +1,9 @@
 /* ECS services on a real store in a temp dir (scheduler/ecs_service_state.c):
  * the operations, the service step that follows a change of the cluster's
  * tasks or instances in the same transaction, and berthd's periodic step
- * (sched_ecs_services_tick) driven here by the test, with env.test_autorun
- * standing in for the agents that will report task states. The harness is
- * test_ecs_state.c's. */
+ * (sched_ecs_services_tick) driven here by the test, with the agent's
+ * reports (SubmitTaskStateChange) made by the test as an agent makes them.
+ * The harness is test_ecs_state.c's. */
 #define _XOPEN_SOURCE 700
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -192,9 +192,44 @@ static storage_status_t tick_fn(storage_records_t *rs, void *ctx, storage_err_t 
     return t->rc == 0 ? STORAGE_OK : STORAGE_INVALID;
 }
 
-/* berthd's periodic step, one second later each time */
+/* a stand-in agent on cluster c: in the tests that set it, tick() first
+ * reports each PENDING task RUNNING and each task asked to stop STOPPED */
+static bool agent;
+
+static json_t *ok(const char *op, const char *body);
+
+static void agent_reports(void)
+{
+    static const char *const lists[] = {"{\"cluster\":\"c\",\"desiredStatus\":\"RUNNING\"}",
+                                        "{\"cluster\":\"c\",\"desiredStatus\":\"STOPPED\"}"};
+    for (int l = 0; l < 2; l++) {
+        json_t *out = ok("ListTasks", lists[l]);
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(out, "taskArns"), i, a)
+        {
+            char body[1024];
+            snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", json_string_value(a));
+            json_t *d = ok("DescribeTasks", body);
+            const char *last = json_string_value(json_object_get(json_array_get(json_object_get(d, "tasks"), 0), "lastStatus"));
+            const char *to = l == 0 && strcmp(last, "PENDING") == 0   ? "RUNNING"
+                             : l == 1 && strcmp(last, "RUNNING") == 0 ? "STOPPED"
+                                                                      : NULL;
+            json_decref(d);
+            if (!to)
+                continue;
+            snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"%s\"}", json_string_value(a), to);
+            json_decref(ok("SubmitTaskStateChange", body));
+        }
+        json_decref(out);
+    }
+}
+
+/* berthd's periodic step, one second later each time, after the agent's reports */
 static void tick(void)
 {
+    if (agent)
+        agent_reports();
     tick_t t = {0};
     storage_op_t sop;
     storage_op_init(&sop, STORAGE_OP_RECORDS);
@@ -335,7 +370,7 @@ Test(ecs_services, a_new_revision_rolls_within_the_bounds_and_the_claims_follow)
 {
     cache = sched_ecs_cache_new();
     cr_assert_not_null(cache);
-    env.test_autorun = true;
+    agent = true;
     six_instances();
     json_decref(ok("CreateService",
                    "{\"cluster\":\"c\",\"serviceName\":\"api\",\"taskDefinition\":\"web:1\",\"desiredCount\":6,"
@@ -405,9 +440,10 @@ Test(ecs_services, a_new_revision_rolls_within_the_bounds_and_the_claims_follow)
 
 Test(ecs_services, delete_is_refused_above_zero_then_drains_to_inactive)
 {
-    env.test_autorun = true;
+    agent = true;
     six_instances();
     json_decref(ok("CreateService", "{\"cluster\":\"c\",\"serviceName\":\"web\",\"taskDefinition\":\"web\",\"desiredCount\":2}"));
+    tick(); /* running: a delete must wait for the agent to stop them */
     fails("DeleteService", "{\"cluster\":\"c\",\"service\":\"web\"}", "InvalidParameterException", "scaled above 0");
     json_t *out = ok("DeleteService", "{\"cluster\":\"c\",\"service\":\"web\",\"force\":true}");
     cr_expect_str_eq(str(out, "service.status"), "DRAINING");
@@ -509,7 +545,7 @@ Test(ecs_services, list_services_pages)
 
 Test(ecs_services, a_draining_instances_tasks_move_and_unplaceable_tasks_are_told)
 {
-    env.test_autorun = true;
+    agent = true;
     json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
     char *a = register_instance("c", "az-1", 1024, 450);
     json_decref(ok("RegisterTaskDefinition", TD));
