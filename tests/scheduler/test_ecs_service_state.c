@@ -593,3 +593,19 @@ Test(ecs_services, a_deregistered_task_definition_does_not_undo_the_change_that_
     json_decref(svc);
     cr_expect_eq(list_count("{\"cluster\":\"c\",\"serviceName\":\"web\"}"), 0);
 }
+
+Test(ecs_services, a_big_service_starts_at_most_200_tasks_per_step)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    for (int i = 0; i < 10; i++)
+        free(register_instance("c", i % 2 ? "az-1" : "az-2", 4096, 8192));
+    json_decref(ok("RegisterTaskDefinition", TD));
+    json_t *out =
+        ok("CreateService", "{\"cluster\":\"c\",\"serviceName\":\"big\",\"taskDefinition\":\"web\",\"desiredCount\":250}");
+    cr_expect_eq(num(out, "service.pendingCount"), 200, "one step holds the writer for 200 placements at most");
+    json_decref(out);
+    tick();
+    json_t *svc = describe("big");
+    cr_expect_eq(num(svc, "pendingCount"), 250, "the next step places the rest");
+    json_decref(svc);
+}
