@@ -106,6 +106,7 @@ static const op_info_t ops[ECS_OP_COUNT] = {
     {"DeleteService", ECS_DELETE_SERVICE, true, {"cluster", "service", "force"}},
     {"DescribeServices", ECS_DESCRIBE_SERVICES, false, {"cluster", "services", "include"}},
     {"ListServices", ECS_LIST_SERVICES, false, {"cluster", "maxResults", "nextToken", "launchType", "schedulingStrategy"}},
+    {"BerthPollWork", ECS_POLL_WORK, false, {"cluster", "containerInstance", "knownTasks", "layers", "waitSeconds"}},
 };
 
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...)
@@ -400,6 +401,19 @@ static int refs_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, const 
             return rc;
     }
     return 0;
+}
+
+/* One required instance reference in field `key`, the resource. */
+static int refs_one(sched_ecs_request_t *r, const sched_ecs_env_t *env, const char *key, sched_ecs_err_t *err)
+{
+    const char *s;
+    char id[SCHED_ECS_ID_LEN + 1];
+    int rc = get_str(r->body, "", key, true, SCHED_ECS_ARN_MAX, &s, err);
+    if (rc)
+        return rc;
+    if (!sched_ecs_parse_ref(s, "container-instance", id))
+        return BAD("%s: '%.300s' is not a container instance id (32 hex digits) or ARN", key, s);
+    return add_resource(r, err, ARN_PREFIX "container-instance/%s/%s", env->region, env->account, r->cluster, id);
 }
 
 static int paging(sched_ecs_request_t *r, sched_ecs_err_t *err)
@@ -1080,6 +1094,12 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
     case ECS_DESCRIBE_SERVICES:
     case ECS_LIST_SERVICES:
         return sched_ecs_validate_service_op(r, env, err);
+    case ECS_POLL_WORK:
+        /* authorized as ECS's own agent's poll, ecs:Poll on the instance */
+        if ((rc = cluster_field(r, "cluster", false, err)) || (rc = sched_ecs_agent_validate(r, env, err)))
+            return rc;
+        snprintf(r->action, sizeof(r->action), "ecs:Poll");
+        return refs_one(r, env, "containerInstance", err);
     case ECS_OP_COUNT:
         break;
     }

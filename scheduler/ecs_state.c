@@ -424,9 +424,20 @@ static int delete_cluster(ctx_t *x, json_t **out)
 
 /* -------------------------------------------------------------- instances */
 
+/* The later of the stored heartbeat and the caller's in-memory one (env->last_seen) */
+static int64_t heartbeat_of(ctx_t *x, const char *id, int64_t stored)
+{
+    if (x->env->last_seen) {
+        int64_t m = x->env->last_seen(x->env->last_seen_ctx, x->r->cluster, id);
+        if (m > stored)
+            return m;
+    }
+    return stored;
+}
+
 static bool agent_connected(ctx_t *x, const json_t *inst)
 {
-    return x->env->now - jint(inst, "heartbeatAt") <= x->env->agent_timeout;
+    return x->env->now - heartbeat_of(x, jstr(inst, "id"), jint(inst, "heartbeatAt")) <= x->env->agent_timeout;
 }
 
 /* The instance record of `ref` (id or ARN) in the request's cluster: 0, 1 when absent, or a failure. */
@@ -1714,8 +1725,12 @@ static int cached_live(ctx_t *x, live_t **out)
         c->loads++;
     } else {
         c->hits++;
-        for (size_t i = 0; i < sched_cluster_instance_count(c->l.c); i++)
-            c->l.c->inst[i].agent_connected = x->env->now - c->l.heartbeat[i] <= x->env->agent_timeout;
+        size_t skip = strlen("i/") + strlen(x->r->cluster) + 1; /* a key is i/<cluster>/<id> */
+        for (size_t i = 0; i < sched_cluster_instance_count(c->l.c); i++) {
+            const char *key = json_string_value(json_array_get(c->l.keys, i));
+            int64_t hb = heartbeat_of(x, key && strlen(key) > skip ? key + skip : "", c->l.heartbeat[i]);
+            c->l.c->inst[i].agent_connected = x->env->now - hb <= x->env->agent_timeout;
+        }
     }
     *out = &c->l;
     return 0;
@@ -2099,6 +2114,7 @@ static int dispatch(ctx_t *x, json_t **out)
         return describe_tasks(x, out);
     case ECS_SUBMIT_TASK_STATE_CHANGE:
     case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
+    case ECS_POLL_WORK:
         return sched_ecs_agent_execute(x, out);
     case ECS_CREATE_SERVICE:
     case ECS_UPDATE_SERVICE:

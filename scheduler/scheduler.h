@@ -445,6 +445,12 @@ typedef struct {
     int64_t agent_timeout;
     uint64_t seed;            /* new task and instance ids, and the `random` strategy */
     sched_ecs_cache_t *cache; /* writes only (NULL for reads, or none): see sched_ecs_cache_t */
+    /* The agents' heartbeats the caller keeps in memory (BerthPollWork): the
+     * later of this and the stored heartbeatAt counts. NULL: only the stored one.
+     * Returns 0 for an instance it has not heard from. */
+    int64_t (*last_seen)(void *ctx, const char *cluster, const char *instance_id);
+    void *last_seen_ctx;
+    int64_t task_lost_timeout; /* sched_ecs_mark_lost: seconds without a heartbeat after which a task is lost */
 } sched_ecs_env_t;
 
 typedef struct {
@@ -471,7 +477,73 @@ const char *sched_ecs_request_action(const sched_ecs_request_t *r);
 size_t sched_ecs_request_nresources(const sched_ecs_request_t *r);
 const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
 
+/* -------------------------------------------------- the agent protocol
+ *
+ * Berth's agent (`berth agent`) speaks to berthd on the ECS endpoint, SigV4
+ * service `ecs`, X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>:
+ *
+ *   RegisterContainerInstance   ECS's own; with containerInstanceArn the agent
+ *                               re-attaches to the instance it registered before
+ *   SubmitTaskStateChange       ECS's own shapes: cluster, task, status
+ *   SubmitContainerStateChange  (PENDING, RUNNING, STOPPED), reason, containers
+ *                               with exitCode, networkBindings, runtimeId;
+ *                               pullStartedAt, pullStoppedAt (scheduler/ecs_agent.c)
+ *   BerthPollWork               Berth's extension for what ECS's agent gets over
+ *                               its websocket; authorized as ecs:Poll on the
+ *                               container instance's ARN. Request:
+ *       {"cluster", "containerInstance", "knownTasks": [task ARNs the agent holds],
+ *        "layers": ["sha256:..." the instance holds], "waitSeconds": 0..20}
+ *     Reply, at once when there is work, else when work arrives or after
+ *     waitSeconds (default and most: berthd's poll wait, at most 20 s and a
+ *     third of --ecs-agent-timeout) with empty lists:
+ *       {"containerInstanceArn", "tasks": [tasks assigned to the instance, not
+ *        STOPPED, that are not in knownTasks: taskArn, taskDefinitionArn,
+ *        desiredStatus, lastStatus, overrides, containers with the task
+ *        definition's image, cpu, memory, environment, command, entryPoint,
+ *        essential, portMappings and the planned networkBindings],
+ *        "stopTasks": [ARNs of knownTasks whose desiredStatus is STOPPED, or
+ *        that the cluster no longer holds]}
+ *     Every poll is the instance's heartbeat (agentConnected). An instance
+ *     that is gone (deregistered) is a ClientException the agent answers
+ *     by registering again.
+ *
+ * Heartbeats are kept in the caller's memory (env->last_seen) and written
+ * to the instance record (heartbeatAt, and the layers it holds) at most
+ * once a minute per instance by sched_ecs_record_heartbeat, which writes no
+ * cluster token: a heartbeat changes nothing placement keeps, and RunTask's
+ * cache asks env->last_seen for agentConnected each time.
+ *
+ * An instance silent for longer than env->task_lost_timeout has its tasks
+ * (not yet STOPPED) marked STOPPED by sched_ecs_mark_lost, claims released,
+ * with stoppedReason SCHED_ECS_LOST_REASON. */
+
+#define SCHED_ECS_POLL_WAIT_MAX 20
+/* seconds without a heartbeat after which an instance's tasks are lost */
+#define SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT 900
+/* layers one heartbeat reports, and task ARNs it knows: bounds a request */
+#define SCHED_ECS_MAX_LAYERS 4096
+#define SCHED_ECS_MAX_KNOWN_TASKS 1000
+#define SCHED_ECS_LOST_REASON "Task lost: the container instance's agent stopped reporting"
+
+/* A prepared BerthPollWork: the cluster, the instance id and the wait it asks
+ * (-1: none asked). false for any other request. */
+bool sched_ecs_poll_target(const sched_ecs_request_t *r, const char **cluster, char *instance_id, int *wait);
+
 struct storage_records;
+/* Writes heartbeatAt (when later than the stored one) and, when `layers` is
+ * not NULL, the layers the instance holds into its record; no token.
+ * 0, 1 when the instance is not registered, or SCHED_ENOMEM/SCHED_EIO. */
+int sched_ecs_record_heartbeat(struct storage_records *rs, const char *cluster, const char *instance_id, int64_t at,
+                               const struct json_t *layers, sched_ecs_err_t *err);
+/* The tasks to mark lost: not STOPPED, on instances whose heartbeat (stored,
+ * or env->last_seen) is older than env->task_lost_timeout. *found: an array
+ * of [cluster, task id]. Reads only. */
+int sched_ecs_find_lost(struct storage_records *rs, const sched_ecs_env_t *env, struct json_t **found, sched_ecs_err_t *err);
+/* Marks them STOPPED (checking again that each is still lost), inside one
+ * write transaction. *stopped: how many were. */
+int sched_ecs_mark_lost(struct storage_records *rs, const sched_ecs_env_t *env, const struct json_t *found, size_t *stopped,
+                        sched_ecs_err_t *err);
+
 /* Runs a prepared request on `rs` (read-only for requests that do not
  * write). 0 with *out the reply object; SCHED_EINVAL with err an ECS error
  * for the caller (nothing written: the caller undoes the transaction);

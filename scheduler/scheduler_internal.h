@@ -146,6 +146,7 @@ typedef enum {
     ECS_DELETE_SERVICE,
     ECS_DESCRIBE_SERVICES,
     ECS_LIST_SERVICES,
+    ECS_POLL_WORK, /* Berth's own: the agent's long poll (scheduler.h) */
     ECS_OP_COUNT,
 } sched_ecs_op_t;
 
@@ -159,6 +160,7 @@ struct sched_ecs_request {
     char **resources;
     size_t nresources;
     bool internal; /* made by the service scheduler: runs no service step of its own */
+    bool lost; /* a SubmitTaskStateChange STOPPED made by sched_ecs_mark_lost, never by a caller */
 };
 
 /* A reference to an instance or task: its id, or its ARN
