@@ -80,7 +80,9 @@ typedef struct {
     uint64_t max_connections;
     uint64_t max_conns_per_ip;
     uint64_t max_spool;
-    int64_t clock_offset; /* seconds; tests only */
+    int64_t clock_offset;           /* seconds; tests only */
+    uint64_t ecs_agent_timeout;     /* seconds */
+    uint64_t ecs_task_lost_timeout; /* seconds */
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -127,6 +129,12 @@ static void usage(FILE *out)
                  "  --max-spool BYTES      request bytes all connections but the one holding the most may hold while\n"
                  "                         their bodies arrive (memory and spool files in DATA/tmp); past it the largest\n"
                  "                         of them is cut (default 4G)\n"
+                 "  --ecs-agent-timeout SECONDS\n"
+                 "                         a container instance whose agent has not polled for this long shows\n"
+                 "                         agentConnected false and gets no new tasks (default 300)\n"
+                 "  --ecs-task-lost-timeout SECONDS\n"
+                 "                         ... and after this long its tasks are marked STOPPED, lost, and their\n"
+                 "                         resources released (default 900; at least --ecs-agent-timeout)\n"
                  "  --help                 this text\n"
                  "  --version              print the version\n"
                  "\n"
@@ -192,6 +200,8 @@ enum {
     OPT_MAX_CONNS_PER_IP,
     OPT_MAX_SPOOL,
     OPT_CLOCK_OFFSET,
+    OPT_ECS_AGENT_TIMEOUT,
+    OPT_ECS_TASK_LOST_TIMEOUT,
 };
 
 /* The most a timeout may be: a day, far past any sensible one, and well inside h2o's millisecond arithmetic. */
@@ -223,6 +233,8 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
                                              {"max-spool", required_argument, NULL, OPT_MAX_SPOOL},
                                              {"clock-offset", required_argument, NULL, OPT_CLOCK_OFFSET},
+                                             {"ecs-agent-timeout", required_argument, NULL, OPT_ECS_AGENT_TIMEOUT},
+                                             {"ecs-task-lost-timeout", required_argument, NULL, OPT_ECS_TASK_LOST_TIMEOUT},
                                              {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
@@ -321,6 +333,15 @@ static int parse_options(int argc, char **argv, options_t *o)
             o->clock_offset = (int64_t)off;
             break;
         }
+        case OPT_ECS_AGENT_TIMEOUT:
+        case OPT_ECS_TASK_LOST_TIMEOUT:
+            if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
+                fprintf(stderr, "berthd: --%s takes seconds from 1 to %d\n",
+                        c == OPT_ECS_AGENT_TIMEOUT ? "ecs-agent-timeout" : "ecs-task-lost-timeout", MAX_TIMEOUT_S);
+                return 2;
+            }
+            *(c == OPT_ECS_AGENT_TIMEOUT ? &o->ecs_agent_timeout : &o->ecs_task_lost_timeout) = v;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -342,6 +363,11 @@ static int parse_options(int argc, char **argv, options_t *o)
     }
     if (o->http2 && !o->tls_cert) {
         fprintf(stderr, "berthd: --http2 needs --tls-cert: HTTP/2 is offered over TLS only (h2c is never served)\n");
+        return 2;
+    }
+    if (o->ecs_task_lost_timeout < o->ecs_agent_timeout) {
+        fprintf(stderr, "berthd: --ecs-task-lost-timeout must be at least --ecs-agent-timeout: a task is lost only once its agent "
+                        "is disconnected\n");
         return 2;
     }
     if (optind < argc) {
@@ -526,6 +552,10 @@ static void *loop_main(void *arg)
     phases_wait_open(l->phases);
     h2o_context_init(&l->thread.ctx, h2o_evloop_create(), l->config);
     server_thread_init_ops(&l->thread);
+    if (ecs_agent_loop_init(&l->thread) != 0) {
+        fprintf(stderr, "berthd: out of memory\n");
+        stopping = 1;
+    }
     l->accept_ctx.ctx = &l->thread.ctx;
     l->accept_ctx.hosts = l->config->hosts;
     if (!(l->conns = conn_loop_new(l->conn_shared, l->index, &l->accept_ctx, l->listen_fd))) {
@@ -554,6 +584,7 @@ static void *loop_main(void *arg)
     pthread_barrier_wait(&l->phases->drained);
     h2o_evloop_t *loop = l->thread.ctx.loop;
     h2o_multithread_queue_t *queue = l->thread.ctx.queue;
+    ecs_agent_loop_dispose(&l->thread);
     server_thread_drop_ops(&l->thread);
     unlink_timeouts(&l->thread.ctx);
     h2o_context_dispose(&l->thread.ctx);
@@ -645,7 +676,9 @@ int main(int argc, char **argv)
                    .idle_timeout = DEFAULT_IDLE_TIMEOUT_S,
                    .max_connections = DEFAULT_MAX_CONNECTIONS,
                    .max_conns_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP,
-                   .max_spool = DEFAULT_MAX_SPOOL};
+                   .max_spool = DEFAULT_MAX_SPOOL,
+                   .ecs_agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
+                   .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT};
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -689,7 +722,9 @@ int main(int argc, char **argv)
     server_t srv = {.max_body = o.max_body,
                     .open = o.insecure_no_auth,
                     .token_seconds = (int64_t)o.token_seconds,
-                    .clock_offset = o.clock_offset};
+                    .clock_offset = o.clock_offset,
+                    .ecs_agent_timeout = (int64_t)o.ecs_agent_timeout,
+                    .ecs_task_lost_timeout = (int64_t)o.ecs_task_lost_timeout};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (srv.clock_offset != 0)
         fprintf(
@@ -815,10 +850,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "berthd: account %s, region %s; every request needs credentials a policy allows\n", srv.keys.account_id,
                     srv.region);
     }
+    if (!srv.open && ecs_agent_sweeper_start(&srv) != 0)
+        fprintf(stderr, "berthd: cannot start the thread that marks lost ECS tasks: tasks of silent instances stay as they are\n");
     pthread_barrier_wait(&phases.stopped);
     fprintf(stderr, "berthd: shutting down\n");
     if (ticking)
         ecs_services_timer_stop();
+    ecs_agent_sweeper_stop();
     /* The writer finishes what is queued, then the loops dispose their contexts. */
     storage_close(srv.storage);
     pthread_barrier_wait(&phases.drained);

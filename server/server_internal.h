@@ -18,6 +18,7 @@
 #include "auth/auth.h"
 #include "oci/oci.h"
 #include "policies/policies.h"
+#include "scheduler/scheduler.h"
 #include "server/http_parse.h"
 #include "storage/storage.h"
 
@@ -36,6 +37,8 @@ typedef struct {
      * credentials expire without waiting; never the SigV4 request-date
      * window, which compares with the client's clock */
     int64_t clock_offset;
+    int64_t ecs_agent_timeout; /* --ecs-agent-timeout: seconds without a heartbeat before agentConnected is false (0: default) */
+    int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
 } server_t;
 
 /* Now, as credentials' issue and expiry see it (time plus --clock-offset). */
@@ -48,7 +51,8 @@ typedef struct {
     h2o_context_t ctx;
     h2o_multithread_receiver_t op_done;
     server_t *srv;
-    authz_cache_t *authz; /* parsed policies, this thread's own */
+    authz_cache_t *authz;             /* parsed policies, this thread's own */
+    struct ecs_agent_loop *ecs_agent; /* parked agent polls (server/ecs/agent.c) */
 } server_thread_t;
 
 /* ---- connection limits (server/conn.c) ---- */
@@ -302,6 +306,16 @@ int ecs_services_timer_start(server_t *srv);
 void ecs_services_timer_stop(void);
 /* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
 void ecs_handle(aws_req_t *a);
+/* The agent protocol (server/ecs/agent.c): the timeouts and in-memory heartbeats every ECS operation uses */
+void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
+/* After a committed ECS operation: wakes the polls of the instances its reply's tasks are on. */
+void ecs_agent_notify_reply(const json_t *reply);
+/* On each event loop, after server_thread_init_ops and before its context goes. */
+int ecs_agent_loop_init(server_thread_t *t);
+void ecs_agent_loop_dispose(server_thread_t *t);
+/* The thread that marks lost tasks; stopped before the store closes. */
+int ecs_agent_sweeper_start(server_t *srv);
+void ecs_agent_sweeper_stop(void);
 
 /* POST /: envelope, SigV4, dispatch. */
 int aws_route(server_t *srv, h2o_req_t *req);

@@ -91,6 +91,7 @@ static void complete(server_op_t *sop, h2o_req_t *req)
     if (sop->op.status == STORAGE_OK) {
         json_t *out = p->out;
         p->out = NULL;
+        ecs_agent_notify_reply(out); /* tasks placed or stopped: their agents' polls answer now */
         aws_send_result(&p->a, out);
     } else if (p->rc) {
         send_ecs_error(&p->a, &p->err);
@@ -106,10 +107,8 @@ void ecs_handle(aws_req_t *a)
         aws_send_error(a, 500, "ServerException", "out of memory");
         return;
     }
-    p->env = (sched_ecs_env_t){.region = a->srv->region,
-                               .account = a->srv->keys.account_id,
-                               .now = (int64_t)time(NULL),
-                               .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT};
+    p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
+    ecs_agent_env(a->srv, &p->env);
     /* new ids come from the seed: 64 random bits per request */
     if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
         aws_send_error(a, 500, "ServerException", "no randomness for new ids");
