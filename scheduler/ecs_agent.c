@@ -391,7 +391,8 @@ static int load_record(storage_records_t *rs, const char *key, json_t **out, sch
         return 1;
     if (st != STORAGE_OK)
         return store_err(err, &se);
-    if (!json_is_object(*out = json_loadb(val, len, 0, NULL))) {
+    *out = json_loadb(val, len, 0, NULL); /* not inside json_is_object: a macro that reads its argument twice */
+    if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
         sched_ecs_err(err, "ServerException", 500, "cluster state: record %s is damaged", key);

@@ -566,6 +566,7 @@ static void *loop_main(void *arg)
 
     while (!stopping)
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
+    ecs_agent_loop_stop(&l->thread);
     if (l->conns) {
         conn_loop_stop(l->conns);
         /* Close the connections while the writer still runs, so that a

@@ -312,6 +312,8 @@ void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
 void ecs_agent_notify_reply(const json_t *reply);
 /* On each event loop, after server_thread_init_ops and before its context goes. */
 int ecs_agent_loop_init(server_thread_t *t);
+/* When the loop stops serving: answers its parked polls. */
+void ecs_agent_loop_stop(server_thread_t *t);
 void ecs_agent_loop_dispose(server_thread_t *t);
 /* The thread that marks lost tasks; stopped before the store closes. */
 int ecs_agent_sweeper_start(server_t *srv);

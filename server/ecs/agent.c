@@ -439,6 +439,25 @@ int ecs_agent_loop_init(server_thread_t *t)
     return 0;
 }
 
+void ecs_agent_loop_stop(server_thread_t *t)
+{
+    struct ecs_agent_loop *l = t->ecs_agent;
+    if (!l)
+        return;
+    /* answer every parked poll now, so its connection ends as an idle one does; the agents poll again */
+    while (!h2o_linklist_is_empty(&l->parked)) {
+        poll_t *p = H2O_STRUCT_FROM_MEMBER(poll_t, parked, l->parked.next);
+        h2o_linklist_unlink(&p->parked);
+        pthread_mutex_lock(&reg.lock);
+        bool woken = p->in_flight;
+        if (h2o_linklist_is_linked(&p->waiter))
+            h2o_linklist_unlink(&p->waiter);
+        pthread_mutex_unlock(&reg.lock);
+        if (!woken) /* else its wake-up, already queued, answers it */
+            poll_finish(p);
+    }
+}
+
 void ecs_agent_loop_dispose(server_thread_t *t)
 {
     struct ecs_agent_loop *l = t->ecs_agent;

@@ -159,7 +159,7 @@ t_restarted_agents_reattach() {
     grep -q "re-attached to container instance $KILLED_CI" "$E2E_TMP/agent.$KILLED.log" || fail "agent $KILLED did not re-attach"
     grep -q "stopping: tasks stay as they are" "$E2E_TMP/agent.$GRACEFUL.log" || fail "agent $GRACEFUL did not stop gracefully"
     # the gracefully stopped agent's tasks were never lost: RUNNING still
-    expect_out_jq "[.tasks[] | select(.containerInstanceArn == \"$GRACEFUL_CI\") | .lastStatus] | unique" '["RUNNING"]'
+    expect_out_jq "[.tasks[] | select(.containerInstanceArn == \"$GRACEFUL_CI\" and .stopCode != \"UserInitiated\") | .lastStatus] | unique" '["RUNNING"]'
     jq -e '.tasks | length == 0' "$E2E_TMP/agent.$KILLED/state.json" >/dev/null ||
         fail "agent $KILLED still holds tasks berthd marked lost: $(jq -c .tasks "$E2E_TMP/agent.$KILLED/state.json")"
 }
@@ -198,5 +198,44 @@ t_cannot_pull() {
     [[ -z $(ls "$E2E_TMP/agent.7/cache/blobs/sha256" 2>/dev/null) ]] || fail "the refused agent holds blobs"
 }
 run_case "an agent whose identity may not pull: the task STOPPED with CannotPullContainerError, nothing cached" t_cannot_pull
+
+# ================================================================ the long poll
+
+# berthd's default agent timeout (300 s): a poll with nothing to do waits 20 s
+restart_registry
+SIGNED=("$E2E_DIR/aws_signed.py" "$BASE" "$CREDS" ecs)
+POLL_TARGET=X-Amz-Target:AmazonEC2ContainerServiceV20141113.BerthPollWork
+"${ECS[@]}" create-cluster --cluster-name wake >/dev/null
+WAKE_CI=$("${ECS[@]}" register-container-instance --cluster wake \
+    --total-resources name=CPU,type=INTEGER,integerValue=1024 name=MEMORY,type=INTEGER,integerValue=1024 |
+    jq -r .containerInstance.containerInstanceArn)
+t_poll_is_woken() {
+    local start end pid body
+    body="{\"cluster\":\"wake\",\"containerInstance\":\"$WAKE_CI\"}"
+    start=$(date +%s)
+    "${SIGNED[@]}" "$body" "$POLL_TARGET" Content-Type:application/x-amz-json-1.1 >"$E2E_TMP/poll.out" &
+    pid=$!
+    sleep 2
+    kill -0 $pid 2>/dev/null || fail "the poll answered at once with no work: $(cat "$E2E_TMP/poll.out")"
+    run "${ECS[@]}" start-task --cluster wake --task-definition app --container-instances "$WAKE_CI"
+    expect_success
+    wait $pid
+    end=$(date +%s)
+    ((end - start < 15)) || fail "the poll answered after $((end - start)) s: it was not woken by StartTask"
+    jq -e --arg t "$(jq -r '.tasks[0].taskArn' "$E2E_TMP/cmd.out")" \
+        '.status == 200 and .body.tasks[0].taskArn == $t and .body.tasks[0].containers[0].image != null' "$E2E_TMP/poll.out" >/dev/null ||
+        fail "the woken poll did not carry the task: $(cat "$E2E_TMP/poll.out")"
+    # knowing it, the agent is told nothing new: the poll waits again, then answers empty
+    body="{\"cluster\":\"wake\",\"containerInstance\":\"$WAKE_CI\",\"knownTasks\":[$(jq '.tasks[0].taskArn' "$E2E_TMP/cmd.out")],\"waitSeconds\":2}"
+    run "${SIGNED[@]}" "$body" "$POLL_TARGET" Content-Type:application/x-amz-json-1.1
+    expect_out_jq '[.status, (.body.tasks | length), (.body.stopTasks | length)]' '[200,0,0]'
+    body="{\"cluster\":\"wake\",\"containerInstance\":\"$WAKE_CI\",\"waitSeconds\":99}"
+    run "${SIGNED[@]}" "$body" "$POLL_TARGET" Content-Type:application/x-amz-json-1.1
+    expect_out_jq '[.status, .body.__type, (.body.message | test("waitSeconds"))]' '[400,"InvalidParameterException",true]'
+    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/nopull.creds run "$E2E_DIR/aws_signed.py" "$BASE" "$E2E_TMP/nopull.creds" ecs \
+        "{\"cluster\":\"agents\",\"containerInstance\":\"$WAKE_CI\"}" "$POLL_TARGET" Content-Type:application/x-amz-json-1.1
+    expect_out_jq '.status' 400
+}
+run_case "a parked poll (20 s) is woken by StartTask on its instance and carries the task; bad polls are refused" t_poll_is_woken
 
 finish
