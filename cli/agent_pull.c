@@ -348,7 +348,7 @@ json_t *agent_cache_layers(const char *cache_dir, size_t max)
         if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64)
             continue;
         char digest[72];
-        snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+        snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
         json_array_append_new(out, json_string(digest));
     }
     closedir(d);
