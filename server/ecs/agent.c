@@ -197,6 +197,7 @@ struct ecs_agent_loop {
     h2o_timeout_t waits[SCHED_ECS_POLL_WAIT_MAX + 1];
     h2o_linklist_t parked; /* every parked poll of this loop */
     h2o_loop_t *loop;
+    bool stopping; /* the loop is closing its connections: polls are answered at once */
 };
 
 typedef struct poll {
@@ -369,7 +370,8 @@ static void poll_handle(aws_req_t *a)
         return;
     }
     pthread_mutex_lock(&reg.lock);
-    bool park = !work && wait > 0 && e && e->gen == gen; /* a notification since the query: answer, the agent polls again */
+    /* a notification since the query: answer, the agent polls again */
+    bool park = !work && wait > 0 && e && e->gen == gen && !p->loop->stopping;
     if (park)
         h2o_linklist_insert(&e->waiters, &p->waiter);
     pthread_mutex_unlock(&reg.lock);
@@ -444,7 +446,10 @@ void ecs_agent_loop_stop(server_thread_t *t)
     struct ecs_agent_loop *l = t->ecs_agent;
     if (!l)
         return;
-    /* answer every parked poll now, so its connection ends as an idle one does; the agents poll again */
+    /* answer every parked poll now, and every poll from now on at once (one that
+     * arrives on a kept-alive connection while the loop drains would otherwise
+     * hold its connection open past the end of the loop) */
+    l->stopping = true;
     while (!h2o_linklist_is_empty(&l->parked)) {
         poll_t *p = H2O_STRUCT_FROM_MEMBER(poll_t, parked, l->parked.next);
         h2o_linklist_unlink(&p->parked);
