@@ -238,9 +238,10 @@ static int poll_work(sched_ecs_ctx_t *x, json_t **out)
             goto done;
         }
     }
-    /* every task of the cluster: the records keep no per-instance index yet */
+    /* the records keep no per-instance index of tasks yet: every task of the
+     * cluster is read, but only those whose bytes name the instance are parsed */
     snprintf(key, sizeof(key), "t/%s/", r->cluster);
-    if ((rc = sched_ecs_ctx_scan(x, key, &items)))
+    if ((rc = sched_ecs_ctx_scan_holding(x, key, id, &items)))
         goto done;
     json_t *p;
     json_array_foreach(items, i, p)

@@ -109,11 +109,14 @@ typedef struct {
     ctx_t *x;
     json_t *items; /* array of [key, value] */
     int rc;
+    const char *needle; /* when set, records whose bytes do not hold it are skipped unparsed */
 } scan_t;
 
 static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
 {
     scan_t *s = p;
+    if (s->needle && !memmem(val, len, s->needle, strlen(s->needle)))
+        return true;
     json_error_t je;
     json_t *v = json_loadb(val, len, 0, &je);
     if (!json_is_object(v)) {
@@ -133,7 +136,7 @@ static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, s
 /* All records under prefix, as an array of [key, value], in key order. */
 static int rec_scan(ctx_t *x, const char *prefix, json_t **out)
 {
-    scan_t s = {x, json_array(), 0};
+    scan_t s = {x, json_array(), 0, NULL};
     *out = NULL;
     if (!s.items)
         return nomem(x);
@@ -2169,6 +2172,22 @@ int sched_ecs_ctx_put(sched_ecs_ctx_t *x, const char *key, const json_t *v)
 int sched_ecs_ctx_scan(sched_ecs_ctx_t *x, const char *prefix, json_t **out)
 {
     return rec_scan(x, prefix, out);
+}
+
+int sched_ecs_ctx_scan_holding(sched_ecs_ctx_t *x, const char *prefix, const char *needle, json_t **out)
+{
+    scan_t s = {x, json_array(), 0, needle};
+    *out = NULL;
+    if (!s.items)
+        return nomem(x);
+    storage_err_t se = {0};
+    storage_status_t st = storage_record_scan(x->rs, SCHED_ECS_SPACE, prefix, scan_cb, &s, &se);
+    if (s.rc || st != STORAGE_OK) {
+        json_decref(s.items);
+        return s.rc ? s.rc : store_failed(x, &se);
+    }
+    *out = s.items;
+    return 0;
 }
 
 int sched_ecs_ctx_release(sched_ecs_ctx_t *x, json_t *task)

@@ -192,6 +192,8 @@ int sched_ecs_ctx_need_cluster(sched_ecs_ctx_t *x);
 int sched_ecs_ctx_get(sched_ecs_ctx_t *x, const char *key, json_t **out);
 int sched_ecs_ctx_put(sched_ecs_ctx_t *x, const char *key, const json_t *v);
 int sched_ecs_ctx_scan(sched_ecs_ctx_t *x, const char *prefix, json_t **out); /* array of [key, value] */
+/* The same, parsing only the records whose bytes hold `needle` (a cheap filter: the caller still checks the field) */
+int sched_ecs_ctx_scan_holding(sched_ecs_ctx_t *x, const char *prefix, const char *needle, json_t **out);
 /* Releases a task's claims on its instance (once) and notes that the
  * cluster changed, so that the operation writes a new cluster token. */
 int sched_ecs_ctx_release(sched_ecs_ctx_t *x, json_t *task);

@@ -569,6 +569,18 @@ Test(ecs_agent, an_in_memory_heartbeat_keeps_the_agent_connected_and_a_stored_on
     run_direct(&h);
     cr_expect_eq(h.rc, 0);
     json_decref(h.layers);
+    /* kept in the instance's record for the image-locality strategy to come */
+    char key[256];
+    snprintf(key, sizeof(key), "i/c/%s", strrchr(ci, '/') + 1);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    const void *val;
+    size_t len;
+    cr_assert_eq(storage_record_get(storage_reader_records(rd), SCHED_ECS_SPACE, key, &val, &len, NULL), STORAGE_OK);
+    json_t *rec = json_loadb(val, len, 0, NULL);
+    storage_reader_end(rd);
+    cr_expect_str_eq(str(rec, "agentLayers.0"), "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    cr_expect_eq(num(rec, "heartbeatAt"), env.now);
+    json_decref(rec);
     d = describe_instance("c", ci);
     cr_expect(json_is_true(at(d, "containerInstances.0.agentConnected")), "the stored heartbeat counts");
     cr_expect_null(json_object_get(json_array_get(json_object_get(d, "containerInstances"), 0), "agentLayers"));
