@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,12 +149,14 @@ static int get(const agent_pull_t *p, const char *url, const char *accept, sink_
 
 /* "host:port/repo/name:tag" or "repo@sha256:..." into repo and reference; the host part is dropped:
  * the agent pulls from the Berth it speaks to. */
-static int parse_image(const char *image, char *repo, size_t rlen, char *ref, size_t flen, cli_err_t *e)
+int agent_parse_image(const char *image, char *repo, size_t rlen, char *ref, size_t flen, cli_err_t *e)
 {
     const char *s = image;
     const char *slash = strchr(s, '/');
-    if (slash && (memchr(s, '.', (size_t)(slash - s)) || memchr(s, ':', (size_t)(slash - s)) ||
-                  ((size_t)(slash - s) == 9 && strncmp(s, "localhost", 9) == 0)))
+    /* a registry host has a dot, a port or is localhost, and never an @ (that is a digest's) */
+    if (slash && !memchr(s, '@', (size_t)(slash - s)) &&
+        (memchr(s, '.', (size_t)(slash - s)) || memchr(s, ':', (size_t)(slash - s)) ||
+         ((size_t)(slash - s) == 9 && strncmp(s, "localhost", 9) == 0)))
         s = slash + 1;
     const char *at = strchr(s, '@');
     const char *last_slash = strrchr(s, '/');
@@ -287,7 +290,7 @@ int agent_pull_image(const agent_pull_t *p, const char *image, uint64_t *fetched
 {
     char repo[1024], ref[256], digest[72], dir[4200];
     *fetched = 0;
-    if (parse_image(image, repo, sizeof(repo), ref, sizeof(ref), e) != 0)
+    if (agent_parse_image(image, repo, sizeof(repo), ref, sizeof(ref), e) != 0)
         return -1;
     snprintf(dir, sizeof(dir), "%s/blobs/sha256", p->cache_dir);
     if (mkdirs(dir, e) != 0)

@@ -38,6 +38,10 @@ typedef struct {
 } agent_pull_t;
 /* 0, or -1 with e->msg "CannotPullContainerError: ..." as ECS words it. *fetched: bytes moved. */
 int agent_pull_image(const agent_pull_t *p, const char *image, uint64_t *fetched, cli_err_t *e);
+/* A task definition's image ("host:port/repo/name:tag", "name@sha256:...", "name") into the repository
+ * and the tag or digest (default "latest"); the host is dropped: the agent pulls from the Berth it
+ * speaks to. 0, or -1 with e->msg "CannotPullContainerError: ...". */
+int agent_parse_image(const char *image, char *repo, size_t rlen, char *ref, size_t flen, cli_err_t *e);
 /* The digests the cache holds (at most max), as the agent reports them. */
 json_t *agent_cache_layers(const char *cache_dir, size_t max);
 
