@@ -310,6 +310,8 @@ void ecs_handle(aws_req_t *a);
 void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
 /* After a committed ECS operation: wakes the polls of the instances its reply's tasks are on. */
 void ecs_agent_notify_reply(const json_t *reply);
+/* The same for one container instance ARN (a service scheduler placing tasks outside RunTask's reply). */
+void ecs_agent_notify_instance(const char *instance_arn);
 /* On each event loop, after server_thread_init_ops and before its context goes. */
 int ecs_agent_loop_init(server_thread_t *t);
 /* When the loop stops serving: answers its parked polls. */

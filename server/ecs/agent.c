@@ -392,7 +392,7 @@ static void poll_handle(aws_req_t *a)
 }
 
 /* "arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID": wakes that instance's polls */
-static void notify_arn(const char *arn)
+void ecs_agent_notify_instance(const char *arn)
 {
     const char *p = arn ? strstr(arn, ":container-instance/") : NULL;
     if (!p)
@@ -423,8 +423,8 @@ void ecs_agent_notify_reply(const json_t *reply)
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(reply, "tasks"), i, t)
-        notify_arn(json_string_value(json_object_get(t, "containerInstanceArn")));
-    notify_arn(json_string_value(json_object_get(json_object_get(reply, "task"), "containerInstanceArn")));
+        ecs_agent_notify_instance(json_string_value(json_object_get(t, "containerInstanceArn")));
+    ecs_agent_notify_instance(json_string_value(json_object_get(json_object_get(reply, "task"), "containerInstanceArn")));
 }
 
 int ecs_agent_loop_init(server_thread_t *t)
