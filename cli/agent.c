@@ -47,7 +47,7 @@ static void on_signal(int sig)
 }
 
 typedef struct {
-    const char *endpoint, *cluster, *runtime, *region, *ca_bundle, *profile;
+    const char *endpoint, *cluster, *runtime, *region, *ca_bundle, *profile, *role_arn;
     char state_dir[2048], cache_dir[2048];
     long long cpu, memory;
     const char *attributes[MAX_ATTRIBUTES];
@@ -57,7 +57,9 @@ typedef struct {
 
 typedef struct {
     options_t o;
-    auth_file_credentials_t cred;
+    auth_file_credentials_t keys; /* from the environment or the credentials file */
+    auth_file_credentials_t cred; /* what signs: base, or --role-arn's session */
+    time_t cred_until;            /* a session's expiry (0: base credentials, which do not expire here) */
     char authority[512], base[600];
     CURL *curl;
     json_t *state; /* {"cluster", "containerInstanceArn", "tasks": {arn: {...}}} */
@@ -142,90 +144,169 @@ static int on_progress(void *p, curl_off_t a, curl_off_t b, curl_off_t c, curl_o
     return stopping ? 1 : 0; /* SIGTERM cuts a long poll short */
 }
 
-/* One JSON 1.1 call. 0 with *reply; 1: the service refused (etype and e->msg say why); -1: unreachable. */
-static int call(agent_t *ag, const char *prefix, const char *signing, const char *op, json_t *body, long timeout_s, json_t **reply,
-                char *etype, size_t etlen, cli_err_t *e)
+/* One signed POST to the endpoint: body_text with content type ctype,
+ * X-Amz-Target target (NULL: none), signed for `signing` with credentials c.
+ * 0 with *reply (the JSON document); 1: the service refused (etype and e->msg
+ * say why); -1: unreachable, or a reply that is not one. */
+static int post(agent_t *ag, const auth_file_credentials_t *c, const char *signing, const char *target, const char *ctype,
+                const char *body_text, long timeout_s, json_t **reply, char *etype, size_t etlen, const char *what, cli_err_t *e)
 {
     *reply = NULL;
     if (etype)
         etype[0] = '\0';
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (!text)
-        return cli_fail(e, "out of memory"), -1;
-    char target[160];
-    snprintf(target, sizeof(target), "%s.%s", prefix, op);
-    static const char ctype[] = "application/x-amz-json-1.1";
-    auth_header_t sh[3] = {{"host", 4, ag->authority, strlen(ag->authority)},
-                           {"content-type", 12, ctype, strlen(ctype)},
-                           {"x-amz-target", 12, target, strlen(target)}};
-    auth_http_request_t hr = {
-        .method = "POST", .path = "/", .path_len = 1, .headers = sh, .n_headers = 3, .body = text, .body_len = strlen(text)};
+    bool tok = c->session_token[0] != '\0';
+    auth_header_t sh[4] = {{"host", 4, ag->authority, strlen(ag->authority)}, {"content-type", 12, ctype, strlen(ctype)}};
+    size_t nsh = 2;
+    if (target)
+        sh[nsh++] = (auth_header_t){"x-amz-target", 12, target, strlen(target)};
+    if (tok)
+        sh[nsh++] = (auth_header_t){"x-amz-security-token", 20, c->session_token, strlen(c->session_token)};
+    auth_http_request_t hr = {.method = "POST",
+                              .path = "/",
+                              .path_len = 1,
+                              .headers = sh,
+                              .n_headers = nsh,
+                              .body = body_text,
+                              .body_len = strlen(body_text)};
     char amz_date[17], authorization[1024];
     auth_err_t aerr;
-    if (auth_sigv4_sign(&hr, ag->cred.access_key_id, ag->cred.secret, strlen(ag->cred.secret), ag->o.region, signing,
-                        (int64_t)time(NULL), amz_date, authorization, sizeof(authorization), &aerr) != AUTH_OK) {
-        free(text);
-        return cli_fail(e, "cannot sign %s: %s", op, aerr.msg), -1;
-    }
-    char line[1300];
+    if (auth_sigv4_sign(&hr, c->access_key_id, c->secret, strlen(c->secret), ag->o.region, signing, (int64_t)time(NULL), amz_date,
+                        authorization, sizeof(authorization), &aerr) != AUTH_OK)
+        return cli_fail(e, "cannot sign %s: %s", what, aerr.msg), -1;
+    char line[AUTH_FILE_SESSION_TOKEN_MAX + 64];
     struct curl_slist *h = NULL;
-    const char *fmt[] = {"Host: %s", "Content-Type: %s", "X-Amz-Date: %s", "Authorization: %s", "X-Amz-Target: %s", "Expect:%s"};
-    const char *val[] = {ag->authority, ctype, amz_date, authorization, target, ""};
-    for (size_t i = 0; i < 6; i++) {
+    const char *fmt[] = {"Host: %s",         "Content-Type: %s",         "X-Amz-Date: %s", "Authorization: %s",
+                         "X-Amz-Target: %s", "X-Amz-Security-Token: %s", "Accept: %s",     "Expect:%s"};
+    const char *val[] = {ag->authority, ctype, amz_date, authorization, target, c->session_token, "application/json", ""};
+    for (size_t i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++) {
+        if ((i == 4 && !target) || (i == 5 && !tok))
+            continue;
         snprintf(line, sizeof(line), fmt[i], val[i]);
         struct curl_slist *n = curl_slist_append(h, line);
         if (!n) {
             curl_slist_free_all(h);
-            free(text);
             return cli_fail(e, "out of memory"), -1;
         }
         h = n;
     }
     OPENSSL_cleanse(authorization, sizeof(authorization));
+    OPENSSL_cleanse(line, sizeof(line));
     buf_t b = {0};
     char cerr[CURL_ERROR_SIZE] = "";
-    CURL *c = ag->curl;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, ag->base);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_reply);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURL *cu = ag->curl;
+    curl_easy_reset(cu);
+    curl_easy_setopt(cu, CURLOPT_URL, ag->base);
+    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(cu, CURLOPT_POSTFIELDS, body_text);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_reply);
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(cu, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(cu, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
     if (ag->o.ca_bundle)
-        curl_easy_setopt(c, CURLOPT_CAINFO, ag->o.ca_bundle);
-    CURLcode cc = curl_easy_perform(c);
+        curl_easy_setopt(cu, CURLOPT_CAINFO, ag->o.ca_bundle);
+    CURLcode cc = curl_easy_perform(cu);
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(h);
-    free(text);
     int rc;
     json_t *doc = cc == CURLE_OK && b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL;
+    /* the JSON protocol's error, or the query protocol's {"Error": {"Code", "Message"}} */
+    json_t *qerr = json_object_get(doc, "Error");
+    const char *type = json_string_value(json_object_get(doc, "__type")) ?: json_string_value(json_object_get(qerr, "Code"));
+    const char *msg = json_string_value(json_object_get(doc, "message")) ?: json_string_value(json_object_get(qerr, "Message"));
     if (cc != CURLE_OK) {
         rc = -1;
-        cli_fail(e, "%s %s: %s", ag->base, op, cerr[0] ? cerr : curl_easy_strerror(cc));
+        cli_fail(e, "%s %s: %s", ag->base, what, cerr[0] ? cerr : curl_easy_strerror(cc));
     } else if (!json_is_object(doc)) {
         rc = -1; /* a proxy's page, a half reply: try again later */
-        cli_fail(e, "%s %s: HTTP %ld and not an AWS reply", ag->base, op, status);
+        cli_fail(e, "%s %s: HTTP %ld and not an AWS reply", ag->base, what, status);
     } else if (status != 200) {
         rc = status >= 500 ? -1 : 1;
-        const char *t = json_string_value(json_object_get(doc, "__type"));
         if (etype)
-            snprintf(etype, etlen, "%s", t ? t : "");
-        cli_fail(e, "%s: %s: %s", op, t ? t : "error", json_string_value(json_object_get(doc, "message")) ?: "(no message)");
+            snprintf(etype, etlen, "%s", type ? type : "");
+        cli_fail(e, "%s: %s: %s", what, type ? type : "error", msg ? msg : "(no message)");
+        if (type && strcmp(type, "ExpiredTokenException") == 0)
+            ag->cred_until = 1; /* the session is over: the next call assumes the role again */
     } else {
         rc = 0;
         *reply = json_incref(doc);
     }
     json_decref(doc);
     if (b.p)
-        OPENSSL_cleanse(b.p, b.len); /* GetAuthorizationToken's reply is a credential */
+        OPENSSL_cleanse(b.p, b.len); /* AssumeRole's and GetAuthorizationToken's replies are credentials */
     free(b.p);
+    return rc;
+}
+
+/* --role-arn: the role's session, assumed with the base credentials. 0, 1 refused, -1 unreachable. */
+static int assume_role(agent_t *ag, cli_err_t *e)
+{
+    CURL *cu = ag->curl;
+    char *arn = curl_easy_escape(cu, ag->o.role_arn, 0);
+    char form[4096], host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    for (char *p = host; *p; p++) /* a session name is [\w+=,.@-]* */
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+=,.@-", *p))
+            *p = '-';
+    snprintf(form, sizeof(form), "Action=AssumeRole&Version=2011-06-15&RoleArn=%s&RoleSessionName=berth-agent-%.32s-%ld",
+             arn ? arn : "", host[0] ? host : "host", (long)getpid());
+    curl_free(arn);
+    json_t *r;
+    char etype[128];
+    int rc = post(ag, &ag->keys, "sts", NULL, "application/x-www-form-urlencoded; charset=utf-8", form, 30, &r, etype,
+                  sizeof(etype), "AssumeRole", e);
+    if (rc)
+        return rc;
+    json_t *c = json_object_get(json_object_get(json_object_get(r, "AssumeRoleResponse"), "AssumeRoleResult"), "Credentials");
+    const char *id = json_string_value(json_object_get(c, "AccessKeyId")),
+               *secret = json_string_value(json_object_get(c, "SecretAccessKey")),
+               *token = json_string_value(json_object_get(c, "SessionToken")),
+               *exp = json_string_value(json_object_get(c, "Expiration"));
+    struct tm tm = {0};
+    const char *end = exp ? strptime(exp, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!id || !secret || !token || !end || strlen(id) >= sizeof(ag->cred.access_key_id) ||
+        strlen(secret) >= sizeof(ag->cred.secret) || strlen(token) >= sizeof(ag->cred.session_token)) {
+        json_decref(r);
+        return cli_fail(e, "AssumeRole's reply carries no usable credentials"), 1;
+    }
+    OPENSSL_cleanse(&ag->cred, sizeof(ag->cred));
+    strcpy(ag->cred.access_key_id, id);
+    strcpy(ag->cred.secret, secret);
+    strcpy(ag->cred.session_token, token);
+    ag->cred_until = timegm(&tm);
+    fprintf(stderr, "berth agent: assumed %s until %.40s\n", ag->o.role_arn, exp);
+    json_decref(r);         /* exp pointed into it */
+    ag->password[0] = '\0'; /* a registry password of the old session expires with it */
+    return 0;
+}
+
+/* The credentials to sign with: with --role-arn, a session refreshed 5 minutes before it expires. */
+static int fresh_credentials(agent_t *ag, cli_err_t *e)
+{
+    if (!ag->o.role_arn || (ag->cred_until && time(NULL) < ag->cred_until - 300))
+        return 0;
+    return assume_role(ag, e);
+}
+
+/* One JSON 1.1 call. 0 with *reply; 1: the service refused (etype and e->msg say why); -1: unreachable. */
+static int call(agent_t *ag, const char *prefix, const char *signing, const char *op, json_t *body, long timeout_s, json_t **reply,
+                char *etype, size_t etlen, cli_err_t *e)
+{
+    *reply = NULL;
+    int rc = fresh_credentials(ag, e);
+    if (rc)
+        return rc < 0 ? -1 : 1;
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (!text)
+        return cli_fail(e, "out of memory"), -1;
+    char target[160];
+    snprintf(target, sizeof(target), "%s.%s", prefix, op);
+    rc = post(ag, &ag->cred, signing, target, "application/x-amz-json-1.1", text, timeout_s, reply, etype, etlen, op, e);
+    free(text);
     return rc;
 }
 
@@ -575,9 +656,11 @@ static void usage(FILE *out)
                  "  --cache-dir DIR      the image layers it holds (default STATE-DIR/cache)\n"
                  "  --region NAME        SigV4 region (else $AWS_REGION, us-east-1)\n"
                  "  --profile NAME       the credentials file's profile (else $AWS_PROFILE, default)\n"
+                 "  --role-arn ARN       the instance role: assumed with the credentials below at start (sts:AssumeRole)\n"
+                 "                       and again 5 minutes before each session expires; every call and pull uses it\n"
                  "  --ca-bundle FILE     CA certificates for an https endpoint\n"
                  "\n"
-                 "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, else the profile in\n"
+                 "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY ($AWS_SESSION_TOKEN), else the profile in\n"
                  "$AWS_SHARED_CREDENTIALS_FILE (else ~/.aws/credentials). SIGTERM: the agent stops polling and exits;\n"
                  "its tasks stay as they are.\n");
 }
@@ -615,7 +698,11 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
             o->region = v;
         else if (strcmp(a, "--profile") == 0)
             o->profile = v;
-        else if (strcmp(a, "--ca-bundle") == 0)
+        else if (strcmp(a, "--role-arn") == 0) {
+            if (strncmp(v, "arn:aws:iam::", 13) != 0 || !strstr(v, ":role/") || strlen(v) > 2048)
+                return cli_fail(e, "--role-arn: an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), not '%s'", v);
+            o->role_arn = v;
+        } else if (strcmp(a, "--ca-bundle") == 0)
             o->ca_bundle = v;
         else if (strcmp(a, "--state-dir") == 0)
             state = v;
@@ -656,14 +743,16 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
     return 0;
 }
 
-static int load_credentials(agent_t *ag, cli_err_t *e)
+static int load_base_credentials(agent_t *ag, cli_err_t *e)
 {
-    const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY"), *tok = getenv("AWS_SESSION_TOKEN");
     if (id && *id && secret && *secret && !ag->o.profile) {
-        if (strlen(id) >= sizeof(ag->cred.access_key_id) || strlen(secret) >= sizeof(ag->cred.secret))
-            return cli_fail(e, "AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is too long");
-        strcpy(ag->cred.access_key_id, id);
-        strcpy(ag->cred.secret, secret);
+        if (strlen(id) >= sizeof(ag->keys.access_key_id) || strlen(secret) >= sizeof(ag->keys.secret) ||
+            (tok && strlen(tok) >= sizeof(ag->keys.session_token)))
+            return cli_fail(e, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN is too long");
+        strcpy(ag->keys.access_key_id, id);
+        strcpy(ag->keys.secret, secret);
+        snprintf(ag->keys.session_token, sizeof(ag->keys.session_token), "%s", tok ? tok : "");
         return 0;
     }
     char path[4096];
@@ -685,9 +774,17 @@ static int load_credentials(agent_t *ag, cli_err_t *e)
         return cli_fail(e, "%s: larger than 1 MiB", path);
     const char *profile = ag->o.profile ? ag->o.profile : getenv("AWS_PROFILE");
     auth_err_t aerr;
-    auth_status_t s = auth_credentials_file_find(text, len, profile && *profile ? profile : "default", &ag->cred, &aerr);
+    auth_status_t s = auth_credentials_file_find(text, len, profile && *profile ? profile : "default", &ag->keys, &aerr);
     OPENSSL_cleanse(text, len);
     return s == AUTH_OK ? 0 : cli_fail(e, "%s: %s", path, aerr.msg);
+}
+
+static int load_credentials(agent_t *ag, cli_err_t *e)
+{
+    if (load_base_credentials(ag, e) != 0)
+        return -1;
+    ag->cred = ag->keys; /* until --role-arn's session replaces them */
+    return 0;
 }
 
 /* "http://host:port" into the Host header's authority and the base URL "http://host:port/" */
@@ -787,6 +884,7 @@ int berth_agent(int argc, char **argv)
     curl_global_cleanup();
     json_decref(ag.state);
     OPENSSL_cleanse(&ag.cred, sizeof(ag.cred));
+    OPENSSL_cleanse(&ag.keys, sizeof(ag.keys));
     OPENSSL_cleanse(ag.password, sizeof(ag.password));
     return 0;
 }

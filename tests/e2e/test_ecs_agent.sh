@@ -199,6 +199,49 @@ t_cannot_pull() {
 }
 run_case "an agent whose identity may not pull: the task STOPPED with CannotPullContainerError, nothing cached" t_cannot_pull
 
+# ================================================================ instance role
+
+# the agent's own key may only assume the role; the role may run an agent and pull
+make_user bootstrap "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"sts:AssumeRole\",\"Resource\":\"*\"}]}"
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:user/bootstrap"},"Action":"sts:AssumeRole"}]}' \
+    "$ACCOUNT" >"$E2E_TMP/trust.json"
+"${IAM[@]}" create-role --role-name ecsInstanceRole --assume-role-policy-document "file://$E2E_TMP/trust.json" >/dev/null
+"${IAM[@]}" attach-role-policy --role-name ecsInstanceRole --policy-arn "arn:aws:iam::$ACCOUNT:policy/instance-policy" >/dev/null
+"${ECS[@]}" create-cluster --cluster-name role >/dev/null
+AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/bootstrap.creds "$BERTH_CLI" agent --endpoint-url "$BASE" --cluster role --cpu 1024 \
+    --memory 1024 --runtime none --state-dir "$E2E_TMP/agent.8" --role-arn "arn:aws:iam::$ACCOUNT:role/ecsInstanceRole" \
+    >>"$E2E_TMP/agent.8.log" 2>&1 &
+echo $! >"$E2E_TMP/agent.8.pid"
+t_instance_role() {
+    run "${WAIT[@]}" role 15 'len(instances) == 1 and instances[0]["agentConnected"]'
+    expect_success
+    run "${ECS[@]}" run-task --cluster role --task-definition app
+    expect_success
+    run "${WAIT[@]}" role 15 'len(tasks) == 1 and tasks[0]["lastStatus"] == "RUNNING"'
+    expect_success
+    grep -Eq "assumed arn:aws:iam::$ACCOUNT:role/ecsInstanceRole until 20[0-9]{2}-[0-9]{2}-[0-9]{2}T" "$E2E_TMP/agent.8.log" ||
+        fail "the agent did not assume the role: $(cat "$E2E_TMP/agent.8.log")"
+    # the bootstrap key alone may not do what the agent did
+    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/bootstrap.creds run "${ECS[@]}" list-clusters
+    expect_exit 254
+    expect_stderr_match AccessDenied
+}
+run_case "--role-arn: the agent assumes its instance role (its own key may only do that) and registers, polls and pulls with it" t_instance_role
+
+# berthd's credential clock an hour and more ahead: the agent's session has expired
+restart_registry "${TIMEOUT_FLAGS[@]}" --clock-offset 3700
+t_session_expires() {
+    run "${WAIT[@]}" role 20 'instances[0]["agentConnected"] and tasks[0]["lastStatus"] == "RUNNING"'
+    expect_success
+    sleep 2 # a poll or two with the new session
+    [[ $(grep -c "assumed arn:aws:iam::$ACCOUNT:role/ecsInstanceRole until " "$E2E_TMP/agent.8.log") -ge 2 ]] ||
+        fail "the agent did not assume the role again: $(cat "$E2E_TMP/agent.8.log")"
+    grep -q "ExpiredTokenException" "$E2E_TMP/agent.8.log" || fail "the old session was not refused as expired"
+    run "${WAIT[@]}" role 5 'instances[0]["agentConnected"]'
+    expect_success
+}
+run_case "the instance role's session expires (berthd's clock moved on): the agent assumes the role again and stays connected" t_session_expires
+
 # ================================================================ the long poll
 
 # berthd's default agent timeout (300 s): a poll with nothing to do waits 20 s
