@@ -673,6 +673,14 @@ static void count_dry(const gc_cand_t *c, size_t n, storage_gc_report_t *rep)
     }
 }
 
+static bool stopped(const storage_gc_options_t *opt, storage_err_t *err)
+{
+    if (!opt->stop || !atomic_load(opt->stop))
+        return false;
+    store_err(err, STORAGE_CANCELLED, "the collection was stopped before it finished");
+    return true;
+}
+
 static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storage_gc_options_t *opt, unsigned duty,
                                   storage_gc_report_t *rep, storage_err_t *err)
 {
@@ -689,6 +697,10 @@ static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storag
         last_len = 0;
         end = false;
         while (!end && s == STORAGE_OK) {
+            if (stopped(opt, err)) {
+                s = STORAGE_CANCELLED;
+                break;
+            }
             uint64_t t0 = now_ns();
             s = pass == 0 ? find_blobs(r->st, m, r->cutoff, last, &last_len, c, &n, &end, rep, err)
                           : find_uploads(r->st, r->cutoff, last, &last_len, c, &n, &end, err);
@@ -738,6 +750,8 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
     if ((s = on_writer(st, track_on, track, err)) != STORAGE_OK)
         goto out;
     s = mark(st, &m, out, err);
+    if (s == STORAGE_OK && stopped(opt, err))
+        s = STORAGE_CANCELLED;
     if (s == STORAGE_OK) {
         mark_finish(&m);
         out->referenced = m.n;

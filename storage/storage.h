@@ -345,6 +345,9 @@ typedef struct {
     /* Percent of one core the sweep may use (1-100; 0: the default, 50):
      * after each batch it sleeps so that its share stays below this. */
     unsigned duty_pct;
+    /* When set and true, the collection stops at its next batch with
+     * STORAGE_CANCELLED (berthd shutting down); what it deleted stays deleted. */
+    const _Atomic bool *stop;
     /* For tests: called once the mark is complete, before any candidate is found. */
     void (*after_mark)(void *ctx);
     void *after_mark_ctx;
@@ -368,7 +371,8 @@ typedef struct {
  * call it from the writer or an event loop). STORAGE_EXISTS when another
  * collection is running; STORAGE_IO when a manifest cannot be read or parsed
  * (then nothing more is collected: what it references is unknown);
- * STORAGE_INVALID for a duty_pct over 100. *out holds what was done so far
+ * STORAGE_INVALID for a duty_pct over 100; STORAGE_CANCELLED when opt->stop
+ * was raised. *out holds what was done so far
  * also on failure. */
 storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, storage_gc_report_t *out, storage_err_t *err);
 
