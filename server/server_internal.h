@@ -39,6 +39,7 @@ typedef struct {
     int64_t clock_offset;
     int64_t ecs_agent_timeout; /* --ecs-agent-timeout: seconds without a heartbeat before agentConnected is false (0: default) */
     int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
+    struct berth_gc *gc;           /* the garbage collector's thread (server/berth/gc.c); NULL: none */
 } server_t;
 
 /* Now, as credentials' issue and expiry see it (time plus --clock-offset). */
@@ -304,6 +305,17 @@ extern const aws_operation_t ecs_services_operations[];  /* server/ecs/services.
  * runs sched_ecs_services_tick on the store's writer every interval. */
 int ecs_services_timer_start(server_t *srv);
 void ecs_services_timer_stop(void);
+/* Berth's own operations (server/berth/gc.c): RunGarbageCollection */
+#define BERTH_ADMIN_SERVICE "BerthAdmin_20261207"
+extern const aws_operation_t berth_admin_operations[];
+/* The collector thread: runs a collection with grace_seconds every
+ * interval_seconds (0: only when asked through RunGarbageCollection). NULL
+ * (err says why) on failure. */
+typedef struct berth_gc berth_gc_t;
+berth_gc_t *berth_gc_start(storage_t *st, uint64_t interval_seconds, uint64_t grace_seconds, char *err, size_t cap);
+/* Stops a running collection at its next batch, answers queued requests with
+ * ServiceUnavailableException and joins the thread: before storage_close. */
+void berth_gc_stop(berth_gc_t *g);
 /* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
 void ecs_handle(aws_req_t *a);
 /* The agent protocol (server/ecs/agent.c): the timeouts and in-memory heartbeats every ECS operation uses */
