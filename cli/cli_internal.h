@@ -21,6 +21,8 @@ int berth_policy_simulate(int argc, char **argv);
 /* cli/admin.c: `berth iam|ecr <subcommand>`, calls to a running berthd; argv starts at the subcommand */
 bool berth_admin_group(const char *group);
 int berth_admin(const char *group, int argc, char **argv);
+/* cli/admin.c: `berth gc [--dry-run] [--grace SECONDS]`; argv starts after "gc" */
+int berth_gc(int argc, char **argv);
 
 /* ---- `berth agent` (cli/agent*.c) ---- */
 
