@@ -308,6 +308,10 @@ void ecs_services_timer_stop(void);
 /* Berth's own operations (server/berth/gc.c): RunGarbageCollection */
 #define BERTH_ADMIN_SERVICE "BerthAdmin_20261207"
 extern const aws_operation_t berth_admin_operations[];
+/* RunGarbageCollection's parameters: 0 with *out filled, or -1 with msg
+ * naming the parameter that is wrongly typed, out of range or unknown. */
+#define BERTH_GC_MAX_GRACE_SECONDS ((uint64_t)10 * 365 * 24 * 3600)
+int berth_gc_parse_request(const json_t *body, storage_gc_options_t *out, char *msg, size_t cap);
 /* The collector thread: runs a collection with grace_seconds every
  * interval_seconds (0: only when asked through RunGarbageCollection). NULL
  * (err says why) on failure. */

@@ -32,8 +32,8 @@
 /* Requests queued behind the running collection at most: each would only
  * repeat the one before it. */
 #define GC_MAX_QUEUED 4
-/* The longest grace period a request may give: ten years. */
-#define GC_MAX_GRACE_SECONDS ((uint64_t)10 * 365 * 24 * 3600)
+/* The longest grace period a request may give: ten years (server_internal.h). */
+#define GC_MAX_GRACE_SECONDS BERTH_GC_MAX_GRACE_SECONDS
 
 typedef struct gc_job {
     struct gc_job *next;
@@ -206,6 +206,38 @@ static void on_guard_dispose(void *p)
     sop->req = NULL;
 }
 
+int berth_gc_parse_request(const json_t *body, storage_gc_options_t *out, char *msg, size_t cap)
+{
+    memset(out, 0, sizeof(*out));
+    out->grace_seconds = STORAGE_GC_DEFAULT_GRACE_SECONDS;
+    if (!json_is_object(body)) {
+        snprintf(msg, cap, "the request must be a JSON object");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v)
+    {
+        if (strcmp(key, "dryRun") == 0) {
+            if (!json_is_boolean(v)) {
+                snprintf(msg, cap, "dryRun must be true or false");
+                return -1;
+            }
+            out->dry_run = json_is_true(v);
+        } else if (strcmp(key, "graceSeconds") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > GC_MAX_GRACE_SECONDS) {
+                snprintf(msg, cap, "graceSeconds must be an integer from 0 to %llu", (unsigned long long)GC_MAX_GRACE_SECONDS);
+                return -1;
+            }
+            out->grace_seconds = (uint64_t)json_integer_value(v);
+        } else {
+            snprintf(msg, cap, "unknown parameter %.64s (RunGarbageCollection takes dryRun and graceSeconds)", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void run_garbage_collection(aws_req_t *a)
 {
     if (!aws_allowed(a, "berth:RunGarbageCollection", NULL))
@@ -215,29 +247,11 @@ static void run_garbage_collection(aws_req_t *a)
         aws_send_error(a, 503, "ServiceUnavailableException", "this berthd has no garbage collector running");
         return;
     }
-    storage_gc_options_t opt = {.grace_seconds = STORAGE_GC_DEFAULT_GRACE_SECONDS};
-    const char *key;
-    json_t *v;
-    json_object_foreach(a->body, key, v)
-    {
-        if (strcmp(key, "dryRun") == 0) {
-            if (!json_is_boolean(v)) {
-                aws_send_error(a, 400, "InvalidParameterException", "dryRun must be true or false");
-                return;
-            }
-            opt.dry_run = json_is_true(v);
-        } else if (strcmp(key, "graceSeconds") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > GC_MAX_GRACE_SECONDS) {
-                aws_send_error(a, 400, "InvalidParameterException", "graceSeconds must be an integer from 0 to %llu",
-                               (unsigned long long)GC_MAX_GRACE_SECONDS);
-                return;
-            }
-            opt.grace_seconds = (uint64_t)json_integer_value(v);
-        } else {
-            aws_send_error(a, 400, "InvalidParameterException",
-                           "unknown parameter %.64s (RunGarbageCollection takes dryRun and graceSeconds)", key);
-            return;
-        }
+    storage_gc_options_t opt;
+    char msg[200];
+    if (berth_gc_parse_request(a->body, &opt, msg, sizeof(msg)) != 0) {
+        aws_send_error(a, 400, "InvalidParameterException", "%s", msg);
+        return;
     }
     gc_job_t *j = calloc(1, sizeof(*j));
     v2_req_t r = {.req = a->req, .srv = a->srv};
