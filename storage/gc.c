@@ -259,13 +259,24 @@ static int seek_after(MDB_cursor *cur, const char *last, size_t last_len, MDB_va
     return rc;
 }
 
+static bool stopped(const storage_gc_options_t *opt, storage_err_t *err)
+{
+    if (!opt->stop || !atomic_load(opt->stop))
+        return false;
+    store_err(err, STORAGE_CANCELLED, "the collection was stopped before it finished");
+    return true;
+}
+
 #define GC_KEY_MAX 512 /* LMDB's largest key is 511 bytes */
 
-static storage_status_t mark(storage_t *st, mark_set_t *m, storage_gc_report_t *rep, storage_err_t *err)
+static storage_status_t mark(storage_t *st, const storage_gc_options_t *opt, mark_set_t *m, storage_gc_report_t *rep,
+                             storage_err_t *err)
 {
     char last[GC_KEY_MAX];
     size_t last_len = 0;
     for (;;) {
+        if (stopped(opt, err))
+            return STORAGE_CANCELLED;
         storage_reader_t *rd = storage_reader_begin(st, err);
         if (!rd)
             return err ? err->status : STORAGE_IO;
@@ -675,14 +686,6 @@ static void count_dry(const gc_cand_t *c, size_t n, storage_gc_report_t *rep)
     }
 }
 
-static bool stopped(const storage_gc_options_t *opt, storage_err_t *err)
-{
-    if (!opt->stop || !atomic_load(opt->stop))
-        return false;
-    store_err(err, STORAGE_CANCELLED, "the collection was stopped before it finished");
-    return true;
-}
-
 static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storage_gc_options_t *opt, unsigned duty,
                                   storage_gc_report_t *rep, storage_err_t *err)
 {
@@ -751,7 +754,7 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
     }
     if ((s = on_writer(st, track_on, track, err)) != STORAGE_OK)
         goto out;
-    s = mark(st, &m, out, err);
+    s = mark(st, opt, &m, out, err);
     if (s == STORAGE_OK && stopped(opt, err))
         s = STORAGE_CANCELLED;
     if (s == STORAGE_OK) {

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,6 +442,30 @@ Test(gc, one_collection_at_a_time)
     cr_assert_eq(storage_gc_run(st, &o, &r, &err), STORAGE_INVALID);
 }
 
+static void raise_stop(void *ctx)
+{
+    atomic_store((_Atomic bool *)ctx, true);
+}
+
+Test(gc, a_collection_told_to_stop_stops_before_its_next_batch)
+{
+    oci_digest_t d = put_blob("stop", "would be garbage");
+    _Atomic bool stop = false;
+    storage_gc_options_t o = {.grace_seconds = 0, .stop = &stop, .after_mark = raise_stop, .after_mark_ctx = &stop};
+    storage_gc_report_t r;
+    storage_err_t err;
+    cr_assert_eq(storage_gc_run(st, &o, &r, &err), STORAGE_CANCELLED);
+    cr_assert(strstr(err.msg, "stopped"), "%s", err.msg);
+    cr_assert_eq(r.blobs_lmdb, 0);
+    cr_assert(blob_exists(&d));
+    /* and the next one runs (the writer no longer notes into the stopped one's set) */
+    stop = false;
+    o.after_mark = NULL;
+    cr_assert_eq(storage_gc_run(st, &o, &r, &err), STORAGE_OK, "%s", err.msg);
+    cr_assert_eq(r.blobs_lmdb, 1);
+    cr_assert_null(st->gc_track);
+}
+
 Test(gc, a_damaged_manifest_stops_the_collection)
 {
     oci_digest_t d = put_blob("bad", "kept");
@@ -629,7 +654,7 @@ static uint64_t du_kib(void)
 Test(gc, churn_keeps_the_data_directory_within_twice_the_live_data, .timeout = 180)
 {
     const char *knob = getenv("BERTH_GC_CHURN_MIB");
-    size_t total = (knob ? (size_t)strtoul(knob, NULL, 10) : 2048) * MIB;
+    size_t total = (knob ? (size_t)strtoul(knob, NULL, 10) : 4096) * MIB;
     size_t round_bytes = total / 16 > 32 * MIB ? total / 16 : 32 * MIB;
     /* each round: 4 big blobs (8 MiB) and small ones (64 KiB) in images; the previous round's images go */
     size_t big = 8 * MIB, small = 64 << 10;
