@@ -17,8 +17,8 @@
  *     does); the closure runs on the writer and re-checks there, in the
  *     deleting transaction: noted since the start, or any link (found by a
  *     point lookup per repository, links being keyed by repository first)
- *     at or after the cutoff, saves it. Ops submitted together share a
- *     transaction, so a batch costs one sync.
+ *     after the cutoff (now - grace, in seconds), saves it. Ops submitted
+ *     together share a transaction, so a batch costs one sync.
  *  4. A manifest put that runs after the delete finds no link and fails
  *     with STORAGE_REFERENCE: no manifest ever points at a collected blob.
  *  5. Readers that stat'ed a collected file blob keep its file open; the
@@ -327,7 +327,7 @@ typedef struct {
 
 struct gc_run {
     storage_t *st;
-    uint64_t cutoff; /* candidates were last linked (or updated) before this */
+    uint64_t cutoff; /* candidates were last linked (or updated) at or before this second */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned pending;
@@ -399,7 +399,9 @@ static int delete_links(storage_t *st, MDB_txn *txn, const char *digest)
 }
 
 /* Whether the blob in txn is garbage: unreferenced at the mark (the caller
- * checked), not noted since, and last linked before the cutoff. */
+ * checked), not noted since, and last linked at or before the cutoff. Links
+ * are stamped in whole seconds; with grace 0 one stamped in the start second
+ * was made before the collection began or was noted. */
 static int blob_is_garbage(storage_t *st, MDB_txn *txn, const char *digest, uint64_t cutoff, const blob_rec_t *rec, bool *garbage)
 {
     uint64_t newest;

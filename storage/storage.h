@@ -340,7 +340,7 @@ void storage_get_stats(storage_t *st, storage_stats_t *out);
  * per digest noted during the run; candidates are found and swept a batch
  * at a time. */
 typedef struct {
-    uint64_t grace_seconds; /* candidates were last linked (or updated) before now - grace */
+    uint64_t grace_seconds; /* candidates were last linked (or updated) at least this long before the start */
     bool dry_run;           /* report what would go, delete nothing */
     /* Percent of one core the sweep may use (1-100; 0: the default, 50):
      * after each batch it sleeps so that its share stays below this. */
