@@ -102,6 +102,30 @@ t_deleted_image_is_collected() {
     expect_exit 1
 }
 
+t_abandoned_upload_is_aborted() {
+    local pw loc
+    pw=$(password)
+    run curl -sS -u "AWS:$pw" -o /dev/null -D "$E2E_TMP/upload.headers" -w '%{http_code}' -X POST "$BASE/v2/gc/up/blobs/uploads/"
+    expect_eq "POST of an upload" 202 "$(cmd_out)"
+    loc=$(tr -d '\r' <"$E2E_TMP/upload.headers" | sed -n 's/^[Ll]ocation: //p')
+    run curl -sS -u "AWS:$pw" -o /dev/null -w '%{http_code}' -X PATCH -H 'Content-Type: application/octet-stream' \
+        --data-binary "half of a layer" "$(abs_url "$loc")"
+    expect_eq "PATCH of the upload" 202 "$(cmd_out)"
+    run "${BERTH[@]}" gc --grace 3600
+    expect_success
+    expect_out_jq '.uploadsAborted' 0
+    run "${BERTH[@]}" gc --dry-run --grace 0
+    expect_success
+    expect_out_jq '[.uploadsAborted, .uploadBytesFreed]' '[1,15]'
+    run "${BERTH[@]}" gc --grace 0
+    expect_success
+    expect_out_jq '[.uploadsAborted, .uploadBytesFreed]' '[1,15]'
+    run curl -sS -u "AWS:$pw" -o "$E2E_TMP/upload.body" -w '%{http_code}' "$(abs_url "$loc")"
+    expect_eq "GET of the aborted upload" 404 "$(cmd_out)"
+    jq -e '.errors[0].code == "BLOB_UPLOAD_UNKNOWN"' "$E2E_TMP/upload.body" >/dev/null ||
+        fail "the aborted upload's error: $(cat "$E2E_TMP/upload.body")"
+}
+
 t_only_administrators() {
     run "${BERTH[@]}" iam create-user --user-name bob
     expect_success
@@ -166,6 +190,7 @@ t_interval_collects_on_its_own() {
 
 run_case "berth gc --dry-run reports a stray blob and keeps it; berth gc keeps it within the grace period, then --grace 0 collects it and the image stays pullable" t_dry_run_then_collect
 run_case "a deleted image's blobs stay while another repository's manifest uses them, and go once none does" t_deleted_image_is_collected
+run_case "an upload untouched past the grace period is aborted by berth gc (a dry run only counts it): its status is then BLOB_UPLOAD_UNKNOWN" t_abandoned_upload_is_aborted
 run_case "berth gc as a user allowed ecr:* is AccessDenied: berth:RunGarbageCollection is for administrators" t_only_administrators
 run_case "RunGarbageCollection with wrongly typed, negative or unknown parameters is InvalidParameterException" t_bad_parameters
 restart_registry --gc-interval 1 --gc-grace 0
