@@ -1802,7 +1802,7 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
             }
             break;
         }
-        json_t *t;
+        json_t *t = NULL; /* set by record_task when it succeeds (gcc -Os cannot see it) */
         if ((rc = record_task(x, td, &pl, group, recs[idx], &pr.tasks[k], &t)))
             break;
         json_t *o = task_json(t);
