@@ -78,88 +78,24 @@ static long long jint(const json_t *o, const char *key)
 
 static int rec_get(sctx_t *x, const char *key, json_t **out)
 {
-    const void *val;
-    size_t len;
-    storage_err_t se = {0};
-    *out = NULL;
-    storage_status_t st = storage_record_get(x->rs, SCHED_ECS_SPACE, key, &val, &len, &se);
-    if (st == STORAGE_NOT_FOUND)
-        return 1;
-    if (st != STORAGE_OK)
-        return store_failed(x, &se);
-    json_error_t je;
-    *out = json_loadb(val, len, 0, &je);
-    if (!json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        sched_ecs_err(x->err, "ServerException", 500, "cluster state: record %s is damaged: %s", key, je.text);
-        return SCHED_EIO;
-    }
-    return 0;
+    return sched_ecs_rec_get(x->rs, key, out, x->err);
 }
 
 static int rec_put(sctx_t *x, const char *key, const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT);
-    if (!s)
-        return nomem(x);
-    storage_err_t se = {0};
-    storage_status_t st = storage_record_put(x->rs, SCHED_ECS_SPACE, key, s, strlen(s), false, &se);
-    free(s);
-    return st == STORAGE_OK ? 0 : store_failed(x, &se);
+    return sched_ecs_rec_put(x->rs, key, v, false, x->err);
 }
 
-typedef struct {
-    sctx_t *x;
-    json_t *items; /* [key, value] pairs */
-    int rc;
-    const char *group; /* tasks: only this group (NULL: all) */
-    char needle[SCHED_ECS_NAME_MAX + 32];
-} scan_t;
-
-static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
-{
-    scan_t *s = p;
-    /* a record of another group is skipped unparsed: records are compact JSON
-     * and group names need no escaping, so the group's member is these bytes */
-    if (s->group && !memmem(val, len, s->needle, strlen(s->needle)))
-        return true;
-    json_error_t je;
-    json_t *v = json_loadb(val, len, 0, &je);
-    if (!json_is_object(v)) {
-        json_decref(v);
-        sched_ecs_err(s->x->err, "ServerException", 500, "cluster state: record %.*s is damaged: %s", (int)key_len, key, je.text);
-        s->rc = SCHED_EIO;
-        return false;
-    }
-    if (s->group && strcmp(jstr(v, "group"), s->group) != 0) {
-        json_decref(v);
-        return true;
-    }
-    json_t *pair = json_pack("[s%o]", key, key_len, v);
-    if (!pair || json_array_append_new(s->items, pair)) {
-        s->rc = nomem(s->x);
-        return false;
-    }
-    return true;
-}
-
+/* the records under prefix, as [key, value] pairs; of tasks, only group's
+ * (NULL: all). A record of another group is skipped unparsed: records are
+ * compact JSON and group names need no escaping, so the group's member is
+ * these bytes. */
 static int rec_scan(sctx_t *x, const char *prefix, const char *group, json_t **out)
 {
-    scan_t s = {x, json_array(), 0, group, ""};
+    char needle[SCHED_ECS_NAME_MAX + 32] = "";
     if (group)
-        snprintf(s.needle, sizeof(s.needle), "\"group\":\"%s\"", group);
-    *out = NULL;
-    if (!s.items)
-        return nomem(x);
-    storage_err_t se = {0};
-    storage_status_t st = storage_record_scan(x->rs, SCHED_ECS_SPACE, prefix, scan_cb, &s, &se);
-    if (s.rc || st != STORAGE_OK) {
-        json_decref(s.items);
-        return s.rc ? s.rc : store_failed(x, &se);
-    }
-    *out = s.items;
-    return 0;
+        snprintf(needle, sizeof(needle), "\"group\":\"%s\"", group);
+    return sched_ecs_rec_scan(x->rs, prefix, group ? needle : NULL, group, out, x->err);
 }
 
 #define PAIR_KEY(p) json_string_value(json_array_get((p), 0))

@@ -65,37 +65,12 @@ static const char *body_str(ctx_t *x, const char *key)
 /* 0 with *out (a new reference), 1 when absent, or a failure. */
 static int rec_get(ctx_t *x, const char *key, json_t **out)
 {
-    const void *val;
-    size_t len;
-    storage_err_t se = {0};
-    *out = NULL;
-    storage_status_t st = storage_record_get(x->rs, SCHED_ECS_SPACE, key, &val, &len, &se);
-    if (st == STORAGE_NOT_FOUND)
-        return 1;
-    if (st != STORAGE_OK)
-        return store_failed(x, &se);
-    json_error_t je;
-    *out = json_loadb(val, len, 0, &je);
-    if (!json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        sched_ecs_err(x->err, "ServerException", 500, "cluster state: record %s is damaged: %s", key, je.text);
-        return SCHED_EIO;
-    }
-    return 0;
+    return sched_ecs_rec_get(x->rs, key, out, x->err);
 }
 
 static int rec_put(ctx_t *x, const char *key, const json_t *v, bool only_if_absent)
 {
-    char *s = json_dumps(v, JSON_COMPACT);
-    if (!s)
-        return nomem(x);
-    storage_err_t se = {0};
-    storage_status_t st = storage_record_put(x->rs, SCHED_ECS_SPACE, key, s, strlen(s), only_if_absent, &se);
-    free(s);
-    if (st == STORAGE_EXISTS)
-        return 1;
-    return st == STORAGE_OK ? 0 : store_failed(x, &se);
+    return sched_ecs_rec_put(x->rs, key, v, only_if_absent, x->err);
 }
 
 static int rec_del(ctx_t *x, const char *key)
@@ -105,49 +80,10 @@ static int rec_del(ctx_t *x, const char *key)
     return st == STORAGE_OK || st == STORAGE_NOT_FOUND ? 0 : store_failed(x, &se);
 }
 
-typedef struct {
-    ctx_t *x;
-    json_t *items; /* array of [key, value] */
-    int rc;
-    const char *needle; /* when set, records whose bytes do not hold it are skipped unparsed */
-} scan_t;
-
-static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
-{
-    scan_t *s = p;
-    if (s->needle && !memmem(val, len, s->needle, strlen(s->needle)))
-        return true;
-    json_error_t je;
-    json_t *v = json_loadb(val, len, 0, &je);
-    if (!json_is_object(v)) {
-        json_decref(v);
-        sched_ecs_err(s->x->err, "ServerException", 500, "cluster state: record %.*s is damaged: %s", (int)key_len, key, je.text);
-        s->rc = SCHED_EIO;
-        return false;
-    }
-    json_t *pair = json_pack("[s%o]", key, key_len, v);
-    if (!pair || json_array_append_new(s->items, pair)) {
-        s->rc = nomem(s->x);
-        return false;
-    }
-    return true;
-}
-
 /* All records under prefix, as an array of [key, value], in key order. */
 static int rec_scan(ctx_t *x, const char *prefix, json_t **out)
 {
-    scan_t s = {x, json_array(), 0, NULL};
-    *out = NULL;
-    if (!s.items)
-        return nomem(x);
-    storage_err_t se = {0};
-    storage_status_t st = storage_record_scan(x->rs, SCHED_ECS_SPACE, prefix, scan_cb, &s, &se);
-    if (s.rc || st != STORAGE_OK) {
-        json_decref(s.items);
-        return s.rc ? s.rc : store_failed(x, &se);
-    }
-    *out = s.items;
-    return 0;
+    return sched_ecs_rec_scan(x->rs, prefix, NULL, NULL, out, x->err);
 }
 
 #define PAIR_VALUE(p) json_array_get((p), 1)
@@ -2176,18 +2112,7 @@ int sched_ecs_ctx_scan(sched_ecs_ctx_t *x, const char *prefix, json_t **out)
 
 int sched_ecs_ctx_scan_holding(sched_ecs_ctx_t *x, const char *prefix, const char *needle, json_t **out)
 {
-    scan_t s = {x, json_array(), 0, needle};
-    *out = NULL;
-    if (!s.items)
-        return nomem(x);
-    storage_err_t se = {0};
-    storage_status_t st = storage_record_scan(x->rs, SCHED_ECS_SPACE, prefix, scan_cb, &s, &se);
-    if (s.rc || st != STORAGE_OK) {
-        json_decref(s.items);
-        return s.rc ? s.rc : store_failed(x, &se);
-    }
-    *out = s.items;
-    return 0;
+    return sched_ecs_rec_scan(x->rs, prefix, needle, NULL, out, x->err);
 }
 
 int sched_ecs_ctx_release(sched_ecs_ctx_t *x, json_t *task)

@@ -160,7 +160,7 @@ struct sched_ecs_request {
     char **resources;
     size_t nresources;
     bool internal; /* made by the service scheduler: runs no service step of its own */
-    bool lost; /* a SubmitTaskStateChange STOPPED made by sched_ecs_mark_lost, never by a caller */
+    bool lost;     /* a SubmitTaskStateChange STOPPED made by sched_ecs_mark_lost, never by a caller */
 };
 
 /* A reference to an instance or task: its id, or its ARN
@@ -235,5 +235,15 @@ int sched_ecs_services_count(struct storage_records *rs, const char *cluster, lo
 /* DeleteCluster: ClusterContainsServicesException while a service is ACTIVE or
  * DRAINING; else the INACTIVE ones' records go (the caller's transaction) */
 int sched_ecs_services_drop(struct storage_records *rs, const char *cluster, sched_ecs_err_t *err);
+/* ecs_records.c: the records of space "ecs" in the caller's transaction.
+ * rec_get: 0 with *out (a new reference), 1 when absent, or a failure.
+ * rec_put: 0, 1 when only_if_absent and the key exists, or a failure.
+ * rec_scan: all records under prefix as an array of [key, value] in key order;
+ * needle (when set) skips records whose bytes do not hold it unparsed, group
+ * (when set) keeps only the records whose "group" is this one. */
+int sched_ecs_rec_get(struct storage_records *rs, const char *key, json_t **out, sched_ecs_err_t *err);
+int sched_ecs_rec_put(struct storage_records *rs, const char *key, const json_t *v, bool only_if_absent, sched_ecs_err_t *err);
+int sched_ecs_rec_scan(struct storage_records *rs, const char *prefix, const char *needle, const char *group, json_t **out,
+                       sched_ecs_err_t *err);
 
 #endif
