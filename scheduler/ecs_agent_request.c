@@ -21,25 +21,10 @@
 #define AGENT_MAX_BINDINGS 100
 #define AGENT_MAX_RUNTIME_ID 255
 
-static int str_field(const json_t *o, const char *path, const char *key, bool required, size_t maxlen, const char **out,
-                     sched_ecs_err_t *err)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return required ? BAD("%s%s: required", path, key) : 0;
-    if (!json_is_string(v))
-        return BAD("%s%s: must be a string", path, key);
-    if (json_string_length(v) > maxlen || strlen(json_string_value(v)) != json_string_length(v))
-        return BAD("%s%s: longer than %zu characters or holds a NUL", path, key, maxlen);
-    *out = json_string_value(v);
-    return 0;
-}
-
 static int status_field(const json_t *o, const char *path, const char *key, bool required, sched_ecs_err_t *err)
 {
     const char *s;
-    int rc = str_field(o, path, key, required, 32, &s, err);
+    int rc = sched_ecs_get_str(o, path, key, required, 32, &s, err);
     if (rc || !s)
         return rc;
     if (sched_ecs_status_rank(s) < 0)
@@ -47,17 +32,11 @@ static int status_field(const json_t *o, const char *path, const char *key, bool
     return 0;
 }
 
+/* an optional integer in [min, max]; only checked, the caller reads it later */
 static int int_field(const json_t *o, const char *path, const char *key, long long min, long long max, sched_ecs_err_t *err)
 {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return BAD("%s%s: must be an integer", path, key);
-    long long x = json_integer_value(v);
-    if (x < min || x > max)
-        return BAD("%s%s: %lld is out of range (%lld to %lld)", path, key, x, min, max);
-    return 0;
+    long long x;
+    return sched_ecs_get_int(o, path, key, false, min, max, &x, NULL, err);
 }
 
 /* ECS's timestamps: seconds since the epoch, a number (the SDKs send fractions) */
@@ -111,10 +90,11 @@ static int bindings_field(const json_t *o, const char *path, sched_ecs_err_t *er
         if ((rc = fields_only(b, p, f, err)))
             return rc;
         snprintf(p, sizeof(p), "%snetworkBindings[%zu].", path, i);
-        if ((rc = str_field(b, p, "bindIP", false, 64, &s, err)) || (rc = int_field(b, p, "containerPort", 0, 65535, err)) ||
-            (rc = int_field(b, p, "hostPort", 0, 65535, err)) || (rc = str_field(b, p, "protocol", false, 8, &s, err)) ||
-            (rc = str_field(b, p, "containerPortRange", false, 32, &s, err)) ||
-            (rc = str_field(b, p, "hostPortRange", false, 32, &s, err)))
+        if ((rc = sched_ecs_get_str(b, p, "bindIP", false, 64, &s, err)) ||
+            (rc = int_field(b, p, "containerPort", 0, 65535, err)) || (rc = int_field(b, p, "hostPort", 0, 65535, err)) ||
+            (rc = sched_ecs_get_str(b, p, "protocol", false, 8, &s, err)) ||
+            (rc = sched_ecs_get_str(b, p, "containerPortRange", false, 32, &s, err)) ||
+            (rc = sched_ecs_get_str(b, p, "hostPortRange", false, 32, &s, err)))
             return rc;
         s = json_string_value(json_object_get(b, "protocol"));
         if (s && strcmp(s, "tcp") != 0 && strcmp(s, "udp") != 0)
@@ -186,15 +166,15 @@ int sched_ecs_agent_validate(sched_ecs_request_t *r, const sched_ecs_env_t *env,
     int rc;
     if (r->op == ECS_POLL_WORK)
         return validate_poll(b, err);
-    if ((rc = str_field(b, "", "task", true, SCHED_ECS_ARN_MAX, &s, err)))
+    if ((rc = sched_ecs_get_str(b, "", "task", true, SCHED_ECS_ARN_MAX, &s, err)))
         return rc;
     if (!sched_ecs_parse_ref(s, "task", id))
         return BAD("task: '%.300s' is not a task id (32 hex digits) or ARN", s);
-    if ((rc = str_field(b, "", "reason", false, AGENT_MAX_REASON, &s, err)))
+    if ((rc = sched_ecs_get_str(b, "", "reason", false, AGENT_MAX_REASON, &s, err)))
         return rc;
     if (r->op == ECS_SUBMIT_CONTAINER_STATE_CHANGE) {
-        if ((rc = str_field(b, "", "containerName", true, 255, &s, err)) ||
-            (rc = str_field(b, "", "runtimeId", false, AGENT_MAX_RUNTIME_ID, &s, err)) ||
+        if ((rc = sched_ecs_get_str(b, "", "containerName", true, 255, &s, err)) ||
+            (rc = sched_ecs_get_str(b, "", "runtimeId", false, AGENT_MAX_RUNTIME_ID, &s, err)) ||
             (rc = status_field(b, "", "status", true, err)) || (rc = int_field(b, "", "exitCode", INT32_MIN, INT32_MAX, err)))
             return rc;
         return bindings_field(b, "", err);
@@ -225,12 +205,12 @@ int sched_ecs_agent_validate(sched_ecs_request_t *r, const sched_ecs_env_t *env,
         if ((rc = fields_only(c, p, cf, err)))
             return rc;
         snprintf(p, sizeof(p), "containers[%zu].", i);
-        if ((rc = str_field(c, p, "containerName", true, 255, &s, err)) ||
-            (rc = str_field(c, p, "imageDigest", false, 255, &s, err)) ||
-            (rc = str_field(c, p, "runtimeId", false, AGENT_MAX_RUNTIME_ID, &s, err)) ||
+        if ((rc = sched_ecs_get_str(c, p, "containerName", true, 255, &s, err)) ||
+            (rc = sched_ecs_get_str(c, p, "imageDigest", false, 255, &s, err)) ||
+            (rc = sched_ecs_get_str(c, p, "runtimeId", false, AGENT_MAX_RUNTIME_ID, &s, err)) ||
             (rc = int_field(c, p, "exitCode", INT32_MIN, INT32_MAX, err)) ||
-            (rc = str_field(c, p, "reason", false, AGENT_MAX_REASON, &s, err)) || (rc = status_field(c, p, "status", false, err)) ||
-            (rc = bindings_field(c, p, err)))
+            (rc = sched_ecs_get_str(c, p, "reason", false, AGENT_MAX_REASON, &s, err)) ||
+            (rc = status_field(c, p, "status", false, err)) || (rc = bindings_field(c, p, err)))
             return rc;
     }
     return 0;
