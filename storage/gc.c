@@ -570,6 +570,31 @@ static void pace(uint64_t since, unsigned duty)
 }
 
 /* Finds up to GC_SWEEP_BATCH blob candidates after `last`, in a fresh snapshot. */
+/* The next candidate of a batch, cleared, its op ready for the sweep. */
+static gc_cand_t *next_cand(gc_cand_t *c, size_t *n)
+{
+    gc_cand_t *x = &c[(*n)++];
+    memset(x, 0, sizeof(*x));
+    storage_op_init(&x->op, STORAGE_OP_RECORDS);
+    return x;
+}
+
+/* Ends a batch's snapshot: MDB_NOTFOUND is the end of the table (*end),
+ * another failure names what was being read. */
+static storage_status_t batch_end(storage_reader_t *rd, int rc, const char *what, bool *end, storage_err_t *err)
+{
+    storage_reader_end(rd);
+    if (rc == MDB_NOTFOUND) {
+        *end = true;
+        return STORAGE_OK;
+    }
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the %s: %s", what, mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    return STORAGE_OK;
+}
+
 static storage_status_t find_blobs(storage_t *st, const mark_set_t *m, uint64_t cutoff, char *last, size_t *last_len, gc_cand_t *c,
                                    size_t *n, bool *end, storage_gc_report_t *rep, storage_err_t *err)
 {
@@ -605,9 +630,7 @@ static storage_status_t find_blobs(storage_t *st, const mark_set_t *m, uint64_t 
                 break;
             if (!garbage)
                 continue;
-            gc_cand_t *x = &c[(*n)++];
-            memset(x, 0, sizeof(*x));
-            storage_op_init(&x->op, STORAGE_OP_RECORDS);
+            gc_cand_t *x = next_cand(c, n);
             memcpy(x->op.digest.str, digest, k.mv_size + 1);
             x->op.digest.len = k.mv_size;
             x->op.digest.alg = strncmp(digest, "sha512:", 7) == 0 ? OCI_ALG_SHA512 : OCI_ALG_SHA256;
@@ -616,16 +639,7 @@ static storage_status_t find_blobs(storage_t *st, const mark_set_t *m, uint64_t 
         }
         mdb_cursor_close(cur);
     }
-    storage_reader_end(rd);
-    if (rc == MDB_NOTFOUND) {
-        *end = true;
-        return STORAGE_OK;
-    }
-    if (rc) {
-        store_err(err, store_mdb_status(rc), "cannot read the blob records: %s", mdb_strerror(rc));
-        return store_mdb_status(rc);
-    }
-    return STORAGE_OK;
+    return batch_end(rd, rc, "blob records", end, err);
 }
 
 static storage_status_t find_uploads(storage_t *st, uint64_t cutoff, char *last, size_t *last_len, gc_cand_t *c, size_t *n,
@@ -649,9 +663,7 @@ static storage_status_t find_uploads(storage_t *st, uint64_t cutoff, char *last,
             session_t s;
             if (!session_decode(v.mv_data, v.mv_size, &s) || s.updated > cutoff)
                 continue;
-            gc_cand_t *x = &c[(*n)++];
-            memset(x, 0, sizeof(*x));
-            storage_op_init(&x->op, STORAGE_OP_RECORDS);
+            gc_cand_t *x = next_cand(c, n);
             memcpy(x->op.upload_id, k.mv_data, k.mv_size);
             x->op.upload_id[k.mv_size] = '\0';
             x->is_upload = true;
@@ -660,16 +672,7 @@ static storage_status_t find_uploads(storage_t *st, uint64_t cutoff, char *last,
         }
         mdb_cursor_close(cur);
     }
-    storage_reader_end(rd);
-    if (rc == MDB_NOTFOUND) {
-        *end = true;
-        return STORAGE_OK;
-    }
-    if (rc) {
-        store_err(err, store_mdb_status(rc), "cannot read the uploads: %s", mdb_strerror(rc));
-        return store_mdb_status(rc);
-    }
-    return STORAGE_OK;
+    return batch_end(rd, rc, "uploads", end, err);
 }
 
 static void count_dry(const gc_cand_t *c, size_t n, storage_gc_report_t *rep)
