@@ -504,6 +504,21 @@ static void cand_done(storage_op_t *op)
 }
 
 /* Submits the batch together (one transaction, one sync) and waits. */
+/* A candidate collected (or, in a dry run, that would be) in the report. */
+static void count_one(const gc_cand_t *c, storage_gc_report_t *rep)
+{
+    if (c->is_upload) {
+        rep->uploads_aborted++;
+        rep->upload_bytes += c->size;
+    } else if (c->in_file) {
+        rep->blobs_file++;
+        rep->bytes_file += c->size;
+    } else {
+        rep->blobs_lmdb++;
+        rep->bytes_lmdb += c->size;
+    }
+}
+
 static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage_gc_report_t *rep, storage_err_t *err)
 {
     pthread_mutex_lock(&r->lock);
@@ -535,16 +550,7 @@ static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage
             rep->blobs_saved += !c[i].is_upload;
         if (!c[i].deleted)
             continue;
-        if (c[i].is_upload) {
-            rep->uploads_aborted++;
-            rep->upload_bytes += c[i].size;
-        } else if (c[i].in_file) {
-            rep->blobs_file++;
-            rep->bytes_file += c[i].size;
-        } else {
-            rep->blobs_lmdb++;
-            rep->bytes_lmdb += c[i].size;
-        }
+        count_one(&c[i], rep);
     }
     return worst;
 }
@@ -678,16 +684,7 @@ static storage_status_t find_uploads(storage_t *st, uint64_t cutoff, char *last,
 static void count_dry(const gc_cand_t *c, size_t n, storage_gc_report_t *rep)
 {
     for (size_t i = 0; i < n; i++) {
-        if (c[i].is_upload) {
-            rep->uploads_aborted++;
-            rep->upload_bytes += c[i].size;
-        } else if (c[i].in_file) {
-            rep->blobs_file++;
-            rep->bytes_file += c[i].size;
-        } else {
-            rep->blobs_lmdb++;
-            rep->bytes_lmdb += c[i].size;
-        }
+        count_one(&c[i], rep);
     }
 }
 
