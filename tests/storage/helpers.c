@@ -116,3 +116,15 @@ storage_status_t test_put_manifest(storage_t *st, const char *repo, const char *
     }
     return storage_execute(st, &op);
 }
+
+uint64_t test_du_kib(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "du -sk '%s'", dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    unsigned long long k = 0;
+    cr_assert_eq(fscanf(p, "%llu", &k), 1);
+    pclose(p);
+    return k;
+}

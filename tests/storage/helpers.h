@@ -28,6 +28,8 @@ storage_status_t test_push_blob(storage_t *st, const char *repo, const void *dat
 /* Reads a whole blob back through the reader API; caller frees. */
 void *test_read_blob(storage_t *st, const char *repo, const oci_digest_t *d, size_t *len);
 size_t test_count_chunks(storage_t *st);
+/* The disk use of dir in KiB, as du -sk reports it. */
+uint64_t test_du_kib(const char *dir);
 storage_status_t test_put_manifest(storage_t *st, const char *repo, const char *tag, const char *body, oci_manifest_t *m,
                                    oci_digest_t *out);
 #endif

@@ -702,18 +702,6 @@ Test(files, ranged_reads_of_a_file_blob)
 
 /* Push BERTH_TEST_SCALE MiB (default 4096) of big blobs, delete them all:
  * the data directory's disk use returns to within 64 MiB of the start. */
-static uint64_t du_kib(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "du -sk '%s'", dir);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    unsigned long long k = 0;
-    cr_assert_eq(fscanf(p, "%llu", &k), 1);
-    pclose(p);
-    return k;
-}
-
 Test(files, deleting_every_big_blob_gives_the_disk_back, .timeout = 300)
 {
     const char *scale = getenv("BERTH_TEST_SCALE");
@@ -722,14 +710,14 @@ Test(files, deleting_every_big_blob_gives_the_disk_back, .timeout = 300)
     if (n == 0)
         n = 1;
     unsigned char *data = pattern(blob, 20);
-    uint64_t before = du_kib();
+    uint64_t before = test_du_kib(dir);
     oci_digest_t *ds = calloc(n, sizeof(*ds));
     for (size_t i = 0; i < n; i++) {
         memcpy(data, &i, sizeof(i)); /* a distinct blob each time */
         test_digest(data, blob, &ds[i]);
         cr_assert_eq(put("disk", data, blob, &ds[i]), STORAGE_OK);
     }
-    uint64_t full = du_kib();
+    uint64_t full = test_du_kib(dir);
     cr_assert_geq(full - before, (uint64_t)n * blob / 1024 * 9 / 10, "the blobs took room: %llu KiB",
                   (unsigned long long)(full - before));
     for (size_t i = 0; i < n; i++)
@@ -741,7 +729,7 @@ Test(files, deleting_every_big_blob_gives_the_disk_back, .timeout = 300)
     }
     for (int i = 0; i < 400 && count_files("uploads"); i++)
         usleep(5000); /* the trash names a sweep unlinks last */
-    uint64_t after = du_kib();
+    uint64_t after = test_du_kib(dir);
     cr_assert_leq(after, before + 64 * 1024, "du: %llu KiB before, %llu full, %llu after deleting", (unsigned long long)before,
                   (unsigned long long)full, (unsigned long long)after);
     free(ds);

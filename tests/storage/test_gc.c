@@ -639,18 +639,6 @@ Test(gc, collections_back_to_back_never_take_a_blob_of_an_acknowledged_manifest,
 
 /* ---- churn: the data directory stops growing ---- */
 
-static uint64_t du_kib(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "du -sk '%s'", dir);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    unsigned long long k = 0;
-    cr_assert_eq(fscanf(p, "%llu", &k), 1);
-    pclose(p);
-    return k;
-}
-
 Test(gc, churn_keeps_the_data_directory_within_twice_the_live_data, .timeout = 180)
 {
     const char *knob = getenv("BERTH_GC_CHURN_MIB");
@@ -694,7 +682,7 @@ Test(gc, churn_keeps_the_data_directory_within_twice_the_live_data, .timeout = 1
     }
     for (int i = 0; i < 400 && count_files("uploads"); i++)
         usleep(5000); /* the trash a sweep unlinks last */
-    uint64_t du = du_kib() * 1024;
+    uint64_t du = test_du_kib(dir) * 1024;
     cr_log_info("churn: %zu MiB pushed, %zu MiB live, du %llu MiB", pushed >> 20, live >> 20, (unsigned long long)(du >> 20));
     cr_assert_leq(du, 2 * (uint64_t)live + 64 * MIB, "du %llu MiB with %zu MiB live after %zu MiB pushed",
                   (unsigned long long)(du >> 20), live >> 20, pushed >> 20);
