@@ -41,5 +41,9 @@ long iam_unseal_b64(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char 
                     size_t cap, auth_err_t *err);
 /* prefix + random characters of [A-Z2-7], len characters in all, NUL-terminated */
 void iam_random_id(const char *prefix, char *out, size_t len);
+/* seal.c: an int64 as 8 big-endian bytes (the sealed session and the
+ * registry token both carry their times so), and back */
+void auth_put_i64(unsigned char *p, int64_t v);
+int64_t auth_get_i64(const unsigned char *p);
 
 #endif

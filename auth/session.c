@@ -96,23 +96,6 @@ static bool session_key(const unsigned char master[AUTH_SEAL_KEY_BYTES], unsigne
            n == AUTH_SEAL_KEY_BYTES;
 }
 
-static void put_i64(unsigned char *p, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(u & 0xff);
-        u >>= 8;
-    }
-}
-
-static int64_t get_i64(const unsigned char *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u = u << 8 | p[i];
-    return (int64_t)u;
-}
-
 static size_t aad_for(const char *access_key_id, char out[sizeof(AAD_PREFIX) + AUTH_ACCESS_KEY_ID_LEN])
 {
     memcpy(out, AAD_PREFIX, sizeof(AAD_PREFIX) - 1);
@@ -158,8 +141,8 @@ auth_status_t auth_session_issue(const unsigned char master[AUTH_SEAL_KEY_BYTES]
     unsigned char p[PAYLOAD_MAX], sealed[SEALED_MAX], key[AUTH_SEAL_KEY_BYTES];
     size_t n = 0;
     p[n++] = PAYLOAD_VERSION;
-    put_i64(p + n, s->issued_at);
-    put_i64(p + n + 8, s->expires_at);
+    auth_put_i64(p + n, s->issued_at);
+    auth_put_i64(p + n + 8, s->expires_at);
     n += 16;
     p[n++] = (unsigned char)rl;
     memcpy(p + n, s->role_name, rl);
@@ -219,8 +202,8 @@ static bool parse_payload(const unsigned char *p, size_t n, auth_session_t *s, c
     if (n < 1 + 16 || p[0] != PAYLOAD_VERSION)
         return false;
     o = 1;
-    s->issued_at = get_i64(p + o);
-    s->expires_at = get_i64(p + o + 8);
+    s->issued_at = auth_get_i64(p + o);
+    s->expires_at = auth_get_i64(p + o + 8);
     o += 16;
     if (!get_name(p, n, &o, 1, AUTH_NAME_MAX, s->role_name) || !get_name(p, n, &o, 1, AUTH_PRINCIPAL_ID_MAX, s->role_id) ||
         !get_name(p, n, &o, AUTH_SESSION_NAME_MIN, AUTH_SESSION_NAME_MAX, s->session_name))

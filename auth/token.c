@@ -109,23 +109,6 @@ static bool token_mac(const auth_token_key_t *key, const char *data, size_t len,
            n == TOKEN_MAC_BYTES;
 }
 
-static void put_i64(unsigned char *p, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(u & 0xff);
-        u >>= 8;
-    }
-}
-
-static int64_t get_i64(const unsigned char *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u = u << 8 | p[i];
-    return (int64_t)u;
-}
-
 auth_status_t auth_token_issue(const auth_token_key_t *key, const auth_token_claims_t *claims, char *out, size_t cap,
                                auth_err_t *err)
 {
@@ -156,8 +139,8 @@ auth_status_t auth_token_issue(const auth_token_key_t *key, const auth_token_cla
     memcpy(p + n, key->id, id_len);
     n += id_len;
     p[n++] = claims->bearer ? KIND_BEARER : KIND_PASSWORD;
-    put_i64(p + n, claims->issued_at);
-    put_i64(p + n + 8, claims->expires_at);
+    auth_put_i64(p + n, claims->issued_at);
+    auth_put_i64(p + n + 8, claims->expires_at);
     n += 16;
     p[n++] = (unsigned char)(arn_len >> 8);
     p[n++] = (unsigned char)(arn_len & 0xff);
@@ -247,8 +230,8 @@ static bool parse_payload(const unsigned char *p, size_t n, char id[AUTH_TOKEN_K
     if (n - o < 1 + 16 + 2 || p[o] > KIND_BEARER)
         return false;
     c->bearer = p[o++] == KIND_BEARER;
-    c->issued_at = get_i64(p + o);
-    c->expires_at = get_i64(p + o + 8);
+    c->issued_at = auth_get_i64(p + o);
+    c->expires_at = auth_get_i64(p + o + 8);
     o += 16;
     size_t al = (size_t)p[o] << 8 | p[o + 1];
     o += 2;
