@@ -14,9 +14,9 @@ storage_t *st;
 sched_ecs_env_t env;
 sched_ecs_cache_t *ecs_cache;
 
-void ecs_fixture_open(const char *prefix)
+void ecs_fixture_open(void)
 {
-    snprintf(dir, sizeof(dir), "%s/%s-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", prefix);
+    snprintf(dir, sizeof(dir), "%s/berth-ecs-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     cr_assert_not_null(mkdtemp(dir));
     storage_options_t opt = {.map_size = 64u << 20, .no_sync = true};
     storage_err_t err;

@@ -17,9 +17,9 @@ extern storage_t *st;
 extern sched_ecs_env_t env;
 extern sched_ecs_cache_t *ecs_cache;
 
-/* Opens st in a fresh temp dir named prefix-XXXXXX and resets env. */
-void ecs_fixture_open(const char *prefix);
-/* Closes st and removes its dir. */
+/* Opens st in a fresh temp dir and resets env (a TestSuite's .init). */
+void ecs_fixture_open(void);
+/* Closes st and removes its dir (a TestSuite's .fini). */
 void ecs_fixture_close(void);
 /* Removes a directory tree (a second store's). */
 void ecs_fixture_rmtree(const char *path);

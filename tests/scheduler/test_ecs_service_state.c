@@ -16,17 +16,7 @@
 #include "storage/storage.h"
 #include "ecs_fixture.h"
 
-static void open_store(void)
-{
-    ecs_fixture_open("berth-svc");
-}
-
-static void close_store(void)
-{
-    ecs_fixture_close();
-}
-
-TestSuite(ecs_services, .init = open_store, .fini = close_store);
+TestSuite(ecs_services, .init = ecs_fixture_open, .fini = ecs_fixture_close);
 
 static const char TD[] =
     "{\"family\":\"web\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"i\",\"cpu\":100,\"memory\":200}]}";
