@@ -138,6 +138,9 @@ storage_status_t storage_manifest_get(storage_reader_t *rd, const char *repo, co
 
 /* false also when the store cannot be read. */
 bool storage_repo_exists(storage_reader_t *rd, const char *repo);
+/* When `repo` was created (seconds since the epoch). STORAGE_NOT_FOUND when
+ * it does not exist; STORAGE_IO when its record is damaged. */
+storage_status_t storage_repo_created_at(storage_reader_t *rd, const char *repo, uint64_t *out, storage_err_t *err);
 
 /* Called once per item in order; return false to stop early. */
 typedef bool (*storage_name_cb)(void *ctx, const char *name, size_t len);
@@ -240,7 +243,8 @@ typedef enum {
     STORAGE_OP_BLOB_UNLINK,     /* in: repo, digest. NOT_FOUND: the blob is not in repo */
     STORAGE_OP_MANIFEST_PUT,    /* in: repo, tag ("" for by-digest), digest, data/len, manifest.
                                  * REFERENCE: a blob (not foreign) or child manifest is not in repo;
-                                 * INVALID: a descriptor's size is not the stored one */
+                                 * INVALID: a descriptor's size is not the stored one;
+                                 * EXISTS: STORAGE_OP_IMMUTABLE_TAG and the tag names another digest */
     STORAGE_OP_MANIFEST_DELETE, /* in: repo, reference (tag: only the tag; digest: manifest and its tags).
                                  * NOT_FOUND: no such tag or manifest in repo */
     STORAGE_OP_RECORDS,         /* in: records_fn, records_ctx. Whatever the closure returns;
@@ -250,7 +254,18 @@ typedef enum {
                                  * HTTP API only unlinks). NOT_FOUND: no such blob. A reader that
                                  * stat'ed the blob before keeps reading it to the end; the space of
                                  * a file blob returns once the last such reader ends. */
+    STORAGE_OP_REPO_CREATE,     /* in: repo, records_fn (optional, run in the same transaction: the
+                                 * repository's settings). EXISTS: the repository exists */
+    STORAGE_OP_REPO_DELETE,     /* in: repo, flags (STORAGE_OP_FORCE), records_fn (optional, run in the
+                                 * same transaction). Removes the repository with its tags, manifests,
+                                 * links and referrers in one commit (its blobs stay for collection).
+                                 * out: result_offset = manifests removed. NOT_FOUND: no such
+                                 * repository; INVALID: it holds manifests and STORAGE_OP_FORCE is unset */
 } storage_op_kind_t;
+
+/* storage_op_t.flags */
+#define STORAGE_OP_FORCE 1u         /* REPO_DELETE: also when the repository holds images */
+#define STORAGE_OP_IMMUTABLE_TAG 2u /* MANIFEST_PUT: EXISTS when op->tag already names another digest */
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
@@ -278,6 +293,7 @@ struct storage_op {
     size_t referrer_json_len;
     storage_records_fn records_fn;
     void *records_ctx;
+    unsigned flags; /* STORAGE_OP_FORCE, STORAGE_OP_IMMUTABLE_TAG */
 
     /* outputs */
     storage_status_t status;

@@ -299,6 +299,9 @@ void store_writer_enqueue(storage_t *st, storage_op_t *op);
 typedef enum { RUN_COMMIT, RUN_ABORT, RUN_AGAIN } run_result_t;
 run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op);
 
+/* repos.c: runs STORAGE_OP_REPO_CREATE and STORAGE_OP_REPO_DELETE */
+run_result_t store_run_repo_op(storage_t *st, MDB_txn *txn, storage_op_t *op);
+
 /* records.c: runs a STORAGE_OP_RECORDS closure */
 run_result_t store_run_records(storage_t *st, MDB_txn *txn, storage_op_t *op);
 
