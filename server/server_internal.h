@@ -258,6 +258,9 @@ struct aws_operation {
 /* NULL-terminated tables, one per group of operations */
 extern const aws_operation_t ecr_operations[];        /* server/ecr/auth.c */
 extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
+extern const aws_operation_t ecr_repo_operations[];   /* server/ecr/repos.c */
+/* The repository's imageTagMutability is IMMUTABLE in rd's snapshot (server/ecr/repos.c). */
+bool ecr_repo_tags_immutable(storage_reader_t *rd, const char *repo);
 extern const aws_operation_t iam_user_operations[];   /* server/iam/users.c */
 extern const aws_operation_t iam_policy_operations[]; /* server/iam/policies.c */
 
