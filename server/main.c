@@ -66,6 +66,7 @@ typedef struct {
     const char *listen;
     const char *data;
     bool insecure_no_auth;
+    bool no_create_on_push;
     unsigned threads;
     uint64_t map_size;
     uint64_t max_body;
@@ -99,6 +100,9 @@ static void usage(FILE *out)
                  "  --listen ADDR:PORT     address to serve on (default 0.0.0.0:5000)\n"
                  "  --data DIR             data directory (default ./berth-data)\n"
                  "  --insecure-no-auth     serve without authentication or policies: anyone may push, pull, delete\n"
+                 "  --no-create-on-push    a push to a repository that does not exist is refused (404 NAME_UNKNOWN), as\n"
+                 "                         ECR does: repositories are made with CreateRepository. By default a first\n"
+                 "                         push creates the repository when the caller may ecr:CreateRepository\n"
                  "  --region NAME          the region in ARNs and SigV4 scopes (default us-east-1)\n"
                  "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
                  "  --tls-cert FILE        serve HTTPS (HTTP/1.1) with this PEM certificate chain\n"
@@ -187,6 +191,7 @@ enum {
     OPT_MAX_CONNECTIONS,
     OPT_MAX_CONNS_PER_IP,
     OPT_MAX_SPOOL,
+    OPT_NO_CREATE_ON_PUSH,
 };
 
 /* The most a timeout may be: a day, far past any sensible one, and well inside h2o's millisecond arithmetic. */
@@ -215,6 +220,7 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
                                              {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
                                              {"max-spool", required_argument, NULL, OPT_MAX_SPOOL},
+                                             {"no-create-on-push", no_argument, NULL, OPT_NO_CREATE_ON_PUSH},
                                              {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
@@ -228,6 +234,9 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case 'i':
             o->insecure_no_auth = true;
+            break;
+        case OPT_NO_CREATE_ON_PUSH:
+            o->no_create_on_push = true;
             break;
         case 't':
             if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
@@ -666,7 +675,10 @@ int main(int argc, char **argv)
 
     storage_err_t serr;
     storage_options_t sopt = {.map_size = o.map_size};
-    server_t srv = {.max_body = o.max_body, .open = o.insecure_no_auth, .token_seconds = (int64_t)o.token_seconds};
+    server_t srv = {.max_body = o.max_body,
+                    .open = o.insecure_no_auth,
+                    .token_seconds = (int64_t)o.token_seconds,
+                    .no_create_on_push = o.no_create_on_push};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (!(srv.storage = storage_open(o.data, &sopt, &serr))) {
         fprintf(stderr, "berthd: %s\n", serr.msg);

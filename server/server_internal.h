@@ -30,7 +30,8 @@ typedef struct {
     bool open;         /* --insecure-no-auth: no authentication, no policies */
     auth_keys_t keys;  /* account id, token key, master key (auth_bootstrap) */
     char region[SERVER_REGION_MAX];
-    int64_t token_seconds; /* lifetime of a registry password */
+    int64_t token_seconds;  /* lifetime of a registry password */
+    bool no_create_on_push; /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
 } server_t;
 
 typedef struct authz_cache authz_cache_t;
@@ -153,6 +154,8 @@ typedef enum {
 
 /* Sends {"errors":[{"code","message","detail"}]} with the code's status. */
 void v2_send_error(h2o_req_t *req, v2_error_t e, const char *detail);
+/* The same with a message of our own (clients print the message, not the detail); takes detail's reference (NULL: ""). */
+void v2_send_error_message(h2o_req_t *req, v2_error_t e, const char *message, json_t *detail);
 /* The response for a failed storage call, given what NOT_FOUND means here. */
 void v2_send_storage_error(h2o_req_t *req, const storage_err_t *err, v2_error_t not_found);
 /* 401 UNAUTHORIZED with the WWW-Authenticate challenge (HEAD included). */

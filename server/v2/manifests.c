@@ -69,15 +69,8 @@ static void manifest_stored(server_op_t *sop, h2o_req_t *req)
     if (sop->op.status == STORAGE_EXISTS) {
         /* an immutable tag would move: the message (which docker, podman
          * and skopeo print) names the tag and the repository */
-        json_t *doc = json_pack("{s:[{s:s,s:s,s:{s:s,s:s}}]}", "errors", "code", "TAG_INVALID", "message", sop->op.err.msg,
-                                "detail", "tag", sop->op.tag, "repository", sop->r.name);
-        char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        json_decref(doc);
-        if (body)
-            v2_send_json(req, 400, "application/json", body, strlen(body));
-        else
-            v2_send_error(req, ERR_TAG_INVALID, sop->op.err.msg);
-        free(body);
+        v2_send_error_message(req, ERR_TAG_INVALID, sop->op.err.msg,
+                              json_pack("{s:s,s:s}", "tag", sop->op.tag, "repository", sop->r.name));
         return;
     }
     if (sop->op.status != STORAGE_OK) {
@@ -153,8 +146,13 @@ int v2_manifest_put(v2_req_t *r)
         memcpy(sop->op.tag, ref.tag, sizeof(sop->op.tag));
         /* the writer refuses a move of the tag in its transaction (STORAGE_EXISTS) */
         storage_reader_t *rd = v2_reader(r);
-        if (rd && ecr_repo_tags_immutable(rd, r->name))
+        if (!rd) { /* v2_reader has answered */
+            server_op_free(sop);
+            return 0;
+        }
+        if (ecr_repo_tags_immutable(rd, r->name))
             sop->op.flags |= STORAGE_OP_IMMUTABLE_TAG;
+        r->rd = rd; /* back to the request, which ends it */
     }
     if (mp->manifest.has_subject) {
         if (!(mp->referrer_json = referrer_descriptor(&mp->manifest, &sop->op.digest, sop->op.len))) {

@@ -287,6 +287,26 @@ t_no_create_on_push_default() {
 }
 run_case "a first push still creates the repository (with ECR's defaults), and describe-repositories shows it" t_no_create_on_push_default
 
+t_no_create_on_push() {
+    local pw
+    push v1 e2e/never-made:v1
+    expect_exit 1
+    expect_stderr_match "name unknown.*e2e/never-made.*does not exist"
+    pw=$(password)
+    req POST /v2/e2e/never-made/blobs/uploads/ -u "AWS:$pw"
+    expect_status 404
+    expect_json_error NAME_UNKNOWN
+    run "${ECR[@]}" describe-repositories --repository-names e2e/never-made
+    expect_exit 254
+    expect_stderr_match RepositoryNotFoundException
+    run "${ECR[@]}" create-repository --repository-name e2e/made-first
+    expect_success
+    push v1 e2e/made-first:v1
+    expect_success
+}
+restart_registry --no-create-on-push
+run_case "berthd --no-create-on-push: a push to an unknown repository fails (404 NAME_UNKNOWN naming it, nothing created); after create-repository it succeeds" t_no_create_on_push
+
 # ================================================================ malformed input
 
 # bad OP BODY TYPE MESSAGE-ERE: the raw body, signed as the CLI signs it, gets 400 TYPE with MESSAGE
