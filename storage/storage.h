@@ -142,6 +142,28 @@ bool storage_repo_exists(storage_reader_t *rd, const char *repo);
  * it does not exist; STORAGE_IO when its record is damaged. */
 storage_status_t storage_repo_created_at(storage_reader_t *rd, const char *repo, uint64_t *out, storage_err_t *err);
 
+/* A manifest of a repository as listed by storage_images_list: the
+ * pointers are into the reader's snapshot. */
+typedef struct {
+    const char *digest; /* NUL-terminated copy, valid during the callback */
+    const char *media_type;
+    const char *artifact_type; /* "" when none */
+    const char *subject;       /* "" when none */
+    uint64_t pushed_at;        /* seconds since the epoch */
+    const void *body;
+    size_t len;
+} storage_image_t;
+typedef bool (*storage_image_cb)(void *ctx, const storage_image_t *img);
+/* Manifests of `repo` in the byte order of their digests, strictly after
+ * digest `after` (NULL or "": from the first); return false from cb to stop.
+ * An unknown repository lists nothing. STORAGE_IO when a record is damaged
+ * or the store cannot be read (cb may have seen some). */
+storage_status_t storage_images_list(storage_reader_t *rd, const char *repo, const char *after, storage_image_cb cb, void *ctx,
+                                     storage_err_t *err);
+/* Tags of `repo` with the digest each names, in tag byte order; as above. */
+typedef bool (*storage_tag_cb)(void *ctx, const char *tag, const char *digest);
+storage_status_t storage_tag_entries(storage_reader_t *rd, const char *repo, storage_tag_cb cb, void *ctx, storage_err_t *err);
+
 /* Called once per item in order; return false to stop early. */
 typedef bool (*storage_name_cb)(void *ctx, const char *name, size_t len);
 
@@ -256,6 +278,11 @@ typedef enum {
                                  * a file blob returns once the last such reader ends. */
     STORAGE_OP_REPO_CREATE,     /* in: repo, records_fn (optional, run in the same transaction: the
                                  * repository's settings). EXISTS: the repository exists */
+    STORAGE_OP_IMAGES_DELETE,   /* in: repo, images/nimages. ECR's BatchDeleteImage: a tag goes alone, and
+                                 * its manifest with it when no other tag names it; a digest takes its
+                                 * manifest, tags and referrer record. Each image's status and digest are
+                                 * written to its entry (NOT_FOUND: no such tag or manifest); the op
+                                 * itself fails only as a whole (IO, FULL, ...) */
     STORAGE_OP_REPO_DELETE,     /* in: repo, flags (STORAGE_OP_FORCE), records_fn (optional, run in the
                                  * same transaction). Removes the repository with its tags, manifests,
                                  * links and referrers in one commit (its blobs stay for collection).
@@ -269,6 +296,13 @@ typedef enum {
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
+
+/* One image of STORAGE_OP_IMAGES_DELETE. */
+typedef struct {
+    oci_reference_t ref;     /* in */
+    storage_status_t status; /* out */
+    oci_digest_t digest;     /* out: the manifest the tag named (by digest: ref's) */
+} storage_image_ref_t;
 
 typedef struct storage_op storage_op_t;
 struct storage_op {
@@ -293,7 +327,9 @@ struct storage_op {
     size_t referrer_json_len;
     storage_records_fn records_fn;
     void *records_ctx;
-    unsigned flags; /* STORAGE_OP_FORCE, STORAGE_OP_IMMUTABLE_TAG */
+    unsigned flags;              /* STORAGE_OP_FORCE, STORAGE_OP_IMMUTABLE_TAG */
+    storage_image_ref_t *images; /* IMAGES_DELETE: the caller's array, written back */
+    size_t nimages;
 
     /* outputs */
     storage_status_t status;

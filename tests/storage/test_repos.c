@@ -192,3 +192,112 @@ Test(repos, an_immutable_tag_is_not_moved_but_the_same_digest_may_be_pushed_agai
     cr_assert_eq(get("app", d2.str), STORAGE_NOT_FOUND, "the refused manifest was not stored");
     cr_assert_eq(put_tag("app", "v1", "{\"m\":2}", &m, false), STORAGE_OK, "a mutable push moves it");
 }
+
+/* Collects "digest-prefix:pushed_at>0" per image into a string. */
+static bool collect_image(void *ctx, const storage_image_t *im)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 1024 - n, "%.12s(%zu)%s ", im->digest, im->len, im->pushed_at > 0 ? "" : "!");
+    return true;
+}
+
+static bool collect_tag(void *ctx, const char *tag, const char *digest)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 1024 - n, "%s=%.12s ", tag, digest);
+    return true;
+}
+
+static void listing(const char *repo, const char *after, char *images, char *tags)
+{
+    images[0] = tags[0] = '\0';
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    cr_assert_eq(storage_images_list(rd, repo, after, collect_image, images, NULL), STORAGE_OK);
+    cr_assert_eq(storage_tag_entries(rd, repo, collect_tag, tags, NULL), STORAGE_OK);
+    storage_reader_end(rd);
+}
+
+Test(repos, images_list_in_digest_order_after_a_digest_and_tags_with_their_digests)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t d[3];
+    const char *bodies[3] = {"{\"m\":1}", "{\"m\":22}", "{\"m\":333}"};
+    const char *tags[3] = {"b", "a", NULL};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(test_put_manifest(st, "app", tags[i], bodies[i], &m, &d[i]), STORAGE_OK);
+    oci_manifest_t n = image("app/x", "layer");
+    oci_digest_t other;
+    cr_assert_eq(test_put_manifest(st, "app/x", "z", "{\"other\":1}", &n, &other), STORAGE_OK);
+    /* the expected order is the digests' */
+    const oci_digest_t *sorted[3] = {&d[0], &d[1], &d[2]};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (strcmp(sorted[j]->str, sorted[i]->str) < 0) {
+                const oci_digest_t *t = sorted[i];
+                sorted[i] = sorted[j];
+                sorted[j] = t;
+            }
+    char want[1024] = "", images[1024], tagl[1024];
+    for (int i = 0; i < 3; i++) {
+        size_t len = sorted[i] == &d[0] ? 7 : sorted[i] == &d[1] ? 8 : 9;
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%.12s(%zu) ", sorted[i]->str, len);
+    }
+    listing("app", NULL, images, tagl);
+    cr_assert_str_eq(images, want);
+    char want_tags[256];
+    snprintf(want_tags, sizeof(want_tags), "a=%.12s b=%.12s ", d[1].str, d[0].str);
+    cr_assert_str_eq(tagl, want_tags);
+    listing("app", sorted[1]->str, images, tagl);
+    snprintf(want, sizeof(want), "%.12s(%zu) ", sorted[2]->str,
+             sorted[2] == &d[0]   ? (size_t)7
+             : sorted[2] == &d[1] ? (size_t)8
+                                  : (size_t)9);
+    cr_assert_str_eq(images, want);
+    listing("nope", NULL, images, tagl);
+    cr_assert_str_eq(images, "");
+    cr_assert_str_eq(tagl, "");
+}
+
+static storage_status_t images_delete(const char *repo, const char *const *refs, size_t n, storage_image_ref_t *out)
+{
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_IMAGES_DELETE);
+    snprintf(op.repo, sizeof(op.repo), "%s", repo);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(oci_reference_parse(refs[i], strlen(refs[i]), &out[i].ref, NULL), OCI_OK);
+    op.images = out;
+    op.nimages = n;
+    return storage_execute(st, &op);
+}
+
+Test(repos, images_delete_drops_a_tag_alone_the_image_with_its_last_tag_and_a_digest_with_its_tags)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t d1, d2, d3;
+    cr_assert_eq(test_put_manifest(st, "app", "one", "{\"m\":1}", &m, &d1), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "uno", "{\"m\":1}", &m, &d1), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "two", "{\"m\":2}", &m, &d2), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "three", "{\"m\":3}", &m, &d3), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "tres", "{\"m\":3}", &m, &d3), STORAGE_OK);
+    storage_image_ref_t out[4];
+    memset(out, 0, sizeof(out));
+    const char *refs[4] = {"one", "two", d3.str, "missing"};
+    cr_assert_eq(images_delete("app", refs, 4, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_str_eq(out[0].digest.str, d1.str);
+    cr_assert_eq(out[1].status, STORAGE_OK);
+    cr_assert_eq(out[2].status, STORAGE_OK);
+    cr_assert_eq(out[3].status, STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "one"), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "uno"), STORAGE_OK, "another tag keeps the image");
+    cr_assert_eq(get("app", d1.str), STORAGE_OK);
+    cr_assert_eq(get("app", d2.str), STORAGE_NOT_FOUND, "its last tag took the image");
+    cr_assert_eq(get("app", d3.str), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "tres"), STORAGE_NOT_FOUND, "a digest takes its tags");
+    memset(out, 0, sizeof(out));
+    const char *again[1] = {d3.str};
+    cr_assert_eq(images_delete("app", again, 1, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_NOT_FOUND);
+}
