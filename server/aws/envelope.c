@@ -23,9 +23,9 @@
 #define AWS_MAX_HEADERS 64
 #define IAM_XMLNS "https://iam.amazonaws.com/doc/2010-05-08/"
 
-static const aws_operation_t *const json_tables[] = {ecr_operations,          ecr_policy_operations,    ecr_repo_operations,
-                                                     ecs_clusters_operations, ecs_instances_operations, ecs_taskdefs_operations,
-                                                     ecs_tasks_operations,    ecs_agent_operations};
+static const aws_operation_t *const json_tables[] = {ecr_operations,          ecr_policy_operations,   ecr_repo_operations,
+                                                     ecr_image_operations,    ecs_clusters_operations, ecs_instances_operations,
+                                                     ecs_taskdefs_operations, ecs_tasks_operations,    ecs_agent_operations};
 static const aws_operation_t *const query_tables[] = {iam_user_operations, iam_policy_operations};
 
 static void send_body(aws_req_t *a, int status, const char *content_type, const char *body, size_t len)

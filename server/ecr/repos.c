@@ -97,14 +97,14 @@ static void send_invalid_name(aws_req_t *a, const char *field)
                    field);
 }
 
-static void send_not_found(aws_req_t *a, const char *repo)
+void ecr_send_not_found(aws_req_t *a, const char *repo)
 {
     aws_send_error(a, 400, "RepositoryNotFoundException",
                    "The repository with name '%s' does not exist in the registry with id '%s'", repo, a->srv->keys.account_id);
 }
 
 /* Refuses any member of the body not in `known` (NULL-terminated), naming it. */
-static bool only_fields(aws_req_t *a, const char *const *known)
+bool ecr_only_fields(aws_req_t *a, const char *const *known)
 {
     const char *key;
     json_t *v;
@@ -122,7 +122,7 @@ static bool only_fields(aws_req_t *a, const char *const *known)
 }
 
 /* registryId, when given, must be ours. */
-static bool registry_ok(aws_req_t *a)
+bool ecr_registry_ok(aws_req_t *a)
 {
     json_t *v = json_object_get(a->body, "registryId");
     if (!v)
@@ -390,7 +390,7 @@ static void change_done(server_op_t *sop, h2o_req_t *req)
     }
     if (s == STORAGE_NOT_FOUND && (c->kind == CHANGE_DELETE || c->kind == CHANGE_CREATE)) {
         if (c->kind == CHANGE_DELETE)
-            send_not_found(a, c->repo);
+            ecr_send_not_found(a, c->repo);
         else
             aws_send_error(a, 500, "ServerException", "%s", sop->op.err.msg);
         return;
@@ -481,7 +481,7 @@ static void create_repository(aws_req_t *a)
     const char *repo, *mut;
     int scan;
     json_t *tags;
-    if (!only_fields(a, known) || !registry_ok(a) || !(repo = repo_param(a)) || !mutability_param(a, &mut, false) ||
+    if (!ecr_only_fields(a, known) || !ecr_registry_ok(a) || !(repo = repo_param(a)) || !mutability_param(a, &mut, false) ||
         !scanning_param(a, &scan, false))
         return;
     json_t *enc = json_object_get(a->body, "encryptionConfiguration");
@@ -560,7 +560,7 @@ static bool list_one(void *ctx, const char *name, size_t len)
 }
 
 /* maxResults: absent (dflt), or an integer 1..max; -1 after sending the error. */
-static long max_results(aws_req_t *a, long max, long dflt)
+long ecr_max_results(aws_req_t *a, long max, long dflt)
 {
     json_t *v = json_object_get(a->body, "maxResults");
     if (!v)
@@ -577,11 +577,11 @@ static long max_results(aws_req_t *a, long max, long dflt)
 static void describe_repositories(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryNames", "nextToken", "maxResults", NULL};
-    if (!only_fields(a, known) || !registry_ok(a))
+    if (!ecr_only_fields(a, known) || !ecr_registry_ok(a))
         return;
     json_t *names = json_object_get(a->body, "repositoryNames");
     json_t *token = json_object_get(a->body, "nextToken");
-    long max = max_results(a, ECR_PAGE_MAX, ECR_PAGE_DEFAULT);
+    long max = ecr_max_results(a, ECR_PAGE_MAX, ECR_PAGE_DEFAULT);
     if (max < 0)
         return;
     if (token && (!json_is_string(token) || !ecr_name_valid(json_string_value(token)))) {
@@ -626,7 +626,7 @@ static void describe_repositories(aws_req_t *a)
             json_t *o = describe(a, repo);
             if (!o) {
                 json_decref(list);
-                send_not_found(a, repo);
+                ecr_send_not_found(a, repo);
                 return;
             }
             json_array_append_new(list, o);
@@ -654,7 +654,7 @@ static void delete_repository(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryName", "force", NULL};
     const char *repo;
-    if (!only_fields(a, known) || !registry_ok(a) || !(repo = repo_param(a)))
+    if (!ecr_only_fields(a, known) || !ecr_registry_ok(a) || !(repo = repo_param(a)))
         return;
     json_t *force = json_object_get(a->body, "force");
     if (force && !json_is_boolean(force)) {
@@ -665,7 +665,7 @@ static void delete_repository(aws_req_t *a)
         return;
     json_t *reply = describe(a, repo);
     if (!reply) {
-        send_not_found(a, repo);
+        ecr_send_not_found(a, repo);
         return;
     }
     change_t *c = change_new(a, CHANGE_DELETE, repo);
@@ -696,15 +696,15 @@ static void delete_repository(aws_req_t *a)
 }
 
 /* The repository named by repositoryName, existing, allowed `action`; NULL after the error. */
-static const char *existing_repo(aws_req_t *a, const char *const *known, const char *action)
+const char *ecr_existing_repo(aws_req_t *a, const char *const *known, const char *action)
 {
     const char *repo;
-    if (!only_fields(a, known) || !registry_ok(a) || !(repo = repo_param(a)))
+    if (!ecr_only_fields(a, known) || !ecr_registry_ok(a) || !(repo = repo_param(a)))
         return NULL;
     if (!aws_allowed(a, action, repo))
         return NULL;
     if (!storage_repo_exists(a->rd, repo)) {
-        send_not_found(a, repo);
+        ecr_send_not_found(a, repo);
         return NULL;
     }
     return repo;
@@ -714,7 +714,7 @@ static void put_image_tag_mutability(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryName", "imageTagMutability", NULL};
     const char *mut;
-    const char *repo = existing_repo(a, known, "ecr:PutImageTagMutability");
+    const char *repo = ecr_existing_repo(a, known, "ecr:PutImageTagMutability");
     if (!repo || !mutability_param(a, &mut, true))
         return;
     change_t *c = change_new(a, CHANGE_MUTABILITY, repo);
@@ -728,7 +728,7 @@ static void put_image_scanning_configuration(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryName", "imageScanningConfiguration", NULL};
     int scan;
-    const char *repo = existing_repo(a, known, "ecr:PutImageScanningConfiguration");
+    const char *repo = ecr_existing_repo(a, known, "ecr:PutImageScanningConfiguration");
     if (!repo || !scanning_param(a, &scan, true))
         return;
     change_t *c = change_new(a, CHANGE_SCANNING, repo);
@@ -739,7 +739,7 @@ static void put_image_scanning_configuration(aws_req_t *a)
 }
 
 /* imageId: {"imageDigest"} and/or {"imageTag"}; a reference to look up, false after sending the error. */
-static bool image_id(aws_req_t *a, json_t *id, const char *field, oci_reference_t *ref)
+bool ecr_image_id(aws_req_t *a, json_t *id, const char *field, oci_reference_t *ref)
 {
     const char *d = json_string_value(json_object_get(id, "imageDigest"));
     const char *t = json_string_value(json_object_get(id, "imageTag"));
@@ -757,10 +757,10 @@ static bool image_id(aws_req_t *a, json_t *id, const char *field, oci_reference_
 static void describe_image_scan_findings(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryName", "imageId", "nextToken", "maxResults", NULL};
-    const char *repo = existing_repo(a, known, "ecr:DescribeImageScanFindings");
+    const char *repo = ecr_existing_repo(a, known, "ecr:DescribeImageScanFindings");
     oci_reference_t ref;
-    if (!repo || max_results(a, ECR_PAGE_MAX, ECR_PAGE_DEFAULT) < 0 ||
-        !image_id(a, json_object_get(a->body, "imageId"), "imageId", &ref))
+    if (!repo || ecr_max_results(a, ECR_PAGE_MAX, ECR_PAGE_DEFAULT) < 0 ||
+        !ecr_image_id(a, json_object_get(a->body, "imageId"), "imageId", &ref))
         return;
     storage_manifest_t m;
     if (storage_manifest_get(a->rd, repo, &ref, &m, NULL) != STORAGE_OK) {
@@ -793,7 +793,7 @@ static bool resource_repo(aws_req_t *a, const char *action, char *out, size_t ca
     if (!aws_allowed(a, action, out))
         return false;
     if (!storage_repo_exists(a->rd, out)) {
-        send_not_found(a, out);
+        ecr_send_not_found(a, out);
         return false;
     }
     return true;
@@ -804,7 +804,7 @@ static void tag_resource(aws_req_t *a)
     static const char *const known[] = {"resourceArn", "tags", NULL};
     char repo[OCI_NAME_MAX + 1];
     json_t *tags;
-    if (!only_fields(a, known) || !resource_repo(a, "ecr:TagResource", repo, sizeof(repo)) || !tags_param(a, "tags", &tags))
+    if (!ecr_only_fields(a, known) || !resource_repo(a, "ecr:TagResource", repo, sizeof(repo)) || !tags_param(a, "tags", &tags))
         return;
     if (!tags) {
         aws_send_error(a, 400, "InvalidParameterException", "tags is required");
@@ -823,7 +823,7 @@ static void untag_resource(aws_req_t *a)
 {
     static const char *const known[] = {"resourceArn", "tagKeys", NULL};
     char repo[OCI_NAME_MAX + 1];
-    if (!only_fields(a, known) || !resource_repo(a, "ecr:UntagResource", repo, sizeof(repo)))
+    if (!ecr_only_fields(a, known) || !resource_repo(a, "ecr:UntagResource", repo, sizeof(repo)))
         return;
     json_t *keys = json_object_get(a->body, "tagKeys");
     size_t i;
@@ -848,7 +848,7 @@ static void list_tags_for_resource(aws_req_t *a)
 {
     static const char *const known[] = {"resourceArn", NULL};
     char repo[OCI_NAME_MAX + 1];
-    if (!only_fields(a, known) || !resource_repo(a, "ecr:ListTagsForResource", repo, sizeof(repo)))
+    if (!ecr_only_fields(a, known) || !resource_repo(a, "ecr:ListTagsForResource", repo, sizeof(repo)))
         return;
     json_t *s = settings_read(storage_reader_records(a->rd), repo);
     json_t *tags = json_object_get(s, "tags");
@@ -859,7 +859,7 @@ static void list_tags_for_resource(aws_req_t *a)
 static void describe_registry(aws_req_t *a)
 {
     static const char *const known[] = {NULL};
-    if (!only_fields(a, known) || !aws_allowed(a, "ecr:DescribeRegistry", NULL))
+    if (!ecr_only_fields(a, known) || !aws_allowed(a, "ecr:DescribeRegistry", NULL))
         return;
     aws_send_result(a, json_pack("{s:s,s:{s:[]}}", "registryId", a->srv->keys.account_id, "replicationConfiguration", "rules"));
 }

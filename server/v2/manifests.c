@@ -86,7 +86,7 @@ static void manifest_stored(server_op_t *sop, h2o_req_t *req)
 }
 
 /* The descriptor the referrers API lists for this manifest. */
-static char *referrer_descriptor(const oci_manifest_t *m, const oci_digest_t *d, size_t size)
+char *v2_referrer_descriptor(const oci_manifest_t *m, const oci_digest_t *d, size_t size)
 {
     json_t *o = json_pack("{s:s,s:s,s:I}", "mediaType", m->media_type, "digest", d->str, "size", (json_int_t)size);
     if (!o)
@@ -155,7 +155,7 @@ int v2_manifest_put(v2_req_t *r)
         r->rd = rd; /* back to the request, which ends it */
     }
     if (mp->manifest.has_subject) {
-        if (!(mp->referrer_json = referrer_descriptor(&mp->manifest, &sop->op.digest, sop->op.len))) {
+        if (!(mp->referrer_json = v2_referrer_descriptor(&mp->manifest, &sop->op.digest, sop->op.len))) {
             server_op_free(sop);
             v2_send_error(req, ERR_UNKNOWN, "out of memory");
             return 0;
