@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/ecr/ecr_request.h"
 #include "server/server_internal.h"
 
 #define ECR_SPACE "ecr"
 /* ECR: repository names are 2 to 256 characters. */
-#define ECR_NAME_MIN 2
 #define ECR_NAME_MAX 256
 /* ECR: at most 50 tags per resource, keys of 128, values of 256 characters. */
 #define ECR_TAGS_MAX 50
@@ -65,30 +65,6 @@ bool ecr_repo_tags_immutable(storage_reader_t *rd, const char *repo)
     return immutable;
 }
 
-/* ECR's repository name pattern; `/v2/` keeps the distribution grammar. */
-static bool ecr_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < ECR_NAME_MIN || n > ECR_NAME_MAX)
-        return false;
-    /* (?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)* */
-    bool need_alnum = true;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (alnum) {
-            need_alnum = false;
-        } else if (c == '.' || c == '_' || c == '-' || c == '/') {
-            if (need_alnum)
-                return false;
-            need_alnum = true;
-        } else {
-            return false;
-        }
-    }
-    return !need_alnum;
-}
-
 static void send_invalid_name(aws_req_t *a, const char *field)
 {
     aws_send_error(a, 400, "InvalidParameterException",
@@ -106,6 +82,12 @@ void ecr_send_not_found(aws_req_t *a, const char *repo)
 /* Refuses any member of the body not in `known` (NULL-terminated), naming it. */
 bool ecr_only_fields(aws_req_t *a, const char *const *known)
 {
+    /* the operation's shape first (ecr_request.h), then the handler's own list */
+    ecr_request_err_t rerr;
+    if (ecr_request_check(a->op->name, a->body, &rerr) < 0) {
+        aws_send_error(a, 400, "InvalidParameterException", "%s", rerr.msg);
+        return false;
+    }
     const char *key;
     json_t *v;
     json_object_foreach(a->body, key, v)

@@ -218,25 +218,25 @@ bad() {
 
 t_malformed() {
     local IPE=InvalidParameterException
-    bad ListImages '{"repositoryName":"e2e/img","maxResults":-1}' $IPE maxResults
-    bad ListImages '{"repositoryName":"e2e/img","maxResults":0}' $IPE maxResults
-    bad ListImages '{"repositoryName":"e2e/img","filter":{"tagStatus":"SOME"}}' $IPE filter
-    bad ListImages '{"repositoryName":"e2e/img","filter":"TAGGED"}' $IPE filter
-    bad ListImages '{"repositoryName":"e2e/img","nextToken":"abc"}' $IPE nextToken
-    bad ListImages '{"repositoryName":"E2E"}' $IPE repositoryName
-    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[]}' $IPE imageIds
-    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[{"imageTag":5}]}' $IPE imageIds
-    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[{"imageTag":"v1"}],"maxResults":2}' $IPE maxResults
-    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[{"imageDigest":"sha256:1"}]}' $IPE imageIds
-    bad BatchGetImage '{"repositoryName":"e2e/img"}' $IPE imageIds
-    bad BatchGetImage '{"repositoryName":"e2e/img","imageIds":[{"imageTag":"v1","x":1}]}' $IPE imageIds
-    bad BatchGetImage '{"repositoryName":"e2e/img","imageIds":[{"imageTag":"v1"}],"acceptedMediaTypes":[]}' $IPE acceptedMediaTypes
-    bad BatchDeleteImage '{"repositoryName":"e2e/img","imageIds":"v1"}' $IPE imageIds
-    bad PutImage '{"repositoryName":"e2e/img"}' $IPE "imageManifest is required"
-    bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","imageTag":"-bad"}' $IPE imageTag
-    bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","imageDigest":"md5:x"}' $IPE imageDigest
-    bad PutImage '{"repositoryName":"e2e/img","imageManifest":7}' $IPE imageManifest
-    bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","extra":true}' $IPE extra
+    bad ListImages '{"repositoryName":"e2e/img","maxResults":-1}' "$IPE" maxResults
+    bad ListImages '{"repositoryName":"e2e/img","maxResults":0}' "$IPE" maxResults
+    bad ListImages '{"repositoryName":"e2e/img","filter":{"tagStatus":"SOME"}}' "$IPE" filter
+    bad ListImages '{"repositoryName":"e2e/img","filter":"TAGGED"}' "$IPE" filter
+    bad ListImages '{"repositoryName":"e2e/img","nextToken":"abc"}' "$IPE" nextToken
+    bad ListImages '{"repositoryName":"E2E"}' "$IPE" repositoryName
+    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[]}' "$IPE" imageIds
+    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[{"imageTag":5}]}' "$IPE" imageIds
+    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[{"imageTag":"v1"}],"maxResults":2}' "$IPE" maxResults
+    bad DescribeImages '{"repositoryName":"e2e/img","imageIds":[{"imageDigest":"sha256:1"}]}' "$IPE" imageIds
+    bad BatchGetImage '{"repositoryName":"e2e/img"}' "$IPE" imageIds
+    bad BatchGetImage '{"repositoryName":"e2e/img","imageIds":[{"imageTag":"v1","x":1}]}' "$IPE" imageIds
+    bad BatchGetImage '{"repositoryName":"e2e/img","imageIds":[{"imageTag":"v1"}],"acceptedMediaTypes":[]}' "$IPE" acceptedMediaTypes
+    bad BatchDeleteImage '{"repositoryName":"e2e/img","imageIds":"v1"}' "$IPE" imageIds
+    bad PutImage '{"repositoryName":"e2e/img"}' "$IPE" "imageManifest is required"
+    bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","imageTag":"-bad"}' "$IPE" imageTag
+    bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","imageDigest":"md5:x"}' "$IPE" imageDigest
+    bad PutImage '{"repositoryName":"e2e/img","imageManifest":7}' "$IPE" imageManifest
+    bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","extra":true}' "$IPE" extra
     run /usr/bin/python3 - "$BASE" <<'EOF'
 import sys, boto3, botocore.config, botocore.exceptions
 ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1",
