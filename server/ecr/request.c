@@ -311,8 +311,9 @@ int ecr_request_check(const char *op, const json_t *body, ecr_request_err_t *err
             if (strcmp(shape->m[i].name, key) == 0)
                 m = &shape->m[i];
         if (!m) {
-            snprintf(err->field, sizeof(err->field), "%.60s", key);
-            snprintf(err->msg, sizeof(err->msg), "Unknown parameter '%.100s'", key);
+            /* an empty member name is named too: the field is never "" for an object */
+            snprintf(err->field, sizeof(err->field), "%.60s", key[0] ? key : "(empty name)");
+            snprintf(err->msg, sizeof(err->msg), "Unknown parameter '%.100s'", key[0] ? key : "(empty name)");
             return -1;
         }
         if (check_member(m, v, err) != 0)
