@@ -1,6 +1,6 @@
 /*
  * ECR's image operations: ListImages, DescribeImages, BatchGetImage,
- * BatchDeleteImage, PutImage. Images are a repository's manifests; reads
+ * BatchDeleteImage, PutImage, BatchCheckLayerAvailability. Images are a repository's manifests; reads
  * come from the request's snapshot, changes are storage ops
  * (STORAGE_OP_IMAGES_DELETE, STORAGE_OP_MANIFEST_PUT).
  *
@@ -696,11 +696,41 @@ static void put_image(aws_req_t *a)
     server_op_submit(sop);
 }
 
+/* ---- BatchCheckLayerAvailability ---------------------------------------------------- */
+
+static void batch_check_layer_availability(aws_req_t *a)
+{
+    static const char *const known[] = {"registryId", "repositoryName", "layerDigests", NULL};
+    const char *repo = ecr_existing_repo(a, known, "ecr:BatchCheckLayerAvailability");
+    if (!repo)
+        return;
+    json_t *digests = json_object_get(a->body, "layerDigests"), *layers = json_array(), *failures = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(digests, i, v)
+    {
+        const char *s = json_string_value(v);
+        oci_digest_t d;
+        storage_blob_t blob;
+        if (oci_digest_parse(s, strlen(s), &d, NULL) != OCI_OK)
+            json_array_append_new(failures, json_pack("{s:s,s:s,s:s}", "layerDigest", s, "failureCode", "InvalidLayerDigest",
+                                                      "failureReason", "Invalid layer digest"));
+        else if (storage_blob_stat(a->rd, repo, &d, &blob, NULL) != STORAGE_OK)
+            json_array_append_new(failures, json_pack("{s:s,s:s,s:s}", "layerDigest", s, "failureCode", "MissingLayerDigest",
+                                                      "failureReason", "Layer digest not found in the repository"));
+        else
+            json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "layerDigest", d.str, "layerAvailability", "AVAILABLE",
+                                                    "layerSize", (json_int_t)blob.size));
+    }
+    aws_send_result(a, json_pack("{s:o,s:o}", "layers", layers, "failures", failures));
+}
+
 const aws_operation_t ecr_image_operations[] = {
     {ECR_SERVICE, "ListImages", "ecr", list_images},
     {ECR_SERVICE, "DescribeImages", "ecr", describe_images},
     {ECR_SERVICE, "BatchGetImage", "ecr", batch_get_image},
     {ECR_SERVICE, "BatchDeleteImage", "ecr", batch_delete_image},
     {ECR_SERVICE, "PutImage", "ecr", put_image},
+    {ECR_SERVICE, "BatchCheckLayerAvailability", "ecr", batch_check_layer_availability},
     {NULL, NULL, NULL, NULL},
 };

@@ -44,6 +44,7 @@ typedef enum {
     K_DIGEST,
     K_ARN,
     K_REPO_NAMES,
+    K_LAYER_DIGESTS,
 } kind_t;
 
 typedef struct {
@@ -112,6 +113,8 @@ static const shape_t shapes[] = {
       {"imageManifestMediaType", K_MEDIA_TYPE, false},
       {"imageTag", K_IMAGE_TAG, false},
       {"imageDigest", K_DIGEST, false}}},
+    {"BatchCheckLayerAvailability",
+     {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"layerDigests", K_LAYER_DIGESTS, true}}},
 };
 
 bool ecr_name_valid(const char *s)
@@ -275,6 +278,12 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
     }
     case K_ARN:
         return str_ok(v, ECR_ARN_MAX) ? 0 : bad(err, f, "a repository ARN");
+    case K_LAYER_DIGESTS:
+        if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > ECR_IDS_MAX)
+            return bad(err, f, "a list of 1 to %d digests", ECR_IDS_MAX);
+        json_array_foreach(v, i, item) if (!str_ok(item, 1000)) return bad(err, f, "a list of 1 to %d digests (strings)",
+                                                                           ECR_IDS_MAX);
+        return 0;
     case K_REPO_NAMES:
         if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > ECR_NAMES_MAX)
             return bad(err, f, "a list of 1 to %d repository names", ECR_NAMES_MAX);

@@ -205,6 +205,21 @@ t_batch_delete_image() {
 }
 run_case "batch-delete-image: a tag alone (another tag keeps the image), the last tag takes its image, a digest takes its tags; failures[] ImageNotFound and InvalidImageDigest; /v2/ and list-images agree" t_batch_delete_image
 
+t_batch_check_layer_availability() {
+    local missing
+    missing="sha256:$(printf 'b%.0s' {1..64})"
+    run "${ECR[@]}" batch-check-layer-availability --repository-name e2e/img \
+        --layer-digests "$AMD64_LAYER_DIGEST" "$missing" sha256:zz "$ARTIFACT_LAYER_DIGEST"
+    expect_success
+    expect_out_jq '[.layers[] | [.layerDigest, .layerAvailability, .layerSize]]' \
+        "[[\"$AMD64_LAYER_DIGEST\",\"AVAILABLE\",$AMD64_LAYER_SIZE],[\"$ARTIFACT_LAYER_DIGEST\",\"AVAILABLE\",$ARTIFACT_LAYER_SIZE]]"
+    expect_out_jq '[.failures[] | [.layerDigest, .failureCode]]' "[[\"$missing\",\"MissingLayerDigest\"],[\"sha256:zz\",\"InvalidLayerDigest\"]]"
+    # a layer of another repository is not available here
+    run "${ECR[@]}" batch-check-layer-availability --repository-name e2e/pages --layer-digests "$ARTIFACT_LAYER_DIGEST"
+    expect_out_jq '[.layers, [.failures[].failureCode]]' '[[],["MissingLayerDigest"]]'
+}
+run_case "batch-check-layer-availability: AVAILABLE with the stored size; MissingLayerDigest (also a layer only another repository has) and InvalidLayerDigest in failures[]" t_batch_check_layer_availability
+
 # bad OP BODY TYPE MESSAGE-ERE: the raw body, signed as the CLI signs it, gets 400 TYPE with MESSAGE
 bad() {
     run /usr/bin/python3 "$E2E_DIR/aws_signed.py" "$BASE" "$CREDS" ecr "$2" \
@@ -237,6 +252,8 @@ t_malformed() {
     bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","imageDigest":"md5:x"}' "$IPE" imageDigest
     bad PutImage '{"repositoryName":"e2e/img","imageManifest":7}' "$IPE" imageManifest
     bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","extra":true}' "$IPE" extra
+    bad BatchCheckLayerAvailability '{"repositoryName":"e2e/img","layerDigests":[]}' "$IPE" layerDigests
+    bad BatchCheckLayerAvailability '{"repositoryName":"e2e/img","layerDigests":[1]}' "$IPE" layerDigests
     run /usr/bin/python3 - "$BASE" <<'EOF'
 import sys, boto3, botocore.config, botocore.exceptions
 ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1",
