@@ -220,6 +220,55 @@ t_batch_check_layer_availability() {
 }
 run_case "batch-check-layer-availability: AVAILABLE with the stored size; MissingLayerDigest (also a layer only another repository has) and InvalidLayerDigest in failures[]" t_batch_check_layer_availability
 
+# ================================================================ authorization
+
+IAM=("${AWS[@]}" iam)
+ACCOUNT=$(sed -n 's/.*created account \([0-9]*\).*/\1/p' "$REGISTRY_LOG" | head -1)
+# shellcheck disable=SC2015
+# make_user NAME POLICY: an IAM user with that policy attached and its key in $E2E_TMP/NAME.creds (as test_auth.sh)
+make_user() {
+    local name=$1 out=$E2E_TMP/$1.key.json
+    printf '%s' "$2" >"$E2E_TMP/$name.policy.json"
+    "${IAM[@]}" create-user --user-name "$name" >/dev/null &&
+        "${IAM[@]}" create-access-key --user-name "$name" >"$out" &&
+        "${IAM[@]}" create-policy --policy-name "$name-policy" --policy-document "file://$E2E_TMP/$name.policy.json" >/dev/null &&
+        "${IAM[@]}" attach-user-policy --user-name "$name" --policy-arn "arn:aws:iam::$ACCOUNT:policy/$name-policy" ||
+        { echo "make_user $name failed" >&2; exit 1; }
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(jq -r .AccessKey.AccessKeyId "$out")" \
+        "$(jq -r .AccessKey.SecretAccessKey "$out")" >"$E2E_TMP/$name.creds"
+}
+make_user reader '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:Describe*","ecr:List*","ecr:BatchGetImage"],"Resource":"*"},{"Effect":"Deny","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/e2e/pages"}]}'
+
+t_each_action_authorized() {
+    local R=(env "AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/reader.creds" "${ECR[@]}")
+    run "${R[@]}" describe-images --repository-name e2e/img --image-ids imageTag=v1
+    expect_success
+    run "${R[@]}" describe-repositories
+    expect_success
+    expect_out_jq '[.repositories[].repositoryName] | [index("e2e/img") != null, index("e2e/pages")]' '[true,null]'
+    run "${R[@]}" describe-repositories --repository-names e2e/pages
+    expect_exit 254
+    expect_stderr_match "AccessDeniedException.*ecr:DescribeRepositories.*repository/e2e/pages.*explicit deny"
+    local op
+    for op in "create-repository --repository-name e2e/reader-made" "delete-repository --repository-name e2e/img --force" \
+        "put-image-tag-mutability --repository-name e2e/img --image-tag-mutability IMMUTABLE" \
+        "batch-delete-image --repository-name e2e/img --image-ids imageTag=v1" \
+        "put-image --repository-name e2e/img --image-tag x --image-manifest {}" \
+        "tag-resource --resource-arn arn:aws:ecr:us-east-1:$ACCOUNT:repository/e2e/img --tags Key=a,Value=b" \
+        "batch-check-layer-availability --repository-name e2e/img --layer-digests $AMD64_LAYER_DIGEST"; do
+        # shellcheck disable=SC2086
+        run "${R[@]}" $op
+        expect_exit 254
+        expect_stderr_match "AccessDeniedException.*ecr:[A-Za-z]+ on resource: arn:aws:ecr:us-east-1:$ACCOUNT:repository/"
+    done
+    run "${R[@]}" list-images --repository-name e2e/pages
+    expect_exit 254
+    expect_stderr_match "AccessDeniedException.*ecr:ListImages"
+    run "${ECR[@]}" describe-images --repository-name e2e/img --image-ids imageTag=v1
+    expect_out_jq '.imageDetails[0].imageTags | sort' '["latest","v1"]'
+}
+run_case "each operation is its own ecr: action: a reader (Describe*, List*, BatchGetImage; Deny on e2e/pages) reads, sees only what it may describe, and gets AccessDeniedException naming the action for every change" t_each_action_authorized
+
 # bad OP BODY TYPE MESSAGE-ERE: the raw body, signed as the CLI signs it, gets 400 TYPE with MESSAGE
 bad() {
     run /usr/bin/python3 "$E2E_DIR/aws_signed.py" "$BASE" "$CREDS" ecr "$2" \
