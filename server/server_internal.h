@@ -265,6 +265,13 @@ extern const aws_operation_t ecr_operations[];        /* server/ecr/auth.c */
 extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
 extern const aws_operation_t ecr_repo_operations[];   /* server/ecr/repos.c */
 extern const aws_operation_t ecr_image_operations[];  /* server/ecr/images.c */
+/* server/ecr/pulls.c: lastRecordedPullTime. ecr_note_pull is called by a
+ * manifest GET and never waits (the first pull of an image each day submits
+ * a write); ecr_last_pull reads it (false: never recorded); ecr_forget_pulls
+ * drops a repository's records inside a transaction (DeleteRepository). */
+void ecr_note_pull(server_t *srv, const char *repo, const oci_digest_t *digest);
+bool ecr_last_pull(storage_reader_t *rd, const char *repo, const char *digest, int64_t *out);
+storage_status_t ecr_forget_pulls(storage_records_t *rs, const char *repo, storage_err_t *err);
 /* The repository's imageTagMutability is IMMUTABLE in rd's snapshot (server/ecr/repos.c). */
 bool ecr_repo_tags_immutable(storage_reader_t *rd, const char *repo);
 /* What the ECR handlers share (server/ecr/repos.c); each false/NULL/-1 after sending the error:

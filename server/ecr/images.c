@@ -189,6 +189,9 @@ static json_t *image_detail(aws_req_t *a, const char *repo, const storage_image_
                           "imageManifestMediaType", im->media_type);
     if (o && json_array_size(tags))
         json_object_set(o, "imageTags", tags);
+    int64_t pulled;
+    if (o && ecr_last_pull(a->rd, repo, im->digest, &pulled))
+        json_object_set_new(o, "lastRecordedPullTime", json_real((double)pulled));
     if (o && (artifact[0] || im->artifact_type[0]))
         json_object_set_new(o, "artifactMediaType", json_string(artifact[0] ? artifact : im->artifact_type));
     return o;
@@ -444,6 +447,7 @@ static void batch_get_image(aws_req_t *a)
             continue;
         }
         json_array_append_new(images, o);
+        ecr_note_pull(a->srv, repo, &m.digest); /* docker pulls through ECR call this: it is a pull */
     }
     aws_send_result(a, json_pack("{s:o,s:o}", "images", images, "failures", failures));
 }

@@ -39,6 +39,8 @@ int v2_manifest_get(v2_req_t *r)
     v2_add_headerf(req, "etag", "\"%s\"", m.digest.str);
     /* v2_send_json copies the body into the request's pool before the snapshot ends */
     v2_send_json(req, 200, m.media_type, m.body, m.len);
+    if (!v2_is_head(req)) /* lastRecordedPullTime: submitted, never waited for */
+        ecr_note_pull(r->srv, r->name, &m.digest);
     storage_reader_end(rd);
     return 0;
 }

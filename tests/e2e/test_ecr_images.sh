@@ -220,6 +220,48 @@ t_batch_check_layer_availability() {
 }
 run_case "batch-check-layer-availability: AVAILABLE with the stored size; MissingLayerDigest (also a layer only another repository has) and InvalidLayerDigest in failures[]" t_batch_check_layer_availability
 
+# last_pull REPO TAG: the image's lastRecordedPullTime as epoch seconds ("null" when none)
+last_pull() {
+    "${ECR[@]}" describe-images --repository-name "$1" --image-ids "imageTag=$2" |
+        jq -r '.imageDetails[0].lastRecordedPullTime // "null" | if . == "null" then . else sub("\\.[0-9]+"; "") | sub("\\+00:00$"; "Z") | fromdateiso8601 end'
+}
+
+t_last_recorded_pull_time() {
+    local pw first second i now
+    run "${ECR[@]}" create-repository --repository-name e2e/pulled
+    push v1 e2e/pulled:v1
+    push multi e2e/pulled:multi --all
+    expect_eq "before any pull" null "$(last_pull e2e/pulled v1)"
+    pw=$(password)
+    req HEAD /v2/e2e/pulled/manifests/multi -u "AWS:$pw" -H "Accept: $OCI_INDEX_MT"
+    req GET /v2/e2e/pulled/manifests/v1 -u "AWS:$pw" -H "Accept: $OCI_MT"
+    expect_status 200
+    # written after the pull's reply, by the writer: wait for it (5 s at most)
+    for ((i = 0; i < 50; i++)); do
+        first=$(last_pull e2e/pulled v1)
+        [[ $first != null ]] && break
+        sleep 0.1
+    done
+    now=$(date +%s)
+    if [[ $first == null ]] || ((first > now || first <= now - 60)); then
+        fail_diff "lastRecordedPullTime after a GET" "within a minute of $now" "$first"
+    fi
+    sleep 1.2
+    req GET /v2/e2e/pulled/manifests/v1 -u "AWS:$pw" -H "Accept: $OCI_MT"
+    run "${ECR[@]}" batch-get-image --repository-name e2e/pulled --image-ids imageTag=v1
+    sleep 0.5
+    second=$(last_pull e2e/pulled v1)
+    expect_eq "lastRecordedPullTime after two more pulls the same day" "$first" "$second"
+    expect_eq "a HEAD is not a pull" null "$(last_pull e2e/pulled multi)"
+    run "${ECR[@]}" batch-get-image --repository-name e2e/pulled --image-ids imageTag=multi
+    for ((i = 0; i < 50; i++)); do
+        [[ $(last_pull e2e/pulled multi) != null ]] && break
+        sleep 0.1
+    done
+    [[ $(last_pull e2e/pulled multi) != null ]] || fail "batch-get-image did not record a pull"
+}
+run_case "lastRecordedPullTime: absent before a pull; a manifest GET or batch-get-image records it (after the reply), a HEAD does not, and later pulls the same day leave it as it was" t_last_recorded_pull_time
+
 # ================================================================ authorization
 
 IAM=("${AWS[@]}" iam)
