@@ -307,6 +307,36 @@ t_no_create_on_push() {
 restart_registry --no-create-on-push
 run_case "berthd --no-create-on-push: a push to an unknown repository fails (404 NAME_UNKNOWN naming it, nothing created); after create-repository it succeeds" t_no_create_on_push
 
+t_berth_cli() {
+    [[ -n ${BERTH_CLI:-} && -x ${BERTH_CLI:-} ]] || skip_case "BERTH_CLI (the berth binary) is not set"
+    local B=("$BERTH_CLI" ecr)
+    export BERTH_ENDPOINT_URL=$BASE
+    run "${B[@]}" create-repository --repository-name e2e/by-cli --image-tag-mutability IMMUTABLE
+    expect_success
+    expect_out_jq '.repository | [.repositoryName, .imageTagMutability]' '["e2e/by-cli","IMMUTABLE"]'
+    run "${B[@]}" create-repository --repository-name e2e/by-cli
+    expect_exit 1
+    expect_stderr_match RepositoryAlreadyExistsException
+    run "${B[@]}" put-image-tag-mutability --repository-name e2e/by-cli --image-tag-mutability MUTABLE
+    expect_success
+    push v1 e2e/by-cli:v1
+    run "${B[@]}" list-images --repository-name e2e/by-cli
+    expect_out_jq .imageIds "[{\"imageDigest\":\"$AMD64_MANIFEST_DIGEST\",\"imageTag\":\"v1\"}]"
+    run "${B[@]}" describe-images --repository-name e2e/by-cli
+    expect_out_jq '.imageDetails[0] | [.imageTags, .imageSizeInBytes]' "[[\"v1\"],$AMD64_LAYER_SIZE]"
+    run "${B[@]}" describe-repositories
+    expect_out_jq '[.repositories[].repositoryName] | index("e2e/by-cli") != null' true
+    run "${B[@]}" delete-repository --repository-name e2e/by-cli
+    expect_exit 1
+    expect_stderr_match RepositoryNotEmptyException
+    run "${B[@]}" delete-repository --repository-name e2e/by-cli --force
+    expect_success
+    run "${B[@]}" describe-registry
+    expect_success
+    expect_out_jq .registryId "\"$ACCOUNT\""
+}
+run_case "berth ecr create-repository, put-image-tag-mutability, list-images, describe-images, describe-repositories, delete-repository (--force), describe-registry" t_berth_cli
+
 # ================================================================ malformed input
 
 # bad OP BODY TYPE MESSAGE-ERE: the raw body, signed as the CLI signs it, gets 400 TYPE with MESSAGE
