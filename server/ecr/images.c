@@ -654,9 +654,9 @@ static void put_image(aws_req_t *a)
     u->parsed = true;
     oci_digest_compute(dg ? want.alg : OCI_ALG_SHA256, u->body, len, &sop->op.digest);
     if (dg && strcmp(want.str, sop->op.digest.str) != 0) {
-        server_op_free(sop);
         aws_send_error(a, 400, "ImageDigestDoesNotMatchException",
                        "The provided image digest '%s' does not match the manifest's digest '%s'", want.str, sop->op.digest.str);
+        server_op_free(sop); /* after the message that names its digest */
         return;
     }
     /* ECR: the same manifest under the same tag (or untagged, already there) is no change */
@@ -668,11 +668,11 @@ static void put_image(aws_req_t *a)
     storage_manifest_t existing;
     if (storage_manifest_get(a->rd, repo, &ref, &existing, NULL) == STORAGE_OK &&
         strcmp(existing.digest.str, sop->op.digest.str) == 0) {
-        server_op_free(sop);
         aws_send_error(a, 400, "ImageAlreadyExistsException",
                        "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id "
                        "'%s'",
                        sop->op.digest.str, tag ? tag : "", repo, a->srv->keys.account_id);
+        server_op_free(sop); /* after the message that names its digest */
         return;
     }
     if (u->manifest.has_subject) {
