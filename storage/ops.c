@@ -651,6 +651,7 @@ run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op)
     case STORAGE_OP_REPO_CREATE:
     case STORAGE_OP_REPO_DELETE:
     case STORAGE_OP_IMAGES_DELETE:
+    case STORAGE_OP_REPO_UPDATE:
         return store_run_repo_op(st, txn, op);
     }
     OP_FAIL(op, STORAGE_INVALID, "unknown storage operation");

@@ -121,6 +121,21 @@ run_result_t store_run_repo_op(storage_t *st, MDB_txn *txn, storage_op_t *op)
 {
     if (op->kind == STORAGE_OP_IMAGES_DELETE)
         return run_images_delete(st, txn, op);
+    if (op->kind == STORAGE_OP_REPO_UPDATE) {
+        MDB_val k = {strlen(op->repo), op->repo}, v;
+        int rc = k.mv_size ? mdb_get(txn, st->dbi_repos, &k, &v) : MDB_NOTFOUND;
+        if (rc == MDB_NOTFOUND) {
+            OP_FAIL(op, STORAGE_NOT_FOUND, "repository %s does not exist", op->repo);
+            return RUN_ABORT;
+        }
+        if (rc)
+            return fail_mdb(op, rc, "cannot read the repository");
+        if (!op->records_fn) {
+            OP_FAIL(op, STORAGE_INVALID, "a repository update without a function");
+            return RUN_ABORT;
+        }
+        return store_run_records(st, txn, op);
+    }
     return op->kind == STORAGE_OP_REPO_CREATE ? run_create(st, txn, op) : run_delete(st, txn, op);
 }
 

@@ -278,6 +278,8 @@ typedef enum {
                                  * a file blob returns once the last such reader ends. */
     STORAGE_OP_REPO_CREATE,     /* in: repo, records_fn (optional, run in the same transaction: the
                                  * repository's settings). EXISTS: the repository exists */
+    STORAGE_OP_REPO_UPDATE,     /* in: repo, records_fn: the closure runs only while the repository
+                                 * exists (its settings never outlive it). NOT_FOUND: no such repository */
     STORAGE_OP_IMAGES_DELETE,   /* in: repo, images/nimages. ECR's BatchDeleteImage: a tag goes alone, and
                                  * its manifest with it when no other tag names it; a digest takes its
                                  * manifest, tags and referrer record. Each image's status and digest are

@@ -372,8 +372,8 @@ static void change_done(server_op_t *sop, h2o_req_t *req)
         auth_err_t aerr = {{0}};
         auth_change_finish(c->policy, &sop->op, &aerr);
     }
-    if (s == STORAGE_NOT_FOUND && (c->kind == CHANGE_DELETE || c->kind == CHANGE_CREATE)) {
-        if (c->kind == CHANGE_DELETE)
+    if (s == STORAGE_NOT_FOUND) { /* deleted meanwhile (settings changes run only while it exists) */
+        if (c->kind != CHANGE_CREATE)
             ecr_send_not_found(a, c->repo);
         else
             aws_send_error(a, 500, "ServerException", "%s", sop->op.err.msg);
@@ -705,7 +705,7 @@ static void put_image_tag_mutability(aws_req_t *a)
     if (!c)
         return;
     c->str = strcmp(mut, "IMMUTABLE") == 0 ? "IMMUTABLE" : "MUTABLE";
-    submit(a, c, STORAGE_OP_RECORDS, 0);
+    submit(a, c, STORAGE_OP_REPO_UPDATE, 0);
 }
 
 static void put_image_scanning_configuration(aws_req_t *a)
@@ -719,7 +719,7 @@ static void put_image_scanning_configuration(aws_req_t *a)
     if (!c)
         return;
     c->scan = scan == 1;
-    submit(a, c, STORAGE_OP_RECORDS, 0);
+    submit(a, c, STORAGE_OP_REPO_UPDATE, 0);
 }
 
 /* imageId: {"imageDigest"} and/or {"imageTag"}; a reference to look up, false after sending the error. */
@@ -800,7 +800,7 @@ static void tag_resource(aws_req_t *a)
         return;
     }
     c->arg = tags;
-    submit(a, c, STORAGE_OP_RECORDS, 0);
+    submit(a, c, STORAGE_OP_REPO_UPDATE, 0);
 }
 
 static void untag_resource(aws_req_t *a)
@@ -825,7 +825,7 @@ static void untag_resource(aws_req_t *a)
     if (!c)
         return;
     c->arg = json_incref(keys);
-    submit(a, c, STORAGE_OP_RECORDS, 0);
+    submit(a, c, STORAGE_OP_REPO_UPDATE, 0);
 }
 
 static void list_tags_for_resource(aws_req_t *a)

@@ -301,3 +301,13 @@ Test(repos, images_delete_drops_a_tag_alone_the_image_with_its_last_tag_and_a_di
     cr_assert_eq(images_delete("app", again, 1, out), STORAGE_OK);
     cr_assert_eq(out[0].status, STORAGE_NOT_FOUND);
 }
+
+Test(repos, an_update_runs_only_while_the_repository_exists)
+{
+    cr_assert_eq(repo_op(STORAGE_OP_REPO_UPDATE, "later", 0, "x", NULL), STORAGE_NOT_FOUND);
+    cr_assert_not(has_settings(), "nothing written for a missing repository");
+    cr_assert_eq(repo_op(STORAGE_OP_REPO_CREATE, "later", 0, NULL, NULL), STORAGE_OK);
+    cr_assert_eq(repo_op(STORAGE_OP_REPO_UPDATE, "later", 0, "x", NULL), STORAGE_OK);
+    cr_assert(has_settings());
+    cr_assert_eq(repo_op(STORAGE_OP_REPO_UPDATE, "later", 0, NULL, NULL), STORAGE_INVALID, "an update needs its closure");
+}
