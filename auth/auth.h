@@ -1,7 +1,8 @@
 /*
  * auth/auth.h — who is calling: AWS Signature Version 4, registry tokens,
- * the Authorization header's Basic and Bearer schemes, and sealing of stored
- * secrets.
+ * the Authorization header's Basic and Bearer schemes, sealing of stored
+ * secrets, and STS: role sessions' temporary credentials, trust policies
+ * and iam:PassRole.
  *
  * The functions of the first sections are pure (no I/O, no globals, no
  * clock: the caller passes `now`), except that issuing randomness comes from
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policies/policies.h"
 #include "storage/storage.h"
 
 typedef enum {
@@ -98,15 +100,20 @@ auth_status_t auth_parse_authorization(const char *value, size_t len, auth_crede
 
 /* ---- the AWS shared credentials file (the CLI's side) ----------------- */
 
+/* AWS's own session tokens run to a few KiB; Berth's are under 400 bytes. */
+#define AUTH_FILE_SESSION_TOKEN_MAX 4096
+
 /* The keys of one profile of an AWS credentials file (what auth_bootstrap
- * writes to <data>/admin-credentials, and ~/.aws/credentials). */
+ * writes to <data>/admin-credentials, and ~/.aws/credentials), with the
+ * session token of temporary credentials ("" when the profile has none). */
 typedef struct {
     char access_key_id[129];
     char secret[129];
+    char session_token[AUTH_FILE_SESSION_TOKEN_MAX + 1];
 } auth_file_credentials_t;
 
-/* Finds `profile`'s aws_access_key_id and aws_secret_access_key in the text
- * of a credentials file. AUTH_EMALFORMED, naming the line or what is missing,
+/* Finds `profile`'s aws_access_key_id, aws_secret_access_key and (optional)
+ * aws_session_token in the text of a credentials file. AUTH_EMALFORMED, naming the line or what is missing,
  * for a malformed file, a missing profile or a profile without both keys;
  * then *out is all zeros. */
 auth_status_t auth_credentials_file_find(const char *text, size_t len, const char *profile, auth_file_credentials_t *out,
@@ -399,6 +406,137 @@ uint64_t auth_generation(storage_records_t *rs);
 auth_identity_status_t auth_access_key_get(storage_records_t *rs, const auth_keys_t *keys, const char *access_key_id,
                                            auth_principal_t *principal, char secret[AUTH_SECRET_KEY_LEN + 1], auth_err_t *err);
 
+/* ---- temporary credentials (STS role sessions) ----------------------------- */
+
+/* A role session's credentials: an access key id "ASIA" + 16 of [A-Z2-7], a
+ * 40-character secret, and a session token that carries, sealed
+ * (AES-256-GCM under a key derived from the master key, the access key id as
+ * associated data), the role's name and unique id, the session's name, its
+ * times and the secret. Any berthd thread verifies a request signed with
+ * them from the token alone: no store write per AssumeRole, none per request.
+ * A role deleted (or deleted and created again: a new unique id) takes its
+ * sessions with it, since the request path looks the role up by name and
+ * compares the id (auth_session_principal). */
+#define AUTH_SESSION_KEY_PREFIX "ASIA"
+/* STS: RoleSessionName is 2 to 64 characters of [\w+=,.@-] */
+#define AUTH_SESSION_NAME_MIN 2
+#define AUTH_SESSION_NAME_MAX 64
+/* STS's DurationSeconds: at least 15 minutes, at most the role's
+ * MaxSessionDuration (1 to 12 hours; 1 hour unless the role says otherwise),
+ * 1 hour when not given. */
+#define AUTH_SESSION_MIN_SECONDS 900
+#define AUTH_SESSION_MAX_SECONDS 43200
+#define AUTH_SESSION_DEFAULT_SECONDS 3600
+#define AUTH_ROLE_DEFAULT_MAX_SESSION_SECONDS 3600
+/* A session token's text: sealed claims of at most ~230 bytes in base64url, with room. */
+#define AUTH_SESSION_TOKEN_MAX 1024
+/* "arn:aws:sts::<account>:assumed-role/<role>/<session>" */
+#define AUTH_SESSION_ARN_MAX (AUTH_PRINCIPAL_ARN_MAX + AUTH_SESSION_NAME_MAX + 16)
+
+typedef struct {
+    char role_name[AUTH_NAME_MAX + 1];
+    char role_id[AUTH_PRINCIPAL_ID_MAX + 1]; /* the role's unique id ("AROA…") when the session was made */
+    char session_name[AUTH_SESSION_NAME_MAX + 1];
+    int64_t issued_at, expires_at; /* Unix seconds */
+} auth_session_t;
+
+typedef struct {
+    char access_key_id[AUTH_ACCESS_KEY_ID_LEN + 1];
+    char secret[AUTH_SECRET_KEY_LEN + 1];
+    char token[AUTH_SESSION_TOKEN_MAX + 1];
+    int64_t expires_at;
+} auth_session_credentials_t;
+
+/* Whether `name` is a valid RoleSessionName (length and characters, as STS). */
+bool auth_session_name_valid(const char *name);
+/* Whether an access key id is a session's ("ASIA…") rather than a stored key's. */
+bool auth_session_key_id(const char *access_key_id);
+
+/* Mints credentials for `s` (role name, role id, session name, times; the
+ * caller checks the role and the duration): a fresh key id and secret, and
+ * the sealed token. AUTH_EMALFORMED for a claim out of shape (empty or
+ * over-long names, a session name STS refuses, expiry not after issue),
+ * AUTH_ECRYPTO when no randomness or sealing fails; then *out is zeroed. */
+auth_status_t auth_session_issue(const unsigned char master[AUTH_SEAL_KEY_BYTES], const auth_session_t *s,
+                                 auth_session_credentials_t *out, auth_err_t *err);
+
+/* Opens a session token presented with access key id `access_key_id`:
+ * AUTH_EBADSIG when it does not verify (another key id, another master key,
+ * any byte changed or cut), AUTH_EMALFORMED when it is not a session token
+ * at all, AUTH_EEXPIRED when now >= expires_at. On AUTH_OK and
+ * AUTH_EEXPIRED fills *out and the secret (so that the caller can check the
+ * request's signature before saying the token expired); else zeroes both. */
+auth_status_t auth_session_open(const unsigned char master[AUTH_SEAL_KEY_BYTES], const char *access_key_id, const char *token,
+                                size_t len, int64_t now, auth_session_t *out, char secret[AUTH_SECRET_KEY_LEN + 1],
+                                auth_err_t *err);
+
+/* "arn:aws:sts::<account>:assumed-role/<role>/<session>" and the session's
+ * user id "<role id>:<session>", as STS names them. */
+void auth_session_arn(const auth_keys_t *keys, const auth_session_t *s, char out[AUTH_SESSION_ARN_MAX + 1]);
+void auth_session_user_id(const auth_session_t *s, char out[AUTH_PRINCIPAL_ID_MAX + AUTH_SESSION_NAME_MAX + 2]);
+
+/* A role's trust policy (IAM's AssumeRolePolicyDocument) and its
+ * MaxSessionDuration, as stored with the role. */
+typedef struct {
+    int64_t max_session_seconds;
+    size_t trust_len; /* 0: the role has none (made before roles kept one): nobody may assume it */
+    char trust[POLICY_MAX_BYTES + 1];
+} auth_role_trust_t;
+
+/* The role `role_arn` (found whatever its case) and its trust policy.
+ * AUTH_IDENTITY_NOT_FOUND when there is no such role. */
+auth_identity_status_t auth_role_get(storage_records_t *rs, const char *role_arn, auth_principal_t *role, auth_role_trust_t *trust,
+                                     auth_err_t *err);
+
+/* The role a session of `s` acts as, from the snapshot: the stored role of
+ * that name whose unique id is still the session's. AUTH_IDENTITY_NOT_FOUND
+ * when the role is gone or is another role now (deleted and created again). */
+auth_identity_status_t auth_session_principal(storage_records_t *rs, const auth_keys_t *keys, const auth_session_t *s,
+                                              auth_principal_t *role, auth_err_t *err);
+
+/* Whether a trust policy lets `principal_arn` (a user's or role's ARN, a
+ * role session's arn:aws:sts::…:assumed-role/… ARN, or a service principal
+ * such as "ecs-tasks.amazonaws.com") perform `action` (sts:AssumeRole) on
+ * the role `role_arn`, with the caller's identity policies (NULL, 0 for a
+ * service) and context as the server evaluates any request: the trust policy
+ * naming the caller allows on its own; naming only the caller's account
+ * needs an identity policy that allows the action too, as in IAM. A trust
+ * policy that does not parse allows nothing (out says why). */
+policy_decision_t auth_trust_evaluate(const auth_role_trust_t *trust, const char *role_arn, const char *account_id,
+                                      const policy_named_t *identity, size_t n_identity, const char *action,
+                                      const char *principal_arn, const policy_context_entry_t *ctx, size_t n_ctx,
+                                      policy_result_t *out);
+
+/* For task roles (ECS: a task definition's taskRoleArn): whether role_arn's
+ * trust policy allows the service principal `service`
+ * ("ecs-tasks.amazonaws.com") to assume it. AUTH_IDENTITY_OK with *allowed
+ * set (false also for a role without a trust policy);
+ * AUTH_IDENTITY_NOT_FOUND when there is no such role. */
+auth_identity_status_t auth_role_trusts_service(storage_records_t *rs, const char *role_arn, const char *service, bool *allowed,
+                                                auth_err_t *err);
+
+/* Whether `caller` (a user or role as stored; a role session passes its
+ * role) may pass role_arn to `service` ("ecs-tasks.amazonaws.com"; NULL: no
+ * iam:PassedToService in the context): iam:PassRole on the role's ARN,
+ * decided by the caller's identity policies alone, as IAM decides it. The
+ * role need not exist (IAM checks the permission on the ARN). AUTH_IDENTITY_OK
+ * with *allowed set and, when out is given, the deciding statement; a
+ * failure only when the caller's policies cannot be read. */
+auth_identity_status_t auth_pass_role_allowed(storage_records_t *rs, const auth_principal_t *caller, const char *role_arn,
+                                              const char *service, bool *allowed, policy_result_t *out, auth_err_t *err);
+
+/* Temporary credentials for a session of role_arn named session_name,
+ * lasting duration_seconds from now, on berthd's own authority (no caller,
+ * no trust policy: for the agent fetching a task role's credentials; AssumeRole
+ * checks the trust policy first). AUTH_IDENTITY_NOT_FOUND when there is no
+ * such role; AUTH_IDENTITY_INVALID for a session name STS refuses or a
+ * duration outside AUTH_SESSION_MIN_SECONDS to the role's
+ * MaxSessionDuration; AUTH_IDENTITY_STORE_ERROR also when no credentials can
+ * be drawn. *session (when given) receives the session's claims. */
+auth_identity_status_t auth_role_session_mint(storage_records_t *rs, const auth_keys_t *keys, const char *role_arn,
+                                              const char *session_name, int64_t duration_seconds, int64_t now,
+                                              auth_session_credentials_t *out, auth_session_t *session, auth_err_t *err);
+
 /* ---- changes ------------------------------------------------------------- */
 
 /* Each change is prepared first: making it validates the inputs (copying
@@ -419,6 +557,18 @@ typedef struct auth_change auth_change_t;
  * when a user (or role) has the name, whatever its case. */
 auth_change_t *auth_change_user_create(const auth_keys_t *keys, const char *name, bool role, auth_identity_status_t *status,
                                        auth_err_t *err);
+/* Creates a role with its trust policy (AssumeRolePolicyDocument) and its
+ * MaxSessionDuration (0: AUTH_ROLE_DEFAULT_MAX_SESSION_SECONDS). Makes:
+ * AUTH_IDENTITY_INVALID for a malformed name, a trust policy that does not
+ * parse as a resource policy ("MalformedPolicyDocument: …"), or a duration
+ * outside 3600 to 43200. Runs: AUTH_IDENTITY_EXISTS as auth_change_user_create. */
+auth_change_t *auth_change_role_create(const auth_keys_t *keys, const char *name, const char *trust, size_t trust_len,
+                                       int64_t max_session_seconds, auth_identity_status_t *status, auth_err_t *err);
+/* Replaces a role's trust policy (UpdateAssumeRolePolicy). Makes: as
+ * auth_change_role_create for the name and document. Runs:
+ * AUTH_IDENTITY_NOT_FOUND when there is no such role. */
+auth_change_t *auth_change_role_trust_set(const char *name, const char *trust, size_t trust_len, auth_identity_status_t *status,
+                                          auth_err_t *err);
 /* Makes: AUTH_IDENTITY_INVALID for a malformed name. Runs: AUTH_IDENTITY_NOT_FOUND
  * when there is none; AUTH_IDENTITY_CONFLICT while it has access keys or
  * attached policies. */

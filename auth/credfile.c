@@ -1,6 +1,7 @@
 /*
  * The AWS shared credentials file, as the berth CLI reads it: INI sections
- * "[profile]" with "aws_access_key_id = ..." and "aws_secret_access_key = ...".
+ * "[profile]" with "aws_access_key_id = ...", "aws_secret_access_key = ..."
+ * and, for temporary credentials, "aws_session_token = ...".
  * Like botocore: '#' and ';' start comment lines, names and values are trimmed,
  * keys are case-insensitive, a later section of the same name adds to the
  * earlier one, and anything that is not a section, a key = value or a comment
@@ -76,8 +77,11 @@ static auth_status_t find_profile(const char *text, size_t len, const char *prof
         } else if (is(ks, ke, "aws_secret_access_key")) {
             dst = out->secret;
             cap = sizeof(out->secret);
+        } else if (is(ks, ke, "aws_session_token")) {
+            dst = out->session_token;
+            cap = sizeof(out->session_token);
         } else {
-            continue; /* region, session tokens, ...: not ours */
+            continue; /* region, ...: not ours */
         }
         if ((size_t)(ve - vs) >= cap || vs == ve) {
             auth_set_err(err, "line %u of the credentials file: %.*s is %s", line_no, (int)(ke - ks), ks,

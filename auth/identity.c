@@ -496,6 +496,7 @@ struct auth_change {
     char damaged[IAM_RECORD_KEY_MAX]; /* a record a scan could not read, or "" */
     auth_principal_t principal;
     char secret[AUTH_SECRET_KEY_LEN + 1];
+    int64_t max_session; /* a new role's MaxSessionDuration */
 };
 
 void iam_random_id(const char *prefix, char *out, size_t len)
@@ -606,6 +607,12 @@ static storage_status_t do_user_create(storage_records_t *rs, void *ctx, storage
     json_t *j = json_pack("{s:s,s:s,s:I,s:[],s:[]}", "arn", c->arn, "id", c->id, "created", (json_int_t)c->now, "policies", "keys");
     if (!j)
         return STORAGE_NOMEM;
+    /* a role's trust policy and MaxSessionDuration live in its record: AssumeRole reads them with the role */
+    if (c->doc && (json_object_set_new(j, "trust", json_stringn(c->doc, c->len)) != 0 ||
+                   json_object_set_new(j, "max_session", json_integer(c->max_session)) != 0)) {
+        json_decref(j);
+        return STORAGE_NOMEM;
+    }
     storage_status_t s = iam_put_json(rs, c->key, j, true, serr);
     json_decref(j);
     if (s == STORAGE_EXISTS)
@@ -960,4 +967,95 @@ auth_change_t *auth_change_repository_policy_set(const char *repo, const char *d
         return refuse(c, status, c->doc ? AUTH_IDENTITY_STORE_ERROR : AUTH_IDENTITY_INVALID, err, NULL);
     snprintf(c->key, sizeof(c->key), "repo-policy/%s", repo);
     return c;
+}
+
+/* ---- roles' trust policies ------------------------------------------------------- */
+
+/* IAM: a role's MaxSessionDuration is 1 to 12 hours */
+#define ROLE_MAX_SESSION_MIN 3600
+
+auth_change_t *auth_change_role_create(const auth_keys_t *keys, const char *name, const char *trust, size_t trust_len,
+                                       int64_t max_session_seconds, auth_identity_status_t *status, auth_err_t *err)
+{
+    if (max_session_seconds == 0)
+        max_session_seconds = AUTH_ROLE_DEFAULT_MAX_SESSION_SECONDS;
+    if (max_session_seconds < ROLE_MAX_SESSION_MIN || max_session_seconds > AUTH_SESSION_MAX_SECONDS) {
+        *status = iam_fail(err, AUTH_IDENTITY_INVALID, "MaxSessionDuration must be from %d to %d seconds", ROLE_MAX_SESSION_MIN,
+                           AUTH_SESSION_MAX_SECONDS);
+        return NULL;
+    }
+    if (trust == NULL) {
+        *status = iam_fail(err, AUTH_IDENTITY_INVALID, "a role needs a trust policy (AssumeRolePolicyDocument)");
+        return NULL;
+    }
+    auth_change_t *c = auth_change_user_create(keys, name, true, status, err);
+    if (!c)
+        return NULL;
+    if (!take_document(c, trust, trust_len, POLICY_KIND_RESOURCE, err))
+        return refuse(c, status, c->doc ? AUTH_IDENTITY_STORE_ERROR : AUTH_IDENTITY_INVALID, err, NULL);
+    c->max_session = max_session_seconds;
+    return c;
+}
+
+static storage_status_t do_role_trust_set(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    auth_change_t *c = ctx;
+    char key[IAM_RECORD_KEY_MAX];
+    storage_status_t s = find_name(rs, "role/", c->name, key, sizeof(key), serr);
+    if (s == STORAGE_NOT_FOUND)
+        snprintf(serr->msg, sizeof(serr->msg), "The role with name %s cannot be found.", c->name);
+    json_t *j = s == STORAGE_OK ? iam_record_json(rs, key, &s, serr) : NULL;
+    if (!j)
+        return s;
+    if (json_object_set_new(j, "trust", json_stringn(c->doc, c->len)) != 0) {
+        json_decref(j);
+        return STORAGE_NOMEM;
+    }
+    s = iam_put_json(rs, key, j, false, serr);
+    json_decref(j);
+    return s == STORAGE_OK ? iam_bump_generation(rs, serr) : s;
+}
+
+auth_change_t *auth_change_role_trust_set(const char *name, const char *trust, size_t trust_len, auth_identity_status_t *status,
+                                          auth_err_t *err)
+{
+    auth_change_t *c = change_new(do_role_trust_set, status, err);
+    if (!c)
+        return NULL;
+    if (!iam_name_valid(name, AUTH_NAME_MAX))
+        return refuse(c, status, AUTH_IDENTITY_INVALID, err, "%.80s is not a valid role name", name);
+    if (trust == NULL || !take_document(c, trust, trust_len, POLICY_KIND_RESOURCE, err))
+        return refuse(c, status, c->doc ? AUTH_IDENTITY_STORE_ERROR : AUTH_IDENTITY_INVALID, err, trust ? NULL : "no trust policy");
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    return c;
+}
+
+auth_identity_status_t auth_role_get(storage_records_t *rs, const char *role_arn, auth_principal_t *role, auth_role_trust_t *trust,
+                                     auth_err_t *err)
+{
+    auth_identity_status_t r = auth_principal_get(rs, role_arn, role, err);
+    if (r != AUTH_IDENTITY_OK)
+        return r;
+    if (!role->is_role)
+        return iam_fail(err, AUTH_IDENTITY_NOT_FOUND, "%.200s is not a role", role_arn);
+    char key[IAM_RECORD_KEY_MAX];
+    snprintf(key, sizeof(key), "role/%s", role->name); /* the name as created */
+    storage_err_t serr;
+    storage_status_t s;
+    json_t *j = iam_record_json(rs, key, &s, &serr);
+    if (!j)
+        return from_storage(s, &serr, err);
+    json_t *t = json_object_get(j, "trust");
+    json_int_t max = json_integer_value(json_object_get(j, "max_session"));
+    trust->max_session_seconds =
+        max >= ROLE_MAX_SESSION_MIN && max <= AUTH_SESSION_MAX_SECONDS ? (int64_t)max : AUTH_ROLE_DEFAULT_MAX_SESSION_SECONDS;
+    trust->trust_len = 0;
+    trust->trust[0] = '\0';
+    if (json_is_string(t) && json_string_length(t) <= POLICY_MAX_BYTES) {
+        trust->trust_len = json_string_length(t);
+        memcpy(trust->trust, json_string_value(t), trust->trust_len);
+        trust->trust[trust->trust_len] = '\0';
+    }
+    json_decref(j);
+    return AUTH_IDENTITY_OK;
 }

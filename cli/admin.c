@@ -61,6 +61,20 @@ typedef struct {
     {                                                                                                                              \
         flag, param, false, true                                                                                                   \
     }
+/* Berth's own operations (server/berth/gc.c): the commands of group "gc" */
+#define BERTH_ADMIN_SERVICE "BerthAdmin_20261207"
+#define ECR_SERVICE "AmazonEC2ContainerRegistry_V20150921"
+
+static const char *command_service(const admin_command_t *c)
+{
+    return strcmp(c->group, "gc") == 0 ? BERTH_ADMIN_SERVICE : ECR_SERVICE;
+}
+
+/* Parameters sent as JSON integers, not strings */
+static bool param_is_integer(const admin_param_t *p)
+{
+    return strcmp(p->param, "graceSeconds") == 0;
+}
 
 static const admin_command_t admin_commands[] = {
     {"iam", "create-user", "CreateUser", {REQUIRED("--user-name", "UserName")}, "create a user"},
@@ -167,6 +181,12 @@ static const admin_command_t admin_commands[] = {
      {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--next-token", "nextToken")},
      "describe a repository's images (tags, size, push and pull times)"},
     {"ecr", "describe-registry", "DescribeRegistry", {{0}}, "show the registry's id"},
+    {"gc",
+     "",
+     "RunGarbageCollection",
+     {SWITCH("--dry-run", "dryRun"), OPTIONAL("--grace", "graceSeconds")},
+     "collect blobs no manifest references and abandoned uploads, last touched more than --grace seconds ago "
+     "(default 3600), and print the report; administrators only"},
 };
 
 #define N_COMMANDS (sizeof admin_commands / sizeof admin_commands[0])
@@ -181,6 +201,8 @@ typedef struct {
     const char *values[ADMIN_MAX_PARAMS]; /* malloc'd */
 } admin_options_t;
 
+static void usage_common(FILE *out);
+
 static void usage_group(FILE *out, const char *group)
 {
     fprintf(out, "usage: berth %s <subcommand> [options]\n\nsubcommands:\n", group);
@@ -189,20 +211,26 @@ static void usage_group(FILE *out, const char *group)
             continue;
         fprintf(out, "  %-28s %s\n", admin_commands[i].verb, admin_commands[i].summary);
     }
+    usage_common(out);
+}
+
+static void usage_common(FILE *out)
+{
     fprintf(out, "\ncommon options:\n"
                  "  --endpoint-url URL   the berthd to talk to (else $BERTH_ENDPOINT_URL, $AWS_ENDPOINT_URL)\n"
                  "  --region REGION      the SigV4 region (else $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1)\n"
                  "  --profile NAME       the credentials file's profile (else $AWS_PROFILE, default)\n"
                  "  --ca-bundle FILE     CA certificates for an https endpoint (else $AWS_CA_BUNDLE, the system's)\n"
                  "  --no-verify-ssl      do not verify the server's certificate\n"
-                 "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, else the profile in\n"
-                 "$AWS_SHARED_CREDENTIALS_FILE (else ~/.aws/credentials), e.g. <data>/admin-credentials.\n"
+                 "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (and $AWS_SESSION_TOKEN for temporary\n"
+                 "ones from aws sts assume-role), else the profile in $AWS_SHARED_CREDENTIALS_FILE (else\n"
+                 "~/.aws/credentials), e.g. <data>/admin-credentials; its aws_session_token too.\n"
                  "A value written file://PATH is read from PATH.\n");
 }
 
 static void usage_command(FILE *out, const admin_command_t *c)
 {
-    fprintf(out, "usage: berth %s %s", c->group, c->verb);
+    fprintf(out, "usage: berth %s%s%s", c->group, c->verb[0] ? " " : "", c->verb);
     for (size_t i = 0; i < ADMIN_MAX_PARAMS && c->params[i].flag; i++) {
         const admin_param_t *p = &c->params[i];
         fprintf(out, " %s%s%s%s", p->required ? "" : "[", p->flag, p->is_switch ? "" : " VALUE", p->required ? "" : "]");
@@ -322,12 +350,20 @@ static const char *first_env(const char *a, const char *b)
 
 static int load_credentials(const admin_options_t *o, auth_file_credentials_t *cred, cli_err_t *e)
 {
+    memset(cred, 0, sizeof(*cred));
     const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
     if (id && *id && secret && *secret && !o->profile) {
         if (strlen(id) >= sizeof(cred->access_key_id) || strlen(secret) >= sizeof(cred->secret))
             return cli_fail(e, "AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is too long");
         strcpy(cred->access_key_id, id);
         strcpy(cred->secret, secret);
+        /* temporary credentials (aws sts assume-role) come with their session token */
+        const char *token = getenv("AWS_SESSION_TOKEN");
+        if (token && *token) {
+            if (strlen(token) >= sizeof(cred->session_token))
+                return cli_fail(e, "AWS_SESSION_TOKEN is too long");
+            strcpy(cred->session_token, token);
+        }
         return 0;
     }
     char path[4096];
@@ -363,7 +399,20 @@ static char *request_body(CURL *curl, const admin_command_t *c, const admin_opti
         for (size_t k = 0; obj && k < ADMIN_MAX_PARAMS && c->params[k].flag; k++) {
             if (!o->values[k])
                 continue;
-            json_t *v = c->params[k].is_switch ? json_true() : json_string(o->values[k]);
+            json_t *v;
+            if (param_is_integer(&c->params[k])) {
+                char *end;
+                errno = 0;
+                long long n = strtoll(o->values[k], &end, 10);
+                if (errno || end == o->values[k] || *end || n < 0) {
+                    json_decref(obj);
+                    cli_fail(e, "%s takes a whole number of seconds, not '%s'", c->params[k].flag, o->values[k]);
+                    return NULL;
+                }
+                v = json_integer(n);
+            } else {
+                v = c->params[k].is_switch ? json_true() : json_string(o->values[k]);
+            }
             if (!v) {
                 json_decref(obj);
                 cli_fail(e, "%s is not valid UTF-8", c->params[k].flag);
@@ -555,17 +604,22 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
     char target[128];
     const char *content_type =
         proto == ADMIN_QUERY ? "application/x-www-form-urlencoded; charset=utf-8" : "application/x-amz-json-1.1";
-    snprintf(target, sizeof(target), "AmazonEC2ContainerRegistry_V20150921.%s", c->operation);
-    auth_header_t signed_headers[3] = {
+    snprintf(target, sizeof(target), "%s.%s", command_service(c), c->operation);
+    /* X-Amz-Security-Token is signed, as botocore signs it */
+    bool has_token = cred.session_token[0] != '\0';
+    auth_header_t signed_headers[4] = {
         {"host", 4, authority, strlen(authority)},
         {"content-type", 12, content_type, strlen(content_type)},
+        {"x-amz-security-token", 20, cred.session_token, strlen(cred.session_token)},
         {"x-amz-target", 12, target, strlen(target)},
     };
+    if (!has_token)
+        signed_headers[2] = signed_headers[3];
     auth_http_request_t hr = {.method = "POST",
                               .path = "/",
                               .path_len = 1,
                               .headers = signed_headers,
-                              .n_headers = proto == ADMIN_JSON ? 3 : 2,
+                              .n_headers = 2 + (has_token ? 1 : 0) + (proto == ADMIN_JSON ? 1 : 0),
                               .body = body,
                               .body_len = strlen(body)};
     char amz_date[17], authorization[1024];
@@ -573,8 +627,9 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
     auth_status_t s = auth_sigv4_sign(&hr, cred.access_key_id, cred.secret, strlen(cred.secret), region ? region : "us-east-1",
                                       proto == ADMIN_QUERY ? "iam" : "ecr", (int64_t)time(NULL), amz_date, authorization,
                                       sizeof(authorization), &aerr);
-    OPENSSL_cleanse(&cred, sizeof(cred));
+    OPENSSL_cleanse(cred.secret, sizeof(cred.secret));
     if (s != AUTH_OK) {
+        OPENSSL_cleanse(&cred, sizeof(cred));
         free(body);
         curl_easy_cleanup(curl);
         return cli_fail(e, "cannot sign the request: %s", aerr.msg), EXIT_USAGE;
@@ -594,6 +649,16 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
         if (ok)
             headers = h;
     }
+    if (ok && has_token) {
+        /* the token is longer than the other lines: a buffer of its own */
+        char token_line[sizeof(cred.session_token) + 32];
+        snprintf(token_line, sizeof(token_line), "X-Amz-Security-Token: %s", cred.session_token);
+        ok = (h = curl_slist_append(headers, token_line)) != NULL;
+        if (ok)
+            headers = h;
+        OPENSSL_cleanse(token_line, sizeof(token_line));
+    }
+    OPENSSL_cleanse(&cred, sizeof(cred));
     char url[600];
     snprintf(url, sizeof(url), "%s%s/", strncmp(endpoint, "https", 5) == 0 ? "https://" : "http://", authority);
     reply_t r = {0};
@@ -605,7 +670,8 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
          curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r) == CURLE_OK &&
          curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error) == CURLE_OK &&
          curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L) == CURLE_OK &&
-         curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L) == CURLE_OK &&
+         /* a collection over a big store may take a while */
+         curl_easy_setopt(curl, CURLOPT_TIMEOUT, strcmp(c->group, "gc") == 0 ? 3600L : 120L) == CURLE_OK &&
          curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
     const char *ca = o->ca_bundle ? o->ca_bundle : first_env("AWS_CA_BUNDLE", NULL);
     if (ok && ca)
@@ -631,6 +697,8 @@ static int call(const admin_command_t *c, const admin_options_t *o, cli_err_t *e
     return rc;
 }
 
+static int run_command(const char *group, const admin_command_t *c, int argc, char **argv);
+
 bool berth_admin_group(const char *group)
 {
     return strcmp(group, "iam") == 0 || strcmp(group, "ecr") == 0;
@@ -651,14 +719,33 @@ int berth_admin(const char *group, int argc, char **argv)
         usage_group(stderr, group);
         return EXIT_USAGE;
     }
-    for (int i = 1; i < argc; i++)
+    return run_command(group, c, argc - 1, argv + 1);
+}
+
+int berth_gc(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "help") == 0) {
+        usage_command(stdout, &admin_commands[N_COMMANDS - 1]);
+        usage_common(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(admin_commands[i].group, "gc") == 0)
+            return run_command("gc", &admin_commands[i], argc, argv);
+    return EXIT_USAGE;
+}
+
+/* argv: the command's options */
+static int run_command(const char *group, const admin_command_t *c, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage_command(stdout, c);
             return 0;
         }
     admin_options_t o = {0};
     cli_err_t e = {""};
-    int rc = parse_options(c, argc - 1, argv + 1, &o, &e) == 0 ? 0 : EXIT_USAGE;
+    int rc = parse_options(c, argc, argv, &o, &e) == 0 ? 0 : EXIT_USAGE;
     if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         cli_fail(&e, "cannot initialise libcurl");
         rc = EXIT_UNREACHABLE;
@@ -667,10 +754,10 @@ int berth_admin(const char *group, int argc, char **argv)
         curl_global_cleanup();
     }
     if (rc == EXIT_USAGE && strncmp(e.msg, "unknown option", 14) == 0) {
-        fprintf(stderr, "berth %s %s: %s\n", group, c->verb, e.msg);
+        fprintf(stderr, "berth %s%s%s: %s\n", group, c->verb[0] ? " " : "", c->verb, e.msg);
         usage_command(stderr, c);
     } else if (rc != 0) {
-        fprintf(stderr, "berth %s %s: %s\n", group, c->verb, e.msg);
+        fprintf(stderr, "berth %s%s%s: %s\n", group, c->verb[0] ? " " : "", c->verb, e.msg);
     }
     for (size_t k = 0; k < ADMIN_MAX_PARAMS; k++)
         free((char *)o.values[k]);

@@ -31,7 +31,10 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %s %-10s %s\n", commands[i].group, commands[i].verb, commands[i].summary);
     fprintf(out, "  iam <subcommand>     manage a running berthd's users, roles, access keys and policies ('berth iam help')\n"
-                 "  ecr <subcommand>     manage repository policies; get-login-password ('berth ecr help')\n");
+                 "  ecr <subcommand>     manage repository policies; get-login-password ('berth ecr help')\n"
+                 "  agent                run a container instance's agent ('berth agent --help')\n"
+                 "  gc [--dry-run] [--grace SECONDS]\n"
+                 "                       collect unreferenced blobs and abandoned uploads now ('berth gc --help')\n");
     fprintf(out, "\n'berth <command> <subcommand> --help' shows a subcommand's options.\n");
 }
 
@@ -41,6 +44,10 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
+    if (strcmp(argv[1], "agent") == 0) /* one verb, no subcommand */
+        return berth_agent(argc - 2, argv + 2);
+    if (strcmp(argv[1], "gc") == 0)
+        return berth_gc(argc - 2, argv + 2);
     if (berth_admin_group(argv[1]))
         return berth_admin(argv[1], argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -21,5 +21,49 @@ int berth_policy_simulate(int argc, char **argv);
 /* cli/admin.c: `berth iam|ecr <subcommand>`, calls to a running berthd; argv starts at the subcommand */
 bool berth_admin_group(const char *group);
 int berth_admin(const char *group, int argc, char **argv);
+/* cli/admin.c: `berth gc [--dry-run] [--grace SECONDS]`; argv starts after "gc" */
+int berth_gc(int argc, char **argv);
+
+/* ---- `berth agent` (cli/agent*.c) ---- */
+
+int berth_agent(int argc, char **argv);
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* Pulling an image from Berth's /v2/ into a cache directory (cli/agent_pull.c). */
+typedef struct {
+    const char *endpoint;  /* "http://host:port", no trailing slash */
+    const char *cache_dir; /* blobs in DIR/blobs/sha256/<hex>, only verified */
+    const char *password;  /* the registry password (user AWS) */
+    const char *ca_bundle; /* or NULL */
+} agent_pull_t;
+/* 0, or -1 with e->msg "CannotPullContainerError: ..." as ECS words it. *fetched: bytes moved. */
+int agent_pull_image(const agent_pull_t *p, const char *image, uint64_t *fetched, cli_err_t *e);
+/* A task definition's image ("host:port/repo/name:tag", "name@sha256:...", "name") into the repository
+ * and the tag or digest (default "latest"); the host is dropped: the agent pulls from the Berth it
+ * speaks to. 0, or -1 with e->msg "CannotPullContainerError: ...". */
+int agent_parse_image(const char *image, char *repo, size_t rlen, char *ref, size_t flen, cli_err_t *e);
+/* The digests the cache holds (at most max), as the agent reports them. */
+json_t *agent_cache_layers(const char *cache_dir, size_t max);
+
+/* What runs a task's containers. `none` (cli/agent.c) pulls and verifies the
+ * images and holds the task as running; a Docker runtime would implement the
+ * same five calls on the engine's API (pull through the engine, containers
+ * labelled with the task ARN, list-by-label to find them after a restart). */
+typedef struct agent_runtime agent_runtime_t;
+typedef struct {
+    const char *name;
+    /* every container's image of `task` (BerthPollWork's shape) */
+    int (*pull)(agent_runtime_t *rt, const json_t *task, cli_err_t *e);
+    /* starts the containers; *containers: ECS containers[] of a SubmitTaskStateChange (runtimeId, networkBindings) */
+    int (*start)(agent_runtime_t *rt, const json_t *task, json_t **containers, cli_err_t *e);
+    /* stops them; *containers as above, with exit codes */
+    int (*stop)(agent_runtime_t *rt, const char *task_arn, json_t **containers, cli_err_t *e);
+    /* "RUNNING", "STOPPED" or NULL when the runtime holds no such task */
+    const char *(*inspect)(agent_runtime_t *rt, const char *task_arn);
+    /* the task ARNs the runtime holds (by label): what survives an agent restart */
+    json_t *(*list)(agent_runtime_t *rt);
+} agent_runtime_ops_t;
 
 #endif

@@ -14,7 +14,10 @@
  */
 #include "scheduler/scheduler_internal.h"
 
+#include "storage/storage.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define KEY_MAX (4 + SCHED_ECS_NAME_MAX + SCHED_ECS_ID_LEN + 16)
@@ -142,9 +145,12 @@ static int task_status(sched_ecs_ctx_t *x, json_t *t, const char *status)
     if (!json_object_get(t, "stoppedReason") &&
         (rc = set(x, t, "stoppedReason", json_string(reason ? reason : "Essential container in task exited"))))
         return rc;
-    /* ECS's stop codes: the agent's own stop is a task that failed to start or whose essential container exited */
-    if (!json_object_get(t, "stopCode") &&
-        (rc = set(x, t, "stopCode", json_string(cur == 0 ? "TaskFailedToStart" : "EssentialContainerExited"))))
+    /* ECS's stop codes: the agent's own stop is a task that failed to start or whose essential container exited;
+     * a lost task's instance is as good as terminated */
+    const char *code = sched_ecs_ctx_request(x)->lost ? "TerminationNotice"
+                       : cur == 0                     ? "TaskFailedToStart"
+                                                      : "EssentialContainerExited";
+    if (!json_object_get(t, "stopCode") && (rc = set(x, t, "stopCode", json_string(code))))
         return rc;
     if (!json_object_get(t, "stoppingAt") && (rc = set(x, t, "stoppingAt", json_integer(now))))
         return rc;
@@ -156,12 +162,166 @@ static int task_status(sched_ecs_ctx_t *x, json_t *t, const char *status)
     return raise_containers(x, t, "STOPPED");
 }
 
+/* ---------------------------------------------------------- BerthPollWork */
+
+/* What an agent needs to start task t: the task definition's containers with the planned bindings. */
+static int work_item(sched_ecs_ctx_t *x, const json_t *t, json_t **out)
+{
+    char key[KEY_MAX];
+    json_t *td = NULL;
+    snprintf(key, sizeof(key), "d/%s/%010lld", jstr(t, "family"), (long long)json_integer_value(json_object_get(t, "revision")));
+    int rc = sched_ecs_ctx_get(x, key, &td);
+    if (rc < 0)
+        return rc;
+    json_t *containers = json_array();
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:O*,s:o}", "taskArn", jstr(t, "taskArn"), "taskDefinitionArn",
+                          jstr(t, "taskDefinitionArn"), "desiredStatus", jstr(t, "desiredStatus"), "lastStatus",
+                          jstr(t, "lastStatus"), "overrides", json_object_get(t, "overrides"), "containers", containers);
+    if (!o) {
+        json_decref(td);
+        return sched_ecs_ctx_nomem(x);
+    }
+    static const char *const keep[] = {"name",        "image",   "cpu",        "memory",    "memoryReservation",
+                                       "environment", "command", "entryPoint", "essential", "portMappings"};
+    size_t i;
+    json_t *cd;
+    json_array_foreach(json_object_get(td, "containerDefinitions"), i, cd)
+    {
+        json_t *c = json_object();
+        if (!c || json_array_append_new(containers, c))
+            goto oom;
+        for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+            json_t *v = json_object_get(cd, keep[k]);
+            if (v && json_object_set_new(c, keep[k], json_deep_copy(v)))
+                goto oom;
+        }
+        json_t *tc = find_container((json_t *)t, jstr(cd, "name"));
+        json_t *nb = json_object_get(tc, "networkBindings");
+        if (nb && json_object_set_new(c, "networkBindings", json_deep_copy(nb)))
+            goto oom;
+    }
+    json_decref(td);
+    *out = o;
+    return 0;
+oom:
+    json_decref(td);
+    json_decref(o);
+    return sched_ecs_ctx_nomem(x);
+}
+
+static int poll_work(sched_ecs_ctx_t *x, json_t **out)
+{
+    const sched_ecs_request_t *r = sched_ecs_ctx_request(x);
+    char id[SCHED_ECS_ID_LEN + 1], key[KEY_MAX];
+    sched_ecs_parse_ref(body_str(x, "containerInstance"), "container-instance", id);
+    snprintf(key, sizeof(key), "i/%s/%s", r->cluster, id);
+    json_t *in, *items = NULL, *known = json_object(), *tasks = json_array(), *stop = json_array();
+    int rc = sched_ecs_ctx_get(x, key, &in);
+    if (rc < 0)
+        goto done;
+    if (rc == 1) {
+        rc = XERR("ClientException", "containerInstance: %s is not registered in cluster %s", id, r->cluster);
+        goto done;
+    }
+    if (!known || !tasks || !stop) {
+        rc = sched_ecs_ctx_nomem(x);
+        goto done;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(r->body, "knownTasks"), i, v)
+    {
+        char tid[SCHED_ECS_ID_LEN + 1];
+        sched_ecs_parse_ref(json_string_value(v), "task", tid);
+        if (json_object_set_new(known, tid, json_false())) {
+            rc = sched_ecs_ctx_nomem(x);
+            goto done;
+        }
+    }
+    /* the records keep no per-instance index of tasks yet: every task of the
+     * cluster is read, but only those whose bytes name the instance are parsed */
+    snprintf(key, sizeof(key), "t/%s/", r->cluster);
+    if ((rc = sched_ecs_ctx_scan_holding(x, key, id, &items)))
+        goto done;
+    json_t *p;
+    json_array_foreach(items, i, p)
+    {
+        json_t *t = json_array_get(p, 1);
+        if (strcmp(jstr(t, "instanceId"), id) != 0)
+            continue;
+        json_t *k = json_object_get(known, jstr(t, "id"));
+        if (k) {
+            json_object_set_new(known, jstr(t, "id"), json_true());
+            if (strcmp(jstr(t, "desiredStatus"), "STOPPED") == 0 && json_array_append_new(stop, json_string(jstr(t, "taskArn")))) {
+                rc = sched_ecs_ctx_nomem(x);
+                goto done;
+            }
+            continue;
+        }
+        if (strcmp(jstr(t, "desiredStatus"), "RUNNING") != 0 || strcmp(jstr(t, "lastStatus"), "STOPPED") == 0)
+            continue;
+        json_t *w = NULL;
+        if ((rc = work_item(x, t, &w)))
+            goto done;
+        if (json_array_append_new(tasks, w)) {
+            rc = sched_ecs_ctx_nomem(x);
+            goto done;
+        }
+    }
+    /* known tasks the cluster does not hold on this instance: the agent stops them */
+    json_array_foreach(json_object_get(r->body, "knownTasks"), i, v)
+    {
+        char tid[SCHED_ECS_ID_LEN + 1];
+        sched_ecs_parse_ref(json_string_value(v), "task", tid);
+        if (json_is_false(json_object_get(known, tid)) && json_array_append(stop, v)) {
+            rc = sched_ecs_ctx_nomem(x);
+            goto done;
+        }
+        json_object_del(known, tid); /* once, even if listed twice */
+    }
+    char arn[SCHED_ECS_ARN_MAX];
+    snprintf(arn, sizeof(arn), "arn:aws:ecs:%s:%s:container-instance/%s/%s", sched_ecs_ctx_env(x)->region,
+             sched_ecs_ctx_env(x)->account, r->cluster, id);
+    if (!(*out = json_pack("{s:s,s:O,s:O,s:s}", "containerInstanceArn", arn, "tasks", tasks, "stopTasks", stop, "status",
+                           jstr(in, "status"))))
+        rc = sched_ecs_ctx_nomem(x);
+done:
+    json_decref(in);
+    json_decref(items);
+    json_decref(known);
+    json_decref(tasks);
+    json_decref(stop);
+    return rc;
+}
+
+/* A lost task's instance must still be silent when the write comes: a heartbeat may have arrived since the scan. */
+static bool still_lost(sched_ecs_ctx_t *x, const json_t *t)
+{
+    const sched_ecs_env_t *env = sched_ecs_ctx_env(x);
+    char key[KEY_MAX];
+    json_t *in;
+    snprintf(key, sizeof(key), "i/%s/%s", sched_ecs_ctx_request(x)->cluster, jstr(t, "instanceId"));
+    int rc = sched_ecs_ctx_get(x, key, &in);
+    if (rc != 0)
+        return rc == 1; /* deregistered: nothing will report for it */
+    int64_t hb = (int64_t)json_integer_value(json_object_get(in, "heartbeatAt"));
+    json_decref(in);
+    if (env->last_seen) {
+        int64_t m = env->last_seen(env->last_seen_ctx, sched_ecs_ctx_request(x)->cluster, jstr(t, "instanceId"));
+        if (m > hb)
+            hb = m;
+    }
+    return env->now - hb > env->task_lost_timeout;
+}
+
 int sched_ecs_agent_execute(sched_ecs_ctx_t *x, json_t **out)
 {
     const sched_ecs_request_t *r = sched_ecs_ctx_request(x);
     int rc = sched_ecs_ctx_need_cluster(x);
     if (rc)
         return rc;
+    if (r->op == ECS_POLL_WORK)
+        return poll_work(x, out);
     char id[SCHED_ECS_ID_LEN + 1], key[KEY_MAX];
     sched_ecs_parse_ref(body_str(x, "task"), "task", id); /* checked by ecs_agent_request.c */
     snprintf(key, sizeof(key), "t/%s/%s", r->cluster, id);
@@ -170,6 +330,10 @@ int sched_ecs_agent_execute(sched_ecs_ctx_t *x, json_t **out)
         return rc;
     if (rc == 1)
         return XERR("InvalidParameterException", "task: The referenced task was not found: %.300s", body_str(x, "task"));
+    if (r->lost && (strcmp(jstr(t, "lastStatus"), "STOPPED") == 0 || !still_lost(x, t))) {
+        json_decref(t);
+        return (*out = json_pack("{s:s}", "acknowledgment", "SKIPPED")) ? 0 : sched_ecs_ctx_nomem(x);
+    }
     if (r->op == ECS_SUBMIT_CONTAINER_STATE_CHANGE) {
         rc = apply_container(x, t, r->body, "containerName", "");
     } else {
@@ -195,5 +359,193 @@ int sched_ecs_agent_execute(sched_ecs_ctx_t *x, json_t **out)
         return rc;
     if (!(*out = json_pack("{s:s}", "acknowledgment", "ACK")))
         return sched_ecs_ctx_nomem(x);
+    return 0;
+}
+
+/* ------------------------------------------- heartbeats and lost tasks */
+
+bool sched_ecs_poll_target(const sched_ecs_request_t *r, const char **cluster, char *instance_id, int *wait)
+{
+    if (r->op != ECS_POLL_WORK)
+        return false;
+    *cluster = r->cluster;
+    sched_ecs_parse_ref(json_string_value(json_object_get(r->body, "containerInstance")), "container-instance", instance_id);
+    json_t *w = json_object_get(r->body, "waitSeconds");
+    *wait = json_is_integer(w) ? (int)json_integer_value(w) : -1;
+    return true;
+}
+
+static int store_err(sched_ecs_err_t *err, const storage_err_t *se)
+{
+    sched_ecs_err(err, "ServerException", 500, "cluster state: %s", se->msg);
+    return se->status == STORAGE_NOMEM ? SCHED_ENOMEM : SCHED_EIO;
+}
+
+static int load_record(storage_records_t *rs, const char *key, json_t **out, sched_ecs_err_t *err)
+{
+    const void *val;
+    size_t len;
+    storage_err_t se = {0};
+    *out = NULL;
+    storage_status_t st = storage_record_get(rs, SCHED_ECS_SPACE, key, &val, &len, &se);
+    if (st == STORAGE_NOT_FOUND)
+        return 1;
+    if (st != STORAGE_OK)
+        return store_err(err, &se);
+    *out = json_loadb(val, len, 0, NULL); /* not inside json_is_object: a macro that reads its argument twice */
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        sched_ecs_err(err, "ServerException", 500, "cluster state: record %s is damaged", key);
+        return SCHED_EIO;
+    }
+    return 0;
+}
+
+int sched_ecs_record_heartbeat(storage_records_t *rs, const char *cluster, const char *instance_id, int64_t at,
+                               const json_t *layers, sched_ecs_err_t *err)
+{
+    char key[KEY_MAX];
+    json_t *in;
+    snprintf(key, sizeof(key), "i/%s/%s", cluster, instance_id);
+    int rc = load_record(rs, key, &in, err);
+    if (rc)
+        return rc;
+    if (json_integer_value(json_object_get(in, "heartbeatAt")) < at && json_object_set_new(in, "heartbeatAt", json_integer(at)))
+        goto oom;
+    /* internal: instance_json copies named fields only, so DescribeContainerInstances does not show them */
+    if (layers && json_object_set_new(in, "agentLayers", json_deep_copy(layers)))
+        goto oom;
+    char *s = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    if (!s) {
+        sched_ecs_err(err, "ServerException", 500, "out of memory");
+        return SCHED_ENOMEM;
+    }
+    storage_err_t se = {0};
+    storage_status_t st = storage_record_put(rs, SCHED_ECS_SPACE, key, s, strlen(s), false, &se);
+    free(s);
+    return st == STORAGE_OK ? 0 : store_err(err, &se);
+oom:
+    json_decref(in);
+    sched_ecs_err(err, "ServerException", 500, "out of memory");
+    return SCHED_ENOMEM;
+}
+
+typedef struct {
+    const sched_ecs_env_t *env;
+    json_t *lost; /* "cluster/id" -> true, for instances past the timeout */
+    json_t *found;
+    sched_ecs_err_t *err;
+    int rc;
+} lost_scan_t;
+
+/* i/<cluster>/<id>: a lost instance goes into s->lost */
+static bool lost_instance_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
+{
+    lost_scan_t *s = p;
+    json_t *in = json_loadb(val, len, 0, NULL);
+    if (!in)
+        return true; /* a damaged record is the ECS operations' to report */
+    char name[KEY_MAX];
+    snprintf(name, sizeof(name), "%.*s", (int)(key_len - 2), key + 2);
+    char *slash = strrchr(name, '/');
+    int64_t hb = (int64_t)json_integer_value(json_object_get(in, "heartbeatAt"));
+    json_decref(in);
+    if (!slash)
+        return true;
+    *slash = '\0';
+    if (s->env->last_seen) {
+        int64_t m = s->env->last_seen(s->env->last_seen_ctx, name, slash + 1);
+        if (m > hb)
+            hb = m;
+    }
+    *slash = '/';
+    if (s->env->now - hb > s->env->task_lost_timeout && json_object_set_new(s->lost, name, json_true())) {
+        sched_ecs_err(s->err, "ServerException", 500, "out of memory");
+        s->rc = SCHED_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+/* t/<cluster>/<id>: a task on a lost instance that is not STOPPED goes into s->found */
+static bool lost_task_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
+{
+    lost_scan_t *s = p;
+    json_t *t = json_loadb(val, len, 0, NULL);
+    if (!t)
+        return true;
+    char name[KEY_MAX];
+    snprintf(name, sizeof(name), "%.*s", (int)(key_len - 2), key + 2);
+    char *slash = strrchr(name, '/');
+    if (slash && strcmp(jstr(t, "lastStatus"), "STOPPED") != 0) {
+        *slash = '\0';
+        char inst[KEY_MAX + SCHED_ECS_ID_LEN + 8];
+        snprintf(inst, sizeof(inst), "%s/%s", name, jstr(t, "instanceId"));
+        if (json_object_get(s->lost, inst) && json_array_append_new(s->found, json_pack("[ss]", name, slash + 1))) {
+            json_decref(t);
+            sched_ecs_err(s->err, "ServerException", 500, "out of memory");
+            s->rc = SCHED_ENOMEM;
+            return false;
+        }
+    }
+    json_decref(t);
+    return true;
+}
+
+int sched_ecs_find_lost(storage_records_t *rs, const sched_ecs_env_t *env, json_t **found, sched_ecs_err_t *err)
+{
+    lost_scan_t s = {env, json_object(), json_array(), err, 0};
+    *found = NULL;
+    storage_err_t se = {0};
+    int rc = 0;
+    if (!s.lost || !s.found) {
+        sched_ecs_err(err, "ServerException", 500, "out of memory");
+        rc = SCHED_ENOMEM;
+    } else if (storage_record_scan(rs, SCHED_ECS_SPACE, "i/", lost_instance_cb, &s, &se) != STORAGE_OK) {
+        rc = s.rc ? s.rc : store_err(err, &se);
+    } else if (json_object_size(s.lost) > 0 &&
+               storage_record_scan(rs, SCHED_ECS_SPACE, "t/", lost_task_cb, &s, &se) != STORAGE_OK) {
+        rc = s.rc ? s.rc : store_err(err, &se);
+    }
+    json_decref(s.lost);
+    if (rc) {
+        json_decref(s.found);
+        return rc;
+    }
+    *found = s.found;
+    return 0;
+}
+
+int sched_ecs_mark_lost(storage_records_t *rs, const sched_ecs_env_t *env, const json_t *found, size_t *stopped,
+                        sched_ecs_err_t *err)
+{
+    *stopped = 0;
+    size_t i;
+    json_t *f;
+    json_array_foreach(found, i, f)
+    {
+        sched_ecs_request_t r = {.op = ECS_SUBMIT_TASK_STATE_CHANGE, .lost = true};
+        snprintf(r.cluster, sizeof(r.cluster), "%s", json_string_value(json_array_get(f, 0)));
+        r.body = json_pack("{s:s,s:s,s:s,s:s}", "cluster", r.cluster, "task", json_string_value(json_array_get(f, 1)), "status",
+                           "STOPPED", "reason", SCHED_ECS_LOST_REASON);
+        if (!r.body) {
+            sched_ecs_err(err, "ServerException", 500, "out of memory");
+            return SCHED_ENOMEM;
+        }
+        json_t *out = NULL;
+        int rc = sched_ecs_execute(rs, &r, env, &out, err);
+        json_decref(r.body);
+        if (rc == SCHED_EINVAL) /* gone, or its cluster: nothing to mark */
+            continue;
+        if (rc) {
+            json_decref(out);
+            return rc;
+        }
+        if (strcmp(jstr(out, "acknowledgment"), "ACK") == 0)
+            (*stopped)++;
+        json_decref(out);
+    }
     return 0;
 }

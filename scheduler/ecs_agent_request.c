@@ -132,6 +132,51 @@ int sched_ecs_status_rank(const char *s)
     return -1;
 }
 
+static bool digest_ok(const char *s)
+{
+    if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64)
+        return false;
+    for (const char *p = s + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* BerthPollWork: containerInstance is read by ecs_request.c */
+static int validate_poll(const json_t *b, sched_ecs_err_t *err)
+{
+    int rc = int_field(b, "", "waitSeconds", 0, SCHED_ECS_POLL_WAIT_MAX, err);
+    if (rc)
+        return rc;
+    json_t *known = json_object_get(b, "knownTasks");
+    if (known && !json_is_null(known)) {
+        if (!json_is_array(known) || json_array_size(known) > SCHED_ECS_MAX_KNOWN_TASKS)
+            return BAD("knownTasks: must be a list of at most %d task ARNs", SCHED_ECS_MAX_KNOWN_TASKS);
+        size_t i;
+        json_t *v;
+        char id[SCHED_ECS_ID_LEN + 1];
+        json_array_foreach(known, i, v)
+        {
+            if (!json_is_string(v) || json_string_length(v) >= SCHED_ECS_ARN_MAX ||
+                strlen(json_string_value(v)) != json_string_length(v) || !sched_ecs_parse_ref(json_string_value(v), "task", id))
+                return BAD("knownTasks[%zu]: not a task id or ARN", i);
+        }
+    }
+    json_t *layers = json_object_get(b, "layers");
+    if (layers && !json_is_null(layers)) {
+        if (!json_is_array(layers) || json_array_size(layers) > SCHED_ECS_MAX_LAYERS)
+            return BAD("layers: must be a list of at most %d digests", SCHED_ECS_MAX_LAYERS);
+        size_t i;
+        json_t *v;
+        json_array_foreach(layers, i, v)
+        {
+            if (!json_is_string(v) || json_string_length(v) != 71 || !digest_ok(json_string_value(v)))
+                return BAD("layers[%zu]: not a digest (sha256: and 64 lowercase hex digits)", i);
+        }
+    }
+    return 0;
+}
+
 int sched_ecs_agent_validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ecs_err_t *err)
 {
     (void)env;
@@ -139,6 +184,8 @@ int sched_ecs_agent_validate(sched_ecs_request_t *r, const sched_ecs_env_t *env,
     const char *s;
     char id[SCHED_ECS_ID_LEN + 1];
     int rc;
+    if (r->op == ECS_POLL_WORK)
+        return validate_poll(b, err);
     if ((rc = str_field(b, "", "task", true, SCHED_ECS_ARN_MAX, &s, err)))
         return rc;
     if (!sched_ecs_parse_ref(s, "task", id))

@@ -92,6 +92,21 @@ static const op_info_t ops[ECS_OP_COUNT] = {
      ECS_SUBMIT_CONTAINER_STATE_CHANGE,
      true,
      {"cluster", "task", "containerName", "runtimeId", "status", "exitCode", "reason", "networkBindings"}},
+    {"CreateService",
+     ECS_CREATE_SERVICE,
+     true,
+     {"cluster", "serviceName", "taskDefinition", "desiredCount", "placementStrategy", "placementConstraints",
+      "deploymentConfiguration", "launchType", "schedulingStrategy", "clientToken", "tags", "enableECSManagedTags",
+      "propagateTags"}},
+    {"UpdateService",
+     ECS_UPDATE_SERVICE,
+     true,
+     {"cluster", "service", "desiredCount", "taskDefinition", "placementStrategy", "placementConstraints",
+      "deploymentConfiguration", "forceNewDeployment"}},
+    {"DeleteService", ECS_DELETE_SERVICE, true, {"cluster", "service", "force"}},
+    {"DescribeServices", ECS_DESCRIBE_SERVICES, false, {"cluster", "services", "include"}},
+    {"ListServices", ECS_LIST_SERVICES, false, {"cluster", "maxResults", "nextToken", "launchType", "schedulingStrategy"}},
+    {"BerthPollWork", ECS_POLL_WORK, false, {"cluster", "containerInstance", "knownTasks", "layers", "waitSeconds"}},
 };
 
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...)
@@ -386,6 +401,19 @@ static int refs_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, const 
             return rc;
     }
     return 0;
+}
+
+/* One required instance reference in field `key`, the resource. */
+static int refs_one(sched_ecs_request_t *r, const sched_ecs_env_t *env, const char *key, sched_ecs_err_t *err)
+{
+    const char *s;
+    char id[SCHED_ECS_ID_LEN + 1];
+    int rc = get_str(r->body, "", key, true, SCHED_ECS_ARN_MAX, &s, err);
+    if (rc)
+        return rc;
+    if (!sched_ecs_parse_ref(s, "container-instance", id))
+        return BAD("%s: '%.300s' is not a container instance id (32 hex digits) or ARN", key, s);
+    return add_resource(r, err, ARN_PREFIX "container-instance/%s/%s", env->region, env->account, r->cluster, id);
 }
 
 static int paging(sched_ecs_request_t *r, sched_ecs_err_t *err)
@@ -1060,6 +1088,18 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = sched_ecs_agent_validate(r, env, err)))
             return rc;
         return cluster_resource(r, env, err);
+    case ECS_CREATE_SERVICE:
+    case ECS_UPDATE_SERVICE:
+    case ECS_DELETE_SERVICE:
+    case ECS_DESCRIBE_SERVICES:
+    case ECS_LIST_SERVICES:
+        return sched_ecs_validate_service_op(r, env, err);
+    case ECS_POLL_WORK:
+        /* authorized as ECS's own agent's poll, ecs:Poll on the instance */
+        if ((rc = cluster_field(r, "cluster", false, err)) || (rc = sched_ecs_agent_validate(r, env, err)))
+            return rc;
+        snprintf(r->action, sizeof(r->action), "ecs:Poll");
+        return refs_one(r, env, "containerInstance", err);
     case ECS_OP_COUNT:
         break;
     }
@@ -1130,4 +1170,69 @@ size_t sched_ecs_request_nresources(const sched_ecs_request_t *r)
 const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i)
 {
     return i < r->nresources ? r->resources[i] : NULL;
+}
+
+/* ------------------------------------- field checks for ecs_services.c */
+
+int sched_ecs_check_fields(const json_t *o, const char *path, const char *const *allowed, size_t nallowed, sched_ecs_err_t *err)
+{
+    return check_fields(o, path, allowed, nallowed, err);
+}
+
+int sched_ecs_get_str(const json_t *o, const char *path, const char *key, bool required, size_t maxlen, const char **out,
+                      sched_ecs_err_t *err)
+{
+    return get_str(o, path, key, required, maxlen, out, err);
+}
+
+int sched_ecs_get_int(const json_t *o, const char *path, const char *key, bool required, long long min, long long max,
+                      long long *out, bool *present, sched_ecs_err_t *err)
+{
+    return get_int(o, path, key, required, min, max, out, present, err);
+}
+
+int sched_ecs_get_bool(const json_t *o, const char *path, const char *key, sched_ecs_err_t *err)
+{
+    return get_bool(o, path, key, err);
+}
+
+int sched_ecs_get_array(const json_t *o, const char *path, const char *key, bool required, size_t minn, size_t maxn, json_t **out,
+                        sched_ecs_err_t *err)
+{
+    return get_array(o, path, key, required, minn, maxn, out, err);
+}
+
+int sched_ecs_get_object(const json_t *o, const char *path, const char *key, json_t **out, sched_ecs_err_t *err)
+{
+    return get_object(o, path, key, out, err);
+}
+
+int sched_ecs_check_strategies(const json_t *body, sched_ecs_err_t *err)
+{
+    return check_strategies(body, err);
+}
+
+int sched_ecs_check_constraints(const json_t *body, const char *key, bool allow_distinct, sched_ecs_err_t *err)
+{
+    return check_memberof_constraints(body, key, allow_distinct, err);
+}
+
+int sched_ecs_cluster_field(sched_ecs_request_t *r, const char *key, bool required, sched_ecs_err_t *err)
+{
+    return cluster_field(r, key, required, err);
+}
+
+int sched_ecs_add_resource(sched_ecs_request_t *r, sched_ecs_err_t *err, const char *fmt, ...)
+{
+    char buf[SCHED_ECS_ARN_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return add_resource(r, err, "%s", buf);
+}
+
+int sched_ecs_paging(sched_ecs_request_t *r, sched_ecs_err_t *err)
+{
+    return paging(r, err);
 }

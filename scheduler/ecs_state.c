@@ -109,11 +109,14 @@ typedef struct {
     ctx_t *x;
     json_t *items; /* array of [key, value] */
     int rc;
+    const char *needle; /* when set, records whose bytes do not hold it are skipped unparsed */
 } scan_t;
 
 static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, size_t len)
 {
     scan_t *s = p;
+    if (s->needle && !memmem(val, len, s->needle, strlen(s->needle)))
+        return true;
     json_error_t je;
     json_t *v = json_loadb(val, len, 0, &je);
     if (!json_is_object(v)) {
@@ -133,7 +136,7 @@ static bool scan_cb(void *p, const char *key, size_t key_len, const void *val, s
 /* All records under prefix, as an array of [key, value], in key order. */
 static int rec_scan(ctx_t *x, const char *prefix, json_t **out)
 {
-    scan_t s = {x, json_array(), 0};
+    scan_t s = {x, json_array(), 0, NULL};
     *out = NULL;
     if (!s.items)
         return nomem(x);
@@ -251,7 +254,7 @@ oom_reply:
 /* --------------------------------------------------------------- clusters */
 
 typedef struct {
-    long long instances, running, pending;
+    long long instances, running, pending, services;
 } counts_t;
 
 static int cluster_counts(ctx_t *x, const char *cluster, counts_t *c)
@@ -279,16 +282,17 @@ static int cluster_counts(ctx_t *x, const char *cluster, counts_t *c)
             c->pending++;
     }
     json_decref(items);
-    return 0;
+    return sched_ecs_services_count(x->rs, cluster, &c->services, x->err);
 }
 
 static json_t *cluster_json(ctx_t *x, const char *name, const counts_t *c)
 {
     char arn[SCHED_ECS_ARN_MAX];
     cluster_arn(x, name, arn);
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:i,s:[],s:[]}", "clusterArn", arn, "clusterName", name, "status", "ACTIVE",
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:[],s:[]}", "clusterArn", arn, "clusterName", name, "status", "ACTIVE",
                      "registeredContainerInstancesCount", (json_int_t)c->instances, "runningTasksCount", (json_int_t)c->running,
-                     "pendingTasksCount", (json_int_t)c->pending, "activeServicesCount", 0, "statistics", "tags");
+                     "pendingTasksCount", (json_int_t)c->pending, "activeServicesCount", (json_int_t)c->services, "statistics",
+                     "tags");
 }
 
 static int create_cluster(ctx_t *x, json_t **out)
@@ -385,6 +389,8 @@ static int delete_cluster(ctx_t *x, json_t **out)
     counts_t c;
     if ((rc = cluster_counts(x, x->r->cluster, &c)))
         return rc;
+    if ((rc = sched_ecs_services_drop(x->rs, x->r->cluster, x->err)))
+        return rc;
     if (c.instances) {
         sched_ecs_err(x->err, "ClusterContainsContainerInstancesException", 400,
                       "The Cluster cannot be deleted while Container Instances are active or draining (%lld registered).",
@@ -421,9 +427,20 @@ static int delete_cluster(ctx_t *x, json_t **out)
 
 /* -------------------------------------------------------------- instances */
 
+/* The later of the stored heartbeat and the caller's in-memory one (env->last_seen) */
+static int64_t heartbeat_of(ctx_t *x, const char *id, int64_t stored)
+{
+    if (x->env->last_seen) {
+        int64_t m = x->env->last_seen(x->env->last_seen_ctx, x->r->cluster, id);
+        if (m > stored)
+            return m;
+    }
+    return stored;
+}
+
 static bool agent_connected(ctx_t *x, const json_t *inst)
 {
-    return x->env->now - jint(inst, "heartbeatAt") <= x->env->agent_timeout;
+    return x->env->now - heartbeat_of(x, jstr(inst, "id"), jint(inst, "heartbeatAt")) <= x->env->agent_timeout;
 }
 
 /* The instance record of `ref` (id or ARN) in the request's cluster: 0, 1 when absent, or a failure. */
@@ -1711,8 +1728,12 @@ static int cached_live(ctx_t *x, live_t **out)
         c->loads++;
     } else {
         c->hits++;
-        for (size_t i = 0; i < sched_cluster_instance_count(c->l.c); i++)
-            c->l.c->inst[i].agent_connected = x->env->now - c->l.heartbeat[i] <= x->env->agent_timeout;
+        size_t skip = strlen("i/") + strlen(x->r->cluster) + 1; /* a key is i/<cluster>/<id> */
+        for (size_t i = 0; i < sched_cluster_instance_count(c->l.c); i++) {
+            const char *key = json_string_value(json_array_get(c->l.keys, i));
+            int64_t hb = heartbeat_of(x, key && strlen(key) > skip ? key + skip : "", c->l.heartbeat[i]);
+            c->l.c->inst[i].agent_connected = x->env->now - hb <= x->env->agent_timeout;
+        }
     }
     *out = &c->l;
     return 0;
@@ -1781,7 +1802,7 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
             }
             break;
         }
-        json_t *t;
+        json_t *t = NULL; /* set by record_task when it succeeds (gcc -Os cannot see it) */
         if ((rc = record_task(x, td, &pl, group, recs[idx], &pr.tasks[k], &t)))
             break;
         json_t *o = task_json(t);
@@ -1980,7 +2001,7 @@ static int list_tasks(ctx_t *x, json_t **out)
             continue;
         if (started_by && strcmp(started_by, jstr(t, "startedBy")) != 0)
             continue;
-        if (service) /* services come later: no task belongs to one yet */
+        if (service && (strncmp(jstr(t, "group"), "service:", 8) != 0 || strcmp(jstr(t, "group") + 8, service) != 0))
             continue;
         /* desiredStatus PENDING lists nothing in ECS either: a task's desired status is RUNNING or STOPPED */
         if (strcmp(desired, jstr(t, "desiredStatus")) != 0)
@@ -2026,6 +2047,10 @@ int sched_ecs_execute(struct storage_records *rs, const sched_ecs_request_t *r, 
     sched_rng_seed(&x.rng, env->seed);
     *out = NULL;
     int rc = dispatch(&x, out);
+    /* a change of the cluster's tasks or instances is followed, in the same
+     * transaction, by its services' step (ecs_service_state.c) */
+    if (rc == 0 && !r->internal && sched_ecs_op_affects_services(r->op))
+        rc = sched_ecs_services_reconcile(rs, r->cluster, env, err);
     char tok[24] = "";
     if (rc == 0 && (changes_cluster(r->op) || x.changed))
         rc = bump_token(&x, tok);
@@ -2092,7 +2117,14 @@ static int dispatch(ctx_t *x, json_t **out)
         return describe_tasks(x, out);
     case ECS_SUBMIT_TASK_STATE_CHANGE:
     case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
+    case ECS_POLL_WORK:
         return sched_ecs_agent_execute(x, out);
+    case ECS_CREATE_SERVICE:
+    case ECS_UPDATE_SERVICE:
+    case ECS_DELETE_SERVICE:
+    case ECS_DESCRIBE_SERVICES:
+    case ECS_LIST_SERVICES:
+        return sched_ecs_service_execute(x->rs, x->r, x->env, out, x->err);
     case ECS_OP_COUNT:
         break;
     }
@@ -2140,6 +2172,22 @@ int sched_ecs_ctx_put(sched_ecs_ctx_t *x, const char *key, const json_t *v)
 int sched_ecs_ctx_scan(sched_ecs_ctx_t *x, const char *prefix, json_t **out)
 {
     return rec_scan(x, prefix, out);
+}
+
+int sched_ecs_ctx_scan_holding(sched_ecs_ctx_t *x, const char *prefix, const char *needle, json_t **out)
+{
+    scan_t s = {x, json_array(), 0, needle};
+    *out = NULL;
+    if (!s.items)
+        return nomem(x);
+    storage_err_t se = {0};
+    storage_status_t st = storage_record_scan(x->rs, SCHED_ECS_SPACE, prefix, scan_cb, &s, &se);
+    if (s.rc || st != STORAGE_OK) {
+        json_decref(s.items);
+        return s.rc ? s.rc : store_failed(x, &se);
+    }
+    *out = s.items;
+    return 0;
 }
 
 int sched_ecs_ctx_release(sched_ecs_ctx_t *x, json_t *task)

@@ -289,6 +289,63 @@ typedef struct {
 sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t *req, sched_scale_in_t *out, sched_err_t *err);
 void sched_scale_in_free(sched_scale_in_t *s);
 
+/* ------------------------------------------------ services (ecs_services.c) */
+
+/* One step of an ECS service's scheduler, pure: what to start and what to
+ * stop so that desiredCount tasks of the PRIMARY deployment run on ACTIVE
+ * instances, replacing stopped tasks, tasks of older deployments and tasks
+ * on DRAINING instances within minimumHealthyPercent / maximumPercent (see
+ * ecs_services.c for the rules). */
+typedef enum {
+    SCHED_SVC_PENDING,  /* desired RUNNING, not running yet */
+    SCHED_SVC_RUNNING,  /* desired RUNNING and running: healthy */
+    SCHED_SVC_STOPPING, /* asked to stop, not stopped yet: counts towards maximumPercent only */
+} sched_svc_task_state_t;
+
+typedef struct {
+    const char *arn;
+    const char *deployment; /* the deployment that started it (ECS's startedBy "ecs-svc/...") */
+    sched_svc_task_state_t state;
+    size_t instance; /* index in the plan's cluster; SCHED_NO_INSTANCE when its instance is gone */
+} sched_svc_task_t;
+
+typedef struct {
+    const char *group; /* "service:NAME": the group its tasks are placed in */
+    size_t desired;
+    unsigned min_pct; /* minimumHealthyPercent, 0-100 */
+    unsigned max_pct; /* maximumPercent, >= 100 */
+    const char *primary;
+    const sched_strategy_t *strategies; /* scale-in keeps these balanced */
+    size_t nstrategies;
+    uint64_t seed;
+} sched_svc_spec_t;
+
+typedef enum { SCHED_SVC_STOP_SCALE_IN, SCHED_SVC_STOP_OLD, SCHED_SVC_STOP_DRAINING } sched_svc_stop_why_t;
+
+typedef struct {
+    size_t task; /* index into the tasks given */
+    sched_svc_stop_why_t why;
+} sched_svc_stop_t;
+
+typedef struct {
+    size_t start; /* tasks of the primary deployment to place now */
+    sched_svc_stop_t *stop;
+    size_t nstop;
+    size_t healthy_after; /* healthy tasks once the stops are made */
+    size_t total_after;   /* tasks counting towards maximumPercent once the step is made */
+    bool steady;          /* nothing to do: desired tasks of the primary deployment running, nothing else */
+} sched_svc_plan_t;
+
+/* The lower (rounded up) and upper (rounded down) task counts of a deployment. */
+void sched_svc_bounds(size_t desired, unsigned min_pct, unsigned max_pct, size_t *min_healthy, size_t *max_total);
+/* One step for the service's live (not STOPPED) tasks on cluster c, whose
+ * instances say which are DRAINING. A scale-in adds the good tasks to c
+ * under spec->group and removes those it stops (c may be NULL only when
+ * there are no tasks). SCHED_EINVAL, SCHED_ENOMEM. */
+sched_status_t sched_service_plan(sched_cluster_t *c, const sched_svc_spec_t *spec, const sched_svc_task_t *tasks, size_t ntasks,
+                                  sched_svc_plan_t *out, sched_err_t *err);
+void sched_svc_plan_free(sched_svc_plan_t *p);
+
 /* ------------------------------------------------------ ECS-shaped JSON */
 
 /* ECS's own JSON, already loaded by the caller (jansson's json_t), into the
@@ -357,6 +414,9 @@ sched_status_t sched_ecs_read_task_definition(const struct json_t *doc, const ch
  *   d/<family>/<revision, 10 digits>  a task definition as DescribeTaskDefinition shows it
  *   g/<cluster>                   a random token every change of the cluster's instances
  *                                 or tasks rewrites: what RunTask's cache is checked against
+ *   s/<cluster>/<service>         a service: desiredCount, deployments (PRIMARY first), events,
+ *                                 placement; its tasks are those of group "service:<service>",
+ *                                 startedBy their deployment (ecs_service_state.c)
  *
  * agentConnected is computed, never stored: now - heartbeatAt <= agent_timeout
  * (registration counts as a heartbeat; the agent's heartbeat comes later).
@@ -385,6 +445,12 @@ typedef struct {
     int64_t agent_timeout;
     uint64_t seed;            /* new task and instance ids, and the `random` strategy */
     sched_ecs_cache_t *cache; /* writes only (NULL for reads, or none): see sched_ecs_cache_t */
+    /* The agents' heartbeats the caller keeps in memory (BerthPollWork): the
+     * later of this and the stored heartbeatAt counts. NULL: only the stored one.
+     * Returns 0 for an instance it has not heard from. */
+    int64_t (*last_seen)(void *ctx, const char *cluster, const char *instance_id);
+    void *last_seen_ctx;
+    int64_t task_lost_timeout; /* sched_ecs_mark_lost: seconds without a heartbeat after which a task is lost */
 } sched_ecs_env_t;
 
 typedef struct {
@@ -411,12 +477,84 @@ const char *sched_ecs_request_action(const sched_ecs_request_t *r);
 size_t sched_ecs_request_nresources(const sched_ecs_request_t *r);
 const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
 
+/* -------------------------------------------------- the agent protocol
+ *
+ * Berth's agent (`berth agent`) speaks to berthd on the ECS endpoint, SigV4
+ * service `ecs`, X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>:
+ *
+ *   RegisterContainerInstance   ECS's own; with containerInstanceArn the agent
+ *                               re-attaches to the instance it registered before
+ *   SubmitTaskStateChange       ECS's own shapes: cluster, task, status
+ *   SubmitContainerStateChange  (PENDING, RUNNING, STOPPED), reason, containers
+ *                               with exitCode, networkBindings, runtimeId;
+ *                               pullStartedAt, pullStoppedAt (scheduler/ecs_agent.c)
+ *   BerthPollWork               Berth's extension for what ECS's agent gets over
+ *                               its websocket; authorized as ecs:Poll on the
+ *                               container instance's ARN. Request:
+ *       {"cluster", "containerInstance", "knownTasks": [task ARNs the agent holds],
+ *        "layers": ["sha256:..." the instance holds], "waitSeconds": 0..20}
+ *     Reply, at once when there is work, else when work arrives or after
+ *     waitSeconds (default and most: berthd's poll wait, at most 20 s and a
+ *     third of --ecs-agent-timeout) with empty lists:
+ *       {"containerInstanceArn", "tasks": [tasks assigned to the instance, not
+ *        STOPPED, that are not in knownTasks: taskArn, taskDefinitionArn,
+ *        desiredStatus, lastStatus, overrides, containers with the task
+ *        definition's image, cpu, memory, environment, command, entryPoint,
+ *        essential, portMappings and the planned networkBindings],
+ *        "stopTasks": [ARNs of knownTasks whose desiredStatus is STOPPED, or
+ *        that the cluster no longer holds]}
+ *     Every poll is the instance's heartbeat (agentConnected). An instance
+ *     that is gone (deregistered) is a ClientException the agent answers
+ *     by registering again.
+ *
+ * Heartbeats are kept in the caller's memory (env->last_seen) and written
+ * to the instance record (heartbeatAt, and the layers it holds) at most
+ * once a minute per instance by sched_ecs_record_heartbeat, which writes no
+ * cluster token: a heartbeat changes nothing placement keeps, and RunTask's
+ * cache asks env->last_seen for agentConnected each time.
+ *
+ * An instance silent for longer than env->task_lost_timeout has its tasks
+ * (not yet STOPPED) marked STOPPED by sched_ecs_mark_lost, claims released,
+ * with stoppedReason SCHED_ECS_LOST_REASON. */
+
+#define SCHED_ECS_POLL_WAIT_MAX 20
+/* seconds without a heartbeat after which an instance's tasks are lost */
+#define SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT 900
+/* layers one heartbeat reports, and task ARNs it knows: bounds a request */
+#define SCHED_ECS_MAX_LAYERS 4096
+#define SCHED_ECS_MAX_KNOWN_TASKS 1000
+#define SCHED_ECS_LOST_REASON "Task lost: the container instance's agent stopped reporting"
+
+/* A prepared BerthPollWork: the cluster, the instance id and the wait it asks
+ * (-1: none asked). false for any other request. */
+bool sched_ecs_poll_target(const sched_ecs_request_t *r, const char **cluster, char *instance_id, int *wait);
+
 struct storage_records;
+/* Writes heartbeatAt (when later than the stored one) and, when `layers` is
+ * not NULL, the layers the instance holds into its record; no token.
+ * 0, 1 when the instance is not registered, or SCHED_ENOMEM/SCHED_EIO. */
+int sched_ecs_record_heartbeat(struct storage_records *rs, const char *cluster, const char *instance_id, int64_t at,
+                               const struct json_t *layers, sched_ecs_err_t *err);
+/* The tasks to mark lost: not STOPPED, on instances whose heartbeat (stored,
+ * or env->last_seen) is older than env->task_lost_timeout. *found: an array
+ * of [cluster, task id]. Reads only. */
+int sched_ecs_find_lost(struct storage_records *rs, const sched_ecs_env_t *env, struct json_t **found, sched_ecs_err_t *err);
+/* Marks them STOPPED (checking again that each is still lost), inside one
+ * write transaction. *stopped: how many were. */
+int sched_ecs_mark_lost(struct storage_records *rs, const sched_ecs_env_t *env, const struct json_t *found, size_t *stopped,
+                        sched_ecs_err_t *err);
+
 /* Runs a prepared request on `rs` (read-only for requests that do not
  * write). 0 with *out the reply object; SCHED_EINVAL with err an ECS error
  * for the caller (nothing written: the caller undoes the transaction);
  * SCHED_ENOMEM; SCHED_EIO when the store failed or holds a damaged record. */
 int sched_ecs_execute(struct storage_records *rs, const sched_ecs_request_t *r, const sched_ecs_env_t *env, struct json_t **out,
                       sched_ecs_err_t *err);
+
+/* The service scheduler's step (ecs_service_state.c) for every ACTIVE or
+ * DRAINING service of every cluster, in the caller's records transaction:
+ * berthd's periodic timer. Operations that change a cluster's tasks or
+ * instances already run it for their cluster. */
+int sched_ecs_services_tick(struct storage_records *rs, const sched_ecs_env_t *env, sched_ecs_err_t *err);
 
 #endif

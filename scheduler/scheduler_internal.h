@@ -141,6 +141,12 @@ typedef enum {
     ECS_DESCRIBE_TASKS,
     ECS_SUBMIT_TASK_STATE_CHANGE, /* the agent's reports: ecs_agent*.c */
     ECS_SUBMIT_CONTAINER_STATE_CHANGE,
+    ECS_CREATE_SERVICE, /* services: ecs_services.c (shapes), ecs_service_state.c */
+    ECS_UPDATE_SERVICE,
+    ECS_DELETE_SERVICE,
+    ECS_DESCRIBE_SERVICES,
+    ECS_LIST_SERVICES,
+    ECS_POLL_WORK, /* Berth's own: the agent's long poll (scheduler.h) */
     ECS_OP_COUNT,
 } sched_ecs_op_t;
 
@@ -153,6 +159,8 @@ struct sched_ecs_request {
     long long revision;                   /* ... and the revision, 0 when only a family was named */
     char **resources;
     size_t nresources;
+    bool internal; /* made by the service scheduler: runs no service step of its own */
+    bool lost; /* a SubmitTaskStateChange STOPPED made by sched_ecs_mark_lost, never by a caller */
 };
 
 /* A reference to an instance or task: its id, or its ARN
@@ -184,10 +192,48 @@ int sched_ecs_ctx_need_cluster(sched_ecs_ctx_t *x);
 int sched_ecs_ctx_get(sched_ecs_ctx_t *x, const char *key, json_t **out);
 int sched_ecs_ctx_put(sched_ecs_ctx_t *x, const char *key, const json_t *v);
 int sched_ecs_ctx_scan(sched_ecs_ctx_t *x, const char *prefix, json_t **out); /* array of [key, value] */
+/* The same, parsing only the records whose bytes hold `needle` (a cheap filter: the caller still checks the field) */
+int sched_ecs_ctx_scan_holding(sched_ecs_ctx_t *x, const char *prefix, const char *needle, json_t **out);
 /* Releases a task's claims on its instance (once) and notes that the
  * cluster changed, so that the operation writes a new cluster token. */
 int sched_ecs_ctx_release(sched_ecs_ctx_t *x, json_t *task);
 /* runs the agent's operations (ecs_agent.c) */
 int sched_ecs_agent_execute(sched_ecs_ctx_t *x, json_t **out);
+/* ecs_request.c's field checks, for the service operations' shapes
+ * (ecs_services.c): each refusal an InvalidParameterException naming the
+ * field under `path` ("" at the top, "deploymentConfiguration." below). */
+int sched_ecs_check_fields(const json_t *o, const char *path, const char *const *allowed, size_t nallowed, sched_ecs_err_t *err);
+int sched_ecs_get_str(const json_t *o, const char *path, const char *key, bool required, size_t maxlen, const char **out,
+                      sched_ecs_err_t *err);
+int sched_ecs_get_int(const json_t *o, const char *path, const char *key, bool required, long long min, long long max,
+                      long long *out, bool *present, sched_ecs_err_t *err);
+int sched_ecs_get_bool(const json_t *o, const char *path, const char *key, sched_ecs_err_t *err);
+int sched_ecs_get_array(const json_t *o, const char *path, const char *key, bool required, size_t minn, size_t maxn, json_t **out,
+                        sched_ecs_err_t *err);
+int sched_ecs_get_object(const json_t *o, const char *path, const char *key, json_t **out, sched_ecs_err_t *err);
+int sched_ecs_check_strategies(const json_t *body, sched_ecs_err_t *err);
+int sched_ecs_check_constraints(const json_t *body, const char *key, bool allow_distinct, sched_ecs_err_t *err);
+/* the request's cluster from field key (default "default"), and the cluster's ARN as a resource */
+int sched_ecs_cluster_field(sched_ecs_request_t *r, const char *key, bool required, sched_ecs_err_t *err);
+int sched_ecs_add_resource(sched_ecs_request_t *r, sched_ecs_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int sched_ecs_paging(sched_ecs_request_t *r, sched_ecs_err_t *err);
+
+/* ecs_services.c: the service operations' shapes (CreateService ... ListServices) */
+bool sched_ecs_service_name_ok(const char *s);
+/* A service's name from its name or ARN (of `cluster`, when the ARN names one). */
+bool sched_ecs_parse_service(const char *s, const char *cluster, char *name);
+int sched_ecs_validate_service_op(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ecs_err_t *err);
+/* ecs_service_state.c: the service operations, and the service step of the
+ * request's cluster after a change of its tasks or instances */
+bool sched_ecs_op_affects_services(sched_ecs_op_t op);
+int sched_ecs_service_execute(struct storage_records *rs, const sched_ecs_request_t *r, const sched_ecs_env_t *env, json_t **out,
+                              sched_ecs_err_t *err);
+int sched_ecs_services_reconcile(struct storage_records *rs, const char *cluster, const sched_ecs_env_t *env, sched_ecs_err_t *err);
+/* a cluster's ACTIVE services, for DescribeClusters' activeServicesCount */
+int sched_ecs_services_count(struct storage_records *rs, const char *cluster, long long *n, sched_ecs_err_t *err);
+/* DeleteCluster: ClusterContainsServicesException while a service is ACTIVE or
+ * DRAINING; else the INACTIVE ones' records go (the caller's transaction) */
+int sched_ecs_services_drop(struct storage_records *rs, const char *cluster, sched_ecs_err_t *err);
 
 #endif

@@ -160,7 +160,8 @@ static cache_entry_t *repository_policy(authz_cache_t *c, storage_records_t *rs,
 }
 
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                   const char *action, const char *repo, const char *resource, policy_result_t *out);
+                                   const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
+                                   const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out);
 
 /* Forgets everything parsed from an older state of the identity store. */
 static void sync_generation(authz_cache_t *c, storage_records_t *rs)
@@ -221,18 +222,37 @@ policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, con
 {
     char resource[OCI_NAME_MAX + 96];
     server_resource_arn(t->srv, repo, resource, sizeof(resource));
-    return authorize(t, rd, who, req, action, repo, resource, out);
+    return authorize(t, rd, who, req, action, repo, resource, NULL, NULL, 0, out);
 }
 
 policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                        const char *action, const char *resource_arn, policy_result_t *out)
 {
-    return authorize(t, rd, who, req, action, NULL, resource_arn, out);
+    return authorize(t, rd, who, req, action, NULL, resource_arn, NULL, NULL, 0, out);
 }
 
-/* `repo`, when not NULL, brings its repository policy in. */
+policy_decision_t server_authorize_trust(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                         const char *role_arn, const auth_role_trust_t *trust, const policy_context_entry_t *extra,
+                                         size_t n_extra, policy_result_t *out)
+{
+    return authorize(t, rd, who, req, "sts:AssumeRole", NULL, role_arn, trust, extra, n_extra, out);
+}
+
+const char *server_caller_arn(const server_caller_t *who)
+{
+    return who->session_arn[0] ? who->session_arn : who->principal.arn;
+}
+
+int64_t server_auth_now(const server_t *srv)
+{
+    return (int64_t)time(NULL) + srv->clock_offset;
+}
+
+/* `repo`, when not NULL, brings its repository policy in; `trust`, when not
+ * NULL, is a role's trust policy, judged as trust policies are (auth_trust_evaluate). */
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
-                                   const char *action, const char *repo, const char *resource, policy_result_t *out)
+                                   const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
+                                   const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out)
 {
     storage_records_t *rs = storage_reader_records(rd);
     authz_cache_t *c = t->authz;
@@ -249,10 +269,14 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
     snprintf(epoch, sizeof(epoch), "%lld", (long long)now);
     const char *secure = req->scheme == &H2O_URL_SCHEME_HTTPS ? "true" : "false";
     const char *username = !who->anonymous && !who->principal.is_role ? who->principal.name : NULL;
-    const char *userid = who->anonymous ? NULL : who->principal.id;
+    /* a role session: aws:userid is "AROA…:session" and aws:PrincipalArn the
+     * role's ARN, as in IAM; resource policies match the session's ARN (a
+     * Principal naming the role covers its sessions) */
+    const char *userid = who->anonymous ? NULL : who->session_user_id[0] ? who->session_user_id : who->principal.id;
     const char *parn = who->anonymous ? NULL : who->principal.arn;
+    const char *caller_arn = who->anonymous ? NULL : server_caller_arn(who);
 
-    policy_context_entry_t ctx[8];
+    policy_context_entry_t ctx[8 + SERVER_EXTRA_CONTEXT_MAX];
     size_t n = 0;
     const char *const v_ip[] = {ip}, *const v_now[] = {now_iso}, *const v_epoch[] = {epoch}, *const v_secure[] = {secure};
     const char *const v_user[] = {username}, *const v_uid[] = {userid}, *const v_parn[] = {parn};
@@ -271,12 +295,17 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
             n++;
         }
     }
+    for (size_t i = 0; i < n_extra && i < SERVER_EXTRA_CONTEXT_MAX; i++)
+        ctx[n++] = extra[i];
     policy_request_t preq = {.action = action,
                              .resource = resource,
-                             .principal_arn = parn,
+                             .principal_arn = caller_arn,
                              .principal_account = t->srv->keys.account_id,
                              .context = ctx,
                              .n_context = n};
+    if (trust)
+        return auth_trust_evaluate(trust, resource, t->srv->keys.account_id, ids ? ids->named : NULL, ids ? ids->n : 0, action,
+                                   caller_arn, ctx, n, out);
     return policy_evaluate(ids ? ids->named : NULL, ids ? ids->n : 0, rp && rp->n ? &rp->named[0] : NULL, &preq, out);
 }
 
@@ -317,7 +346,7 @@ server_identify_t server_identify_registry(server_t *srv, storage_reader_t *rd, 
         return SERVER_ID_INVALID;
     }
     auth_token_claims_t claims;
-    auth_status_t st = auth_token_verify(&srv->keys.token_key, token, token_len, (int64_t)time(NULL), &claims, &aerr);
+    auth_status_t st = auth_token_verify(&srv->keys.token_key, token, token_len, server_auth_now(srv), &claims, &aerr);
     OPENSSL_cleanse(cred.password, cred.password_len); /* the token; the rest of the 4 KiB buffer is unused */
     if (st != AUTH_OK) {
         snprintf(why, why_cap, "%s",

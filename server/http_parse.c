@@ -270,6 +270,38 @@ static bool http_key_equals(const char *key, size_t key_len, const char *name, s
     return j == name_len;
 }
 
+/* Whether a percent-encoded key starts with `prefix` once decoded; a malformed key matches nothing. */
+static bool http_key_starts(const char *key, size_t key_len, const char *prefix, size_t prefix_len, bool plus_is_space)
+{
+    size_t i = 0, j = 0;
+    while (i < key_len && j < prefix_len) {
+        int c = http_pct_next(key, key_len, &i, plus_is_space);
+        if (c < 0 || (unsigned char)prefix[j] != c)
+            return false;
+        j++;
+    }
+    return j == prefix_len;
+}
+
+bool http_form_has_key_prefix(const char *form, size_t form_len, const char *prefix)
+{
+    if (form == NULL || prefix == NULL)
+        return false;
+    size_t prefix_len = strlen(prefix);
+    for (size_t pos = 0; pos < form_len;) {
+        const char *amp = memchr(form + pos, '&', form_len - pos);
+        size_t end = amp != NULL ? (size_t)(amp - form) : form_len;
+        const char *pair = form + pos;
+        size_t pair_len = end - pos;
+        pos = end + 1;
+        const char *eq = memchr(pair, '=', pair_len);
+        size_t key_len = eq != NULL ? (size_t)(eq - pair) : pair_len;
+        if (pair_len > 0 && http_key_starts(pair, key_len, prefix, prefix_len, true))
+            return true;
+    }
+    return false;
+}
+
 bool http_path_decode(const char *src, size_t len, char *dst, size_t cap, size_t *out_len)
 {
     if (cap == 0)

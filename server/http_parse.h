@@ -51,6 +51,12 @@ long http_query_param(const char *query, size_t query_len, const char *name, cha
  * path and a registry query keep '+'. */
 long http_form_param(const char *form, size_t form_len, const char *name, char *out, size_t out_size);
 
+/* Whether some key of a form body starts with `prefix` once decoded as
+ * http_form_param decodes keys ("Tags." finds "Tags.member.1.Key"): for the
+ * query protocol's lists, whose members are numbered. A malformed key
+ * matches nothing. */
+bool http_form_has_key_prefix(const char *form, size_t form_len, const char *prefix);
+
 /* Percent-decodes a request path into dst (NUL-terminated, *out_len bytes);
  * false on a '%' not followed by two hex digits, a NUL (literal or encoded)
  * or a result that does not fit in cap - 1 bytes. */

@@ -81,6 +81,11 @@ typedef struct {
     uint64_t max_connections;
     uint64_t max_conns_per_ip;
     uint64_t max_spool;
+    int64_t clock_offset;           /* seconds; tests only */
+    uint64_t ecs_agent_timeout;     /* seconds */
+    uint64_t ecs_task_lost_timeout; /* seconds */
+    uint64_t gc_interval;
+    uint64_t gc_grace;
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -110,6 +115,9 @@ static void usage(FILE *out)
                  "  --http2                also offer h2 over TLS (ALPN). Off by default: h2o 2.2.5 cannot bound HTTP/2\n"
                  "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes,\n"
                  "                         and --max-spool does not see HTTP/2 bodies. h2c (plain HTTP/2) is never served\n"
+                 "  --clock-offset SECONDS FOR TESTS ONLY: add SECONDS (may be negative) to the time registry passwords and\n"
+                 "                         STS session credentials are issued and checked at, so that a test sees them expire\n"
+                 "                         without waiting (the SigV4 request-date window still uses the real clock)\n"
                  "  --rotate-token-key     replace the registry token signing key at start: every password issued before is void\n"
                  "  --threads N            event-loop threads (default: number of CPUs)\n"
                  "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
@@ -127,6 +135,16 @@ static void usage(FILE *out)
                  "  --max-spool BYTES      request bytes all connections but the one holding the most may hold while\n"
                  "                         their bodies arrive (memory and spool files in DATA/tmp); past it the largest\n"
                  "                         of them is cut (default 4G)\n"
+                 "  --ecs-agent-timeout SECONDS\n"
+                 "                         a container instance whose agent has not polled for this long shows\n"
+                 "                         agentConnected false and gets no new tasks (default 300)\n"
+                 "  --ecs-task-lost-timeout SECONDS\n"
+                 "                         ... and after this long its tasks are marked STOPPED, lost, and their\n"
+                 "                         resources released (default 900; at least --ecs-agent-timeout)\n"
+                 "  --gc-interval SECONDS  collect garbage (blobs no manifest references, abandoned uploads) this often,\n"
+                 "                         while serving (default 3600; 0: only on request, `berth gc`)\n"
+                 "  --gc-grace SECONDS     what a scheduled collection spares: blobs linked and uploads touched this\n"
+                 "                         recently (default 3600; a push's layers wait this long for its manifest)\n"
                  "  --help                 this text\n"
                  "  --version              print the version\n"
                  "\n"
@@ -191,11 +209,27 @@ enum {
     OPT_MAX_CONNECTIONS,
     OPT_MAX_CONNS_PER_IP,
     OPT_MAX_SPOOL,
+    OPT_CLOCK_OFFSET,
+    OPT_ECS_AGENT_TIMEOUT,
+    OPT_ECS_TASK_LOST_TIMEOUT,
+    OPT_GC_INTERVAL,
+    OPT_GC_GRACE,
     OPT_NO_CREATE_ON_PUSH,
 };
 
+/* --gc-interval's default, an hour: with the default grace period of an hour,
+ * garbage lives at most about two hours, and a collection (a mark over every
+ * manifest, then a sweep paced to half a core) costs seconds on a registry of
+ * 100,000 blobs. The most: a week. */
+#define DEFAULT_GC_INTERVAL_S 3600
+#define MAX_GC_INTERVAL_S (7 * 24 * 3600)
+/* --gc-grace: at most thirty days */
+#define MAX_GC_GRACE_S (30 * 24 * 3600)
+
 /* The most a timeout may be: a day, far past any sensible one, and well inside h2o's millisecond arithmetic. */
 #define MAX_TIMEOUT_S (24 * 3600)
+/* --clock-offset reaches a year either way: past any credential's lifetime (7 days at most). */
+#define MAX_CLOCK_OFFSET_S (366 * 24 * 3600)
 /* The most connections a cap may name (the descriptor limit clamps it further). */
 #define MAX_CONNECTIONS_CAP 1000000
 
@@ -220,6 +254,11 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
                                              {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
                                              {"max-spool", required_argument, NULL, OPT_MAX_SPOOL},
+                                             {"clock-offset", required_argument, NULL, OPT_CLOCK_OFFSET},
+                                             {"ecs-agent-timeout", required_argument, NULL, OPT_ECS_AGENT_TIMEOUT},
+                                             {"ecs-task-lost-timeout", required_argument, NULL, OPT_ECS_TASK_LOST_TIMEOUT},
+                                             {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
+                                             {"gc-grace", required_argument, NULL, OPT_GC_GRACE},
                                              {"no-create-on-push", no_argument, NULL, OPT_NO_CREATE_ON_PUSH},
                                              {NULL, 0, NULL, 0}};
     int c;
@@ -304,11 +343,44 @@ static int parse_options(int argc, char **argv, options_t *o)
                 return 2;
             }
             break;
+        case OPT_GC_INTERVAL:
+            if (!parse_count(optarg, MAX_GC_INTERVAL_S, &o->gc_interval)) {
+                fprintf(stderr, "berthd: --gc-interval takes seconds from 0 (off) to %d (a week)\n", MAX_GC_INTERVAL_S);
+                return 2;
+            }
+            break;
+        case OPT_GC_GRACE:
+            if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
+                fprintf(stderr, "berthd: --gc-grace takes seconds from 0 to %d (thirty days)\n", MAX_GC_GRACE_S);
+                return 2;
+            }
+            break;
         case OPT_MAX_SPOOL:
             if (!parse_bytes(optarg, &o->max_spool)) {
                 fprintf(stderr, "berthd: --max-spool takes a size, e.g. 4G\n");
                 return 2;
             }
+            break;
+        case OPT_CLOCK_OFFSET: {
+            /* a signed count: tests move credentials' clock either way */
+            char *end;
+            errno = 0;
+            long long off = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || off < -MAX_CLOCK_OFFSET_S || off > MAX_CLOCK_OFFSET_S) {
+                fprintf(stderr, "berthd: --clock-offset takes seconds from -%d to %d\n", MAX_CLOCK_OFFSET_S, MAX_CLOCK_OFFSET_S);
+                return 2;
+            }
+            o->clock_offset = (int64_t)off;
+            break;
+        }
+        case OPT_ECS_AGENT_TIMEOUT:
+        case OPT_ECS_TASK_LOST_TIMEOUT:
+            if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
+                fprintf(stderr, "berthd: --%s takes seconds from 1 to %d\n",
+                        c == OPT_ECS_AGENT_TIMEOUT ? "ecs-agent-timeout" : "ecs-task-lost-timeout", MAX_TIMEOUT_S);
+                return 2;
+            }
+            *(c == OPT_ECS_AGENT_TIMEOUT ? &o->ecs_agent_timeout : &o->ecs_task_lost_timeout) = v;
             break;
         case 'h':
             usage(stdout);
@@ -331,6 +403,11 @@ static int parse_options(int argc, char **argv, options_t *o)
     }
     if (o->http2 && !o->tls_cert) {
         fprintf(stderr, "berthd: --http2 needs --tls-cert: HTTP/2 is offered over TLS only (h2c is never served)\n");
+        return 2;
+    }
+    if (o->ecs_task_lost_timeout < o->ecs_agent_timeout) {
+        fprintf(stderr, "berthd: --ecs-task-lost-timeout must be at least --ecs-agent-timeout: a task is lost only once its agent "
+                        "is disconnected\n");
         return 2;
     }
     if (optind < argc) {
@@ -515,6 +592,10 @@ static void *loop_main(void *arg)
     phases_wait_open(l->phases);
     h2o_context_init(&l->thread.ctx, h2o_evloop_create(), l->config);
     server_thread_init_ops(&l->thread);
+    if (ecs_agent_loop_init(&l->thread) != 0) {
+        fprintf(stderr, "berthd: out of memory\n");
+        stopping = 1;
+    }
     l->accept_ctx.ctx = &l->thread.ctx;
     l->accept_ctx.hosts = l->config->hosts;
     if (!(l->conns = conn_loop_new(l->conn_shared, l->index, &l->accept_ctx, l->listen_fd))) {
@@ -525,6 +606,7 @@ static void *loop_main(void *arg)
 
     while (!stopping)
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
+    ecs_agent_loop_stop(&l->thread);
     if (l->conns) {
         conn_loop_stop(l->conns);
         /* Close the connections while the writer still runs, so that a
@@ -543,6 +625,7 @@ static void *loop_main(void *arg)
     pthread_barrier_wait(&l->phases->drained);
     h2o_evloop_t *loop = l->thread.ctx.loop;
     h2o_multithread_queue_t *queue = l->thread.ctx.queue;
+    ecs_agent_loop_dispose(&l->thread);
     server_thread_drop_ops(&l->thread);
     unlink_timeouts(&l->thread.ctx);
     h2o_context_dispose(&l->thread.ctx);
@@ -634,7 +717,11 @@ int main(int argc, char **argv)
                    .idle_timeout = DEFAULT_IDLE_TIMEOUT_S,
                    .max_connections = DEFAULT_MAX_CONNECTIONS,
                    .max_conns_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP,
-                   .max_spool = DEFAULT_MAX_SPOOL};
+                   .max_spool = DEFAULT_MAX_SPOOL,
+                   .ecs_agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
+                   .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT,
+                   .gc_interval = DEFAULT_GC_INTERVAL_S,
+                   .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS};
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -678,8 +765,16 @@ int main(int argc, char **argv)
     server_t srv = {.max_body = o.max_body,
                     .open = o.insecure_no_auth,
                     .token_seconds = (int64_t)o.token_seconds,
+                    .clock_offset = o.clock_offset,
+                    .ecs_agent_timeout = (int64_t)o.ecs_agent_timeout,
+                    .ecs_task_lost_timeout = (int64_t)o.ecs_task_lost_timeout,
                     .no_create_on_push = o.no_create_on_push};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
+    if (srv.clock_offset != 0)
+        fprintf(
+            stderr,
+            "berthd: --clock-offset %lld: credentials are issued and checked %lld seconds off the real clock (for tests only)\n",
+            (long long)srv.clock_offset, (long long)srv.clock_offset);
     if (!(srv.storage = storage_open(o.data, &sopt, &serr))) {
         fprintf(stderr, "berthd: %s\n", serr.msg);
         return 1;
@@ -706,6 +801,13 @@ int main(int argc, char **argv)
                     "berthd: first start: created account %s and its administrator; the access key is in %s/admin-credentials "
                     "(AWS_SHARED_CREDENTIALS_FILE=%s/admin-credentials aws ecr get-login-password ...)\n",
                     srv.keys.account_id, o.data, o.data);
+    }
+
+    char gcerr[128];
+    if (!(srv.gc = berth_gc_start(srv.storage, o.gc_interval, o.gc_grace, gcerr, sizeof(gcerr)))) {
+        fprintf(stderr, "berthd: %s\n", gcerr);
+        storage_close(srv.storage);
+        return 1;
     }
 
     h2o_globalconf_t config;
@@ -786,6 +888,7 @@ int main(int argc, char **argv)
     }
     phases_open(&phases, started);
     pthread_barrier_wait(&phases.ready);
+    bool ticking = started == o.threads && ecs_services_timer_start(&srv) == 0;
     if (started == o.threads) {
         fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
                 BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);
@@ -798,9 +901,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "berthd: account %s, region %s; every request needs credentials a policy allows\n", srv.keys.account_id,
                     srv.region);
     }
+    if (!srv.open && ecs_agent_sweeper_start(&srv) != 0)
+        fprintf(stderr, "berthd: cannot start the thread that marks lost ECS tasks: tasks of silent instances stay as they are\n");
     pthread_barrier_wait(&phases.stopped);
     fprintf(stderr, "berthd: shutting down\n");
-    /* The writer finishes what is queued, then the loops dispose their contexts. */
+    if (ticking)
+        ecs_services_timer_stop();
+    ecs_agent_sweeper_stop();
+    /* The collector stops first (it submits to the writer); the writer finishes
+     * what is queued, then the loops dispose their contexts. */
+    berth_gc_stop(srv.gc);
     storage_close(srv.storage);
     pthread_barrier_wait(&phases.drained);
     for (unsigned i = 0; i < o.threads; i++) {

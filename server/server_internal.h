@@ -18,6 +18,7 @@
 #include "auth/auth.h"
 #include "oci/oci.h"
 #include "policies/policies.h"
+#include "scheduler/scheduler.h"
 #include "server/http_parse.h"
 #include "storage/storage.h"
 
@@ -30,9 +31,20 @@ typedef struct {
     bool open;         /* --insecure-no-auth: no authentication, no policies */
     auth_keys_t keys;  /* account id, token key, master key (auth_bootstrap) */
     char region[SERVER_REGION_MAX];
-    int64_t token_seconds;  /* lifetime of a registry password */
-    bool no_create_on_push; /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
+    int64_t token_seconds; /* lifetime of a registry password */
+    /* --clock-offset (tests only): seconds added to the time credentials are
+     * issued and checked at (registry tokens, STS sessions), so a test sees
+     * credentials expire without waiting; never the SigV4 request-date
+     * window, which compares with the client's clock */
+    int64_t clock_offset;
+    int64_t ecs_agent_timeout; /* --ecs-agent-timeout: seconds without a heartbeat before agentConnected is false (0: default) */
+    int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
+    struct berth_gc *gc;           /* the garbage collector's thread (server/berth/gc.c); NULL: none */
+    bool no_create_on_push;        /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
 } server_t;
+
+/* Now, as credentials' issue and expiry see it (time plus --clock-offset). */
+int64_t server_auth_now(const server_t *srv);
 
 typedef struct authz_cache authz_cache_t;
 
@@ -41,7 +53,8 @@ typedef struct {
     h2o_context_t ctx;
     h2o_multithread_receiver_t op_done;
     server_t *srv;
-    authz_cache_t *authz; /* parsed policies, this thread's own */
+    authz_cache_t *authz;             /* parsed policies, this thread's own */
+    struct ecs_agent_loop *ecs_agent; /* parked agent polls (server/ecs/agent.c) */
 } server_thread_t;
 
 /* ---- connection limits (server/conn.c) ---- */
@@ -85,9 +98,16 @@ typedef struct {
     bool scoped;
     size_t n_scopes;
     auth_token_scope_t scopes[AUTH_TOKEN_MAX_SCOPES];
-    /* When the registry credential (password or Bearer token) that named
-     * the principal expires, Unix seconds; 0 for SigV4 and the anonymous caller. */
+    /* When the credential that named the principal expires, Unix seconds:
+     * a registry password or Bearer token, or a role session's temporary
+     * credentials; 0 for a stored access key and the anonymous caller. */
     int64_t expires_at;
+    /* A role session (SigV4 with temporary credentials): principal is the
+     * role, whose policies apply; session_arn names the session
+     * (arn:aws:sts::…:assumed-role/ROLE/SESSION), session_user_id is
+     * "AROA…:SESSION". Both "" otherwise. */
+    char session_arn[AUTH_SESSION_ARN_MAX + 1];
+    char session_user_id[AUTH_PRINCIPAL_ID_MAX + AUTH_SESSION_NAME_MAX + 2];
 } server_caller_t;
 
 typedef enum {
@@ -109,6 +129,18 @@ policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, con
 /* The same with the resource's ARN given (IAM users, policies). */
 policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                        const char *action, const char *resource_arn, policy_result_t *out);
+/* Context keys an operation adds to the request's (sts:ExternalId, ...) */
+#define SERVER_EXTRA_CONTEXT_MAX 4
+/* sts:AssumeRole on role_arn: the role's trust policy with the caller's
+ * identity policies and the request's context plus `extra` (at most
+ * SERVER_EXTRA_CONTEXT_MAX), judged as IAM judges a trust policy
+ * (auth_trust_evaluate). */
+policy_decision_t server_authorize_trust(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                         const char *role_arn, const auth_role_trust_t *trust, const policy_context_entry_t *extra,
+                                         size_t n_extra, policy_result_t *out);
+/* The caller's ARN as policies and messages name it: a role session's
+ * arn:aws:sts::…:assumed-role/… ARN, else the principal's. */
+const char *server_caller_arn(const server_caller_t *who);
 /* "arn:aws:ecr:<region>:<account>:repository/<repo>", or "*" for NULL. */
 void server_resource_arn(const server_t *srv, const char *repo, char *out, size_t cap);
 
@@ -253,7 +285,7 @@ typedef struct {
 } aws_req_t;
 
 struct aws_operation {
-    const char *service;         /* JSON: the X-Amz-Target prefix, "AmazonEC2ContainerRegistry_V20150921"; query: "iam" */
+    const char *service;         /* JSON: the X-Amz-Target prefix, "AmazonEC2ContainerRegistry_V20150921"; query: "iam" or "sts" */
     const char *name;            /* "GetAuthorizationToken", "CreateUser" */
     const char *signing_service; /* SigV4 credential scope: "ecr", "iam" */
     void (*handle)(aws_req_t *a);
@@ -287,6 +319,7 @@ long ecr_max_results(aws_req_t *a, long max, long dflt);
 bool ecr_image_id(aws_req_t *a, json_t *id, const char *field, oci_reference_t *ref);
 extern const aws_operation_t iam_user_operations[];   /* server/iam/users.c */
 extern const aws_operation_t iam_policy_operations[]; /* server/iam/policies.c */
+extern const aws_operation_t sts_operations[];        /* server/sts/sts.c */
 
 #define ECS_SERVICE "AmazonEC2ContainerServiceV20141113"
 extern const aws_operation_t ecs_clusters_operations[];  /* server/ecs/clusters.c */
@@ -294,8 +327,42 @@ extern const aws_operation_t ecs_instances_operations[]; /* server/ecs/instances
 extern const aws_operation_t ecs_taskdefs_operations[];  /* server/ecs/taskdefs.c */
 extern const aws_operation_t ecs_tasks_operations[];     /* server/ecs/tasks.c */
 extern const aws_operation_t ecs_agent_operations[];     /* server/ecs/agent.c */
+extern const aws_operation_t ecs_services_operations[];  /* server/ecs/services.c */
+/* The service scheduler's periodic step (server/ecs/ecs.c): a thread that
+ * runs sched_ecs_services_tick on the store's writer every interval. */
+int ecs_services_timer_start(server_t *srv);
+void ecs_services_timer_stop(void);
+/* Berth's own operations (server/berth/gc.c): RunGarbageCollection */
+#define BERTH_ADMIN_SERVICE "BerthAdmin_20261207"
+extern const aws_operation_t berth_admin_operations[];
+/* RunGarbageCollection's parameters: 0 with *out filled, or -1 with msg
+ * naming the parameter that is wrongly typed, out of range or unknown. */
+#define BERTH_GC_MAX_GRACE_SECONDS ((uint64_t)10 * 365 * 24 * 3600)
+int berth_gc_parse_request(const json_t *body, storage_gc_options_t *out, char *msg, size_t cap);
+/* The collector thread: runs a collection with grace_seconds every
+ * interval_seconds (0: only when asked through RunGarbageCollection). NULL
+ * (err says why) on failure. */
+typedef struct berth_gc berth_gc_t;
+berth_gc_t *berth_gc_start(storage_t *st, uint64_t interval_seconds, uint64_t grace_seconds, char *err, size_t cap);
+/* Stops a running collection at its next batch, answers queued requests with
+ * ServiceUnavailableException and joins the thread: before storage_close. */
+void berth_gc_stop(berth_gc_t *g);
 /* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
 void ecs_handle(aws_req_t *a);
+/* The agent protocol (server/ecs/agent.c): the timeouts and in-memory heartbeats every ECS operation uses */
+void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
+/* After a committed ECS operation: wakes the polls of the instances its reply's tasks are on. */
+void ecs_agent_notify_reply(const json_t *reply);
+/* The same for one container instance ARN (a service scheduler placing tasks outside RunTask's reply). */
+void ecs_agent_notify_instance(const char *instance_arn);
+/* On each event loop, after server_thread_init_ops and before its context goes. */
+int ecs_agent_loop_init(server_thread_t *t);
+/* When the loop stops serving: answers its parked polls. */
+void ecs_agent_loop_stop(server_thread_t *t);
+void ecs_agent_loop_dispose(server_thread_t *t);
+/* The thread that marks lost tasks; stopped before the store closes. */
+int ecs_agent_sweeper_start(server_t *srv);
+void ecs_agent_sweeper_stop(void);
 
 /* POST /: envelope, SigV4, dispatch. */
 int aws_route(server_t *srv, h2o_req_t *req);
@@ -312,8 +379,12 @@ bool aws_allowed(aws_req_t *a, const char *action, const char *repo);
 /* The same for any resource ARN (IAM's users and policies). */
 bool aws_allowed_arn(aws_req_t *a, const char *action, const char *resource_arn);
 void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn, policy_decision_t d);
-/* A string parameter; NULL after sending the error (or when optional and absent). */
+/* A string parameter; NULL after sending the error (or when optional and
+ * absent: a caller that must tell those apart uses aws_param_optional). */
 const char *aws_param_string(aws_req_t *a, const char *name, bool required);
+/* An optional string parameter: true with *out NULL when absent or with its
+ * value; false after sending the error for a malformed one. */
+bool aws_param_optional(aws_req_t *a, const char *name, const char **out);
 
 /* Runs an identity-store change without holding the event loop: `done` runs on
  * this loop once the change is durable (or refused), with the outcome and

@@ -65,6 +65,8 @@ int store_link_put(storage_t *st, MDB_txn *txn, const char *repo, const char *di
     char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
     uint64_t now = store_now();
     MDB_val k = {store_key2(key, sizeof(key), repo, digest), key}, v = {sizeof(now), &now};
+    if (st->gc_track) /* a collection runs: this blob was just pushed or mounted again */
+        store_gc_note(st, digest, strlen(digest));
     int rc = mdb_put(txn, st->dbi_links, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
         return 0;
@@ -467,6 +469,13 @@ static run_result_t check_size(storage_op_t *op, const oci_descriptor_t *d, uint
 static run_result_t run_manifest_put(storage_t *st, MDB_txn *txn, storage_op_t *op)
 {
     const oci_manifest_t *m = op->manifest;
+    if (st->gc_track) { /* a collection runs: what this manifest references must survive its sweep */
+        store_gc_note(st, op->digest.str, op->digest.len);
+        for (size_t i = 0; i < m->nblobs; i++)
+            store_gc_note(st, m->blobs[i].digest.str, m->blobs[i].digest.len);
+        for (size_t i = 0; i < m->nmanifests; i++)
+            store_gc_note(st, m->manifests[i].digest.str, m->manifests[i].digest.len);
+    }
     for (size_t i = 0; i < m->nblobs; i++) {
         const oci_descriptor_t *d = &m->blobs[i];
         blob_rec_t blob;

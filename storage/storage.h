@@ -375,4 +375,59 @@ typedef struct {
 } storage_stats_t;
 void storage_get_stats(storage_t *st, storage_stats_t *out);
 
+/* ---- garbage collection (gc.c) --------------------------------------------
+ *
+ * Online mark and sweep. The mark reads every manifest of every repository
+ * (in short snapshots) and keeps the digests they reference: config and
+ * layers, an index's children, the manifests' own digests; a subject does
+ * not keep its referrer, a referrer keeps its own blobs. A blob no manifest
+ * references whose newest link (or, without any link, its record) is older
+ * than the grace period is collected with its links; an upload session not
+ * touched for the grace period is aborted with its bytes. The sweep runs
+ * through the writer in small batches, re-checking each candidate in the
+ * deleting transaction: a link newer than the cutoff, or any manifest
+ * committed or blob linked since the collection began (the writer notes
+ * those digests while a collection runs), saves it. A reader that stat'ed
+ * a collected blob keeps reading it (storage.h, STORAGE_OP_BLOB_DELETE).
+ *
+ * Memory: 32 bytes per distinct referenced digest (the mark set) plus 32
+ * per digest noted during the run; candidates are found and swept a batch
+ * at a time. */
+typedef struct {
+    uint64_t grace_seconds; /* candidates were last linked (or updated) at least this long before the start */
+    bool dry_run;           /* report what would go, delete nothing */
+    /* Percent of one core the sweep may use (1-100; 0: the default, 50):
+     * after each batch it sleeps so that its share stays below this. */
+    unsigned duty_pct;
+    /* When set and true, the collection stops at its next batch with
+     * STORAGE_CANCELLED (berthd shutting down); what it deleted stays deleted. */
+    const _Atomic bool *stop;
+    /* For tests: called once the mark is complete, before any candidate is found. */
+    void (*after_mark)(void *ctx);
+    void *after_mark_ctx;
+} storage_gc_options_t;
+
+#define STORAGE_GC_DEFAULT_GRACE_SECONDS 3600u
+
+typedef struct {
+    bool dry_run;
+    uint64_t manifests;              /* manifests marked from */
+    uint64_t referenced;             /* distinct digests they reference */
+    uint64_t blobs_scanned;          /* blob records looked at */
+    uint64_t blobs_lmdb, bytes_lmdb; /* collected (or, dry, to be) from the LMDB tier */
+    uint64_t blobs_file, bytes_file; /* ... from the file tier */
+    uint64_t blobs_saved;            /* candidates a re-check kept (relinked or referenced meanwhile) */
+    uint64_t uploads_aborted, upload_bytes;
+    uint64_t duration_ms;
+} storage_gc_report_t;
+
+/* Runs one collection on the calling thread (it waits for the writer; never
+ * call it from the writer or an event loop). STORAGE_EXISTS when another
+ * collection is running; STORAGE_IO when a manifest cannot be read or parsed
+ * (then nothing more is collected: what it references is unknown);
+ * STORAGE_INVALID for a duty_pct over 100; STORAGE_CANCELLED when opt->stop
+ * was raised. *out holds what was done so far
+ * also on failure. */
+storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, storage_gc_report_t *out, storage_err_t *err);
+
 #endif

@@ -229,6 +229,12 @@ struct storage {
         _Atomic uint64_t pending_max_txn; /* no pending unlink waits for a snapshot at or past this */
     } files;
 
+    /* gc.c: while a collection runs, the writer notes every digest a manifest
+     * put references or a link names (writer thread only), so that the
+     * sweep's re-check sees what changed since the mark. */
+    struct store_gc_track *gc_track;
+    _Atomic bool gc_running; /* one collection at a time */
+
     _Atomic uint64_t st_commits, st_ops, st_chunks_raw, st_chunks_zstd, st_bytes_in, st_bytes_stored, st_file_blobs, st_file_bytes;
 };
 
@@ -342,6 +348,9 @@ int store_session_get(storage_t *st, MDB_txn *txn, const char *id, session_t *s)
 int store_session_put(storage_t *st, MDB_txn *txn, const char *id, session_t *s);
 int store_link_put(storage_t *st, MDB_txn *txn, const char *repo, const char *digest);
 int store_next_blob_id(storage_t *st, MDB_txn *txn, uint64_t *out);
+
+/* gc.c, for ops.c (writer thread): notes a digest referenced or linked while a collection runs */
+void store_gc_note(storage_t *st, const char *digest, size_t len);
 
 bool store_link_exists(storage_t *st, MDB_txn *txn, const char *repo, const char *digest);
 int store_blob_get(storage_t *st, MDB_txn *txn, const char *digest, blob_rec_t *out);

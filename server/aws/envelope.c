@@ -2,11 +2,15 @@
  * What every AWS-style API shares. Two protocols arrive at `POST /`:
  *  - JSON 1.1 (ECR, ECS): `X-Amz-Target: <Service>.<Operation>`, a JSON
  *    body; replies `application/x-amz-json-1.1`, errors `{"__type", "message"}`;
- *  - query (IAM): a form body `Action=<Operation>&Version=...&...`; replies
- *    XML `<OperationResponse><OperationResult>...`, errors `<ErrorResponse>`.
+ *  - query (IAM, STS): a form body `Action=<Operation>&Version=...&...`;
+ *    replies XML `<OperationResponse><OperationResult>...`, errors
+ *    `<ErrorResponse>`; STS and IAM are told apart by the SigV4 credential
+ *    scope's service ("sts", else IAM) and answer in their own namespaces.
  * Both are authenticated with AWS Signature Version 4 by an access key of the
- * identity store; here: the envelope, SigV4, dispatch to one handler per
- * operation (server/ecr/, server/iam/), the reply and error shapes.
+ * identity store, or by an STS session's temporary credentials (an "ASIA…"
+ * key id with X-Amz-Security-Token, opened without the store but for the
+ * role's record); here: the envelope, SigV4, dispatch to one handler per
+ * operation (server/ecr/, server/iam/, server/sts/), the reply and error shapes.
  */
 #include <openssl/rand.h>
 #include <stdarg.h>
@@ -22,11 +26,21 @@
 /* SigV4 signs at most this many headers; real clients sign 4 to 6. */
 #define AWS_MAX_HEADERS 64
 #define IAM_XMLNS "https://iam.amazonaws.com/doc/2010-05-08/"
+#define STS_XMLNS "https://sts.amazonaws.com/doc/2011-06-15/"
 
-static const aws_operation_t *const json_tables[] = {ecr_operations,          ecr_policy_operations,   ecr_repo_operations,
-                                                     ecr_image_operations,    ecs_clusters_operations, ecs_instances_operations,
-                                                     ecs_taskdefs_operations, ecs_tasks_operations,    ecs_agent_operations};
+static const aws_operation_t *const json_tables[] = {ecr_operations,           ecr_policy_operations,   ecs_clusters_operations,
+                                                     ecs_instances_operations, ecs_taskdefs_operations, ecs_tasks_operations,
+                                                     ecs_agent_operations,     ecs_services_operations, berth_admin_operations,
+                                                     ecr_repo_operations,      ecr_image_operations};
+/* The query protocol's services are told apart by the SigV4 scope's service. */
 static const aws_operation_t *const query_tables[] = {iam_user_operations, iam_policy_operations};
+static const aws_operation_t *const sts_tables[] = {sts_operations};
+
+/* The XML namespace of a query-protocol service's replies and errors. */
+static const char *query_xmlns(const aws_req_t *a)
+{
+    return a->op && strcmp(a->op->service, "sts") == 0 ? STS_XMLNS : IAM_XMLNS;
+}
 
 static void send_body(aws_req_t *a, int status, const char *content_type, const char *body, size_t len)
 {
@@ -214,7 +228,9 @@ void aws_send_error(aws_req_t *a, int status, const char *type, const char *fmt,
             return;
         }
         reply_buf_t b = {0};
-        buf_str(&b, "<ErrorResponse xmlns=\"" IAM_XMLNS "\"><Error>");
+        buf_str(&b, "<ErrorResponse xmlns=\"");
+        buf_str(&b, query_xmlns(a));
+        buf_str(&b, "\"><Error>");
         if (error)
             buf_xml_value(&b, error);
         buf_str(&b, "</Error><RequestId>");
@@ -255,7 +271,9 @@ void aws_send_result(aws_req_t *a, json_t *result)
     const char *action = a->op->name;
     buf_str(&b, "<");
     buf_str(&b, action);
-    buf_str(&b, "Response xmlns=\"" IAM_XMLNS "\"><");
+    buf_str(&b, "Response xmlns=\"");
+    buf_str(&b, query_xmlns(a));
+    buf_str(&b, "\"><");
     buf_str(&b, action);
     buf_str(&b, "Result>");
     buf_xml_value(&b, result);
@@ -275,7 +293,7 @@ void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn,
 {
     aws_send_error(a, a->protocol == AWS_PROTOCOL_QUERY ? 403 : 400,
                    a->protocol == AWS_PROTOCOL_QUERY ? "AccessDenied" : "AccessDeniedException",
-                   "User: %s is not authorized to perform: %s on resource: %s because %s", a->caller.principal.arn, action,
+                   "User: %s is not authorized to perform: %s on resource: %s because %s", server_caller_arn(&a->caller), action,
                    resource_arn, d == POLICY_EXPLICIT_DENY ? "of an explicit deny" : "no identity-based policy allows the action");
 }
 
@@ -321,6 +339,17 @@ const char *aws_param_string(aws_req_t *a, const char *name, bool required)
         return NULL;
     }
     return json_string_value(v);
+}
+
+bool aws_param_optional(aws_req_t *a, const char *name, const char **out)
+{
+    /* absent is told apart first: aws_param_string answers NULL both for an
+     * absent optional parameter and after sending the error for a malformed
+     * one, and a handler that went on would send a second response */
+    bool absent = a->protocol == AWS_PROTOCOL_QUERY ? http_form_param(a->form, a->form_len, name, NULL, 0) == -1
+                                                    : json_object_get(a->body, name) == NULL;
+    *out = absent ? NULL : aws_param_string(a, name, true);
+    return absent || *out != NULL;
 }
 
 typedef struct {
@@ -370,6 +399,43 @@ void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, 
     server_op_submit(sop);
 }
 
+/* The secret that must have signed the request, and who the caller is: a
+ * stored access key's principal, or for temporary credentials ("ASIA…" with
+ * X-Amz-Security-Token) the session's role, opened from the token alone.
+ * *expired: a session past its expiry, to refuse once the signature checks.
+ * False after sending the error. */
+static bool credentials(aws_req_t *a, const auth_sigv4_t *sig, char secret[AUTH_SECRET_KEY_LEN + 1], bool *expired)
+{
+    bool query = a->protocol == AWS_PROTOCOL_QUERY;
+    storage_records_t *rs = storage_reader_records(a->rd);
+    auth_err_t err;
+    if (!auth_session_key_id(sig->access_key_id)) {
+        if (auth_access_key_get(rs, &a->srv->keys, sig->access_key_id, &a->caller.principal, secret, &err) == AUTH_IDENTITY_OK)
+            return true;
+        aws_send_error(a, 403, query ? "InvalidClientTokenId" : "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+        return false;
+    }
+    h2o_iovec_t token = v2_req_header(a->req, "x-amz-security-token");
+    auth_session_t s;
+    auth_status_t st = token.len ? auth_session_open(a->srv->keys.master_key, sig->access_key_id, token.base, token.len,
+                                                     server_auth_now(a->srv), &s, secret, &err)
+                                 : AUTH_EMALFORMED;
+    /* a session whose role was deleted, or deleted and created again, is gone with it */
+    if ((st != AUTH_OK && st != AUTH_EEXPIRED) ||
+        auth_session_principal(rs, &a->srv->keys, &s, &a->caller.principal, &err) != AUTH_IDENTITY_OK) {
+        OPENSSL_cleanse(secret, AUTH_SECRET_KEY_LEN + 1);
+        aws_send_error(a, 403, query ? "InvalidClientTokenId" : "UnrecognizedClientException",
+                       "The security token included in the request is invalid.");
+        return false;
+    }
+    *expired = st == AUTH_EEXPIRED;
+    a->caller.expires_at = s.expires_at;
+    auth_session_arn(&a->srv->keys, &s, a->caller.session_arn);
+    auth_session_user_id(&s, a->caller.session_user_id);
+    return true;
+}
+
 /* Authenticates the request with SigV4: the access key names the principal. */
 static bool authenticate(aws_req_t *a, const char *service)
 {
@@ -390,12 +456,9 @@ static bool authenticate(aws_req_t *a, const char *service)
         return false;
     }
     char secret[AUTH_SECRET_KEY_LEN + 1];
-    if (auth_access_key_get(storage_reader_records(a->rd), &a->srv->keys, sig.access_key_id, &a->caller.principal, secret, &err) !=
-        AUTH_IDENTITY_OK) {
-        aws_send_error(a, 403, query ? "InvalidClientTokenId" : "UnrecognizedClientException",
-                       "The security token included in the request is invalid.");
+    bool expired = false;
+    if (!credentials(a, &sig, secret, &expired))
         return false;
-    }
     /* h2o keeps Host as the authority and the length as a number: SigV4 signs both as headers */
     auth_header_t headers[AWS_MAX_HEADERS];
     size_t n = 0;
@@ -430,6 +493,12 @@ static bool authenticate(aws_req_t *a, const char *service)
                              "AWS Secret Access Key and signing method.");
         return false;
     }
+    if (expired) {
+        /* said only once the signature shows the caller holds the secret */
+        aws_send_error(a, query ? 403 : 400, query ? "ExpiredToken" : "ExpiredTokenException",
+                       "The security token included in the request is expired");
+        return false;
+    }
     a->caller.anonymous = false;
     return true;
 }
@@ -443,6 +512,19 @@ static const aws_operation_t *find(const aws_operation_t *const *tables, size_t 
                 h2o_memis(name, name_len, o->name, strlen(o->name)))
                 return o;
     return NULL;
+}
+
+/* Whether a query-protocol request is signed for STS (its credential
+ * scope's service): STS and IAM share the protocol and POST /. */
+static bool scope_is_sts(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    auth_sigv4_t sig;
+    return v.len <= AUTH_HEADER_MAX_BYTES && auth_sigv4_parse(v.base, v.len, &sig, NULL) == AUTH_OK &&
+           strcmp(sig.service, "sts") == 0;
 }
 
 int aws_route(server_t *srv, h2o_req_t *req)
@@ -480,8 +562,10 @@ int aws_route(server_t *srv, h2o_req_t *req)
         a.form_len = len;
         char action[64];
         long n = http_form_param(a.form, a.form_len, "Action", action, sizeof(action));
+        bool sts = scope_is_sts(req);
         if (n > 0)
-            a.op = find(query_tables, sizeof(query_tables) / sizeof(query_tables[0]), NULL, 0, action, (size_t)n);
+            a.op = sts ? find(sts_tables, sizeof(sts_tables) / sizeof(sts_tables[0]), NULL, 0, action, (size_t)n)
+                       : find(query_tables, sizeof(query_tables) / sizeof(query_tables[0]), NULL, 0, action, (size_t)n);
         if (!a.op) {
             aws_send_error(&a, 400, "InvalidAction", "%s%s is not a supported action", n > 0 ? action : "(no Action)", "");
             return 0;

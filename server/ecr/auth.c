@@ -17,8 +17,12 @@ static void get_authorization_token(aws_req_t *a)
     auth_token_claims_t claims = {0};
     snprintf(claims.principal_arn, sizeof(claims.principal_arn), "%s", a->caller.principal.arn);
     snprintf(claims.principal_id, sizeof(claims.principal_id), "%s", a->caller.principal.id);
-    claims.issued_at = (int64_t)time(NULL);
+    claims.issued_at = server_auth_now(a->srv);
     claims.expires_at = claims.issued_at + a->srv->token_seconds;
+    /* a password minted with temporary credentials ends with them; it names
+     * the session's role (ARN and unique id), whose policies then apply */
+    if (a->caller.expires_at > 0 && a->caller.expires_at < claims.expires_at)
+        claims.expires_at = a->caller.expires_at;
     char token[AUTH_TOKEN_MAX_BYTES + 1], userpass[AUTH_TOKEN_MAX_BYTES + 8];
     auth_err_t err;
     if (auth_token_issue(&a->srv->keys.token_key, &claims, token, sizeof(token), &err) != AUTH_OK) {

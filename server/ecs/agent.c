@@ -1,9 +1,585 @@
-/* The agent's reports, ECS's SubmitTaskStateChange and SubmitContainerStateChange. Each is validated, authorized and run by
- * ecs_handle (server/ecs/ecs.c); the state machine is scheduler/ecs_agent.c's. */
+/*
+ * The agent protocol's server side (the protocol is documented in
+ * scheduler/scheduler.h, "the agent protocol"):
+ *
+ * - SubmitTaskStateChange and SubmitContainerStateChange go through
+ *   ecs_handle like every ECS operation;
+ * - BerthPollWork is a long poll that never holds an event loop: a poll
+ *   with no work is parked (on its loop's timer list, and on its instance's
+ *   list of waiters here) and answered when ecs_agent_notify_reply sees a
+ *   committed RunTask/StartTask/StopTask touch its instance (a message to
+ *   the poll's own loop, as storage ops' completions come back), or at its
+ *   timeout, with a fresh snapshot either way;
+ * - every poll is the instance's heartbeat: kept in memory (the registry
+ *   below, env->last_seen for every ECS operation) and written to the
+ *   instance record at most once a minute, or when its layers change, by a
+ *   records op that writes no cluster token, so heartbeats from 10,000
+ *   agents never invalidate RunTask's cache;
+ * - a sweeper thread marks lost the tasks of instances silent past
+ *   --ecs-task-lost-timeout (a snapshot scan, and a write only when it
+ *   found some).
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scheduler/scheduler.h"
 #include "server/server_internal.h"
+
+/* the stored heartbeat is at most this old while the agent polls */
+#define PERSIST_EVERY_S 60
+/* ECS's names are at most 255 characters; a key or an ARN fits in this */
+#define AGENT_NAME_MAX 255
+#define AGENT_KEY_MAX 640
+
+static void poll_handle(aws_req_t *a);
 
 const aws_operation_t ecs_agent_operations[] = {
     {ECS_SERVICE, "SubmitTaskStateChange", "ecs", ecs_handle},
     {ECS_SERVICE, "SubmitContainerStateChange", "ecs", ecs_handle},
+    {ECS_SERVICE, "BerthPollWork", "ecs", poll_handle},
     {NULL, NULL, NULL, NULL},
 };
+
+/* ------------------------------------------------ the heartbeat registry */
+
+typedef struct agent_entry {
+    struct agent_entry *next; /* hash chain */
+    int64_t last_seen, persisted_at;
+    uint64_t layers_hash; /* of the layers last written */
+    uint64_t gen;         /* bumped by every notification: a poll that saw an older one does not sleep */
+    h2o_linklist_t waiters;
+    char key[]; /* "cluster/id" */
+} agent_entry_t;
+
+static struct {
+    pthread_mutex_t lock;
+    agent_entry_t **buckets;
+    size_t nbuckets, n;
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t hash_str(const char *s, uint64_t h)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* With reg.lock held. NULL when absent (and create is false) or out of memory. */
+static agent_entry_t *entry_get(const char *cluster, const char *id, bool create)
+{
+    char key[AGENT_KEY_MAX];
+    snprintf(key, sizeof(key), "%s/%s", cluster, id);
+    uint64_t h = hash_str(key, 14695981039346656037ull);
+    if (reg.nbuckets) {
+        for (agent_entry_t *e = reg.buckets[h & (reg.nbuckets - 1)]; e; e = e->next)
+            if (strcmp(e->key, key) == 0)
+                return e;
+    }
+    if (!create)
+        return NULL;
+    if (reg.n >= reg.nbuckets) { /* grow: at most one entry per bucket on average */
+        size_t nb = reg.nbuckets ? reg.nbuckets * 2 : 1024;
+        agent_entry_t **b = calloc(nb, sizeof(*b));
+        if (!b)
+            return NULL;
+        for (size_t i = 0; i < reg.nbuckets; i++)
+            for (agent_entry_t *e = reg.buckets[i], *next; e; e = next) {
+                next = e->next;
+                size_t j = hash_str(e->key, 14695981039346656037ull) & (nb - 1);
+                e->next = b[j];
+                b[j] = e;
+            }
+        free(reg.buckets);
+        reg.buckets = b;
+        reg.nbuckets = nb;
+    }
+    agent_entry_t *e = calloc(1, sizeof(*e) + strlen(key) + 1);
+    if (!e)
+        return NULL;
+    strcpy(e->key, key);
+    h2o_linklist_init_anchor(&e->waiters);
+    size_t j = h & (reg.nbuckets - 1);
+    e->next = reg.buckets[j];
+    reg.buckets[j] = e;
+    reg.n++;
+    return e;
+}
+
+static int64_t last_seen(void *ctx, const char *cluster, const char *id)
+{
+    (void)ctx;
+    pthread_mutex_lock(&reg.lock);
+    agent_entry_t *e = entry_get(cluster, id, false);
+    int64_t t = e ? e->last_seen : 0;
+    pthread_mutex_unlock(&reg.lock);
+    return t;
+}
+
+void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env)
+{
+    env->agent_timeout = srv->ecs_agent_timeout > 0 ? srv->ecs_agent_timeout : SCHED_ECS_AGENT_TIMEOUT_DEFAULT;
+    env->task_lost_timeout = srv->ecs_task_lost_timeout > 0 ? srv->ecs_task_lost_timeout : SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT;
+    env->last_seen = last_seen;
+    env->last_seen_ctx = NULL;
+}
+
+/* The wait a poll gets: at most 20 s, and well inside the agent timeout so that polls keep the agent connected. */
+static int poll_wait(const server_t *srv)
+{
+    int64_t t = (srv->ecs_agent_timeout > 0 ? srv->ecs_agent_timeout : SCHED_ECS_AGENT_TIMEOUT_DEFAULT) / 3;
+    return t < 1 ? 1 : t > SCHED_ECS_POLL_WAIT_MAX ? SCHED_ECS_POLL_WAIT_MAX : (int)t;
+}
+
+/* ------------------------------------------------------ the coarse write */
+
+typedef struct {
+    storage_op_t op;
+    char cluster[AGENT_KEY_MAX];
+    char id[AGENT_KEY_MAX];
+    int64_t at;
+    json_t *layers;
+} persist_t;
+
+static storage_status_t persist_run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    persist_t *p = ctx;
+    sched_ecs_err_t err;
+    int rc = sched_ecs_record_heartbeat(rs, p->cluster, p->id, p->at, p->layers, &err);
+    if (rc < 0) {
+        snprintf(serr->msg, sizeof(serr->msg), "%.200s", err.msg);
+        return rc == SCHED_ENOMEM ? STORAGE_NOMEM : STORAGE_IO;
+    }
+    return STORAGE_OK; /* an instance deregistered meanwhile: nothing to write */
+}
+
+/* On the writer's thread: nobody waits for a heartbeat's write. */
+static void persist_done(storage_op_t *op)
+{
+    persist_t *p = (persist_t *)op;
+    json_decref(p->layers);
+    free(p);
+}
+
+static void persist(server_t *srv, const char *cluster, const char *id, int64_t at, const json_t *layers)
+{
+    persist_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return; /* the next poll tries again: persisted_at is only moved on by a submitted write */
+    storage_op_init(&p->op, STORAGE_OP_RECORDS);
+    p->op.records_fn = persist_run;
+    p->op.records_ctx = p;
+    p->op.done = persist_done;
+    snprintf(p->cluster, sizeof(p->cluster), "%s", cluster);
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    p->at = at;
+    p->layers = layers ? json_deep_copy(layers) : NULL;
+    storage_submit(srv->storage, &p->op);
+}
+
+static uint64_t layers_hash(const json_t *layers)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t i;
+    json_t *v;
+    json_array_foreach(layers, i, v) h = hash_str(json_string_value(v), h);
+    return h;
+}
+
+/* ------------------------------------------------------------- the poll */
+
+/* Per event loop: its wake-up queue and one timer list per wait (h2o 2.2.5's
+ * timer lists have one duration each). */
+struct ecs_agent_loop {
+    h2o_multithread_receiver_t wake;
+    h2o_timeout_t waits[SCHED_ECS_POLL_WAIT_MAX + 1];
+    h2o_linklist_t parked; /* every parked poll of this loop */
+    h2o_loop_t *loop;
+    bool stopping; /* the loop is closing its connections: polls are answered at once */
+};
+
+typedef struct poll {
+    aws_req_t a; /* a.req NULL once the client has gone */
+    sched_ecs_request_t *r;
+    sched_ecs_env_t env;
+    char cluster[AGENT_NAME_MAX + 1];
+    char id[AGENT_KEY_MAX];
+    struct ecs_agent_loop *loop;
+    agent_entry_t *entry;
+    h2o_timeout_entry_t timer;
+    h2o_multithread_message_t msg;
+    h2o_linklist_t waiter; /* in entry->waiters, under reg.lock */
+    h2o_linklist_t parked; /* in loop->parked, on the loop */
+    bool in_flight;        /* a wake-up is on its way (under reg.lock) */
+    struct poll **guard;   /* in the request's pool */
+} poll_t;
+
+static void poll_free(poll_t *p)
+{
+    if (p->guard)
+        *p->guard = NULL;
+    if (h2o_timeout_is_linked(&p->timer))
+        h2o_timeout_unlink(&p->timer);
+    if (h2o_linklist_is_linked(&p->parked))
+        h2o_linklist_unlink(&p->parked);
+    sched_ecs_request_free(p->r);
+    free(p);
+}
+
+static void send_ecs_error(aws_req_t *a, const sched_ecs_err_t *err)
+{
+    aws_send_error(a, err->http_status ? err->http_status : 500, err->type ? err->type : "ServerException", "%s", err->msg);
+}
+
+/* Runs the poll on rd; 1 when there is work, 0 when there is none (*out
+ * holds the empty answer), -1 after sending an error. */
+static int poll_query(poll_t *p, storage_reader_t *rd, json_t **out)
+{
+    sched_ecs_err_t err = {0};
+    p->env.now = (int64_t)time(NULL);
+    if (sched_ecs_execute(storage_reader_records(rd), p->r, &p->env, out, &err) != 0) {
+        send_ecs_error(&p->a, &err);
+        return -1;
+    }
+    return json_array_size(json_object_get(*out, "tasks")) || json_array_size(json_object_get(*out, "stopTasks"));
+}
+
+/* A parked poll's answer, from a fresh snapshot. */
+static void poll_finish(poll_t *p)
+{
+    storage_err_t serr;
+    storage_reader_t *rd = storage_reader_begin(p->a.srv->storage, &serr);
+    if (!rd) {
+        aws_send_error(&p->a, 500, "ServerException", "%s", serr.msg);
+    } else {
+        json_t *out = NULL;
+        if (poll_query(p, rd, &out) >= 0)
+            aws_send_result(&p->a, out);
+        storage_reader_end(rd);
+    }
+    poll_free(p);
+}
+
+static void on_timeout(h2o_timeout_entry_t *t)
+{
+    poll_t *p = H2O_STRUCT_FROM_MEMBER(poll_t, timer, t);
+    pthread_mutex_lock(&reg.lock);
+    bool woken = p->in_flight;
+    if (h2o_linklist_is_linked(&p->waiter))
+        h2o_linklist_unlink(&p->waiter);
+    pthread_mutex_unlock(&reg.lock);
+    if (!woken) /* else the wake-up's message answers it */
+        poll_finish(p);
+}
+
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        poll_t *p = H2O_STRUCT_FROM_MEMBER(poll_t, msg, msg);
+        pthread_mutex_lock(&reg.lock);
+        p->in_flight = false;
+        pthread_mutex_unlock(&reg.lock);
+        if (p->a.req)
+            poll_finish(p);
+        else
+            poll_free(p);
+    }
+}
+
+/* The request's pool is going: the agent hung up. */
+static void on_guard_dispose(void *g)
+{
+    poll_t *p = *(poll_t **)g;
+    if (!p)
+        return;
+    p->guard = NULL;
+    p->a.req = NULL;
+    pthread_mutex_lock(&reg.lock);
+    bool woken = p->in_flight;
+    if (h2o_linklist_is_linked(&p->waiter))
+        h2o_linklist_unlink(&p->waiter);
+    pthread_mutex_unlock(&reg.lock);
+    if (!woken)
+        poll_free(p);
+    else if (h2o_timeout_is_linked(&p->timer))
+        h2o_timeout_unlink(&p->timer); /* on_wake frees it */
+}
+
+static void poll_handle(aws_req_t *a)
+{
+    server_thread_t *thread = (server_thread_t *)a->req->conn->ctx;
+    poll_t *p = calloc(1, sizeof(*p));
+    if (!p || !thread->ecs_agent) {
+        free(p);
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        return;
+    }
+    p->a = *a;
+    p->loop = thread->ecs_agent;
+    p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
+    ecs_agent_env(a->srv, &p->env);
+    sched_ecs_err_t err = {0};
+    if (sched_ecs_prepare(a->op->name, a->body, &p->env, &p->r, &err) != 0) {
+        send_ecs_error(a, &err);
+        poll_free(p);
+        return;
+    }
+    for (size_t i = 0; i < sched_ecs_request_nresources(p->r); i++) {
+        if (!aws_allowed_arn(a, sched_ecs_request_action(p->r), sched_ecs_request_resource(p->r, i))) {
+            poll_free(p);
+            return;
+        }
+    }
+    const char *cluster;
+    int wait;
+    sched_ecs_poll_target(p->r, &cluster, p->id, &wait);
+    snprintf(p->cluster, sizeof(p->cluster), "%s", cluster);
+    int max = poll_wait(a->srv);
+    wait = wait < 0 || wait > max ? max : wait;
+
+    /* the heartbeat */
+    const json_t *layers = json_object_get(a->body, "layers");
+    uint64_t lh = layers ? layers_hash(layers) : 0;
+    pthread_mutex_lock(&reg.lock);
+    agent_entry_t *e = entry_get(p->cluster, p->id, true);
+    bool write = false;
+    uint64_t gen = 0;
+    if (e) {
+        e->last_seen = p->env.now;
+        if (p->env.now - e->persisted_at >= PERSIST_EVERY_S || (layers && lh != e->layers_hash)) {
+            write = true;
+            e->persisted_at = p->env.now;
+            if (layers)
+                e->layers_hash = lh;
+        }
+        gen = e->gen;
+    }
+    pthread_mutex_unlock(&reg.lock);
+    if (write)
+        persist(a->srv, p->cluster, p->id, p->env.now, layers);
+
+    json_t *out = NULL;
+    int work = poll_query(p, a->rd, &out);
+    if (work < 0) {
+        poll_free(p);
+        return;
+    }
+    pthread_mutex_lock(&reg.lock);
+    /* a notification since the query: answer, the agent polls again */
+    bool park = !work && wait > 0 && e && e->gen == gen && !p->loop->stopping;
+    if (park)
+        h2o_linklist_insert(&e->waiters, &p->waiter);
+    pthread_mutex_unlock(&reg.lock);
+    if (!park) {
+        aws_send_result(a, out);
+        poll_free(p);
+        return;
+    }
+    json_decref(out);
+    p->entry = e;
+    p->a.rd = NULL;
+    p->a.body = NULL;
+    p->guard = h2o_mem_alloc_shared(&a->req->pool, sizeof(*p->guard), on_guard_dispose);
+    *p->guard = p;
+    p->timer.cb = on_timeout;
+    h2o_timeout_link(p->loop->loop, &p->loop->waits[wait], &p->timer);
+    h2o_linklist_insert(&p->loop->parked, &p->parked);
+}
+
+/* "arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID": wakes that instance's polls */
+void ecs_agent_notify_instance(const char *arn)
+{
+    const char *p = arn ? strstr(arn, ":container-instance/") : NULL;
+    if (!p)
+        return;
+    p += strlen(":container-instance/");
+    const char *slash = strrchr(p, '/');
+    if (!slash || (size_t)(slash - p) > AGENT_NAME_MAX)
+        return;
+    char cluster[AGENT_NAME_MAX + 1];
+    memcpy(cluster, p, (size_t)(slash - p));
+    cluster[slash - p] = '\0';
+    pthread_mutex_lock(&reg.lock);
+    agent_entry_t *e = entry_get(cluster, slash + 1, false);
+    if (e) {
+        e->gen++;
+        while (!h2o_linklist_is_empty(&e->waiters)) {
+            poll_t *w = H2O_STRUCT_FROM_MEMBER(poll_t, waiter, e->waiters.next);
+            h2o_linklist_unlink(&w->waiter);
+            w->in_flight = true;
+            h2o_multithread_send_message(&w->loop->wake, &w->msg);
+        }
+    }
+    pthread_mutex_unlock(&reg.lock);
+}
+
+void ecs_agent_notify_reply(const json_t *reply)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(reply, "tasks"), i, t)
+        ecs_agent_notify_instance(json_string_value(json_object_get(t, "containerInstanceArn")));
+    ecs_agent_notify_instance(json_string_value(json_object_get(json_object_get(reply, "task"), "containerInstanceArn")));
+}
+
+int ecs_agent_loop_init(server_thread_t *t)
+{
+    struct ecs_agent_loop *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -1;
+    l->loop = t->ctx.loop;
+    h2o_linklist_init_anchor(&l->parked);
+    for (int s = 0; s <= SCHED_ECS_POLL_WAIT_MAX; s++)
+        h2o_timeout_init(l->loop, &l->waits[s], (uint64_t)s * 1000);
+    h2o_multithread_register_receiver(t->ctx.queue, &l->wake, on_wake);
+    t->ecs_agent = l;
+    return 0;
+}
+
+void ecs_agent_loop_stop(server_thread_t *t)
+{
+    struct ecs_agent_loop *l = t->ecs_agent;
+    if (!l)
+        return;
+    /* answer every parked poll now, and every poll from now on at once (one that
+     * arrives on a kept-alive connection while the loop drains would otherwise
+     * hold its connection open past the end of the loop) */
+    l->stopping = true;
+    while (!h2o_linklist_is_empty(&l->parked)) {
+        poll_t *p = H2O_STRUCT_FROM_MEMBER(poll_t, parked, l->parked.next);
+        h2o_linklist_unlink(&p->parked);
+        pthread_mutex_lock(&reg.lock);
+        bool woken = p->in_flight;
+        if (h2o_linklist_is_linked(&p->waiter))
+            h2o_linklist_unlink(&p->waiter);
+        pthread_mutex_unlock(&reg.lock);
+        if (!woken) /* else its wake-up, already queued, answers it */
+            poll_finish(p);
+    }
+}
+
+void ecs_agent_loop_dispose(server_thread_t *t)
+{
+    struct ecs_agent_loop *l = t->ecs_agent;
+    if (!l)
+        return;
+    /* the loops have stopped: wake-ups still queued and polls still parked are dropped */
+    on_wake(&l->wake, &l->wake._messages);
+    while (!h2o_linklist_is_empty(&l->parked)) {
+        poll_t *p = H2O_STRUCT_FROM_MEMBER(poll_t, parked, l->parked.next);
+        pthread_mutex_lock(&reg.lock);
+        if (h2o_linklist_is_linked(&p->waiter))
+            h2o_linklist_unlink(&p->waiter);
+        pthread_mutex_unlock(&reg.lock);
+        poll_free(p);
+    }
+    h2o_multithread_unregister_receiver(t->ctx.queue, &l->wake);
+    for (int s = 0; s <= SCHED_ECS_POLL_WAIT_MAX; s++)
+        h2o_timeout_dispose(l->loop, &l->waits[s]);
+    free(l);
+    t->ecs_agent = NULL;
+}
+
+/* ----------------------------------------------------------- lost tasks */
+
+static struct {
+    pthread_t tid;
+    bool running, stop;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    server_t *srv;
+} sweeper = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+typedef struct {
+    const sched_ecs_env_t *env;
+    const json_t *found;
+    size_t stopped;
+    sched_ecs_err_t err;
+} mark_t;
+
+static storage_status_t mark_run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    mark_t *m = ctx;
+    int rc = sched_ecs_mark_lost(rs, m->env, m->found, &m->stopped, &m->err);
+    if (rc) {
+        snprintf(serr->msg, sizeof(serr->msg), "%.200s", m->err.msg);
+        return rc == SCHED_ENOMEM ? STORAGE_NOMEM : STORAGE_IO;
+    }
+    return STORAGE_OK;
+}
+
+static void sweep(server_t *srv)
+{
+    sched_ecs_env_t env = {.region = srv->region, .account = srv->keys.account_id, .now = (int64_t)time(NULL)};
+    ecs_agent_env(srv, &env);
+    storage_err_t serr;
+    storage_reader_t *rd = storage_reader_begin(srv->storage, &serr);
+    if (!rd)
+        return;
+    json_t *found = NULL;
+    sched_ecs_err_t err;
+    int rc = sched_ecs_find_lost(storage_reader_records(rd), &env, &found, &err);
+    storage_reader_end(rd);
+    if (rc == 0 && json_array_size(found) > 0) {
+        mark_t m = {.env = &env, .found = found};
+        storage_op_t op;
+        storage_op_init(&op, STORAGE_OP_RECORDS);
+        op.records_fn = mark_run;
+        op.records_ctx = &m;
+        if (storage_execute(srv->storage, &op) == STORAGE_OK && m.stopped)
+            fprintf(stderr, "berthd: %zu task(s) of container instances silent for more than %lld s marked STOPPED (lost)\n",
+                    m.stopped, (long long)env.task_lost_timeout);
+    } else if (rc) {
+        fprintf(stderr, "berthd: looking for lost tasks: %s\n", err.msg);
+    }
+    json_decref(found);
+}
+
+static void *sweeper_main(void *arg)
+{
+    server_t *srv = arg;
+    int64_t lost = srv->ecs_task_lost_timeout > 0 ? srv->ecs_task_lost_timeout : SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT;
+    /* a task is marked at most a quarter of the timeout late */
+    int64_t every = lost / 4 < 1 ? 1 : lost / 4 > 30 ? 30 : lost / 4;
+    pthread_mutex_lock(&sweeper.lock);
+    while (!sweeper.stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += every;
+        while (!sweeper.stop && pthread_cond_timedwait(&sweeper.cond, &sweeper.lock, &ts) == 0) {
+        }
+        if (sweeper.stop)
+            break;
+        pthread_mutex_unlock(&sweeper.lock);
+        sweep(srv);
+        pthread_mutex_lock(&sweeper.lock);
+    }
+    pthread_mutex_unlock(&sweeper.lock);
+    return NULL;
+}
+
+int ecs_agent_sweeper_start(server_t *srv)
+{
+    sweeper.stop = false;
+    if (pthread_create(&sweeper.tid, NULL, sweeper_main, srv) != 0)
+        return -1;
+    sweeper.running = true;
+    return 0;
+}
+
+void ecs_agent_sweeper_stop(void)
+{
+    if (!sweeper.running)
+        return;
+    pthread_mutex_lock(&sweeper.lock);
+    sweeper.stop = true;
+    pthread_cond_broadcast(&sweeper.cond);
+    pthread_mutex_unlock(&sweeper.lock);
+    pthread_join(sweeper.tid, NULL);
+    sweeper.running = false;
+}

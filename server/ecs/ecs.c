@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +33,16 @@ typedef struct {
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static sched_ecs_cache_t *cache;
 static const storage_t *cache_store;
+
+/* The service scheduler's timer (ecs_services_timer_start): its thread and how it is told to stop. */
+#define SERVICE_TICK_MS_DEFAULT 3000 /* "a few seconds": replaces lost tasks and rolls deployments on */
+#define SERVICE_TICK_MS_MIN 100
+#define SERVICE_TICK_MS_MAX 600000
+static pthread_mutex_t timer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t timer_cond = PTHREAD_COND_INITIALIZER;
+static bool timer_running, timer_stopping;
+static pthread_t timer_thread;
+static long timer_ms = SERVICE_TICK_MS_DEFAULT;
 
 static void send_ecs_error(aws_req_t *a, const sched_ecs_err_t *err)
 {
@@ -80,6 +91,7 @@ static void complete(server_op_t *sop, h2o_req_t *req)
     if (sop->op.status == STORAGE_OK) {
         json_t *out = p->out;
         p->out = NULL;
+        ecs_agent_notify_reply(out); /* tasks placed or stopped: their agents' polls answer now */
         aws_send_result(&p->a, out);
     } else if (p->rc) {
         send_ecs_error(&p->a, &p->err);
@@ -95,10 +107,8 @@ void ecs_handle(aws_req_t *a)
         aws_send_error(a, 500, "ServerException", "out of memory");
         return;
     }
-    p->env = (sched_ecs_env_t){.region = a->srv->region,
-                               .account = a->srv->keys.account_id,
-                               .now = (int64_t)time(NULL),
-                               .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT};
+    p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
+    ecs_agent_env(a->srv, &p->env);
     /* new ids come from the seed: 64 random bits per request */
     if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
         aws_send_error(a, 500, "ServerException", "no randomness for new ids");
@@ -142,4 +152,110 @@ void ecs_handle(aws_req_t *a)
     sop->op.records_fn = run;
     sop->op.records_ctx = p;
     server_op_submit(sop);
+}
+
+/* ------------------------------------------- the service scheduler's timer */
+
+typedef struct {
+    server_t *srv;
+    sched_ecs_env_t env;
+    sched_ecs_err_t err;
+    int rc;
+} tick_t;
+
+static storage_status_t tick_run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    tick_t *t = ctx;
+    memset(&t->err, 0, sizeof(t->err));
+    pthread_mutex_lock(&cache_lock);
+    if (cache && cache_store != t->srv->storage) {
+        sched_ecs_cache_free(cache);
+        cache = NULL;
+    }
+    if (!cache && (cache = sched_ecs_cache_new()))
+        cache_store = t->srv->storage;
+    t->env.cache = cache;
+    t->rc = sched_ecs_services_tick(rs, &t->env, &t->err);
+    t->env.cache = NULL;
+    pthread_mutex_unlock(&cache_lock);
+    if (t->rc == 0)
+        return STORAGE_OK;
+    snprintf(serr->msg, sizeof(serr->msg), "%.200s", t->err.msg);
+    return t->rc == SCHED_ENOMEM ? STORAGE_NOMEM : t->rc == SCHED_EINVAL ? STORAGE_INVALID : STORAGE_IO;
+}
+
+static void *timer_main(void *arg)
+{
+    server_t *srv = arg;
+    pthread_mutex_lock(&timer_lock);
+    while (!timer_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timer_ms / 1000;
+        until.tv_nsec += (timer_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!timer_stopping && pthread_cond_timedwait(&timer_cond, &timer_lock, &until) == 0)
+            ;
+        if (timer_stopping)
+            break;
+        pthread_mutex_unlock(&timer_lock);
+        tick_t t = {.srv = srv,
+                    .env = {.region = srv->region,
+                            .account = srv->keys.account_id,
+                            .now = (int64_t)time(NULL),
+                            .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT}};
+        if (RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
+            storage_op_t op;
+            storage_op_init(&op, STORAGE_OP_RECORDS);
+            op.records_fn = tick_run;
+            op.records_ctx = &t;
+            if (storage_execute(srv->storage, &op) != STORAGE_OK)
+                fprintf(stderr, "berthd: service scheduler step failed: %s\n", op.err.msg);
+        }
+        pthread_mutex_lock(&timer_lock);
+    }
+    pthread_mutex_unlock(&timer_lock);
+    return NULL;
+}
+
+int ecs_services_timer_start(server_t *srv)
+{
+    const char *v = getenv("BERTH_ECS_SERVICE_TICK_MS");
+    if (v) {
+        char *end;
+        long ms = strtol(v, &end, 10);
+        if (*end || ms < SERVICE_TICK_MS_MIN || ms > SERVICE_TICK_MS_MAX) {
+            fprintf(stderr, "berthd: BERTH_ECS_SERVICE_TICK_MS must be %d to %d milliseconds\n", SERVICE_TICK_MS_MIN,
+                    SERVICE_TICK_MS_MAX);
+            return -1;
+        }
+        timer_ms = ms;
+    }
+    pthread_mutex_lock(&timer_lock);
+    timer_stopping = false;
+    int rc = pthread_create(&timer_thread, NULL, timer_main, srv);
+    timer_running = rc == 0;
+    pthread_mutex_unlock(&timer_lock);
+    if (rc) {
+        fprintf(stderr, "berthd: cannot start the service scheduler's timer: %s\n", strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+void ecs_services_timer_stop(void)
+{
+    pthread_mutex_lock(&timer_lock);
+    if (!timer_running) {
+        pthread_mutex_unlock(&timer_lock);
+        return;
+    }
+    timer_stopping = true;
+    pthread_cond_broadcast(&timer_cond);
+    pthread_mutex_unlock(&timer_lock);
+    pthread_join(timer_thread, NULL);
+    timer_running = false;
 }

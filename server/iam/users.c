@@ -4,7 +4,9 @@
  * Each operation: parameters → iam:<Operation> on the entity's ARN →
  * the identity store → IAM's XML.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -59,11 +61,47 @@ static void send_principal(aws_req_t *a, const auth_principal_t *p)
     aws_send_result(a, json_pack("{s:o?}", p->is_role ? "Role" : "User", principal_json(p)));
 }
 
+/* IAM sends a role's trust policy percent-encoded (RFC 3986), which the AWS
+ * CLI and boto3 decode back to JSON. NULL: no memory. */
+static json_t *url_encoded(const char *doc)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(doc);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *c = (const unsigned char *)doc; *c; c++) {
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("-._~", *c)) {
+            *o++ = (char)*c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+    }
+    *o = '\0';
+    json_t *v = json_string(out);
+    free(out);
+    return v;
+}
+
+/* A role with its trust policy and MaxSessionDuration, as GetRole and CreateRole answer it. */
+static void send_role(aws_req_t *a, const auth_principal_t *p, const char *trust, int64_t max_session)
+{
+    json_t *role = principal_json(p);
+    if (role && (json_object_set_new(role, "AssumeRolePolicyDocument", url_encoded(trust)) != 0 ||
+                 json_object_set_new(role, "MaxSessionDuration", json_integer(max_session)) != 0)) {
+        json_decref(role);
+        role = NULL;
+    }
+    aws_send_result(a, role ? json_pack("{s:o}", "Role", role) : NULL);
+}
+
 bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out)
 {
-    const char *name = aws_param_string(a, param, required);
-    if (!name && required)
-        return false;
+    const char *name = NULL;
+    if (required ? !(name = aws_param_string(a, param, true)) : !aws_param_optional(a, param, &name))
+        return false; /* the error is sent (an optional one malformed, too: never a second response) */
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     if (name)
         auth_principal_arn(&a->srv->keys, name, role, arn);
@@ -86,12 +124,14 @@ bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool requi
     return true;
 }
 
+/* keep: a new role's trust policy and MaxSessionDuration (as text); NULL for a user */
 static void principal_created(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
                               const char *const keep[2])
 {
-    (void)keep;
     if (s != AUTH_IDENTITY_OK)
         iam_send_identity_error(a, s, err);
+    else if (keep[0] && keep[1])
+        send_role(a, auth_change_principal(c), keep[0], strtoll(keep[1], NULL, 10));
     else
         send_principal(a, auth_change_principal(c));
 }
@@ -114,32 +154,52 @@ void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const 
         aws_submit_change(a, c, done, keep0, keep1);
 }
 
+/* MaxSessionDuration: absent → 0 (the default); false after sending the error. */
+static bool max_session_param(aws_req_t *a, int64_t *out)
+{
+    const char *v;
+    *out = 0;
+    if (!aws_param_optional(a, "MaxSessionDuration", &v))
+        return false;
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < 3600 || n > AUTH_SESSION_MAX_SECONDS) {
+        aws_send_error(a, 400, "ValidationError",
+                       "1 validation error detected: Value '%.40s' at 'maxSessionDuration' failed to satisfy constraint: Member "
+                       "must have value from 3600 to 43200",
+                       v);
+        return false;
+    }
+    *out = (int64_t)n;
+    return true;
+}
+
 static void create_principal(aws_req_t *a, bool role)
 {
     const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
     if (!name)
         return;
-    if (role) {
-        /* a trust policy: who may assume the role. Validated like IAM; Berth has no STS yet */
-        const char *trust = aws_param_string(a, "AssumeRolePolicyDocument", true);
-        if (!trust)
-            return;
-        policy_err_t perr;
-        policy_t *p = policy_parse(trust, strlen(trust), POLICY_KIND_RESOURCE, &perr);
-        if (!p) {
-            aws_send_error(a, 400, "MalformedPolicyDocument", "%s", perr.msg);
-            return;
-        }
-        policy_free(p);
-    }
+    /* a role's trust policy: who may assume it (sts:AssumeRole), kept with the role */
+    const char *trust = NULL;
+    int64_t max_session = 0;
+    if (role && !(trust = aws_param_string(a, "AssumeRolePolicyDocument", true)))
+        return;
+    if (role && !max_session_param(a, &max_session))
+        return;
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     auth_principal_arn(&a->srv->keys, name, role, arn);
     if (!aws_allowed_arn(a, role ? "iam:CreateRole" : "iam:CreateUser", arn))
         return;
     auth_err_t err;
     auth_identity_status_t s;
-    auth_change_t *c = auth_change_user_create(&a->srv->keys, name, role, &s, &err);
-    iam_submit(a, c, s, &err, principal_created, NULL, NULL);
+    auth_change_t *c = role ? auth_change_role_create(&a->srv->keys, name, trust, strlen(trust), max_session, &s, &err)
+                            : auth_change_user_create(&a->srv->keys, name, false, &s, &err);
+    char max[24];
+    snprintf(max, sizeof(max), "%lld", (long long)(max_session ? max_session : AUTH_ROLE_DEFAULT_MAX_SESSION_SECONDS));
+    iam_submit(a, c, s, &err, principal_created, role ? trust : NULL, role ? max : NULL);
 }
 
 static void create_user(aws_req_t *a)
@@ -152,11 +212,35 @@ static void create_role(aws_req_t *a)
     create_principal(a, true);
 }
 
+/* UpdateAssumeRolePolicy: iam:UpdateAssumeRolePolicy on the role's ARN. */
+static void update_assume_role_policy(aws_req_t *a)
+{
+    const char *doc = aws_param_string(a, "PolicyDocument", true);
+    auth_principal_t p;
+    if (!doc || !iam_target_principal(a, "RoleName", true, true, "iam:UpdateAssumeRolePolicy", &p))
+        return;
+    auth_err_t err;
+    auth_identity_status_t s;
+    auth_change_t *c = auth_change_role_trust_set(p.name, doc, strlen(doc), &s, &err);
+    iam_submit(a, c, s, &err, iam_changed, NULL, NULL);
+}
+
 static void get_principal(aws_req_t *a, bool role)
 {
     auth_principal_t p;
-    if (iam_target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
+    if (!iam_target_principal(a, role ? "RoleName" : "UserName", role, role, role ? "iam:GetRole" : "iam:GetUser", &p))
+        return;
+    if (!role) {
         send_principal(a, &p);
+        return;
+    }
+    auth_role_trust_t *t = h2o_mem_alloc_pool(&a->req->pool, sizeof(*t));
+    auth_err_t err;
+    auth_identity_status_t s = auth_role_get(storage_reader_records(a->rd), p.arn, &p, t, &err);
+    if (s != AUTH_IDENTITY_OK)
+        iam_send_identity_error(a, s, &err);
+    else
+        send_role(a, &p, t->trust, t->max_session_seconds);
 }
 
 static void get_user(aws_req_t *a)
@@ -300,6 +384,7 @@ const aws_operation_t iam_user_operations[] = {
     {"iam", "GetRole", "iam", get_role},
     {"iam", "DeleteRole", "iam", delete_role},
     {"iam", "ListRoles", "iam", list_roles},
+    {"iam", "UpdateAssumeRolePolicy", "iam", update_assume_role_policy},
     {"iam", "CreateAccessKey", "iam", create_access_key},
     {"iam", "DeleteAccessKey", "iam", delete_access_key},
     {"iam", "ListAccessKeys", "iam", list_access_keys},

@@ -86,7 +86,7 @@ int v2_token(v2_req_t *r)
     storage_reader_end(rd);
     /* No scope (docker login asks for none) or none granted: a token with
      * empty access, as distribution's token servers answer, good for GET /v2/. */
-    claims.issued_at = (int64_t)time(NULL);
+    claims.issued_at = server_auth_now(r->srv);
     /* never outliving the password it is minted from (a Bearer token cannot
      * mint another, so the credential here is a password or nothing) */
     claims.expires_at = auth_bearer_expiry(claims.issued_at, r->caller.anonymous ? NULL : &r->caller.expires_at);

@@ -27,6 +27,29 @@ Test(credfile, reads_what_berthd_writes)
     cr_assert_str_eq(c.secret, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
 }
 
+Test(credfile, reads_the_session_token_of_temporary_credentials_and_none_where_there_is_none)
+{
+    auth_file_credentials_t c;
+    auth_err_t err;
+    const char *text =
+        "[tmp]\naws_access_key_id = ASIAABCDEFGHIJKLMNOP\naws_secret_access_key = S\naws_session_token = bst1_TOKEN-x_y\n"
+        "[plain]\naws_access_key_id = AKIAABCDEFGHIJKLMNOP\naws_secret_access_key = P\n";
+    cr_assert_eq(find(text, "tmp", &c, &err), AUTH_OK, "%s", err.msg);
+    cr_assert_str_eq(c.session_token, "bst1_TOKEN-x_y");
+    cr_assert_eq(find(text, "plain", &c, &err), AUTH_OK, "%s", err.msg);
+    cr_assert_str_eq(c.session_token, "");
+    /* an empty token is a mistake, not "no token"; one past the cap is refused whole */
+    cr_assert_eq(find("[d]\naws_access_key_id = A\naws_secret_access_key = S\naws_session_token =\n", "d", &c, &err),
+                 AUTH_EMALFORMED);
+    cr_assert(all_zero(&c));
+    static char big[AUTH_FILE_SESSION_TOKEN_MAX + 128];
+    int n = snprintf(big, sizeof(big), "[d]\naws_access_key_id = A\naws_secret_access_key = S\naws_session_token = ");
+    memset(big + n, 'x', AUTH_FILE_SESSION_TOKEN_MAX + 1);
+    cr_assert_eq(find(big, "d", &c, &err), AUTH_EMALFORMED);
+    cr_assert(strstr(err.msg, "too long") != NULL, "%s", err.msg);
+    cr_assert(all_zero(&c));
+}
+
 Test(credfile, picks_the_named_profile_among_others_and_merges_repeated_sections)
 {
     auth_file_credentials_t c;

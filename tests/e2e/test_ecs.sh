@@ -329,7 +329,7 @@ t_malformed() {
     bad CreateCluster '{"clusterName":"x","bogus":1}' InvalidParameterException '^bogus: unknown or unsupported field'
     bad CreateCluster '[1,2]' SerializationException 'not a JSON object'
     bad CreateCluster '{"clusterName":' SerializationException 'not a JSON object'
-    bad CreateService '{}' UnknownOperationException 'CreateService'
+    bad CreateService '{}' InvalidParameterException '^serviceName: required'
     bad DescribeClusters '{"clusters":"e2e-run"}' InvalidParameterException '^clusters: must be a list'
     bad DescribeTasks '{"tasks":[]}' InvalidParameterException '^tasks: must hold 1 to 100'
     # none of them left a trace

@@ -2,9 +2,9 @@
  * tests/fuzz/fuzz_credfile.c — the AWS credentials-file reader of the berth
  * CLI. The input is a file's text; its first line (up to the first newline,
  * capped) names the profile to look for, the rest is the file. Invariants:
- * it never reads past the text; a found profile has both keys, non-empty,
- * NUL-terminated, without a newline and trimmed, and each value occurs in the
- * text; on failure the output is zeroed and the message is a terminated string.
+ * it never reads past the text; a found profile has both keys (and maybe a
+ * session token), non-empty, NUL-terminated, without a newline and trimmed,
+ * and each value occurs in the text; on failure the output is zeroed and the message is a terminated string.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -53,6 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s == AUTH_OK) {
         check_value(cred.access_key_id, sizeof(cred.access_key_id), copy, len);
         check_value(cred.secret, sizeof(cred.secret), copy, len);
+        if (cred.session_token[0]) /* optional: temporary credentials only */
+            check_value(cred.session_token, sizeof(cred.session_token), copy, len);
     } else {
         FUZZ_CHECK(s == AUTH_EMALFORMED);
         FUZZ_CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);

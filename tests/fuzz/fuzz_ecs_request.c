@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(r != NULL);
         FUZZ_CHECK(sched_ecs_known_op(op));
         char action[80];
-        snprintf(action, sizeof(action), "ecs:%s", op);
+        /* Berth's agent poll is authorized as ECS's agent's own, ecs:Poll */
+        snprintf(action, sizeof(action), "ecs:%s", strcmp(op, "BerthPollWork") == 0 ? "Poll" : op);
         FUZZ_CHECK(strcmp(sched_ecs_request_action(r), action) == 0);
         FUZZ_CHECK(sched_ecs_request_nresources(r) >= 1);
         for (size_t i = 0; i < sched_ecs_request_nresources(r); i++) {

@@ -11,7 +11,8 @@
  * decodes holds no NUL, fits, and encoded byte by byte decodes to itself.
  *
  * And as a form body (http_form_param): the same answer as http_query_param
- * on the input with every '+' written "%20".
+ * on the input with every '+' written "%20"; a key it finds is also found
+ * by http_form_has_key_prefix, as is any prefix of it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,6 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(out != NULL);
     long n = http_query_param(q, qlen, name, out_size > 0 ? out : NULL, out_size);
     FUZZ_CHECK(n >= -2);
+    /* a key present whole is present as a prefix, and so is every prefix of its name */
+    char probe[2];
+    if (http_form_param(q, qlen, name, probe, sizeof(probe)) != -1) {
+        FUZZ_CHECK(http_form_has_key_prefix(q, qlen, name));
+        char shorter[QUERY_NAME_MAX + 1];
+        memcpy(shorter, name, name_len + 1);
+        shorter[name_len / 2] = '\0';
+        FUZZ_CHECK(http_form_has_key_prefix(q, qlen, shorter));
+    }
     if (out_size > 0 && n < 0)
         FUZZ_CHECK(out[0] == '\0');
     if (n >= 0) {

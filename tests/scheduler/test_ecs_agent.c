@@ -397,3 +397,252 @@ Test(ecs_agent, a_stop_report_keeps_runtasks_cache_right)
     sched_ecs_cache_free(cache);
     free(ci);
 }
+
+/* ------------------------------------------------------------ the poll */
+
+static json_t *poll_work(const char *ci, const char *known)
+{
+    char body[4096];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstance\":\"%s\",\"knownTasks\":[%s],\"waitSeconds\":0}", ci,
+             known);
+    return ok("BerthPollWork", body);
+}
+
+Test(ecs_agent, the_poll_hands_out_new_tasks_then_the_ones_to_stop)
+{
+    char task[256], body[1024], quoted[300];
+    char *ci = setup_task(task, sizeof(task));
+    char *other = register_instance("c", "az-2", 1024, 1024);
+    /* the task is new to the agent: it comes with what it needs to start */
+    json_t *w = poll_work(ci, "");
+    cr_assert_eq(json_array_size(at(w, "tasks")), 1);
+    cr_expect_str_eq(str(w, "tasks.0.taskArn"), task);
+    cr_expect_str_eq(str(w, "tasks.0.containers.0.image"), "i");
+    cr_expect_eq(num(w, "tasks.0.containers.0.memory"), 200);
+    cr_expect_eq(num(w, "tasks.0.containers.0.networkBindings.0.hostPort"), 8080);
+    cr_expect_eq(json_array_size(at(w, "stopTasks")), 0);
+    cr_expect_str_eq(str(w, "containerInstanceArn"), ci);
+    json_decref(w);
+    /* another instance has nothing */
+    w = poll_work(other, "");
+    cr_expect_eq(json_array_size(at(w, "tasks")), 0);
+    json_decref(w);
+    /* known: nothing new, nothing to stop */
+    snprintf(quoted, sizeof(quoted), "\"%s\"", task);
+    w = poll_work(ci, quoted);
+    cr_expect_eq(json_array_size(at(w, "tasks")), 0);
+    cr_expect_eq(json_array_size(at(w, "stopTasks")), 0);
+    json_decref(w);
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\"}", task);
+    json_decref(ok("StopTask", body));
+    /* stop requested: the agent is told */
+    w = poll_work(ci, quoted);
+    cr_expect_eq(json_array_size(at(w, "tasks")), 0);
+    cr_assert_eq(json_array_size(at(w, "stopTasks")), 1);
+    cr_expect_str_eq(str(w, "stopTasks.0"), task);
+    json_decref(w);
+    /* a task the cluster does not hold is to be stopped too */
+    w = poll_work(ci, "\"0123456789abcdef0123456789abcdef\"");
+    cr_assert_eq(json_array_size(at(w, "stopTasks")), 1);
+    cr_expect_str_eq(str(w, "stopTasks.0"), "0123456789abcdef0123456789abcdef");
+    json_decref(w);
+    /* a stopped task is not handed out again to an agent that forgot it */
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task);
+    w = poll_work(ci, "");
+    cr_expect_eq(json_array_size(at(w, "tasks")), 0);
+    json_decref(w);
+    free(ci);
+    free(other);
+}
+
+Test(ecs_agent, the_poll_of_an_unregistered_instance_is_refused)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    fails("BerthPollWork", "{\"cluster\":\"c\",\"containerInstance\":\"0123456789abcdef0123456789abcdef\"}", "ClientException",
+          "is not registered in cluster c");
+    fails("BerthPollWork", "{\"cluster\":\"c\"}", "InvalidParameterException", "containerInstance: required");
+    fails("BerthPollWork", "{\"cluster\":\"c\",\"containerInstance\":\"0123456789abcdef0123456789abcdef\",\"waitSeconds\":21}",
+          "InvalidParameterException", "waitSeconds: 21 is out of range");
+    fails("BerthPollWork", "{\"cluster\":\"c\",\"containerInstance\":\"0123456789abcdef0123456789abcdef\",\"layers\":[\"md5:x\"]}",
+          "InvalidParameterException", "layers[0]: not a digest");
+    fails("BerthPollWork", "{\"cluster\":\"c\",\"containerInstance\":\"0123456789abcdef0123456789abcdef\",\"knownTasks\":[3]}",
+          "InvalidParameterException", "knownTasks[0]: not a task id");
+    sched_ecs_request_t *r;
+    sched_ecs_err_t err;
+    json_t *b = json_pack("{s:s,s:s}", "cluster", "c", "containerInstance", "0123456789abcdef0123456789abcdef");
+    cr_assert_eq(sched_ecs_prepare("BerthPollWork", b, &env, &r, &err), 0);
+    cr_expect_str_eq(sched_ecs_request_action(r), "ecs:Poll");
+    cr_expect_str_eq(sched_ecs_request_resource(r, 0),
+                     "arn:aws:ecs:us-east-1:123456789012:container-instance/c/0123456789abcdef0123456789abcdef");
+    cr_expect_not(sched_ecs_request_writes(r));
+    const char *cluster;
+    char id[40];
+    int wait;
+    cr_expect(sched_ecs_poll_target(r, &cluster, id, &wait));
+    cr_expect_str_eq(cluster, "c");
+    cr_expect_str_eq(id, "0123456789abcdef0123456789abcdef");
+    cr_expect_eq(wait, -1);
+    sched_ecs_request_free(r);
+    json_decref(b);
+}
+
+/* ------------------------------------------------ heartbeats, lost tasks */
+
+static int64_t memory_seen;
+static int64_t last_seen(void *ctx, const char *cluster, const char *id)
+{
+    (void)ctx;
+    (void)cluster;
+    (void)id;
+    return memory_seen;
+}
+
+typedef struct {
+    int which; /* 0 heartbeat, 1 mark lost */
+    const char *cluster, *id;
+    json_t *layers, *found;
+    size_t stopped;
+    int rc;
+} direct_t;
+
+static storage_status_t direct(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    (void)serr;
+    direct_t *d = ctx;
+    sched_ecs_err_t err;
+    d->rc = d->which == 0 ? sched_ecs_record_heartbeat(rs, d->cluster, d->id, env.now, d->layers, &err)
+                          : sched_ecs_mark_lost(rs, &env, d->found, &d->stopped, &err);
+    return d->rc < 0 ? STORAGE_INVALID : STORAGE_OK;
+}
+
+static void run_direct(direct_t *d)
+{
+    storage_op_t sop;
+    storage_op_init(&sop, STORAGE_OP_RECORDS);
+    sop.records_fn = direct;
+    sop.records_ctx = d;
+    cr_assert_eq(storage_execute(st, &sop), STORAGE_OK, "%s", sop.err.msg);
+}
+
+static json_t *find_lost(void)
+{
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    json_t *found;
+    sched_ecs_err_t err;
+    cr_assert_eq(sched_ecs_find_lost(storage_reader_records(rd), &env, &found, &err), 0, "%s", err.msg);
+    storage_reader_end(rd);
+    return found;
+}
+
+Test(ecs_agent, an_in_memory_heartbeat_keeps_the_agent_connected_and_a_stored_one_survives)
+{
+    char task[256];
+    char *ci = setup_task(task, sizeof(task));
+    env.last_seen = last_seen;
+    env.now += env.agent_timeout + 10;
+    memory_seen = 0;
+    json_t *d = describe_instance("c", ci);
+    cr_expect(json_is_false(at(d, "containerInstances.0.agentConnected")));
+    json_decref(d);
+    memory_seen = env.now - 1;
+    d = describe_instance("c", ci);
+    cr_expect(json_is_true(at(d, "containerInstances.0.agentConnected")), "the heartbeat in memory counts");
+    json_decref(d);
+    /* RunTask's cache asks too: no AGENT failure */
+    sched_ecs_cache_t *cache = sched_ecs_cache_new();
+    sched_ecs_err_t err;
+    json_t *run = call_on(st, cache, "RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"count\":2}", &err);
+    cr_assert_not_null(run, "%s", err.msg);
+    cr_expect_eq(json_array_size(at(run, "tasks")), 0);
+    cr_expect_str_eq(str(run, "failures.0.reason"), "RESOURCE:PORTS", "connected: placement got as far as the ports");
+    json_decref(run);
+    memory_seen = 0;
+    run = call_on(st, cache, "RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}", &err);
+    cr_expect_str_eq(str(run, "failures.0.reason"), "AGENT", "a cached model follows the heartbeats too");
+    json_decref(run);
+    /* the coarse write: heartbeatAt and the layers, and no new token (the cache stays warm) */
+    direct_t h = {.which = 0,
+                  .cluster = "c",
+                  .id = strrchr(ci, '/') + 1,
+                  .layers = json_pack("[s]", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")};
+    run_direct(&h);
+    cr_expect_eq(h.rc, 0);
+    json_decref(h.layers);
+    /* kept in the instance's record for the image-locality strategy to come */
+    char key[256];
+    snprintf(key, sizeof(key), "i/c/%s", strrchr(ci, '/') + 1);
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    const void *val;
+    size_t len;
+    cr_assert_eq(storage_record_get(storage_reader_records(rd), SCHED_ECS_SPACE, key, &val, &len, NULL), STORAGE_OK);
+    json_t *rec = json_loadb(val, len, 0, NULL);
+    storage_reader_end(rd);
+    cr_expect_str_eq(str(rec, "agentLayers.0"), "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    cr_expect_eq(num(rec, "heartbeatAt"), env.now);
+    json_decref(rec);
+    d = describe_instance("c", ci);
+    cr_expect(json_is_true(at(d, "containerInstances.0.agentConnected")), "the stored heartbeat counts");
+    cr_expect_null(json_object_get(json_array_get(json_object_get(d, "containerInstances"), 0), "agentLayers"));
+    json_decref(d);
+    uint64_t loads, hits;
+    sched_ecs_cache_stats(cache, &loads, &hits);
+    run = call_on(st, cache, "RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}", &err);
+    json_decref(run);
+    uint64_t loads2, hits2;
+    sched_ecs_cache_stats(cache, &loads2, &hits2);
+    cr_expect_eq(loads2, loads, "a heartbeat write keeps RunTask's cache");
+    sched_ecs_cache_free(cache);
+    h = (direct_t){.which = 0, .cluster = "c", .id = "0123456789abcdef0123456789abcdef"};
+    run_direct(&h);
+    cr_expect_eq(h.rc, 1, "an unknown instance is not written");
+    env.last_seen = NULL;
+    free(ci);
+}
+
+Test(ecs_agent, tasks_of_a_silent_instance_are_lost_after_the_timeout)
+{
+    char task[256];
+    char *ci = setup_task(task, sizeof(task));
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+    env.task_lost_timeout = 120;
+    env.last_seen = last_seen;
+    memory_seen = 0;
+    env.now += 120;
+    json_t *found = find_lost();
+    cr_expect_eq(json_array_size(found), 0, "not past the timeout yet");
+    json_decref(found);
+    env.now += 1;
+    found = find_lost();
+    cr_assert_eq(json_array_size(found), 1);
+    cr_expect_str_eq(json_string_value(json_array_get(json_array_get(found, 0), 0)), "c");
+    /* a heartbeat between the scan and the write: not lost after all */
+    memory_seen = env.now;
+    direct_t m = {.which = 1, .found = found};
+    run_direct(&m);
+    cr_expect_eq(m.stopped, 0);
+    memory_seen = 0;
+    run_direct(&m);
+    cr_expect_eq(m.stopped, 1);
+    run_direct(&m);
+    cr_expect_eq(m.stopped, 0, "marked once");
+    json_decref(found);
+    json_t *d = describe_task(task);
+    cr_expect_str_eq(str(d, "tasks.0.lastStatus"), "STOPPED");
+    cr_expect_str_eq(str(d, "tasks.0.desiredStatus"), "STOPPED");
+    cr_expect_str_eq(str(d, "tasks.0.stoppedReason"), SCHED_ECS_LOST_REASON);
+    cr_expect_str_eq(str(d, "tasks.0.stopCode"), "TerminationNotice");
+    json_decref(d);
+    json_t *in = describe_instance("c", ci);
+    cr_expect_eq(num(in, "containerInstances.0.remainingResources.0.integerValue"), 1024, "claims released");
+    json_decref(in);
+    found = find_lost();
+    cr_expect_eq(json_array_size(found), 0, "nothing left to mark");
+    json_decref(found);
+    /* the agent comes back and reports RUNNING: refused, and it is told to stop */
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+    fails("SubmitTaskStateChange", body, "ClientException", "Task lost");
+    env.last_seen = NULL;
+    free(ci);
+}

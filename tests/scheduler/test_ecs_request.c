@@ -91,7 +91,8 @@ Test(ecs_request, each_operation_is_an_ecs_action_on_ecs_resource_types)
 
 Test(ecs_request, unknown_operations_and_non_objects)
 {
-    refused("CreateService", "{}", "UnknownOperationException", "unknown operation CreateService");
+    refused("CreateCapacityProvider", "{}", "UnknownOperationException", "unknown operation CreateCapacityProvider");
+    refused("CreateService", "{}", "InvalidParameterException", "serviceName: required");
     refused("CreateCluster", "[]", "InvalidParameterException", "the request body must be a JSON object");
     refused("CreateCluster", "{\"clusterName\":\"a\",\"extra\":true}", "InvalidParameterException",
             "extra: unknown or unsupported field");

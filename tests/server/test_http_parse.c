@@ -522,6 +522,28 @@ Test(form, otherwise_decodes_as_a_query)
     cr_assert_eq(form("x=++++", "x", out, 4), -2, "four spaces do not fit in 4 bytes with the NUL");
 }
 
+static bool has_prefix(const char *f, const char *prefix)
+{
+    return http_form_has_key_prefix(f, strlen(f), prefix);
+}
+
+Test(form, a_key_prefix_is_found_on_decoded_keys_of_any_pair)
+{
+    const char *f = "Action=AssumeRole&Tags.member.1.Key=team&Tags.member.1.Value=a&PolicyArns.member.1.arn=x";
+    cr_assert(has_prefix(f, "Tags."));
+    cr_assert(has_prefix(f, "Policy"));
+    cr_assert(has_prefix(f, "Action"));
+    cr_assert_not(has_prefix(f, "SerialNumber"));
+    cr_assert_not(has_prefix(f, "AssumeRole"), "values are not keys");
+    cr_assert(has_prefix("%54ags.member.1.Key=x", "Tags."), "decoded as http_form_param decodes keys");
+    cr_assert(has_prefix("Source+Identity=x", "Source Identity"));
+    cr_assert(has_prefix("Policy", "Policy"), "a key without '='");
+    cr_assert_not(has_prefix("Pol%ZZicy=x", "Policy"), "a malformed key matches nothing");
+    cr_assert_not(has_prefix("Pol=x", "Policy"), "shorter than the prefix");
+    cr_assert_not(has_prefix("", "Policy"));
+    cr_assert_not(http_form_has_key_prefix(NULL, 0, "Policy"));
+}
+
 Test(form, a_registry_query_and_a_path_keep_their_plus)
 {
     char out[64];
