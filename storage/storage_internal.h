@@ -16,7 +16,13 @@
  *   repos      "<repo>"                    -> u64 created-at   (catalog)
  *   uploads    "<upload id>"               -> session (see session_encode)
  *   records    "<space>\0<key>"             -> bytes            (other parts' metadata:
- *                                              "iam" = auth's identities, see auth/)
+ *                                              "iam" = auth's identities, see auth/;
+ *                                              "ecr" = repository settings and pull
+ *                                              times, see server/ecr/)
+ *
+ * A repository as a whole (repos.c): its key in repos and every key
+ * "<repo>\0..." of links, manifests, tags and referrers; STORAGE_OP_REPO_DELETE
+ * removes them and runs the caller's records closure in one transaction.
  *
  * Why chunks are keyed by blob id and start offset, not by digest: an upload
  * writes its chunks under a fresh blob id before the digest is known; on
