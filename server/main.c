@@ -66,6 +66,7 @@ typedef struct {
     const char *listen;
     const char *data;
     bool insecure_no_auth;
+    bool no_create_on_push;
     unsigned threads;
     uint64_t map_size;
     uint64_t max_body;
@@ -104,6 +105,9 @@ static void usage(FILE *out)
                  "  --listen ADDR:PORT     address to serve on (default 0.0.0.0:5000)\n"
                  "  --data DIR             data directory (default ./berth-data)\n"
                  "  --insecure-no-auth     serve without authentication or policies: anyone may push, pull, delete\n"
+                 "  --no-create-on-push    a push to a repository that does not exist is refused (404 NAME_UNKNOWN), as\n"
+                 "                         ECR does: repositories are made with CreateRepository. By default a first\n"
+                 "                         push creates the repository when the caller may ecr:CreateRepository\n"
                  "  --region NAME          the region in ARNs and SigV4 scopes (default us-east-1)\n"
                  "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
                  "  --tls-cert FILE        serve HTTPS (HTTP/1.1) with this PEM certificate chain\n"
@@ -210,6 +214,7 @@ enum {
     OPT_ECS_TASK_LOST_TIMEOUT,
     OPT_GC_INTERVAL,
     OPT_GC_GRACE,
+    OPT_NO_CREATE_ON_PUSH,
 };
 
 /* --gc-interval's default, an hour: with the default grace period of an hour,
@@ -254,6 +259,7 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"ecs-task-lost-timeout", required_argument, NULL, OPT_ECS_TASK_LOST_TIMEOUT},
                                              {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
                                              {"gc-grace", required_argument, NULL, OPT_GC_GRACE},
+                                             {"no-create-on-push", no_argument, NULL, OPT_NO_CREATE_ON_PUSH},
                                              {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
@@ -267,6 +273,9 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case 'i':
             o->insecure_no_auth = true;
+            break;
+        case OPT_NO_CREATE_ON_PUSH:
+            o->no_create_on_push = true;
             break;
         case 't':
             if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
@@ -758,7 +767,8 @@ int main(int argc, char **argv)
                     .token_seconds = (int64_t)o.token_seconds,
                     .clock_offset = o.clock_offset,
                     .ecs_agent_timeout = (int64_t)o.ecs_agent_timeout,
-                    .ecs_task_lost_timeout = (int64_t)o.ecs_task_lost_timeout};
+                    .ecs_task_lost_timeout = (int64_t)o.ecs_task_lost_timeout,
+                    .no_create_on_push = o.no_create_on_push};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (srv.clock_offset != 0)
         fprintf(

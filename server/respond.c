@@ -107,6 +107,18 @@ void v2_send_error(h2o_req_t *req, v2_error_t e, const char *detail)
     json_decref(doc);
 }
 
+void v2_send_error_message(h2o_req_t *req, v2_error_t e, const char *message, json_t *detail)
+{
+    json_t *doc = json_pack("{s:[{s:s,s:s,s:o}]}", "errors", "code", errors[e].code, "message", message, "detail",
+                            detail ? detail : json_string(""));
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    const char *fallback = "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"out of memory\"}]}";
+    const char *text = body ? body : fallback;
+    send_pooled(req, errors[e].status, errors[e].reason, "application/json", h2o_strdup(&req->pool, text, strlen(text)));
+    free(body);
+    json_decref(doc);
+}
+
 void v2_send_unauthorized(h2o_req_t *req, const char *detail)
 {
     v2_add_header(req, "www-authenticate", H2O_STRLIT("Basic realm=\"berth\""));

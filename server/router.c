@@ -75,16 +75,37 @@ static bool refuse(v2_req_t *r, const char *action, const char *repo, policy_dec
     return false;
 }
 
+/* --no-create-on-push: false, after 404 NAME_UNKNOWN, when r's repository does not exist. */
+static bool no_repo_refused(v2_req_t *r, storage_reader_t *rd)
+{
+    if (storage_repo_exists(rd, r->name))
+        return true;
+    char detail[OCI_NAME_MAX + 200];
+    snprintf(detail, sizeof(detail),
+             "The repository with name '%s' does not exist in the registry with id '%s' (create it first: aws ecr "
+             "create-repository)",
+             r->name, r->srv->keys.account_id);
+    v2_send_error_message(r->req, ERR_NAME_UNKNOWN, detail, json_pack("{s:s}", "name", r->name));
+    return false;
+}
+
 /* Authentication and authorization of one registry request: true to go on;
  * false once a 401/403 has been sent. `action` NULL: credentials only (GET
  * /v2/, whose 401 is how clients learn the challenge). */
 static bool v2_access(v2_req_t *r, const char *action, bool is_push)
 {
     r->mount_allowed = true;
-    if (r->srv->open)
-        return true;
-    storage_reader_t *rd = v2_reader(r);
-    if (!rd)
+    storage_reader_t *rd = NULL;
+    if (r->srv->open) {
+        if (!is_push || !r->srv->no_create_on_push)
+            return true;
+        if (!(rd = v2_reader(r)))
+            return false;
+        bool exists = no_repo_refused(r, rd);
+        storage_reader_end(rd);
+        return exists;
+    }
+    if (!(rd = v2_reader(r)))
         return false;
     char why[256];
     server_identify_t id = server_identify_registry(r->srv, rd, r->req, &r->caller, why, sizeof(why));
@@ -110,6 +131,8 @@ static bool v2_access(v2_req_t *r, const char *action, bool is_push)
         v2_send_error(r->req, ERR_DENIED, detail);
     } else if (server_authorize(t, rd, &r->caller, r->req, action, r->name, &res) != POLICY_ALLOW) {
         refuse(r, action, r->name, res.decision);
+    } else if (is_push && r->srv->no_create_on_push && !no_repo_refused(r, rd)) {
+        /* refused: the repository must be created first */
     } else if (is_push && !storage_repo_exists(rd, r->name) &&
                server_authorize(t, rd, &r->caller, r->req, "ecr:CreateRepository", r->name, &res) != POLICY_ALLOW) {
         /* a repository is created by its first push: that needs CreateRepository too */

@@ -40,6 +40,7 @@ typedef struct {
     int64_t ecs_agent_timeout; /* --ecs-agent-timeout: seconds without a heartbeat before agentConnected is false (0: default) */
     int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
     struct berth_gc *gc;           /* the garbage collector's thread (server/berth/gc.c); NULL: none */
+    bool no_create_on_push;        /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
 } server_t;
 
 /* Now, as credentials' issue and expiry see it (time plus --clock-offset). */
@@ -185,6 +186,10 @@ typedef enum {
 
 /* Sends {"errors":[{"code","message","detail"}]} with the code's status. */
 void v2_send_error(h2o_req_t *req, v2_error_t e, const char *detail);
+/* The descriptor the referrers API lists for manifest m (its digest d, size bytes): compact JSON to free(); NULL: no memory. */
+char *v2_referrer_descriptor(const oci_manifest_t *m, const oci_digest_t *d, size_t size);
+/* The same with a message of our own (clients print the message, not the detail); takes detail's reference (NULL: ""). */
+void v2_send_error_message(h2o_req_t *req, v2_error_t e, const char *message, json_t *detail);
 /* The response for a failed storage call, given what NOT_FOUND means here. */
 void v2_send_storage_error(h2o_req_t *req, const storage_err_t *err, v2_error_t not_found);
 /* 401 UNAUTHORIZED with the WWW-Authenticate challenge (HEAD included). */
@@ -290,6 +295,28 @@ struct aws_operation {
 /* NULL-terminated tables, one per group of operations */
 extern const aws_operation_t ecr_operations[];        /* server/ecr/auth.c */
 extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
+extern const aws_operation_t ecr_repo_operations[];   /* server/ecr/repos.c */
+extern const aws_operation_t ecr_image_operations[];  /* server/ecr/images.c */
+/* server/ecr/pulls.c: lastRecordedPullTime. ecr_note_pull is called by a
+ * manifest GET and never waits (the first pull of an image each day submits
+ * a write); ecr_last_pull reads it (false: never recorded); ecr_forget_pulls
+ * drops a repository's records inside a transaction (DeleteRepository). */
+void ecr_note_pull(server_t *srv, const char *repo, const oci_digest_t *digest);
+bool ecr_last_pull(storage_reader_t *rd, const char *repo, const char *digest, int64_t *out);
+storage_status_t ecr_forget_pulls(storage_records_t *rs, const char *repo, storage_err_t *err);
+/* The repository's imageTagMutability is IMMUTABLE in rd's snapshot (server/ecr/repos.c). */
+bool ecr_repo_tags_immutable(storage_reader_t *rd, const char *repo);
+/* What the ECR handlers share (server/ecr/repos.c); each false/NULL/-1 after sending the error:
+ * no member of the body outside `known` (NULL-terminated); registryId absent or ours; */
+bool ecr_only_fields(aws_req_t *a, const char *const *known);
+bool ecr_registry_ok(aws_req_t *a);
+/* the body's fields are `known`, repositoryName is ECR's pattern, the caller may `action` on it, and it exists; */
+const char *ecr_existing_repo(aws_req_t *a, const char *const *known, const char *action);
+void ecr_send_not_found(aws_req_t *a, const char *repo);
+/* maxResults: absent (dflt) or an integer 1..max; */
+long ecr_max_results(aws_req_t *a, long max, long dflt);
+/* an imageId object ({"imageDigest"} and/or {"imageTag"}) as a reference (the digest when both). */
+bool ecr_image_id(aws_req_t *a, json_t *id, const char *field, oci_reference_t *ref);
 extern const aws_operation_t iam_user_operations[];   /* server/iam/users.c */
 extern const aws_operation_t iam_policy_operations[]; /* server/iam/policies.c */
 extern const aws_operation_t sts_operations[];        /* server/sts/sts.c */

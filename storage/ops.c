@@ -521,6 +521,20 @@ static run_result_t run_manifest_put(storage_t *st, MDB_txn *txn, storage_op_t *
     p += rec.subject_len + 1u;
     memcpy(p, op->data, op->len);
 
+    if (op->tag[0] && (op->flags & STORAGE_OP_IMMUTABLE_TAG)) {
+        /* checked in the writer's transaction: of two pushes of one tag, the second sees the first */
+        k.mv_size = store_key2(key, sizeof(key), op->repo, op->tag);
+        rc = mdb_get(txn, st->dbi_tags, &k, &v);
+        if (rc == 0 && (v.mv_size != op->digest.len || memcmp(v.mv_data, op->digest.str, op->digest.len) != 0)) {
+            OP_FAIL(
+                op, STORAGE_EXISTS,
+                "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.",
+                op->tag, op->repo);
+            return RUN_ABORT;
+        }
+        if (rc && rc != MDB_NOTFOUND)
+            return fail_mdb(op, rc, "cannot read the tag");
+    }
     if (op->tag[0]) {
         k.mv_size = store_key2(key, sizeof(key), op->repo, op->tag);
         v.mv_size = op->digest.len;
@@ -643,6 +657,11 @@ run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op)
         return store_run_records(st, txn, op);
     case STORAGE_OP_BLOB_DELETE:
         return run_blob_delete(st, txn, op);
+    case STORAGE_OP_REPO_CREATE:
+    case STORAGE_OP_REPO_DELETE:
+    case STORAGE_OP_IMAGES_DELETE:
+    case STORAGE_OP_REPO_UPDATE:
+        return store_run_repo_op(st, txn, op);
     }
     OP_FAIL(op, STORAGE_INVALID, "unknown storage operation");
     return RUN_ABORT;

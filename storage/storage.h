@@ -138,6 +138,31 @@ storage_status_t storage_manifest_get(storage_reader_t *rd, const char *repo, co
 
 /* false also when the store cannot be read. */
 bool storage_repo_exists(storage_reader_t *rd, const char *repo);
+/* When `repo` was created (seconds since the epoch). STORAGE_NOT_FOUND when
+ * it does not exist; STORAGE_IO when its record is damaged. */
+storage_status_t storage_repo_created_at(storage_reader_t *rd, const char *repo, uint64_t *out, storage_err_t *err);
+
+/* A manifest of a repository as listed by storage_images_list: the
+ * pointers are into the reader's snapshot. */
+typedef struct {
+    const char *digest; /* NUL-terminated copy, valid during the callback */
+    const char *media_type;
+    const char *artifact_type; /* "" when none */
+    const char *subject;       /* "" when none */
+    uint64_t pushed_at;        /* seconds since the epoch */
+    const void *body;
+    size_t len;
+} storage_image_t;
+typedef bool (*storage_image_cb)(void *ctx, const storage_image_t *img);
+/* Manifests of `repo` in the byte order of their digests, strictly after
+ * digest `after` (NULL or "": from the first); return false from cb to stop.
+ * An unknown repository lists nothing. STORAGE_IO when a record is damaged
+ * or the store cannot be read (cb may have seen some). */
+storage_status_t storage_images_list(storage_reader_t *rd, const char *repo, const char *after, storage_image_cb cb, void *ctx,
+                                     storage_err_t *err);
+/* Tags of `repo` with the digest each names, in tag byte order; as above. */
+typedef bool (*storage_tag_cb)(void *ctx, const char *tag, const char *digest);
+storage_status_t storage_tag_entries(storage_reader_t *rd, const char *repo, storage_tag_cb cb, void *ctx, storage_err_t *err);
 
 /* Called once per item in order; return false to stop early. */
 typedef bool (*storage_name_cb)(void *ctx, const char *name, size_t len);
@@ -240,7 +265,8 @@ typedef enum {
     STORAGE_OP_BLOB_UNLINK,     /* in: repo, digest. NOT_FOUND: the blob is not in repo */
     STORAGE_OP_MANIFEST_PUT,    /* in: repo, tag ("" for by-digest), digest, data/len, manifest.
                                  * REFERENCE: a blob (not foreign) or child manifest is not in repo;
-                                 * INVALID: a descriptor's size is not the stored one */
+                                 * INVALID: a descriptor's size is not the stored one;
+                                 * EXISTS: STORAGE_OP_IMMUTABLE_TAG and the tag names another digest */
     STORAGE_OP_MANIFEST_DELETE, /* in: repo, reference (tag: only the tag; digest: manifest and its tags).
                                  * NOT_FOUND: no such tag or manifest in repo */
     STORAGE_OP_RECORDS,         /* in: records_fn, records_ctx. Whatever the closure returns;
@@ -250,10 +276,35 @@ typedef enum {
                                  * HTTP API only unlinks). NOT_FOUND: no such blob. A reader that
                                  * stat'ed the blob before keeps reading it to the end; the space of
                                  * a file blob returns once the last such reader ends. */
+    STORAGE_OP_REPO_CREATE,     /* in: repo, records_fn (optional, run in the same transaction: the
+                                 * repository's settings). EXISTS: the repository exists */
+    STORAGE_OP_REPO_UPDATE,     /* in: repo, records_fn: the closure runs only while the repository
+                                 * exists (its settings never outlive it). NOT_FOUND: no such repository */
+    STORAGE_OP_IMAGES_DELETE,   /* in: repo, images/nimages. ECR's BatchDeleteImage: a tag goes alone, and
+                                 * its manifest with it when no other tag names it; a digest takes its
+                                 * manifest, tags and referrer record. Each image's status and digest are
+                                 * written to its entry (NOT_FOUND: no such tag or manifest); the op
+                                 * itself fails only as a whole (IO, FULL, ...) */
+    STORAGE_OP_REPO_DELETE,     /* in: repo, flags (STORAGE_OP_FORCE), records_fn (optional, run in the
+                                 * same transaction). Removes the repository with its tags, manifests,
+                                 * links and referrers in one commit (its blobs stay for collection).
+                                 * out: result_offset = manifests removed. NOT_FOUND: no such
+                                 * repository; INVALID: it holds manifests and STORAGE_OP_FORCE is unset */
 } storage_op_kind_t;
+
+/* storage_op_t.flags */
+#define STORAGE_OP_FORCE 1u         /* REPO_DELETE: also when the repository holds images */
+#define STORAGE_OP_IMMUTABLE_TAG 2u /* MANIFEST_PUT: EXISTS when op->tag already names another digest */
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
+
+/* One image of STORAGE_OP_IMAGES_DELETE. */
+typedef struct {
+    oci_reference_t ref;     /* in */
+    storage_status_t status; /* out */
+    oci_digest_t digest;     /* out: the manifest the tag named (by digest: ref's) */
+} storage_image_ref_t;
 
 typedef struct storage_op storage_op_t;
 struct storage_op {
@@ -278,6 +329,9 @@ struct storage_op {
     size_t referrer_json_len;
     storage_records_fn records_fn;
     void *records_ctx;
+    unsigned flags;              /* STORAGE_OP_FORCE, STORAGE_OP_IMMUTABLE_TAG */
+    storage_image_ref_t *images; /* IMAGES_DELETE: the caller's array, written back */
+    size_t nimages;
 
     /* outputs */
     storage_status_t status;

@@ -16,7 +16,13 @@
  *   repos      "<repo>"                    -> u64 created-at   (catalog)
  *   uploads    "<upload id>"               -> session (see session_encode)
  *   records    "<space>\0<key>"             -> bytes            (other parts' metadata:
- *                                              "iam" = auth's identities, see auth/)
+ *                                              "iam" = auth's identities, see auth/;
+ *                                              "ecr" = repository settings and pull
+ *                                              times, see server/ecr/)
+ *
+ * A repository as a whole (repos.c): its key in repos and every key
+ * "<repo>\0..." of links, manifests, tags and referrers; STORAGE_OP_REPO_DELETE
+ * removes them and runs the caller's records closure in one transaction.
  *
  * Why chunks are keyed by blob id and start offset, not by digest: an upload
  * writes its chunks under a fresh blob id before the digest is known; on
@@ -304,6 +310,9 @@ void store_writer_enqueue(storage_t *st, storage_op_t *op);
 /* writer.c: runs one op's next step inside a child transaction */
 typedef enum { RUN_COMMIT, RUN_ABORT, RUN_AGAIN } run_result_t;
 run_result_t store_run_op(storage_t *st, MDB_txn *txn, storage_op_t *op);
+
+/* repos.c: runs STORAGE_OP_REPO_CREATE and STORAGE_OP_REPO_DELETE */
+run_result_t store_run_repo_op(storage_t *st, MDB_txn *txn, storage_op_t *op);
 
 /* records.c: runs a STORAGE_OP_RECORDS closure */
 run_result_t store_run_records(storage_t *st, MDB_txn *txn, storage_op_t *op);

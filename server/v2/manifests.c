@@ -39,6 +39,8 @@ int v2_manifest_get(v2_req_t *r)
     v2_add_headerf(req, "etag", "\"%s\"", m.digest.str);
     /* v2_send_json copies the body into the request's pool before the snapshot ends */
     v2_send_json(req, 200, m.media_type, m.body, m.len);
+    if (!v2_is_head(req)) /* lastRecordedPullTime: submitted, never waited for */
+        ecr_note_pull(r->srv, r->name, &m.digest);
     storage_reader_end(rd);
     return 0;
 }
@@ -66,6 +68,13 @@ static void manifest_stored(server_op_t *sop, h2o_req_t *req)
         v2_send_error(req, ERR_MANIFEST_INVALID, sop->op.err.msg);
         return;
     }
+    if (sop->op.status == STORAGE_EXISTS) {
+        /* an immutable tag would move: the message (which docker, podman
+         * and skopeo print) names the tag and the repository */
+        v2_send_error_message(req, ERR_TAG_INVALID, sop->op.err.msg,
+                              json_pack("{s:s,s:s}", "tag", sop->op.tag, "repository", sop->r.name));
+        return;
+    }
     if (sop->op.status != STORAGE_OK) {
         v2_send_storage_error(req, &sop->op.err, ERR_NAME_UNKNOWN);
         return;
@@ -79,7 +88,7 @@ static void manifest_stored(server_op_t *sop, h2o_req_t *req)
 }
 
 /* The descriptor the referrers API lists for this manifest. */
-static char *referrer_descriptor(const oci_manifest_t *m, const oci_digest_t *d, size_t size)
+char *v2_referrer_descriptor(const oci_manifest_t *m, const oci_digest_t *d, size_t size)
 {
     json_t *o = json_pack("{s:s,s:s,s:I}", "mediaType", m->media_type, "digest", d->str, "size", (json_int_t)size);
     if (!o)
@@ -135,10 +144,20 @@ int v2_manifest_put(v2_req_t *r)
         v2_send_error(req, ERR_DIGEST_INVALID, "the manifest's bytes do not hash to the digest in the URL");
         return 0;
     }
-    if (!ref.is_digest)
+    if (!ref.is_digest) {
         memcpy(sop->op.tag, ref.tag, sizeof(sop->op.tag));
+        /* the writer refuses a move of the tag in its transaction (STORAGE_EXISTS) */
+        storage_reader_t *rd = v2_reader(r);
+        if (!rd) { /* v2_reader has answered */
+            server_op_free(sop);
+            return 0;
+        }
+        if (ecr_repo_tags_immutable(rd, r->name))
+            sop->op.flags |= STORAGE_OP_IMMUTABLE_TAG;
+        r->rd = rd; /* back to the request, which ends it */
+    }
     if (mp->manifest.has_subject) {
-        if (!(mp->referrer_json = referrer_descriptor(&mp->manifest, &sop->op.digest, sop->op.len))) {
+        if (!(mp->referrer_json = v2_referrer_descriptor(&mp->manifest, &sop->op.digest, sop->op.len))) {
             server_op_free(sop);
             v2_send_error(req, ERR_UNKNOWN, "out of memory");
             return 0;

@@ -146,7 +146,7 @@ t_sigv4_refusals() {
     run curl -s -X POST -H 'X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken' \
         -H 'Content-Type: application/x-amz-json-1.1' -d '{}' "$BASE/"
     expect_out_jq .__type '"MissingAuthenticationTokenException"'
-    run "${AWS[@]}" ecr describe-images --repository-name e2e/auth-app
+    run "${AWS[@]}" ecr describe-pull-through-cache-rules
     expect_exit 254
     expect_stderr_match "UnknownOperationException|not.*support"
 }

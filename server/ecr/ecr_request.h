@@ -1,0 +1,26 @@
+/*
+ * server/ecr/ecr_request.h — the shapes of the ECR operations' request
+ * bodies, checked before a handler reads them: member names, JSON types,
+ * enums, ECR's repository name pattern, the bounds of lists and pages.
+ * Pure (jansson and oci/ only), so that a fuzz target can drive it; the
+ * handlers (repos.c, images.c) then check what needs the store.
+ */
+#ifndef BERTH_SERVER_ECR_REQUEST_H
+#define BERTH_SERVER_ECR_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct {
+    char field[64]; /* the member at fault ("" when the body is not an object) */
+    char msg[384];  /* "Invalid parameter at 'field': ..." or "field is required" */
+} ecr_request_err_t;
+
+/* 0 when body has the shape operation `op` takes; -1 with err filled when it
+ * does not; 1 when op is not one of the operations described here. */
+int ecr_request_check(const char *op, const json_t *body, ecr_request_err_t *err);
+
+/* ECR's repository name: (?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*, 2 to 256 characters. */
+bool ecr_name_valid(const char *s);
+
+#endif

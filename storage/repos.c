@@ -1,0 +1,374 @@
+/* Repositories as wholes: creating one with its settings, deleting one with
+ * everything it holds in one commit, and when it was created. A
+ * repository's rows are the keys "<repo>\0..." of links, manifests, tags and
+ * referrers (the NUL ends the name, so "a" never matches "a/b"'s keys) and
+ * its key in repos. */
+#include <string.h>
+
+#include "storage/storage_internal.h"
+
+#define OP_FAIL(op, st_, ...)                                                                                                      \
+    do {                                                                                                                           \
+        (op)->status = (st_);                                                                                                      \
+        store_err(&(op)->err, (st_), __VA_ARGS__);                                                                                 \
+    } while (0)
+
+static run_result_t fail_mdb(storage_op_t *op, int rc, const char *what)
+{
+    OP_FAIL(op, store_mdb_status(rc), "%s: %s", what,
+            rc == MDB_MAP_FULL ? "the store is full (raise --map-size)" : mdb_strerror(rc));
+    return RUN_ABORT;
+}
+
+/* Deletes every key of `dbi` that starts with prefix; counts them in *n (may be NULL). */
+static int delete_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t plen, uint64_t *n)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    /* Re-seek after each delete: the next key is the first one >= prefix. */
+    for (;;) {
+        k.mv_size = plen;
+        k.mv_data = (void *)prefix;
+        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
+            break;
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        if (n)
+            (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* True when some key of `dbi` starts with prefix (false also on a read error). */
+static bool has_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t plen)
+{
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, dbi, &cur) != 0)
+        return false;
+    MDB_val k = {plen, (void *)prefix}, v;
+    bool found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
+    mdb_cursor_close(cur);
+    return found;
+}
+
+static run_result_t run_records_too(storage_t *st, MDB_txn *txn, storage_op_t *op)
+{
+    return op->records_fn ? store_run_records(st, txn, op) : RUN_COMMIT;
+}
+
+static run_result_t run_create(storage_t *st, MDB_txn *txn, storage_op_t *op)
+{
+    uint64_t now = store_now();
+    MDB_val k = {strlen(op->repo), op->repo}, v = {sizeof(now), &now};
+    if (k.mv_size == 0) {
+        OP_FAIL(op, STORAGE_INVALID, "a repository needs a name");
+        return RUN_ABORT;
+    }
+    int rc = mdb_put(txn, st->dbi_repos, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        OP_FAIL(op, STORAGE_EXISTS, "repository %s already exists", op->repo);
+        return RUN_ABORT;
+    }
+    if (rc)
+        return fail_mdb(op, rc, "cannot create the repository");
+    return run_records_too(st, txn, op);
+}
+
+static run_result_t run_delete(storage_t *st, MDB_txn *txn, storage_op_t *op)
+{
+    MDB_val k = {strlen(op->repo), op->repo}, v;
+    int rc = k.mv_size ? mdb_get(txn, st->dbi_repos, &k, &v) : MDB_NOTFOUND;
+    if (rc == MDB_NOTFOUND) {
+        OP_FAIL(op, STORAGE_NOT_FOUND, "repository %s does not exist", op->repo);
+        return RUN_ABORT;
+    }
+    if (rc)
+        return fail_mdb(op, rc, "cannot read the repository");
+    char prefix[OCI_NAME_MAX + 2];
+    size_t plen = k.mv_size;
+    if (plen + 1 > sizeof(prefix)) {
+        OP_FAIL(op, STORAGE_INVALID, "repository name too long");
+        return RUN_ABORT;
+    }
+    memcpy(prefix, op->repo, plen);
+    prefix[plen++] = '\0';
+    /* A checked read: the check and the delete are one transaction, so a
+     * manifest pushed meanwhile either precedes the check or fails on the
+     * missing links after it. */
+    if (!(op->flags & STORAGE_OP_FORCE) && has_prefix(txn, st->dbi_manifests, prefix, plen)) {
+        OP_FAIL(op, STORAGE_INVALID, "repository %s holds images", op->repo);
+        return RUN_ABORT;
+    }
+    uint64_t manifests = 0;
+    if ((rc = delete_prefix(txn, st->dbi_manifests, prefix, plen, &manifests)) != 0 ||
+        (rc = delete_prefix(txn, st->dbi_tags, prefix, plen, NULL)) != 0 ||
+        (rc = delete_prefix(txn, st->dbi_referrers, prefix, plen, NULL)) != 0 ||
+        (rc = delete_prefix(txn, st->dbi_links, prefix, plen, NULL)) != 0 || (rc = mdb_del(txn, st->dbi_repos, &k, NULL)) != 0)
+        return fail_mdb(op, rc, "cannot delete the repository");
+    op->result_offset = manifests;
+    return run_records_too(st, txn, op);
+}
+
+static run_result_t run_images_delete(storage_t *st, MDB_txn *txn, storage_op_t *op);
+
+run_result_t store_run_repo_op(storage_t *st, MDB_txn *txn, storage_op_t *op)
+{
+    if (op->kind == STORAGE_OP_IMAGES_DELETE)
+        return run_images_delete(st, txn, op);
+    if (op->kind == STORAGE_OP_REPO_UPDATE) {
+        MDB_val k = {strlen(op->repo), op->repo}, v;
+        int rc = k.mv_size ? mdb_get(txn, st->dbi_repos, &k, &v) : MDB_NOTFOUND;
+        if (rc == MDB_NOTFOUND) {
+            OP_FAIL(op, STORAGE_NOT_FOUND, "repository %s does not exist", op->repo);
+            return RUN_ABORT;
+        }
+        if (rc)
+            return fail_mdb(op, rc, "cannot read the repository");
+        if (!op->records_fn) {
+            OP_FAIL(op, STORAGE_INVALID, "a repository update without a function");
+            return RUN_ABORT;
+        }
+        return store_run_records(st, txn, op);
+    }
+    return op->kind == STORAGE_OP_REPO_CREATE ? run_create(st, txn, op) : run_delete(st, txn, op);
+}
+
+storage_status_t storage_repo_created_at(storage_reader_t *rd, const char *repo, uint64_t *out, storage_err_t *err)
+{
+    MDB_val k = {strlen(repo), (void *)repo}, v;
+    int rc = k.mv_size ? mdb_get(rd->txn, rd->st->dbi_repos, &k, &v) : MDB_NOTFOUND;
+    if (rc == MDB_NOTFOUND) {
+        store_err(err, STORAGE_NOT_FOUND, "repository %s does not exist", repo);
+        return STORAGE_NOT_FOUND;
+    }
+    if (rc || v.mv_size != sizeof(uint64_t)) {
+        store_err(err, STORAGE_IO, "cannot read repository %s: %s", repo, rc ? mdb_strerror(rc) : "damaged record");
+        return STORAGE_IO;
+    }
+    memcpy(out, v.mv_data, sizeof(*out));
+    return STORAGE_OK;
+}
+
+/* ---- images ---------------------------------------------------------------- */
+
+/* The subject stored in a manifest record ("" when none or damaged). */
+static void record_subject(const MDB_val *v, char *out, size_t cap)
+{
+    manifest_rec_t rec;
+    out[0] = '\0';
+    if (v->mv_size < sizeof(rec))
+        return;
+    memcpy(&rec, v->mv_data, sizeof(rec));
+    size_t off = sizeof(rec) + rec.media_type_len + 1u + rec.artifact_type_len + 1u;
+    if (rec.subject_len < cap && off + rec.subject_len <= v->mv_size) {
+        memcpy(out, (const char *)v->mv_data + off, rec.subject_len);
+        out[rec.subject_len] = '\0';
+    }
+}
+
+/* Deletes repo's manifest `digest`, its tags and its referrer record; MDB_NOTFOUND when absent. */
+static int delete_manifest(storage_t *st, MDB_txn *txn, const char *repo, const char *digest)
+{
+    char key[OCI_NAME_MAX + 2 * OCI_DIGEST_MAX + 3], subject[OCI_DIGEST_MAX];
+    MDB_val k = {store_key2(key, sizeof(key), repo, digest), key}, v;
+    int rc = mdb_get(txn, st->dbi_manifests, &k, &v);
+    if (rc)
+        return rc;
+    record_subject(&v, subject, sizeof(subject));
+    if ((rc = mdb_del(txn, st->dbi_manifests, &k, NULL)) != 0)
+        return rc;
+    /* its tags: a scan of the repository's tags (ECR's batch sizes are 100) */
+    char prefix[OCI_NAME_MAX + 2];
+    size_t plen = strlen(repo), dlen = strlen(digest);
+    memcpy(prefix, repo, plen);
+    prefix[plen++] = '\0';
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, st->dbi_tags, &cur)) != 0)
+        return rc;
+    char seek[OCI_NAME_MAX + OCI_TAG_MAX + 2];
+    k.mv_size = plen;
+    k.mv_data = prefix;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (k.mv_size < plen || k.mv_size > sizeof(seek) || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if (v.mv_size == dlen && memcmp(v.mv_data, digest, dlen) == 0) {
+            memcpy(seek, k.mv_data, k.mv_size);
+            k.mv_data = seek;
+            if ((rc = mdb_cursor_del(cur, 0)) != 0)
+                break;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (subject[0]) {
+        k.mv_size = store_key3(key, sizeof(key), repo, subject, digest);
+        k.mv_data = key;
+        rc = mdb_del(txn, st->dbi_referrers, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    return 0;
+}
+
+/* Whether some tag of repo names digest. */
+static bool digest_tagged(storage_t *st, MDB_txn *txn, const char *repo, const char *digest, int *rc_out)
+{
+    char prefix[OCI_NAME_MAX + 2];
+    size_t plen = strlen(repo), dlen = strlen(digest);
+    memcpy(prefix, repo, plen);
+    prefix[plen++] = '\0';
+    MDB_cursor *cur;
+    *rc_out = mdb_cursor_open(txn, st->dbi_tags, &cur);
+    if (*rc_out)
+        return false;
+    MDB_val k = {plen, prefix}, v;
+    bool found = false;
+    int rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !found; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        found = v.mv_size == dlen && memcmp(v.mv_data, digest, dlen) == 0;
+    }
+    mdb_cursor_close(cur);
+    *rc_out = rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+    return found;
+}
+
+static run_result_t run_images_delete(storage_t *st, MDB_txn *txn, storage_op_t *op)
+{
+    for (size_t i = 0; i < op->nimages; i++) {
+        storage_image_ref_t *im = &op->images[i];
+        char key[OCI_NAME_MAX + OCI_TAG_MAX + 2];
+        int rc;
+        im->status = STORAGE_OK;
+        if (im->ref.is_digest) {
+            im->digest = im->ref.digest;
+            rc = delete_manifest(st, txn, op->repo, im->digest.str);
+        } else {
+            MDB_val k = {store_key2(key, sizeof(key), op->repo, im->ref.tag), key}, v;
+            rc = k.mv_size ? mdb_get(txn, st->dbi_tags, &k, &v) : MDB_NOTFOUND;
+            if (rc == 0 && oci_digest_parse(v.mv_data, v.mv_size, &im->digest, NULL) != OCI_OK)
+                rc = MDB_CORRUPTED;
+            if (rc == 0)
+                rc = mdb_del(txn, st->dbi_tags, &k, NULL);
+            /* the last tag of an image takes the image with it, as in ECR */
+            if (rc == 0 && !digest_tagged(st, txn, op->repo, im->digest.str, &rc) && rc == 0) {
+                rc = delete_manifest(st, txn, op->repo, im->digest.str);
+                if (rc == MDB_NOTFOUND)
+                    rc = 0;
+            }
+        }
+        if (rc == MDB_NOTFOUND)
+            im->status = STORAGE_NOT_FOUND;
+        else if (rc)
+            return fail_mdb(op, rc, "cannot delete the image");
+    }
+    return RUN_COMMIT;
+}
+
+storage_status_t storage_images_list(storage_reader_t *rd, const char *repo, const char *after, storage_image_cb cb, void *ctx,
+                                     storage_err_t *err)
+{
+    char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
+    size_t plen = strlen(repo) + 1;
+    size_t klen = store_key2(key, sizeof(key), repo, after ? after : "");
+    if (!klen || plen > OCI_NAME_MAX + 1)
+        return STORAGE_OK;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(rd->txn, rd->st->dbi_manifests, &cur);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    MDB_val k = {klen, key}, v;
+    storage_status_t out = STORAGE_OK;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
+            break;
+        size_t dlen = k.mv_size - plen;
+        if (after && dlen == strlen(after) && memcmp((const char *)k.mv_data + plen, after, dlen) == 0)
+            continue;
+        manifest_rec_t rec;
+        char digest[OCI_DIGEST_MAX];
+        if (v.mv_size < sizeof(rec) || dlen >= sizeof(digest)) {
+            out = STORAGE_IO;
+            break;
+        }
+        memcpy(&rec, v.mv_data, sizeof(rec));
+        size_t need = sizeof(rec) + (size_t)rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1 + rec.body_len;
+        if (rec.format != STORE_FORMAT || need != v.mv_size) {
+            out = STORAGE_IO;
+            break;
+        }
+        memcpy(digest, (const char *)k.mv_data + plen, dlen);
+        digest[dlen] = '\0';
+        const char *p = (const char *)v.mv_data + sizeof(rec);
+        storage_image_t im = {.digest = digest,
+                              .media_type = p,
+                              .artifact_type = p + rec.media_type_len + 1,
+                              .subject = p + rec.media_type_len + 1 + rec.artifact_type_len + 1,
+                              .pushed_at = rec.pushed_at,
+                              .body = p + rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1,
+                              .len = rec.body_len};
+        if (!cb(ctx, &im))
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (out == STORAGE_IO) {
+        store_err(err, STORAGE_IO, "a manifest record of repository %s is damaged", repo);
+        return STORAGE_IO;
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    return STORAGE_OK;
+}
+
+storage_status_t storage_tag_entries(storage_reader_t *rd, const char *repo, storage_tag_cb cb, void *ctx, storage_err_t *err)
+{
+    char prefix[OCI_NAME_MAX + 2];
+    size_t plen = strlen(repo);
+    if (plen > OCI_NAME_MAX)
+        return STORAGE_OK;
+    memcpy(prefix, repo, plen);
+    prefix[plen++] = '\0';
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(rd->txn, rd->st->dbi_tags, &cur);
+    if (rc) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    MDB_val k = {plen, prefix}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        char tag[OCI_TAG_MAX + 1], digest[OCI_DIGEST_MAX];
+        size_t tlen = k.mv_size - plen;
+        if (tlen >= sizeof(tag) || v.mv_size >= sizeof(digest))
+            continue;
+        memcpy(tag, (const char *)k.mv_data + plen, tlen);
+        tag[tlen] = '\0';
+        memcpy(digest, v.mv_data, v.mv_size);
+        digest[v.mv_size] = '\0';
+        if (!cb(ctx, tag, digest))
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        store_err(err, store_mdb_status(rc), "cannot read the store: %s", mdb_strerror(rc));
+        return store_mdb_status(rc);
+    }
+    return STORAGE_OK;
+}
