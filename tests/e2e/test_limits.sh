@@ -62,7 +62,8 @@ run_case "berthd takes the limits' flags (and --help describes them); refuses --
 # loops that did start were waiting for it at the start-up barrier, for ever.
 # RLIMIT_NPROC does not bind root, so berthd runs as nobody; the limit leaves
 # room for nobody's other tasks, berthd's main thread, storage's threads (five
-# today: the writer, the hasher and three file threads) and at least one loop,
+# today: the writer, the hasher and three file threads), the garbage
+# collector's thread (started before the loops) and at least one loop,
 # so a loop that started has to be told to stop.
 t_thread_cannot_start() {
     if [[ $(id -u) != 0 ]] || ! command -v setpriv >/dev/null || ! command -v prlimit >/dev/null; then
@@ -75,7 +76,7 @@ t_thread_cannot_start() {
     # LeakSanitizer's check at exit needs a thread of its own too; a hung berthd
     # ignores SIGTERM (its main thread waits at the barrier), hence -k
     ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-        run timeout -k 2 20 setpriv --reuid=65534 --regid=65534 --clear-groups prlimit --nproc=$((others + 7)) \
+        run timeout -k 2 20 setpriv --reuid=65534 --regid=65534 --clear-groups prlimit --nproc=$((others + 8)) \
         "$BERTHD" --listen "127.0.0.1:$(free_port)" --data "$d/data" --insecure-no-auth --threads 4
     expect_exit 1
     expect_stderr_match '^berthd: cannot start event-loop thread [2-4] of 4: '
