@@ -312,7 +312,8 @@ int main(int argc, char **argv)
     printf("%-26s %12s %12s %8s\n", "", "undisturbed", "during gc", "ratio");
     printf("%-26s %12.0f %12.0f %7.0f%%\n", "push 4 KiB (synced) /s", base.push_rate, during.push_rate,
            100 * during.push_rate / base.push_rate);
-    printf("%-26s %12.0f %12.0f %7.0f%%\n", "manifest GET /s", base.get_rate, during.get_rate, 100 * during.get_rate / base.get_rate);
+    printf("%-26s %12.0f %12.0f %7.0f%%\n", "manifest GET /s", base.get_rate, during.get_rate,
+           100 * during.get_rate / base.get_rate);
     storage_close(st);
     return 0;
 }
