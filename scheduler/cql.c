@@ -396,19 +396,65 @@ static sched_status_t parse_or(parser_t *p, node_t **out);
 #define REGEX_MAX_BOUNDED 2
 /* '+' or {n,m} after a group copies the group: nested, each level doubles it */
 #define REGEX_MAX_GROUP_REPEATS 4
+/* glibc's parser and its epsilon-closure pass recurse over the tree: both are
+ * kept shallow and small (an ECS attribute value is at most 128 characters) */
+#define REGEX_MAX_LEN 256
+#define REGEX_MAX_DEPTH 8
+
+/* One open group of the translator: whether the alternative being read, and
+ * any finished one, can match the empty string. */
+typedef struct {
+    bool alt_nullable;
+    bool any_alt_nullable;
+} regex_group_t;
+
+/* The translator's walk over a pattern: the atom just read (its quantifier
+ * may still follow) and the stack of open groups. */
+typedef struct {
+    regex_group_t groups[REGEX_MAX_DEPTH + 1];
+    int depth;
+    bool atom_pending;
+    bool atom_nullable;
+} regex_walk_t;
+
+/* the pending atom joins its alternative: the alternative stays nullable only if the atom is */
+static void regex_walk_commit(regex_walk_t *w)
+{
+    if (w->atom_pending)
+        w->groups[w->depth].alt_nullable = w->groups[w->depth].alt_nullable && w->atom_nullable;
+    w->atom_pending = false;
+}
+
+static void regex_walk_atom(regex_walk_t *w, bool nullable)
+{
+    regex_walk_commit(w);
+    w->atom_pending = true;
+    w->atom_nullable = nullable;
+}
 
 /* Translates a Java regex into an anchored POSIX ERE: Java's shorthand classes
  * become bracket expressions; the lazy and possessive markers (+? ++ *? ...)
  * are dropped, which cannot change whether a whole value matches except for
- * possessive backtracking; a quantifier on a quantifier and large {n,m}
- * bounds are refused. NULL with *why set on a refusal, NULL alone when out
- * of memory; *where gets the offset of the refused character. */
+ * possessive backtracking. Refused, because glibc's compile time explodes on
+ * them (fuzzing found each): a quantifier on a quantifier, large or many
+ * {n,m} bounds, many repeated groups, a repeated part that can match the
+ * empty string ("(a|)+", "(a*)*": glibc's epsilon closures then recurse
+ * exponentially), deep nesting, long patterns. Back-references are refused
+ * (they make matching exponential) and parentheses must balance (an
+ * unmatched ')' would close the anchoring group). NULL with *why set on a
+ * refusal, NULL alone when out of memory; *where gets the offset of the
+ * refused character. */
 static char *java_regex_to_posix(const char *re, const char **why, size_t *where)
 {
     size_t n = strlen(re);
+    *why = NULL;
+    if (n > REGEX_MAX_LEN) {
+        *why = "a regular expression may be at most 256 characters long";
+        *where = REGEX_MAX_LEN;
+        return NULL;
+    }
     /* the longest expansion, "\\D" -> "[^[:digit:]]", grows 2 bytes into 12; plus "^(" ")$" */
     char *out = malloc(n * 6 + 8);
-    *why = NULL;
     if (!out)
         return NULL;
     char *o = out;
@@ -416,13 +462,15 @@ static char *java_regex_to_posix(const char *re, const char **why, size_t *where
     *o++ = '(';
     bool prev_quant = false, prev_close = false;
     int bounded = 0, group_repeats = 0;
+    regex_walk_t w = {.groups = {{.alt_nullable = true}}};
     for (size_t i = 0; i < n; i++) {
         char c = re[i];
         bool after_group = prev_close;
         prev_close = false;
         if (c == '\\' && i + 1 < n) {
             const char *rep = NULL;
-            switch (re[i + 1]) {
+            char e = re[i + 1];
+            switch (e) {
             case 'd':
                 rep = "[[:digit:]]";
                 break;
@@ -444,6 +492,12 @@ static char *java_regex_to_posix(const char *re, const char **why, size_t *where
             default:
                 break;
             }
+            if (e >= '1' && e <= '9') {
+                *why = "back-references are not supported";
+                *where = i;
+                free(out);
+                return NULL;
+            }
             if (rep) {
                 size_t k = strlen(rep);
                 memcpy(o, rep, k);
@@ -452,6 +506,8 @@ static char *java_regex_to_posix(const char *re, const char **why, size_t *where
                 *o++ = re[i];
                 *o++ = re[i + 1];
             }
+            /* glibc's \b \B \< \> \` \' match a position, not a character */
+            regex_walk_atom(&w, strchr("bB<>`'", e) != NULL);
             i++;
             prev_quant = false;
             continue;
@@ -475,11 +531,18 @@ static char *java_regex_to_posix(const char *re, const char **why, size_t *where
             memcpy(o, re + i, stop - i);
             o += stop - i;
             i = stop - 1;
+            regex_walk_atom(&w, false);
             prev_quant = false;
             continue;
         }
         if ((c == '+' || c == '{') && after_group && ++group_repeats > REGEX_MAX_GROUP_REPEATS) {
             *why = "at most 4 groups may be repeated with + or {n,m}";
+            *where = i;
+            free(out);
+            return NULL;
+        }
+        if ((c == '*' || c == '+' || c == '{') && !prev_quant && w.atom_pending && w.atom_nullable) {
+            *why = "a repeated part must not be able to match the empty string";
             *where = i;
             free(out);
             return NULL;
@@ -491,8 +554,11 @@ static char *java_regex_to_posix(const char *re, const char **why, size_t *where
                 free(out);
                 return NULL;
             }
-            if (!prev_quant)
+            if (!prev_quant) {
                 *o++ = c;
+                if (c != '+')
+                    w.atom_nullable = true;
+            }
             prev_quant = true;
             continue;
         }
@@ -522,12 +588,48 @@ static char *java_regex_to_posix(const char *re, const char **why, size_t *where
             memcpy(o, re + i, j + 1 - i);
             o += j + 1 - i;
             i = j;
+            if (lo == 0)
+                w.atom_nullable = true;
             prev_quant = true;
             continue;
+        }
+        if (c == '(') {
+            regex_walk_commit(&w);
+            if (w.depth == REGEX_MAX_DEPTH) {
+                *why = "groups may be nested at most 8 deep";
+                *where = i;
+                free(out);
+                return NULL;
+            }
+            w.groups[++w.depth] = (regex_group_t){.alt_nullable = true};
+        } else if (c == '|') {
+            regex_walk_commit(&w);
+            regex_group_t *g = &w.groups[w.depth];
+            g->any_alt_nullable = g->any_alt_nullable || g->alt_nullable;
+            g->alt_nullable = true;
+        } else if (c == ')') {
+            regex_walk_commit(&w);
+            if (w.depth == 0) {
+                *why = "a ')' has no '(' to close";
+                *where = i;
+                free(out);
+                return NULL;
+            }
+            regex_group_t *g = &w.groups[w.depth--];
+            regex_walk_atom(&w, g->any_alt_nullable || g->alt_nullable);
+        } else {
+            /* ^ and $ match a position; anything else one character */
+            regex_walk_atom(&w, c == '^' || c == '$');
         }
         *o++ = c;
         prev_quant = false;
         prev_close = c == ')';
+    }
+    if (w.depth != 0) {
+        *why = "a '(' is never closed";
+        *where = n;
+        free(out);
+        return NULL;
     }
     *o++ = ')';
     *o++ = '$';

@@ -363,6 +363,39 @@ Test(cql_malformed, regexes_that_would_explode_are_refused)
     expect_syntax("attribute:a =~ ((((((a)+)+)+)+)+)+", 31, "groups");
 }
 
+Test(cql_malformed, regexes_whose_repeated_part_can_be_empty_are_refused)
+{
+    /* empty alternatives under nested '+' sent glibc's epsilon closures into
+     * exponential recursion: the fuzzer's input held CI's fuzzing past its timeout */
+    expect_syntax("attribute:a =~ '((((((a)+||||||||||||||||||||||||||||||||||||||||||)+)+)))+'", 68, "empty string");
+    expect_syntax("attribute:a =~ (a|)+", 19, "empty string");
+    expect_syntax("attribute:a =~ (a*)*", 19, "empty string");
+    expect_syntax("attribute:a =~ ()+", 17, "empty string");
+    expect_syntax("attribute:a =~ (b?|c){2}", 21, "empty string");
+    expect_syntax("attribute:a =~ '\\b+'", 18, "empty string");
+    expect_syntax("attribute:a =~ ^*", 16, "empty string");
+}
+
+Test(cql_malformed, regex_shape_limits)
+{
+    expect_syntax("attribute:a =~ '(a)\\1'", 19, "back-references");
+    expect_syntax("attribute:a =~ 'a)|(b'", 17, "no '('");
+    expect_syntax("attribute:a =~ '(a'", 18, "never closed");
+    expect_syntax("attribute:a =~ (((((((((a)))))))))", 23, "nested at most 8");
+    static char expr[400];
+    strcpy(expr, "attribute:a =~ ");
+    memset(expr + 15, 'x', 300);
+    expect_syntax(expr, 15 + 256, "256 characters");
+}
+
+Test(cql_operators, regexes_within_the_shape_limits_are_accepted)
+{
+    /* a part that must consume a character may repeat; groups may nest 8 deep */
+    SELECTS("attribute:ecs.instance-type =~ '(t|m)+[0-9]\\.(x?l|sm)+.*'", "0,4");
+    SELECTS("attribute:ecs.instance-type =~ '(a*b|t2|c?m5)+.*'", "0,3,4");
+    SELECTS("attribute:ecs.instance-type =~ ((((((((t2.small))))))))", "0");
+}
+
 Test(cql_operators, java_regex_markers_are_accepted)
 {
     /* lazy and possessive markers do not change whether a whole value matches */
