@@ -629,6 +629,15 @@ run() {
     timeout "${E2E_CMD_TIMEOUT:-120}" "$@" >"$E2E_TMP/cmd.out" 2>"$E2E_TMP/cmd.err" </dev/null || CMD_STATUS=$?
 }
 
+# run_stdin CMD...: as run, but CMD reads this shell's stdin (a here-document: run
+# itself gives its command /dev/null, so `run python3 - <<EOF` would run nothing).
+run_stdin() {
+    E2E_LAST_REQUEST="\$ $* <stdin"
+    [[ ${E2E_VERBOSE:-0} == 1 ]] && printf '%s\n' "$E2E_LAST_REQUEST"
+    CMD_STATUS=0
+    timeout "${E2E_CMD_TIMEOUT:-120}" "$@" >"$E2E_TMP/cmd.out" 2>"$E2E_TMP/cmd.err" || CMD_STATUS=$?
+}
+
 cmd_out() { cat "$E2E_TMP/cmd.out"; }
 
 # expect_exit N: the last `run` exited with N (a diff shows the end of its stderr).
