@@ -45,6 +45,9 @@ typedef enum {
     K_ARN,
     K_REPO_NAMES,
     K_LAYER_DIGESTS,
+    K_UPLOAD_ID,
+    K_BYTE_OFFSET,
+    K_PART_BLOB,
 } kind_t;
 
 typedef struct {
@@ -115,6 +118,22 @@ static const shape_t shapes[] = {
       {"imageDigest", K_DIGEST, false}}},
     {"BatchCheckLayerAvailability",
      {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"layerDigests", K_LAYER_DIGESTS, true}}},
+    /* the layer operations (server/ecr/layers.c) */
+    {"GetDownloadUrlForLayer",
+     {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"layerDigest", K_DIGEST, true}}},
+    {"InitiateLayerUpload", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"UploadLayerPart",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"uploadId", K_UPLOAD_ID, true},
+      {"partFirstByte", K_BYTE_OFFSET, true},
+      {"partLastByte", K_BYTE_OFFSET, true},
+      {"layerPartBlob", K_PART_BLOB, true}}},
+    {"CompleteLayerUpload",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"uploadId", K_UPLOAD_ID, true},
+      {"layerDigests", K_LAYER_DIGESTS, true}}},
 };
 
 bool ecr_name_valid(const char *s)
@@ -283,6 +302,17 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
             return bad(err, f, "a list of 1 to %d digests", ECR_IDS_MAX);
         json_array_foreach(v, i, item) if (!str_ok(item, 1000)) return bad(err, f, "a list of 1 to %d digests (strings)",
                                                                            ECR_IDS_MAX);
+        return 0;
+    case K_UPLOAD_ID:
+        /* ECR's are UUIDs, Berth's 32 hex digits: an unknown one is UploadNotFoundException, not a shape error */
+        return str_ok(v, 256) ? 0 : bad(err, f, "an upload id (a string) from InitiateLayerUpload");
+    case K_BYTE_OFFSET:
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return bad(err, f, "a byte offset: an integer of at least 0");
+        return 0;
+    case K_PART_BLOB:
+        if (!json_is_string(v) || json_string_length(v) > ECR_LAYER_PART_MAX_B64)
+            return bad(err, f, "a part of at most %zu bytes (20 MiB), base64-encoded", ECR_LAYER_PART_MAX_BYTES);
         return 0;
     case K_REPO_NAMES:
         if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > ECR_NAMES_MAX)
