@@ -194,6 +194,64 @@ t_download_url() {
 }
 run_case "a download URL is fetched by curl without credentials (200, HEAD, Range 206); a changed signature, expiry, blob or repository → 403 DENIED" t_download_url
 
+t_berth_cli() {
+    [[ -n ${BERTH_CLI:-} && -x ${BERTH_CLI:-} ]] || skip_case "BERTH_CLI (the berth binary) is not set"
+    [[ -s $PUSHED ]] || { fail "the push case did not finish"; return 0; }
+    local B=("$BERTH_CLI" ecr) arn digest
+    export BERTH_ENDPOINT_URL=$BASE
+    digest=$(jq -r .manifest "$PUSHED")
+    run "${B[@]}" create-repository --repository-name e2e/cli-made --image-scanning-configuration scanOnPush=true \
+        --encryption-configuration encryptionType=KMS,kmsKey=alias/k --tags Key=team,Value=infra Key=env,Value=prod
+    expect_success
+    expect_out_jq '.repository | [.imageScanningConfiguration.scanOnPush, .encryptionConfiguration]' '[true,{"encryptionType":"KMS","kmsKey":"alias/k"}]'
+    arn=$(jq -r .repository.repositoryArn "$E2E_TMP/cmd.out")
+    run "${B[@]}" list-tags-for-resource --resource-arn "$arn"
+    expect_out_jq '[.tags[] | .Key + "=" + .Value] | sort' '["env=prod","team=infra"]'
+    run "${B[@]}" untag-resource --resource-arn "$arn" --tag-keys team env
+    expect_success
+    run "${B[@]}" tag-resource --resource-arn "$arn" --tags Key=owner,Value=me
+    expect_success
+    run "${B[@]}" list-tags-for-resource --resource-arn "$arn"
+    expect_out_jq '.tags' '[{"Key":"owner","Value":"me"}]'
+    run "${B[@]}" put-image-scanning-configuration --repository-name e2e/cli-made --image-scanning-configuration scanOnPush=false
+    expect_out_jq .imageScanningConfiguration.scanOnPush false
+    # pages: one repository a page; named repositories
+    run "${B[@]}" describe-repositories --max-results 1
+    expect_out_jq '[(.repositories | length), (.nextToken | type)]' '[1,"string"]'
+    run "${B[@]}" describe-repositories --max-results 1 --next-token "$(jq -r .nextToken "$E2E_TMP/cmd.out")"
+    expect_out_jq '.repositories | length' 1
+    run "${B[@]}" describe-repositories --repository-names e2e/layers e2e/cli-made
+    expect_out_jq '[.repositories[].repositoryName] | sort' '["e2e/cli-made","e2e/layers"]'
+    # images: a second tag by put-image (file://), then filters, ids, pages, batch get and delete
+    "${B[@]}" batch-get-image --repository-name e2e/layers --image-ids imageTag=api >"$E2E_TMP/get.json" ||
+        fail "batch-get-image failed"
+    jq -j '.images[0].imageManifest' "$E2E_TMP/get.json" >"$E2E_TMP/manifest.json"
+    run "${B[@]}" put-image --repository-name e2e/layers --image-tag api2 --image-manifest "file://$E2E_TMP/manifest.json"
+    expect_out_jq .image.imageId.imageDigest "\"$digest\""
+    run "${B[@]}" list-images --repository-name e2e/layers --filter tagStatus=TAGGED --max-results 1
+    # one image a page, and an image's tags are never split across pages
+    expect_out_jq '[.imageIds[].imageTag] | sort' '["api","api2"]'
+    run "${B[@]}" list-images --repository-name e2e/layers --filter tagStatus=UNTAGGED
+    expect_out_jq .imageIds '[]'
+    run "${B[@]}" describe-images --repository-name e2e/layers --image-ids imageTag=api2 "imageDigest=$digest"
+    expect_out_jq '[.imageDetails[].imageTags | sort] | unique' '[["api","api2"]]'
+    run "${B[@]}" batch-check-layer-availability --repository-name e2e/layers --layer-digests "$(jq -r .layer "$PUSHED")" "sha256:$(printf '0%.0s' {1..64})"
+    expect_out_jq '[(.layers | length), .failures[0].failureCode]' '[1,"MissingLayerDigest"]'
+    run "${B[@]}" describe-image-scan-findings --repository-name e2e/layers --image-id imageTag=api
+    expect_exit 1
+    expect_stderr_match ScanNotFoundException
+    run "${B[@]}" batch-delete-image --repository-name e2e/layers --image-ids imageTag=api2 imageTag=nope
+    expect_out_jq '[.imageIds[0].imageTag, .failures[0].failureCode]' '["api2","ImageNotFound"]'
+    # bad input is refused before sending
+    run "${B[@]}" list-images --repository-name e2e/layers --filter tagStatus
+    expect_exit 2
+    expect_stderr_match "--filter takes key=value"
+    run "${B[@]}" describe-images --repository-name e2e/layers --max-results many
+    expect_exit 2
+    expect_stderr_match "--max-results takes a whole number"
+}
+run_case "berth ecr: create-repository's scanning, encryption and tags; tag/untag/list-tags-for-resource; put-image-scanning-configuration; describe-repositories --repository-names/--max-results/--next-token; put-image, batch-get-image, list-images --filter/--max-results, describe-images --image-ids, batch-check-layer-availability, describe-image-scan-findings, batch-delete-image; malformed options refused" t_berth_cli
+
 # Expiry: berthd's credential clock moved past the URL's 15 minutes.
 restart_registry --clock-offset 1000
 t_download_url_expires() {
