@@ -533,7 +533,7 @@ static json_t *param_json(const admin_param_t *p, const char *value, cli_err_t *
         errno = 0;
         long long n = strtoll(value, &end, 10);
         if (errno || end == value || *end || n < 0) {
-            cli_fail(e, "%s takes a whole number, not '%s'", p->flag, value);
+            cli_fail(e, "%s takes a whole number%s, not '%s'", p->flag, strstr(p->param, "Seconds") ? " of seconds" : "", value);
             return NULL;
         }
         return json_integer(n);
