@@ -284,6 +284,10 @@ typedef struct {
     size_t form_len;
     server_caller_t caller; /* authenticated by SigV4 */
     char request_id[37];
+    /* UploadLayerPart: the base64 of layerPartBlob, left in the raw body (body's member is "") */
+    const char *part_blob;
+    size_t part_blob_len;
+    bool has_part_blob;
 } aws_req_t;
 
 struct aws_operation {

@@ -594,7 +594,21 @@ int aws_route(server_t *srv, h2o_req_t *req)
             a.op->handle(&a);
         } else {
             json_error_t jerr;
-            a.body = json_loadb(len ? req->entity.base : "{}", len ? len : 2, 0, &jerr);
+            const char *text = len ? req->entity.base : "{}";
+            size_t text_len = len ? len : 2, off, n;
+            char *rest = NULL;
+            /* a layer part's base64 stays where it is: jansson parses the rest (ecr_request.h) */
+            if (part && ecr_part_blob_find(text, text_len, &off, &n) && (rest = malloc(text_len - n + 1))) {
+                memcpy(rest, text, off);
+                memcpy(rest + off, text + off + n, text_len - off - n);
+                a.part_blob = text + off;
+                a.part_blob_len = n;
+                a.has_part_blob = true;
+                text = rest;
+                text_len -= n;
+            }
+            a.body = json_loadb(text, text_len, 0, &jerr);
+            free(rest);
             if (!json_is_object(a.body))
                 aws_send_error(&a, 400, "SerializationException", "the request body is not a JSON object: %s", jerr.text);
             else

@@ -255,7 +255,10 @@ static void upload_layer_part(aws_req_t *a)
     if (!repo || !offset_param(a, "partFirstByte", &first) || !offset_param(a, "partLastByte", &last))
         return;
     json_t *blob = json_object_get(a->body, "layerPartBlob");
-    if (!json_is_string(blob) || json_string_length(blob) > ECR_LAYER_PART_MAX_B64) {
+    /* the envelope leaves a big part in the raw body (ecr_part_blob_find) */
+    const char *b64 = a->has_part_blob ? a->part_blob : json_string_value(blob);
+    size_t b64_len = a->has_part_blob ? a->part_blob_len : json_string_length(blob);
+    if (!json_is_string(blob) || b64_len > ECR_LAYER_PART_MAX_B64) {
         aws_send_error(a, 400, "InvalidParameterException",
                        "Invalid parameter at 'layerPartBlob': a part of at most %zu bytes (20 MiB), base64-encoded, is required",
                        ECR_LAYER_PART_MAX_BYTES);
@@ -264,13 +267,12 @@ static void upload_layer_part(aws_req_t *a)
     const char *id = upload_param(a, repo, &offset);
     if (!id)
         return;
-    size_t b64_len = json_string_length(blob);
     server_op_t *sop = layer_op(a, repo, STORAGE_OP_UPLOAD_APPEND, part_stored);
     if (!sop)
         return;
     layer_op_t *l = sop->user;
     size_t cap = b64_len / 4 * 3;
-    long n = (l->data = malloc(cap ? cap : 1)) ? b64_decode_part(json_string_value(blob), b64_len, l->data, cap) : -2;
+    long n = (l->data = malloc(cap ? cap : 1)) ? b64_decode_part(b64, b64_len, l->data, cap) : -2;
     if (n < 0 || (size_t)n > ECR_LAYER_PART_MAX_BYTES) {
         server_op_free(sop);
         if (n == -2)

@@ -367,3 +367,69 @@ int ecr_request_check(const char *op, const json_t *body, ecr_request_err_t *err
     }
     return 0;
 }
+
+/* One JSON string starting at b[i] == '"': the index of its closing quote
+ * (len when cut short); *escaped when it holds a backslash. */
+static size_t string_end(const char *b, size_t len, size_t i, bool *escaped)
+{
+    *escaped = false;
+    for (i++; i < len; i++) {
+        if (b[i] == '\\') {
+            *escaped = true;
+            i++;
+        } else if (b[i] == '"') {
+            return i;
+        }
+    }
+    return len;
+}
+
+static size_t skip_ws(const char *b, size_t len, size_t i)
+{
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
+    return i;
+}
+
+int ecr_part_blob_find(const char *b, size_t len, size_t *off, size_t *n)
+{
+    static const char key[] = "layerPartBlob";
+    size_t depth = 0;
+    int found = 0;
+    bool seen = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = b[i];
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return 0;
+            depth--;
+        } else if (c == '"') {
+            bool escaped;
+            size_t end = string_end(b, len, i, &escaped);
+            if (end >= len)
+                return 0;
+            /* a member name of the top-level object is followed by ':' */
+            size_t next = skip_ws(b, len, end + 1);
+            bool is_key = depth == 1 && next < len && b[next] == ':';
+            if (is_key && !escaped && end - i - 1 == sizeof(key) - 1 && memcmp(b + i + 1, key, sizeof(key) - 1) == 0) {
+                size_t v = skip_ws(b, len, next + 1);
+                if (v >= len || seen) /* given twice: jansson decides which counts */
+                    return 0;
+                seen = true;
+                if (b[v] == '"') {
+                    size_t vend = string_end(b, len, v, &escaped);
+                    if (vend >= len || escaped)
+                        return 0;
+                    *off = v + 1;
+                    *n = vend - v - 1;
+                    found = 1;
+                    end = vend;
+                }
+            }
+            i = end;
+        }
+    }
+    return depth == 0 ? found : 0;
+}
