@@ -246,6 +246,8 @@ void server_thread_drop_ops(server_thread_t *t);
 /* ---- /v2/ handlers: one file per resource under server/v2/ ---- */
 
 int v2_blob_get(v2_req_t *r);
+/* GET/HEAD with a signed URL's query (auth_blob_url_signed): no credentials, the signature decides. */
+int v2_blob_get_signed(v2_req_t *r);
 int v2_blob_delete(v2_req_t *r);
 int v2_upload_start(v2_req_t *r);
 int v2_upload_patch(v2_req_t *r);
@@ -282,6 +284,10 @@ typedef struct {
     size_t form_len;
     server_caller_t caller; /* authenticated by SigV4 */
     char request_id[37];
+    /* UploadLayerPart: the base64 of layerPartBlob, left in the raw body (body's member is "") */
+    const char *part_blob;
+    size_t part_blob_len;
+    bool has_part_blob;
 } aws_req_t;
 
 struct aws_operation {
@@ -297,6 +303,7 @@ extern const aws_operation_t ecr_operations[];        /* server/ecr/auth.c */
 extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
 extern const aws_operation_t ecr_repo_operations[];   /* server/ecr/repos.c */
 extern const aws_operation_t ecr_image_operations[];  /* server/ecr/images.c */
+extern const aws_operation_t ecr_layer_operations[];  /* server/ecr/layers.c */
 /* server/ecr/pulls.c: lastRecordedPullTime. ecr_note_pull is called by a
  * manifest GET and never waits (the first pull of an image each day submits
  * a write); ecr_last_pull reads it (false: never recorded); ecr_forget_pulls
