@@ -302,11 +302,11 @@ extern const aws_operation_t ecr_repo_operations[];   /* server/ecr/repos.c */
 extern const aws_operation_t ecr_image_operations[];  /* server/ecr/images.c */
 /* server/ecr/lifecycle.c: the lifecycle policy operations (and Berth's
  * RunLifecyclePolicy); ecr_lifecycle_forget deletes a repository's policy
- * inside DeleteRepository's commit. ecr_lifecycle_start keeps the previews
+ * (and drops its preview) inside DeleteRepository's commit. ecr_lifecycle_start keeps the previews
  * and, when interval_seconds is not 0, runs every stored policy that often
  * on a thread of its own; NULL (err says why) on failure. */
 extern const aws_operation_t ecr_lifecycle_operations[];
-storage_status_t ecr_lifecycle_forget(storage_records_t *rs, const char *repo, storage_err_t *err);
+storage_status_t ecr_lifecycle_forget(server_t *srv, storage_records_t *rs, const char *repo, storage_err_t *err);
 typedef struct ecr_lifecycle ecr_lifecycle_t;
 ecr_lifecycle_t *ecr_lifecycle_start(server_t *srv, uint64_t interval_seconds, char *err, size_t cap);
 void ecr_lifecycle_stop(ecr_lifecycle_t *lc);

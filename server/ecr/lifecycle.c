@@ -19,9 +19,9 @@
  * event loop; scheduled runs evaluate on their own thread.
  *
  * Previews are kept in memory, the last one per repository, as ECR keeps
- * the last (a restart forgets them; so does a repository deleted and made
- * again, recognised by its createdAt); at most LC_PREVIEWS_MAX repositories'
- * previews are kept, the oldest dropped first.
+ * the last (a restart forgets them; DeleteRepository drops its own, from
+ * inside its commit); at most LC_PREVIEWS_MAX repositories' previews are
+ * kept, the oldest dropped first.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -46,8 +46,14 @@ static void policy_key(const char *repo, char *out, size_t cap)
     snprintf(out, cap, "lifecycle/%s", repo);
 }
 
-storage_status_t ecr_lifecycle_forget(storage_records_t *rs, const char *repo, storage_err_t *err)
+static void preview_drop(ecr_lifecycle_t *lc, const char *repo);
+
+storage_status_t ecr_lifecycle_forget(server_t *srv, storage_records_t *rs, const char *repo, storage_err_t *err)
 {
+    /* the preview too: a repository made again under this name must not show it (were the
+     * commit to fail after this, the repository would only have lost its preview) */
+    if (srv->lifecycle)
+        preview_drop(srv->lifecycle, repo);
     char key[OCI_NAME_MAX + 16];
     policy_key(repo, key, sizeof(key));
     storage_status_t s = storage_record_del(rs, ECR_SPACE, key, err);
@@ -227,7 +233,6 @@ static json_t *result_json(const lc_img_t *x, int64_t rule)
 typedef struct lc_preview {
     struct lc_preview *next;
     char repo[OCI_NAME_MAX + 1];
-    uint64_t created_at; /* the repository's: a preview never outlives its repository */
     char *text;
     json_t *results; /* array of results in digest order */
 } lc_preview_t;
@@ -250,6 +255,20 @@ static void preview_free(lc_preview_t *p)
     free(p->text);
     json_decref(p->results);
     free(p);
+}
+
+static void preview_drop(ecr_lifecycle_t *lc, const char *repo)
+{
+    pthread_mutex_lock(&lc->lock);
+    for (lc_preview_t **pp = &lc->previews; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->repo, repo) == 0) {
+            lc_preview_t *old = *pp;
+            *pp = old->next;
+            preview_free(old);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lc->lock);
 }
 
 /* Keeps pv as repo's preview (taking it). */
@@ -675,7 +694,6 @@ static void start_lifecycle_policy_preview(aws_req_t *a)
         return;
     }
     snprintf(pv->repo, sizeof(pv->repo), "%s", repo);
-    storage_repo_created_at(a->rd, repo, &pv->created_at, NULL);
     pv->text = text;
     pv->results = results;
     preview_keep(a->srv->lifecycle, pv);
@@ -719,8 +737,6 @@ static void get_lifecycle_policy_preview(aws_req_t *a)
     }
     const char *status = json_string_value(json_object_get(json_object_get(a->body, "filter"), "tagStatus"));
     bool want_tagged = status && strcmp(status, "TAGGED") == 0, want_untagged = status && strcmp(status, "UNTAGGED") == 0;
-    uint64_t created = 0;
-    storage_repo_created_at(a->rd, repo, &created, NULL);
     ecr_lifecycle_t *lc = a->srv->lifecycle;
     json_t *page = json_array(), *out = NULL;
     size_t total = 0;
@@ -731,7 +747,7 @@ static void get_lifecycle_policy_preview(aws_req_t *a)
         lc_preview_t *pv = lc->previews;
         while (pv && strcmp(pv->repo, repo) != 0)
             pv = pv->next;
-        if (pv && pv->created_at == created) {
+        if (pv) {
             found = true;
             total = json_array_size(pv->results);
             size_t i;

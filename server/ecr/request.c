@@ -20,7 +20,8 @@
 #define ECR_ARN_MAX 2048
 #define ECR_KMS_KEY_MAX 2048
 #define ECR_MEDIA_TYPES_MAX 100
-/* lifecyclePolicyText: at most 30,720 characters; GetLifecyclePolicyPreview pages of 1 to 100 */
+/* lifecyclePolicyText: 100 to 30,720 characters; GetLifecyclePolicyPreview pages of 1 to 100 */
+#define ECR_LIFECYCLE_TEXT_MIN 100
 #define ECR_LIFECYCLE_TEXT_MAX 30720
 #define ECR_PREVIEW_PAGE_MAX 100
 /* PutImage: a manifest of 4 MiB at most (as the /v2/ API) */
@@ -223,9 +224,9 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
             return bad(err, f, "failed to satisfy constraint: 'Member must have value between 1 and %d'", ECR_PREVIEW_PAGE_MAX);
         return 0;
     case K_LIFECYCLE_TEXT:
-        if (!str_ok(v, ECR_LIFECYCLE_TEXT_MAX))
-            return bad(err, f, "failed to satisfy constraint: 'Member must have length less than or equal to %d' (a string)",
-                       ECR_LIFECYCLE_TEXT_MAX);
+        if (!str_ok(v, ECR_LIFECYCLE_TEXT_MAX) || json_string_length(v) < ECR_LIFECYCLE_TEXT_MIN)
+            return bad(err, f, "failed to satisfy constraint: 'Member must be a string of %d to %d characters'",
+                       ECR_LIFECYCLE_TEXT_MIN, ECR_LIFECYCLE_TEXT_MAX);
         return 0;
     case K_TOKEN:
         return str_ok(v, ECR_TOKEN_MAX) ? 0 : bad(err, f, "not a token this registry gave");
