@@ -14,7 +14,9 @@
  * real clock plus --clock-offset, which tests use to age images); a run
  * then deletes the expired images by digest in one STORAGE_OP_IMAGES_DELETE,
  * the same store call as BatchDeleteImage (their blobs go at the next
- * garbage collection). Evaluation is quick (it sorts the repository's
+ * garbage collection), each only if it has as many tags in the commit as
+ * at evaluation (STORAGE_OP_IF_TAGS_UNCHANGED): an image tagged meanwhile
+ * stays. Evaluation is quick (it sorts the repository's
  * images once per rule), so previews and requested runs evaluate on the
  * event loop; scheduled runs evaluate on their own thread.
  *
@@ -316,6 +318,7 @@ static storage_image_ref_t *expired_refs(const lc_repo_t *r, size_t *n)
         if (!r->rule[i])
             continue;
         refs[k].ref.is_digest = true;
+        refs[k].tags = (uint32_t)r->v[i].ntags;
         if (oci_digest_parse(r->v[i].digest, strlen(r->v[i].digest), &refs[k].ref.digest, NULL) == OCI_OK)
             k++;
     }
@@ -392,6 +395,7 @@ static void scheduled_run(ecr_lifecycle_t *lc, const char *repo)
     snprintf(op.repo, sizeof(op.repo), "%s", repo);
     op.images = refs;
     op.nimages = n;
+    op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
     storage_execute(lc->srv->storage, &op);
     size_t gone = 0;
     for (size_t i = 0; i < n; i++)
@@ -806,16 +810,17 @@ static void run_done(server_op_t *sop, h2o_req_t *req)
 {
     lc_run_t *r = sop->user;
     r->a.req = req;
-    log_run("requested", r->repo, &sop->op, sop->op.nimages);
-    if (sop->op.status != STORAGE_OK) {
-        aws_send_error(&r->a, sop->op.status == STORAGE_FULL ? 503 : 500, "ServerException", "%s", sop->op.err.msg);
-        return;
-    }
-    /* an image another request deleted meanwhile is not reported as expired by this run */
+    /* an image deleted meanwhile, or tagged since it was evaluated (it stays), is not reported */
     json_t *done = json_array();
     for (size_t i = 0; done && i < sop->op.nimages; i++)
         if (r->refs[i].status == STORAGE_OK)
             json_array_append(done, json_array_get(r->results, i));
+    log_run("requested", r->repo, &sop->op, json_array_size(done));
+    if (sop->op.status != STORAGE_OK) {
+        json_decref(done);
+        aws_send_error(&r->a, sop->op.status == STORAGE_FULL ? 503 : 500, "ServerException", "%s", sop->op.err.msg);
+        return;
+    }
     aws_send_result(&r->a, json_pack("{s:s,s:s,s:o,s:I}", "registryId", r->a.srv->keys.account_id, "repositoryName", r->repo,
                                      "expiredImages", done, "expiredImageCount", (json_int_t)json_array_size(done)));
 }
@@ -862,6 +867,7 @@ static void run_lifecycle_policy(aws_req_t *a)
     snprintf(sop->op.repo, sizeof(sop->op.repo), "%s", repo);
     sop->op.images = r->refs;
     sop->op.nimages = n;
+    sop->op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
     server_op_submit(sop);
 }
 
