@@ -18,7 +18,8 @@ release images expire (by rule 2).
 
 Phase "run" runs after berthd restarted with --clock-offset of ten days:
 the preview now also expires u1 and u2 (rule 1), never the index's child or
-the artifact; `berth ecr run-lifecycle-policy` expires exactly what the
+the artifact; a user allowed ecr:* may not run the policy (berth:RunLifecyclePolicy);
+`berth ecr run-lifecycle-policy` expires exactly what the
 preview showed; the images are gone from DescribeImages and /v2/; `berth gc
 --grace 0` reclaims their own layers while the shared layer and the kept
 images' layers stay; bad policies are refused naming the field; Get after
@@ -202,6 +203,22 @@ elif phase == "run":
     check("preview filter UNTAGGED", {img["u1"]["digest"]: 1, img["u2"]["digest"]: 1}, got)
     p = ecr.get_lifecycle_policy_preview(repositoryName=REPO, imageIds=[{"imageTag": st["expired_releases"][0]}])
     check("preview by imageIds", [img[st["expired_releases"][0]]["digest"]], [x["imageDigest"] for x in p["previewResults"]])
+
+    # a user allowed every ecr: action may preview, but not run: that is berth:RunLifecyclePolicy
+    iam = boto3.client("iam", endpoint_url=base, region_name="us-east-1")
+    arn = iam.create_policy(PolicyName="EcrAll", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.create_user(UserName="bob")
+    iam.attach_user_policy(UserName="bob", PolicyArn=arn)
+    key = iam.create_access_key(UserName="bob")["AccessKey"]
+    bob = boto3.client("ecr", endpoint_url=base, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                       aws_secret_access_key=key["SecretAccessKey"])
+    check("bob's GetLifecyclePolicy", POLICY, bob.get_lifecycle_policy(repositoryName=REPO)["lifecyclePolicyText"])
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    out = subprocess.run([os.environ["BERTH_CLI"], "ecr", "run-lifecycle-policy", "--repository-name", REPO],
+                         capture_output=True, text=True, env=env)
+    check("bob's run-lifecycle-policy is refused", (1, True),
+          (out.returncode, "not authorized to perform: berth:RunLifecyclePolicy" in out.stderr))
 
     out = subprocess.run([os.environ["BERTH_CLI"], "ecr", "run-lifecycle-policy", "--repository-name", REPO],
                          capture_output=True, text=True)
