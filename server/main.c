@@ -913,6 +913,9 @@ int main(int argc, char **argv)
     phases_open(&phases, started);
     pthread_barrier_wait(&phases.ready);
     bool ticking = started == o.threads && ecs_services_timer_start(&srv) == 0;
+    /* after the loops, as the timers: a thread limit is felt by the loops first */
+    if (started == o.threads)
+        ecr_lifecycle_schedule(srv.lifecycle);
     if (started == o.threads) {
         fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
                 BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);

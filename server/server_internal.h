@@ -302,13 +302,16 @@ extern const aws_operation_t ecr_repo_operations[];   /* server/ecr/repos.c */
 extern const aws_operation_t ecr_image_operations[];  /* server/ecr/images.c */
 /* server/ecr/lifecycle.c: the lifecycle policy operations (and Berth's
  * RunLifecyclePolicy); ecr_lifecycle_forget deletes a repository's policy
- * (and drops its preview) inside DeleteRepository's commit. ecr_lifecycle_start keeps the previews
- * and, when interval_seconds is not 0, runs every stored policy that often
- * on a thread of its own; NULL (err says why) on failure. */
+ * (and drops its preview) inside DeleteRepository's commit.
+ * ecr_lifecycle_start keeps the previews (NULL, err saying why, on failure);
+ * ecr_lifecycle_schedule, once the loops run, starts the thread that runs
+ * every stored policy each interval_seconds (none when 0; a message when it
+ * cannot start). */
 extern const aws_operation_t ecr_lifecycle_operations[];
 storage_status_t ecr_lifecycle_forget(server_t *srv, storage_records_t *rs, const char *repo, storage_err_t *err);
 typedef struct ecr_lifecycle ecr_lifecycle_t;
 ecr_lifecycle_t *ecr_lifecycle_start(server_t *srv, uint64_t interval_seconds, char *err, size_t cap);
+void ecr_lifecycle_schedule(ecr_lifecycle_t *lc);
 void ecr_lifecycle_stop(ecr_lifecycle_t *lc);
 /* server/ecr/pulls.c: lastRecordedPullTime. ecr_note_pull is called by a
  * manifest GET and never waits (the first pull of an image each day submits

@@ -457,18 +457,18 @@ ecr_lifecycle_t *ecr_lifecycle_start(server_t *srv, uint64_t interval_seconds, c
     lc->interval = interval_seconds;
     pthread_mutex_init(&lc->lock, NULL);
     pthread_cond_init(&lc->wake, NULL);
-    if (interval_seconds) {
-        int e = pthread_create(&lc->thread, NULL, lifecycle_main, lc);
-        if (e) {
-            snprintf(err, cap, "cannot start the lifecycle policy thread: %s", strerror(e));
-            pthread_mutex_destroy(&lc->lock);
-            pthread_cond_destroy(&lc->wake);
-            free(lc);
-            return NULL;
-        }
-        lc->started = true;
-    }
     return lc;
+}
+
+void ecr_lifecycle_schedule(ecr_lifecycle_t *lc)
+{
+    if (!lc || !lc->interval || lc->started)
+        return;
+    int e = pthread_create(&lc->thread, NULL, lifecycle_main, lc);
+    if (e)
+        fprintf(stderr, "berthd: cannot start the lifecycle policy thread (%s): policies run only when asked\n", strerror(e));
+    else
+        lc->started = true;
 }
 
 void ecr_lifecycle_stop(ecr_lifecycle_t *lc)
