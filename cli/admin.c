@@ -85,7 +85,8 @@ typedef struct {
 
 static const char *command_service(const admin_command_t *c)
 {
-    return strcmp(c->group, "gc") == 0 ? BERTH_ADMIN_SERVICE : ECR_SERVICE;
+    /* run-lifecycle-policy is an ecr command but Berth's own operation (server/ecr/lifecycle.c) */
+    return strcmp(c->group, "gc") == 0 || strcmp(c->operation, "RunLifecyclePolicy") == 0 ? BERTH_ADMIN_SERVICE : ECR_SERVICE;
 }
 
 static const admin_command_t admin_commands[] = {
@@ -253,6 +254,36 @@ static const admin_command_t admin_commands[] = {
      {REQUIRED("--resource-arn", "resourceArn")},
      "list a repository's tags"},
     {"ecr", "describe-registry", "DescribeRegistry", {{0}}, "show the registry's id"},
+    {"ecr",
+     "put-lifecycle-policy",
+     "PutLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName"), REQUIRED("--lifecycle-policy-text", "lifecyclePolicyText")},
+     "set a repository's lifecycle policy (ECR's JSON; file://PATH reads it from a file)"},
+    {"ecr",
+     "get-lifecycle-policy",
+     "GetLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "show a repository's lifecycle policy"},
+    {"ecr",
+     "delete-lifecycle-policy",
+     "DeleteLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "delete a repository's lifecycle policy"},
+    {"ecr",
+     "start-lifecycle-policy-preview",
+     "StartLifecyclePolicyPreview",
+     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--lifecycle-policy-text", "lifecyclePolicyText")},
+     "work out what a lifecycle policy (default: the repository's) would expire now, deleting nothing"},
+    {"ecr",
+     "get-lifecycle-policy-preview",
+     "GetLifecyclePolicyPreview",
+     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--next-token", "nextToken")},
+     "show the last preview: the images it would expire, and by which rule"},
+    {"ecr",
+     "run-lifecycle-policy",
+     "RunLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "run the repository's lifecycle policy now and print what it expired (Berth's own; berth:RunLifecyclePolicy)"},
     {"gc",
      "",
      "RunGarbageCollection",

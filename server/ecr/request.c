@@ -20,6 +20,10 @@
 #define ECR_ARN_MAX 2048
 #define ECR_KMS_KEY_MAX 2048
 #define ECR_MEDIA_TYPES_MAX 100
+/* lifecyclePolicyText: 100 to 30,720 characters; GetLifecyclePolicyPreview pages of 1 to 100 */
+#define ECR_LIFECYCLE_TEXT_MIN 100
+#define ECR_LIFECYCLE_TEXT_MAX 30720
+#define ECR_PREVIEW_PAGE_MAX 100
 /* PutImage: a manifest of 4 MiB at most (as the /v2/ API) */
 #define ECR_MANIFEST_MAX OCI_MANIFEST_MAX_BYTES
 
@@ -48,6 +52,8 @@ typedef enum {
     K_UPLOAD_ID,
     K_BYTE_OFFSET,
     K_PART_BLOB,
+    K_LIFECYCLE_TEXT,
+    K_PREVIEW_MAX_RESULTS,
 } kind_t;
 
 typedef struct {
@@ -134,6 +140,21 @@ static const shape_t shapes[] = {
       {"repositoryName", K_REPO, true},
       {"uploadId", K_UPLOAD_ID, true},
       {"layerDigests", K_LAYER_DIGESTS, true}}},
+    /* lifecycle policies (server/ecr/lifecycle.c parses the text itself) */
+    {"PutLifecyclePolicy",
+     {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"lifecyclePolicyText", K_LIFECYCLE_TEXT, true}}},
+    {"GetLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"DeleteLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"StartLifecyclePolicyPreview",
+     {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"lifecyclePolicyText", K_LIFECYCLE_TEXT, false}}},
+    {"GetLifecyclePolicyPreview",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"imageIds", K_IMAGE_IDS, false},
+      {"nextToken", K_TOKEN, false},
+      {"maxResults", K_PREVIEW_MAX_RESULTS, false},
+      {"filter", K_FILTER, false}}},
+    {"RunLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
 };
 
 bool ecr_name_valid(const char *s)
@@ -216,6 +237,15 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
     case K_MAX_RESULTS:
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > ECR_PAGE_MAX)
             return bad(err, f, "failed to satisfy constraint: 'Member must have value between 1 and %d'", ECR_PAGE_MAX);
+        return 0;
+    case K_PREVIEW_MAX_RESULTS:
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > ECR_PREVIEW_PAGE_MAX)
+            return bad(err, f, "failed to satisfy constraint: 'Member must have value between 1 and %d'", ECR_PREVIEW_PAGE_MAX);
+        return 0;
+    case K_LIFECYCLE_TEXT:
+        if (!str_ok(v, ECR_LIFECYCLE_TEXT_MAX) || json_string_length(v) < ECR_LIFECYCLE_TEXT_MIN)
+            return bad(err, f, "failed to satisfy constraint: 'Member must be a string of %d to %d characters'",
+                       ECR_LIFECYCLE_TEXT_MIN, ECR_LIFECYCLE_TEXT_MAX);
         return 0;
     case K_TOKEN:
         return str_ok(v, ECR_TOKEN_MAX) ? 0 : bad(err, f, "not a token this registry gave");
