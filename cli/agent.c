@@ -50,6 +50,7 @@ typedef struct {
     const char *endpoint, *cluster, *runtime, *region, *ca_bundle, *profile, *role_arn;
     const char *docker_host, *docker_network; /* --runtime docker */
     long long stop_timeout;
+    long long poll_seconds; /* 0: berthd's default wait */
     char state_dir[2048], cache_dir[2048];
     long long cpu, memory;
     const char *attributes[MAX_ATTRIBUTES];
@@ -658,8 +659,11 @@ static int poll_once(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops_t
     bool running = false;
     json_object_foreach(tasks_of(ag), arn, t) running |=
         strcmp(json_string_value(json_object_get(t, "status")) ?: "", "RUNNING") == 0;
-    if (ops->check_seconds > 0 && running)
-        json_object_set_new(body, "waitSeconds", json_integer(ops->check_seconds));
+    long long wait = ag->o.poll_seconds;
+    if (ops->check_seconds > 0 && running && (!wait || ops->check_seconds < wait))
+        wait = ops->check_seconds;
+    if (wait)
+        json_object_set_new(body, "waitSeconds", json_integer(wait));
     json_t *r;
     char etype[128];
     int rc = call(ag, ECS_TARGET, "ecs", "BerthPollWork", body, 60, &r, etype, sizeof(etype), e);
@@ -760,6 +764,7 @@ static void usage(FILE *out)
                  "  --docker-network N   the user-defined bridge network of bridge-mode tasks (default berth;\n"
                  "                       created when absent, shared by the agents of one engine)\n"
                  "  --stop-timeout S     seconds from SIGTERM to SIGKILL for a container without stopTimeout (default 30)\n"
+                 "  --poll-seconds S     the longest a poll waits for work (1-20; default berthd's, 20)\n"
                  "  --state-dir DIR      where the agent keeps its identity and tasks (default ./berth-agent)\n"
                  "  --cache-dir DIR      the image layers it holds (default STATE-DIR/cache)\n"
                  "  --region NAME        SigV4 region (else $AWS_REGION, us-east-1)\n"
@@ -808,7 +813,10 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
             o->docker_host = v;
         else if (strcmp(a, "--docker-network") == 0)
             o->docker_network = v;
-        else if (strcmp(a, "--stop-timeout") == 0) {
+        else if (strcmp(a, "--poll-seconds") == 0) {
+            if (!parse_num(v, 20, &o->poll_seconds)) /* SCHED_ECS_POLL_WAIT_MAX */
+                return cli_fail(e, "--poll-seconds: 1 to 20, not '%s'", v);
+        } else if (strcmp(a, "--stop-timeout") == 0) {
             char *end;
             errno = 0;
             o->stop_timeout = strtoll(v, &end, 10);
