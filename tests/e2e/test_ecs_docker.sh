@@ -39,7 +39,7 @@ stop_dockerd() {
     local i
     # the agents' containers and network go first: dockerd would leave their bridge behind
     docker ps -aq 2>/dev/null | xargs -r docker rm -f
-    docker network rm berth berth 2>/dev/null
+    docker network ls -q --filter driver=bridge 2>/dev/null | xargs -r docker network rm
     kill "$DOCKERD_PID" 2>/dev/null || return 0
     for ((i = 0; i < 100; i++)); do
         kill -0 "$DOCKERD_PID" 2>/dev/null || break
@@ -47,6 +47,8 @@ stop_dockerd() {
     done
     kill -9 "$DOCKERD_PID" 2>/dev/null || true
     wait "$DOCKERD_PID" 2>/dev/null || true
+    # a bridge network leaves the engine's bind mount of the host's netns in the exec root
+    grep -o " $DK/[^ ]*" /proc/mounts | sort -r | xargs -r umount -l
 }
 at_exit stop_dockerd
 
