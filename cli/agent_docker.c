@@ -153,18 +153,18 @@ static int add_env(json_t *env, const json_t *list, const char *what, cli_err_t 
     return 0;
 }
 
-static json_t *string_list(const json_t *list)
+static bool is_string_list(const json_t *list)
 {
     if (!json_is_array(list))
-        return NULL;
+        return false;
     size_t i;
     json_t *v;
     json_array_foreach(list, i, v)
     {
         if (!json_is_string(v))
-            return NULL;
+            return false;
     }
-    return json_deep_copy(list);
+    return true;
 }
 
 json_t *agent_docker_create_body(const json_t *task, size_t index, const char *image, const char *cluster, const char *instance_arn,
@@ -211,14 +211,14 @@ json_t *agent_docker_create_body(const json_t *task, size_t index, const char *i
     }
     json_t *cmd = json_object_get(o, "command") ? json_object_get(o, "command") : json_object_get(c, "command");
     json_t *entry = json_object_get(c, "entryPoint");
-    if ((cmd && !json_is_null(cmd) && !string_list(cmd)) || (entry && !json_is_null(entry) && !string_list(entry))) {
+    if ((cmd && !json_is_null(cmd) && !is_string_list(cmd)) || (entry && !json_is_null(entry) && !is_string_list(entry))) {
         cli_fail(e, "CannotCreateContainerError: %s: command and entryPoint must be lists of strings", name);
         goto fail;
     }
     if (cmd && !json_is_null(cmd))
-        json_object_set_new(body, "Cmd", string_list(cmd));
+        json_object_set_new(body, "Cmd", json_deep_copy(cmd));
     if (entry && !json_is_null(entry))
-        json_object_set_new(body, "Entrypoint", string_list(entry));
+        json_object_set_new(body, "Entrypoint", json_deep_copy(entry));
     /* CPU units are the engine's shares (1024 a core); its least is 2, as ECS's agent sets for 0 and 1 */
     long long cpu = json_integer_value(json_object_get(c, "cpu"));
     json_object_set_new(hc, "CpuShares", json_integer(cpu < 2 ? 2 : cpu));
