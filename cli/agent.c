@@ -696,7 +696,9 @@ static void check_tasks(agent_t *ag, agent_runtime_t *rt, const agent_runtime_op
     json_t *t;
     json_object_foreach(tasks_of(ag), arn, t)
     {
-        if (strcmp(json_string_value(json_object_get(t, "status")) ?: "", "RUNNING") != 0)
+        /* a task berthd has not heard RUNNING yet waits for the next round: an exit now is still an exit after running */
+        if (strcmp(json_string_value(json_object_get(t, "status")) ?: "", "RUNNING") != 0 ||
+            !json_is_true(json_object_get(t, "reported")))
             continue;
         cli_err_t e = {{0}};
         json_t *containers = NULL;
@@ -863,6 +865,9 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
         return cli_fail(e, "--cpu and --memory: required");
     if (!o->runtime || (strcmp(o->runtime, "none") != 0 && strcmp(o->runtime, "docker") != 0))
         return cli_fail(e, "--runtime: docker or none");
+    char sock[256];
+    if (strcmp(o->runtime, "docker") == 0 && agent_docker_socket_path(o->docker_host, sock, sizeof(sock), e) != 0)
+        return -1;
     snprintf(o->state_dir, sizeof(o->state_dir), "%s", state);
     if (cache)
         snprintf(o->cache_dir, sizeof(o->cache_dir), "%s", cache);

@@ -366,6 +366,19 @@ def t_nopull(check):
     print("      # " + (t.get("stoppedReason") or "")[:200])
 
 
+@case("berth agent refuses a --docker-host that is no unix socket, and says when no engine answers on it")
+def t_options(check):
+    common = [berth, "agent", "--endpoint-url", base, "--cluster", "web", "--cpu", "1", "--memory", "1", "--runtime", "docker",
+              "--state-dir", f"{tmp}/agent.options"]
+    env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=f"{tmp}/bootstrap.creds")
+    for extra, rc, words in ((["--docker-host", "tcp://127.0.0.1:2375"], 2, "--docker-host: unix:///path"),
+                             (["--docker-host", f"unix://{tmp}/no.sock"], 1, f"the Docker engine at unix://{tmp}/no.sock"),
+                             (["--stop-timeout", "-1"], 2, "--stop-timeout: seconds"),
+                             (["--docker-network", "a b"], 1, "--docker-network: a network name")):
+        r = subprocess.run(common + extra, capture_output=True, text=True, env=env, timeout=20)
+        check(f"{extra}: exit status and message", [rc, True], [r.returncode, words in r.stderr])
+
+
 for a in agents.values():
     a.terminate()
 for a in agents.values():
