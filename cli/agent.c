@@ -998,6 +998,8 @@ int berth_agent(int argc, char **argv)
     json_t *held = ops->list(rt);
     size_t i;
     json_t *v;
+    if (json_array_size(held))
+        fprintf(stderr, "berth agent: the %s runtime holds %zu tasks of this instance\n", ops->name, json_array_size(held));
     json_array_foreach(held, i, v)
     {
         json_t *t = json_object_get(tasks_of(&ag), json_string_value(v));
@@ -1014,8 +1016,10 @@ int berth_agent(int argc, char **argv)
             registered = r == 0;
         } else if ((r = flush(&ag, &e)) == 0) {
             r = poll_once(&ag, rt, ops, &e);
-            if (r == 0 && !reconciled) {
-                drop_orphans(&ag, rt, ops); /* after the first poll: berthd has given back what it still wants */
+            /* after the first poll berthd has given back what it still wants; a runtime that runs containers is
+             * looked at after every poll, for tasks berthd refused meanwhile (stopped or lost without the agent) */
+            if (r == 0 && (!reconciled || ops->check_seconds > 0)) {
+                drop_orphans(&ag, rt, ops);
                 reconciled = true;
             }
             if (r == 0)

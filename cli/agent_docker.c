@@ -915,9 +915,6 @@ static json_t *docker_list(agent_runtime_t *rt)
             json_array_append_new(out, json_string(arn));
         }
     }
-    if (json_array_size(out))
-        fprintf(stderr, "berth agent: the engine holds %zu containers of %zu tasks of this instance\n", json_array_size(list),
-                json_array_size(out));
     json_decref(list);
     json_decref(seen);
     return out;
