@@ -295,6 +295,12 @@ typedef enum {
 /* storage_op_t.flags */
 #define STORAGE_OP_FORCE 1u         /* REPO_DELETE: also when the repository holds images */
 #define STORAGE_OP_IMMUTABLE_TAG 2u /* MANIFEST_PUT: EXISTS when op->tag already names another digest */
+/* UPLOAD_APPEND, UPLOAD_COMMIT, BLOB_PUT: the caller never reads data again,
+ * whatever the op's outcome. The store may then drop the pages of data that
+ * it has stored when data is a shared file mapping (an HTTP/1 body spooled
+ * by h2o): that memory goes back while the rest is written, and the blob
+ * file's new page cache reuses it. Other memory is left as it is. */
+#define STORAGE_OP_DATA_SPENT 4u
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
