@@ -593,10 +593,11 @@ static int write_hashed(storage_t *st, storage_op_t *op, int fd, const void *dat
         /* the hasher hashes the piece while we copy it into the file */
         bool offloaded = ctx ? store_hash_begin(st, ctx, p + done, n) : false;
         int e = pwrite_all(fd, p + done, n, off + done);
+        if (!e) /* the disk starts on the piece while the hasher may still be at it */
+            (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
         store_hash_end(st, offloaded);
         if (e)
             return e;
-        (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
         if (ctx512)
             SHA512_Update(ctx512, p + done, n);
         if (unreleased)
