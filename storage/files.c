@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -539,26 +540,68 @@ static int pwrite_all(int fd, const void *data, size_t len, uint64_t off)
     return 0;
 }
 
+/* Drops the whole pages of [from, to) when they belong to a shared file
+ * mapping (MADV_REMOVE punches them out of the file: their page cache is
+ * freed at once); for anything else (heap, private mappings) the kernel
+ * refuses with EINVAL and nothing happens. Returns where the next release
+ * starts: the page `to` ends in is not whole yet. */
+static const unsigned char *release_pages(const unsigned char *from, const unsigned char *to)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return from;
+    uintptr_t mask = (uintptr_t)page - 1, start = ((uintptr_t)from + mask) & ~mask, end = (uintptr_t)to & ~mask;
+    if (end <= start)
+        return from;
+    (void)madvise((void *)start, end - start, MADV_REMOVE);
+    return (const unsigned char *)end;
+}
+
+/* Maps the pages of [from, from + n) into the page tables before they are
+ * read. h2o grows a spooled body by mapping its file again at twice the
+ * size, so most of a big body is in the page cache but not mapped: pwrite
+ * would copy one fault-around's worth at a time, and after each short copy
+ * ext4 zeroes the rest of the new folio before trying again. Failures (an
+ * older kernel) only lose the shortcut. */
+static void map_pages(const unsigned char *from, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    uintptr_t start = (uintptr_t)from & ~((uintptr_t)page - 1);
+    (void)madvise((void *)start, (uintptr_t)from + n - start, MADV_POPULATE_READ);
+}
+
 /* Writes data at `off` in pieces, hashing each into ctx (sha256) or ctx512,
  * and asks the kernel to start writing each piece back at once, so that the
- * final fdatasync waits for less. */
+ * final fdatasync waits for less. When the caller has spent the data
+ * (STORAGE_OP_DATA_SPENT), each piece's pages are given back once it is
+ * written and hashed: h2o spools a big body into a mapped file in
+ * <data>/tmp, and the copy into the upload file would otherwise take all of
+ * its pages from memory the machine has not touched for a while, which on
+ * these VMs costs more than the copy (see bench/registry/README.md). */
 static int write_hashed(storage_t *st, storage_op_t *op, int fd, const void *data, size_t len, uint64_t off, SHA256_CTX *ctx,
                         SHA512_CTX *ctx512)
 {
     const unsigned char *p = data;
+    const unsigned char *unreleased = (op->flags & STORAGE_OP_DATA_SPENT) ? p : NULL;
     for (size_t done = 0; done < len;) {
         if (op_cancelled(st, op))
             return ECANCELED;
         size_t n = len - done < STORE_PIECE_BYTES ? len - done : STORE_PIECE_BYTES;
+        map_pages(p + done, n);
         /* the hasher hashes the piece while we copy it into the file */
         bool offloaded = ctx ? store_hash_begin(st, ctx, p + done, n) : false;
         int e = pwrite_all(fd, p + done, n, off + done);
+        if (!e) /* the disk starts on the piece while the hasher may still be at it */
+            (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
         store_hash_end(st, offloaded);
         if (e)
             return e;
-        (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
         if (ctx512)
             SHA512_Update(ctx512, p + done, n);
+        if (unreleased)
+            unreleased = release_pages(unreleased, p + done + n);
         done += n;
         st->st_file_bytes += n;
     }

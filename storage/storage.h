@@ -299,6 +299,12 @@ typedef enum {
  * (storage_image_ref_t.tags), else that image's status is INVALID and it stays: a
  * lifecycle run never deletes an image tagged after it was evaluated */
 #define STORAGE_OP_IF_TAGS_UNCHANGED 4u
+/* UPLOAD_APPEND, UPLOAD_COMMIT, BLOB_PUT: the caller never reads data again,
+ * whatever the op's outcome. The store may then drop the pages of data that
+ * it has stored when data is a shared file mapping (an HTTP/1 body spooled
+ * by h2o): that memory goes back while the rest is written, and the blob
+ * file's new page cache reuses it. Other memory is left as it is. */
+#define STORAGE_OP_DATA_SPENT 8u
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
