@@ -451,6 +451,12 @@ typedef struct {
     int64_t (*last_seen)(void *ctx, const char *cluster, const char *instance_id);
     void *last_seen_ctx;
     int64_t task_lost_timeout; /* sched_ecs_mark_lost: seconds without a heartbeat after which a task is lost */
+    /* When not NULL (a JSON array the caller owns and empties before each
+     * run): the service scheduler's step appends the containerInstanceArn of
+     * every task it starts or stops, so that the caller can wake those
+     * instances' agents once the transaction is committed (the step's tasks
+     * are not in the operation's reply). An instance may appear more than once. */
+    struct json_t *touched;
 } sched_ecs_env_t;
 
 typedef struct {

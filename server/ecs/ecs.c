@@ -26,6 +26,14 @@ typedef struct {
     sched_ecs_err_t err;
 } ecs_pending_t;
 
+/* Wakes the agents of the instances a service step touched (env->touched), once committed. */
+static void notify_touched(const json_t *touched)
+{
+    size_t i;
+    json_t *arn;
+    json_array_foreach(touched, i, arn) ecs_agent_notify_instance(json_string_value(arn));
+}
+
 /* RunTask's cache of a cluster's placement state (sched_ecs_cache_t). Only
  * the store's writer uses it, inside records closures; the lock is for a
  * process with more than one store (tests), whose writers would otherwise
@@ -54,6 +62,7 @@ static void pending_free(void *user)
     ecs_pending_t *p = user;
     sched_ecs_request_free(p->r);
     json_decref(p->out);
+    json_decref(p->env.touched);
     free(p);
 }
 
@@ -66,6 +75,7 @@ static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *ser
     json_decref(p->out);
     p->out = NULL;
     memset(&p->err, 0, sizeof(p->err));
+    json_array_clear(p->env.touched);
     pthread_mutex_lock(&cache_lock);
     if (cache && cache_store != p->a.srv->storage) {
         /* another store's writer: its tokens would never match ours, start afresh */
@@ -91,7 +101,8 @@ static void complete(server_op_t *sop, h2o_req_t *req)
     if (sop->op.status == STORAGE_OK) {
         json_t *out = p->out;
         p->out = NULL;
-        ecs_agent_notify_reply(out); /* tasks placed or stopped: their agents' polls answer now */
+        ecs_agent_notify_reply(out);    /* tasks placed or stopped: their agents' polls answer now */
+        notify_touched(p->env.touched); /* and those the service step placed or stopped */
         aws_send_result(&p->a, out);
     } else if (p->rc) {
         send_ecs_error(&p->a, &p->err);
@@ -109,6 +120,11 @@ void ecs_handle(aws_req_t *a)
     }
     p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
     ecs_agent_env(a->srv, &p->env);
+    if (!(p->env.touched = json_array())) {
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        free(p);
+        return;
+    }
     /* new ids come from the seed: 64 random bits per request */
     if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
         aws_send_error(a, 500, "ServerException", "no randomness for new ids");
@@ -167,6 +183,7 @@ static storage_status_t tick_run(storage_records_t *rs, void *ctx, storage_err_t
 {
     tick_t *t = ctx;
     memset(&t->err, 0, sizeof(t->err));
+    json_array_clear(t->env.touched);
     pthread_mutex_lock(&cache_lock);
     if (cache && cache_store != t->srv->storage) {
         sched_ecs_cache_free(cache);
@@ -207,14 +224,19 @@ static void *timer_main(void *arg)
                             .account = srv->keys.account_id,
                             .now = (int64_t)time(NULL),
                             .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT}};
-        if (RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
+        ecs_agent_env(srv, &t.env); /* agentConnected as the operations see it */
+        t.env.touched = json_array();
+        if (t.env.touched && RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
             storage_op_t op;
             storage_op_init(&op, STORAGE_OP_RECORDS);
             op.records_fn = tick_run;
             op.records_ctx = &t;
             if (storage_execute(srv->storage, &op) != STORAGE_OK)
                 fprintf(stderr, "berthd: service scheduler step failed: %s\n", op.err.msg);
+            else
+                notify_touched(t.env.touched); /* the tasks it placed reach their agents now, not at their next poll */
         }
+        json_decref(t.env.touched);
         pthread_mutex_lock(&timer_lock);
     }
     pthread_mutex_unlock(&timer_lock);

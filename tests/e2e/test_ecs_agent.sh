@@ -281,4 +281,23 @@ t_poll_is_woken() {
 }
 run_case "a parked poll (20 s) is woken by StartTask on its instance and carries the task; bad polls are refused" t_poll_is_woken
 
+t_service_step_wakes_poll() {
+    local start end pid body
+    body="{\"cluster\":\"wake\",\"containerInstance\":\"$WAKE_CI\",\"knownTasks\":$(jq -c '[.body.tasks[].taskArn]' "$E2E_TMP/poll.out")}"
+    start=$(date +%s)
+    "${SIGNED[@]}" "$body" "$POLL_TARGET" Content-Type:application/x-amz-json-1.1 >"$E2E_TMP/svcpoll.out" &
+    pid=$!
+    sleep 1
+    kill -0 $pid 2>/dev/null || fail "the poll answered at once with no work: $(cat "$E2E_TMP/svcpoll.out")"
+    run "${ECS[@]}" create-service --cluster wake --service-name woken --task-definition app --desired-count 1
+    expect_success
+    wait $pid
+    end=$(date +%s)
+    # the service's task is placed inside CreateService: its instance's poll is woken then, not at its 20 s timeout
+    ((end - start < 8)) || fail "the poll answered after $((end - start)) s: the service step did not wake it"
+    jq -e '.status == 200 and (.body.tasks | length) == 1' "$E2E_TMP/svcpoll.out" >/dev/null ||
+        fail "the woken poll did not carry the service's task: $(cat "$E2E_TMP/svcpoll.out")"
+}
+run_case "a task the service scheduler places (CreateService's step) wakes its instance's parked poll at once" t_service_step_wakes_poll
+
 finish
