@@ -550,6 +550,21 @@ int sched_ecs_find_lost(struct storage_records *rs, const sched_ecs_env_t *env, 
 int sched_ecs_mark_lost(struct storage_records *rs, const sched_ecs_env_t *env, const struct json_t *found, size_t *stopped,
                         sched_ecs_err_t *err);
 
+/* STOPPED tasks are kept for `retention` seconds after
+ * their stoppedAt (ECS shows them for at least an hour), then deleted
+ * (scheduler/ecs_retention.c). Find on a snapshot: *found, the keys of at
+ * most `max` tasks stopped at or before now - retention (a bounded batch);
+ * delete in one write transaction, checking each again: *deleted, how many
+ * were. Deleting writes no cluster token (nothing placement keeps changes).
+ * 0, SCHED_ENOMEM, SCHED_EIO. */
+#define SCHED_ECS_STOPPED_RETENTION_DEFAULT 3600
+/* tasks one deletion transaction takes at most: it holds the store's single writer */
+#define SCHED_ECS_EXPIRE_BATCH 500
+int sched_ecs_find_expired(struct storage_records *rs, int64_t now, int64_t retention, size_t max, struct json_t **found,
+                           sched_ecs_err_t *err);
+int sched_ecs_delete_expired(struct storage_records *rs, int64_t now, int64_t retention, const struct json_t *found,
+                             size_t *deleted, sched_ecs_err_t *err);
+
 /* Runs a prepared request on `rs` (read-only for requests that do not
  * write). 0 with *out the reply object; SCHED_EINVAL with err an ECS error
  * for the caller (nothing written: the caller undoes the transaction);

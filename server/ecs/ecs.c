@@ -201,9 +201,73 @@ static storage_status_t tick_run(storage_records_t *rs, void *ctx, storage_err_t
     return t->rc == SCHED_ENOMEM ? STORAGE_NOMEM : t->rc == SCHED_EINVAL ? STORAGE_INVALID : STORAGE_IO;
 }
 
+/* ------------------------------------------- STOPPED tasks' retention */
+
+/* batches one expiry pass deletes at most: the rest wait for the next pass */
+#define EXPIRE_MAX_BATCHES 8
+
+typedef struct {
+    const json_t *found;
+    int64_t now, retention;
+    size_t deleted;
+    sched_ecs_err_t err;
+} expire_t;
+
+static storage_status_t expire_run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    expire_t *e = ctx;
+    memset(&e->err, 0, sizeof(e->err));
+    int rc = sched_ecs_delete_expired(rs, e->now, e->retention, e->found, &e->deleted, &e->err);
+    if (rc == 0)
+        return STORAGE_OK;
+    snprintf(serr->msg, sizeof(serr->msg), "%.200s", e->err.msg);
+    return rc == SCHED_ENOMEM ? STORAGE_NOMEM : STORAGE_IO;
+}
+
+/* Deletes the STOPPED tasks past --ecs-stopped-task-retention: each batch
+ * found on a snapshot, then deleted in its own short write transaction. */
+static void expire_stopped(server_t *srv)
+{
+    int64_t retention = srv->ecs_stopped_retention > 0 ? srv->ecs_stopped_retention : SCHED_ECS_STOPPED_RETENTION_DEFAULT;
+    int64_t now = (int64_t)time(NULL);
+    for (int b = 0; b < EXPIRE_MAX_BATCHES; b++) {
+        storage_err_t serr;
+        storage_reader_t *rd = storage_reader_begin(srv->storage, &serr);
+        if (!rd)
+            return;
+        json_t *found = NULL;
+        sched_ecs_err_t err;
+        int rc = sched_ecs_find_expired(storage_reader_records(rd), now, retention, SCHED_ECS_EXPIRE_BATCH, &found, &err);
+        storage_reader_end(rd);
+        if (rc) {
+            fprintf(stderr, "berthd: looking for expired STOPPED tasks: %s\n", err.msg);
+            return;
+        }
+        size_t n = json_array_size(found);
+        if (n > 0) {
+            expire_t e = {.found = found, .now = now, .retention = retention};
+            storage_op_t op;
+            storage_op_init(&op, STORAGE_OP_RECORDS);
+            op.records_fn = expire_run;
+            op.records_ctx = &e;
+            if (storage_execute(srv->storage, &op) != STORAGE_OK) {
+                fprintf(stderr, "berthd: deleting expired STOPPED tasks: %s\n", op.err.msg);
+                n = 0;
+            }
+        }
+        json_decref(found);
+        if (n < SCHED_ECS_EXPIRE_BATCH)
+            return;
+    }
+}
+
 static void *timer_main(void *arg)
 {
     server_t *srv = arg;
+    int64_t retention = srv->ecs_stopped_retention > 0 ? srv->ecs_stopped_retention : SCHED_ECS_STOPPED_RETENTION_DEFAULT;
+    /* a task is deleted at most a tenth of the retention late (and a minute): the
+     * snapshot scan of every task record is not worth making every tick */
+    int64_t expire_every = retention / 10 < 1 ? 1 : retention / 10 > 60 ? 60 : retention / 10, expired_at = 0;
     pthread_mutex_lock(&timer_lock);
     while (!timer_stopping) {
         struct timespec until;
@@ -237,6 +301,10 @@ static void *timer_main(void *arg)
                 notify_touched(t.env.touched); /* the tasks it placed reach their agents now, not at their next poll */
         }
         json_decref(t.env.touched);
+        if (t.env.now - expired_at >= expire_every) {
+            expired_at = t.env.now;
+            expire_stopped(srv);
+        }
         pthread_mutex_lock(&timer_lock);
     }
     pthread_mutex_unlock(&timer_lock);

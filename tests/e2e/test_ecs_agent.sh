@@ -244,8 +244,8 @@ run_case "the instance role's session expires (berthd's clock moved on): the age
 
 # ================================================================ the long poll
 
-# berthd's default agent timeout (300 s): a poll with nothing to do waits 20 s
-restart_registry
+# berthd's default agent timeout (300 s): a poll with nothing to do waits 20 s; STOPPED tasks are kept 2 s
+restart_registry --ecs-stopped-task-retention 2
 SIGNED=("$E2E_DIR/aws_signed.py" "$BASE" "$CREDS" ecs)
 POLL_TARGET=X-Amz-Target:AmazonEC2ContainerServiceV20141113.BerthPollWork
 "${ECS[@]}" create-cluster --cluster-name wake >/dev/null
@@ -299,5 +299,27 @@ t_service_step_wakes_poll() {
         fail "the woken poll did not carry the service's task: $(cat "$E2E_TMP/svcpoll.out")"
 }
 run_case "a task the service scheduler places (CreateService's step) wakes its instance's parked poll at once" t_service_step_wakes_poll
+
+DESCRIBE_TARGET=X-Amz-Target:AmazonEC2ContainerServiceV20141113.DescribeTasks
+t_stopped_task_expires() {
+    local task body i
+    task=$(jq -r '.body.tasks[0].taskArn' "$E2E_TMP/poll.out")
+    run "${ECS[@]}" stop-task --cluster wake --task "$task"
+    expect_success
+    expect_out_jq '.task.lastStatus' '"STOPPED"'
+    body="{\"cluster\":\"wake\",\"tasks\":[\"$task\"]}"
+    for ((i = 0; i < 40; i++)); do
+        run "${SIGNED[@]}" "$body" "$DESCRIBE_TARGET" Content-Type:application/x-amz-json-1.1
+        jq -e '.body.failures[0].reason == "MISSING"' "$E2E_TMP/cmd.out" >/dev/null && break
+        jq -e '.body.tasks[0].lastStatus == "STOPPED"' "$E2E_TMP/cmd.out" >/dev/null ||
+            fail "the stopped task was neither shown STOPPED nor gone: $(cat "$E2E_TMP/cmd.out")"
+        sleep 0.5
+    done
+    expect_out_jq '[.status, (.body.tasks | length), .body.failures[0].reason]' '[200,0,"MISSING"]'
+    # the service's task is live: kept
+    run "${ECS[@]}" list-tasks --cluster wake
+    expect_out_jq '.taskArns | length' 1
+}
+run_case "--ecs-stopped-task-retention 2: a STOPPED task is shown, then deleted (DescribeTasks: MISSING); live tasks stay" t_stopped_task_expires
 
 finish

@@ -493,3 +493,105 @@ Test(ecs_agent, tasks_of_a_silent_instance_are_lost_after_the_timeout)
     env.last_seen = NULL;
     free(ci);
 }
+
+/* ------------------------------------------------ STOPPED tasks' retention */
+
+typedef struct {
+    const json_t *found;
+    int64_t retention;
+    size_t deleted;
+} expire_ctx_t;
+
+static storage_status_t expire_direct(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    (void)serr;
+    expire_ctx_t *e = ctx;
+    sched_ecs_err_t err;
+    return sched_ecs_delete_expired(rs, env.now, e->retention, e->found, &e->deleted, &err) ? STORAGE_INVALID : STORAGE_OK;
+}
+
+static json_t *find_expired(int64_t retention, size_t max)
+{
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    json_t *found;
+    sched_ecs_err_t err;
+    cr_assert_eq(sched_ecs_find_expired(storage_reader_records(rd), env.now, retention, max, &found, &err), 0, "%s", err.msg);
+    storage_reader_end(rd);
+    return found;
+}
+
+static size_t delete_expired(const json_t *found, int64_t retention)
+{
+    expire_ctx_t e = {.found = found, .retention = retention};
+    storage_op_t sop;
+    storage_op_init(&sop, STORAGE_OP_RECORDS);
+    sop.records_fn = expire_direct;
+    sop.records_ctx = &e;
+    cr_assert_eq(storage_execute(st, &sop), STORAGE_OK, "%s", sop.err.msg);
+    return e.deleted;
+}
+
+Test(ecs_agent, a_stopped_task_is_kept_for_the_retention_then_deleted_and_live_ones_never)
+{
+    char task[256];
+    char *ci = setup_task(task, sizeof(task));
+    char *more[3];
+    for (int i = 0; i < 3; i++)
+        more[i] = register_instance("c", "az-1", 1024, 1024);
+    /* a fixed host port: one task per instance */
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"count\":3}");
+    cr_assert_eq(json_array_size(at(run, "tasks")), 3);
+    /* one RUNNING task stopped by its agent, one PENDING one stopped by StopTask, two live */
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\",\"reason\":\"done\"}", task);
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\"}", str(run, "tasks.0.taskArn"));
+    json_decref(ok("StopTask", body));
+    env.now += 3600;
+    json_t *found = find_expired(3600, 100);
+    cr_expect_eq(json_array_size(found), 2, "stopped exactly an hour ago: expired");
+    json_decref(found);
+    found = find_expired(3601, 100);
+    cr_expect_eq(json_array_size(found), 0, "a second short of the retention");
+    json_decref(found);
+    /* a bounded batch: one at a time */
+    found = find_expired(3600, 1);
+    cr_assert_eq(json_array_size(found), 1);
+    cr_expect_eq(delete_expired(found, 3600), 1);
+    cr_expect_eq(delete_expired(found, 3600), 0, "deleted once");
+    json_decref(found);
+    found = find_expired(3600, 100);
+    cr_assert_eq(json_array_size(found), 1);
+    cr_expect_eq(delete_expired(found, 7200), 0, "checked again against the retention when deleting");
+    cr_expect_eq(delete_expired(found, 3600), 1);
+    json_decref(found);
+    /* ECS's answer for a task it no longer holds; the live ones are still there, claims intact */
+    json_t *d = describe_task(task);
+    cr_expect_eq(json_array_size(at(d, "tasks")), 0);
+    cr_expect_str_eq(str(d, "failures.0.reason"), "MISSING");
+    json_decref(d);
+    json_t *list = ok("ListTasks", "{\"cluster\":\"c\"}");
+    cr_expect_eq(json_array_size(at(list, "taskArns")), 2);
+    json_decref(list);
+    int64_t remaining = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *in = describe_instance("c", more[i]);
+        remaining += num(in, "containerInstances.0.remainingResources.0.integerValue");
+        json_decref(in);
+        free(more[i]);
+    }
+    cr_expect_eq(remaining, 3 * 1024 - 2 * 100, "the live tasks' claims are intact");
+    found = find_expired(1, 100);
+    cr_expect_eq(json_array_size(found), 0, "live tasks never expire");
+    json_decref(found);
+    /* a record named in a batch that is not a task (or is gone) is left alone */
+    json_t *bogus = json_pack("[ss]", "c/c", "t/c/nope");
+    cr_expect_eq(delete_expired(bogus, 1), 0);
+    json_decref(bogus);
+    json_t *cl = ok("DescribeClusters", "{\"clusters\":[\"c\"]}");
+    cr_expect_str_eq(str(cl, "clusters.0.status"), "ACTIVE");
+    cr_expect_eq(num(cl, "clusters.0.runningTasksCount") + num(cl, "clusters.0.pendingTasksCount"), 2);
+    json_decref(cl);
+    json_decref(run);
+    free(ci);
+}
