@@ -152,7 +152,11 @@ typedef enum { SCHED_STRATEGY_BINPACK, SCHED_STRATEGY_SPREAD, SCHED_STRATEGY_RAN
 
 typedef struct {
     sched_strategy_type_t type;
-    /* binpack: "cpu" | "memory"; spread: "instanceId" | "host" | "attribute:NAME"; random: unused */
+    /* binpack: "cpu" | "memory" | "image"; spread: "instanceId" | "host" | "attribute:NAME"; random: unused.
+     * binpack on "image" is Berth's (image locality): the instance with the
+     * fewest bytes of the task's image left to pull (request's image_held), so
+     * tasks go where their agent already holds the layers; each placed task
+     * counts its instance as holding the whole image from then on. */
     const char *field;
 } sched_strategy_t;
 
@@ -181,6 +185,11 @@ typedef struct {
     size_t nconstraints;
     uint64_t seed; /* seeds the PRNG behind `random` */
     bool explain;  /* record explanations (costs memory proportional to instances x tasks) */
+    /* binpack(image): the bytes of the task's image layers (all its containers'),
+     * and per instance index (one per instance of the cluster) the bytes of them
+     * it holds (NULL: none anywhere) */
+    int64_t image_bytes;
+    const int64_t *image_held;
 } sched_placement_request_t;
 
 typedef struct {
