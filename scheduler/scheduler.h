@@ -466,6 +466,16 @@ typedef struct {
      * instances' agents once the transaction is committed (the step's tasks
      * are not in the operation's reply). An instance may appear more than once. */
     struct json_t *touched;
+    /* Image locality, for the strategy binpack(image); NULL: the strategy has
+     * nothing to go on (a tie everywhere). image_layers: the layers of an image
+     * as a task definition names it ("host/repo:tag", "repo@sha256:..."),
+     * read from the registry: 0 with *layers a new array of {"digest", "size"}
+     * (config and layers), 1 when the registry does not hold it, < 0 on
+     * failure. layer_held: whether the instance's agent last reported holding
+     * that blob. Both are the caller's: the engine reads no store of images. */
+    int (*image_layers)(void *ctx, const char *image, struct json_t **layers);
+    bool (*layer_held)(void *ctx, const char *cluster, const char *instance_id, const char *digest);
+    void *image_ctx;
 } sched_ecs_env_t;
 
 typedef struct {

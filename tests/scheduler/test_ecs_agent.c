@@ -595,3 +595,56 @@ Test(ecs_agent, a_stopped_task_is_kept_for_the_retention_then_deleted_and_live_o
     json_decref(run);
     free(ci);
 }
+
+/* ------------------------------------------------ image locality */
+
+static const char *holder_id; /* the instance id whose agent holds the image */
+
+static int fake_image_layers(void *ctx, const char *image, json_t **layers)
+{
+    (void)ctx;
+    if (strcmp(image, "i") != 0)
+        return 1;
+    *layers = json_pack("[{s:s,s:i},{s:s,s:i}]", "digest", "sha256:aa", "size", 300, "digest", "sha256:bb", "size", 700);
+    return *layers ? 0 : SCHED_ENOMEM;
+}
+
+static bool fake_layer_held(void *ctx, const char *cluster, const char *id, const char *digest)
+{
+    (void)ctx;
+    return strcmp(cluster, "c") == 0 && holder_id && strcmp(id, holder_id) == 0 && strcmp(digest, "sha256:bb") == 0;
+}
+
+Test(ecs_agent, binpack_image_places_where_the_agent_holds_the_most_image_bytes)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci[4];
+    for (int i = 0; i < 4; i++)
+        ci[i] = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", "{\"family\":\"img\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"i\","
+                                             "\"cpu\":100,\"memory\":100}]}"));
+    env.image_layers = fake_image_layers;
+    env.layer_held = fake_layer_held;
+    for (int pick = 0; pick < 4; pick++) {
+        holder_id = strrchr(ci[pick], '/') + 1;
+        json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"img\",\"count\":2,"
+                                    "\"placementStrategy\":[{\"type\":\"binpack\",\"field\":\"image\"}]}");
+        cr_assert_eq(json_array_size(at(run, "tasks")), 2);
+        cr_expect_str_eq(str(run, "tasks.0.containerInstanceArn"), ci[pick], "the instance holding 700 of 1000 bytes");
+        cr_expect_str_eq(str(run, "tasks.1.containerInstanceArn"), ci[pick]);
+        json_decref(run);
+    }
+    /* without the hooks the strategy is a tie, never a failure */
+    env.image_layers = NULL;
+    env.layer_held = NULL;
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"img\","
+                                "\"placementStrategy\":[{\"type\":\"binpack\",\"field\":\"image\"}]}");
+    cr_expect_eq(json_array_size(at(run, "tasks")), 1);
+    json_decref(run);
+    fails("RunTask",
+          "{\"cluster\":\"c\",\"taskDefinition\":\"img\",\"placementStrategy\":[{\"type\":\"spread\",\"field\":\"image\"}]}",
+          "InvalidParameterException", "image");
+    holder_id = NULL;
+    for (int i = 0; i < 4; i++)
+        free(ci[i]);
+}
