@@ -199,6 +199,29 @@ t_cannot_pull() {
 }
 run_case "an agent whose identity may not pull: the task STOPPED with CannotPullContainerError, nothing cached" t_cannot_pull
 
+# ================================================================ image locality
+
+"${ECS[@]}" create-cluster --cluster-name local >/dev/null
+mkdir -p "$E2E_TMP/agent.10"
+cp -r "$E2E_TMP/agent.3/cache" "$E2E_TMP/agent.10/cache" # agent 10 holds the image already, agent 9 nothing
+start_agent 9 instance local
+start_agent 10 instance local
+t_image_locality() {
+    run "${WAIT[@]}" local 15 'len(instances) == 2 and all(i["agentConnected"] for i in instances)'
+    expect_success
+    run "${ECS[@]}" run-task --cluster local --task-definition app --count 3 --placement-strategy type=binpack,field=image
+    expect_success
+    expect_out_jq "[.tasks[].containerInstanceArn] | unique" "[\"$(instance_of 10)\"]"
+    run "${WAIT[@]}" local 15 'len(tasks) == 3 and all(t["lastStatus"] == "RUNNING" for t in tasks)'
+    expect_success
+    grep -q "pulled $IMAGE (0 bytes fetched, the rest from the cache)" "$E2E_TMP/agent.10.log" ||
+        fail "agent 10 fetched the image again: $(grep pulled "$E2E_TMP/agent.10.log")"
+    [[ -z $(ls "$E2E_TMP/agent.9/cache/blobs/sha256" 2>/dev/null) ]] || fail "agent 9 pulled the image"
+}
+run_case "binpack(image): RunTask places every task on the agent whose cache already holds the image's layers; nothing is fetched" t_image_locality
+stop_agent 9
+stop_agent 10
+
 # ================================================================ instance role
 
 # the agent's own key may only assume the role; the role may run an agent and pull
