@@ -79,15 +79,18 @@ static uint64_t hash_str(const char *s, uint64_t h)
     return h;
 }
 
-/* With reg.lock held. NULL when absent (and create is false) or out of memory. */
+/* With reg.lock held. NULL when absent (and create is false) or out of memory.
+ * The key "cluster/id" is hashed and compared in place, never formatted for a
+ * lookup: RunTask asks for every instance of the cluster each call. */
 static agent_entry_t *entry_get(const char *cluster, const char *id, bool create)
 {
-    char key[AGENT_KEY_MAX];
-    snprintf(key, sizeof(key), "%s/%s", cluster, id);
-    uint64_t h = hash_str(key, 14695981039346656037ull);
+    size_t cl = strlen(cluster);
+    if (cl + 1 + strlen(id) >= AGENT_KEY_MAX)
+        return NULL; /* no such names: ECS's are at most 255 characters */
+    uint64_t h = hash_str(id, hash_str("/", hash_str(cluster, 14695981039346656037ull)));
     if (reg.nbuckets) {
         for (agent_entry_t *e = reg.buckets[h & (reg.nbuckets - 1)]; e; e = e->next)
-            if (strcmp(e->key, key) == 0)
+            if (strncmp(e->key, cluster, cl) == 0 && e->key[cl] == '/' && strcmp(e->key + cl + 1, id) == 0)
                 return e;
     }
     if (!create)
@@ -108,6 +111,8 @@ static agent_entry_t *entry_get(const char *cluster, const char *id, bool create
         reg.buckets = b;
         reg.nbuckets = nb;
     }
+    char key[AGENT_KEY_MAX];
+    snprintf(key, sizeof(key), "%s/%s", cluster, id);
     agent_entry_t *e = calloc(1, sizeof(*e) + strlen(key) + 1);
     if (!e)
         return NULL;
