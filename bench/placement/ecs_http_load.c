@@ -262,6 +262,13 @@ int main(int argc, char **argv)
     printf("registered %zu instances in %.1f s (%.0f/s), berthd CPU %.1f s; RssAnon %ld -> %ld kB (%.2f kB per instance)\n",
            ninstances, t, (double)ninstances / t, cpu1 - cpu0, rss0, rss1, (double)(rss1 - rss0) / (double)ninstances);
 
+    /* one RunTask first: it loads the writer's placement cache of the cluster (counted apart from the tasks) */
+    json_decref(call("RunTask", runtask_body(0)));
+    long rss_cache = rss_anon_kb(pid);
+    printf("first RunTask (loads the placement cache): RssAnon %ld -> %ld kB (%.2f kB per instance)\n", rss1, rss_cache,
+           (double)(rss_cache - rss1) / (double)ninstances);
+    rss1 = rss_cache;
+    cpu1 = cpu_s(pid);
     double *lat = calloc(calls, sizeof(double));
     size_t placed = 0, failed = 0;
     struct rusage ru0, ru1;
