@@ -48,6 +48,18 @@ PASSWORD=$(/usr/bin/aws --endpoint-url "$URL" ecr get-login-password)
 "${ECS[@]}" register-task-definition --family storm \
     --container-definitions "[{\"name\":\"app\",\"image\":\"127.0.0.1:$PORT/storm/app:v1\",\"cpu\":128,\"memory\":128}]" >/dev/null
 
+# run_tasks CLUSTER N STRATEGY...: N tasks at once, in calls of at most 10 (ECS's limit) made together
+run_tasks() {
+    local cluster=$1 n=$2 pids=() k
+    shift 2
+    while ((n > 0)); do
+        k=$((n < 10 ? n : 10))
+        "${ECS[@]}" run-task --cluster "$cluster" --task-definition storm --count "$k" --placement-strategy "$@" >/dev/null &
+        pids+=($!)
+        n=$((n - k))
+    done
+    for k in "${pids[@]}"; do wait "$k"; done
+}
 # agents CLUSTER FIRST LAST: agents FIRST..LAST in CLUSTER
 agents() {
     local n
@@ -83,7 +95,7 @@ fetched() { # FIRST LAST: bytes agents FIRST..LAST fetched
 echo "== pull storm: $N agents, one task each of a ${MIB} MiB image, at once"
 agents storm 1 "$N"
 T0=$(date +%s.%N)
-"${ECS[@]}" run-task --cluster storm --task-definition storm --count "$N" --placement-strategy type=spread,field=instanceId >/dev/null
+run_tasks storm "$N" type=spread,field=instanceId
 wait_running storm >/dev/null
 T1=$(date +%s.%N)
 BYTES=$(fetched 1 "$N")
@@ -109,7 +121,7 @@ for mode in spread image; do
     else
         STRAT=("type=spread,field=instanceId")
     fi
-    "${ECS[@]}" run-task --cluster "loc-$mode" --task-definition storm --count "$N" --placement-strategy "${STRAT[@]}" >/dev/null
+    run_tasks "loc-$mode" "$N" "${STRAT[@]}"
     wait_running "loc-$mode" >/dev/null
     echo "== $N new tasks, $HOLD of $N agents holding the image, placement ${STRAT[*]}: $(fetched "$FIRST" "$LAST") bytes fetched"
     for p in "${PIDS[@]:1}"; do kill "$p"; done
