@@ -8,7 +8,10 @@
 # killed with SIGKILL is disconnected, then its tasks are lost; a restarted
 # agent re-attaches to its instance; after a berthd restart the agents
 # reconnect and keep their tasks; an agent whose identity may not pull gets
-# CannotPullContainerError. Short timeouts through berthd's flags.
+# CannotPullContainerError; binpack(image) places tasks on the agent whose
+# cache holds the image; a task a service step places wakes its agent's
+# parked poll at once; a STOPPED task is deleted after
+# --ecs-stopped-task-retention. Short timeouts through berthd's flags.
 #
 #   E2E_TARGET=berth BERTHD=build/server/berthd BERTH_CLI=build/cli/berth tests/e2e/test_ecs_agent.sh
 # shellcheck source=lib.sh
