@@ -89,7 +89,7 @@ wait_running() {
 fetched() { # FIRST LAST: bytes agents FIRST..LAST fetched
     local n
     for ((n = $1; n <= $2; n++)); do cat "$W/agent.$n.log"; done |
-        sed -n 's/.*(\([0-9]*\) bytes fetched.*/\1/p' | awk '{s += $1} END {print s + 0}'
+        sed -n 's/.*(\([0-9]*\) bytes fetched.*/\1/p' | awk '{s += $1} END {printf "%.0f\n", s}'
 }
 
 echo "== pull storm: $N agents, one task each of a ${MIB} MiB image, at once"
@@ -109,6 +109,8 @@ print((max(f(x["pullStoppedAt"]) for x in t) - min(f(x["pullStartedAt"]) for x i
 awk -v b="$BYTES" -v s="$SPAN" -v t0="$T0" -v t1="$T1" 'BEGIN {printf "fetched %.0f MiB: first pull started to last pull done %.2f s = %.0f MB/s aggregate (RunTask to all RUNNING seen by the CLI: %.1f s)\n", b / 1048576, s, b / 1e6 / s, t1 - t0}'
 for p in "${PIDS[@]:1}"; do kill "$p"; done
 PIDS=("${PIDS[0]}")
+
+[[ -n ${STORM_ONLY:-} ]] && exit 0 # STORM_ONLY=1: the storm alone (e.g. TMPDIR=/dev/shm: no disk writes)
 
 for mode in spread image; do
     FIRST=$((N + 1))
