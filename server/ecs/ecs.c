@@ -128,7 +128,7 @@ void ecs_handle(aws_req_t *a)
     /* new ids come from the seed: 64 random bits per request */
     if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
         aws_send_error(a, 500, "ServerException", "no randomness for new ids");
-        free(p);
+        pending_free(p); /* frees env.touched too */
         return;
     }
     if (sched_ecs_prepare(a->op->name, a->body, &p->env, &p->r, &p->err) != 0) {
