@@ -517,7 +517,8 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
  *                               its websocket; authorized as ecs:Poll on the
  *                               container instance's ARN. Request:
  *       {"cluster", "containerInstance", "knownTasks": [task ARNs the agent holds],
- *        "layers": ["sha256:..." the instance holds], "waitSeconds": 0..20}
+ *        "layers": ["sha256:..." the instance holds: what binpack(image) places by],
+ *        "waitSeconds": 0..20}
  *     Reply, at once when there is work, else when work arrives or after
  *     waitSeconds (default and most: berthd's poll wait, at most 20 s and a
  *     third of --ecs-agent-timeout) with empty lists:
