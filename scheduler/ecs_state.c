@@ -1675,6 +1675,70 @@ static int cached_live(ctx_t *x, live_t **out)
     return 0;
 }
 
+/* binpack(image): the bytes of the task definition's images (each blob once)
+ * and, per engine index, how many of them the instance's agent holds. Left
+ * at zero (a tie) when the caller gave no image hooks or an image is not in
+ * the registry: locality is a preference, never a reason to refuse. */
+static int image_holdings(ctx_t *x, const json_t *td, const live_t *l, int64_t *total, int64_t **held)
+{
+    const sched_ecs_env_t *env = x->env;
+    size_t n = sched_cluster_instance_count(l->c);
+    *total = 0;
+    *held = calloc(n ? n : 1, sizeof(**held));
+    if (!*held)
+        return nomem(x);
+    if (!env->image_layers || !env->layer_held)
+        return 0;
+    json_t *blobs = json_object(); /* digest -> size, each blob once */
+    if (!blobs)
+        return nomem(x);
+    size_t i;
+    json_t *c;
+    int rc = 0;
+    json_array_foreach(json_object_get(td, "containerDefinitions"), i, c)
+    {
+        json_t *layers = NULL;
+        int r = env->image_layers(env->image_ctx, jstr(c, "image"), &layers);
+        size_t k;
+        json_t *b;
+        json_array_foreach(r == 0 ? layers : NULL, k, b)
+        {
+            const char *d = jstr(b, "digest");
+            if (*d && json_object_set_new(blobs, d, json_integer(jint(b, "size"))))
+                rc = nomem(x);
+        }
+        json_decref(layers);
+        if (r == SCHED_ENOMEM)
+            rc = nomem(x);
+        if (rc)
+            break;
+    }
+    size_t skip = strlen("i/") + strlen(x->r->cluster) + 1; /* a key is i/<cluster>/<id> */
+    const char *d;
+    json_t *sz;
+    json_object_foreach(blobs, d, sz) *total += json_integer_value(sz);
+    for (size_t j = 0; !rc && *total > 0 && j < n; j++) {
+        const char *key = json_string_value(json_array_get(l->keys, j));
+        if (!key || strlen(key) <= skip)
+            continue;
+        json_object_foreach(blobs, d, sz)
+        {
+            if (env->layer_held(env->image_ctx, x->r->cluster, key + skip, d))
+                (*held)[j] += json_integer_value(sz);
+        }
+    }
+    json_decref(blobs);
+    return rc;
+}
+
+static bool wants_image(const sched_strategy_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i].type == SCHED_STRATEGY_BINPACK && s[i].field && strcmp(s[i].field, "image") == 0)
+            return true;
+    return false;
+}
+
 /* One placement: `count` tasks on the cluster's instances (only: those ids),
  * recorded with their claims; the changed instance records are written. */
 static int place_round(ctx_t *x, const json_t *td, const json_t *only, const char *group, const json_t *req_constraints,
@@ -1688,6 +1752,7 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
     live_t l = *lp; /* a view: the cache keeps its own */
     size_t n = sched_cluster_instance_count(l.c);
     json_t **recs = NULL; /* the records of the instances that got a task, by engine index */
+    int64_t *held = NULL, image_total = 0;
     if ((rc = placing_of(x, td, req_constraints, &pl)))
         goto done;
     if (only && n == 0) {
@@ -1717,6 +1782,12 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
         .nconstraints = pl.nconstraints,
         .seed = sched_rng_next(&x->rng),
     };
+    if (wants_image(strategies, nstrategies)) {
+        if ((rc = image_holdings(x, td, &l, &image_total, &held)))
+            goto done;
+        req.image_bytes = image_total;
+        req.image_held = held;
+    }
     sched_placement_t pr;
     sched_err_t e = {0};
     sched_status_t st = sched_place(l.c, &req, &pr, &e);
@@ -1769,6 +1840,7 @@ done:
     for (size_t k = 0; recs && k < n; k++)
         json_decref(recs[k]);
     free(recs);
+    free(held);
     placing_free(&pl);
     if (lp == &own)
         live_free(&own);

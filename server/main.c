@@ -84,6 +84,7 @@ typedef struct {
     int64_t clock_offset;           /* seconds; tests only */
     uint64_t ecs_agent_timeout;     /* seconds */
     uint64_t ecs_task_lost_timeout; /* seconds */
+    uint64_t ecs_stopped_retention; /* seconds */
     uint64_t gc_interval;
     uint64_t gc_grace;
     uint64_t lifecycle_interval;
@@ -142,6 +143,9 @@ static void usage(FILE *out)
                  "  --ecs-task-lost-timeout SECONDS\n"
                  "                         ... and after this long its tasks are marked STOPPED, lost, and their\n"
                  "                         resources released (default 900; at least --ecs-agent-timeout)\n"
+                 "  --ecs-stopped-task-retention SECONDS\n"
+                 "                         a STOPPED task stays visible (DescribeTasks, ListTasks) this long after it\n"
+                 "                         stopped, then its record is deleted (default 3600)\n"
                  "  --gc-interval SECONDS  collect garbage (blobs no manifest references, abandoned uploads) this often,\n"
                  "                         while serving (default 3600; 0: only on request, `berth gc`)\n"
                  "  --gc-grace SECONDS     what a scheduled collection spares: blobs linked and uploads touched this\n"
@@ -217,6 +221,7 @@ enum {
     OPT_CLOCK_OFFSET,
     OPT_ECS_AGENT_TIMEOUT,
     OPT_ECS_TASK_LOST_TIMEOUT,
+    OPT_ECS_STOPPED_RETENTION,
     OPT_GC_INTERVAL,
     OPT_GC_GRACE,
     OPT_LIFECYCLE_INTERVAL,
@@ -229,6 +234,8 @@ enum {
  * 100,000 blobs. The most: a week. */
 #define DEFAULT_GC_INTERVAL_S 3600
 #define MAX_GC_INTERVAL_S (7 * 24 * 3600)
+/* --ecs-stopped-task-retention: at most thirty days (ECS shows a stopped task for about an hour) */
+#define MAX_STOPPED_RETENTION_S (30 * 24 * 3600)
 /* ECR evaluates lifecycle policies daily; a month between runs at most */
 #define DEFAULT_LIFECYCLE_INTERVAL_S 86400
 #define MAX_LIFECYCLE_INTERVAL_S (30 * 24 * 3600)
@@ -266,6 +273,7 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"clock-offset", required_argument, NULL, OPT_CLOCK_OFFSET},
                                              {"ecs-agent-timeout", required_argument, NULL, OPT_ECS_AGENT_TIMEOUT},
                                              {"ecs-task-lost-timeout", required_argument, NULL, OPT_ECS_TASK_LOST_TIMEOUT},
+                                             {"ecs-stopped-task-retention", required_argument, NULL, OPT_ECS_STOPPED_RETENTION},
                                              {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
                                              {"gc-grace", required_argument, NULL, OPT_GC_GRACE},
                                              {"lifecycle-interval", required_argument, NULL, OPT_LIFECYCLE_INTERVAL},
@@ -398,6 +406,13 @@ static int parse_options(int argc, char **argv, options_t *o)
                 return 2;
             }
             *(c == OPT_ECS_AGENT_TIMEOUT ? &o->ecs_agent_timeout : &o->ecs_task_lost_timeout) = v;
+            break;
+        case OPT_ECS_STOPPED_RETENTION:
+            if (!parse_count(optarg, MAX_STOPPED_RETENTION_S, &v) || v == 0) {
+                fprintf(stderr, "berthd: --ecs-stopped-task-retention takes seconds from 1 to %d\n", MAX_STOPPED_RETENTION_S);
+                return 2;
+            }
+            o->ecs_stopped_retention = v;
             break;
         case 'h':
             usage(stdout);
@@ -737,6 +752,7 @@ int main(int argc, char **argv)
                    .max_spool = DEFAULT_MAX_SPOOL,
                    .ecs_agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
                    .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT,
+                   .ecs_stopped_retention = SCHED_ECS_STOPPED_RETENTION_DEFAULT,
                    .gc_interval = DEFAULT_GC_INTERVAL_S,
                    .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS,
                    .lifecycle_interval = DEFAULT_LIFECYCLE_INTERVAL_S};
@@ -786,6 +802,7 @@ int main(int argc, char **argv)
                     .clock_offset = o.clock_offset,
                     .ecs_agent_timeout = (int64_t)o.ecs_agent_timeout,
                     .ecs_task_lost_timeout = (int64_t)o.ecs_task_lost_timeout,
+                    .ecs_stopped_retention = (int64_t)o.ecs_stopped_retention,
                     .no_create_on_push = o.no_create_on_push};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (srv.clock_offset != 0)

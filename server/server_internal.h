@@ -39,6 +39,7 @@ typedef struct {
     int64_t clock_offset;
     int64_t ecs_agent_timeout; /* --ecs-agent-timeout: seconds without a heartbeat before agentConnected is false (0: default) */
     int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
+    int64_t ecs_stopped_retention; /* --ecs-stopped-task-retention: seconds a STOPPED task is kept (0: default) */
     struct berth_gc *gc;           /* the garbage collector's thread (server/berth/gc.c); NULL: none */
     bool no_create_on_push;        /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
 

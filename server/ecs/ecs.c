@@ -26,6 +26,14 @@ typedef struct {
     sched_ecs_err_t err;
 } ecs_pending_t;
 
+/* Wakes the agents of the instances a service step touched (env->touched), once committed. */
+static void notify_touched(const json_t *touched)
+{
+    size_t i;
+    json_t *arn;
+    json_array_foreach(touched, i, arn) ecs_agent_notify_instance(json_string_value(arn));
+}
+
 /* RunTask's cache of a cluster's placement state (sched_ecs_cache_t). Only
  * the store's writer uses it, inside records closures; the lock is for a
  * process with more than one store (tests), whose writers would otherwise
@@ -54,6 +62,7 @@ static void pending_free(void *user)
     ecs_pending_t *p = user;
     sched_ecs_request_free(p->r);
     json_decref(p->out);
+    json_decref(p->env.touched);
     free(p);
 }
 
@@ -66,6 +75,7 @@ static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *ser
     json_decref(p->out);
     p->out = NULL;
     memset(&p->err, 0, sizeof(p->err));
+    json_array_clear(p->env.touched);
     pthread_mutex_lock(&cache_lock);
     if (cache && cache_store != p->a.srv->storage) {
         /* another store's writer: its tokens would never match ours, start afresh */
@@ -91,7 +101,8 @@ static void complete(server_op_t *sop, h2o_req_t *req)
     if (sop->op.status == STORAGE_OK) {
         json_t *out = p->out;
         p->out = NULL;
-        ecs_agent_notify_reply(out); /* tasks placed or stopped: their agents' polls answer now */
+        ecs_agent_notify_reply(out);    /* tasks placed or stopped: their agents' polls answer now */
+        notify_touched(p->env.touched); /* and those the service step placed or stopped */
         aws_send_result(&p->a, out);
     } else if (p->rc) {
         send_ecs_error(&p->a, &p->err);
@@ -109,10 +120,15 @@ void ecs_handle(aws_req_t *a)
     }
     p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
     ecs_agent_env(a->srv, &p->env);
+    if (!(p->env.touched = json_array())) {
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        free(p);
+        return;
+    }
     /* new ids come from the seed: 64 random bits per request */
     if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
         aws_send_error(a, 500, "ServerException", "no randomness for new ids");
-        free(p);
+        pending_free(p); /* frees env.touched too */
         return;
     }
     if (sched_ecs_prepare(a->op->name, a->body, &p->env, &p->r, &p->err) != 0) {
@@ -167,6 +183,7 @@ static storage_status_t tick_run(storage_records_t *rs, void *ctx, storage_err_t
 {
     tick_t *t = ctx;
     memset(&t->err, 0, sizeof(t->err));
+    json_array_clear(t->env.touched);
     pthread_mutex_lock(&cache_lock);
     if (cache && cache_store != t->srv->storage) {
         sched_ecs_cache_free(cache);
@@ -184,9 +201,73 @@ static storage_status_t tick_run(storage_records_t *rs, void *ctx, storage_err_t
     return t->rc == SCHED_ENOMEM ? STORAGE_NOMEM : t->rc == SCHED_EINVAL ? STORAGE_INVALID : STORAGE_IO;
 }
 
+/* ------------------------------------------- STOPPED tasks' retention */
+
+/* batches one expiry pass deletes at most: the rest wait for the next pass */
+#define EXPIRE_MAX_BATCHES 8
+
+typedef struct {
+    const json_t *found;
+    int64_t now, retention;
+    size_t deleted;
+    sched_ecs_err_t err;
+} expire_t;
+
+static storage_status_t expire_run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    expire_t *e = ctx;
+    memset(&e->err, 0, sizeof(e->err));
+    int rc = sched_ecs_delete_expired(rs, e->now, e->retention, e->found, &e->deleted, &e->err);
+    if (rc == 0)
+        return STORAGE_OK;
+    snprintf(serr->msg, sizeof(serr->msg), "%.200s", e->err.msg);
+    return rc == SCHED_ENOMEM ? STORAGE_NOMEM : STORAGE_IO;
+}
+
+/* Deletes the STOPPED tasks past --ecs-stopped-task-retention: each batch
+ * found on a snapshot, then deleted in its own short write transaction. */
+static void expire_stopped(server_t *srv)
+{
+    int64_t retention = srv->ecs_stopped_retention > 0 ? srv->ecs_stopped_retention : SCHED_ECS_STOPPED_RETENTION_DEFAULT;
+    int64_t now = (int64_t)time(NULL);
+    for (int b = 0; b < EXPIRE_MAX_BATCHES; b++) {
+        storage_err_t serr;
+        storage_reader_t *rd = storage_reader_begin(srv->storage, &serr);
+        if (!rd)
+            return;
+        json_t *found = NULL;
+        sched_ecs_err_t err;
+        int rc = sched_ecs_find_expired(storage_reader_records(rd), now, retention, SCHED_ECS_EXPIRE_BATCH, &found, &err);
+        storage_reader_end(rd);
+        if (rc) {
+            fprintf(stderr, "berthd: looking for expired STOPPED tasks: %s\n", err.msg);
+            return;
+        }
+        size_t n = json_array_size(found);
+        if (n > 0) {
+            expire_t e = {.found = found, .now = now, .retention = retention};
+            storage_op_t op;
+            storage_op_init(&op, STORAGE_OP_RECORDS);
+            op.records_fn = expire_run;
+            op.records_ctx = &e;
+            if (storage_execute(srv->storage, &op) != STORAGE_OK) {
+                fprintf(stderr, "berthd: deleting expired STOPPED tasks: %s\n", op.err.msg);
+                n = 0;
+            }
+        }
+        json_decref(found);
+        if (n < SCHED_ECS_EXPIRE_BATCH)
+            return;
+    }
+}
+
 static void *timer_main(void *arg)
 {
     server_t *srv = arg;
+    int64_t retention = srv->ecs_stopped_retention > 0 ? srv->ecs_stopped_retention : SCHED_ECS_STOPPED_RETENTION_DEFAULT;
+    /* a task is deleted at most a tenth of the retention late (and a minute): the
+     * snapshot scan of every task record is not worth making every tick */
+    int64_t expire_every = retention / 10 < 1 ? 1 : retention / 10 > 60 ? 60 : retention / 10, expired_at = 0;
     pthread_mutex_lock(&timer_lock);
     while (!timer_stopping) {
         struct timespec until;
@@ -207,13 +288,22 @@ static void *timer_main(void *arg)
                             .account = srv->keys.account_id,
                             .now = (int64_t)time(NULL),
                             .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT}};
-        if (RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
+        ecs_agent_env(srv, &t.env); /* agentConnected as the operations see it */
+        t.env.touched = json_array();
+        if (t.env.touched && RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
             storage_op_t op;
             storage_op_init(&op, STORAGE_OP_RECORDS);
             op.records_fn = tick_run;
             op.records_ctx = &t;
             if (storage_execute(srv->storage, &op) != STORAGE_OK)
                 fprintf(stderr, "berthd: service scheduler step failed: %s\n", op.err.msg);
+            else
+                notify_touched(t.env.touched); /* the tasks it placed reach their agents now, not at their next poll */
+        }
+        json_decref(t.env.touched);
+        if (t.env.now - expired_at >= expire_every) {
+            expired_at = t.env.now;
+            expire_stopped(srv);
         }
         pthread_mutex_lock(&timer_lock);
     }
