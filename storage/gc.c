@@ -372,7 +372,10 @@ static int newest_link(storage_t *st, MDB_txn *txn, const char *digest, uint64_t
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int delete_links(storage_t *st, MDB_txn *txn, const char *digest)
+/* One point lookup per repository (every link's repository has its key in
+ * repos: store_link_put adds it, a repository's deletion takes both), not a
+ * scan of every link: links are keyed by repository first. */
+int store_links_delete(storage_t *st, MDB_txn *txn, const char *digest)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, st->dbi_repos, &cur);
@@ -441,7 +444,7 @@ static storage_status_t sweep_blob(storage_records_t *rs, void *ctx, storage_err
     if (!rc && !(rec.flags & BLOB_IN_FILE))
         rc = store_chunks_delete(st, rs->txn, rec.id);
     if (!rc)
-        rc = delete_links(st, rs->txn, c->op.digest.str);
+        rc = store_links_delete(st, rs->txn, c->op.digest.str);
     if (rc) {
         store_err(err, store_mdb_status(rc), "cannot collect blob %s: %s", c->op.digest.str, mdb_strerror(rc));
         return store_mdb_status(rc);
