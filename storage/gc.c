@@ -267,14 +267,63 @@ static bool stopped(const storage_gc_options_t *opt, storage_err_t *err)
     return true;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread (the collector's own work, not its waits). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The collector's pacing. Its work is its own CPU time (the mark's parsing,
+ * the candidate search) plus the time its sweep ops hold the writer, which
+ * every push waits behind; after each step it sleeps so that this work stays
+ * within duty% of the time that passed. Waits (for a commit's sync, for the
+ * CPU on a busy machine) are not work: counting them, as wall time did,
+ * made the pace depend on everyone else's load rather than on its own. */
+typedef struct {
+    unsigned duty;
+    uint64_t cpu0, writer0;
+    uint64_t cpu_ns, writer_ns, slept_ns; /* totals, for the report */
+} pacer_t;
+
+/* writer_total: the run's writer time so far (0 in the mark, which uses no writer) */
+static void pace(pacer_t *p, uint64_t writer_total)
+{
+    uint64_t cpu = thread_cpu_ns(), writer = writer_total;
+    uint64_t worked = (cpu - p->cpu0) + (writer - p->writer0);
+    p->cpu_ns += cpu - p->cpu0;
+    p->writer_ns += writer - p->writer0;
+    if (p->duty < 100) {
+        uint64_t rest = worked * (100 - p->duty) / p->duty;
+        if (rest > 1000000000u)
+            rest = 1000000000u;
+        struct timespec ts = {(time_t)(rest / 1000000000u), (long)(rest % 1000000000u)};
+        nanosleep(&ts, NULL);
+        p->slept_ns += rest;
+    }
+    p->cpu0 = thread_cpu_ns();
+    p->writer0 = writer;
+}
+
 #define GC_KEY_MAX 512 /* LMDB's largest key is 511 bytes */
 
-static storage_status_t mark(storage_t *st, const storage_gc_options_t *opt, mark_set_t *m, storage_gc_report_t *rep,
+static storage_status_t mark(storage_t *st, const storage_gc_options_t *opt, mark_set_t *m, pacer_t *pc, storage_gc_report_t *rep,
                              storage_err_t *err)
 {
     char last[GC_KEY_MAX];
     size_t last_len = 0;
-    for (;;) {
+    for (bool first = true;; first = false) {
+        if (!first)
+            pace(pc, 0);
         if (stopped(opt, err))
             return STORAGE_CANCELLED;
         storage_reader_t *rd = storage_reader_begin(st, err);
@@ -331,6 +380,9 @@ struct gc_run {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned pending;
+    /* time the sweep's closures held the writer: added on the writer, read
+     * by the collector after the batch's wait (the lock orders the two) */
+    uint64_t writer_ns;
 };
 
 /* The newest link time of `digest` in any repository (0 when none); -1 on a read error. */
@@ -417,7 +469,7 @@ static int blob_is_garbage(storage_t *st, MDB_txn *txn, const char *digest, uint
 }
 
 /* The writer's half: re-check, then delete (records closure, writer thread). */
-static storage_status_t sweep_blob(storage_records_t *rs, void *ctx, storage_err_t *err)
+static storage_status_t sweep_blob_on_writer(storage_records_t *rs, void *ctx, storage_err_t *err)
 {
     gc_cand_t *c = ctx;
     storage_t *st = rs->st;
@@ -467,7 +519,7 @@ static bool upload_busy(storage_t *st, const char *id)
     return busy;
 }
 
-static storage_status_t sweep_upload(storage_records_t *rs, void *ctx, storage_err_t *err)
+static storage_status_t sweep_upload_on_writer(storage_records_t *rs, void *ctx, storage_err_t *err)
 {
     gc_cand_t *c = ctx;
     storage_t *st = rs->st;
@@ -494,6 +546,16 @@ static storage_status_t sweep_upload(storage_records_t *rs, void *ctx, storage_e
     c->in_file = s.flags & SESSION_IN_FILE;
     c->size = s.offset;
     return STORAGE_OK;
+}
+
+/* The closures, timed: what the sweep costs the writer is what paces it. */
+static storage_status_t sweep_timed(storage_records_t *rs, void *ctx, storage_err_t *err)
+{
+    gc_cand_t *c = ctx;
+    uint64_t t0 = now_ns();
+    storage_status_t s = c->is_upload ? sweep_upload_on_writer(rs, ctx, err) : sweep_blob_on_writer(rs, ctx, err);
+    c->run->writer_ns += now_ns() - t0; /* the writer thread only */
+    return s;
 }
 
 static void cand_done(storage_op_t *op)
@@ -530,7 +592,7 @@ static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage
     for (size_t i = 0; i < n; i++) {
         c[i].run = r;
         c[i].op.kind = STORAGE_OP_RECORDS;
-        c[i].op.records_fn = c[i].is_upload ? sweep_upload : sweep_blob;
+        c[i].op.records_fn = sweep_timed;
         c[i].op.records_ctx = &c[i];
         c[i].op.done = cand_done;
         c[i].op.user = &c[i];
@@ -556,26 +618,6 @@ static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage
         count_one(&c[i], rep);
     }
     return worst;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Sleeps so that the time worked since `since` is at most duty% of the total. */
-static void pace(uint64_t since, unsigned duty)
-{
-    if (duty >= 100)
-        return;
-    uint64_t worked = now_ns() - since;
-    uint64_t rest = worked * (100 - duty) / duty;
-    if (rest > 1000000000u)
-        rest = 1000000000u;
-    struct timespec ts = {(time_t)(rest / 1000000000u), (long)(rest % 1000000000u)};
-    nanosleep(&ts, NULL);
 }
 
 /* Finds up to GC_SWEEP_BATCH blob candidates after `last`, in a fresh snapshot. */
@@ -691,7 +733,7 @@ static void count_dry(const gc_cand_t *c, size_t n, storage_gc_report_t *rep)
     }
 }
 
-static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storage_gc_options_t *opt, unsigned duty,
+static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storage_gc_options_t *opt, pacer_t *pc,
                                   storage_gc_report_t *rep, storage_err_t *err)
 {
     gc_cand_t *c = calloc(GC_SWEEP_BATCH, sizeof(*c));
@@ -711,16 +753,14 @@ static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storag
                 s = STORAGE_CANCELLED;
                 break;
             }
-            uint64_t t0 = now_ns();
             s = pass == 0 ? find_blobs(r->st, m, r->cutoff, last, &last_len, c, &n, &end, rep, err)
                           : find_uploads(r->st, r->cutoff, last, &last_len, c, &n, &end, err);
-            if (s != STORAGE_OK || n == 0)
-                continue;
-            if (opt->dry_run)
+            if (s == STORAGE_OK && n && opt->dry_run)
                 count_dry(c, n, rep);
-            else
+            else if (s == STORAGE_OK && n)
                 s = sweep_batch(r, c, n, rep, err);
-            pace(t0, duty);
+            if (s == STORAGE_OK && !end)
+                pace(pc, r->writer_ns); /* also after a snapshot that found nothing: scanning is work */
         }
     }
     free(c);
@@ -738,7 +778,7 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
         store_err(err, STORAGE_INVALID, "duty_pct %u is over 100", opt->duty_pct);
         return STORAGE_INVALID;
     }
-    unsigned duty = opt->duty_pct ? opt->duty_pct : GC_DEFAULT_DUTY_PCT;
+    pacer_t pc = {.duty = opt->duty_pct ? opt->duty_pct : GC_DEFAULT_DUTY_PCT, .cpu0 = thread_cpu_ns()};
     bool was = false;
     if (!atomic_compare_exchange_strong(&st->gc_running, &was, true)) {
         store_err(err, STORAGE_EXISTS, "a garbage collection is already running; try again when it has finished");
@@ -759,7 +799,7 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
     }
     if ((s = on_writer(st, track_on, track, err)) != STORAGE_OK)
         goto out;
-    s = mark(st, opt, &m, out, err);
+    s = mark(st, opt, &m, &pc, out, err);
     if (s == STORAGE_OK && stopped(opt, err))
         s = STORAGE_CANCELLED;
     if (s == STORAGE_OK) {
@@ -767,7 +807,7 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
         out->referenced = m.n;
         if (opt->after_mark)
             opt->after_mark(opt->after_mark_ctx);
-        s = sweep_all(&r, &m, opt, duty, out, err);
+        s = sweep_all(&r, &m, opt, &pc, out, err);
     }
     storage_err_t off_err;
     if (on_writer(st, track_off, NULL, &off_err) != STORAGE_OK) {
@@ -782,6 +822,10 @@ out:
     free(m.keys);
     pthread_mutex_destroy(&r.lock);
     pthread_cond_destroy(&r.cond);
+    pc.cpu_ns += thread_cpu_ns() - pc.cpu0;
+    out->cpu_ms = pc.cpu_ns / 1000000u;
+    out->writer_ms = r.writer_ns / 1000000u;
+    out->paced_ms = pc.slept_ns / 1000000u;
     out->duration_ms = (now_ns() - t0) / 1000000u;
     atomic_store(&st->gc_running, false);
     return s;

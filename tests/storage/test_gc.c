@@ -627,6 +627,37 @@ Test(gc, an_upload_that_completes_with_a_blob_being_collected_stores_it_again)
     free(data);
 }
 
+/* Pacing: the collection sleeps in proportion to its own work (its CPU time
+ * and the time its ops held the writer), and not at all at 100%. */
+static void plant_garbage(unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "garbage %u", i);
+        (void)put_blob("paced", text);
+    }
+}
+
+Test(gc, a_paced_collection_sleeps_in_proportion_to_its_work)
+{
+    plant_garbage(3000);
+    storage_gc_options_t o = {.grace_seconds = 0, .duty_pct = 25};
+    storage_gc_report_t r;
+    storage_err_t err;
+    cr_assert_eq(storage_gc_run(st, &o, &r, &err), STORAGE_OK, "%s", err.msg);
+    cr_assert_eq(r.blobs_lmdb, 3000);
+    uint64_t work = r.cpu_ms + r.writer_ms;
+    cr_assert_gt(work, 0, "the collection did measurable work");
+    /* at 25% it sleeps three times its work, less the last step's (nothing follows it) and rounding */
+    cr_assert_geq(r.paced_ms + 3, 2 * work, "slept %llu ms for %llu ms of work", (unsigned long long)r.paced_ms,
+                  (unsigned long long)work);
+    cr_assert_geq(r.duration_ms + 1, r.paced_ms);
+    plant_garbage(3000);
+    r = collect(0, false); /* duty 100 */
+    cr_assert_eq(r.blobs_lmdb, 3000);
+    cr_assert_eq(r.paced_ms, 0);
+}
+
 Test(gc, one_collection_at_a_time)
 {
     storage_status_t inner = STORAGE_OK;
