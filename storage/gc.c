@@ -44,8 +44,11 @@
  * blobs: 16 took 18 s, 64 took 7 s; the push rates beside them were too
  * noisy on a shared machine (load 8 on 2 cores) to tell the two apart. */
 #define GC_SWEEP_BATCH 32
-/* Default share of one core the sweep may take (percent). */
-#define GC_DEFAULT_DUTY_PCT 50
+/* Default share (percent) of the collector's own thread and of the writer
+ * that a collection may take: pushes share the writer with the sweep, so
+ * this bounds what a collection can cost them (the issue's goal is >= 80%
+ * of their undisturbed rate). */
+#define GC_DEFAULT_DUTY_PCT 20
 /* Blob records looked at per snapshot while finding candidates. */
 #define GC_SCAN_PER_SNAPSHOT 4096
 
@@ -380,8 +383,12 @@ struct gc_run {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned pending;
-    /* time the sweep's closures held the writer: added on the writer, read
-     * by the collector after the batch's wait (the lock orders the two) */
+    /* The writer's time on the sweep: from its first closure of a batch to
+     * the batch's commit (its sync included: a batch's deletes dirty pages
+     * of four tables, and every op sharing that commit waits for them).
+     * Stamped on the writer, read by the collector after the batch's wait
+     * (the lock orders the two). */
+    uint64_t batch_t0, batch_t1;
     uint64_t writer_ns;
 };
 
@@ -552,10 +559,9 @@ static storage_status_t sweep_upload_on_writer(storage_records_t *rs, void *ctx,
 static storage_status_t sweep_timed(storage_records_t *rs, void *ctx, storage_err_t *err)
 {
     gc_cand_t *c = ctx;
-    uint64_t t0 = now_ns();
-    storage_status_t s = c->is_upload ? sweep_upload_on_writer(rs, ctx, err) : sweep_blob_on_writer(rs, ctx, err);
-    c->run->writer_ns += now_ns() - t0; /* the writer thread only */
-    return s;
+    if (!c->run->batch_t0) /* the writer thread only */
+        c->run->batch_t0 = now_ns();
+    return c->is_upload ? sweep_upload_on_writer(rs, ctx, err) : sweep_blob_on_writer(rs, ctx, err);
 }
 
 static void cand_done(storage_op_t *op)
@@ -563,6 +569,7 @@ static void cand_done(storage_op_t *op)
     gc_cand_t *c = op->user;
     gc_run_t *r = c->run;
     pthread_mutex_lock(&r->lock);
+    r->batch_t1 = now_ns(); /* after the commit: the last op's is the batch's end */
     r->pending--;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -601,6 +608,9 @@ static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage
     pthread_mutex_lock(&r->lock);
     while (r->pending)
         pthread_cond_wait(&r->cond, &r->lock);
+    if (r->batch_t0 && r->batch_t1 > r->batch_t0)
+        r->writer_ns += r->batch_t1 - r->batch_t0;
+    r->batch_t0 = r->batch_t1 = 0;
     pthread_mutex_unlock(&r->lock);
     storage_status_t worst = STORAGE_OK;
     for (size_t i = 0; i < n; i++) {
