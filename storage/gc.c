@@ -25,7 +25,8 @@
  *     unlink waits for older snapshots (files.c).
  *
  * The mark set is a sorted array of 32-byte keys (SHA-256 of each digest's
- * text, so sha512 digests cost the same); the noted set an open-addressing
+ * text, so sha512 digests cost the same), deduplicated whenever it fills, so
+ * it holds at most about twice the distinct referenced digests; the noted set an open-addressing
  * table of the same keys. A collision can only keep garbage, never drop a
  * referenced blob. */
 #include <openssl/sha.h>
@@ -175,15 +176,23 @@ typedef struct {
     size_t n, cap;
 } mark_set_t;
 
+static void mark_finish(mark_set_t *m);
+
 static bool mark_add(mark_set_t *m, const char *digest, size_t len)
 {
     if (m->n == m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 4096;
-        gc_key_t *nk = realloc(m->keys, ncap * sizeof(*nk));
-        if (!nk)
-            return false;
-        m->keys = nk;
-        m->cap = ncap;
+        /* full: drop the duplicates first (base layers shared by many images), so
+         * that the set grows with the distinct digests, not with the references;
+         * grow when that leaves less than a quarter free */
+        mark_finish(m);
+        if (m->n > m->cap / 4 * 3 || !m->cap) {
+            size_t ncap = m->cap ? m->cap * 2 : 4096;
+            gc_key_t *nk = realloc(m->keys, ncap * sizeof(*nk));
+            if (!nk)
+                return false;
+            m->keys = nk;
+            m->cap = ncap;
+        }
     }
     gc_key(digest, len, &m->keys[m->n++]);
     return true;

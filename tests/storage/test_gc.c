@@ -431,6 +431,40 @@ static void nested_run(void *ctx)
     *s = storage_gc_run(st, NULL, &r, &err);
 }
 
+static void verify_image(const char *repo, const oci_digest_t *md);
+
+/* The mark set drops duplicates whenever it fills (4,096 keys at first):
+ * one image in 3,000 repositories is 12,000 references to 4 digests. */
+Test(gc, an_image_in_many_repositories_is_marked_once_and_kept)
+{
+    oci_digest_t md = push_image("shared", "v1", "{\"config\":\"shared\"}", "shared layer", NULL);
+    oci_digest_t garbage = put_blob("shared", "garbage");
+    /* its record copied past the API into other repositories (links are not read by the mark) */
+    MDB_txn *txn;
+    cr_assert_eq(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
+    char key[128];
+    MDB_val k = {store_key2(key, sizeof(key), "shared", md.str), key}, v;
+    cr_assert_eq(mdb_get(txn, st->dbi_manifests, &k, &v), 0);
+    void *val = malloc(v.mv_size);
+    cr_assert_not_null(val);
+    memcpy(val, v.mv_data, v.mv_size);
+    MDB_val copy = {v.mv_size, val};
+    for (unsigned i = 0; i < 3000; i++) {
+        char repo[32];
+        snprintf(repo, sizeof(repo), "copy/%u", i);
+        MDB_val ck = {store_key2(key, sizeof(key), repo, md.str), key};
+        cr_assert_eq(mdb_put(txn, st->dbi_manifests, &ck, &copy, 0), 0);
+    }
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    free(val);
+    storage_gc_report_t r = collect(0, false);
+    cr_assert_eq(r.manifests, 3001);
+    cr_assert_eq(r.referenced, 3, "the manifest, its config and its layer");
+    cr_assert_eq(r.blobs_lmdb, 1);
+    cr_assert_not(blob_exists(&garbage));
+    verify_image("shared", &md);
+}
+
 /* ---- a completion that finds its digest stored, while the collector removes it ---- */
 
 /* Holds the writer inside a transaction until released, so that the test
