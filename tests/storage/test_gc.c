@@ -531,9 +531,10 @@ static unsigned writer_queued(void)
     return n;
 }
 
+/* Waits up to 30 s (a loaded machine, a sanitizer build) for want ops in the writer's queue. */
 static bool wait_queued(unsigned want)
 {
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < 30000; i++) {
         if (writer_queued() >= want)
             return true;
         usleep(1000);
@@ -567,7 +568,12 @@ static void complete_while_collected(storage_op_t *op, const oci_digest_t *x)
     pthread_cond_init(&g.cond, NULL);
     pthread_t gct;
     cr_assert_eq(pthread_create(&gct, NULL, gate_collector, &g), 0);
-    /* the writer runs the gate; the collector's batch waits behind it */
+    /* the writer runs the gate (before it, the collector's own first op may be
+     * queued); then the collector's batch waits behind it */
+    pthread_mutex_lock(&g.lock);
+    while (!g.entered)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
     cr_assert(wait_queued(1), "the collector queued its batch");
     op_wait_t w = {.done = false};
     pthread_mutex_init(&w.lock, NULL);
