@@ -22,6 +22,10 @@
  *    is being placed; the commit of a record that names the path cancels
  *    the unlinks scheduled before it. Two files of one digest hold the same
  *    bytes, so replacing one by the other never changes what a reader gets.
+ *  - A completion whose digest is stored already places its bytes all the
+ *    same (a link that finds the name taken): a collection may delete the
+ *    record before the writer commits, and the writer then records the
+ *    placed file again instead of failing the push.
  *  - A failed completion (full disk, session gone) drops the placed file
  *    unless a committed record or another placement needs it.
  *  - A crash: a blob file without its record, an upload file without its
@@ -44,8 +48,7 @@ typedef enum {
     FJ_FAILED,   /* op->status says why; nothing to commit */
     FJ_APPEND,   /* commit session `s` */
     FJ_MISMATCH, /* the bytes had another digest: end the upload */
-    FJ_PLACED,   /* the blob file is in place: record, link, end the upload */
-    FJ_DEDUPE,   /* the digest was stored already: link, end the upload */
+    FJ_PLACED,   /* the blob file is in place: record (unless stored already), link, end the upload */
 } file_job_kind_t;
 
 typedef struct {
@@ -55,7 +58,7 @@ typedef struct {
     bool record_names_file; /* writer: a committed record names the placed file */
     uint64_t base_offset;   /* the session's offset the file thread started from */
     uint64_t blob_id;       /* the session's */
-    uint64_t size;          /* PLACED/DEDUPE: the blob's */
+    uint64_t size;          /* PLACED: the blob's */
     session_t s;            /* APPEND: the session to commit */
 } file_job_t;
 
@@ -415,7 +418,6 @@ run_result_t store_run_file_job(storage_t *st, MDB_txn *txn, storage_op_t *op)
         return RUN_COMMIT;
     }
     case FJ_PLACED:
-    case FJ_DEDUPE:
         break;
     }
     if (job->has_session && ((r = check_session(st, txn, op, job, &s)) != RUN_COMMIT || op->status != STORAGE_OK))
@@ -423,12 +425,11 @@ run_result_t store_run_file_job(storage_t *st, MDB_txn *txn, storage_op_t *op)
     blob_rec_t rec;
     rc = store_blob_get(st, txn, op->digest.str, &rec);
     if (rc == 0) {
-        /* stored already (a file of the same bytes, or LMDB chunks): link it */
+        /* stored already (a file of the same bytes, or LMDB chunks): link it; the file placed
+         * for it names the same bytes, and goes after the commit unless the record names it */
         job->record_names_file = rec.flags & BLOB_IN_FILE;
-    } else if (rc == MDB_NOTFOUND && job->kind == FJ_DEDUPE) {
-        OP_FAIL(op, STORAGE_IO, "blob %s was deleted while this upload completed; complete the upload again", op->digest.str);
-        return RUN_ABORT;
     } else if (rc == MDB_NOTFOUND) {
+        /* new, or collected since the file thread looked: the placed file is its bytes */
         rec = (blob_rec_t){.format = STORE_FORMAT, .flags = BLOB_IN_FILE, .size = job->size, .created = store_now()};
         rc = job->has_session ? (rec.id = job->blob_id, 0) : store_next_blob_id(st, txn, &rec.id);
         MDB_val k = {op->digest.len, op->digest.str}, v = {sizeof(rec), &rec};
@@ -701,35 +702,19 @@ static bool take_mark(storage_t *st, struct store_name **list, const char *name,
     return ok;
 }
 
-/* Whether the store has a record for op->digest (a read snapshot). */
-static int blob_exists(storage_t *st, const char *digest, bool *exists)
-{
-    MDB_txn *rt;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rt);
-    if (rc)
-        return rc;
-    blob_rec_t rec;
-    rc = store_blob_get(st, rt, digest, &rec);
-    mdb_txn_abort(rt);
-    *exists = rc == 0;
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Puts the verified bytes in `from` in place (or finds them stored already) and fills the job. */
+/* Puts the verified bytes in `from` in place and fills the job.
+ *
+ * Also when the digest is stored already (dedupe): the collector may delete
+ * that record between this thread's look and the writer's commit, and the
+ * writer must then be able to record the blob from bytes that are in place,
+ * not fail the push (it used to answer 500 there). Placing a digest that
+ * has a file costs a link() that finds the name taken (the same bytes) and
+ * a directory sync; the placing mark keeps a pending unlink of the old
+ * record's file away until this commit, which cancels it when it records
+ * the blob again (store_after_op). */
 static bool finish_blob(storage_t *st, storage_op_t *op, file_job_t *job, const char *from, bool rename_it)
 {
-    bool exists = false, busy;
-    int rc = blob_exists(st, op->digest.str, &exists);
-    if (rc) {
-        OP_FAIL(op, store_mdb_status(rc), "cannot read the blob record: %s", mdb_strerror(rc));
-        return false;
-    }
-    if (exists) {
-        job->kind = FJ_DEDUPE;
-        if (rename_it)
-            (void)unlink(from);
-        return true;
-    }
+    bool busy;
     char path[4096];
     if (!store_blob_path(st, op->digest.str, path, sizeof(path))) {
         OP_FAIL(op, STORAGE_INVALID, "digest %s cannot name a file", op->digest.str);
