@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "server/config.h"
 #include "server/server_internal.h"
 
 #define BERTH_VERSION "0.1.0"
@@ -102,6 +103,9 @@ static void usage(FILE *out)
                  "\n"
                  "Berth: a self-hosted OCI / Docker v2 container registry on an embedded LMDB store.\n"
                  "\n"
+                 "  --config FILE          read options from FILE: `key = value` lines, keys the long options below\n"
+                 "                         without --, flags `true` or `false`, `#` starts a comment line; the command\n"
+                 "                         line overrides the file\n"
                  "  --listen ADDR:PORT     address to serve on (default 0.0.0.0:5000)\n"
                  "  --data DIR             data directory (default ./berth-data)\n"
                  "  --insecure-no-auth     serve without authentication or policies: anyone may push, pull, delete\n"
@@ -201,9 +205,24 @@ static bool parse_count(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-/* getopt codes of the options that have no one-letter code of their own */
+/* Every option, once: getopt's table and the config file's keys are made
+ * from it (server/config.h). One line each, so that adding one merges. */
 enum {
-    OPT_HTTP2 = 256,
+    OPT_LISTEN = 256,
+    OPT_DATA,
+    OPT_INSECURE_NO_AUTH,
+    OPT_THREADS,
+    OPT_MAP_SIZE,
+    OPT_MAX_BODY,
+    OPT_REGION,
+    OPT_TOKEN_TTL,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_ROTATE_TOKEN_KEY,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_CONFIG,
+    OPT_HTTP2,
     OPT_REQUEST_TIMEOUT,
     OPT_IDLE_TIMEOUT,
     OPT_MAX_CONNECTIONS,
@@ -216,6 +235,36 @@ enum {
     OPT_GC_GRACE,
     OPT_NO_CREATE_ON_PUSH,
 };
+
+static const server_option_t option_table[] = {
+    {"listen", true, false, OPT_LISTEN},
+    {"data", true, false, OPT_DATA},
+    {"insecure-no-auth", false, false, OPT_INSECURE_NO_AUTH},
+    {"threads", true, false, OPT_THREADS},
+    {"map-size", true, false, OPT_MAP_SIZE},
+    {"max-body", true, false, OPT_MAX_BODY},
+    {"region", true, false, OPT_REGION},
+    {"token-ttl", true, false, OPT_TOKEN_TTL},
+    {"tls-cert", true, false, OPT_TLS_CERT},
+    {"tls-key", true, false, OPT_TLS_KEY},
+    {"rotate-token-key", false, false, OPT_ROTATE_TOKEN_KEY},
+    {"help", false, true, OPT_HELP},
+    {"version", false, true, OPT_VERSION},
+    {"config", true, true, OPT_CONFIG},
+    {"http2", false, false, OPT_HTTP2},
+    {"request-timeout", true, false, OPT_REQUEST_TIMEOUT},
+    {"idle-timeout", true, false, OPT_IDLE_TIMEOUT},
+    {"max-connections", true, false, OPT_MAX_CONNECTIONS},
+    {"max-connections-per-ip", true, false, OPT_MAX_CONNS_PER_IP},
+    {"max-spool", true, false, OPT_MAX_SPOOL},
+    {"clock-offset", true, false, OPT_CLOCK_OFFSET},
+    {"ecs-agent-timeout", true, false, OPT_ECS_AGENT_TIMEOUT},
+    {"ecs-task-lost-timeout", true, false, OPT_ECS_TASK_LOST_TIMEOUT},
+    {"gc-interval", true, false, OPT_GC_INTERVAL},
+    {"gc-grace", true, false, OPT_GC_GRACE},
+    {"no-create-on-push", false, false, OPT_NO_CREATE_ON_PUSH},
+};
+#define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
 /* --gc-interval's default, an hour: with the default grace period of an hour,
  * garbage lives at most about two hours, and a collection (a mark over every
@@ -233,163 +282,193 @@ enum {
 /* The most connections a cap may name (the descriptor limit clamps it further). */
 #define MAX_CONNECTIONS_CAP 1000000
 
-static int parse_options(int argc, char **argv, options_t *o)
+/* A flag's value: NULL (given on the command line) or "true" is set. */
+static bool flag_on(const char *v)
 {
-    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
-                                             {"data", required_argument, NULL, 'd'},
-                                             {"insecure-no-auth", no_argument, NULL, 'i'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"map-size", required_argument, NULL, 'm'},
-                                             {"max-body", required_argument, NULL, 'b'},
-                                             {"region", required_argument, NULL, 'r'},
-                                             {"token-ttl", required_argument, NULL, 'T'},
-                                             {"tls-cert", required_argument, NULL, 'c'},
-                                             {"tls-key", required_argument, NULL, 'k'},
-                                             {"rotate-token-key", no_argument, NULL, 'R'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {"http2", no_argument, NULL, OPT_HTTP2},
-                                             {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
-                                             {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-                                             {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-                                             {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
-                                             {"max-spool", required_argument, NULL, OPT_MAX_SPOOL},
-                                             {"clock-offset", required_argument, NULL, OPT_CLOCK_OFFSET},
-                                             {"ecs-agent-timeout", required_argument, NULL, OPT_ECS_AGENT_TIMEOUT},
-                                             {"ecs-task-lost-timeout", required_argument, NULL, OPT_ECS_TASK_LOST_TIMEOUT},
-                                             {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
-                                             {"gc-grace", required_argument, NULL, OPT_GC_GRACE},
-                                             {"no-create-on-push", no_argument, NULL, OPT_NO_CREATE_ON_PUSH},
-                                             {NULL, 0, NULL, 0}};
-    int c;
+    return !v || strcmp(v, "true") == 0;
+}
+
+/* Applies one option (server_option_apply_cb): 0, or -1 with msg saying what
+ * the value should be; the caller names the option (and the file's line).
+ * --help, --version and --config are the command line's, handled there. */
+static int apply_option(void *ctx, const server_option_t *opt, const char *optarg, char *msg, size_t cap)
+{
+    options_t *o = ctx;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            o->listen = optarg;
-            break;
-        case 'd':
-            o->data = optarg;
-            break;
-        case 'i':
-            o->insecure_no_auth = true;
-            break;
-        case OPT_NO_CREATE_ON_PUSH:
-            o->no_create_on_push = true;
-            break;
-        case 't':
-            if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
-                fprintf(stderr, "berthd: --threads takes a number from 1 to %d\n", MAX_THREADS);
-                return 2;
-            }
-            o->threads = (unsigned)v;
-            break;
-        case 'm':
-            if (!parse_bytes(optarg, &o->map_size) || o->map_size < ((uint64_t)1 << 26)) {
-                fprintf(stderr, "berthd: --map-size takes a size of at least 64M, e.g. 2T\n");
-                return 2;
-            }
-            break;
-        case 'b':
-            if (!parse_bytes(optarg, &o->max_body) || o->max_body == 0) {
-                fprintf(stderr, "berthd: --max-body takes a size, e.g. 8G\n");
-                return 2;
-            }
-            break;
-        case 'r':
-            if (strlen(optarg) == 0 || strlen(optarg) >= SERVER_REGION_MAX ||
-                strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg)) {
-                fprintf(stderr, "berthd: --region takes a region name such as us-east-1\n");
-                return 2;
-            }
-            o->region = optarg;
-            break;
-        case 'T':
-            if (!parse_bytes(optarg, &o->token_seconds) || o->token_seconds < 60 || o->token_seconds > MAX_TOKEN_SECONDS) {
-                fprintf(stderr, "berthd: --token-ttl takes seconds from 60 to %d (7 days)\n", MAX_TOKEN_SECONDS);
-                return 2;
-            }
-            break;
-        case 'c':
-            o->tls_cert = optarg;
-            break;
-        case 'k':
-            o->tls_key = optarg;
-            break;
-        case 'R':
-            o->rotate_token_key = true;
-            break;
-        case OPT_HTTP2:
-            o->http2 = true;
-            break;
-        case OPT_REQUEST_TIMEOUT:
-        case OPT_IDLE_TIMEOUT:
-            if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
-                fprintf(stderr, "berthd: --%s takes seconds from 1 to %d\n",
-                        c == OPT_REQUEST_TIMEOUT ? "request-timeout" : "idle-timeout", MAX_TIMEOUT_S);
-                return 2;
-            }
-            *(c == OPT_REQUEST_TIMEOUT ? &o->request_timeout : &o->idle_timeout) = v;
-            break;
-        case OPT_MAX_CONNECTIONS:
-            if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_connections) || o->max_connections == 0) {
-                fprintf(stderr, "berthd: --max-connections takes a number from 1 to %d\n", MAX_CONNECTIONS_CAP);
-                return 2;
-            }
-            break;
-        case OPT_MAX_CONNS_PER_IP:
-            if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_conns_per_ip)) {
-                fprintf(stderr, "berthd: --max-connections-per-ip takes a number from 0 (no cap) to %d\n", MAX_CONNECTIONS_CAP);
-                return 2;
-            }
-            break;
-        case OPT_GC_INTERVAL:
-            if (!parse_count(optarg, MAX_GC_INTERVAL_S, &o->gc_interval)) {
-                fprintf(stderr, "berthd: --gc-interval takes seconds from 0 (off) to %d (a week)\n", MAX_GC_INTERVAL_S);
-                return 2;
-            }
-            break;
-        case OPT_GC_GRACE:
-            if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
-                fprintf(stderr, "berthd: --gc-grace takes seconds from 0 to %d (thirty days)\n", MAX_GC_GRACE_S);
-                return 2;
-            }
-            break;
-        case OPT_MAX_SPOOL:
-            if (!parse_bytes(optarg, &o->max_spool)) {
-                fprintf(stderr, "berthd: --max-spool takes a size, e.g. 4G\n");
-                return 2;
-            }
-            break;
-        case OPT_CLOCK_OFFSET: {
-            /* a signed count: tests move credentials' clock either way */
-            char *end;
-            errno = 0;
-            long long off = strtoll(optarg, &end, 10);
-            if (errno || end == optarg || *end || off < -MAX_CLOCK_OFFSET_S || off > MAX_CLOCK_OFFSET_S) {
-                fprintf(stderr, "berthd: --clock-offset takes seconds from -%d to %d\n", MAX_CLOCK_OFFSET_S, MAX_CLOCK_OFFSET_S);
-                return 2;
-            }
-            o->clock_offset = (int64_t)off;
-            break;
+    switch (opt->code) {
+    case OPT_LISTEN:
+        o->listen = optarg;
+        break;
+    case OPT_DATA:
+        o->data = optarg;
+        break;
+    case OPT_INSECURE_NO_AUTH:
+        o->insecure_no_auth = flag_on(optarg);
+        break;
+    case OPT_NO_CREATE_ON_PUSH:
+        o->no_create_on_push = flag_on(optarg);
+        break;
+    case OPT_THREADS:
+        if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
+            snprintf(msg, cap, "takes a number from 1 to %d", MAX_THREADS);
+            return -1;
         }
-        case OPT_ECS_AGENT_TIMEOUT:
-        case OPT_ECS_TASK_LOST_TIMEOUT:
-            if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
-                fprintf(stderr, "berthd: --%s takes seconds from 1 to %d\n",
-                        c == OPT_ECS_AGENT_TIMEOUT ? "ecs-agent-timeout" : "ecs-task-lost-timeout", MAX_TIMEOUT_S);
-                return 2;
-            }
-            *(c == OPT_ECS_AGENT_TIMEOUT ? &o->ecs_agent_timeout : &o->ecs_task_lost_timeout) = v;
-            break;
-        case 'h':
+        o->threads = (unsigned)v;
+        break;
+    case OPT_MAP_SIZE:
+        if (!parse_bytes(optarg, &o->map_size) || o->map_size < ((uint64_t)1 << 26)) {
+            snprintf(msg, cap, "takes a size of at least 64M, e.g. 2T");
+            return -1;
+        }
+        break;
+    case OPT_MAX_BODY:
+        if (!parse_bytes(optarg, &o->max_body) || o->max_body == 0) {
+            snprintf(msg, cap, "takes a size, e.g. 8G");
+            return -1;
+        }
+        break;
+    case OPT_REGION:
+        if (strlen(optarg) == 0 || strlen(optarg) >= SERVER_REGION_MAX ||
+            strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg)) {
+            snprintf(msg, cap, "takes a region name such as us-east-1");
+            return -1;
+        }
+        o->region = optarg;
+        break;
+    case OPT_TOKEN_TTL:
+        if (!parse_bytes(optarg, &o->token_seconds) || o->token_seconds < 60 || o->token_seconds > MAX_TOKEN_SECONDS) {
+            snprintf(msg, cap, "takes seconds from 60 to %d (7 days)", MAX_TOKEN_SECONDS);
+            return -1;
+        }
+        break;
+    case OPT_TLS_CERT:
+        o->tls_cert = optarg;
+        break;
+    case OPT_TLS_KEY:
+        o->tls_key = optarg;
+        break;
+    case OPT_ROTATE_TOKEN_KEY:
+        o->rotate_token_key = flag_on(optarg);
+        break;
+    case OPT_HTTP2:
+        o->http2 = flag_on(optarg);
+        break;
+    case OPT_REQUEST_TIMEOUT:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_ECS_AGENT_TIMEOUT:
+    case OPT_ECS_TASK_LOST_TIMEOUT:
+        if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
+            snprintf(msg, cap, "takes seconds from 1 to %d", MAX_TIMEOUT_S);
+            return -1;
+        }
+        *(opt->code == OPT_REQUEST_TIMEOUT     ? &o->request_timeout
+          : opt->code == OPT_IDLE_TIMEOUT      ? &o->idle_timeout
+          : opt->code == OPT_ECS_AGENT_TIMEOUT ? &o->ecs_agent_timeout
+                                               : &o->ecs_task_lost_timeout) = v;
+        break;
+    case OPT_MAX_CONNECTIONS:
+        if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_connections) || o->max_connections == 0) {
+            snprintf(msg, cap, "takes a number from 1 to %d", MAX_CONNECTIONS_CAP);
+            return -1;
+        }
+        break;
+    case OPT_MAX_CONNS_PER_IP:
+        if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_conns_per_ip)) {
+            snprintf(msg, cap, "takes a number from 0 (no cap) to %d", MAX_CONNECTIONS_CAP);
+            return -1;
+        }
+        break;
+    case OPT_GC_INTERVAL:
+        if (!parse_count(optarg, MAX_GC_INTERVAL_S, &o->gc_interval)) {
+            snprintf(msg, cap, "takes seconds from 0 (off) to %d (a week)", MAX_GC_INTERVAL_S);
+            return -1;
+        }
+        break;
+    case OPT_GC_GRACE:
+        if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
+            snprintf(msg, cap, "takes seconds from 0 to %d (thirty days)", MAX_GC_GRACE_S);
+            return -1;
+        }
+        break;
+    case OPT_MAX_SPOOL:
+        if (!parse_bytes(optarg, &o->max_spool)) {
+            snprintf(msg, cap, "takes a size, e.g. 4G");
+            return -1;
+        }
+        break;
+    case OPT_CLOCK_OFFSET: {
+        /* a signed count: tests move credentials' clock either way */
+        char *end;
+        errno = 0;
+        long long off = strtoll(optarg, &end, 10);
+        if (errno || end == optarg || *end || off < -MAX_CLOCK_OFFSET_S || off > MAX_CLOCK_OFFSET_S) {
+            snprintf(msg, cap, "takes seconds from -%d to %d", MAX_CLOCK_OFFSET_S, MAX_CLOCK_OFFSET_S);
+            return -1;
+        }
+        o->clock_offset = (int64_t)off;
+        break;
+    }
+    default:
+        snprintf(msg, cap, "is not an option of the config file");
+        return -1;
+    }
+    return 0;
+}
+
+/* The config file named by --config, if any (before getopt, since the
+ * command line overrides the file). 0, 2 (reported) or -1: none. */
+static int read_config(int argc, char **argv, options_t *o, char **text)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+    }
+    if (!path)
+        return -1;
+    char err[512];
+    if (server_config_load(path, text, option_table, N_OPTIONS, apply_option, o, err, sizeof(err)) != 0) {
+        fprintf(stderr, "berthd: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, options_t *o, char **config_text)
+{
+    struct option longopts[N_OPTIONS + 1];
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        longopts[i] = (struct option){option_table[i].name, option_table[i].takes_value ? required_argument : no_argument, NULL,
+                                      option_table[i].code};
+    longopts[N_OPTIONS] = (struct option){NULL, 0, NULL, 0};
+    int rc = read_config(argc, argv, o, config_text);
+    if (rc > 0)
+        return rc;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const server_option_t *opt = NULL;
+        for (size_t i = 0; i < N_OPTIONS && !opt; i++)
+            if (option_table[i].code == c)
+                opt = &option_table[i];
+        if (!opt) {
+            usage(stderr);
+            return 2;
+        }
+        if (opt->code == OPT_CONFIG)
+            continue; /* read above */
+        if (opt->code == OPT_HELP) {
             usage(stdout);
             return 0;
-        case 'V':
+        }
+        if (opt->code == OPT_VERSION) {
             printf("berthd %s\n", BERTH_VERSION);
             return 0;
-        default:
-            usage(stderr);
+        }
+        char msg[256] = "";
+        if (apply_option(o, opt, optarg, msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "berthd: --%s %s\n", opt->name, msg);
             return 2;
         }
     }
@@ -706,6 +785,15 @@ static uint64_t open_fds(void)
     return n > 0 ? n - 1 : 0; /* not the directory's own */
 }
 
+/* The config file's text: its options' values point into it until exit. */
+static char *config_text;
+
+static void free_config_text(void)
+{
+    free(config_text);
+    config_text = NULL;
+}
+
 int main(int argc, char **argv)
 {
     options_t o = {.listen = "0.0.0.0:5000",
@@ -722,7 +810,8 @@ int main(int argc, char **argv)
                    .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT,
                    .gc_interval = DEFAULT_GC_INTERVAL_S,
                    .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS};
-    int rc = parse_options(argc, argv, &o);
+    atexit(free_config_text);
+    int rc = parse_options(argc, argv, &o, &config_text);
     if (rc >= 0)
         return rc;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
