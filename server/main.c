@@ -857,7 +857,8 @@ int main(int argc, char **argv)
                     .clock_offset = o.clock_offset,
                     .ecs_agent_timeout = (int64_t)o.ecs_agent_timeout,
                     .ecs_task_lost_timeout = (int64_t)o.ecs_task_lost_timeout,
-                    .no_create_on_push = o.no_create_on_push};
+                    .no_create_on_push = o.no_create_on_push,
+                    .data_dir = o.data};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (srv.clock_offset != 0)
         fprintf(

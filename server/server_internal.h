@@ -13,6 +13,7 @@
 
 #include <h2o.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "auth/auth.h"
@@ -41,6 +42,8 @@ typedef struct {
     int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
     struct berth_gc *gc;           /* the garbage collector's thread (server/berth/gc.c); NULL: none */
     bool no_create_on_push;        /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
+    const char *data_dir;          /* --data: /readyz checks its free space */
+    atomic_bool draining;          /* SIGTERM: finishing in-flight requests; /readyz answers 503 */
 } server_t;
 
 /* Now, as credentials' issue and expiry see it (time plus --clock-offset). */
@@ -405,6 +408,13 @@ void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const 
                 const char *keep0, const char *keep1);
 /* The reply of a change that answers nothing but success (an aws_change_done_cb). */
 void iam_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err, const char *const keep[2]);
+
+/* GET /healthz: 200 "ok" while the loop runs; GET /readyz: 200 "ok" when the
+ * store's writer answers a no-op in time, the data directory's disk is not
+ * full and berthd is not draining, else 503 (server/health.c). No
+ * credentials, no detail. */
+int health_live(h2o_req_t *req);
+int health_ready(server_t *srv, h2o_req_t *req);
 
 /* Routes one request to the AWS APIs or /v2/; called by the h2o handler. */
 int server_route(server_t *srv, h2o_req_t *req);
