@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,14 @@
  * spool file in the data dir, whose pages are file-backed and reclaimable
  * (h2o's default, 32 MiB, made a big push's peak RssAnon twice as high). */
 #define BODY_SPOOL_THRESHOLD ((size_t)4 << 20)
-/* At shutdown, how long a loop waits for its connections to close. */
+/* At shutdown, once in-flight requests have finished or --shutdown-timeout
+ * has passed, how long a loop waits for the connections it cut to close. */
 #define SHUTDOWN_DRAIN_MS 3000
+/* --shutdown-timeout's default: a layer push of a few hundred MB finishes in
+ * it on an ordinary link, and it is what systemd and docker wait before
+ * SIGKILL (90 s and 10 s: set docker's --stop-timeout accordingly). */
+#define DEFAULT_SHUTDOWN_TIMEOUT_S 30
+#define MAX_SHUTDOWN_TIMEOUT_S 3600
 /* Event loops wake this often to notice a shutdown request. */
 #define LOOP_TICK_MS 200
 #define MAX_THREADS 64
@@ -87,15 +94,11 @@ typedef struct {
     uint64_t ecs_task_lost_timeout; /* seconds */
     uint64_t gc_interval;
     uint64_t gc_grace;
+    const char *access_log;    /* NULL: none; "-": stderr */
+    uint64_t shutdown_timeout; /* seconds */
 } options_t;
 
 static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -149,6 +152,12 @@ static void usage(FILE *out)
                  "                         while serving (default 3600; 0: only on request, `berth gc`)\n"
                  "  --gc-grace SECONDS     what a scheduled collection spares: blobs linked and uploads touched this\n"
                  "                         recently (default 3600; a push's layers wait this long for its manifest)\n"
+                 "  --access-log FILE|-    one JSON line per request (time, principal, action, repository, method, path\n"
+                 "                         without query, status, bytes, duration) to FILE, or to stderr with -; off by\n"
+                 "                         default. SIGHUP reopens FILE (logrotate) and reloads --tls-cert and --tls-key\n"
+                 "  --shutdown-timeout SECONDS\n"
+                 "                         on SIGTERM, stop accepting and give in-flight requests this long to finish\n"
+                 "                         before cutting them (default 30; 0: cut at once)\n"
                  "  --help                 this text\n"
                  "  --version              print the version\n"
                  "\n"
@@ -234,6 +243,8 @@ enum {
     OPT_GC_INTERVAL,
     OPT_GC_GRACE,
     OPT_NO_CREATE_ON_PUSH,
+    OPT_ACCESS_LOG,
+    OPT_SHUTDOWN_TIMEOUT,
 };
 
 static const server_option_t option_table[] = {
@@ -263,6 +274,8 @@ static const server_option_t option_table[] = {
     {"gc-interval", true, false, OPT_GC_INTERVAL},
     {"gc-grace", true, false, OPT_GC_GRACE},
     {"no-create-on-push", false, false, OPT_NO_CREATE_ON_PUSH},
+    {"access-log", true, false, OPT_ACCESS_LOG},
+    {"shutdown-timeout", true, false, OPT_SHUTDOWN_TIMEOUT},
 };
 #define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
@@ -387,6 +400,19 @@ static int apply_option(void *ctx, const server_option_t *opt, const char *optar
     case OPT_GC_GRACE:
         if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
             snprintf(msg, cap, "takes seconds from 0 to %d (thirty days)", MAX_GC_GRACE_S);
+            return -1;
+        }
+        break;
+    case OPT_ACCESS_LOG:
+        if (!optarg[0]) {
+            snprintf(msg, cap, "takes a file name, or - for stderr");
+            return -1;
+        }
+        o->access_log = optarg;
+        break;
+    case OPT_SHUTDOWN_TIMEOUT:
+        if (!parse_count(optarg, MAX_SHUTDOWN_TIMEOUT_S, &o->shutdown_timeout)) {
+            snprintf(msg, cap, "takes seconds from 0 (cut at once) to %d", MAX_SHUTDOWN_TIMEOUT_S);
             return -1;
         }
         break;
@@ -582,6 +608,51 @@ static SSL_CTX *tls_context(const char *cert, const char *key, bool http2, char 
     return ctx;
 }
 
+/* The TLS context new handshakes use. SIGHUP builds a new one from the same
+ * files and publishes it here; each loop takes it at its next tick (its
+ * accept context is its own, read by its thread only). Connections keep the
+ * context they were made with (OpenSSL counts the references), so nothing
+ * open is dropped. */
+static struct {
+    pthread_mutex_t lock;
+    SSL_CTX *current; /* one reference held here */
+    atomic_uint gen;  /* bumped on each reload */
+    const char *cert, *key;
+    bool http2;
+} tls = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* SIGHUP: a certificate or key that does not load leaves the old ones in use. */
+static void tls_reload(void)
+{
+    if (!tls.current)
+        return;
+    char err[512];
+    SSL_CTX *ctx = tls_context(tls.cert, tls.key, tls.http2, err, sizeof(err));
+    if (!ctx) {
+        fprintf(stderr, "berthd: SIGHUP: kept the TLS certificate in use: %s\n", err);
+        return;
+    }
+    pthread_mutex_lock(&tls.lock);
+    SSL_CTX *old = tls.current;
+    tls.current = ctx;
+    atomic_fetch_add(&tls.gen, 1);
+    pthread_mutex_unlock(&tls.lock);
+    SSL_CTX_free(old);
+    fprintf(stderr, "berthd: SIGHUP: new TLS handshakes use %s\n", tls.cert);
+}
+
+/* A loop's own reference to the current context (NULL without TLS). */
+static SSL_CTX *tls_take(unsigned *gen)
+{
+    pthread_mutex_lock(&tls.lock);
+    SSL_CTX *ctx = tls.current;
+    if (ctx)
+        SSL_CTX_up_ref(ctx);
+    *gen = atomic_load(&tls.gen);
+    pthread_mutex_unlock(&tls.lock);
+    return ctx;
+}
+
 typedef struct {
     h2o_handler_t super;
     server_t *srv;
@@ -634,7 +705,21 @@ typedef struct {
     pthread_t tid;
     h2o_globalconf_t *config;
     phases_t *phases;
+    uint64_t shutdown_ms; /* --shutdown-timeout */
+    unsigned tls_gen;     /* the TLS context generation accept_ctx.ssl_ctx is */
 } loop_t;
+
+/* What a loop does between event batches (at least every LOOP_TICK_MS):
+ * write its access log lines, take a reloaded TLS context. */
+static void loop_tick(loop_t *l)
+{
+    accesslog_tick(&l->thread.ctx);
+    if (l->accept_ctx.ssl_ctx && atomic_load(&tls.gen) != l->tls_gen) {
+        SSL_CTX *old = l->accept_ctx.ssl_ctx;
+        l->accept_ctx.ssl_ctx = tls_take(&l->tls_gen);
+        SSL_CTX_free(old);
+    }
+}
 
 /* h2o_context_dispose asserts that its timeouts are empty, but connections
  * still open at shutdown (keep-alive, a body arriving, an answer pending)
@@ -683,11 +768,23 @@ static void *loop_main(void *arg)
     }
     pthread_barrier_wait(&l->phases->ready);
 
-    while (!stopping)
+    while (!stopping) {
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
+        loop_tick(l);
+    }
     ecs_agent_loop_stop(&l->thread);
     if (l->conns) {
         conn_loop_stop(l->conns);
+        /* Graceful: nothing new is accepted (the listener is closed), idle
+         * connections are closed, and requests arriving, in a handler or
+         * being answered finish, for up to --shutdown-timeout. HTTP/2
+         * clients get a GOAWAY. */
+        h2o_context_request_shutdown(&l->thread.ctx);
+        uint64_t grace_end = h2o_now(l->thread.ctx.loop) + l->shutdown_ms;
+        while (conn_loop_cut_idle(l->conns) && h2o_now(l->thread.ctx.loop) < grace_end) {
+            h2o_evloop_run(l->thread.ctx.loop, 10);
+            accesslog_tick(&l->thread.ctx);
+        }
         /* Close the connections while the writer still runs, so that a
          * request waiting on an op gets its answer or its cancellation and
          * h2o frees it: h2o 2.2.5 cannot dispose a context that still has
@@ -705,12 +802,42 @@ static void *loop_main(void *arg)
     h2o_evloop_t *loop = l->thread.ctx.loop;
     h2o_multithread_queue_t *queue = l->thread.ctx.queue;
     ecs_agent_loop_dispose(&l->thread);
+    accesslog_flush(&l->thread.ctx);
     server_thread_drop_ops(&l->thread);
     unlink_timeouts(&l->thread.ctx);
     h2o_context_dispose(&l->thread.ctx);
     free(queue); /* h2o 2.2.5 (evloop) destroys the queue in context_dispose but never frees it */
     h2o_evloop_destroy(loop);
     conn_loop_free(l->conns);
+    SSL_CTX_free(l->accept_ctx.ssl_ctx);
+    return NULL;
+}
+
+/* SIGTERM, SIGINT and SIGHUP are blocked in every thread (main blocks them
+ * before it starts any) and taken here, synchronously: a reload opens files
+ * and builds a TLS context, which no signal handler may do. */
+static sigset_t handled_signals;
+static atomic_bool signals_done;
+
+static void *signal_main(void *arg)
+{
+    server_t *srv = arg;
+    const struct timespec tick = {.tv_sec = 0, .tv_nsec = LOOP_TICK_MS * 1000000L};
+    while (!atomic_load(&signals_done)) {
+        int sig = sigtimedwait(&handled_signals, NULL, &tick);
+        if (sig == SIGHUP) {
+            char err[512];
+            if (accesslog_reopen(err, sizeof(err)) != 0)
+                fprintf(stderr, "berthd: SIGHUP: kept writing the access log to the file already open: %s\n", err);
+            tls_reload();
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            if (!stopping)
+                fprintf(stderr, "berthd: %s: finishing in-flight requests, accepting no new ones\n",
+                        sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            atomic_store(&srv->draining, true);
+            stopping = 1;
+        }
+    }
     return NULL;
 }
 
@@ -809,7 +936,8 @@ int main(int argc, char **argv)
                    .ecs_agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
                    .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT,
                    .gc_interval = DEFAULT_GC_INTERVAL_S,
-                   .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS};
+                   .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS,
+                   .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT_S};
     atexit(free_config_text);
     int rc = parse_options(argc, argv, &o, &config_text);
     if (rc >= 0)
@@ -823,9 +951,12 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* before any thread: they all inherit the mask; signal_main takes them */
+    sigemptyset(&handled_signals);
+    sigaddset(&handled_signals, SIGTERM);
+    sigaddset(&handled_signals, SIGINT);
+    sigaddset(&handled_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &handled_signals, NULL);
 
     uint64_t nofile = raise_nofile();
 
@@ -913,13 +1044,22 @@ int main(int argc, char **argv)
     v2_handler_t *handler = (v2_handler_t *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->srv = &srv;
-
     char err[512];
+    if (o.access_log && accesslog_open(o.access_log, err, sizeof(err)) != 0) {
+        fprintf(stderr, "berthd: %s\n", err);
+        return 1;
+    }
+    accesslog_register(path);
+
     SSL_CTX *ssl_ctx = NULL;
     if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, o.http2, err, sizeof(err)))) {
         fprintf(stderr, "berthd: %s\n", err);
         return 1;
     }
+    tls.current = ssl_ctx;
+    tls.cert = o.tls_cert;
+    tls.key = o.tls_key;
+    tls.http2 = o.http2;
     loop_t *loops = calloc(o.threads, sizeof(*loops));
     if (!loops) {
         fprintf(stderr, "berthd: out of memory\n");
@@ -937,7 +1077,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "berthd: out of memory\n");
             return 1;
         }
-        l->accept_ctx.ssl_ctx = ssl_ctx;
+        l->accept_ctx.ssl_ctx = tls_take(&l->tls_gen);
+        l->shutdown_ms = o.shutdown_timeout * 1000;
         l->config = &config;
         l->phases = &phases;
         l->index = i;
@@ -978,6 +1119,12 @@ int main(int argc, char **argv)
     }
     phases_open(&phases, started);
     pthread_barrier_wait(&phases.ready);
+    pthread_t sig_tid;
+    bool sig_thread = pthread_create(&sig_tid, NULL, signal_main, &srv) == 0;
+    if (!sig_thread) {
+        fprintf(stderr, "berthd: cannot start the signal thread\n");
+        stopping = 1;
+    }
     bool ticking = started == o.threads && ecs_services_timer_start(&srv) == 0;
     if (started == o.threads) {
         fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
@@ -995,6 +1142,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: cannot start the thread that marks lost ECS tasks: tasks of silent instances stay as they are\n");
     pthread_barrier_wait(&phases.stopped);
     fprintf(stderr, "berthd: shutting down\n");
+    atomic_store(&signals_done, true);
+    if (sig_thread)
+        pthread_join(sig_tid, NULL);
     if (ticking)
         ecs_services_timer_stop();
     ecs_agent_sweeper_stop();
@@ -1013,7 +1163,8 @@ int main(int argc, char **argv)
     pthread_barrier_destroy(&phases.drained);
     conn_shared_free(conn_shared);
     h2o_config_dispose(&config);
-    SSL_CTX_free(ssl_ctx);
+    SSL_CTX_free(tls.current);
+    accesslog_close();
     pthread_mutex_destroy(&phases.lock);
     pthread_cond_destroy(&phases.opened);
     free(loops);

@@ -86,6 +86,11 @@ void conn_loop_stop(conn_loop_t *l);
  * then closes it, disposing a request in flight, whose op is cancelled) and
  * returns how many h2o has not closed yet. */
 size_t conn_loop_cut_all(conn_loop_t *l);
+/* Graceful shutdown, after conn_loop_stop: shuts down the connections with
+ * no request in a handler, no body arriving after a whole head and no
+ * response being written, and
+ * returns how many connections h2o has not closed yet (busy or cut). */
+size_t conn_loop_cut_idle(conn_loop_t *l);
 void conn_loop_free(conn_loop_t *l);
 /* A request reached a handler: its connection is not idle until the request's
  * pool is freed, unless a response is being written to it. */
@@ -415,6 +420,25 @@ void iam_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c,
  * credentials, no detail. */
 int health_live(h2o_req_t *req);
 int health_ready(server_t *srv, h2o_req_t *req);
+
+/* ---- the access log (server/accesslog.c) ---- */
+
+/* --access-log FILE, or "-" for stderr: 0, or -1 with err naming the file. */
+int accesslog_open(const char *path, char *err, size_t cap);
+bool accesslog_enabled(void);
+/* SIGHUP: opens the file again (logrotate has moved it); on failure the old one stays (-1, err says why). */
+int accesslog_reopen(char *err, size_t cap);
+void accesslog_close(void);
+/* Registers the per-request completion hook on the path (when a log is open). */
+void accesslog_register(h2o_pathconf_t *path);
+/* On each loop's tick: writes its buffered lines once they are old enough. */
+void accesslog_tick(h2o_context_t *ctx);
+/* Writes the loop's buffered lines now. */
+void accesslog_flush(h2o_context_t *ctx);
+/* Names the request's principal (NULL: anonymous), the action it was
+ * authorized as and its repository (NULL: none) for its log line; the first
+ * call of a request counts. Costs nothing without an access log. */
+void server_note_authz(h2o_req_t *req, const char *principal_arn, const char *action, const char *repo);
 
 /* Routes one request to the AWS APIs or /v2/; called by the h2o handler. */
 int server_route(server_t *srv, h2o_req_t *req);
