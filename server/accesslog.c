@@ -35,13 +35,21 @@
 #define ACCESSLOG_FLUSH_MS 500
 /* ... or until this much is buffered (one write(2) of a few dozen lines). */
 #define ACCESSLOG_FLUSH_BYTES (48 * 1024)
-/* One line at most: every field is capped below (the path at
- * ACCESSLOG_PATH_MAX bytes, each escaped to at most 6), so a line fits. */
-#define ACCESSLOG_LINE_MAX 16384
-#define ACCESSLOG_BUF_BYTES (ACCESSLOG_FLUSH_BYTES + ACCESSLOG_LINE_MAX)
 /* Longer paths are cut (with "..."): a request line can be 64 KiB of noise. */
 #define ACCESSLOG_PATH_MAX 1024
-#define ACCESSLOG_FIELD_MAX 512
+/* Principal ARNs (an assumed role's session included), actions and
+ * repository names (255 at most) fit; longer ones are cut with "...". */
+#define ACCESSLOG_FIELD_MAX 256
+#define ACCESSLOG_METHOD_MAX 16
+#define ACCESSLOG_REQUEST_ID_MAX 64
+/* The longest line: each capped field escaped at 6 bytes a byte, plus its
+ * quotes and "...", plus the keys, time and numbers (under 400 bytes). */
+#define ESCAPED(n) (6 * (n) + 5)
+#define ACCESSLOG_LINE_MAX                                                                                                         \
+    (3 * ESCAPED(ACCESSLOG_FIELD_MAX) + ESCAPED(ACCESSLOG_PATH_MAX) + ESCAPED(ACCESSLOG_METHOD_MAX) +                              \
+     ESCAPED(ACCESSLOG_REQUEST_ID_MAX) + 400)
+/* A loop flushes once past ACCESSLOG_FLUSH_BYTES, so a whole line always fits after. */
+#define ACCESSLOG_BUF_BYTES (ACCESSLOG_FLUSH_BYTES + ACCESSLOG_LINE_MAX)
 /* Where the note of a request's authorization hangs: a key in req->env,
  * which h2o keeps in the request's pool and only FastCGI and mruby read. */
 #define NOTE_KEY "berth.accesslog"
@@ -236,7 +244,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     p = put_lit(p, ",\"repository\":");
     p = put_cstr(p, n ? n->repo : NULL);
     p = put_lit(p, ",\"method\":");
-    p = put_str(p, req->method.base, req->method.len, 16);
+    p = put_str(p, req->method.base, req->method.len, ACCESSLOG_METHOD_MAX);
     p = put_lit(p, ",\"path\":");
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     p = put_str(p, req->path.base, plen, ACCESSLOG_PATH_MAX);
@@ -250,7 +258,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
             rid = &req->res.headers.entries[i].value;
     if (rid) {
         p = put_lit(p, ",\"request_id\":");
-        p = put_str(p, rid->base, rid->len, 64);
+        p = put_str(p, rid->base, rid->len, ACCESSLOG_REQUEST_ID_MAX);
     }
     *p++ = '}';
     *p++ = '\n';

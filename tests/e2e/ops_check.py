@@ -56,6 +56,11 @@ for path in ("/v2/ops/app/manifests/latest?X-Amz-Signature=SECRETSIG0123&X-Amz-C
     r.read()
     out.setdefault("registry_status", []).append(r.status)
 c.close()
+# A path no JSON string holds as is (a quote, a backslash, bytes past ASCII), 2000 bytes long.
+raw = tls.wrap_socket(__import__("socket").create_connection((host, port)), server_hostname=host)
+raw.sendall(b'GET /v2/"\\\xff' + b"a" * 2000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+out["odd_path_status"] = raw.recv(64)[9:12].decode()
+raw.close()
 
 
 class Load(threading.Thread):

@@ -136,6 +136,8 @@ expect "a registry call's line: principal, action, repository, path without its 
         and (.principal | startswith("arn:aws:iam::")) and .status == 404)' "$work/all.log"
 expect "an anonymous call's line: principal, action and repository are -" \
     jq -se 'any(.[]; .path == "/readyz" and .principal == "-" and .action == "-" and .repository == "-" and .status == 200)' "$work/all.log"
+expect "a 2000-byte path of a quote, a backslash and a byte past ASCII: cut at 1024 and escaped, still JSON" \
+    jq -se 'any(.[]; .path == "/v2/\"\\\u00ff" + ("a" * 1017) + "...")' "$work/all.log"
 secret=$(sed -n 's/^aws_secret_access_key *= *//p' "$work/data/admin-credentials")
 password=$(jq -r '.password // "no-password"' <<<"${result:-{\}}")
 expect "no secret in the log: no password, secret key, signature, credential, query or Authorization header" \
