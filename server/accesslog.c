@@ -282,6 +282,8 @@ static void on_context_dispose(h2o_logger_t *self, h2o_context_t *ctx)
     loop_buf_t *b = h2o_context_get_logger_context(ctx, self);
     if (b)
         flush(b);
+    /* a connection h2o closes after this (one abandoned at shutdown) logs nothing */
+    h2o_context_set_logger_context(ctx, self, NULL);
     free(b);
 }
 
