@@ -96,6 +96,7 @@ typedef struct {
     uint64_t gc_grace;
     const char *access_log;    /* NULL: none; "-": stderr */
     uint64_t shutdown_timeout; /* seconds */
+    uint64_t lifecycle_interval;
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -158,6 +159,10 @@ static void usage(FILE *out)
                  "  --shutdown-timeout SECONDS\n"
                  "                         on SIGTERM, stop accepting and give in-flight requests this long to finish\n"
                  "                         before cutting them (default 30; 0: cut at once)\n"
+                 "  --lifecycle-interval SECONDS\n"
+                 "                         run every repository's ECR lifecycle policy this often (default 86400, daily as\n"
+                 "                         ECR does; 0: only on request, `berth ecr run-lifecycle-policy`). sinceImagePushed\n"
+                 "                         counts days on the --clock-offset clock, so that tests can age images\n"
                  "  --help                 this text\n"
                  "  --version              print the version\n"
                  "\n"
@@ -242,6 +247,7 @@ enum {
     OPT_ECS_TASK_LOST_TIMEOUT,
     OPT_GC_INTERVAL,
     OPT_GC_GRACE,
+    OPT_LIFECYCLE_INTERVAL,
     OPT_NO_CREATE_ON_PUSH,
     OPT_ACCESS_LOG,
     OPT_SHUTDOWN_TIMEOUT,
@@ -273,6 +279,7 @@ static const server_option_t option_table[] = {
     {"ecs-task-lost-timeout", true, false, OPT_ECS_TASK_LOST_TIMEOUT},
     {"gc-interval", true, false, OPT_GC_INTERVAL},
     {"gc-grace", true, false, OPT_GC_GRACE},
+    {"lifecycle-interval", true, false, OPT_LIFECYCLE_INTERVAL},
     {"no-create-on-push", false, false, OPT_NO_CREATE_ON_PUSH},
     {"access-log", true, false, OPT_ACCESS_LOG},
     {"shutdown-timeout", true, false, OPT_SHUTDOWN_TIMEOUT},
@@ -285,6 +292,9 @@ static const server_option_t option_table[] = {
  * 100,000 blobs. The most: a week. */
 #define DEFAULT_GC_INTERVAL_S 3600
 #define MAX_GC_INTERVAL_S (7 * 24 * 3600)
+/* ECR evaluates lifecycle policies daily; a month between runs at most */
+#define DEFAULT_LIFECYCLE_INTERVAL_S 86400
+#define MAX_LIFECYCLE_INTERVAL_S (30 * 24 * 3600)
 /* --gc-grace: at most thirty days */
 #define MAX_GC_GRACE_S (30 * 24 * 3600)
 
@@ -400,6 +410,12 @@ static int apply_option(void *ctx, const server_option_t *opt, const char *optar
     case OPT_GC_GRACE:
         if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
             snprintf(msg, cap, "takes seconds from 0 to %d (thirty days)", MAX_GC_GRACE_S);
+            return -1;
+        }
+        break;
+    case OPT_LIFECYCLE_INTERVAL:
+        if (!parse_count(optarg, MAX_LIFECYCLE_INTERVAL_S, &o->lifecycle_interval)) {
+            snprintf(msg, cap, "takes seconds from 0 (off) to %d (thirty days)", MAX_LIFECYCLE_INTERVAL_S);
             return -1;
         }
         break;
@@ -937,7 +953,8 @@ int main(int argc, char **argv)
                    .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT,
                    .gc_interval = DEFAULT_GC_INTERVAL_S,
                    .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS,
-                   .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT_S};
+                   .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT_S,
+                   .lifecycle_interval = DEFAULT_LIFECYCLE_INTERVAL_S};
     atexit(free_config_text);
     int rc = parse_options(argc, argv, &o, &config_text);
     if (rc >= 0)
@@ -1027,6 +1044,12 @@ int main(int argc, char **argv)
     char gcerr[128];
     if (!(srv.gc = berth_gc_start(srv.storage, o.gc_interval, o.gc_grace, gcerr, sizeof(gcerr)))) {
         fprintf(stderr, "berthd: %s\n", gcerr);
+        storage_close(srv.storage);
+        return 1;
+    }
+    if (!(srv.lifecycle = ecr_lifecycle_start(&srv, o.lifecycle_interval, gcerr, sizeof(gcerr)))) {
+        fprintf(stderr, "berthd: %s\n", gcerr);
+        berth_gc_stop(srv.gc);
         storage_close(srv.storage);
         return 1;
     }
@@ -1126,6 +1149,9 @@ int main(int argc, char **argv)
         stopping = 1;
     }
     bool ticking = started == o.threads && ecs_services_timer_start(&srv) == 0;
+    /* after the loops, as the timers: a thread limit is felt by the loops first */
+    if (started == o.threads)
+        ecr_lifecycle_schedule(srv.lifecycle);
     if (started == o.threads) {
         fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
                 BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);
@@ -1150,6 +1176,7 @@ int main(int argc, char **argv)
     ecs_agent_sweeper_stop();
     /* The collector stops first (it submits to the writer); the writer finishes
      * what is queued, then the loops dispose their contexts. */
+    ecr_lifecycle_stop(srv.lifecycle);
     berth_gc_stop(srv.gc);
     storage_close(srv.storage);
     pthread_barrier_wait(&phases.drained);
