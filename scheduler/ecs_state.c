@@ -537,6 +537,13 @@ static int register_instance(ctx_t *x, json_t **out)
             return rc;
         if (rc == 1)
             return BAD("containerInstanceArn: no container instance %s in cluster %s", given, x->r->cluster);
+        const char *owner = jstr(in, "owner");
+        if (x->env->caller && *owner && strcmp(owner, x->env->caller) != 0) {
+            json_decref(in);
+            sched_ecs_err(x->err, "AccessDeniedException", 400,
+                          "containerInstanceArn: %s was registered by another principal: only its own agent may re-attach", id);
+            return SCHED_EINVAL;
+        }
     } else {
         new_id(x, id);
         snprintf(key, sizeof(key), "i/%s/%s", x->r->cluster, id);
@@ -593,6 +600,9 @@ static int register_instance(ctx_t *x, json_t **out)
                         (json_int_t)mem, "ports", tcp, "portsUdp", udp, "usedTcp", json_deep_copy(tcp), "usedUdp",
                         json_deep_copy(udp));
         if (!rec || json_object_set(rec, "attributes", attrs))
+            goto oom_rec;
+        /* whose agent it is: only that principal acts for it (ecs_agent.c) */
+        if (x->env->caller && json_object_set_new(rec, "owner", json_string(x->env->caller)))
             goto oom_rec;
     } else {
         /* the new totals minus what its tasks hold */
@@ -1249,6 +1259,23 @@ static void td_key(const char *family, long long rev, char *key)
     snprintf(key, KEY_MAX, "d/%s/%010lld", family, rev);
 }
 
+/* A task definition's roles, checked by the caller's env->check_roles (iam:PassRole, trust policies). */
+static int check_roles(ctx_t *x, const json_t *td)
+{
+    const char *task_role = json_string_value(json_object_get(td, "taskRoleArn"));
+    const char *exec_role = json_string_value(json_object_get(td, "executionRoleArn"));
+    if (!task_role && !exec_role)
+        return 0;
+    /* the credentials endpoint is on the instance's loopback (a definition stored before this was checked) */
+    if (task_role && strcmp(jstr(td, "networkMode"), "host") != 0 && json_object_get(td, "networkMode"))
+        return CLIENT("taskRoleArn: task roles need networkMode host in Berth until bridge networks have a route to the agent's "
+                      "credentials endpoint (%s is %s)",
+                      jstr(td, "taskDefinitionArn"), jstr(td, "networkMode"));
+    if (!x->env->check_roles)
+        return 0;
+    return x->env->check_roles(x->env->check_roles_ctx, x->rs, task_role, exec_role, x->err);
+}
+
 static int register_task_def(ctx_t *x, json_t **out)
 {
     const json_t *b = x->r->body;
@@ -1256,7 +1283,10 @@ static int register_task_def(ctx_t *x, json_t **out)
     char fkey[KEY_MAX], key[KEY_MAX], arn[SCHED_ECS_ARN_MAX];
     json_t *f;
     snprintf(fkey, sizeof(fkey), "f/%s", family);
-    int rc = rec_get(x, fkey, &f);
+    int rc = check_roles(x, b);
+    if (rc)
+        return rc;
+    rc = rec_get(x, fkey, &f);
     if (rc < 0)
         return rc;
     long long rev = (f ? jint(f, "last") : 0) + 1;
@@ -1789,6 +1819,11 @@ static int place(ctx_t *x, json_t **out)
         json_decref(td);
         return rc;
     }
+    /* the caller passes the task definition's roles to the tasks it starts, as in ECS */
+    if (!x->r->internal && (rc = check_roles(x, td))) {
+        json_decref(td);
+        return rc;
+    }
     const json_t *b = x->r->body;
     size_t oi;
     json_t *ov;
@@ -2054,6 +2089,7 @@ static int dispatch(ctx_t *x, json_t **out)
     case ECS_SUBMIT_TASK_STATE_CHANGE:
     case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
     case ECS_POLL_WORK:
+    case ECS_GET_TASK_CREDENTIALS:
         return sched_ecs_agent_execute(x, out);
     case ECS_CREATE_SERVICE:
     case ECS_UPDATE_SERVICE:
