@@ -66,4 +66,29 @@ typedef struct {
     json_t *(*list)(agent_runtime_t *rt);
 } agent_runtime_ops_t;
 
+/* The task role credentials endpoint on 127.0.0.1 (cli/agent_creds.c): the
+ * container-credentials protocol, one token per task with a role. The agent's
+ * loop owns it and feeds it; its own thread only answers from memory. */
+#define AGENT_CREDS_ARN_MAX 640
+#define AGENT_CREDS_TOKEN_MAX 64
+typedef struct agent_creds agent_creds_t;
+/* Listens on 127.0.0.1:port (0: a port the kernel picks). NULL with e->msg. */
+agent_creds_t *agent_creds_start(int port, cli_err_t *e);
+int agent_creds_port(const agent_creds_t *c);
+/* Gives task_arn its token (`token`, one this file made before and the state
+ * kept, or NULL for a fresh random one; a task that has one keeps it) into out. */
+int agent_creds_add(agent_creds_t *c, const char *task_arn, const char *token, char out[AGENT_CREDS_TOKEN_MAX + 1], cli_err_t *e);
+/* The credentials of BerthGetTaskCredentials' reply, served from now on to the task's token. */
+int agent_creds_set(agent_creds_t *c, const char *task_arn, const json_t *reply, cli_err_t *e);
+/* When the task's credentials expire (Unix seconds; 0: it has none yet). */
+int64_t agent_creds_expiry(agent_creds_t *c, const char *task_arn);
+/* The task stopped: its token gets nothing from now on. */
+void agent_creds_remove(agent_creds_t *c, const char *task_arn);
+/* What a task's containers need in their environment to find the endpoint:
+ * [{"name": "AWS_CONTAINER_CREDENTIALS_FULL_URI", ...}, {"name":
+ * "AWS_CONTAINER_AUTHORIZATION_TOKEN", "value": token}] (NULL: no memory). */
+json_t *agent_creds_task_env(const agent_creds_t *c, const char *token);
+/* Stops the thread and wipes every credential it held. NULL is allowed. */
+void agent_creds_stop(agent_creds_t *c);
+
 #endif
