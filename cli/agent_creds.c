@@ -245,16 +245,16 @@ static bool read_head(int fd, char *buf, size_t cap)
 }
 
 /* The value of header `name` in head (case-insensitive name), trimmed; NULL when absent. */
-static const char *header_value(char *head, const char *name, size_t *len)
+static const char *header_value(const char *head, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
-    for (char *line = strchr(head, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
-        char *l = line + 1;
+    for (const char *line = strchr(head, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        const char *l = line + 1;
         if (strncasecmp(l, name, nl) == 0 && l[nl] == ':') {
-            char *v = l + nl + 1;
+            const char *v = l + nl + 1;
             while (*v == ' ' || *v == '\t')
                 v++;
-            char *end = v + strcspn(v, "\r\n");
+            const char *end = v + strcspn(v, "\r\n");
             while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
                 end--;
             *len = (size_t)(end - v);
@@ -262,6 +262,32 @@ static const char *header_value(char *head, const char *name, size_t *len)
         }
     }
     return NULL;
+}
+
+int agent_creds_parse_request(const char *head, char token[AGENT_CREDS_TOKEN_MAX + 1])
+{
+    token[0] = '\0';
+    /* "METHOD SP PATH SP HTTP/1.x" then the line's end */
+    size_t m = strspn(head, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    if (m == 0 || m > 7 || head[m] != ' ')
+        return 400;
+    const char *path = head + m + 1;
+    size_t p = strcspn(path, " \r\n");
+    const char *ver = path + p;
+    if (p == 0 || strncmp(ver, " HTTP/1.", 8) != 0 || (ver[8] != '0' && ver[8] != '1') ||
+        (ver[9] != '\n' && !(ver[9] == '\r' && ver[10] == '\n')))
+        return 400;
+    if (m != 3 || strncmp(head, "GET", 3) != 0)
+        return 405;
+    if (p != strlen(CREDS_PATH) || strncmp(path, CREDS_PATH, p) != 0)
+        return 404;
+    size_t tlen = 0;
+    const char *tok = header_value(head, "Authorization", &tlen);
+    if (tok && tlen <= AGENT_CREDS_TOKEN_MAX) {
+        memcpy(token, tok, tlen);
+        token[tlen] = '\0';
+    }
+    return 200;
 }
 
 static void format_time(int64_t t, char out[32])
@@ -279,25 +305,25 @@ static void serve_one(agent_creds_t *c, int fd)
         respond(fd, 400, "Bad Request", "{\"code\":\"InvalidRequest\",\"message\":\"an HTTP request head of at most 8 KiB\"}");
         return;
     }
-    char method[8], path[64];
-    if (sscanf(head, "%7s %63s HTTP/1.", method, path) != 2) {
-        respond(fd, 400, "Bad Request", "{\"code\":\"InvalidRequest\",\"message\":\"not an HTTP request\"}");
+    char tok[AGENT_CREDS_TOKEN_MAX + 1];
+    int status = agent_creds_parse_request(head, tok);
+    if (status == 400) {
+        respond(fd, 400, "Bad Request", "{\"code\":\"InvalidRequest\",\"message\":\"not an HTTP/1 request\"}");
         return;
     }
-    if (strcmp(method, "GET") != 0) {
+    if (status == 405) {
         respond(fd, 405, "Method Not Allowed", "{\"code\":\"InvalidRequest\",\"message\":\"only GET\"}");
         return;
     }
-    if (strcmp(path, CREDS_PATH) != 0) {
+    if (status == 404) {
         respond(fd, 404, "Not Found", "{\"code\":\"NotFound\",\"message\":\"the credentials are at " CREDS_PATH "\"}");
         return;
     }
-    size_t tlen = 0;
-    const char *tok = header_value(head, "Authorization", &tlen);
+    size_t tlen = strlen(tok);
     /* every entry is compared, each in constant time: which one matched (or none) shows in no timing */
     pthread_mutex_lock(&c->lock);
     entry_t *hit = NULL;
-    for (size_t i = 0; tok && tlen == CREDS_TOKEN_LEN && i < c->n; i++)
+    for (size_t i = 0; tlen == CREDS_TOKEN_LEN && i < c->n; i++)
         if (CRYPTO_memcmp(c->e[i].token, tok, CREDS_TOKEN_LEN) == 0)
             hit = &c->e[i];
     json_t *body = NULL;
@@ -310,6 +336,7 @@ static void serve_one(agent_creds_t *c, int fd)
     }
     pthread_mutex_unlock(&c->lock);
     OPENSSL_cleanse(head, sizeof(head));
+    OPENSSL_cleanse(tok, sizeof(tok));
     if (body) {
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);

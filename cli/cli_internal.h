@@ -88,6 +88,11 @@ void agent_creds_remove(agent_creds_t *c, const char *task_arn);
  * [{"name": "AWS_CONTAINER_CREDENTIALS_FULL_URI", ...}, {"name":
  * "AWS_CONTAINER_AUTHORIZATION_TOKEN", "value": token}] (NULL: no memory). */
 json_t *agent_creds_task_env(const agent_creds_t *c, const char *token);
+/* A request head (NUL-terminated): 200 for GET /v1/credentials over HTTP/1.0 or
+ * 1.1, with token its Authorization value ("" when absent or longer than
+ * AGENT_CREDS_TOKEN_MAX); else the status to answer: 400 (not an HTTP/1
+ * request line), 405 (another method), 404 (another path). */
+int agent_creds_parse_request(const char *head, char token[AGENT_CREDS_TOKEN_MAX + 1]);
 /* Stops the thread and wipes every credential it held. NULL is allowed. */
 void agent_creds_stop(agent_creds_t *c);
 
