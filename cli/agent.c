@@ -958,6 +958,9 @@ int berth_agent(int argc, char **argv)
         if (!registered) {
             r = register_instance(&ag, &e);
             registered = r == 0;
+            /* tasks held across a restart: their containers ask before the first long poll ends */
+            if (registered)
+                r = refresh_task_credentials(&ag, &e);
         } else if ((r = flush(&ag, &e)) == 0) {
             r = poll_once(&ag, &rt, ops, &e);
             if (r == 1) {

@@ -118,4 +118,29 @@ t_other_agents_and_stopped_tasks() {
 }
 run_case "another agent cannot act for the instance or its tasks; after StopTask the task's token and berthd give nothing" t_other_agents_and_stopped_tasks
 
+t_agent_restart_keeps_tokens() {
+    local pid
+    pid=$(cat "$E2E_TMP/agent.pid")
+    kill -TERM "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done # not this (sub)shell's child
+    run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI"
+    [[ $(cmd_out) == 000 ]] || fail "the endpoint answered $(cmd_out) with its agent stopped"
+    local port=${URI#http://127.0.0.1:}
+    port=${port%%/*}
+    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/agent-a.creds "$BERTH_CLI" agent --endpoint-url "$BASE" --cluster roles \
+        --cpu 1024 --memory 1024 --runtime none --state-dir "$AGENT" --credentials-port "$port" >>"$E2E_TMP/agent.log" 2>&1 &
+    echo $! >"$E2E_TMP/agent.pid"
+    local code=000
+    for _ in $(seq 50); do
+        code=$(curl -sS -o "$E2E_TMP/creds2b.json" -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI" 2>/dev/null)
+        [[ $code == 200 ]] && break
+        sleep 0.1
+    done
+    [[ $code == 200 ]] || fail "after the agent's restart task 2's token answered $code"
+    jq -e '.AccessKeyId | startswith("ASIA")' "$E2E_TMP/creds2b.json" >/dev/null || fail "no credentials after the restart"
+    run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN1" "$URI"
+    [[ $(cmd_out) == 403 ]] || fail "the stopped task's token answered $(cmd_out) after the restart"
+}
+run_case "a restarted agent (same --credentials-port) serves the running task's old token again, not the stopped task's" t_agent_restart_keeps_tokens
+
 finish
