@@ -1259,6 +1259,15 @@ static void td_key(const char *family, long long rev, char *key)
     snprintf(key, KEY_MAX, "d/%s/%010lld", family, rev);
 }
 
+/* A role as ECS takes it, "NAME" or its ARN, as its ARN in this account (what IAM and STS look up). */
+static void role_arn(ctx_t *x, const char *v, char *out, size_t cap)
+{
+    if (strncmp(v, "arn:", 4) == 0)
+        snprintf(out, cap, "%s", v);
+    else
+        snprintf(out, cap, "arn:aws:iam::%s:role/%s", x->env->account, v);
+}
+
 /* A task definition's roles, checked by the caller's env->check_roles (iam:PassRole, trust policies). */
 static int check_roles(ctx_t *x, const json_t *td)
 {
@@ -1273,7 +1282,12 @@ static int check_roles(ctx_t *x, const json_t *td)
                       jstr(td, "taskDefinitionArn"), jstr(td, "networkMode"));
     if (!x->env->check_roles)
         return 0;
-    return x->env->check_roles(x->env->check_roles_ctx, x->rs, task_role, exec_role, x->err);
+    char t[2100], e[2100];
+    if (task_role)
+        role_arn(x, task_role, t, sizeof(t));
+    if (exec_role)
+        role_arn(x, exec_role, e, sizeof(e));
+    return x->env->check_roles(x->env->check_roles_ctx, x->rs, task_role ? t : NULL, exec_role ? e : NULL, x->err);
 }
 
 static int register_task_def(ctx_t *x, json_t **out)
@@ -1302,6 +1316,19 @@ static int register_task_def(ctx_t *x, json_t **out)
     if (!td)
         return nomem(x);
     json_object_del(td, "tags");
+    /* a role given by name is kept as its ARN, which the agent's credentials are minted for */
+    static const char *const role_fields[] = {"taskRoleArn", "executionRoleArn"};
+    for (size_t k = 0; k < 2; k++) {
+        const char *v = json_string_value(json_object_get(td, role_fields[k]));
+        char full[2100];
+        if (v && strncmp(v, "arn:", 4) != 0) {
+            role_arn(x, v, full, sizeof(full));
+            if (json_object_set_new(td, role_fields[k], json_string(full))) {
+                json_decref(td);
+                return nomem(x);
+            }
+        }
+    }
     /* ECS's defaults, stated as DescribeTaskDefinition shows them */
     if (!json_object_get(td, "networkMode"))
         json_object_set_new(td, "networkMode", json_string("bridge"));

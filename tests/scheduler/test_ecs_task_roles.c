@@ -99,6 +99,13 @@ Test(ecs_task_roles, the_callers_role_check_decides_registration_and_every_start
     json_t *d = ok("DescribeTaskDefinition", "{\"taskDefinition\":\"app\"}");
     cr_expect_eq(num(d, "taskDefinition.revision"), 1, "the refused registration wrote no revision");
     json_decref(d);
+    /* a role named by its short name is checked and kept as its ARN */
+    json_decref(ok("RegisterTaskDefinition", "{\"family\":\"short\",\"networkMode\":\"host\",\"taskRoleArn\":\"app\","
+                                             "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64}]}"));
+    cr_expect_str_eq(seen[0], ROLE);
+    d = ok("DescribeTaskDefinition", "{\"taskDefinition\":\"short\"}");
+    cr_expect_str_eq(str(d, "taskDefinition.taskRoleArn"), ROLE);
+    json_decref(d);
 
     /* RunTask and StartTask check the roles of the definition they start */
     checks = 0;
