@@ -120,7 +120,8 @@ int agent_creds_add(agent_creds_t *c, const char *task_arn, const char *token, c
         x = &c->e[c->n++];
         memset(x, 0, sizeof(*x));
         snprintf(x->task_arn, sizeof(x->task_arn), "%s", task_arn);
-        snprintf(x->token, sizeof(x->token), "%s", token);
+        memcpy(x->token, token, CREDS_TOKEN_LEN); /* checked or made: exactly CREDS_TOKEN_LEN characters */
+        x->token[CREDS_TOKEN_LEN] = '\0';
     }
     snprintf(out, AGENT_CREDS_TOKEN_MAX + 1, "%s", x->token);
     pthread_mutex_unlock(&c->lock);

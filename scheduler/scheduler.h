@@ -516,7 +516,8 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
  *        STOPPED, that are not in knownTasks: taskArn, taskDefinitionArn,
  *        desiredStatus, lastStatus, overrides, containers with the task
  *        definition's image, cpu, memory, environment, command, entryPoint,
- *        essential, portMappings and the planned networkBindings],
+ *        essential, portMappings and the planned networkBindings; taskRoleArn
+ *        when the task definition has one],
  *        "stopTasks": [ARNs of knownTasks whose desiredStatus is STOPPED, or
  *        that the cluster no longer holds]}
  *     Every poll is the instance's heartbeat (agentConnected). An instance
