@@ -34,7 +34,7 @@ AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/agent-a.creds "$BERTH_CLI" agent --endpoint
     --cpu 1024 --memory 1024 --runtime none --state-dir "$AGENT" --credentials-port 0 >>"$E2E_TMP/agent.log" 2>&1 &
 echo $! >"$E2E_TMP/agent.pid"
 at_exit 'kill -9 "$(cat "$E2E_TMP/agent.pid")" 2>/dev/null; cp "$E2E_TMP/agent.log" /tmp/tr/agent.log 2>/dev/null'
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     [[ -s $AGENT/state.json ]] && jq -e .containerInstanceArn "$AGENT/state.json" >/dev/null 2>&1 && break
     sleep 0.1
 done
@@ -122,7 +122,7 @@ t_agent_restart_keeps_tokens() {
     local pid
     pid=$(cat "$E2E_TMP/agent.pid")
     kill -TERM "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done # not this (sub)shell's child
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done # not this (sub)shell's child
     run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI"
     [[ $(cmd_out) == 000 ]] || fail "the endpoint answered $(cmd_out) with its agent stopped"
     local port=${URI#http://127.0.0.1:}
@@ -131,7 +131,7 @@ t_agent_restart_keeps_tokens() {
         --cpu 1024 --memory 1024 --runtime none --state-dir "$AGENT" --credentials-port "$port" >>"$E2E_TMP/agent.log" 2>&1 &
     echo $! >"$E2E_TMP/agent.pid"
     local code=000
-    for _ in $(seq 50); do
+    for _ in $(seq 150); do # re-attaching and fetching: 2 calls, slow under ASan on a loaded machine
         code=$(curl -sS -o "$E2E_TMP/creds2b.json" -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI" 2>/dev/null)
         [[ $code == 200 ]] && break
         sleep 0.1
