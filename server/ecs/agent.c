@@ -17,7 +17,10 @@
  *   agents never invalidate RunTask's cache;
  * - a sweeper thread marks lost the tasks of instances silent past
  *   --ecs-task-lost-timeout (a snapshot scan, and a write only when it
- *   found some).
+ *   found some);
+ * - BerthGetTaskCredentials mints a task role's session for the agent of
+ *   the instance that runs the task (scheduler/ says which role, and that
+ *   the caller is that instance's own agent).
  */
 #include <jansson.h>
 #include <openssl/crypto.h>
