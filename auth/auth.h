@@ -283,6 +283,37 @@ auth_status_t auth_unseal(const unsigned char key[AUTH_SEAL_KEY_BYTES], const vo
 /* New access key id ("AKIA" + 16 of [A-Z2-7]) and secret (40 characters). */
 auth_status_t auth_access_key_generate(char id[AUTH_ACCESS_KEY_ID_LEN + 1], char secret[AUTH_SECRET_KEY_LEN + 1], auth_err_t *err);
 
+/* ---- signed blob URLs (ECR's GetDownloadUrlForLayer) ----------------------- */
+
+/* A download URL lives 15 minutes: long enough to start a pull of a big
+ * layer (a started GET is served to its end), short enough that a leaked URL
+ * soon stops working. It grants one blob of one repository and nothing else. */
+#define AUTH_BLOB_URL_SECONDS 900
+/* "X-Berth-Expires=<19 digits>&X-Berth-Signature=<64 hex>" is 117 bytes */
+#define AUTH_BLOB_URL_QUERY_MAX 128
+
+/* Writes the query (NUL-terminated, at most AUTH_BLOB_URL_QUERY_MAX bytes)
+ * that lets anyone holding it GET blob `digest` ("sha256:…", canonical) of
+ * repository `repo` until Unix second `expires`: an HMAC-SHA256 over the
+ * three under a key derived from the master key. AUTH_EMALFORMED for an
+ * empty name or digest, expires <= 0 or a short `cap`; AUTH_ECRYPTO when
+ * OpenSSL fails or a name is over OCI's lengths. */
+auth_status_t auth_blob_url_sign(const unsigned char master_key[AUTH_SEAL_KEY_BYTES], const char *repo, const char *digest,
+                                 int64_t expires, char *query_out, size_t cap, auth_err_t *err);
+/* Whether a query carries an X-Berth-Signature parameter at all: then the
+ * request is judged by that signature alone (auth_blob_url_verify). */
+bool auth_blob_url_signed(const char *query, size_t len);
+/* The query's expiry and signature bytes, without checking them: exactly the
+ * two parameters, once each, in either order (AUTH_EMALFORMED otherwise). */
+auth_status_t auth_blob_url_parse(const char *query, size_t len, int64_t *expires, unsigned char sig[32], auth_err_t *err);
+/* Verifies a query against the blob the request names: AUTH_EMALFORMED as
+ * auth_blob_url_parse; AUTH_EBADSIG when the signature is not this key's
+ * for exactly this repository, digest and expiry (compared in constant
+ * time); AUTH_EEXPIRED when now >= expires (said only of a correct
+ * signature); AUTH_ECRYPTO when OpenSSL fails. */
+auth_status_t auth_blob_url_verify(const unsigned char master_key[AUTH_SEAL_KEY_BYTES], const char *repo, const char *digest,
+                                   const char *query, size_t len, int64_t now, auth_err_t *err);
+
 /* ---- identities: the account, users, roles, access keys, policies -------- */
 
 /* Kept as records in storage's "iam" key space (see auth/identity.c for the

@@ -30,15 +30,28 @@
 /* Parameters are policy documents at most (IAM: 6 KiB, ECR: 10 KiB); replies are lists. */
 #define ADMIN_PARAM_MAX (64 * 1024)
 #define ADMIN_REPLY_MAX (8 * 1024 * 1024)
-#define ADMIN_MAX_PARAMS 3
+/* create-repository and describe-images take the most: name, mutability, scanning, encryption, tags */
+#define ADMIN_MAX_PARAMS 6
+/* what the ECR API takes in one list parameter (imageIds, repositoryNames, tags: 100 at most) */
+#define ADMIN_LIST_MAX 100
 
 typedef enum { ADMIN_QUERY, ADMIN_JSON } admin_protocol_t;
+
+/* How an option's value becomes the parameter's JSON, as the AWS CLI writes them. */
+typedef enum {
+    V_STRING,         /* "--repository-name NAME" */
+    V_INTEGER,        /* "--max-results 10": a JSON integer >= 0 */
+    V_LIST,           /* "--repository-names a b c": a list of strings */
+    V_SHORTHAND,      /* "--filter tagStatus=TAGGED": an object (true/false become booleans) */
+    V_SHORTHAND_LIST, /* "--image-ids imageTag=v1 imageDigest=sha256:...": a list of objects */
+} admin_value_t;
 
 typedef struct {
     const char *flag;  /* "--user-name" */
     const char *param; /* "UserName" */
     bool required;
     bool is_switch; /* a boolean flag without a value: "--force" */
+    admin_value_t type;
 } admin_param_t;
 
 typedef struct {
@@ -51,15 +64,20 @@ typedef struct {
 
 #define REQUIRED(flag, param)                                                                                                      \
     {                                                                                                                              \
-        flag, param, true, false                                                                                                   \
+        flag, param, true, false, V_STRING                                                                                         \
     }
 #define OPTIONAL(flag, param)                                                                                                      \
     {                                                                                                                              \
-        flag, param, false, false                                                                                                  \
+        flag, param, false, false, V_STRING                                                                                        \
     }
 #define SWITCH(flag, param)                                                                                                        \
     {                                                                                                                              \
-        flag, param, false, true                                                                                                   \
+        flag, param, false, true, V_STRING                                                                                         \
+    }
+/* an optional or required parameter of another type */
+#define TYPED(flag, param, required, type)                                                                                         \
+    {                                                                                                                              \
+        flag, param, required, false, type                                                                                         \
     }
 /* Berth's own operations (server/berth/gc.c): the commands of group "gc" */
 #define BERTH_ADMIN_SERVICE "BerthAdmin_20261207"
@@ -67,13 +85,8 @@ typedef struct {
 
 static const char *command_service(const admin_command_t *c)
 {
-    return strcmp(c->group, "gc") == 0 ? BERTH_ADMIN_SERVICE : ECR_SERVICE;
-}
-
-/* Parameters sent as JSON integers, not strings */
-static bool param_is_integer(const admin_param_t *p)
-{
-    return strcmp(p->param, "graceSeconds") == 0;
+    /* run-lifecycle-policy is an ecr command but Berth's own operation (server/ecr/lifecycle.c) */
+    return strcmp(c->group, "gc") == 0 || strcmp(c->operation, "RunLifecyclePolicy") == 0 ? BERTH_ADMIN_SERVICE : ECR_SERVICE;
 }
 
 static const admin_command_t admin_commands[] = {
@@ -157,9 +170,17 @@ static const admin_command_t admin_commands[] = {
     {"ecr",
      "create-repository",
      "CreateRepository",
-     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--image-tag-mutability", "imageTagMutability")},
-     "create a repository (MUTABLE or IMMUTABLE tags)"},
-    {"ecr", "describe-repositories", "DescribeRepositories", {OPTIONAL("--next-token", "nextToken")}, "list the repositories"},
+     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--image-tag-mutability", "imageTagMutability"),
+      TYPED("--image-scanning-configuration", "imageScanningConfiguration", false, V_SHORTHAND),
+      TYPED("--encryption-configuration", "encryptionConfiguration", false, V_SHORTHAND),
+      TYPED("--tags", "tags", false, V_SHORTHAND_LIST)},
+     "create a repository (MUTABLE or IMMUTABLE tags; scanOnPush=true; encryptionType=KMS,kmsKey=K; Key=k,Value=v ...)"},
+    {"ecr",
+     "describe-repositories",
+     "DescribeRepositories",
+     {TYPED("--repository-names", "repositoryNames", false, V_LIST), TYPED("--max-results", "maxResults", false, V_INTEGER),
+      OPTIONAL("--next-token", "nextToken")},
+     "list the repositories (or those named), a page at a time"},
     {"ecr",
      "delete-repository",
      "DeleteRepository",
@@ -171,20 +192,102 @@ static const admin_command_t admin_commands[] = {
      {REQUIRED("--repository-name", "repositoryName"), REQUIRED("--image-tag-mutability", "imageTagMutability")},
      "make a repository's tags MUTABLE or IMMUTABLE"},
     {"ecr",
+     "put-image-scanning-configuration",
+     "PutImageScanningConfiguration",
+     {REQUIRED("--repository-name", "repositoryName"),
+      TYPED("--image-scanning-configuration", "imageScanningConfiguration", true, V_SHORTHAND)},
+     "store a repository's scanOnPush=true|false"},
+    {"ecr",
      "list-images",
      "ListImages",
-     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--next-token", "nextToken")},
-     "list a repository's images (digest and tag)"},
+     {REQUIRED("--repository-name", "repositoryName"), TYPED("--filter", "filter", false, V_SHORTHAND),
+      TYPED("--max-results", "maxResults", false, V_INTEGER), OPTIONAL("--next-token", "nextToken")},
+     "list a repository's images (digest and tag; --filter tagStatus=TAGGED|UNTAGGED|ANY)"},
     {"ecr",
      "describe-images",
      "DescribeImages",
-     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--next-token", "nextToken")},
-     "describe a repository's images (tags, size, push and pull times)"},
+     {REQUIRED("--repository-name", "repositoryName"), TYPED("--image-ids", "imageIds", false, V_SHORTHAND_LIST),
+      TYPED("--filter", "filter", false, V_SHORTHAND), TYPED("--max-results", "maxResults", false, V_INTEGER),
+      OPTIONAL("--next-token", "nextToken")},
+     "describe a repository's images (tags, size, push and pull times; --image-ids imageTag=T imageDigest=D ...)"},
+    {"ecr",
+     "batch-get-image",
+     "BatchGetImage",
+     {REQUIRED("--repository-name", "repositoryName"), TYPED("--image-ids", "imageIds", true, V_SHORTHAND_LIST),
+      TYPED("--accepted-media-types", "acceptedMediaTypes", false, V_LIST)},
+     "get images' manifests"},
+    {"ecr",
+     "batch-delete-image",
+     "BatchDeleteImage",
+     {REQUIRED("--repository-name", "repositoryName"), TYPED("--image-ids", "imageIds", true, V_SHORTHAND_LIST)},
+     "delete images by tag (the tag) or digest (the manifest and its tags)"},
+    {"ecr",
+     "put-image",
+     "PutImage",
+     {REQUIRED("--repository-name", "repositoryName"), REQUIRED("--image-manifest", "imageManifest"),
+      OPTIONAL("--image-manifest-media-type", "imageManifestMediaType"), OPTIONAL("--image-tag", "imageTag"),
+      OPTIONAL("--image-digest", "imageDigest")},
+     "put a manifest (file://PATH) whose blobs the repository holds"},
+    {"ecr",
+     "describe-image-scan-findings",
+     "DescribeImageScanFindings",
+     {REQUIRED("--repository-name", "repositoryName"), TYPED("--image-id", "imageId", true, V_SHORTHAND)},
+     "an image's scan findings (there is no scanner yet: ScanNotFoundException)"},
+    {"ecr",
+     "batch-check-layer-availability",
+     "BatchCheckLayerAvailability",
+     {REQUIRED("--repository-name", "repositoryName"), TYPED("--layer-digests", "layerDigests", true, V_LIST)},
+     "whether a repository holds blobs"},
+    {"ecr",
+     "tag-resource",
+     "TagResource",
+     {REQUIRED("--resource-arn", "resourceArn"), TYPED("--tags", "tags", true, V_SHORTHAND_LIST)},
+     "add tags (Key=k,Value=v ...) to a repository"},
+    {"ecr",
+     "untag-resource",
+     "UntagResource",
+     {REQUIRED("--resource-arn", "resourceArn"), TYPED("--tag-keys", "tagKeys", true, V_LIST)},
+     "remove tags from a repository"},
+    {"ecr",
+     "list-tags-for-resource",
+     "ListTagsForResource",
+     {REQUIRED("--resource-arn", "resourceArn")},
+     "list a repository's tags"},
     {"ecr", "describe-registry", "DescribeRegistry", {{0}}, "show the registry's id"},
+    {"ecr",
+     "put-lifecycle-policy",
+     "PutLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName"), REQUIRED("--lifecycle-policy-text", "lifecyclePolicyText")},
+     "set a repository's lifecycle policy (ECR's JSON; file://PATH reads it from a file)"},
+    {"ecr",
+     "get-lifecycle-policy",
+     "GetLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "show a repository's lifecycle policy"},
+    {"ecr",
+     "delete-lifecycle-policy",
+     "DeleteLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "delete a repository's lifecycle policy"},
+    {"ecr",
+     "start-lifecycle-policy-preview",
+     "StartLifecyclePolicyPreview",
+     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--lifecycle-policy-text", "lifecyclePolicyText")},
+     "work out what a lifecycle policy (default: the repository's) would expire now, deleting nothing"},
+    {"ecr",
+     "get-lifecycle-policy-preview",
+     "GetLifecyclePolicyPreview",
+     {REQUIRED("--repository-name", "repositoryName"), OPTIONAL("--next-token", "nextToken")},
+     "show the last preview: the images it would expire, and by which rule"},
+    {"ecr",
+     "run-lifecycle-policy",
+     "RunLifecyclePolicy",
+     {REQUIRED("--repository-name", "repositoryName")},
+     "run the repository's lifecycle policy now and print what it expired (Berth's own; berth:RunLifecyclePolicy)"},
     {"gc",
      "",
      "RunGarbageCollection",
-     {SWITCH("--dry-run", "dryRun"), OPTIONAL("--grace", "graceSeconds")},
+     {SWITCH("--dry-run", "dryRun"), TYPED("--grace", "graceSeconds", false, V_INTEGER)},
      "collect blobs no manifest references and abandoned uploads, last touched more than --grace seconds ago "
      "(default 3600), and print the report; administrators only"},
 };
@@ -209,7 +312,7 @@ static void usage_group(FILE *out, const char *group)
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(admin_commands[i].group, group) != 0)
             continue;
-        fprintf(out, "  %-28s %s\n", admin_commands[i].verb, admin_commands[i].summary);
+        fprintf(out, "  %-32s %s\n", admin_commands[i].verb, admin_commands[i].summary);
     }
     usage_common(out);
 }
@@ -233,7 +336,12 @@ static void usage_command(FILE *out, const admin_command_t *c)
     fprintf(out, "usage: berth %s%s%s", c->group, c->verb[0] ? " " : "", c->verb);
     for (size_t i = 0; i < ADMIN_MAX_PARAMS && c->params[i].flag; i++) {
         const admin_param_t *p = &c->params[i];
-        fprintf(out, " %s%s%s%s", p->required ? "" : "[", p->flag, p->is_switch ? "" : " VALUE", p->required ? "" : "]");
+        bool many = p->type == V_LIST || p->type == V_SHORTHAND_LIST;
+        fprintf(out, " %s%s%s%s", p->required ? "" : "[", p->flag,
+                p->is_switch ? ""
+                : many       ? " VALUE..."
+                             : " VALUE",
+                p->required ? "" : "]");
     }
     fprintf(out, " [common options]\n%s. 'berth %s help' lists the common options.\n", c->summary, c->group);
 }
@@ -328,6 +436,21 @@ static int parse_options(const admin_command_t *c, int argc, char **argv, admin_
             o->no_verify = true;
         } else if (o->values[k]) {
             return cli_fail(e, "%s given twice", a);
+        } else if (!is_switch && (p->type == V_LIST || p->type == V_SHORTHAND_LIST)) {
+            /* as the AWS CLI: the values up to the next option, kept one a line */
+            size_t len = strlen(value) + 1;
+            int end = i;
+            if (!inline_value)
+                while (end + 1 < argc && strncmp(argv[end + 1], "--", 2) != 0 && end + 1 - i < ADMIN_LIST_MAX)
+                    len += strlen(argv[++end]) + 1;
+            char *joined = malloc(len);
+            if (!joined)
+                return cli_fail(e, "out of memory");
+            size_t n = (size_t)snprintf(joined, len, "%s", value);
+            for (int j = i + 1; j <= end; j++)
+                n += (size_t)snprintf(joined + n, len - n, "\n%s", argv[j]);
+            i = end;
+            o->values[k] = joined;
         } else {
             o->values[k] = is_switch ? strdup("true") : param_value(value, e);
             if (!o->values[k])
@@ -391,6 +514,102 @@ static int load_credentials(const admin_options_t *o, auth_file_credentials_t *c
     return 0;
 }
 
+/* "k=v,k2=v2" as the AWS CLI's shorthand: an object of strings, true and
+ * false as booleans. NULL (e filled) for an item without '=' or a repeated key. */
+static json_t *shorthand(const admin_param_t *p, const char *text, cli_err_t *e)
+{
+    json_t *obj = json_object();
+    char *copy = strdup(text), *save = NULL;
+    bool ok = obj && copy;
+    for (char *item = ok ? strtok_r(copy, ",", &save) : NULL; item && ok; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item) {
+            cli_fail(e, "%s takes key=value[,key=value...], not '%s'", p->flag, item);
+            ok = false;
+            break;
+        }
+        *eq = '\0';
+        json_t *v = strcmp(eq + 1, "true") == 0 ? json_true() : strcmp(eq + 1, "false") == 0 ? json_false() : json_string(eq + 1);
+        if (v && json_object_get(obj, item)) {
+            json_decref(v);
+            cli_fail(e, "%s gives '%s' twice", p->flag, item);
+            ok = false;
+        } else if (!v || json_object_set_new(obj, item, v) != 0) {
+            cli_fail(e, "%s: '%s' is not valid UTF-8", p->flag, item);
+            ok = false;
+        }
+    }
+    if (ok && json_object_size(obj) == 0) {
+        cli_fail(e, "%s takes key=value[,key=value...]", p->flag);
+        ok = false;
+    }
+    free(copy);
+    if (!ok) {
+        json_decref(obj);
+        if (!e->msg[0])
+            cli_fail(e, "out of memory");
+        return NULL;
+    }
+    return obj;
+}
+
+/* An option's value as its parameter's JSON; NULL with e filled. */
+static json_t *param_json(const admin_param_t *p, const char *value, cli_err_t *e)
+{
+    if (p->is_switch)
+        return json_true();
+    switch (p->type) {
+    case V_INTEGER: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(value, &end, 10);
+        if (errno || end == value || *end || n < 0) {
+            cli_fail(e, "%s takes a whole number%s, not '%s'", p->flag, strstr(p->param, "Seconds") ? " of seconds" : "", value);
+            return NULL;
+        }
+        return json_integer(n);
+    }
+    case V_SHORTHAND:
+        return shorthand(p, value, e);
+    case V_LIST:
+    case V_SHORTHAND_LIST: {
+        json_t *list = json_array();
+        const char *s = value;
+        while (list) {
+            const char *nl = strchr(s, '\n');
+            size_t len = nl ? (size_t)(nl - s) : strlen(s);
+            char item[ADMIN_PARAM_MAX];
+            if (len >= sizeof(item)) {
+                json_decref(list);
+                cli_fail(e, "%s: a value is too long", p->flag);
+                return NULL;
+            }
+            memcpy(item, s, len);
+            item[len] = '\0';
+            json_t *v = p->type == V_LIST ? json_string(item) : shorthand(p, item, e);
+            if (!v || json_array_append_new(list, v) != 0) {
+                json_decref(list);
+                if (!e->msg[0])
+                    cli_fail(e, "%s: '%s' is not valid UTF-8", p->flag, item);
+                return NULL;
+            }
+            if (!nl)
+                break;
+            s = nl + 1;
+        }
+        if (!list)
+            cli_fail(e, "out of memory");
+        return list;
+    }
+    case V_STRING:
+        break;
+    }
+    json_t *v = json_string(value);
+    if (!v)
+        cli_fail(e, "%s is not valid UTF-8", p->flag);
+    return v;
+}
+
 /* The request body: the query protocol's form, or the JSON 1.1 object. */
 static char *request_body(CURL *curl, const admin_command_t *c, const admin_options_t *o, admin_protocol_t proto, cli_err_t *e)
 {
@@ -399,23 +618,9 @@ static char *request_body(CURL *curl, const admin_command_t *c, const admin_opti
         for (size_t k = 0; obj && k < ADMIN_MAX_PARAMS && c->params[k].flag; k++) {
             if (!o->values[k])
                 continue;
-            json_t *v;
-            if (param_is_integer(&c->params[k])) {
-                char *end;
-                errno = 0;
-                long long n = strtoll(o->values[k], &end, 10);
-                if (errno || end == o->values[k] || *end || n < 0) {
-                    json_decref(obj);
-                    cli_fail(e, "%s takes a whole number of seconds, not '%s'", c->params[k].flag, o->values[k]);
-                    return NULL;
-                }
-                v = json_integer(n);
-            } else {
-                v = c->params[k].is_switch ? json_true() : json_string(o->values[k]);
-            }
+            json_t *v = param_json(&c->params[k], o->values[k], e);
             if (!v) {
                 json_decref(obj);
-                cli_fail(e, "%s is not valid UTF-8", c->params[k].flag);
                 return NULL;
             }
             json_object_set_new(obj, c->params[k].param, v);

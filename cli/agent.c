@@ -48,6 +48,9 @@ static void on_signal(int sig)
 
 typedef struct {
     const char *endpoint, *cluster, *runtime, *region, *ca_bundle, *profile, *role_arn;
+    const char *docker_host, *docker_network; /* --runtime docker */
+    long long stop_timeout;
+    long long poll_seconds; /* 0: berthd's default wait */
     char state_dir[2048], cache_dir[2048];
     long long cpu, memory;
     const char *attributes[MAX_ATTRIBUTES];
@@ -419,13 +422,19 @@ static int refresh_task_credentials(agent_t *ag, cli_err_t *e)
 
 /* ------------------------------------------------------ the runtime none */
 
-struct agent_runtime {
+typedef struct {
+    agent_runtime_t base;
     agent_t *ag;
-};
+} none_rt_t;
+
+static agent_t *agent_of(agent_runtime_t *rt)
+{
+    return ((none_rt_t *)rt)->ag;
+}
 
 static int none_pull(agent_runtime_t *rt, const json_t *task, cli_err_t *e)
 {
-    agent_t *ag = rt->ag;
+    agent_t *ag = agent_of(rt);
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(task, "containers"), i, c)
@@ -487,15 +496,17 @@ static int none_start(agent_runtime_t *rt, const json_t *task, json_t **containe
 
 static int none_stop(agent_runtime_t *rt, const char *task_arn, json_t **containers, cli_err_t *e)
 {
-    json_t *t = json_object_get(tasks_of(rt->ag), task_arn);
+    json_t *t = json_object_get(tasks_of(agent_of(rt)), task_arn);
     if (!(*containers = containers_at(json_object_get(t, "task"), "STOPPED", true)))
         return cli_fail(e, "out of memory");
     return 0;
 }
 
-static const char *none_inspect(agent_runtime_t *rt, const char *task_arn)
+static int none_check(agent_runtime_t *rt, const json_t *held, json_t **containers, char *reason, size_t rlen, cli_err_t *e)
 {
-    return json_string_value(json_object_get(json_object_get(tasks_of(rt->ag), task_arn), "status"));
+    (void)rt, (void)held, (void)reason, (void)rlen, (void)e;
+    *containers = NULL; /* nothing runs: a task holds until it is stopped */
+    return 0;
 }
 
 static json_t *none_list(agent_runtime_t *rt)
@@ -503,7 +514,7 @@ static json_t *none_list(agent_runtime_t *rt)
     json_t *out = json_array();
     const char *arn;
     json_t *t;
-    json_object_foreach(tasks_of(rt->ag), arn, t)
+    json_object_foreach(tasks_of(agent_of(rt)), arn, t)
     {
         if (strcmp(json_string_value(json_object_get(t, "status")) ?: "", "RUNNING") == 0)
             json_array_append_new(out, json_string(arn));
@@ -511,7 +522,37 @@ static json_t *none_list(agent_runtime_t *rt)
     return out;
 }
 
-static const agent_runtime_ops_t runtime_none = {"none", none_pull, none_start, none_stop, none_inspect, none_list};
+static void none_destroy(agent_runtime_t *rt)
+{
+    (void)rt;
+}
+
+static const agent_runtime_ops_t runtime_none = {"none", 0, none_pull, none_start, none_stop, none_check, none_list, none_destroy};
+
+/* ------------------------------------------- what a runtime asks of the agent */
+
+static const char *host_instance_arn(void *ctx)
+{
+    return json_string_value(json_object_get(((agent_t *)ctx)->state, "containerInstanceArn"));
+}
+
+static int host_password(void *ctx, const char **password, cli_err_t *e)
+{
+    agent_t *ag = ctx;
+    if (registry_password(ag, e) != 0)
+        return -1;
+    *password = ag->password;
+    return 0;
+}
+
+/* Task roles: a task with a taskRoleArn carries the environment its containers find the
+ * credentials endpoint with (task_credentials_begin); every container of it gets it. */
+static json_t *host_extra_env(void *ctx, const json_t *task, const char *name)
+{
+    (void)ctx, (void)name;
+    json_t *env = json_object_get(task, "extraEnvironment");
+    return env ? json_incref(env) : NULL;
+}
 
 /* ------------------------------------------------------------ the loop */
 
@@ -646,7 +687,11 @@ static void start_task(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops
         fprintf(stderr, "berth agent: %s: %s\n", arn, e.msg);
         json_object_set_new(t, "status", json_string("STOPPED"));
         json_object_set_new(t, "reason", json_string(e.msg));
-        json_object_set_new(t, "containers", containers_at(task, "STOPPED", false));
+        json_t *cs = containers_at(task, "STOPPED", false);
+        size_t i;
+        json_t *c;
+        json_array_foreach(cs, i, c) if (ops != &runtime_none) json_object_del(c, "runtimeId"); /* nothing ran */
+        json_object_set_new(t, "containers", cs);
     } else if (ops->start(rt, task, &containers, &e) != 0) {
         fprintf(stderr, "berth agent: %s: %s\n", arn, e.msg);
         json_object_set_new(t, "status", json_string("STOPPED"));
@@ -691,6 +736,15 @@ static int poll_once(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops_t
                              layers ? layers : json_array());
     if (!body)
         return cli_fail(e, "out of memory"), -1;
+    /* a runtime whose containers can exit on their own is looked at between shorter polls */
+    bool running = false;
+    json_object_foreach(tasks_of(ag), arn, t) running |=
+        strcmp(json_string_value(json_object_get(t, "status")) ?: "", "RUNNING") == 0;
+    long long wait = ag->o.poll_seconds;
+    if (ops->check_seconds > 0 && running && (!wait || ops->check_seconds < wait))
+        wait = ops->check_seconds;
+    if (wait)
+        json_object_set_new(body, "waitSeconds", json_integer(wait));
     json_t *r;
     char etype[128];
     int rc = call(ag, ECS_TARGET, "ecs", "BerthPollWork", body, 60, &r, etype, sizeof(etype), e);
@@ -716,9 +770,65 @@ static int poll_once(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops_t
     return save_state(ag, e) ? -1 : 0;
 }
 
+/* Asks the runtime about each running task: an exited essential container stops the task. */
+static void check_tasks(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops_t *ops)
+{
+    const char *arn;
+    json_t *t;
+    json_object_foreach(tasks_of(ag), arn, t)
+    {
+        /* a task berthd has not heard RUNNING yet waits for the next round: an exit now is still an exit after running */
+        if (strcmp(json_string_value(json_object_get(t, "status")) ?: "", "RUNNING") != 0 ||
+            !json_is_true(json_object_get(t, "reported")))
+            continue;
+        cli_err_t e = {{0}};
+        json_t *containers = NULL;
+        char reason[256] = "";
+        int rc = ops->check(rt, t, &containers, reason, sizeof(reason), &e);
+        if (rc < 0) {
+            fprintf(stderr, "berth agent: %s: %s\n", arn, e.msg);
+            continue;
+        }
+        if (rc == 1) {
+            fprintf(stderr, "berth agent: %s: %s\n", arn, reason);
+            json_object_set_new(t, "status", json_string("STOPPED"));
+            json_object_set_new(t, "reason", json_string(reason));
+            json_object_set_new(t, "executionStoppedAt", json_real(now_s()));
+        }
+        if (containers) {
+            json_object_set_new(t, "containers", containers);
+            json_object_set_new(t, "reported", json_false());
+        } else if (rc == 1) {
+            json_object_set_new(t, "reported", json_false());
+        }
+    }
+}
+
+/* Containers the runtime holds for tasks the agent does not (berthd did not give them back after a
+ * restart: stopped or lost meanwhile) are stopped and removed. */
+static void drop_orphans(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops_t *ops)
+{
+    json_t *held = ops->list(rt);
+    size_t i;
+    json_t *v;
+    json_array_foreach(held, i, v)
+    {
+        const char *arn = json_string_value(v);
+        if (!arn || json_object_get(tasks_of(ag), arn))
+            continue;
+        cli_err_t e = {{0}};
+        json_t *containers = NULL;
+        fprintf(stderr, "berth agent: %s: not this instance's task any more: stopping its containers\n", arn);
+        if (ops->stop(rt, arn, &containers, &e) != 0)
+            fprintf(stderr, "berth agent: %s: %s\n", arn, e.msg);
+        json_decref(containers);
+    }
+    json_decref(held);
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: berth agent --endpoint-url URL --cluster NAME --cpu N --memory MIB --runtime none [options]\n"
+    fprintf(out, "usage: berth agent --endpoint-url URL --cluster NAME --cpu N --memory MIB --runtime docker|none [options]\n"
                  "\n"
                  "Runs a container instance's agent: registers the instance in the cluster (or re-attaches to the one\n"
                  "the state directory names), long-polls berthd for its tasks, pulls each task's image from Berth with\n"
@@ -730,7 +840,14 @@ static void usage(FILE *out)
                  "  --memory MIB         memory it offers\n"
                  "  --attribute K=V      an attribute (repeatable), e.g. ecs.availability-zone=az-1\n"
                  "  --ports P,P...       host ports reserved on the instance (no task gets them)\n"
+                 "  --runtime docker     run the containers on a Docker engine (dockerd 20.10's API, /v1.41)\n"
                  "  --runtime none       pull and verify the images, hold the tasks as running, run nothing\n"
+                 "  --docker-host URL    the engine's socket, unix:///PATH (else $DOCKER_HOST, else\n"
+                 "                       unix:///var/run/docker.sock)\n"
+                 "  --docker-network N   the user-defined bridge network of bridge-mode tasks (default berth;\n"
+                 "                       created when absent, shared by the agents of one engine)\n"
+                 "  --stop-timeout S     seconds from SIGTERM to SIGKILL for a container without stopTimeout (default 30)\n"
+                 "  --poll-seconds S     the longest a poll waits for work (1-20; default berthd's, 20)\n"
                  "  --state-dir DIR      where the agent keeps its identity and tasks (default ./berth-agent)\n"
                  "  --cache-dir DIR      the image layers it holds (default STATE-DIR/cache)\n"
                  "  --region NAME        SigV4 region (else $AWS_REGION, us-east-1)\n"
@@ -763,6 +880,8 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
     const char *state = "./berth-agent", *cache = NULL;
     o->endpoint = getenv("BERTH_ENDPOINT_URL");
     o->region = getenv("AWS_REGION") ? getenv("AWS_REGION") : "us-east-1";
+    o->docker_host = getenv("DOCKER_HOST") && *getenv("DOCKER_HOST") ? getenv("DOCKER_HOST") : "unix:///var/run/docker.sock";
+    o->stop_timeout = 30; /* ECS_CONTAINER_STOP_TIMEOUT's default */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -776,7 +895,20 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
             o->cluster = v;
         else if (strcmp(a, "--runtime") == 0)
             o->runtime = v;
-        else if (strcmp(a, "--region") == 0)
+        else if (strcmp(a, "--docker-host") == 0)
+            o->docker_host = v;
+        else if (strcmp(a, "--docker-network") == 0)
+            o->docker_network = v;
+        else if (strcmp(a, "--poll-seconds") == 0) {
+            if (!parse_num(v, 20, &o->poll_seconds)) /* SCHED_ECS_POLL_WAIT_MAX */
+                return cli_fail(e, "--poll-seconds: 1 to 20, not '%s'", v);
+        } else if (strcmp(a, "--stop-timeout") == 0) {
+            char *end;
+            errno = 0;
+            o->stop_timeout = strtoll(v, &end, 10);
+            if (errno || end == v || *end || o->stop_timeout < 0 || o->stop_timeout > 3600)
+                return cli_fail(e, "--stop-timeout: seconds, 0 to 3600, not '%s'", v);
+        } else if (strcmp(a, "--region") == 0)
             o->region = v;
         else if (strcmp(a, "--profile") == 0)
             o->profile = v;
@@ -820,8 +952,11 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
         return cli_fail(e, "--cluster: a cluster name (1-255 letters, digits, - and _) is required");
     if (!o->cpu || !o->memory)
         return cli_fail(e, "--cpu and --memory: required");
-    if (!o->runtime || strcmp(o->runtime, "none") != 0)
-        return cli_fail(e, "--runtime: 'none' is the only runtime so far (docker comes next)");
+    if (!o->runtime || (strcmp(o->runtime, "none") != 0 && strcmp(o->runtime, "docker") != 0))
+        return cli_fail(e, "--runtime: docker or none");
+    char sock[256];
+    if (strcmp(o->runtime, "docker") == 0 && agent_docker_socket_path(o->docker_host, sock, sizeof(sock), e) != 0)
+        return -1;
     snprintf(o->state_dir, sizeof(o->state_dir), "%s", state);
     if (cache)
         snprintf(o->cache_dir, sizeof(o->cache_dir), "%s", cache);
@@ -933,12 +1068,33 @@ int berth_agent(int argc, char **argv)
     }
     fprintf(stderr, "berth agent: task role credentials endpoint on http://127.0.0.1:%d/v1/credentials\n",
             agent_creds_port(ag.creds));
-    agent_runtime_t rt = {&ag};
-    const agent_runtime_ops_t *ops = &runtime_none;
+    none_rt_t none = {{&runtime_none}, &ag};
+    agent_runtime_t *rt = &none.base;
+    if (strcmp(ag.o.runtime, "docker") == 0) {
+        agent_docker_config_t dc = {.docker_host = ag.o.docker_host,
+                                    .network = ag.o.docker_network,
+                                    .stop_timeout = (int)ag.o.stop_timeout,
+                                    .host = {.ctx = &ag,
+                                             .cluster = ag.o.cluster,
+                                             .registry = ag.authority,
+                                             .instance_arn = host_instance_arn,
+                                             .password = host_password,
+                                             .extra_env = host_extra_env}};
+        if (!(rt = agent_docker_new(&dc, &e))) {
+            fprintf(stderr, "berth agent: %s\n", e.msg);
+            curl_easy_cleanup(ag.curl);
+            curl_global_cleanup();
+            json_decref(ag.state);
+            return 1;
+        }
+    }
+    const agent_runtime_ops_t *ops = rt->ops;
     /* tasks held before a restart are reported again: berthd may have missed their last change */
-    json_t *held = ops->list(&rt);
+    json_t *held = ops->list(rt);
     size_t i;
     json_t *v;
+    if (json_array_size(held))
+        fprintf(stderr, "berth agent: the %s runtime holds %zu tasks of this instance\n", ops->name, json_array_size(held));
     json_array_foreach(held, i, v)
     {
         json_t *t = json_object_get(tasks_of(&ag), json_string_value(v));
@@ -951,7 +1107,7 @@ int berth_agent(int argc, char **argv)
     }
     json_decref(held);
 
-    bool registered = false;
+    bool registered = false, reconciled = false;
     long backoff = 0;
     while (!stopping) {
         int r;
@@ -962,7 +1118,15 @@ int berth_agent(int argc, char **argv)
             if (registered)
                 r = refresh_task_credentials(&ag, &e);
         } else if ((r = flush(&ag, &e)) == 0) {
-            r = poll_once(&ag, &rt, ops, &e);
+            r = poll_once(&ag, rt, ops, &e);
+            /* after the first poll berthd has given back what it still wants; a runtime that runs containers is
+             * looked at after every poll, for tasks berthd refused meanwhile (stopped or lost without the agent) */
+            if (r == 0 && (!reconciled || ops->check_seconds > 0)) {
+                drop_orphans(&ag, rt, ops);
+                reconciled = true;
+            }
+            if (r == 0)
+                check_tasks(&ag, rt, ops);
             if (r == 1) {
                 fprintf(stderr, "berth agent: %s\n", e.msg);
                 registered = false; /* registers again, keeping the ARN: berthd says whether it is still there */
@@ -983,6 +1147,7 @@ int berth_agent(int argc, char **argv)
     }
     fprintf(stderr, "berth agent: stopping: tasks stay as they are\n");
     save_state(&ag, &e);
+    ops->destroy(rt);
     agent_creds_stop(ag.creds);
     curl_easy_cleanup(ag.curl);
     curl_global_cleanup();

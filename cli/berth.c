@@ -31,7 +31,8 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %s %-10s %s\n", commands[i].group, commands[i].verb, commands[i].summary);
     fprintf(out, "  iam <subcommand>     manage a running berthd's users, roles, access keys and policies ('berth iam help')\n"
-                 "  ecr <subcommand>     manage repository policies; get-login-password ('berth ecr help')\n"
+                 "  ecr <subcommand>     manage repositories, images, repository and lifecycle policies; get-login-password\n"
+                 "                       ('berth ecr help')\n"
                  "  agent                run a container instance's agent ('berth agent --help')\n"
                  "  gc [--dry-run] [--grace SECONDS]\n"
                  "                       collect unreferenced blobs and abandoned uploads now ('berth gc --help')\n");

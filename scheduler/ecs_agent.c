@@ -252,9 +252,11 @@ static int work_item(sched_ecs_ctx_t *x, const json_t *t, json_t **out)
     if (rc < 0)
         return rc;
     json_t *containers = json_array();
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:O*,s:o}", "taskArn", jstr(t, "taskArn"), "taskDefinitionArn",
+    /* networkMode: a Docker runtime runs bridge and host tasks differently */
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:O*,s:s,s:o}", "taskArn", jstr(t, "taskArn"), "taskDefinitionArn",
                           jstr(t, "taskDefinitionArn"), "desiredStatus", jstr(t, "desiredStatus"), "lastStatus",
-                          jstr(t, "lastStatus"), "overrides", json_object_get(t, "overrides"), "containers", containers);
+                          jstr(t, "lastStatus"), "overrides", json_object_get(t, "overrides"), "networkMode",
+                          json_string_value(json_object_get(td, "networkMode")) ?: "bridge", "containers", containers);
     if (!o) {
         json_decref(td);
         return sched_ecs_ctx_nomem(x);
@@ -263,8 +265,8 @@ static int work_item(sched_ecs_ctx_t *x, const json_t *t, json_t **out)
     json_t *role = json_object_get(td, "taskRoleArn");
     if (json_is_string(role) && json_object_set(o, "taskRoleArn", role))
         goto oom;
-    static const char *const keep[] = {"name",        "image",   "cpu",        "memory",    "memoryReservation",
-                                       "environment", "command", "entryPoint", "essential", "portMappings"};
+    static const char *const keep[] = {"name",    "image",      "cpu",       "memory",       "memoryReservation", "environment",
+                                       "command", "entryPoint", "essential", "portMappings", "stopTimeout"};
     size_t i;
     json_t *cd;
     json_array_foreach(json_object_get(td, "containerDefinitions"), i, cd)

@@ -86,6 +86,7 @@ typedef struct {
     uint64_t ecs_task_lost_timeout; /* seconds */
     uint64_t gc_interval;
     uint64_t gc_grace;
+    uint64_t lifecycle_interval;
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -145,6 +146,10 @@ static void usage(FILE *out)
                  "                         while serving (default 3600; 0: only on request, `berth gc`)\n"
                  "  --gc-grace SECONDS     what a scheduled collection spares: blobs linked and uploads touched this\n"
                  "                         recently (default 3600; a push's layers wait this long for its manifest)\n"
+                 "  --lifecycle-interval SECONDS\n"
+                 "                         run every repository's ECR lifecycle policy this often (default 86400, daily as\n"
+                 "                         ECR does; 0: only on request, `berth ecr run-lifecycle-policy`). sinceImagePushed\n"
+                 "                         counts days on the --clock-offset clock, so that tests can age images\n"
                  "  --help                 this text\n"
                  "  --version              print the version\n"
                  "\n"
@@ -214,6 +219,7 @@ enum {
     OPT_ECS_TASK_LOST_TIMEOUT,
     OPT_GC_INTERVAL,
     OPT_GC_GRACE,
+    OPT_LIFECYCLE_INTERVAL,
     OPT_NO_CREATE_ON_PUSH,
 };
 
@@ -223,6 +229,9 @@ enum {
  * 100,000 blobs. The most: a week. */
 #define DEFAULT_GC_INTERVAL_S 3600
 #define MAX_GC_INTERVAL_S (7 * 24 * 3600)
+/* ECR evaluates lifecycle policies daily; a month between runs at most */
+#define DEFAULT_LIFECYCLE_INTERVAL_S 86400
+#define MAX_LIFECYCLE_INTERVAL_S (30 * 24 * 3600)
 /* --gc-grace: at most thirty days */
 #define MAX_GC_GRACE_S (30 * 24 * 3600)
 
@@ -259,6 +268,7 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"ecs-task-lost-timeout", required_argument, NULL, OPT_ECS_TASK_LOST_TIMEOUT},
                                              {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
                                              {"gc-grace", required_argument, NULL, OPT_GC_GRACE},
+                                             {"lifecycle-interval", required_argument, NULL, OPT_LIFECYCLE_INTERVAL},
                                              {"no-create-on-push", no_argument, NULL, OPT_NO_CREATE_ON_PUSH},
                                              {NULL, 0, NULL, 0}};
     int c;
@@ -352,6 +362,13 @@ static int parse_options(int argc, char **argv, options_t *o)
         case OPT_GC_GRACE:
             if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
                 fprintf(stderr, "berthd: --gc-grace takes seconds from 0 to %d (thirty days)\n", MAX_GC_GRACE_S);
+                return 2;
+            }
+            break;
+        case OPT_LIFECYCLE_INTERVAL:
+            if (!parse_count(optarg, MAX_LIFECYCLE_INTERVAL_S, &o->lifecycle_interval)) {
+                fprintf(stderr, "berthd: --lifecycle-interval takes seconds from 0 (off) to %d (thirty days)\n",
+                        MAX_LIFECYCLE_INTERVAL_S);
                 return 2;
             }
             break;
@@ -721,7 +738,8 @@ int main(int argc, char **argv)
                    .ecs_agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
                    .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT,
                    .gc_interval = DEFAULT_GC_INTERVAL_S,
-                   .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS};
+                   .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS,
+                   .lifecycle_interval = DEFAULT_LIFECYCLE_INTERVAL_S};
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -809,6 +827,12 @@ int main(int argc, char **argv)
         storage_close(srv.storage);
         return 1;
     }
+    if (!(srv.lifecycle = ecr_lifecycle_start(&srv, o.lifecycle_interval, gcerr, sizeof(gcerr)))) {
+        fprintf(stderr, "berthd: %s\n", gcerr);
+        berth_gc_stop(srv.gc);
+        storage_close(srv.storage);
+        return 1;
+    }
 
     h2o_globalconf_t config;
     h2o_config_init(&config);
@@ -889,6 +913,9 @@ int main(int argc, char **argv)
     phases_open(&phases, started);
     pthread_barrier_wait(&phases.ready);
     bool ticking = started == o.threads && ecs_services_timer_start(&srv) == 0;
+    /* after the loops, as the timers: a thread limit is felt by the loops first */
+    if (started == o.threads)
+        ecr_lifecycle_schedule(srv.lifecycle);
     if (started == o.threads) {
         fprintf(stderr, "berthd %s: serving the OCI distribution API and the ECR API on %s://%s, data in %s, %u threads\n",
                 BERTH_VERSION, ssl_ctx ? "https" : "http", o.listen, o.data, o.threads);
@@ -910,6 +937,7 @@ int main(int argc, char **argv)
     ecs_agent_sweeper_stop();
     /* The collector stops first (it submits to the writer); the writer finishes
      * what is queued, then the loops dispose their contexts. */
+    ecr_lifecycle_stop(srv.lifecycle);
     berth_gc_stop(srv.gc);
     storage_close(srv.storage);
     pthread_barrier_wait(&phases.drained);

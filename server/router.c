@@ -279,6 +279,10 @@ static int route_v2(v2_req_t *r)
         memcpy(r->arg, arg, arg_len);
     r->arg[arg_len] = '\0';
 
+    /* a signed download URL (GetDownloadUrlForLayer) carries its own authority */
+    if (route == R_BLOB && get && r->query && auth_blob_url_signed(r->query, r->query_len))
+        return v2_blob_get_signed(r);
+
     bool is_push;
     const char *action = v2_route_action(route, req->method, &is_push);
     if (action && !v2_access(r, action, is_push))

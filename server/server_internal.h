@@ -41,6 +41,9 @@ typedef struct {
     int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
     struct berth_gc *gc;           /* the garbage collector's thread (server/berth/gc.c); NULL: none */
     bool no_create_on_push;        /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
+
+    /* lifecycle previews and scheduled runs (server/ecr/lifecycle.c); NULL: none */
+    struct ecr_lifecycle *lifecycle;
 } server_t;
 
 /* Now, as credentials' issue and expiry see it (time plus --clock-offset). */
@@ -246,6 +249,8 @@ void server_thread_drop_ops(server_thread_t *t);
 /* ---- /v2/ handlers: one file per resource under server/v2/ ---- */
 
 int v2_blob_get(v2_req_t *r);
+/* GET/HEAD with a signed URL's query (auth_blob_url_signed): no credentials, the signature decides. */
+int v2_blob_get_signed(v2_req_t *r);
 int v2_blob_delete(v2_req_t *r);
 int v2_upload_start(v2_req_t *r);
 int v2_upload_patch(v2_req_t *r);
@@ -282,6 +287,10 @@ typedef struct {
     size_t form_len;
     server_caller_t caller; /* authenticated by SigV4 */
     char request_id[37];
+    /* UploadLayerPart: the base64 of layerPartBlob, left in the raw body (body's member is "") */
+    const char *part_blob;
+    size_t part_blob_len;
+    bool has_part_blob;
 } aws_req_t;
 
 struct aws_operation {
@@ -297,6 +306,20 @@ extern const aws_operation_t ecr_operations[];        /* server/ecr/auth.c */
 extern const aws_operation_t ecr_policy_operations[]; /* server/ecr/policy.c */
 extern const aws_operation_t ecr_repo_operations[];   /* server/ecr/repos.c */
 extern const aws_operation_t ecr_image_operations[];  /* server/ecr/images.c */
+extern const aws_operation_t ecr_layer_operations[];  /* server/ecr/layers.c */
+/* server/ecr/lifecycle.c: the lifecycle policy operations (and Berth's
+ * RunLifecyclePolicy); ecr_lifecycle_forget deletes a repository's policy
+ * (and drops its preview) inside DeleteRepository's commit.
+ * ecr_lifecycle_start keeps the previews (NULL, err saying why, on failure);
+ * ecr_lifecycle_schedule, once the loops run, starts the thread that runs
+ * every stored policy each interval_seconds (none when 0; a message when it
+ * cannot start). */
+extern const aws_operation_t ecr_lifecycle_operations[];
+storage_status_t ecr_lifecycle_forget(server_t *srv, storage_records_t *rs, const char *repo, storage_err_t *err);
+typedef struct ecr_lifecycle ecr_lifecycle_t;
+ecr_lifecycle_t *ecr_lifecycle_start(server_t *srv, uint64_t interval_seconds, char *err, size_t cap);
+void ecr_lifecycle_schedule(ecr_lifecycle_t *lc);
+void ecr_lifecycle_stop(ecr_lifecycle_t *lc);
 /* server/ecr/pulls.c: lastRecordedPullTime. ecr_note_pull is called by a
  * manifest GET and never waits (the first pull of an image each day submits
  * a write); ecr_last_pull reads it (false: never recorded); ecr_forget_pulls

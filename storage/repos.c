@@ -3,6 +3,8 @@
  * repository's rows are the keys "<repo>\0..." of links, manifests, tags and
  * referrers (the NUL ends the name, so "a" never matches "a/b"'s keys) and
  * its key in repos. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/storage_internal.h"
@@ -245,13 +247,101 @@ static bool digest_tagged(storage_t *st, MDB_txn *txn, const char *repo, const c
     return found;
 }
 
+typedef struct {
+    char digest[OCI_DIGEST_MAX];
+} tag_digest_t;
+
+static int digest_cmp(const void *a, const void *b)
+{
+    return strcmp(((const tag_digest_t *)a)->digest, ((const tag_digest_t *)b)->digest);
+}
+
+/* The digests the repository's tags name, sorted, so that counting an image's
+ * tags is a binary search, not a scan per image. 0, or an LMDB code (ENOMEM). */
+static int tag_digests(storage_t *st, MDB_txn *txn, const char *repo, tag_digest_t **out, size_t *n)
+{
+    char prefix[OCI_NAME_MAX + 2];
+    size_t plen = strlen(repo), cap = 0;
+    memcpy(prefix, repo, plen);
+    prefix[plen++] = '\0';
+    *out = NULL;
+    *n = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, st->dbi_tags, &cur);
+    if (rc)
+        return rc;
+    MDB_val k = {plen, prefix}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if (v.mv_size >= OCI_DIGEST_MAX)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            tag_digest_t *t = realloc(*out, cap * sizeof(*t));
+            if (!t) {
+                rc = ENOMEM;
+                break;
+            }
+            *out = t;
+        }
+        memcpy((*out)[*n].digest, v.mv_data, v.mv_size);
+        (*out)[*n].digest[v.mv_size] = '\0';
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        free(*out);
+        *out = NULL;
+        return rc;
+    }
+    if (*n)
+        qsort(*out, *n, sizeof(**out), digest_cmp);
+    return 0;
+}
+
+/* How many entries of the sorted tags name digest. */
+static uint32_t count_tags(const tag_digest_t *t, size_t n, const char *digest)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(t[mid].digest, digest) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t c = 0;
+    while (lo < n && strcmp(t[lo].digest, digest) == 0)
+        lo++, c++;
+    return c;
+}
+
 static run_result_t run_images_delete(storage_t *st, MDB_txn *txn, storage_op_t *op)
 {
+    tag_digest_t *tags = NULL;
+    size_t ntags = 0;
+    if (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) {
+        /* the tags as of this transaction: the deletions below only drop tags of images they delete */
+        int rc = tag_digests(st, txn, op->repo, &tags, &ntags);
+        if (rc == ENOMEM) {
+            OP_FAIL(op, STORAGE_NOMEM, "out of memory while reading the repository's tags");
+            return RUN_ABORT;
+        }
+        if (rc)
+            return fail_mdb(op, rc, "cannot read the repository's tags");
+    }
     for (size_t i = 0; i < op->nimages; i++) {
         storage_image_ref_t *im = &op->images[i];
         char key[OCI_NAME_MAX + OCI_TAG_MAX + 2];
         int rc;
         im->status = STORAGE_OK;
+        if (im->ref.is_digest && (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) &&
+            count_tags(tags, ntags, im->ref.digest.str) != im->tags) {
+            im->digest = im->ref.digest;
+            im->status = STORAGE_INVALID;
+            continue;
+        }
         if (im->ref.is_digest) {
             im->digest = im->ref.digest;
             rc = delete_manifest(st, txn, op->repo, im->digest.str);
@@ -269,11 +359,14 @@ static run_result_t run_images_delete(storage_t *st, MDB_txn *txn, storage_op_t 
                     rc = 0;
             }
         }
-        if (rc == MDB_NOTFOUND)
+        if (rc == MDB_NOTFOUND) {
             im->status = STORAGE_NOT_FOUND;
-        else if (rc)
+        } else if (rc) {
+            free(tags);
             return fail_mdb(op, rc, "cannot delete the image");
+        }
     }
+    free(tags);
     return RUN_COMMIT;
 }
 

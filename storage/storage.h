@@ -295,6 +295,10 @@ typedef enum {
 /* storage_op_t.flags */
 #define STORAGE_OP_FORCE 1u         /* REPO_DELETE: also when the repository holds images */
 #define STORAGE_OP_IMMUTABLE_TAG 2u /* MANIFEST_PUT: EXISTS when op->tag already names another digest */
+/* IMAGES_DELETE by digest: only while the image has as many tags as the caller saw
+ * (storage_image_ref_t.tags), else that image's status is INVALID and it stays: a
+ * lifecycle run never deletes an image tagged after it was evaluated */
+#define STORAGE_OP_IF_TAGS_UNCHANGED 4u
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
@@ -302,6 +306,7 @@ typedef enum {
 /* One image of STORAGE_OP_IMAGES_DELETE. */
 typedef struct {
     oci_reference_t ref;     /* in */
+    uint32_t tags;           /* in, with STORAGE_OP_IF_TAGS_UNCHANGED: the tags the caller saw on it */
     storage_status_t status; /* out */
     oci_digest_t digest;     /* out: the manifest the tag named (by digest: ref's) */
 } storage_image_ref_t;

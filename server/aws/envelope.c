@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/ecr/ecr_request.h"
 #include "server/server_internal.h"
 
 /* The bodies of the control APIs are small; ECR caps a repository policy at
@@ -28,10 +29,10 @@
 #define IAM_XMLNS "https://iam.amazonaws.com/doc/2010-05-08/"
 #define STS_XMLNS "https://sts.amazonaws.com/doc/2011-06-15/"
 
-static const aws_operation_t *const json_tables[] = {ecr_operations,           ecr_policy_operations,   ecs_clusters_operations,
-                                                     ecs_instances_operations, ecs_taskdefs_operations, ecs_tasks_operations,
-                                                     ecs_agent_operations,     ecs_services_operations, berth_admin_operations,
-                                                     ecr_repo_operations,      ecr_image_operations};
+static const aws_operation_t *const json_tables[] = {
+    ecr_operations,       ecr_policy_operations, ecs_clusters_operations, ecs_instances_operations, ecs_taskdefs_operations,
+    ecs_tasks_operations, ecs_agent_operations,  ecs_services_operations, berth_admin_operations,   ecr_repo_operations,
+    ecr_image_operations, ecr_layer_operations,  ecr_lifecycle_operations};
 /* The query protocol's services are told apart by the SigV4 scope's service. */
 static const aws_operation_t *const query_tables[] = {iam_user_operations, iam_policy_operations};
 static const aws_operation_t *const sts_tables[] = {sts_operations};
@@ -542,9 +543,16 @@ int aws_route(server_t *srv, h2o_req_t *req)
                        "the AWS APIs take POST /");
         return 0;
     }
-    if (len > AWS_MAX_BODY_BYTES) {
-        aws_send_error(&a, 413, a.protocol == AWS_PROTOCOL_JSON ? "SerializationException" : "ValidationError",
-                       "the request body is larger than %u bytes", AWS_MAX_BODY_BYTES);
+    /* UploadLayerPart carries a layer part of up to 20 MiB, base64-encoded */
+    bool part = a.protocol == AWS_PROTOCOL_JSON && h2o_memis(target.base, target.len, H2O_STRLIT(ECR_SERVICE ".UploadLayerPart"));
+    if (len > (part ? ECR_LAYER_PART_MAX_BODY : AWS_MAX_BODY_BYTES)) {
+        if (part)
+            aws_send_error(&a, 413, "SerializationException",
+                           "an UploadLayerPart request body is at most %zu bytes: send parts of at most %zu bytes (20 MiB)",
+                           (size_t)ECR_LAYER_PART_MAX_BODY, ECR_LAYER_PART_MAX_BYTES);
+        else
+            aws_send_error(&a, 413, a.protocol == AWS_PROTOCOL_JSON ? "SerializationException" : "ValidationError",
+                           "the request body is larger than %u bytes", AWS_MAX_BODY_BYTES);
         return 0;
     }
     if (a.protocol == AWS_PROTOCOL_JSON) {
@@ -586,7 +594,21 @@ int aws_route(server_t *srv, h2o_req_t *req)
             a.op->handle(&a);
         } else {
             json_error_t jerr;
-            a.body = json_loadb(len ? req->entity.base : "{}", len ? len : 2, 0, &jerr);
+            const char *text = len ? req->entity.base : "{}";
+            size_t text_len = len ? len : 2, off, n;
+            char *rest = NULL;
+            /* a layer part's base64 stays where it is: jansson parses the rest (ecr_request.h) */
+            if (part && ecr_part_blob_find(text, text_len, &off, &n) && (rest = malloc(text_len - n + 1))) {
+                memcpy(rest, text, off);
+                memcpy(rest + off, text + off + n, text_len - off - n);
+                a.part_blob = text + off;
+                a.part_blob_len = n;
+                a.has_part_blob = true;
+                text = rest;
+                text_len -= n;
+            }
+            a.body = json_loadb(text, text_len, 0, &jerr);
+            free(rest);
             if (!json_is_object(a.body))
                 aws_send_error(&a, 400, "SerializationException", "the request body is not a JSON object: %s", jerr.text);
             else

@@ -308,7 +308,8 @@ static storage_status_t run_change(storage_records_t *rs, void *ctx, storage_err
         if (s != STORAGE_OK && s != STORAGE_NOT_FOUND)
             return s;
         err->msg[0] = '\0';
-        if ((s = ecr_forget_pulls(rs, c->repo, err)) != STORAGE_OK)
+        if ((s = ecr_forget_pulls(rs, c->repo, err)) != STORAGE_OK ||
+            (s = ecr_lifecycle_forget(c->a.srv, rs, c->repo, err)) != STORAGE_OK)
             return s;
         return c->policy_fn ? c->policy_fn(rs, c->policy_ctx, err) : STORAGE_OK;
     }

@@ -20,6 +20,10 @@
 #define ECR_ARN_MAX 2048
 #define ECR_KMS_KEY_MAX 2048
 #define ECR_MEDIA_TYPES_MAX 100
+/* lifecyclePolicyText: 100 to 30,720 characters; GetLifecyclePolicyPreview pages of 1 to 100 */
+#define ECR_LIFECYCLE_TEXT_MIN 100
+#define ECR_LIFECYCLE_TEXT_MAX 30720
+#define ECR_PREVIEW_PAGE_MAX 100
 /* PutImage: a manifest of 4 MiB at most (as the /v2/ API) */
 #define ECR_MANIFEST_MAX OCI_MANIFEST_MAX_BYTES
 
@@ -45,6 +49,11 @@ typedef enum {
     K_ARN,
     K_REPO_NAMES,
     K_LAYER_DIGESTS,
+    K_UPLOAD_ID,
+    K_BYTE_OFFSET,
+    K_PART_BLOB,
+    K_LIFECYCLE_TEXT,
+    K_PREVIEW_MAX_RESULTS,
 } kind_t;
 
 typedef struct {
@@ -115,6 +124,37 @@ static const shape_t shapes[] = {
       {"imageDigest", K_DIGEST, false}}},
     {"BatchCheckLayerAvailability",
      {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"layerDigests", K_LAYER_DIGESTS, true}}},
+    /* the layer operations (server/ecr/layers.c) */
+    {"GetDownloadUrlForLayer",
+     {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"layerDigest", K_DIGEST, true}}},
+    {"InitiateLayerUpload", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"UploadLayerPart",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"uploadId", K_UPLOAD_ID, true},
+      {"partFirstByte", K_BYTE_OFFSET, true},
+      {"partLastByte", K_BYTE_OFFSET, true},
+      {"layerPartBlob", K_PART_BLOB, true}}},
+    {"CompleteLayerUpload",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"uploadId", K_UPLOAD_ID, true},
+      {"layerDigests", K_LAYER_DIGESTS, true}}},
+    /* lifecycle policies (server/ecr/lifecycle.c parses the text itself) */
+    {"PutLifecyclePolicy",
+     {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"lifecyclePolicyText", K_LIFECYCLE_TEXT, true}}},
+    {"GetLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"DeleteLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"StartLifecyclePolicyPreview",
+     {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}, {"lifecyclePolicyText", K_LIFECYCLE_TEXT, false}}},
+    {"GetLifecyclePolicyPreview",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"imageIds", K_IMAGE_IDS, false},
+      {"nextToken", K_TOKEN, false},
+      {"maxResults", K_PREVIEW_MAX_RESULTS, false},
+      {"filter", K_FILTER, false}}},
+    {"RunLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
 };
 
 bool ecr_name_valid(const char *s)
@@ -197,6 +237,15 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
     case K_MAX_RESULTS:
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > ECR_PAGE_MAX)
             return bad(err, f, "failed to satisfy constraint: 'Member must have value between 1 and %d'", ECR_PAGE_MAX);
+        return 0;
+    case K_PREVIEW_MAX_RESULTS:
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > ECR_PREVIEW_PAGE_MAX)
+            return bad(err, f, "failed to satisfy constraint: 'Member must have value between 1 and %d'", ECR_PREVIEW_PAGE_MAX);
+        return 0;
+    case K_LIFECYCLE_TEXT:
+        if (!str_ok(v, ECR_LIFECYCLE_TEXT_MAX) || json_string_length(v) < ECR_LIFECYCLE_TEXT_MIN)
+            return bad(err, f, "failed to satisfy constraint: 'Member must be a string of %d to %d characters'",
+                       ECR_LIFECYCLE_TEXT_MIN, ECR_LIFECYCLE_TEXT_MAX);
         return 0;
     case K_TOKEN:
         return str_ok(v, ECR_TOKEN_MAX) ? 0 : bad(err, f, "not a token this registry gave");
@@ -284,6 +333,17 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
         json_array_foreach(v, i, item) if (!str_ok(item, 1000)) return bad(err, f, "a list of 1 to %d digests (strings)",
                                                                            ECR_IDS_MAX);
         return 0;
+    case K_UPLOAD_ID:
+        /* ECR's are UUIDs, Berth's 32 hex digits: an unknown one is UploadNotFoundException, not a shape error */
+        return str_ok(v, 256) ? 0 : bad(err, f, "an upload id (a string) from InitiateLayerUpload");
+    case K_BYTE_OFFSET:
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return bad(err, f, "a byte offset: an integer of at least 0");
+        return 0;
+    case K_PART_BLOB:
+        if (!json_is_string(v) || json_string_length(v) > ECR_LAYER_PART_MAX_B64)
+            return bad(err, f, "a part of at most %zu bytes (20 MiB), base64-encoded", ECR_LAYER_PART_MAX_BYTES);
+        return 0;
     case K_REPO_NAMES:
         if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > ECR_NAMES_MAX)
             return bad(err, f, "a list of 1 to %d repository names", ECR_NAMES_MAX);
@@ -336,4 +396,70 @@ int ecr_request_check(const char *op, const json_t *body, ecr_request_err_t *err
         }
     }
     return 0;
+}
+
+/* One JSON string starting at b[i] == '"': the index of its closing quote
+ * (len when cut short); *escaped when it holds a backslash. */
+static size_t string_end(const char *b, size_t len, size_t i, bool *escaped)
+{
+    *escaped = false;
+    for (i++; i < len; i++) {
+        if (b[i] == '\\') {
+            *escaped = true;
+            i++;
+        } else if (b[i] == '"') {
+            return i;
+        }
+    }
+    return len;
+}
+
+static size_t skip_ws(const char *b, size_t len, size_t i)
+{
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
+    return i;
+}
+
+int ecr_part_blob_find(const char *b, size_t len, size_t *off, size_t *n)
+{
+    static const char key[] = "layerPartBlob";
+    size_t depth = 0;
+    int found = 0;
+    bool seen = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = b[i];
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return 0;
+            depth--;
+        } else if (c == '"') {
+            bool escaped;
+            size_t end = string_end(b, len, i, &escaped);
+            if (end >= len)
+                return 0;
+            /* a member name of the top-level object is followed by ':' */
+            size_t next = skip_ws(b, len, end + 1);
+            bool is_key = depth == 1 && next < len && b[next] == ':';
+            if (is_key && !escaped && end - i - 1 == sizeof(key) - 1 && memcmp(b + i + 1, key, sizeof(key) - 1) == 0) {
+                size_t v = skip_ws(b, len, next + 1);
+                if (v >= len || seen) /* given twice: jansson decides which counts */
+                    return 0;
+                seen = true;
+                if (b[v] == '"') {
+                    size_t vend = string_end(b, len, v, &escaped);
+                    if (vend >= len || escaped)
+                        return 0;
+                    *off = v + 1;
+                    *n = vend - v - 1;
+                    found = 1;
+                    end = vend;
+                }
+            }
+            i = end;
+        }
+    }
+    return depth == 0 ? found : 0;
 }

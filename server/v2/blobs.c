@@ -122,6 +122,25 @@ int v2_blob_get(v2_req_t *r)
     return 0;
 }
 
+/* GET/HEAD of a signed blob URL (GetDownloadUrlForLayer): the signature
+ * alone decides, for exactly the repository and digest in the path; no
+ * credentials are asked for, and a bad or expired one is a 403 whatever else
+ * the request carries. */
+int v2_blob_get_signed(v2_req_t *r)
+{
+    oci_digest_t d;
+    if (!parse_digest(r, &d))
+        return 0;
+    auth_err_t err;
+    auth_status_t st =
+        auth_blob_url_verify(r->srv->keys.master_key, r->name, d.str, r->query, r->query_len, server_auth_now(r->srv), &err);
+    if (st != AUTH_OK) {
+        v2_send_error(r->req, st == AUTH_ECRYPTO ? ERR_UNKNOWN : ERR_DENIED, err.msg);
+        return 0;
+    }
+    return v2_blob_get(r);
+}
+
 static void blob_deleted(server_op_t *sop, h2o_req_t *req)
 {
     if (sop->op.status != STORAGE_OK) {

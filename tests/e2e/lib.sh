@@ -158,6 +158,32 @@ make_test_pki() {
     cp "$d/ca.pem" "$d/certs.d/ca.crt"
 }
 
+# AWS_CLI: the command that runs Debian's AWS CLI. Each /usr/bin/aws process spends
+# about a second of CPU importing awscli before it sends anything, and the suites make
+# hundreds of calls in each of two builds on CI's two cores; so unless E2E_AWS_COLD=1,
+# aws_cli_warm starts aws_warm.py once per script, which imports Debian's awscli once
+# and forks a child per call that runs the same awscli.clidriver.main with the
+# caller's environment, working directory and file descriptors.
+AWS_CLI=(/usr/bin/aws)
+AWS_WARM_PID=""
+aws_cli_warm() {
+    [[ ${E2E_AWS_COLD:-0} == 1 || -n $AWS_WARM_PID ]] && return 0
+    local sock=$E2E_TMP/aws-warm.sock i
+    /usr/bin/python3 -I "$E2E_DIR/aws_warm.py" serve "$sock" >"$E2E_TMP/aws-warm.log" 2>&1 &
+    AWS_WARM_PID=$!
+    at_exit "kill $AWS_WARM_PID"
+    for ((i = 0; i < 600; i++)); do
+        [[ -S $sock ]] && break
+        kill -0 "$AWS_WARM_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ ! -S $sock ]]; then
+        note "aws_warm.py did not start ($(tail -n 3 "$E2E_TMP/aws-warm.log" | tr '\n' ' ')): calling /usr/bin/aws"
+        return 0
+    fi
+    AWS_CLI=(/usr/bin/python3 -I "$E2E_DIR/aws_warm.py" call "$sock")
+}
+
 # client_env: after start_registry with E2E_BERTH_AUTH=1, point the clients at this
 # registry and nothing else: the AWS CLI at the first-start administrator's key
 # (CREDS) through AWS (Debian's AWS CLI v2: a pip-installed v1 earlier on PATH prints
@@ -167,7 +193,8 @@ client_env() {
     CREDS=$REGISTRY_DATA/admin-credentials
     export AWS_SHARED_CREDENTIALS_FILE=$CREDS AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
-    AWS=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1)
+    aws_cli_warm
+    AWS=("${AWS_CLI[@]}" --endpoint-url "$BASE" --region us-east-1)
     export REGISTRY_AUTH_FILE="$E2E_TMP/auth.json"
     echo '{}' >"$REGISTRY_AUTH_FILE"
     echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$E2E_TMP/policy.json"
@@ -600,6 +627,15 @@ run() {
     [[ ${E2E_VERBOSE:-0} == 1 ]] && printf '%s\n' "$E2E_LAST_REQUEST"
     CMD_STATUS=0
     timeout "${E2E_CMD_TIMEOUT:-120}" "$@" >"$E2E_TMP/cmd.out" 2>"$E2E_TMP/cmd.err" </dev/null || CMD_STATUS=$?
+}
+
+# run_stdin CMD...: as run, but CMD reads this shell's stdin (a here-document: run
+# itself gives its command /dev/null, so `run python3 - <<EOF` would run nothing).
+run_stdin() {
+    E2E_LAST_REQUEST="\$ $* <stdin"
+    [[ ${E2E_VERBOSE:-0} == 1 ]] && printf '%s\n' "$E2E_LAST_REQUEST"
+    CMD_STATUS=0
+    timeout "${E2E_CMD_TIMEOUT:-120}" "$@" >"$E2E_TMP/cmd.out" 2>"$E2E_TMP/cmd.err" || CMD_STATUS=$?
 }
 
 cmd_out() { cat "$E2E_TMP/cmd.out"; }

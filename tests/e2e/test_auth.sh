@@ -219,7 +219,7 @@ run_case "anonymous pulls only where a repository policy grants them to \"*\": s
 
 # ================================================================ users, keys and identity policies (aws iam)
 
-IAM=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1 iam)
+IAM=("${AWS_CLI[@]}" --endpoint-url "$BASE" --region us-east-1 iam)
 ACCOUNT=$(sed -n 's/.*created account \([0-9]*\).*/\1/p' "$REGISTRY_LOG" | head -1)
 PULLER_CREDS=$E2E_TMP/puller-credentials
 
@@ -250,7 +250,7 @@ t_iam_create_pull_only_user() {
 run_case "aws iam create-user, create-access-key, create-policy, attach-user-policy; duplicates and malformed documents refused as IAM does" t_iam_create_pull_only_user
 
 puller_password() {
-    AWS_SHARED_CREDENTIALS_FILE=$PULLER_CREDS /usr/bin/aws --endpoint-url "$BASE" --region us-east-1 ecr get-login-password 2>"$E2E_TMP/pw.err"
+    AWS_SHARED_CREDENTIALS_FILE=$PULLER_CREDS "${AWS_CLI[@]}" --endpoint-url "$BASE" --region us-east-1 ecr get-login-password 2>"$E2E_TMP/pw.err"
 }
 
 t_pull_only_user() {
@@ -298,7 +298,7 @@ t_policy_changes_apply_at_once() {
     key=$(sed -n 's/^aws_access_key_id = //p' "$PULLER_CREDS")
     run "${IAM[@]}" delete-access-key --user-name ci-puller --access-key-id "$key"
     expect_success
-    AWS_SHARED_CREDENTIALS_FILE=$PULLER_CREDS run /usr/bin/aws --endpoint-url "$BASE" --region us-east-1 ecr get-login-password
+    AWS_SHARED_CREDENTIALS_FILE=$PULLER_CREDS run "${AWS_CLI[@]}" --endpoint-url "$BASE" --region us-east-1 ecr get-login-password
     expect_exit 254
     expect_stderr_match "UnrecognizedClientException"
     run "${IAM[@]}" delete-user --user-name ci-puller
@@ -326,7 +326,7 @@ make_user() {
         "$(jq -r .AccessKey.SecretAccessKey "$out")" >"$E2E_TMP/$name.creds"
 }
 user_password() {
-    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/$1.creds /usr/bin/aws --endpoint-url "$BASE" --region us-east-1 ecr get-login-password 2>"$E2E_TMP/pw.err"
+    AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/$1.creds "${AWS_CLI[@]}" --endpoint-url "$BASE" --region us-east-1 ecr get-login-password 2>"$E2E_TMP/pw.err"
 }
 
 make_user ci-pusher '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchCheckLayerAvailability","ecr:InitiateLayerUpload","ecr:UploadLayerPart","ecr:CompleteLayerUpload","ecr:PutImage"],"Resource":"*"}]}'

@@ -23,7 +23,7 @@ ACCOUNT=$(sed -n 's/.*created account \([0-9]*\).*/\1/p' "$REGISTRY_LOG" | head 
 BERTH=("$BERTH_CLI")
 ALICE_CREDS=$E2E_TMP/alice-credentials
 ACCEPT_OCI=(-H "Accept: application/vnd.oci.image.manifest.v1+json")
-IAM=(/usr/bin/aws --endpoint-url "$BASE" --region us-east-1 iam)
+IAM=("${AWS_CLI[@]}" --endpoint-url "$BASE" --region us-east-1 iam)
 
 # as_alice CMD...: run CMD with alice's key (written by the first case).
 as_alice() { AWS_SHARED_CREDENTIALS_FILE=$ALICE_CREDS "$@"; }

@@ -96,7 +96,7 @@ t_describe_pages() {
     expect_success
     expect_out_jq '[.repositories[].repositoryName | select(startswith("e2e/page-"))]' \
         '["e2e/page-1","e2e/page-2","e2e/page-3","e2e/page-4","e2e/page-5"]'
-    run /usr/bin/python3 - "$BASE" <<'EOF'
+    run_stdin /usr/bin/python3 - "$BASE" <<'EOF'
 import sys, boto3
 ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1")
 pages = list(ecr.get_paginator("describe_repositories").paginate(PaginationConfig={"PageSize": 3}))
@@ -195,7 +195,7 @@ t_resource_tags() {
     run "${ECR[@]}" list-tags-for-resource --resource-arn "arn:aws:ecr:us-east-1:000000000000:repository/e2e/tagged"
     expect_exit 254
     expect_stderr_match "InvalidParameterException.*resourceArn"
-    run /usr/bin/python3 - "$BASE" "$ARN:repository/e2e/tagged" <<'EOF'
+    run_stdin /usr/bin/python3 - "$BASE" "$ARN:repository/e2e/tagged" <<'EOF'
 import sys, boto3, botocore
 ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1")
 try:
@@ -381,7 +381,7 @@ t_malformed() {
     bad DescribeRegistry '{"x":1}' "$IPE" "x"
     bad NoSuchOperation '{}' UnknownOperationException "."
     # boto3 without its own validation sends a negative maxResults as it is
-    run /usr/bin/python3 - "$BASE" <<'EOF'
+    run_stdin /usr/bin/python3 - "$BASE" <<'EOF'
 import sys, boto3, botocore.config, botocore.exceptions
 ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1",
                    config=botocore.config.Config(parameter_validation=False))

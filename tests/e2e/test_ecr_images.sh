@@ -104,7 +104,7 @@ t_put_image_and_pages() {
     expect_out_jq '[.imageIds[].imageTag] | sort' '["t1","t2","t3","t4","t5","v1"]'
     run "${ECR[@]}" describe-images --repository-name e2e/pages --page-size 2
     expect_out_jq '[.imageDetails[].imageTags[0]] | sort' '["t1","t2","t3","t4","t5","v1"]'
-    run /usr/bin/python3 - "$BASE" <<'EOF'
+    run_stdin /usr/bin/python3 - "$BASE" <<'EOF'
 import sys, boto3
 ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1")
 pages = list(ecr.get_paginator("describe_images").paginate(repositoryName="e2e/pages", PaginationConfig={"PageSize": 4}))
@@ -345,7 +345,7 @@ t_malformed() {
     bad PutImage '{"repositoryName":"e2e/img","imageManifest":"{}","extra":true}' "$IPE" extra
     bad BatchCheckLayerAvailability '{"repositoryName":"e2e/img","layerDigests":[]}' "$IPE" layerDigests
     bad BatchCheckLayerAvailability '{"repositoryName":"e2e/img","layerDigests":[1]}' "$IPE" layerDigests
-    run /usr/bin/python3 - "$BASE" <<'EOF'
+    run_stdin /usr/bin/python3 - "$BASE" <<'EOF'
 import sys, boto3, botocore.config, botocore.exceptions
 ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1",
                    config=botocore.config.Config(parameter_validation=False))

@@ -267,6 +267,7 @@ Test(ecs_agent, the_poll_hands_out_new_tasks_then_the_ones_to_stop)
     cr_expect_str_eq(str(w, "tasks.0.containers.0.image"), "i");
     cr_expect_eq(num(w, "tasks.0.containers.0.memory"), 200);
     cr_expect_eq(num(w, "tasks.0.containers.0.networkBindings.0.hostPort"), 8080);
+    cr_expect_str_eq(str(w, "tasks.0.networkMode"), "bridge"); /* the definition's (defaulted): a Docker runtime needs it */
     cr_expect_eq(json_array_size(at(w, "stopTasks")), 0);
     cr_expect_str_eq(str(w, "containerInstanceArn"), ci);
     json_decref(w);

@@ -302,6 +302,40 @@ Test(repos, images_delete_drops_a_tag_alone_the_image_with_its_last_tag_and_a_di
     cr_assert_eq(out[0].status, STORAGE_NOT_FOUND);
 }
 
+Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t d1, d2, d3;
+    cr_assert_eq(test_put_manifest(st, "app", "", "{\"m\":1}", &m, &d1), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "", "{\"m\":2}", &m, &d2), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "rel-3", "{\"m\":3}", &m, &d3), STORAGE_OK);
+    /* evaluated untagged, d2 since tagged: it stays; d1 (untagged) and d3 (one tag, as seen) go */
+    cr_assert_eq(test_put_manifest(st, "app", "promoted", "{\"m\":2}", &m, &d2), STORAGE_OK);
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_IMAGES_DELETE);
+    snprintf(op.repo, sizeof(op.repo), "app");
+    op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
+    storage_image_ref_t out[3];
+    memset(out, 0, sizeof(out));
+    const oci_digest_t *ds[3] = {&d1, &d2, &d3};
+    const uint32_t seen[3] = {0, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        out[i].ref.is_digest = true;
+        out[i].ref.digest = *ds[i];
+        out[i].tags = seen[i];
+    }
+    op.images = out;
+    op.nimages = 3;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(out[1].status, STORAGE_INVALID);
+    cr_assert_eq(out[2].status, STORAGE_OK);
+    cr_assert_eq(get("app", d1.str), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "promoted"), STORAGE_OK, "the image tagged after its evaluation stays, with its tag");
+    cr_assert_eq(get("app", d3.str), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "rel-3"), STORAGE_NOT_FOUND);
+}
+
 Test(repos, an_update_runs_only_while_the_repository_exists)
 {
     cr_assert_eq(repo_op(STORAGE_OP_REPO_UPDATE, "later", 0, "x", NULL), STORAGE_NOT_FOUND);
