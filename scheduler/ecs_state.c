@@ -537,6 +537,13 @@ static int register_instance(ctx_t *x, json_t **out)
             return rc;
         if (rc == 1)
             return BAD("containerInstanceArn: no container instance %s in cluster %s", given, x->r->cluster);
+        const char *owner = jstr(in, "owner");
+        if (x->env->caller && *owner && strcmp(owner, x->env->caller) != 0) {
+            json_decref(in);
+            sched_ecs_err(x->err, "AccessDeniedException", 400,
+                          "containerInstanceArn: %s was registered by another principal: only its own agent may re-attach", id);
+            return SCHED_EINVAL;
+        }
     } else {
         new_id(x, id);
         snprintf(key, sizeof(key), "i/%s/%s", x->r->cluster, id);
@@ -593,6 +600,9 @@ static int register_instance(ctx_t *x, json_t **out)
                         (json_int_t)mem, "ports", tcp, "portsUdp", udp, "usedTcp", json_deep_copy(tcp), "usedUdp",
                         json_deep_copy(udp));
         if (!rec || json_object_set(rec, "attributes", attrs))
+            goto oom_rec;
+        /* whose agent it is: only that principal acts for it (ecs_agent.c) */
+        if (x->env->caller && json_object_set_new(rec, "owner", json_string(x->env->caller)))
             goto oom_rec;
     } else {
         /* the new totals minus what its tasks hold */
@@ -1249,6 +1259,37 @@ static void td_key(const char *family, long long rev, char *key)
     snprintf(key, KEY_MAX, "d/%s/%010lld", family, rev);
 }
 
+/* A role as ECS takes it, "NAME" or its ARN, as its ARN in this account (what IAM and STS look up). */
+static void role_arn(ctx_t *x, const char *v, char *out, size_t cap)
+{
+    if (strncmp(v, "arn:", 4) == 0)
+        snprintf(out, cap, "%s", v);
+    else
+        snprintf(out, cap, "arn:aws:iam::%s:role/%s", x->env->account, v);
+}
+
+/* A task definition's roles, checked by the caller's env->check_roles (iam:PassRole, trust policies). */
+static int check_roles(ctx_t *x, const json_t *td)
+{
+    const char *task_role = json_string_value(json_object_get(td, "taskRoleArn"));
+    const char *exec_role = json_string_value(json_object_get(td, "executionRoleArn"));
+    if (!task_role && !exec_role)
+        return 0;
+    /* the credentials endpoint is on the instance's loopback (a definition stored before this was checked) */
+    if (task_role && strcmp(jstr(td, "networkMode"), "host") != 0 && json_object_get(td, "networkMode"))
+        return CLIENT("taskRoleArn: task roles need networkMode host in Berth until bridge networks have a route to the agent's "
+                      "credentials endpoint (%s is %s)",
+                      jstr(td, "taskDefinitionArn"), jstr(td, "networkMode"));
+    if (!x->env->check_roles)
+        return 0;
+    char t[2100], e[2100];
+    if (task_role)
+        role_arn(x, task_role, t, sizeof(t));
+    if (exec_role)
+        role_arn(x, exec_role, e, sizeof(e));
+    return x->env->check_roles(x->env->check_roles_ctx, x->rs, task_role ? t : NULL, exec_role ? e : NULL, x->err);
+}
+
 static int register_task_def(ctx_t *x, json_t **out)
 {
     const json_t *b = x->r->body;
@@ -1256,7 +1297,10 @@ static int register_task_def(ctx_t *x, json_t **out)
     char fkey[KEY_MAX], key[KEY_MAX], arn[SCHED_ECS_ARN_MAX];
     json_t *f;
     snprintf(fkey, sizeof(fkey), "f/%s", family);
-    int rc = rec_get(x, fkey, &f);
+    int rc = check_roles(x, b);
+    if (rc)
+        return rc;
+    rc = rec_get(x, fkey, &f);
     if (rc < 0)
         return rc;
     long long rev = (f ? jint(f, "last") : 0) + 1;
@@ -1272,6 +1316,19 @@ static int register_task_def(ctx_t *x, json_t **out)
     if (!td)
         return nomem(x);
     json_object_del(td, "tags");
+    /* a role given by name is kept as its ARN, which the agent's credentials are minted for */
+    static const char *const role_fields[] = {"taskRoleArn", "executionRoleArn"};
+    for (size_t k = 0; k < 2; k++) {
+        const char *v = json_string_value(json_object_get(td, role_fields[k]));
+        char full[2100];
+        if (v && strncmp(v, "arn:", 4) != 0) {
+            role_arn(x, v, full, sizeof(full));
+            if (json_object_set_new(td, role_fields[k], json_string(full))) {
+                json_decref(td);
+                return nomem(x);
+            }
+        }
+    }
     /* ECS's defaults, stated as DescribeTaskDefinition shows them */
     if (!json_object_get(td, "networkMode"))
         json_object_set_new(td, "networkMode", json_string("bridge"));
@@ -1861,6 +1918,11 @@ static int place(ctx_t *x, json_t **out)
         json_decref(td);
         return rc;
     }
+    /* the caller passes the task definition's roles to the tasks it starts, as in ECS */
+    if (!x->r->internal && (rc = check_roles(x, td))) {
+        json_decref(td);
+        return rc;
+    }
     const json_t *b = x->r->body;
     size_t oi;
     json_t *ov;
@@ -2126,6 +2188,7 @@ static int dispatch(ctx_t *x, json_t **out)
     case ECS_SUBMIT_TASK_STATE_CHANGE:
     case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
     case ECS_POLL_WORK:
+    case ECS_GET_TASK_CREDENTIALS:
         return sched_ecs_agent_execute(x, out);
     case ECS_CREATE_SERVICE:
     case ECS_UPDATE_SERVICE:

@@ -448,6 +448,14 @@ void sched_ecs_cache_free(sched_ecs_cache_t *c);
 void sched_ecs_cache_stats(const sched_ecs_cache_t *c, uint64_t *loads, uint64_t *hits);
 
 typedef struct {
+    const char *type; /* ECS's exception name: InvalidParameterException, ClusterNotFoundException, ... */
+    int http_status;  /* 400 for the caller's mistakes, 500 for ours */
+    char msg[512];
+} sched_ecs_err_t;
+
+struct storage_records;
+
+typedef struct {
     const char *region;  /* in every ARN */
     const char *account; /* 12 digits */
     int64_t now;         /* the caller's clock, Unix seconds: the engine reads none */
@@ -476,13 +484,21 @@ typedef struct {
     int (*image_layers)(void *ctx, const char *image, struct json_t **layers);
     bool (*layer_held)(void *ctx, const char *cluster, const char *instance_id, const char *digest);
     void *image_ctx;
+    /* Who calls, as the agent binding knows it ("<principal ARN>#<unique id>";
+     * a role session's role): RegisterContainerInstance records it as the
+     * instance's owner, and an agent's calls for that instance (BerthPollWork,
+     * Submit*StateChange, BerthGetTaskCredentials, re-registration) must come
+     * from the same principal, else AccessDeniedException. NULL: not checked
+     * (--insecure-no-auth, berthd's own steps). */
+    const char *caller;
+    /* Task roles: called inside the transaction with a task definition's
+     * taskRoleArn and executionRoleArn (NULL when absent; never both NULL) by
+     * RegisterTaskDefinition, RunTask and StartTask; 0, or SCHED_EINVAL with
+     * err the refusal (iam:PassRole, the trust policy), SCHED_ENOMEM or
+     * SCHED_EIO. NULL: not checked. */
+    int (*check_roles)(void *ctx, struct storage_records *rs, const char *task_role, const char *exec_role, sched_ecs_err_t *err);
+    void *check_roles_ctx;
 } sched_ecs_env_t;
-
-typedef struct {
-    const char *type; /* ECS's exception name: InvalidParameterException, ClusterNotFoundException, ... */
-    int http_status;  /* 400 for the caller's mistakes, 500 for ours */
-    char msg[512];
-} sched_ecs_err_t;
 
 typedef struct sched_ecs_request sched_ecs_request_t;
 
@@ -526,12 +542,28 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
  *        STOPPED, that are not in knownTasks: taskArn, taskDefinitionArn,
  *        desiredStatus, lastStatus, overrides, containers with the task
  *        definition's image, cpu, memory, environment, command, entryPoint,
- *        essential, portMappings and the planned networkBindings],
+ *        essential, portMappings and the planned networkBindings; taskRoleArn
+ *        when the task definition has one],
  *        "stopTasks": [ARNs of knownTasks whose desiredStatus is STOPPED, or
  *        that the cluster no longer holds]}
  *     Every poll is the instance's heartbeat (agentConnected). An instance
  *     that is gone (deregistered) is a ClientException the agent answers
  *     by registering again.
+ *   BerthGetTaskCredentials     Berth's extension for the task role credentials
+ *                               ECS's agent gets over its websocket; ecs:Poll on
+ *                               the container instance's ARN. Request:
+ *       {"cluster", "containerInstance", "task"}
+ *     Reply: {"taskArn", "roleArn", "credentials": {"accessKeyId",
+ *     "secretAccessKey", "sessionToken", "expiration" (seconds since 1970)}}:
+ *     a session of the task definition's taskRoleArn named after the task's
+ *     id (arn:aws:sts::ACCOUNT:assumed-role/ROLE/TASKID), lasting an hour;
+ *     the agent asks again before it ends. ClientException for a task that
+ *     is not on that instance, is stopped or stopping, or has no task role.
+ *     The scheduler answers {"taskArn", "roleArn", "sessionName"}; berthd
+ *     mints the credentials (auth_role_session_mint).
+ *
+ * Every agent call for an instance must come from the principal that
+ * registered it (env->caller), so one instance's agent cannot act for another's.
  *
  * Heartbeats are kept in the caller's memory (env->last_seen) and written
  * to the instance record (heartbeatAt, and the layers it holds) at most

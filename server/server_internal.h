@@ -381,6 +381,11 @@ berth_gc_t *berth_gc_start(storage_t *st, uint64_t interval_seconds, uint64_t gr
 void berth_gc_stop(berth_gc_t *g);
 /* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
 void ecs_handle(aws_req_t *a);
+/* The ECS service principal task roles must trust (ECS's task role, as in AWS) */
+#define ECS_TASKS_PRINCIPAL "ecs-tasks.amazonaws.com"
+/* "<principal ARN>#<unique id>": whose agent a container instance is (a role session counts as its role) */
+#define ECS_CALLER_KEY_MAX (AUTH_PRINCIPAL_ARN_MAX + AUTH_PRINCIPAL_ID_MAX + 2)
+void ecs_caller_key(const server_caller_t *who, char out[ECS_CALLER_KEY_MAX]);
 /* The agent protocol (server/ecs/agent.c): the timeouts and in-memory heartbeats every ECS operation uses */
 void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
 /* After a committed ECS operation: wakes the polls of the instances its reply's tasks are on. */

@@ -23,9 +23,13 @@
  *   which only costs locality (its holdings count as none);
  * - a sweeper thread marks lost the tasks of instances silent past
  *   --ecs-task-lost-timeout (a snapshot scan, and a write only when it
- *   found some).
+ *   found some);
+ * - BerthGetTaskCredentials mints a task role's session for the agent of
+ *   the instance that runs the task (scheduler/ says which role, and that
+ *   the caller is that instance's own agent).
  */
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +46,17 @@
 /* blob prefixes all instances' sets hold at most: 32 MiB, 1,000 instances of 4,096 blobs */
 #define LAYERS_BUDGET (4u << 20)
 
+/* a task role's session: ECS's agent refreshes its tasks' credentials well inside 6 hours; an hour bounds a leaked one */
+#define TASK_CREDENTIALS_SECONDS 3600
+
 static void poll_handle(aws_req_t *a);
+static void credentials_handle(aws_req_t *a);
 
 const aws_operation_t ecs_agent_operations[] = {
     {ECS_SERVICE, "SubmitTaskStateChange", "ecs", ecs_handle},
     {ECS_SERVICE, "SubmitContainerStateChange", "ecs", ecs_handle},
     {ECS_SERVICE, "BerthPollWork", "ecs", poll_handle},
+    {ECS_SERVICE, "BerthGetTaskCredentials", "ecs", credentials_handle},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -385,6 +394,7 @@ typedef struct poll {
     sched_ecs_env_t env;
     char cluster[AGENT_NAME_MAX + 1];
     char id[AGENT_KEY_MAX];
+    char caller[ECS_CALLER_KEY_MAX]; /* env.caller: only the instance's own agent polls for it */
     struct ecs_agent_loop *loop;
     agent_entry_t *entry;
     h2o_timeout_entry_t timer;
@@ -502,6 +512,8 @@ static void poll_handle(aws_req_t *a)
     p->loop = thread->ecs_agent;
     p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
     ecs_agent_env(a->srv, &p->env);
+    ecs_caller_key(&a->caller, p->caller);
+    p->env.caller = p->caller;
     sched_ecs_err_t err = {0};
     if (sched_ecs_prepare(a->op->name, a->body, &p->env, &p->r, &err) != 0) {
         send_ecs_error(a, &err);
@@ -570,6 +582,59 @@ static void poll_handle(aws_req_t *a)
     p->timer.cb = on_timeout;
     h2o_timeout_link(p->loop->loop, &p->loop->waits[wait], &p->timer);
     h2o_linklist_insert(&p->loop->parked, &p->parked);
+}
+
+/* ------------------------------------------------- task role credentials */
+
+/* BerthGetTaskCredentials: scheduler/ says which role the task has (and
+ * that the task is live, on the caller's own instance); the session is
+ * minted here from the same snapshot, on berthd's authority: the role's
+ * trust policy allowed ecs-tasks.amazonaws.com when the task definition was
+ * registered and the task started (server/ecs/ecs.c, check_roles). */
+static void credentials_handle(aws_req_t *a)
+{
+    char caller[ECS_CALLER_KEY_MAX];
+    sched_ecs_env_t env = {.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
+    ecs_agent_env(a->srv, &env);
+    ecs_caller_key(&a->caller, caller);
+    env.caller = caller;
+    sched_ecs_request_t *r = NULL;
+    sched_ecs_err_t err = {0};
+    json_t *target = NULL;
+    if (sched_ecs_prepare(a->op->name, a->body, &env, &r, &err) != 0) {
+        send_ecs_error(a, &err);
+        return;
+    }
+    for (size_t i = 0; i < sched_ecs_request_nresources(r); i++) {
+        if (!aws_allowed_arn(a, sched_ecs_request_action(r), sched_ecs_request_resource(r, i)))
+            goto done;
+    }
+    storage_records_t *rs = storage_reader_records(a->rd);
+    if (sched_ecs_execute(rs, r, &env, &target, &err) != 0) {
+        send_ecs_error(a, &err);
+        goto done;
+    }
+    const char *role = json_string_value(json_object_get(target, "roleArn"));
+    const char *session = json_string_value(json_object_get(target, "sessionName"));
+    auth_session_credentials_t creds;
+    auth_err_t aerr = {{0}};
+    auth_identity_status_t s = auth_role_session_mint(rs, &a->srv->keys, role ? role : "", session ? session : "",
+                                                      TASK_CREDENTIALS_SECONDS, server_auth_now(a->srv), &creds, NULL, &aerr);
+    if (s == AUTH_IDENTITY_NOT_FOUND || s == AUTH_IDENTITY_INVALID) {
+        aws_send_error(a, 400, "ClientException", "task role %s: %s", role ? role : "", aerr.msg);
+    } else if (s != AUTH_IDENTITY_OK) {
+        aws_send_error(a, 500, "ServerException", "task role %s: %s", role ? role : "", aerr.msg);
+    } else {
+        json_t *out =
+            json_pack("{s:O,s:O,s:{s:s,s:s,s:s,s:I}}", "taskArn", json_object_get(target, "taskArn"), "roleArn",
+                      json_object_get(target, "roleArn"), "credentials", "accessKeyId", creds.access_key_id, "secretAccessKey",
+                      creds.secret, "sessionToken", creds.token, "expiration", (json_int_t)creds.expires_at);
+        aws_send_result(a, out); /* NULL: out of memory, answered as such; its strings are wiped once sent */
+    }
+    OPENSSL_cleanse(&creds, sizeof(creds));
+done:
+    json_decref(target);
+    sched_ecs_request_free(r);
 }
 
 /* "arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID": wakes that instance's polls */

@@ -24,6 +24,7 @@ typedef struct {
     json_t *out;
     int rc;
     sched_ecs_err_t err;
+    char caller[ECS_CALLER_KEY_MAX]; /* env.caller */
 } ecs_pending_t;
 
 /* Wakes the agents of the instances a service step touched (env->touched), once committed. */
@@ -51,6 +52,54 @@ static pthread_cond_t timer_cond = PTHREAD_COND_INITIALIZER;
 static bool timer_running, timer_stopping;
 static pthread_t timer_thread;
 static long timer_ms = SERVICE_TICK_MS_DEFAULT;
+
+void ecs_caller_key(const server_caller_t *who, char out[ECS_CALLER_KEY_MAX])
+{
+    snprintf(out, ECS_CALLER_KEY_MAX, "%s#%s", who->principal.arn, who->principal.id);
+}
+
+/* env.check_roles: the caller passes a task definition's roles to ECS's
+ * tasks, so it needs iam:PassRole on each (iam:PassedToService
+ * ecs-tasks.amazonaws.com), and each role's trust policy must let
+ * ecs-tasks.amazonaws.com assume it, as in AWS. Runs in the writer's
+ * transaction, on the same records as the change. */
+static int check_roles(void *ctx, storage_records_t *rs, const char *task_role, const char *exec_role, sched_ecs_err_t *err)
+{
+    const server_caller_t *who = ctx;
+    const char *const roles[2] = {task_role, exec_role}, *const fields[2] = {"taskRoleArn", "executionRoleArn"};
+    for (size_t i = 0; i < 2; i++) {
+        if (!roles[i])
+            continue;
+        bool allowed = false;
+        auth_err_t aerr = {{0}};
+        if (auth_pass_role_allowed(rs, &who->principal, roles[i], ECS_TASKS_PRINCIPAL, &allowed, NULL, &aerr) != AUTH_IDENTITY_OK) {
+            snprintf(err->msg, sizeof(err->msg), "cannot read the caller's policies: %.400s", aerr.msg);
+            err->type = "ServerException", err->http_status = 500;
+            return SCHED_EIO;
+        }
+        if (!allowed) {
+            snprintf(err->msg, sizeof(err->msg), "User: %.200s is not authorized to perform: iam:PassRole on resource: %.200s (%s)",
+                     server_caller_arn(who), roles[i], fields[i]);
+            err->type = "AccessDeniedException", err->http_status = 400;
+            return SCHED_EINVAL;
+        }
+        auth_identity_status_t s = auth_role_trusts_service(rs, roles[i], ECS_TASKS_PRINCIPAL, &allowed, &aerr);
+        if (s != AUTH_IDENTITY_OK && s != AUTH_IDENTITY_NOT_FOUND) {
+            snprintf(err->msg, sizeof(err->msg), "cannot read the role %.300s: %.180s", roles[i], aerr.msg);
+            err->type = "ServerException", err->http_status = 500;
+            return SCHED_EIO;
+        }
+        if (s == AUTH_IDENTITY_NOT_FOUND || !allowed) {
+            snprintf(err->msg, sizeof(err->msg), "%s: Role is not valid: %.300s %s", fields[i], roles[i],
+                     s == AUTH_IDENTITY_NOT_FOUND ? "is not a role of this account"
+                                                  : "does not trust " ECS_TASKS_PRINCIPAL
+                                                    " (its trust policy must allow that service principal sts:AssumeRole)");
+            err->type = "ClientException", err->http_status = 400;
+            return SCHED_EINVAL;
+        }
+    }
+    return 0;
+}
 
 static void send_ecs_error(aws_req_t *a, const sched_ecs_err_t *err)
 {
@@ -136,6 +185,8 @@ void ecs_handle(aws_req_t *a)
         pending_free(p);
         return;
     }
+    ecs_caller_key(&a->caller, p->caller);
+    p->env.caller = p->caller;
     const char *action = sched_ecs_request_action(p->r);
     for (size_t i = 0; i < sched_ecs_request_nresources(p->r); i++) {
         if (!aws_allowed_arn(a, action, sched_ecs_request_resource(p->r, i))) {
@@ -163,6 +214,8 @@ void ecs_handle(aws_req_t *a)
     p->a = *a;
     p->a.rd = NULL;
     p->a.body = NULL;
+    p->env.check_roles = check_roles;
+    p->env.check_roles_ctx = &p->a.caller; /* lives as long as p */
     sop->user = p;
     sop->free_user = pending_free;
     sop->op.records_fn = run;
