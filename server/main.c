@@ -56,6 +56,9 @@
 /* A connection may hold its socket, its body's spool file and a blob file it
  * is sending: three descriptors. */
 #define FDS_PER_CONN 3
+/* --tls-self-signed's names when --tls-hostname is not given: a registry
+ * reached on this machine. */
+#define DEFAULT_TLS_HOSTNAMES "localhost,127.0.0.1,::1"
 /* Descriptors kept for what is not a connection: per loop its epoll, its
  * queue's pipe and a spare (made after we count), and upload files the
  * writer opens. */
@@ -74,6 +77,8 @@ typedef struct {
     uint64_t token_seconds;
     const char *tls_cert;
     const char *tls_key;
+    bool tls_self_signed;
+    const char *tls_hostname; /* --tls-hostname's list, for --tls-self-signed */
     bool rotate_token_key;
     bool http2;
     uint64_t request_timeout; /* seconds */
@@ -113,6 +118,12 @@ static void usage(FILE *out)
                  "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
                  "  --tls-cert FILE        serve HTTPS (HTTP/1.1) with this PEM certificate chain\n"
                  "  --tls-key FILE         ... and this PEM private key\n"
+                 "  --tls-self-signed      serve HTTPS with berthd's own certificate, DATA/tls/cert.pem (key.pem beside\n"
+                 "                         it, 0600): made on the first start (EC P-256, 825 days), then kept. Clients\n"
+                 "                         trust it as their CA file. Remove DATA/tls to make a new one\n"
+                 "  --tls-hostname NAME[,NAME...]\n"
+                 "                         the DNS names and IP addresses that certificate is for (default\n"
+                 "                         localhost,127.0.0.1,::1)\n"
                  "  --http2                also offer h2 over TLS (ALPN). Off by default: h2o 2.2.5 cannot bound HTTP/2\n"
                  "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes,\n"
                  "                         and --max-spool does not see HTTP/2 bodies. h2c (plain HTTP/2) is never served\n"
@@ -221,6 +232,8 @@ enum {
     OPT_GC_GRACE,
     OPT_LIFECYCLE_INTERVAL,
     OPT_NO_CREATE_ON_PUSH,
+    OPT_TLS_SELF_SIGNED,
+    OPT_TLS_HOSTNAME,
 };
 
 /* --gc-interval's default, an hour: with the default grace period of an hour,
@@ -270,6 +283,8 @@ static int parse_options(int argc, char **argv, options_t *o)
                                              {"gc-grace", required_argument, NULL, OPT_GC_GRACE},
                                              {"lifecycle-interval", required_argument, NULL, OPT_LIFECYCLE_INTERVAL},
                                              {"no-create-on-push", no_argument, NULL, OPT_NO_CREATE_ON_PUSH},
+                                             {"tls-self-signed", no_argument, NULL, OPT_TLS_SELF_SIGNED},
+                                             {"tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME},
                                              {NULL, 0, NULL, 0}};
     int c;
     uint64_t v;
@@ -325,6 +340,12 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case 'k':
             o->tls_key = optarg;
+            break;
+        case OPT_TLS_SELF_SIGNED:
+            o->tls_self_signed = true;
+            break;
+        case OPT_TLS_HOSTNAME:
+            o->tls_hostname = optarg;
             break;
         case 'R':
             o->rotate_token_key = true;
@@ -418,7 +439,23 @@ static int parse_options(int argc, char **argv, options_t *o)
         fprintf(stderr, "berthd: --tls-cert and --tls-key go together\n");
         return 2;
     }
-    if (o->http2 && !o->tls_cert) {
+    if (o->tls_self_signed && o->tls_cert) {
+        fprintf(stderr, "berthd: --tls-self-signed makes its own certificate: it does not go with --tls-cert\n");
+        return 2;
+    }
+    if (o->tls_hostname && !o->tls_self_signed) {
+        fprintf(stderr, "berthd: --tls-hostname names what --tls-self-signed's certificate is for: it needs --tls-self-signed\n");
+        return 2;
+    }
+    if (o->tls_self_signed) {
+        char err[160];
+        selfcert_names_t names;
+        if (selfcert_parse_hostnames(o->tls_hostname ? o->tls_hostname : DEFAULT_TLS_HOSTNAMES, &names, err, sizeof(err)) != 0) {
+            fprintf(stderr, "berthd: %s\n", err);
+            return 2;
+        }
+    }
+    if (o->http2 && !o->tls_cert && !o->tls_self_signed) {
         fprintf(stderr, "berthd: --http2 needs --tls-cert: HTTP/2 is offered over TLS only (h2c is never served)\n");
         return 2;
     }
@@ -848,8 +885,26 @@ int main(int argc, char **argv)
     handler->super.on_req = on_req;
     handler->srv = &srv;
 
-    char err[512];
+    char err[FILENAME_MAX + 512]; /* a path (--tls-cert, DATA/tls/...) and why it failed */
     SSL_CTX *ssl_ctx = NULL;
+    selfcert_paths_t self_paths;
+    if (o.tls_self_signed) {
+        selfcert_names_t names;
+        char note[512];
+        bool created;
+        if (selfcert_parse_hostnames(o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, &names, err, sizeof(err)) != 0 ||
+            selfcert_ensure(o.data, &names, &self_paths, &created, note, sizeof(note), err, sizeof(err)) != 0) {
+            fprintf(stderr, "berthd: %s\n", err);
+            return 1;
+        }
+        if (created)
+            fprintf(stderr, "berthd: made a self-signed certificate for %s in %s (clients trust it as their CA file)\n",
+                    o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, self_paths.cert);
+        if (note[0])
+            fprintf(stderr, "berthd: warning: %s\n", note);
+        o.tls_cert = self_paths.cert;
+        o.tls_key = self_paths.key;
+    }
     if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, o.http2, err, sizeof(err)))) {
         fprintf(stderr, "berthd: %s\n", err);
         return 1;
