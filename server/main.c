@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "server/server_internal.h"
+#include "server/selfcert.h"
 
 #define BERTH_VERSION "0.1.0"
 /* Bodies past this are refused with 413 (configurable with --max-body). */

@@ -31,7 +31,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "server/server_internal.h"
+#include "server/selfcert.h"
 
 /* 825 days: the longest validity Apple's clients accept for any TLS server
  * certificate, trusted by the user or not; other clients accept longer. */

@@ -465,26 +465,4 @@ bool v2_listing_scanned(v2_req_t *r, json_t *array, bool no_memory, storage_stat
 /* n and last from a listing's query; false after sending 400. */
 bool v2_pagination(v2_req_t *r, size_t *n, bool *has_n, char *last, size_t last_cap, size_t default_n);
 
-/* --tls-self-signed (server/selfcert.c): berthd's own certificate, kept in
- * <data>/tls/. */
-#define SELFCERT_NAMES_MAX 16 /* SANs a --tls-hostname list may name */
-#define SELFCERT_NAME_MAX 253 /* a DNS name's longest text form */
-typedef struct {
-    char names[SELFCERT_NAMES_MAX][SELFCERT_NAME_MAX + 1];
-    size_t n;
-} selfcert_names_t;
-typedef struct {
-    char cert[FILENAME_MAX];
-    char key[FILENAME_MAX];
-} selfcert_paths_t;
-/* Splits "name,10.0.0.5,..." into DNS names and IP addresses; 0, or -1
- * with a message for --tls-hostname in err. */
-int selfcert_parse_hostnames(const char *list, selfcert_names_t *out, char *err, size_t errlen);
-/* Fills paths with <data>/tls/cert.pem and key.pem, making both (EC P-256,
- * SANs from names, key 0600) when there is no certificate yet (*created).
- * A kept pair is used as it is; note says (or is "") what it lacks: a
- * requested name, or more than 30 days of validity. 0, or -1 with err. */
-int selfcert_ensure(const char *data_dir, const selfcert_names_t *names, selfcert_paths_t *paths, bool *created, char *note,
-                    size_t notelen, char *err, size_t errlen);
-
 #endif
