@@ -816,6 +816,29 @@ int main(int argc, char **argv)
              spool_dir);
     h2o_socket_buffer_mmap_settings.threshold = BODY_SPOOL_THRESHOLD;
 
+    /* Before the store opens: a certificate that cannot be made or read
+     * stops berthd with nothing else to undo. */
+    selfcert_paths_t self_paths;
+    if (o.tls_self_signed) {
+        char cert_err[FILENAME_MAX + 512];
+        selfcert_names_t names;
+        char note[512];
+        bool created;
+        if (selfcert_parse_hostnames(o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, &names, cert_err, sizeof(cert_err)) !=
+                0 ||
+            selfcert_ensure(o.data, &names, &self_paths, &created, note, sizeof(note), cert_err, sizeof(cert_err)) != 0) {
+            fprintf(stderr, "berthd: %s\n", cert_err);
+            return 1;
+        }
+        if (created)
+            fprintf(stderr, "berthd: made a self-signed certificate for %s in %s (clients trust it as their CA file)\n",
+                    o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, self_paths.cert);
+        if (note[0])
+            fprintf(stderr, "berthd: warning: %s\n", note);
+        o.tls_cert = self_paths.cert;
+        o.tls_key = self_paths.key;
+    }
+
     storage_err_t serr;
     storage_options_t sopt = {.map_size = o.map_size};
     server_t srv = {.max_body = o.max_body,
@@ -888,24 +911,6 @@ int main(int argc, char **argv)
 
     char err[FILENAME_MAX + 512]; /* a path (--tls-cert, DATA/tls/...) and why it failed */
     SSL_CTX *ssl_ctx = NULL;
-    selfcert_paths_t self_paths;
-    if (o.tls_self_signed) {
-        selfcert_names_t names;
-        char note[512];
-        bool created;
-        if (selfcert_parse_hostnames(o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, &names, err, sizeof(err)) != 0 ||
-            selfcert_ensure(o.data, &names, &self_paths, &created, note, sizeof(note), err, sizeof(err)) != 0) {
-            fprintf(stderr, "berthd: %s\n", err);
-            return 1;
-        }
-        if (created)
-            fprintf(stderr, "berthd: made a self-signed certificate for %s in %s (clients trust it as their CA file)\n",
-                    o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, self_paths.cert);
-        if (note[0])
-            fprintf(stderr, "berthd: warning: %s\n", note);
-        o.tls_cert = self_paths.cert;
-        o.tls_key = self_paths.key;
-    }
     if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, o.http2, err, sizeof(err)))) {
         fprintf(stderr, "berthd: %s\n", err);
         return 1;
