@@ -125,9 +125,19 @@ t_selfsigned_flags() {
     run "$BERTHD" --data "$d" --tls-self-signed --tls-hostname "$(seq -s, -f 'h%g.example' 17)"
     expect_exit 2
     expect_stderr_match "^berthd: --tls-hostname takes at most 16 names$"
+    # the config file takes both keys, and names the line of a bad list
+    printf 'tls-self-signed = true\ntls-hostname = localhost,bad_name\n' >"$E2E_TMP/bad.conf"
+    run "$BERTHD" --config "$E2E_TMP/bad.conf" --data "$d"
+    expect_exit 2
+    expect_stderr_match "line 2.*tls-hostname.*'bad_name' is neither a DNS name nor an IP address"
     [[ ! -e $d ]] || fail "berthd made $d though its options were refused"
+    printf 'tls-self-signed = true\ntls-hostname = from-config.example\n' >"$E2E_TMP/good.conf"
+    start_selfsigned "$d" --config "$E2E_TMP/good.conf" || return 0
+    expect_eq "subjectAltName from the config file" "DNS:from-config.example" \
+        "$(openssl x509 -in "$d/tls/cert.pem" -noout -ext subjectAltName | sed -n '2s/^ *//p')"
+    stop_selfsigned
 }
-run_case "--tls-hostname without --tls-self-signed, with --tls-cert, or naming no DNS name or address: exit 2 before anything is made" t_selfsigned_flags
+run_case "--tls-hostname without --tls-self-signed, with --tls-cert, or naming no DNS name or address: exit 2 before anything is made; both are keys of --config's file" t_selfsigned_flags
 
 # ================================================================ config: docker-compose.yml
 
