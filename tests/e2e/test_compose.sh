@@ -247,7 +247,18 @@ docker load -i "$E2E_TMP/berth-image.tar" >/dev/null
 PORT=$(free_port)
 export BERTH_PORT=$PORT
 REG=127.0.0.1:$PORT
-COMPOSE=(docker-compose -f "$COMPOSE_FILE" --project-directory "$E2E_TMP")
+# The stack's network gets a subnet outside dockerd's default pools (172.17-31.x,
+# 192.168.x): test_docker and test_ecs_docker run their own dockerds at the same
+# time, and two engines choosing a pool at once could take the same one, which
+# would leave the host two routes to it.
+cat >"$E2E_TMP/network.yml" <<EOF
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.$((200 + $$ % 50)).$(($$ / 50 % 256)).0/24
+EOF
+COMPOSE=(docker-compose -f "$COMPOSE_FILE" -f "$E2E_TMP/network.yml" --project-directory "$E2E_TMP")
 CERTS=$E2E_TMP/certs.d # skopeo's --cert-dir: ca.crt
 mkdir -p "$CERTS"
 
