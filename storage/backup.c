@@ -332,17 +332,22 @@ storage_status_t storage_backup(const char *data_dir, const char *dest, const st
     /* LMDB's lock file belongs to the environment, not to the backup */
     store_pathf(src, sizeof(src), "%s/store/lock.mdb", dest);
     unlink(src);
-    if (status == STORAGE_OK) {
-        store_pathf(src, sizeof(src), "%s/master.key", data_dir);
-        store_pathf(path, sizeof(path), "%s/master.key", dest);
+    /* The key that seals the store's secrets (without it the copy's access
+     * keys and token key cannot be opened), and the first start's
+     * administrator credentials if they are still there; both 0600. */
+    static const char *const keys[] = {"master.key", "admin-credentials"};
+    for (size_t i = 0; status == STORAGE_OK && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        store_pathf(src, sizeof(src), "%s/%s", data_dir, keys[i]);
+        store_pathf(path, sizeof(path), "%s/%s", dest, keys[i]);
         void *buf = malloc(BACKUP_COPY_BYTES);
         uint64_t n = 0;
         int e = buf ? copy_file(src, path, 0600, buf, &n) : ENOMEM;
         free(buf);
-        out->master_key = e == 0;
-        if (e && e != ENOENT) { /* without a master.key there is nothing sealed to open */
-            store_err(err, STORAGE_IO, "cannot copy %s into %s: %s", src, dest, strerror(e));
-            status = STORAGE_IO;
+        if (i == 0)
+            out->master_key = e == 0;
+        if (e && e != ENOENT) { /* absent: nothing sealed to open, or deleted on purpose */
+            store_err(err, e == ENOSPC ? STORAGE_FULL : STORAGE_IO, "cannot copy %s into %s: %s", src, dest, strerror(e));
+            status = err ? err->status : STORAGE_IO;
         }
     }
     if (status == STORAGE_OK) {

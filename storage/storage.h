@@ -460,8 +460,8 @@ typedef struct {
 /* Copies the store in data_dir (running or not) into dest, a directory this
  * call creates: the environment compacted as of one snapshot
  * (mdb_env_copy2, MDB_CP_COMPACT), the file blobs that snapshot names
- * (hard-linked when dest is on the same file system, else copied) and
- * master.key (0600). Uploads in progress are left out. dest is then a data
+ * (hard-linked when dest is on the same file system, else copied),
+ * master.key and admin-credentials when present (0600). Uploads in progress are left out. dest is then a data
  * directory: berthd --data dest serves what the store held at the snapshot.
  * STORAGE_EXISTS when dest exists; STORAGE_FULL when dest's file system is
  * full; STORAGE_IO when data_dir is not a store (or another version's), a
