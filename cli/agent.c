@@ -56,6 +56,7 @@ typedef struct {
     const char *attributes[MAX_ATTRIBUTES];
     size_t nattributes;
     const char *ports;
+    int credentials_port; /* --credentials-port; 0: one the kernel picks */
 } options_t;
 
 typedef struct {
@@ -68,6 +69,7 @@ typedef struct {
     json_t *state; /* {"cluster", "containerInstanceArn", "tasks": {arn: {...}}} */
     char password[4096];
     time_t password_until;
+    agent_creds_t *creds; /* the task role credentials endpoint (cli/agent_creds.c) */
 } agent_t;
 
 /* ------------------------------------------------------------ the state */
@@ -80,7 +82,9 @@ static int save_state(agent_t *ag, cli_err_t *e)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return cli_fail(e, "cannot write %s: %s", tmp, strerror(errno));
-    int bad = json_dumpf(ag->state, f, JSON_INDENT(1) | JSON_SORT_KEYS) != 0;
+    /* it holds the tasks' credentials tokens */
+    int bad = fchmod(fileno(f), 0600) != 0;
+    bad |= json_dumpf(ag->state, f, JSON_INDENT(1) | JSON_SORT_KEYS) != 0;
     bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0)
@@ -344,6 +348,78 @@ static int registry_password(agent_t *ag, cli_err_t *e)
     return 0;
 }
 
+/* ------------------------------------------------ task role credentials */
+
+/* a task's credentials are fetched again this long before they expire (they last an hour) */
+#define CREDS_REFRESH_BEFORE_S 900
+
+/* BerthGetTaskCredentials for a task that has a token; 0, 1 refused, -1 unreachable */
+static int fetch_task_credentials(agent_t *ag, const char *arn, cli_err_t *e)
+{
+    json_t *body = json_pack("{s:s,s:s,s:s}", "cluster", ag->o.cluster, "containerInstance",
+                             json_string_value(json_object_get(ag->state, "containerInstanceArn")) ?: "", "task", arn);
+    if (!body)
+        return cli_fail(e, "out of memory"), -1;
+    json_t *r;
+    char etype[128];
+    int rc = call(ag, ECS_TARGET, "ecs", "BerthGetTaskCredentials", body, 30, &r, etype, sizeof(etype), e);
+    json_decref(body);
+    if (rc == 0) {
+        rc = agent_creds_set(ag->creds, arn, r, e) ? 1 : 0;
+        json_decref(r); /* its strings are credentials */
+    }
+    return rc;
+}
+
+/* A task whose definition names a taskRoleArn gets its token (kept in the
+ * state, so that its containers' environment stays valid across an agent
+ * restart), the environment its containers find the endpoint with (in the
+ * task as "extraEnvironment", for the runtime, and in the state), and its
+ * first credentials. */
+static void task_credentials_begin(agent_t *ag, const char *arn, json_t *t, json_t *task)
+{
+    if (!json_string_value(json_object_get(task, "taskRoleArn")))
+        return;
+    char token[AGENT_CREDS_TOKEN_MAX + 1];
+    cli_err_t e = {{0}};
+    if (agent_creds_add(ag->creds, arn, json_string_value(json_object_get(t, "credentialsToken")), token, &e) != 0) {
+        fprintf(stderr, "berth agent: %s: %s\n", arn, e.msg);
+        return;
+    }
+    json_t *env = agent_creds_task_env(ag->creds, token);
+    json_object_set_new(t, "credentialsToken", json_string(token));
+    if (env) {
+        json_object_set(task, "extraEnvironment", env);
+        json_object_set_new(t, "environment", env); /* --runtime none: recorded, as a container would get it */
+    }
+    OPENSSL_cleanse(token, sizeof(token));
+    if (fetch_task_credentials(ag, arn, &e) != 0)
+        fprintf(stderr, "berth agent: %s: its role's credentials: %s (tried again with the next poll)\n", arn, e.msg);
+}
+
+/* Fetches every live task's credentials that are missing or end within CREDS_REFRESH_BEFORE_S. 0, -1 unreachable. */
+static int refresh_task_credentials(agent_t *ag, cli_err_t *e)
+{
+    const char *arn;
+    json_t *t;
+    int64_t now = (int64_t)time(NULL);
+    json_object_foreach(tasks_of(ag), arn, t)
+    {
+        if (!json_object_get(t, "credentialsToken") ||
+            strcmp(json_string_value(json_object_get(t, "status")) ?: "", "STOPPED") == 0)
+            continue;
+        int64_t until = agent_creds_expiry(ag->creds, arn);
+        if (until && until - now > CREDS_REFRESH_BEFORE_S)
+            continue;
+        int rc = fetch_task_credentials(ag, arn, e);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            fprintf(stderr, "berth agent: %s: its role's credentials: %s\n", arn, e->msg);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------ the runtime none */
 
 typedef struct {
@@ -469,11 +545,13 @@ static int host_password(void *ctx, const char **password, cli_err_t *e)
     return 0;
 }
 
-/* Task roles hook in here: the environment a task's container gets from the agent (none yet). */
+/* Task roles: a task with a taskRoleArn carries the environment its containers find the
+ * credentials endpoint with (task_credentials_begin); every container of it gets it. */
 static json_t *host_extra_env(void *ctx, const json_t *task, const char *name)
 {
-    (void)ctx, (void)task, (void)name;
-    return NULL;
+    (void)ctx, (void)name;
+    json_t *env = json_object_get(task, "extraEnvironment");
+    return env ? json_incref(env) : NULL;
 }
 
 /* ------------------------------------------------------------ the loop */
@@ -586,6 +664,7 @@ static int flush(agent_t *ag, cli_err_t *e)
         }
         if (json_is_true(json_object_get(t, "reported")) &&
             strcmp(json_string_value(json_object_get(t, "status")) ?: "", "STOPPED") == 0) {
+            agent_creds_remove(ag->creds, arn);
             json_object_del(tasks_of(ag), arn);
             changed = true;
         }
@@ -601,6 +680,7 @@ static void start_task(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops
     json_t *t = json_pack("{s:s,s:O,s:b,s:f}", "status", "PENDING", "task", task, "reported", 1, "pullStartedAt", now_s());
     if (!t || json_object_set_new(tasks_of(ag), arn, t))
         return;
+    task_credentials_begin(ag, arn, t, task);
     cli_err_t e = {{0}};
     json_t *containers = NULL;
     if (ops->pull(rt, task, &e) != 0) {
@@ -629,6 +709,7 @@ static void stop_task(agent_t *ag, agent_runtime_t *rt, const agent_runtime_ops_
     json_t *t = json_object_get(tasks_of(ag), arn);
     if (!t)
         return;
+    agent_creds_remove(ag->creds, arn); /* a stopped task's token gets nothing from now on */
     cli_err_t e = {{0}};
     json_t *containers = NULL;
     if (ops->stop(rt, arn, &containers, &e) != 0)
@@ -774,6 +855,9 @@ static void usage(FILE *out)
                  "  --role-arn ARN       the instance role: assumed with the credentials below at start (sts:AssumeRole)\n"
                  "                       and again 5 minutes before each session expires; every call and pull uses it\n"
                  "  --ca-bundle FILE     CA certificates for an https endpoint\n"
+                 "  --credentials-port N the task role credentials endpoint's port on 127.0.0.1 (default: one the\n"
+                 "                       kernel picks); tasks with a taskRoleArn get AWS_CONTAINER_CREDENTIALS_FULL_URI\n"
+                 "                       and their own AWS_CONTAINER_AUTHORIZATION_TOKEN\n"
                  "\n"
                  "credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY ($AWS_SESSION_TOKEN), else the profile in\n"
                  "$AWS_SHARED_CREDENTIALS_FILE (else ~/.aws/credentials). SIGTERM: the agent stops polling and exits;\n"
@@ -834,7 +918,12 @@ static int parse_options(int argc, char **argv, options_t *o, cli_err_t *e)
             o->role_arn = v;
         } else if (strcmp(a, "--ca-bundle") == 0)
             o->ca_bundle = v;
-        else if (strcmp(a, "--state-dir") == 0)
+        else if (strcmp(a, "--credentials-port") == 0) {
+            long long port = 0;
+            if (strcmp(v, "0") != 0 && !parse_num(v, 65535, &port))
+                return cli_fail(e, "--credentials-port: a port number (0-65535), not '%s'", v);
+            o->credentials_port = (int)port;
+        } else if (strcmp(a, "--state-dir") == 0)
             state = v;
         else if (strcmp(a, "--cache-dir") == 0)
             cache = v;
@@ -973,6 +1062,12 @@ int berth_agent(int argc, char **argv)
         fprintf(stderr, "berth agent: cannot initialise libcurl\n");
         return 1;
     }
+    if (!(ag.creds = agent_creds_start(ag.o.credentials_port, &e))) {
+        fprintf(stderr, "berth agent: %s\n", e.msg);
+        return 2;
+    }
+    fprintf(stderr, "berth agent: task role credentials endpoint on http://127.0.0.1:%d/v1/credentials\n",
+            agent_creds_port(ag.creds));
     none_rt_t none = {{&runtime_none}, &ag};
     agent_runtime_t *rt = &none.base;
     if (strcmp(ag.o.runtime, "docker") == 0) {
@@ -1004,6 +1099,11 @@ int berth_agent(int argc, char **argv)
     {
         json_t *t = json_object_get(tasks_of(&ag), json_string_value(v));
         json_object_set_new(t, "reported", json_false());
+        /* its containers keep the token they were given: the endpoint honours it again once credentials come */
+        const char *tok = json_string_value(json_object_get(t, "credentialsToken"));
+        char token[AGENT_CREDS_TOKEN_MAX + 1];
+        if (tok && agent_creds_add(ag.creds, json_string_value(v), tok, token, &e) != 0)
+            fprintf(stderr, "berth agent: %s\n", e.msg);
     }
     json_decref(held);
 
@@ -1014,6 +1114,9 @@ int berth_agent(int argc, char **argv)
         if (!registered) {
             r = register_instance(&ag, &e);
             registered = r == 0;
+            /* tasks held across a restart: their containers ask before the first long poll ends */
+            if (registered)
+                r = refresh_task_credentials(&ag, &e);
         } else if ((r = flush(&ag, &e)) == 0) {
             r = poll_once(&ag, rt, ops, &e);
             /* after the first poll berthd has given back what it still wants; a runtime that runs containers is
@@ -1031,6 +1134,8 @@ int berth_agent(int argc, char **argv)
             }
             if (r == 0)
                 r = flush(&ag, &e);
+            if (r == 0)
+                r = refresh_task_credentials(&ag, &e);
         }
         if (r != 0 && !stopping) {
             backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2) : 500;
@@ -1043,6 +1148,7 @@ int berth_agent(int argc, char **argv)
     fprintf(stderr, "berth agent: stopping: tasks stay as they are\n");
     save_state(&ag, &e);
     ops->destroy(rt);
+    agent_creds_stop(ag.creds);
     curl_easy_cleanup(ag.curl);
     curl_global_cleanup();
     json_decref(ag.state);

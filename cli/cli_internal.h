@@ -134,4 +134,34 @@ json_t *agent_docker_container_report(const json_t *inspect);
 /* X-Registry-Auth's value: base64url of {"username", "password", "serveraddress"}; NULL on no memory */
 char *agent_docker_registry_auth(const char *username, const char *password, const char *server);
 
+/* The task role credentials endpoint on 127.0.0.1 (cli/agent_creds.c): the
+ * container-credentials protocol, one token per task with a role. The agent's
+ * loop owns it and feeds it; its own thread only answers from memory. */
+#define AGENT_CREDS_ARN_MAX 640
+#define AGENT_CREDS_TOKEN_MAX 64
+typedef struct agent_creds agent_creds_t;
+/* Listens on 127.0.0.1:port (0: a port the kernel picks). NULL with e->msg. */
+agent_creds_t *agent_creds_start(int port, cli_err_t *e);
+int agent_creds_port(const agent_creds_t *c);
+/* Gives task_arn its token (`token`, one this file made before and the state
+ * kept, or NULL for a fresh random one; a task that has one keeps it) into out. */
+int agent_creds_add(agent_creds_t *c, const char *task_arn, const char *token, char out[AGENT_CREDS_TOKEN_MAX + 1], cli_err_t *e);
+/* The credentials of BerthGetTaskCredentials' reply, served from now on to the task's token. */
+int agent_creds_set(agent_creds_t *c, const char *task_arn, const json_t *reply, cli_err_t *e);
+/* When the task's credentials expire (Unix seconds; 0: it has none yet). */
+int64_t agent_creds_expiry(agent_creds_t *c, const char *task_arn);
+/* The task stopped: its token gets nothing from now on. */
+void agent_creds_remove(agent_creds_t *c, const char *task_arn);
+/* What a task's containers need in their environment to find the endpoint:
+ * [{"name": "AWS_CONTAINER_CREDENTIALS_FULL_URI", ...}, {"name":
+ * "AWS_CONTAINER_AUTHORIZATION_TOKEN", "value": token}] (NULL: no memory). */
+json_t *agent_creds_task_env(const agent_creds_t *c, const char *token);
+/* A request head (NUL-terminated): 200 for GET /v1/credentials over HTTP/1.0 or
+ * 1.1, with token its Authorization value ("" when absent or longer than
+ * AGENT_CREDS_TOKEN_MAX); else the status to answer: 400 (not an HTTP/1
+ * request line), 405 (another method), 404 (another path). */
+int agent_creds_parse_request(const char *head, char token[AGENT_CREDS_TOKEN_MAX + 1]);
+/* Stops the thread and wipes every credential it held. NULL is allowed. */
+void agent_creds_stop(agent_creds_t *c);
+
 #endif

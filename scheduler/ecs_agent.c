@@ -162,6 +162,84 @@ static int task_status(sched_ecs_ctx_t *x, json_t *t, const char *status)
     return raise_containers(x, t, "STOPPED");
 }
 
+/* The instance record `in` was registered by env->caller (or by nobody we
+ * know of: an instance registered before owners were kept, or in the open
+ * mode), else AccessDeniedException: one instance's agent never acts for
+ * another's. */
+static int owner_check(sched_ecs_ctx_t *x, const json_t *in, const char *instance_id)
+{
+    const char *caller = sched_ecs_ctx_env(x)->caller;
+    const char *owner = json_string_value(json_object_get(in, "owner"));
+    if (!caller || !owner || strcmp(caller, owner) == 0)
+        return 0;
+    sched_ecs_err(sched_ecs_ctx_err(x), "AccessDeniedException", 400,
+                  "containerInstance: %s was registered by another principal: only its own agent may act for it", instance_id);
+    return SCHED_EINVAL;
+}
+
+/* The instance record a task is on, checked against the caller. */
+static int task_owner_check(sched_ecs_ctx_t *x, const json_t *t)
+{
+    if (!sched_ecs_ctx_env(x)->caller)
+        return 0;
+    char key[KEY_MAX];
+    json_t *in;
+    snprintf(key, sizeof(key), "i/%s/%s", sched_ecs_ctx_request(x)->cluster, jstr(t, "instanceId"));
+    int rc = sched_ecs_ctx_get(x, key, &in);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) /* deregistered: nothing to act for, and nobody to ask */
+        return XERR("ClientException", "task: its container instance %s is not registered", jstr(t, "instanceId"));
+    rc = owner_check(x, in, jstr(t, "instanceId"));
+    json_decref(in);
+    return rc;
+}
+
+/* BerthGetTaskCredentials: the role and session name of a task the caller's
+ * instance runs; berthd mints the credentials. */
+static int task_credentials(sched_ecs_ctx_t *x, json_t **out)
+{
+    const sched_ecs_request_t *r = sched_ecs_ctx_request(x);
+    char iid[SCHED_ECS_ID_LEN + 1], tid[SCHED_ECS_ID_LEN + 1], key[KEY_MAX];
+    sched_ecs_parse_ref(body_str(x, "containerInstance"), "container-instance", iid);
+    sched_ecs_parse_ref(body_str(x, "task"), "task", tid);
+    json_t *in = NULL, *t = NULL, *td = NULL;
+    snprintf(key, sizeof(key), "i/%s/%s", r->cluster, iid);
+    int rc = sched_ecs_ctx_get(x, key, &in);
+    if (rc == 1)
+        rc = XERR("ClientException", "containerInstance: %s is not registered in cluster %s", iid, r->cluster);
+    if (rc || (rc = owner_check(x, in, iid)))
+        goto done;
+    snprintf(key, sizeof(key), "t/%s/%s", r->cluster, tid);
+    if ((rc = sched_ecs_ctx_get(x, key, &t)) == 1)
+        rc = XERR("ClientException", "task: %s is not a task of cluster %s", tid, r->cluster);
+    if (rc)
+        goto done;
+    if (strcmp(jstr(t, "instanceId"), iid) != 0) {
+        rc = XERR("ClientException", "task: %s does not run on container instance %s", tid, iid);
+        goto done;
+    }
+    if (strcmp(jstr(t, "lastStatus"), "STOPPED") == 0 || strcmp(jstr(t, "desiredStatus"), "STOPPED") == 0) {
+        rc = XERR("ClientException", "task: %s is stopped or stopping: it gets no credentials", tid);
+        goto done;
+    }
+    snprintf(key, sizeof(key), "d/%s/%010lld", jstr(t, "family"), (long long)json_integer_value(json_object_get(t, "revision")));
+    if ((rc = sched_ecs_ctx_get(x, key, &td)) < 0)
+        goto done;
+    const char *role = json_string_value(json_object_get(td, "taskRoleArn"));
+    if (!role || !*role) {
+        rc = XERR("ClientException", "task: %s has no task role (its task definition names no taskRoleArn)", tid);
+        goto done;
+    }
+    if (!(*out = json_pack("{s:s,s:s,s:s}", "taskArn", jstr(t, "taskArn"), "roleArn", role, "sessionName", tid)))
+        rc = sched_ecs_ctx_nomem(x);
+done:
+    json_decref(in);
+    json_decref(t);
+    json_decref(td);
+    return rc;
+}
+
 /* ---------------------------------------------------------- BerthPollWork */
 
 /* What an agent needs to start task t: the task definition's containers with the planned bindings. */
@@ -183,6 +261,10 @@ static int work_item(sched_ecs_ctx_t *x, const json_t *t, json_t **out)
         json_decref(td);
         return sched_ecs_ctx_nomem(x);
     }
+    /* the agent fetches the role's credentials for the task (BerthGetTaskCredentials) */
+    json_t *role = json_object_get(td, "taskRoleArn");
+    if (json_is_string(role) && json_object_set(o, "taskRoleArn", role))
+        goto oom;
     static const char *const keep[] = {"name",    "image",      "cpu",       "memory",       "memoryReservation", "environment",
                                        "command", "entryPoint", "essential", "portMappings", "stopTimeout"};
     size_t i;
@@ -225,6 +307,8 @@ static int poll_work(sched_ecs_ctx_t *x, json_t **out)
         rc = XERR("ClientException", "containerInstance: %s is not registered in cluster %s", id, r->cluster);
         goto done;
     }
+    if ((rc = owner_check(x, in, id)))
+        goto done;
     if (!known || !tasks || !stop) {
         rc = sched_ecs_ctx_nomem(x);
         goto done;
@@ -324,6 +408,8 @@ int sched_ecs_agent_execute(sched_ecs_ctx_t *x, json_t **out)
         return rc;
     if (r->op == ECS_POLL_WORK)
         return poll_work(x, out);
+    if (r->op == ECS_GET_TASK_CREDENTIALS)
+        return task_credentials(x, out);
     char id[SCHED_ECS_ID_LEN + 1], key[KEY_MAX];
     sched_ecs_parse_ref(body_str(x, "task"), "task", id); /* checked by ecs_agent_request.c */
     snprintf(key, sizeof(key), "t/%s/%s", r->cluster, id);
@@ -332,6 +418,10 @@ int sched_ecs_agent_execute(sched_ecs_ctx_t *x, json_t **out)
         return rc;
     if (rc == 1)
         return XERR("InvalidParameterException", "task: The referenced task was not found: %.300s", body_str(x, "task"));
+    if (!r->lost && (rc = task_owner_check(x, t))) {
+        json_decref(t);
+        return rc;
+    }
     if (r->lost && (strcmp(jstr(t, "lastStatus"), "STOPPED") == 0 || !still_lost(x, t))) {
         json_decref(t);
         return (*out = json_pack("{s:s}", "acknowledgment", "SKIPPED")) ? 0 : sched_ecs_ctx_nomem(x);

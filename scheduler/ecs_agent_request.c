@@ -170,6 +170,8 @@ int sched_ecs_agent_validate(sched_ecs_request_t *r, const sched_ecs_env_t *env,
         return rc;
     if (!sched_ecs_parse_ref(s, "task", id))
         return BAD("task: '%.300s' is not a task id (32 hex digits) or ARN", s);
+    if (r->op == ECS_GET_TASK_CREDENTIALS)
+        return 0; /* containerInstance is read by ecs_request.c */
     if ((rc = sched_ecs_get_str(b, "", "reason", false, AGENT_MAX_REASON, &s, err)))
         return rc;
     if (r->op == ECS_SUBMIT_CONTAINER_STATE_CHANGE) {

@@ -107,6 +107,7 @@ static const op_info_t ops[ECS_OP_COUNT] = {
     {"DescribeServices", ECS_DESCRIBE_SERVICES, false, {"cluster", "services", "include"}},
     {"ListServices", ECS_LIST_SERVICES, false, {"cluster", "maxResults", "nextToken", "launchType", "schedulingStrategy"}},
     {"BerthPollWork", ECS_POLL_WORK, false, {"cluster", "containerInstance", "knownTasks", "layers", "waitSeconds"}},
+    {"BerthGetTaskCredentials", ECS_GET_TASK_CREDENTIALS, false, {"cluster", "containerInstance", "task"}},
 };
 
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...)
@@ -642,9 +643,17 @@ static int check_task_definition(sched_ecs_request_t *r, sched_ecs_err_t *err)
         return BAD("networkMode: '%.64s' is not supported: Berth runs bridge and host", mode);
     (void)modes;
     const char *role;
-    if ((rc = get_str(b, "", "taskRoleArn", false, 2048, &role, err)) ||
-        (rc = get_str(b, "", "executionRoleArn", false, 2048, &role, err)))
+    if ((rc = get_str(b, "", "executionRoleArn", false, 2048, &role, err)) ||
+        (rc = get_str(b, "", "taskRoleArn", false, 2048, &role, err)))
         return rc;
+    /* the credentials endpoint is on the instance's loopback: only a host-network container reaches it */
+    if (role && !(mode && strcmp(mode, "host") == 0)) {
+        sched_ecs_err(err, "ClientException", 400,
+                      "taskRoleArn: task roles need networkMode host in Berth until bridge networks have a route to the agent's "
+                      "credentials endpoint (networkMode is %s)",
+                      mode ? mode : "bridge by default");
+        return SCHED_EINVAL;
+    }
     json_t *compat;
     if ((rc = get_strings(b, "", "requiresCompatibilities", false, 0, 4, 32, &compat, err)))
         return rc;
@@ -1096,6 +1105,12 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
         return sched_ecs_validate_service_op(r, env, err);
     case ECS_POLL_WORK:
         /* authorized as ECS's own agent's poll, ecs:Poll on the instance */
+        if ((rc = cluster_field(r, "cluster", false, err)) || (rc = sched_ecs_agent_validate(r, env, err)))
+            return rc;
+        snprintf(r->action, sizeof(r->action), "ecs:Poll");
+        return refs_one(r, env, "containerInstance", err);
+    case ECS_GET_TASK_CREDENTIALS:
+        /* what ECS's agent gets over its websocket, so authorized as its poll */
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = sched_ecs_agent_validate(r, env, err)))
             return rc;
         snprintf(r->action, sizeof(r->action), "ecs:Poll");

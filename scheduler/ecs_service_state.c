@@ -439,6 +439,15 @@ static json_t *default_strategy_json(void)
 
 /* --------------------------------------------------------------- the step */
 
+/* Tells the caller (env->touched) of the instance of a task the step started or stopped. */
+static int note_touched(sctx_t *x, const json_t *task)
+{
+    const json_t *arn = json_object_get(task, "containerInstanceArn");
+    if (!x->env->touched || !json_is_string(arn))
+        return 0;
+    return json_array_append(x->env->touched, (json_t *)arn) ? nomem(x) : 0;
+}
+
 static int stop_tasks(sctx_t *x, const json_t *svc, const json_t *tasks, const sched_svc_plan_t *plan, json_t *stopped)
 {
     for (size_t k = 0; k < plan->nstop; k++) {
@@ -452,6 +461,8 @@ static int stop_tasks(sctx_t *x, const json_t *svc, const json_t *tasks, const s
         json_t *out;
         int rc = inner(x, "StopTask",
                        json_pack("{s:s,s:s,s:s}", "cluster", x->cluster, "task", jstr(t, "taskArn"), "reason", reason), &out);
+        if (!rc)
+            rc = note_touched(x, json_object_get(out, "task"));
         json_decref(out);
         if (rc)
             return rc;
@@ -503,7 +514,7 @@ static int start_tasks(sctx_t *x, const json_t *svc, const char *group, size_t n
         json_t *t;
         json_array_foreach(json_object_get(out, "tasks"), i, t)
         {
-            if (json_array_append_new(started, json_string(task_id(t)))) {
+            if (json_array_append_new(started, json_string(task_id(t))) || note_touched(x, t)) {
                 json_decref(out);
                 return nomem(x);
             }

@@ -537,6 +537,13 @@ static int register_instance(ctx_t *x, json_t **out)
             return rc;
         if (rc == 1)
             return BAD("containerInstanceArn: no container instance %s in cluster %s", given, x->r->cluster);
+        const char *owner = jstr(in, "owner");
+        if (x->env->caller && *owner && strcmp(owner, x->env->caller) != 0) {
+            json_decref(in);
+            sched_ecs_err(x->err, "AccessDeniedException", 400,
+                          "containerInstanceArn: %s was registered by another principal: only its own agent may re-attach", id);
+            return SCHED_EINVAL;
+        }
     } else {
         new_id(x, id);
         snprintf(key, sizeof(key), "i/%s/%s", x->r->cluster, id);
@@ -593,6 +600,9 @@ static int register_instance(ctx_t *x, json_t **out)
                         (json_int_t)mem, "ports", tcp, "portsUdp", udp, "usedTcp", json_deep_copy(tcp), "usedUdp",
                         json_deep_copy(udp));
         if (!rec || json_object_set(rec, "attributes", attrs))
+            goto oom_rec;
+        /* whose agent it is: only that principal acts for it (ecs_agent.c) */
+        if (x->env->caller && json_object_set_new(rec, "owner", json_string(x->env->caller)))
             goto oom_rec;
     } else {
         /* the new totals minus what its tasks hold */
@@ -1249,6 +1259,37 @@ static void td_key(const char *family, long long rev, char *key)
     snprintf(key, KEY_MAX, "d/%s/%010lld", family, rev);
 }
 
+/* A role as ECS takes it, "NAME" or its ARN, as its ARN in this account (what IAM and STS look up). */
+static void role_arn(ctx_t *x, const char *v, char *out, size_t cap)
+{
+    if (strncmp(v, "arn:", 4) == 0)
+        snprintf(out, cap, "%s", v);
+    else
+        snprintf(out, cap, "arn:aws:iam::%s:role/%s", x->env->account, v);
+}
+
+/* A task definition's roles, checked by the caller's env->check_roles (iam:PassRole, trust policies). */
+static int check_roles(ctx_t *x, const json_t *td)
+{
+    const char *task_role = json_string_value(json_object_get(td, "taskRoleArn"));
+    const char *exec_role = json_string_value(json_object_get(td, "executionRoleArn"));
+    if (!task_role && !exec_role)
+        return 0;
+    /* the credentials endpoint is on the instance's loopback (a definition stored before this was checked) */
+    if (task_role && strcmp(jstr(td, "networkMode"), "host") != 0 && json_object_get(td, "networkMode"))
+        return CLIENT("taskRoleArn: task roles need networkMode host in Berth until bridge networks have a route to the agent's "
+                      "credentials endpoint (%s is %s)",
+                      jstr(td, "taskDefinitionArn"), jstr(td, "networkMode"));
+    if (!x->env->check_roles)
+        return 0;
+    char t[2100], e[2100];
+    if (task_role)
+        role_arn(x, task_role, t, sizeof(t));
+    if (exec_role)
+        role_arn(x, exec_role, e, sizeof(e));
+    return x->env->check_roles(x->env->check_roles_ctx, x->rs, task_role ? t : NULL, exec_role ? e : NULL, x->err);
+}
+
 static int register_task_def(ctx_t *x, json_t **out)
 {
     const json_t *b = x->r->body;
@@ -1256,7 +1297,10 @@ static int register_task_def(ctx_t *x, json_t **out)
     char fkey[KEY_MAX], key[KEY_MAX], arn[SCHED_ECS_ARN_MAX];
     json_t *f;
     snprintf(fkey, sizeof(fkey), "f/%s", family);
-    int rc = rec_get(x, fkey, &f);
+    int rc = check_roles(x, b);
+    if (rc)
+        return rc;
+    rc = rec_get(x, fkey, &f);
     if (rc < 0)
         return rc;
     long long rev = (f ? jint(f, "last") : 0) + 1;
@@ -1272,6 +1316,19 @@ static int register_task_def(ctx_t *x, json_t **out)
     if (!td)
         return nomem(x);
     json_object_del(td, "tags");
+    /* a role given by name is kept as its ARN, which the agent's credentials are minted for */
+    static const char *const role_fields[] = {"taskRoleArn", "executionRoleArn"};
+    for (size_t k = 0; k < 2; k++) {
+        const char *v = json_string_value(json_object_get(td, role_fields[k]));
+        char full[2100];
+        if (v && strncmp(v, "arn:", 4) != 0) {
+            role_arn(x, v, full, sizeof(full));
+            if (json_object_set_new(td, role_fields[k], json_string(full))) {
+                json_decref(td);
+                return nomem(x);
+            }
+        }
+    }
     /* ECS's defaults, stated as DescribeTaskDefinition shows them */
     if (!json_object_get(td, "networkMode"))
         json_object_set_new(td, "networkMode", json_string("bridge"));
@@ -1675,6 +1732,70 @@ static int cached_live(ctx_t *x, live_t **out)
     return 0;
 }
 
+/* binpack(image): the bytes of the task definition's images (each blob once)
+ * and, per engine index, how many of them the instance's agent holds. Left
+ * at zero (a tie) when the caller gave no image hooks or an image is not in
+ * the registry: locality is a preference, never a reason to refuse. */
+static int image_holdings(ctx_t *x, const json_t *td, const live_t *l, int64_t *total, int64_t **held)
+{
+    const sched_ecs_env_t *env = x->env;
+    size_t n = sched_cluster_instance_count(l->c);
+    *total = 0;
+    *held = calloc(n ? n : 1, sizeof(**held));
+    if (!*held)
+        return nomem(x);
+    if (!env->image_layers || !env->layer_held)
+        return 0;
+    json_t *blobs = json_object(); /* digest -> size, each blob once */
+    if (!blobs)
+        return nomem(x);
+    size_t i;
+    json_t *c;
+    int rc = 0;
+    json_array_foreach(json_object_get(td, "containerDefinitions"), i, c)
+    {
+        json_t *layers = NULL;
+        int r = env->image_layers(env->image_ctx, jstr(c, "image"), &layers);
+        size_t k;
+        json_t *b;
+        json_array_foreach(r == 0 ? layers : NULL, k, b)
+        {
+            const char *d = jstr(b, "digest");
+            if (*d && json_object_set_new(blobs, d, json_integer(jint(b, "size"))))
+                rc = nomem(x);
+        }
+        json_decref(layers);
+        if (r == SCHED_ENOMEM)
+            rc = nomem(x);
+        if (rc)
+            break;
+    }
+    size_t skip = strlen("i/") + strlen(x->r->cluster) + 1; /* a key is i/<cluster>/<id> */
+    const char *d;
+    json_t *sz;
+    json_object_foreach(blobs, d, sz) *total += json_integer_value(sz);
+    for (size_t j = 0; !rc && *total > 0 && j < n; j++) {
+        const char *key = json_string_value(json_array_get(l->keys, j));
+        if (!key || strlen(key) <= skip)
+            continue;
+        json_object_foreach(blobs, d, sz)
+        {
+            if (env->layer_held(env->image_ctx, x->r->cluster, key + skip, d))
+                (*held)[j] += json_integer_value(sz);
+        }
+    }
+    json_decref(blobs);
+    return rc;
+}
+
+static bool wants_image(const sched_strategy_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i].type == SCHED_STRATEGY_BINPACK && s[i].field && strcmp(s[i].field, "image") == 0)
+            return true;
+    return false;
+}
+
 /* One placement: `count` tasks on the cluster's instances (only: those ids),
  * recorded with their claims; the changed instance records are written. */
 static int place_round(ctx_t *x, const json_t *td, const json_t *only, const char *group, const json_t *req_constraints,
@@ -1688,6 +1809,7 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
     live_t l = *lp; /* a view: the cache keeps its own */
     size_t n = sched_cluster_instance_count(l.c);
     json_t **recs = NULL; /* the records of the instances that got a task, by engine index */
+    int64_t *held = NULL, image_total = 0;
     if ((rc = placing_of(x, td, req_constraints, &pl)))
         goto done;
     if (only && n == 0) {
@@ -1717,6 +1839,12 @@ static int place_round(ctx_t *x, const json_t *td, const json_t *only, const cha
         .nconstraints = pl.nconstraints,
         .seed = sched_rng_next(&x->rng),
     };
+    if (wants_image(strategies, nstrategies)) {
+        if ((rc = image_holdings(x, td, &l, &image_total, &held)))
+            goto done;
+        req.image_bytes = image_total;
+        req.image_held = held;
+    }
     sched_placement_t pr;
     sched_err_t e = {0};
     sched_status_t st = sched_place(l.c, &req, &pr, &e);
@@ -1769,6 +1897,7 @@ done:
     for (size_t k = 0; recs && k < n; k++)
         json_decref(recs[k]);
     free(recs);
+    free(held);
     placing_free(&pl);
     if (lp == &own)
         live_free(&own);
@@ -1786,6 +1915,11 @@ static int place(ctx_t *x, json_t **out)
         return rc;
     if (strcmp(jstr(td, "status"), "ACTIVE") != 0) {
         rc = CLIENT("TaskDefinition is inactive: %s", jstr(td, "taskDefinitionArn"));
+        json_decref(td);
+        return rc;
+    }
+    /* the caller passes the task definition's roles to the tasks it starts, as in ECS */
+    if (!x->r->internal && (rc = check_roles(x, td))) {
         json_decref(td);
         return rc;
     }
@@ -2054,6 +2188,7 @@ static int dispatch(ctx_t *x, json_t **out)
     case ECS_SUBMIT_TASK_STATE_CHANGE:
     case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
     case ECS_POLL_WORK:
+    case ECS_GET_TASK_CREDENTIALS:
         return sched_ecs_agent_execute(x, out);
     case ECS_CREATE_SERVICE:
     case ECS_UPDATE_SERVICE:

@@ -50,7 +50,7 @@ static const char *const reason_text[R_COUNT] = {
 static const char NO_INSTANCES_REASON[] = "MISSING";
 static const char NO_INSTANCES_DETAIL[] = "No Container Instances were found in your cluster.";
 
-typedef enum { F_CPU, F_MEMORY, F_INSTANCE, F_ATTRIBUTE, F_NONE } field_t;
+typedef enum { F_CPU, F_MEMORY, F_IMAGE, F_INSTANCE, F_ATTRIBUTE, F_NONE } field_t;
 
 /* per-strategy state for one request */
 typedef struct {
@@ -81,7 +81,11 @@ static bool parse_field(const sched_strategy_t *s, field_t *f, const char **attr
             *f = F_MEMORY;
             return true;
         }
-        sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "binpack field '%s': expected cpu or memory", field);
+        if (strcmp(field, "image") == 0) { /* Berth's: image locality */
+            *f = F_IMAGE;
+            return true;
+        }
+        sched_err_set(err, SCHED_EINVAL, SIZE_MAX, "binpack field '%s': expected cpu, memory or image", field);
         return false;
     case SCHED_STRATEGY_SPREAD:
         if (strcmp(field, "instanceId") == 0 || strcmp(field, "host") == 0) {
@@ -207,6 +211,7 @@ typedef struct {
     bool distinct;
 
     size_t *gcount;       /* instance -> tasks of the group */
+    int64_t *held;        /* binpack(image): instance -> bytes of the task's image it holds (NULL: no such strategy) */
     int8_t *member_cache; /* [constraint * n + instance]: -1 unknown, 0 no, 1 yes */
     uint8_t *reported;    /* instance -> bitmask of reasons already in failures */
     bool reported_empty;
@@ -332,6 +337,8 @@ static double strat_key(ctx_t *x, const strat_t *s, size_t i, const char **bucke
     *bucket = NULL;
     switch (s->type) {
     case SCHED_STRATEGY_BINPACK:
+        if (s->field == F_IMAGE) /* the bytes it would pull */
+            return (double)(x->req->image_bytes - x->held[i]);
         return s->field == F_CPU ? (double)(in->rem_cpu - x->td->cpu) : (double)(in->rem_mem - x->td->memory);
     case SCHED_STRATEGY_SPREAD:
         if (s->field == F_INSTANCE) {
@@ -405,6 +412,8 @@ static sched_status_t claim(ctx_t *x, size_t i, sched_placed_task_t *out)
     in->rem_cpu -= td->cpu;
     in->rem_mem -= td->memory;
     x->gcount[i]++;
+    if (x->held) /* the instance pulls the image for this task: the next task of the request finds it there */
+        x->held[i] = x->req->image_bytes;
     for (size_t s = 0; s < x->nstrat; s++)
         if (x->strat[s].field == F_ATTRIBUTE)
             x->strat[s].bucket_count[x->strat[s].bucket[i]]++;
@@ -529,13 +538,16 @@ static sched_status_t place_one(ctx_t *x, size_t k)
                     (void)strat_key(x, st, x->cand[j], &bucket);
                 else
                     bucket = NULL;
-                const char *detail = st->type == SCHED_STRATEGY_SPREAD
-                                         ? sched_arena_printf(x->arena, "%s has %.0f task(s) of the group, the best has %.0f",
-                                                              bucket ? bucket : "(no value)", key, best)
-                                     : st->type == SCHED_STRATEGY_BINPACK
-                                         ? sched_arena_printf(x->arena, "%.0f %s would remain, the best leaves %.0f", key,
-                                                              st->field == F_CPU ? "CPU units" : "MiB", best)
-                                         : sched_arena_printf(x->arena, "drew %.6f, the best drew %.6f", key, best);
+                const char *detail =
+                    st->type == SCHED_STRATEGY_SPREAD
+                        ? sched_arena_printf(x->arena, "%s has %.0f task(s) of the group, the best has %.0f",
+                                             bucket ? bucket : "(no value)", key, best)
+                    : st->type == SCHED_STRATEGY_BINPACK
+                        ? st->field == F_IMAGE
+                              ? sched_arena_printf(x->arena, "%.0f bytes of the image to pull, the best pulls %.0f", key, best)
+                              : sched_arena_printf(x->arena, "%.0f %s would remain, the best leaves %.0f", key,
+                                                   st->field == F_CPU ? "CPU units" : "MiB", best)
+                        : sched_arena_printf(x->arena, "drew %.6f, the best drew %.6f", key, best);
                 step_remove(e, x->cand[j], st->label, detail);
             }
         }
@@ -616,6 +628,7 @@ static void ctx_release(ctx_t *x)
     for (size_t k = 0; k < x->nmember_of; k++)
         sched_cql_free(x->member_of[k]);
     free(x->gcount);
+    free(x->held);
     free(x->member_cache);
     free(x->reported);
     free(x->cand);
@@ -695,6 +708,14 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
             goto nomem;
         if (sp->field == F_ATTRIBUTE && strat_build_buckets(sp, c, x.gcount))
             goto nomem;
+        if (sp->field == F_IMAGE && !x.held) {
+            if (!(x.held = calloc(alloc_n, sizeof *x.held)))
+                goto nomem;
+            for (size_t i = 0; req->image_held && i < n; i++)
+                x.held[i] = req->image_held[i] < 0                  ? 0
+                            : req->image_held[i] > req->image_bytes ? req->image_bytes
+                                                                    : req->image_held[i];
+        }
     }
     for (size_t p = 0; p < x.td->nports; p++) {
         const sched_binding_t *b = &x.td->ports[p];
@@ -823,6 +844,8 @@ sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t
                     k = sched_rng_unit(&rng); /* ECS: "within an Availability Zone, tasks are selected at random" */
                 } else if (strat[s].type == SCHED_STRATEGY_SPREAD) {
                     k = -(double)(strat[s].field == F_INSTANCE ? gcount[cand[j]] : strat[s].bucket_count[strat[s].bucket[cand[j]]]);
+                } else if (strat[s].type == SCHED_STRATEGY_BINPACK && strat[s].field == F_IMAGE) {
+                    k = 0; /* where the image is says nothing about which task to stop */
                 } else if (strat[s].type == SCHED_STRATEGY_BINPACK) {
                     /* the instance left with the most of the resource after the stop gives up the task */
                     int64_t freed = 0;

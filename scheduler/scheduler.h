@@ -152,7 +152,11 @@ typedef enum { SCHED_STRATEGY_BINPACK, SCHED_STRATEGY_SPREAD, SCHED_STRATEGY_RAN
 
 typedef struct {
     sched_strategy_type_t type;
-    /* binpack: "cpu" | "memory"; spread: "instanceId" | "host" | "attribute:NAME"; random: unused */
+    /* binpack: "cpu" | "memory" | "image"; spread: "instanceId" | "host" | "attribute:NAME"; random: unused.
+     * binpack on "image" is Berth's (image locality): the instance with the
+     * fewest bytes of the task's image left to pull (request's image_held), so
+     * tasks go where their agent already holds the layers; each placed task
+     * counts its instance as holding the whole image from then on. */
     const char *field;
 } sched_strategy_t;
 
@@ -181,6 +185,11 @@ typedef struct {
     size_t nconstraints;
     uint64_t seed; /* seeds the PRNG behind `random` */
     bool explain;  /* record explanations (costs memory proportional to instances x tasks) */
+    /* binpack(image): the bytes of the task's image layers (all its containers'),
+     * and per instance index (one per instance of the cluster) the bytes of them
+     * it holds (NULL: none anywhere) */
+    int64_t image_bytes;
+    const int64_t *image_held;
 } sched_placement_request_t;
 
 typedef struct {
@@ -439,6 +448,14 @@ void sched_ecs_cache_free(sched_ecs_cache_t *c);
 void sched_ecs_cache_stats(const sched_ecs_cache_t *c, uint64_t *loads, uint64_t *hits);
 
 typedef struct {
+    const char *type; /* ECS's exception name: InvalidParameterException, ClusterNotFoundException, ... */
+    int http_status;  /* 400 for the caller's mistakes, 500 for ours */
+    char msg[512];
+} sched_ecs_err_t;
+
+struct storage_records;
+
+typedef struct {
     const char *region;  /* in every ARN */
     const char *account; /* 12 digits */
     int64_t now;         /* the caller's clock, Unix seconds: the engine reads none */
@@ -451,13 +468,37 @@ typedef struct {
     int64_t (*last_seen)(void *ctx, const char *cluster, const char *instance_id);
     void *last_seen_ctx;
     int64_t task_lost_timeout; /* sched_ecs_mark_lost: seconds without a heartbeat after which a task is lost */
+    /* When not NULL (a JSON array the caller owns and empties before each
+     * run): the service scheduler's step appends the containerInstanceArn of
+     * every task it starts or stops, so that the caller can wake those
+     * instances' agents once the transaction is committed (the step's tasks
+     * are not in the operation's reply). An instance may appear more than once. */
+    struct json_t *touched;
+    /* Image locality, for the strategy binpack(image); NULL: the strategy has
+     * nothing to go on (a tie everywhere). image_layers: the layers of an image
+     * as a task definition names it ("host/repo:tag", "repo@sha256:..."),
+     * read from the registry: 0 with *layers a new array of {"digest", "size"}
+     * (config and layers), 1 when the registry does not hold it, < 0 on
+     * failure. layer_held: whether the instance's agent last reported holding
+     * that blob. Both are the caller's: the engine reads no store of images. */
+    int (*image_layers)(void *ctx, const char *image, struct json_t **layers);
+    bool (*layer_held)(void *ctx, const char *cluster, const char *instance_id, const char *digest);
+    void *image_ctx;
+    /* Who calls, as the agent binding knows it ("<principal ARN>#<unique id>";
+     * a role session's role): RegisterContainerInstance records it as the
+     * instance's owner, and an agent's calls for that instance (BerthPollWork,
+     * Submit*StateChange, BerthGetTaskCredentials, re-registration) must come
+     * from the same principal, else AccessDeniedException. NULL: not checked
+     * (--insecure-no-auth, berthd's own steps). */
+    const char *caller;
+    /* Task roles: called inside the transaction with a task definition's
+     * taskRoleArn and executionRoleArn (NULL when absent; never both NULL) by
+     * RegisterTaskDefinition, RunTask and StartTask; 0, or SCHED_EINVAL with
+     * err the refusal (iam:PassRole, the trust policy), SCHED_ENOMEM or
+     * SCHED_EIO. NULL: not checked. */
+    int (*check_roles)(void *ctx, struct storage_records *rs, const char *task_role, const char *exec_role, sched_ecs_err_t *err);
+    void *check_roles_ctx;
 } sched_ecs_env_t;
-
-typedef struct {
-    const char *type; /* ECS's exception name: InvalidParameterException, ClusterNotFoundException, ... */
-    int http_status;  /* 400 for the caller's mistakes, 500 for ours */
-    char msg[512];
-} sched_ecs_err_t;
 
 typedef struct sched_ecs_request sched_ecs_request_t;
 
@@ -492,7 +533,8 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
  *                               its websocket; authorized as ecs:Poll on the
  *                               container instance's ARN. Request:
  *       {"cluster", "containerInstance", "knownTasks": [task ARNs the agent holds],
- *        "layers": ["sha256:..." the instance holds], "waitSeconds": 0..20}
+ *        "layers": ["sha256:..." the instance holds: what binpack(image) places by],
+ *        "waitSeconds": 0..20}
  *     Reply, at once when there is work, else when work arrives or after
  *     waitSeconds (default and most: berthd's poll wait, at most 20 s and a
  *     third of --ecs-agent-timeout) with empty lists:
@@ -500,12 +542,28 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
  *        STOPPED, that are not in knownTasks: taskArn, taskDefinitionArn,
  *        desiredStatus, lastStatus, overrides, containers with the task
  *        definition's image, cpu, memory, environment, command, entryPoint,
- *        essential, portMappings and the planned networkBindings],
+ *        essential, portMappings and the planned networkBindings; taskRoleArn
+ *        when the task definition has one],
  *        "stopTasks": [ARNs of knownTasks whose desiredStatus is STOPPED, or
  *        that the cluster no longer holds]}
  *     Every poll is the instance's heartbeat (agentConnected). An instance
  *     that is gone (deregistered) is a ClientException the agent answers
  *     by registering again.
+ *   BerthGetTaskCredentials     Berth's extension for the task role credentials
+ *                               ECS's agent gets over its websocket; ecs:Poll on
+ *                               the container instance's ARN. Request:
+ *       {"cluster", "containerInstance", "task"}
+ *     Reply: {"taskArn", "roleArn", "credentials": {"accessKeyId",
+ *     "secretAccessKey", "sessionToken", "expiration" (seconds since 1970)}}:
+ *     a session of the task definition's taskRoleArn named after the task's
+ *     id (arn:aws:sts::ACCOUNT:assumed-role/ROLE/TASKID), lasting an hour;
+ *     the agent asks again before it ends. ClientException for a task that
+ *     is not on that instance, is stopped or stopping, or has no task role.
+ *     The scheduler answers {"taskArn", "roleArn", "sessionName"}; berthd
+ *     mints the credentials (auth_role_session_mint).
+ *
+ * Every agent call for an instance must come from the principal that
+ * registered it (env->caller), so one instance's agent cannot act for another's.
  *
  * Heartbeats are kept in the caller's memory (env->last_seen) and written
  * to the instance record (heartbeatAt, and the layers it holds) at most
@@ -543,6 +601,21 @@ int sched_ecs_find_lost(struct storage_records *rs, const sched_ecs_env_t *env, 
  * write transaction. *stopped: how many were. */
 int sched_ecs_mark_lost(struct storage_records *rs, const sched_ecs_env_t *env, const struct json_t *found, size_t *stopped,
                         sched_ecs_err_t *err);
+
+/* STOPPED tasks are kept for `retention` seconds after
+ * their stoppedAt (ECS shows them for at least an hour), then deleted
+ * (scheduler/ecs_retention.c). Find on a snapshot: *found, the keys of at
+ * most `max` tasks stopped at or before now - retention (a bounded batch);
+ * delete in one write transaction, checking each again: *deleted, how many
+ * were. Deleting writes no cluster token (nothing placement keeps changes).
+ * 0, SCHED_ENOMEM, SCHED_EIO. */
+#define SCHED_ECS_STOPPED_RETENTION_DEFAULT 3600
+/* tasks one deletion transaction takes at most: it holds the store's single writer */
+#define SCHED_ECS_EXPIRE_BATCH 500
+int sched_ecs_find_expired(struct storage_records *rs, int64_t now, int64_t retention, size_t max, struct json_t **found,
+                           sched_ecs_err_t *err);
+int sched_ecs_delete_expired(struct storage_records *rs, int64_t now, int64_t retention, const struct json_t *found,
+                             size_t *deleted, sched_ecs_err_t *err);
 
 /* Runs a prepared request on `rs` (read-only for requests that do not
  * write). 0 with *out the reply object; SCHED_EINVAL with err an ECS error

@@ -146,7 +146,8 @@ typedef enum {
     ECS_DELETE_SERVICE,
     ECS_DESCRIBE_SERVICES,
     ECS_LIST_SERVICES,
-    ECS_POLL_WORK, /* Berth's own: the agent's long poll (scheduler.h) */
+    ECS_POLL_WORK,            /* Berth's own: the agent's long poll (scheduler.h) */
+    ECS_GET_TASK_CREDENTIALS, /* Berth's own: a task role's target (scheduler.h) */
     ECS_OP_COUNT,
 } sched_ecs_op_t;
 

@@ -254,6 +254,7 @@ static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, con
                                    const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
                                    const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out)
 {
+    server_note_authz(req, who->anonymous ? NULL : server_caller_arn(who), action, repo); /* the access log's line */
     storage_records_t *rs = storage_reader_records(rd);
     authz_cache_t *c = t->authz;
     sync_generation(c, rs);

@@ -583,6 +583,24 @@ void conn_loop_stop(conn_loop_t *l)
     l->spare_fd = -1;
 }
 
+size_t conn_loop_cut_idle(conn_loop_t *l)
+{
+    size_t open = 0;
+    for (h2o_linklist_t *n = l->conns.next; n != &l->conns; n = n->next) {
+        conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, link, n);
+        if (!c->sock)
+            continue;
+        /* In flight: a request in a handler, a response being written, or a
+         * body arriving after its head. Half a head is not a request yet
+         * (a slowloris, a client that just connected): it goes at once. */
+        bool arriving = c->sock->input->size > 0 && !head_incomplete(c->sock);
+        if (!c->cut && !c->in_handler && !arriving && !h2o_socket_is_writing(c->sock))
+            cut(c);
+        open++;
+    }
+    return open;
+}
+
 size_t conn_loop_cut_all(conn_loop_t *l)
 {
     size_t open = 0;

@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "server/config.h"
 #include "server/server_internal.h"
+#include "server/selfcert.h"
 
 #define BERTH_VERSION "0.1.0"
 /* Bodies past this are refused with 413 (configurable with --max-body). */
@@ -30,8 +33,14 @@
  * spool file in the data dir, whose pages are file-backed and reclaimable
  * (h2o's default, 32 MiB, made a big push's peak RssAnon twice as high). */
 #define BODY_SPOOL_THRESHOLD ((size_t)4 << 20)
-/* At shutdown, how long a loop waits for its connections to close. */
+/* At shutdown, once in-flight requests have finished or --shutdown-timeout
+ * has passed, how long a loop waits for the connections it cut to close. */
 #define SHUTDOWN_DRAIN_MS 3000
+/* --shutdown-timeout's default: a layer push of a few hundred MB finishes in
+ * it on an ordinary link, and it is what systemd and docker wait before
+ * SIGKILL (90 s and 10 s: set docker's --stop-timeout accordingly). */
+#define DEFAULT_SHUTDOWN_TIMEOUT_S 30
+#define MAX_SHUTDOWN_TIMEOUT_S 3600
 /* Event loops wake this often to notice a shutdown request. */
 #define LOOP_TICK_MS 200
 #define MAX_THREADS 64
@@ -56,6 +65,9 @@
 /* A connection may hold its socket, its body's spool file and a blob file it
  * is sending: three descriptors. */
 #define FDS_PER_CONN 3
+/* --tls-self-signed's names when --tls-hostname is not given: a registry
+ * reached on this machine. */
+#define DEFAULT_TLS_HOSTNAMES "localhost,127.0.0.1,::1"
 /* Descriptors kept for what is not a connection: per loop its epoll, its
  * queue's pipe and a spare (made after we count), and upload files the
  * writer opens. */
@@ -74,6 +86,8 @@ typedef struct {
     uint64_t token_seconds;
     const char *tls_cert;
     const char *tls_key;
+    bool tls_self_signed;
+    const char *tls_hostname; /* --tls-hostname's list, for --tls-self-signed */
     bool rotate_token_key;
     bool http2;
     uint64_t request_timeout; /* seconds */
@@ -84,18 +98,15 @@ typedef struct {
     int64_t clock_offset;           /* seconds; tests only */
     uint64_t ecs_agent_timeout;     /* seconds */
     uint64_t ecs_task_lost_timeout; /* seconds */
+    uint64_t ecs_stopped_retention; /* seconds */
     uint64_t gc_interval;
     uint64_t gc_grace;
+    const char *access_log;    /* NULL: none; "-": stderr */
+    uint64_t shutdown_timeout; /* seconds */
     uint64_t lifecycle_interval;
 } options_t;
 
 static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -103,6 +114,9 @@ static void usage(FILE *out)
                  "\n"
                  "Berth: a self-hosted OCI / Docker v2 container registry on an embedded LMDB store.\n"
                  "\n"
+                 "  --config FILE          read options from FILE: `key = value` lines, keys the long options below\n"
+                 "                         without --, flags `true` or `false`, `#` starts a comment line; the command\n"
+                 "                         line overrides the file\n"
                  "  --listen ADDR:PORT     address to serve on (default 0.0.0.0:5000)\n"
                  "  --data DIR             data directory (default ./berth-data)\n"
                  "  --insecure-no-auth     serve without authentication or policies: anyone may push, pull, delete\n"
@@ -113,6 +127,12 @@ static void usage(FILE *out)
                  "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
                  "  --tls-cert FILE        serve HTTPS (HTTP/1.1) with this PEM certificate chain\n"
                  "  --tls-key FILE         ... and this PEM private key\n"
+                 "  --tls-self-signed      serve HTTPS with berthd's own certificate, DATA/tls/cert.pem (key.pem beside\n"
+                 "                         it, 0600): made on the first start (EC P-256, 825 days), then kept. Clients\n"
+                 "                         trust it as their CA file. Remove DATA/tls to make a new one\n"
+                 "  --tls-hostname NAME[,NAME...]\n"
+                 "                         the DNS names and IP addresses that certificate is for (default\n"
+                 "                         localhost,127.0.0.1,::1)\n"
                  "  --http2                also offer h2 over TLS (ALPN). Off by default: h2o 2.2.5 cannot bound HTTP/2\n"
                  "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes,\n"
                  "                         and --max-spool does not see HTTP/2 bodies. h2c (plain HTTP/2) is never served\n"
@@ -142,10 +162,19 @@ static void usage(FILE *out)
                  "  --ecs-task-lost-timeout SECONDS\n"
                  "                         ... and after this long its tasks are marked STOPPED, lost, and their\n"
                  "                         resources released (default 900; at least --ecs-agent-timeout)\n"
+                 "  --ecs-stopped-task-retention SECONDS\n"
+                 "                         a STOPPED task stays visible (DescribeTasks, ListTasks) this long after it\n"
+                 "                         stopped, then its record is deleted (default 3600)\n"
                  "  --gc-interval SECONDS  collect garbage (blobs no manifest references, abandoned uploads) this often,\n"
                  "                         while serving (default 3600; 0: only on request, `berth gc`)\n"
                  "  --gc-grace SECONDS     what a scheduled collection spares: blobs linked and uploads touched this\n"
                  "                         recently (default 3600; a push's layers wait this long for its manifest)\n"
+                 "  --access-log FILE|-    one JSON line per request (time, principal, action, repository, method, path\n"
+                 "                         without query, status, bytes, duration) to FILE, or to stderr with -; off by\n"
+                 "                         default. SIGHUP reopens FILE (logrotate) and reloads --tls-cert and --tls-key\n"
+                 "  --shutdown-timeout SECONDS\n"
+                 "                         on SIGTERM, stop accepting and give in-flight requests this long to finish\n"
+                 "                         before cutting them (default 30; 0: cut at once)\n"
                  "  --lifecycle-interval SECONDS\n"
                  "                         run every repository's ECR lifecycle policy this often (default 86400, daily as\n"
                  "                         ECR does; 0: only on request, `berth ecr run-lifecycle-policy`). sinceImagePushed\n"
@@ -206,9 +235,24 @@ static bool parse_count(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-/* getopt codes of the options that have no one-letter code of their own */
+/* Every option, once: getopt's table and the config file's keys are made
+ * from it (server/config.h). One line each, so that adding one merges. */
 enum {
-    OPT_HTTP2 = 256,
+    OPT_LISTEN = 256,
+    OPT_DATA,
+    OPT_INSECURE_NO_AUTH,
+    OPT_THREADS,
+    OPT_MAP_SIZE,
+    OPT_MAX_BODY,
+    OPT_REGION,
+    OPT_TOKEN_TTL,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_ROTATE_TOKEN_KEY,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_CONFIG,
+    OPT_HTTP2,
     OPT_REQUEST_TIMEOUT,
     OPT_IDLE_TIMEOUT,
     OPT_MAX_CONNECTIONS,
@@ -217,11 +261,52 @@ enum {
     OPT_CLOCK_OFFSET,
     OPT_ECS_AGENT_TIMEOUT,
     OPT_ECS_TASK_LOST_TIMEOUT,
+    OPT_ECS_STOPPED_RETENTION,
     OPT_GC_INTERVAL,
     OPT_GC_GRACE,
     OPT_LIFECYCLE_INTERVAL,
     OPT_NO_CREATE_ON_PUSH,
+    OPT_ACCESS_LOG,
+    OPT_SHUTDOWN_TIMEOUT,
+    OPT_TLS_SELF_SIGNED,
+    OPT_TLS_HOSTNAME,
 };
+
+static const server_option_t option_table[] = {
+    {"listen", true, false, OPT_LISTEN},
+    {"data", true, false, OPT_DATA},
+    {"insecure-no-auth", false, false, OPT_INSECURE_NO_AUTH},
+    {"threads", true, false, OPT_THREADS},
+    {"map-size", true, false, OPT_MAP_SIZE},
+    {"max-body", true, false, OPT_MAX_BODY},
+    {"region", true, false, OPT_REGION},
+    {"token-ttl", true, false, OPT_TOKEN_TTL},
+    {"tls-cert", true, false, OPT_TLS_CERT},
+    {"tls-key", true, false, OPT_TLS_KEY},
+    {"rotate-token-key", false, false, OPT_ROTATE_TOKEN_KEY},
+    {"help", false, true, OPT_HELP},
+    {"version", false, true, OPT_VERSION},
+    {"config", true, true, OPT_CONFIG},
+    {"http2", false, false, OPT_HTTP2},
+    {"request-timeout", true, false, OPT_REQUEST_TIMEOUT},
+    {"idle-timeout", true, false, OPT_IDLE_TIMEOUT},
+    {"max-connections", true, false, OPT_MAX_CONNECTIONS},
+    {"max-connections-per-ip", true, false, OPT_MAX_CONNS_PER_IP},
+    {"max-spool", true, false, OPT_MAX_SPOOL},
+    {"clock-offset", true, false, OPT_CLOCK_OFFSET},
+    {"ecs-agent-timeout", true, false, OPT_ECS_AGENT_TIMEOUT},
+    {"ecs-task-lost-timeout", true, false, OPT_ECS_TASK_LOST_TIMEOUT},
+    {"ecs-stopped-task-retention", true, false, OPT_ECS_STOPPED_RETENTION},
+    {"gc-interval", true, false, OPT_GC_INTERVAL},
+    {"gc-grace", true, false, OPT_GC_GRACE},
+    {"lifecycle-interval", true, false, OPT_LIFECYCLE_INTERVAL},
+    {"no-create-on-push", false, false, OPT_NO_CREATE_ON_PUSH},
+    {"access-log", true, false, OPT_ACCESS_LOG},
+    {"shutdown-timeout", true, false, OPT_SHUTDOWN_TIMEOUT},
+    {"tls-self-signed", false, false, OPT_TLS_SELF_SIGNED},
+    {"tls-hostname", true, false, OPT_TLS_HOSTNAME},
+};
+#define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
 /* --gc-interval's default, an hour: with the default grace period of an hour,
  * garbage lives at most about two hours, and a collection (a mark over every
@@ -231,6 +316,8 @@ enum {
 #define MAX_GC_INTERVAL_S (7 * 24 * 3600)
 /* ECR evaluates lifecycle policies daily; a month between runs at most */
 #define DEFAULT_LIFECYCLE_INTERVAL_S 86400
+/* --ecs-stopped-task-retention: at most thirty days (ECS shows a stopped task for about an hour) */
+#define MAX_STOPPED_RETENTION_S (30 * 24 * 3600)
 #define MAX_LIFECYCLE_INTERVAL_S (30 * 24 * 3600)
 /* --gc-grace: at most thirty days */
 #define MAX_GC_GRACE_S (30 * 24 * 3600)
@@ -242,171 +329,233 @@ enum {
 /* The most connections a cap may name (the descriptor limit clamps it further). */
 #define MAX_CONNECTIONS_CAP 1000000
 
-static int parse_options(int argc, char **argv, options_t *o)
+/* A flag's value: NULL (given on the command line) or "true" is set. */
+static bool flag_on(const char *v)
 {
-    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
-                                             {"data", required_argument, NULL, 'd'},
-                                             {"insecure-no-auth", no_argument, NULL, 'i'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"map-size", required_argument, NULL, 'm'},
-                                             {"max-body", required_argument, NULL, 'b'},
-                                             {"region", required_argument, NULL, 'r'},
-                                             {"token-ttl", required_argument, NULL, 'T'},
-                                             {"tls-cert", required_argument, NULL, 'c'},
-                                             {"tls-key", required_argument, NULL, 'k'},
-                                             {"rotate-token-key", no_argument, NULL, 'R'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {"http2", no_argument, NULL, OPT_HTTP2},
-                                             {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
-                                             {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-                                             {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-                                             {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
-                                             {"max-spool", required_argument, NULL, OPT_MAX_SPOOL},
-                                             {"clock-offset", required_argument, NULL, OPT_CLOCK_OFFSET},
-                                             {"ecs-agent-timeout", required_argument, NULL, OPT_ECS_AGENT_TIMEOUT},
-                                             {"ecs-task-lost-timeout", required_argument, NULL, OPT_ECS_TASK_LOST_TIMEOUT},
-                                             {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
-                                             {"gc-grace", required_argument, NULL, OPT_GC_GRACE},
-                                             {"lifecycle-interval", required_argument, NULL, OPT_LIFECYCLE_INTERVAL},
-                                             {"no-create-on-push", no_argument, NULL, OPT_NO_CREATE_ON_PUSH},
-                                             {NULL, 0, NULL, 0}};
-    int c;
+    return !v || strcmp(v, "true") == 0;
+}
+
+/* Applies one option (server_option_apply_cb): 0, or -1 with msg saying what
+ * the value should be; the caller names the option (and the file's line).
+ * --help, --version and --config are the command line's, handled there. */
+static int apply_option(void *ctx, const server_option_t *opt, const char *optarg, char *msg, size_t cap)
+{
+    options_t *o = ctx;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            o->listen = optarg;
-            break;
-        case 'd':
-            o->data = optarg;
-            break;
-        case 'i':
-            o->insecure_no_auth = true;
-            break;
-        case OPT_NO_CREATE_ON_PUSH:
-            o->no_create_on_push = true;
-            break;
-        case 't':
-            if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
-                fprintf(stderr, "berthd: --threads takes a number from 1 to %d\n", MAX_THREADS);
-                return 2;
-            }
-            o->threads = (unsigned)v;
-            break;
-        case 'm':
-            if (!parse_bytes(optarg, &o->map_size) || o->map_size < ((uint64_t)1 << 26)) {
-                fprintf(stderr, "berthd: --map-size takes a size of at least 64M, e.g. 2T\n");
-                return 2;
-            }
-            break;
-        case 'b':
-            if (!parse_bytes(optarg, &o->max_body) || o->max_body == 0) {
-                fprintf(stderr, "berthd: --max-body takes a size, e.g. 8G\n");
-                return 2;
-            }
-            break;
-        case 'r':
-            if (strlen(optarg) == 0 || strlen(optarg) >= SERVER_REGION_MAX ||
-                strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg)) {
-                fprintf(stderr, "berthd: --region takes a region name such as us-east-1\n");
-                return 2;
-            }
-            o->region = optarg;
-            break;
-        case 'T':
-            if (!parse_bytes(optarg, &o->token_seconds) || o->token_seconds < 60 || o->token_seconds > MAX_TOKEN_SECONDS) {
-                fprintf(stderr, "berthd: --token-ttl takes seconds from 60 to %d (7 days)\n", MAX_TOKEN_SECONDS);
-                return 2;
-            }
-            break;
-        case 'c':
-            o->tls_cert = optarg;
-            break;
-        case 'k':
-            o->tls_key = optarg;
-            break;
-        case 'R':
-            o->rotate_token_key = true;
-            break;
-        case OPT_HTTP2:
-            o->http2 = true;
-            break;
-        case OPT_REQUEST_TIMEOUT:
-        case OPT_IDLE_TIMEOUT:
-            if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
-                fprintf(stderr, "berthd: --%s takes seconds from 1 to %d\n",
-                        c == OPT_REQUEST_TIMEOUT ? "request-timeout" : "idle-timeout", MAX_TIMEOUT_S);
-                return 2;
-            }
-            *(c == OPT_REQUEST_TIMEOUT ? &o->request_timeout : &o->idle_timeout) = v;
-            break;
-        case OPT_MAX_CONNECTIONS:
-            if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_connections) || o->max_connections == 0) {
-                fprintf(stderr, "berthd: --max-connections takes a number from 1 to %d\n", MAX_CONNECTIONS_CAP);
-                return 2;
-            }
-            break;
-        case OPT_MAX_CONNS_PER_IP:
-            if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_conns_per_ip)) {
-                fprintf(stderr, "berthd: --max-connections-per-ip takes a number from 0 (no cap) to %d\n", MAX_CONNECTIONS_CAP);
-                return 2;
-            }
-            break;
-        case OPT_GC_INTERVAL:
-            if (!parse_count(optarg, MAX_GC_INTERVAL_S, &o->gc_interval)) {
-                fprintf(stderr, "berthd: --gc-interval takes seconds from 0 (off) to %d (a week)\n", MAX_GC_INTERVAL_S);
-                return 2;
-            }
-            break;
-        case OPT_GC_GRACE:
-            if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
-                fprintf(stderr, "berthd: --gc-grace takes seconds from 0 to %d (thirty days)\n", MAX_GC_GRACE_S);
-                return 2;
-            }
-            break;
-        case OPT_LIFECYCLE_INTERVAL:
-            if (!parse_count(optarg, MAX_LIFECYCLE_INTERVAL_S, &o->lifecycle_interval)) {
-                fprintf(stderr, "berthd: --lifecycle-interval takes seconds from 0 (off) to %d (thirty days)\n",
-                        MAX_LIFECYCLE_INTERVAL_S);
-                return 2;
-            }
-            break;
-        case OPT_MAX_SPOOL:
-            if (!parse_bytes(optarg, &o->max_spool)) {
-                fprintf(stderr, "berthd: --max-spool takes a size, e.g. 4G\n");
-                return 2;
-            }
-            break;
-        case OPT_CLOCK_OFFSET: {
-            /* a signed count: tests move credentials' clock either way */
-            char *end;
-            errno = 0;
-            long long off = strtoll(optarg, &end, 10);
-            if (errno || end == optarg || *end || off < -MAX_CLOCK_OFFSET_S || off > MAX_CLOCK_OFFSET_S) {
-                fprintf(stderr, "berthd: --clock-offset takes seconds from -%d to %d\n", MAX_CLOCK_OFFSET_S, MAX_CLOCK_OFFSET_S);
-                return 2;
-            }
-            o->clock_offset = (int64_t)off;
-            break;
+    switch (opt->code) {
+    case OPT_LISTEN:
+        o->listen = optarg;
+        break;
+    case OPT_DATA:
+        o->data = optarg;
+        break;
+    case OPT_INSECURE_NO_AUTH:
+        o->insecure_no_auth = flag_on(optarg);
+        break;
+    case OPT_NO_CREATE_ON_PUSH:
+        o->no_create_on_push = flag_on(optarg);
+        break;
+    case OPT_THREADS:
+        if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
+            snprintf(msg, cap, "takes a number from 1 to %d", MAX_THREADS);
+            return -1;
         }
-        case OPT_ECS_AGENT_TIMEOUT:
-        case OPT_ECS_TASK_LOST_TIMEOUT:
-            if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
-                fprintf(stderr, "berthd: --%s takes seconds from 1 to %d\n",
-                        c == OPT_ECS_AGENT_TIMEOUT ? "ecs-agent-timeout" : "ecs-task-lost-timeout", MAX_TIMEOUT_S);
-                return 2;
-            }
-            *(c == OPT_ECS_AGENT_TIMEOUT ? &o->ecs_agent_timeout : &o->ecs_task_lost_timeout) = v;
-            break;
-        case 'h':
+        o->threads = (unsigned)v;
+        break;
+    case OPT_MAP_SIZE:
+        if (!parse_bytes(optarg, &o->map_size) || o->map_size < ((uint64_t)1 << 26)) {
+            snprintf(msg, cap, "takes a size of at least 64M, e.g. 2T");
+            return -1;
+        }
+        break;
+    case OPT_MAX_BODY:
+        if (!parse_bytes(optarg, &o->max_body) || o->max_body == 0) {
+            snprintf(msg, cap, "takes a size, e.g. 8G");
+            return -1;
+        }
+        break;
+    case OPT_REGION:
+        if (strlen(optarg) == 0 || strlen(optarg) >= SERVER_REGION_MAX ||
+            strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(optarg)) {
+            snprintf(msg, cap, "takes a region name such as us-east-1");
+            return -1;
+        }
+        o->region = optarg;
+        break;
+    case OPT_TOKEN_TTL:
+        if (!parse_bytes(optarg, &o->token_seconds) || o->token_seconds < 60 || o->token_seconds > MAX_TOKEN_SECONDS) {
+            snprintf(msg, cap, "takes seconds from 60 to %d (7 days)", MAX_TOKEN_SECONDS);
+            return -1;
+        }
+        break;
+    case OPT_TLS_CERT:
+        o->tls_cert = optarg;
+        break;
+    case OPT_TLS_KEY:
+        o->tls_key = optarg;
+        break;
+    case OPT_TLS_SELF_SIGNED:
+        o->tls_self_signed = flag_on(optarg);
+        break;
+    case OPT_TLS_HOSTNAME: {
+        selfcert_names_t names;
+        char err[200];
+        if (selfcert_parse_hostnames(optarg, &names, err, sizeof(err)) != 0) {
+            /* the caller names the option */
+            const char *why = strncmp(err, "--tls-hostname", 14) == 0 ? err + 14 + strspn(err + 14, ": ") : err;
+            snprintf(msg, cap, "%s", why);
+            return -1;
+        }
+        o->tls_hostname = optarg;
+        break;
+    }
+    case OPT_ROTATE_TOKEN_KEY:
+        o->rotate_token_key = flag_on(optarg);
+        break;
+    case OPT_HTTP2:
+        o->http2 = flag_on(optarg);
+        break;
+    case OPT_REQUEST_TIMEOUT:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_ECS_AGENT_TIMEOUT:
+    case OPT_ECS_TASK_LOST_TIMEOUT:
+        if (!parse_count(optarg, MAX_TIMEOUT_S, &v) || v == 0) {
+            snprintf(msg, cap, "takes seconds from 1 to %d", MAX_TIMEOUT_S);
+            return -1;
+        }
+        *(opt->code == OPT_REQUEST_TIMEOUT     ? &o->request_timeout
+          : opt->code == OPT_IDLE_TIMEOUT      ? &o->idle_timeout
+          : opt->code == OPT_ECS_AGENT_TIMEOUT ? &o->ecs_agent_timeout
+                                               : &o->ecs_task_lost_timeout) = v;
+        break;
+    case OPT_MAX_CONNECTIONS:
+        if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_connections) || o->max_connections == 0) {
+            snprintf(msg, cap, "takes a number from 1 to %d", MAX_CONNECTIONS_CAP);
+            return -1;
+        }
+        break;
+    case OPT_MAX_CONNS_PER_IP:
+        if (!parse_count(optarg, MAX_CONNECTIONS_CAP, &o->max_conns_per_ip)) {
+            snprintf(msg, cap, "takes a number from 0 (no cap) to %d", MAX_CONNECTIONS_CAP);
+            return -1;
+        }
+        break;
+    case OPT_GC_INTERVAL:
+        if (!parse_count(optarg, MAX_GC_INTERVAL_S, &o->gc_interval)) {
+            snprintf(msg, cap, "takes seconds from 0 (off) to %d (a week)", MAX_GC_INTERVAL_S);
+            return -1;
+        }
+        break;
+    case OPT_GC_GRACE:
+        if (!parse_count(optarg, MAX_GC_GRACE_S, &o->gc_grace)) {
+            snprintf(msg, cap, "takes seconds from 0 to %d (thirty days)", MAX_GC_GRACE_S);
+            return -1;
+        }
+        break;
+    case OPT_ECS_STOPPED_RETENTION:
+        if (!parse_count(optarg, MAX_STOPPED_RETENTION_S, &o->ecs_stopped_retention) || o->ecs_stopped_retention == 0) {
+            snprintf(msg, cap, "takes seconds from 1 to %d (thirty days)", MAX_STOPPED_RETENTION_S);
+            return -1;
+        }
+        break;
+    case OPT_LIFECYCLE_INTERVAL:
+        if (!parse_count(optarg, MAX_LIFECYCLE_INTERVAL_S, &o->lifecycle_interval)) {
+            snprintf(msg, cap, "takes seconds from 0 (off) to %d (thirty days)", MAX_LIFECYCLE_INTERVAL_S);
+            return -1;
+        }
+        break;
+    case OPT_ACCESS_LOG:
+        if (!optarg[0]) {
+            snprintf(msg, cap, "takes a file name, or - for stderr");
+            return -1;
+        }
+        o->access_log = optarg;
+        break;
+    case OPT_SHUTDOWN_TIMEOUT:
+        if (!parse_count(optarg, MAX_SHUTDOWN_TIMEOUT_S, &o->shutdown_timeout)) {
+            snprintf(msg, cap, "takes seconds from 0 (cut at once) to %d", MAX_SHUTDOWN_TIMEOUT_S);
+            return -1;
+        }
+        break;
+    case OPT_MAX_SPOOL:
+        if (!parse_bytes(optarg, &o->max_spool)) {
+            snprintf(msg, cap, "takes a size, e.g. 4G");
+            return -1;
+        }
+        break;
+    case OPT_CLOCK_OFFSET: {
+        /* a signed count: tests move credentials' clock either way */
+        char *end;
+        errno = 0;
+        long long off = strtoll(optarg, &end, 10);
+        if (errno || end == optarg || *end || off < -MAX_CLOCK_OFFSET_S || off > MAX_CLOCK_OFFSET_S) {
+            snprintf(msg, cap, "takes seconds from -%d to %d", MAX_CLOCK_OFFSET_S, MAX_CLOCK_OFFSET_S);
+            return -1;
+        }
+        o->clock_offset = (int64_t)off;
+        break;
+    }
+    default:
+        snprintf(msg, cap, "is not an option of the config file");
+        return -1;
+    }
+    return 0;
+}
+
+/* The config file named by --config, if any (before getopt, since the
+ * command line overrides the file). 0, 2 (reported) or -1: none. */
+static int read_config(int argc, char **argv, options_t *o, char **text)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+    }
+    if (!path)
+        return -1;
+    char err[512];
+    if (server_config_load(path, text, option_table, N_OPTIONS, apply_option, o, err, sizeof(err)) != 0) {
+        fprintf(stderr, "berthd: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, options_t *o, char **config_text)
+{
+    struct option longopts[N_OPTIONS + 1];
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        longopts[i] = (struct option){option_table[i].name, option_table[i].takes_value ? required_argument : no_argument, NULL,
+                                      option_table[i].code};
+    longopts[N_OPTIONS] = (struct option){NULL, 0, NULL, 0};
+    int rc = read_config(argc, argv, o, config_text);
+    if (rc > 0)
+        return rc;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const server_option_t *opt = NULL;
+        for (size_t i = 0; i < N_OPTIONS && !opt; i++)
+            if (option_table[i].code == c)
+                opt = &option_table[i];
+        if (!opt) {
+            usage(stderr);
+            return 2;
+        }
+        if (opt->code == OPT_CONFIG)
+            continue; /* read above */
+        if (opt->code == OPT_HELP) {
             usage(stdout);
             return 0;
-        case 'V':
+        }
+        if (opt->code == OPT_VERSION) {
             printf("berthd %s\n", BERTH_VERSION);
             return 0;
-        default:
-            usage(stderr);
+        }
+        char msg[256] = "";
+        if (apply_option(o, opt, optarg, msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "berthd: --%s %s\n", opt->name, msg);
             return 2;
         }
     }
@@ -418,7 +567,15 @@ static int parse_options(int argc, char **argv, options_t *o)
         fprintf(stderr, "berthd: --tls-cert and --tls-key go together\n");
         return 2;
     }
-    if (o->http2 && !o->tls_cert) {
+    if (o->tls_self_signed && o->tls_cert) {
+        fprintf(stderr, "berthd: --tls-self-signed makes its own certificate: it does not go with --tls-cert\n");
+        return 2;
+    }
+    if (o->tls_hostname && !o->tls_self_signed) {
+        fprintf(stderr, "berthd: --tls-hostname names what --tls-self-signed's certificate is for: it needs --tls-self-signed\n");
+        return 2;
+    }
+    if (o->http2 && !o->tls_cert && !o->tls_self_signed) {
         fprintf(stderr, "berthd: --http2 needs --tls-cert: HTTP/2 is offered over TLS only (h2c is never served)\n");
         return 2;
     }
@@ -520,6 +677,51 @@ static SSL_CTX *tls_context(const char *cert, const char *key, bool http2, char 
     return ctx;
 }
 
+/* The TLS context new handshakes use. SIGHUP builds a new one from the same
+ * files and publishes it here; each loop takes it at its next tick (its
+ * accept context is its own, read by its thread only). Connections keep the
+ * context they were made with (OpenSSL counts the references), so nothing
+ * open is dropped. */
+static struct {
+    pthread_mutex_t lock;
+    SSL_CTX *current; /* one reference held here */
+    atomic_uint gen;  /* bumped on each reload */
+    const char *cert, *key;
+    bool http2;
+} tls = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* SIGHUP: a certificate or key that does not load leaves the old ones in use. */
+static void tls_reload(void)
+{
+    if (!tls.current)
+        return;
+    char err[512];
+    SSL_CTX *ctx = tls_context(tls.cert, tls.key, tls.http2, err, sizeof(err));
+    if (!ctx) {
+        fprintf(stderr, "berthd: SIGHUP: kept the TLS certificate in use: %s\n", err);
+        return;
+    }
+    pthread_mutex_lock(&tls.lock);
+    SSL_CTX *old = tls.current;
+    tls.current = ctx;
+    atomic_fetch_add(&tls.gen, 1);
+    pthread_mutex_unlock(&tls.lock);
+    SSL_CTX_free(old);
+    fprintf(stderr, "berthd: SIGHUP: new TLS handshakes use %s\n", tls.cert);
+}
+
+/* A loop's own reference to the current context (NULL without TLS). */
+static SSL_CTX *tls_take(unsigned *gen)
+{
+    pthread_mutex_lock(&tls.lock);
+    SSL_CTX *ctx = tls.current;
+    if (ctx)
+        SSL_CTX_up_ref(ctx);
+    *gen = atomic_load(&tls.gen);
+    pthread_mutex_unlock(&tls.lock);
+    return ctx;
+}
+
 typedef struct {
     h2o_handler_t super;
     server_t *srv;
@@ -572,7 +774,21 @@ typedef struct {
     pthread_t tid;
     h2o_globalconf_t *config;
     phases_t *phases;
+    uint64_t shutdown_ms; /* --shutdown-timeout */
+    unsigned tls_gen;     /* the TLS context generation accept_ctx.ssl_ctx is */
 } loop_t;
+
+/* What a loop does between event batches (at least every LOOP_TICK_MS):
+ * write its access log lines, take a reloaded TLS context. */
+static void loop_tick(loop_t *l)
+{
+    accesslog_tick(&l->thread.ctx);
+    if (l->accept_ctx.ssl_ctx && atomic_load(&tls.gen) != l->tls_gen) {
+        SSL_CTX *old = l->accept_ctx.ssl_ctx;
+        l->accept_ctx.ssl_ctx = tls_take(&l->tls_gen);
+        SSL_CTX_free(old);
+    }
+}
 
 /* h2o_context_dispose asserts that its timeouts are empty, but connections
  * still open at shutdown (keep-alive, a body arriving, an answer pending)
@@ -621,11 +837,23 @@ static void *loop_main(void *arg)
     }
     pthread_barrier_wait(&l->phases->ready);
 
-    while (!stopping)
+    while (!stopping) {
         h2o_evloop_run(l->thread.ctx.loop, LOOP_TICK_MS);
+        loop_tick(l);
+    }
     ecs_agent_loop_stop(&l->thread);
     if (l->conns) {
         conn_loop_stop(l->conns);
+        /* Graceful: nothing new is accepted (the listener is closed), idle
+         * connections are closed, and requests arriving, in a handler or
+         * being answered finish, for up to --shutdown-timeout. HTTP/2
+         * clients get a GOAWAY. */
+        h2o_context_request_shutdown(&l->thread.ctx);
+        uint64_t grace_end = h2o_now(l->thread.ctx.loop) + l->shutdown_ms;
+        while (conn_loop_cut_idle(l->conns) && h2o_now(l->thread.ctx.loop) < grace_end) {
+            h2o_evloop_run(l->thread.ctx.loop, 10);
+            accesslog_tick(&l->thread.ctx);
+        }
         /* Close the connections while the writer still runs, so that a
          * request waiting on an op gets its answer or its cancellation and
          * h2o frees it: h2o 2.2.5 cannot dispose a context that still has
@@ -643,12 +871,42 @@ static void *loop_main(void *arg)
     h2o_evloop_t *loop = l->thread.ctx.loop;
     h2o_multithread_queue_t *queue = l->thread.ctx.queue;
     ecs_agent_loop_dispose(&l->thread);
+    accesslog_flush(&l->thread.ctx);
     server_thread_drop_ops(&l->thread);
     unlink_timeouts(&l->thread.ctx);
     h2o_context_dispose(&l->thread.ctx);
     free(queue); /* h2o 2.2.5 (evloop) destroys the queue in context_dispose but never frees it */
     h2o_evloop_destroy(loop);
     conn_loop_free(l->conns);
+    SSL_CTX_free(l->accept_ctx.ssl_ctx);
+    return NULL;
+}
+
+/* SIGTERM, SIGINT and SIGHUP are blocked in every thread (main blocks them
+ * before it starts any) and taken here, synchronously: a reload opens files
+ * and builds a TLS context, which no signal handler may do. */
+static sigset_t handled_signals;
+static atomic_bool signals_done;
+
+static void *signal_main(void *arg)
+{
+    server_t *srv = arg;
+    const struct timespec tick = {.tv_sec = 0, .tv_nsec = LOOP_TICK_MS * 1000000L};
+    while (!atomic_load(&signals_done)) {
+        int sig = sigtimedwait(&handled_signals, NULL, &tick);
+        if (sig == SIGHUP) {
+            char err[512];
+            if (accesslog_reopen(err, sizeof(err)) != 0)
+                fprintf(stderr, "berthd: SIGHUP: kept writing the access log to the file already open: %s\n", err);
+            tls_reload();
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            if (!stopping)
+                fprintf(stderr, "berthd: %s: finishing in-flight requests, accepting no new ones\n",
+                        sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            atomic_store(&srv->draining, true);
+            stopping = 1;
+        }
+    }
     return NULL;
 }
 
@@ -723,6 +981,15 @@ static uint64_t open_fds(void)
     return n > 0 ? n - 1 : 0; /* not the directory's own */
 }
 
+/* The config file's text: its options' values point into it until exit. */
+static char *config_text;
+
+static void free_config_text(void)
+{
+    free(config_text);
+    config_text = NULL;
+}
+
 int main(int argc, char **argv)
 {
     options_t o = {.listen = "0.0.0.0:5000",
@@ -737,10 +1004,13 @@ int main(int argc, char **argv)
                    .max_spool = DEFAULT_MAX_SPOOL,
                    .ecs_agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT,
                    .ecs_task_lost_timeout = SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT,
+                   .ecs_stopped_retention = SCHED_ECS_STOPPED_RETENTION_DEFAULT,
                    .gc_interval = DEFAULT_GC_INTERVAL_S,
                    .gc_grace = STORAGE_GC_DEFAULT_GRACE_SECONDS,
+                   .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT_S,
                    .lifecycle_interval = DEFAULT_LIFECYCLE_INTERVAL_S};
-    int rc = parse_options(argc, argv, &o);
+    atexit(free_config_text);
+    int rc = parse_options(argc, argv, &o, &config_text);
     if (rc >= 0)
         return rc;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -752,9 +1022,12 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* before any thread: they all inherit the mask; signal_main takes them */
+    sigemptyset(&handled_signals);
+    sigaddset(&handled_signals, SIGTERM);
+    sigaddset(&handled_signals, SIGINT);
+    sigaddset(&handled_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &handled_signals, NULL);
 
     uint64_t nofile = raise_nofile();
 
@@ -778,6 +1051,29 @@ int main(int argc, char **argv)
              spool_dir);
     h2o_socket_buffer_mmap_settings.threshold = BODY_SPOOL_THRESHOLD;
 
+    /* Before the store opens: a certificate that cannot be made or read
+     * stops berthd with nothing else to undo. */
+    selfcert_paths_t self_paths;
+    if (o.tls_self_signed) {
+        char cert_err[FILENAME_MAX + 512];
+        selfcert_names_t names;
+        char note[512];
+        bool created;
+        if (selfcert_parse_hostnames(o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, &names, cert_err, sizeof(cert_err)) !=
+                0 ||
+            selfcert_ensure(o.data, &names, &self_paths, &created, note, sizeof(note), cert_err, sizeof(cert_err)) != 0) {
+            fprintf(stderr, "berthd: %s\n", cert_err);
+            return 1;
+        }
+        if (created)
+            fprintf(stderr, "berthd: made a self-signed certificate for %s in %s (clients trust it as their CA file)\n",
+                    o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, self_paths.cert);
+        if (note[0])
+            fprintf(stderr, "berthd: warning: %s\n", note);
+        o.tls_cert = self_paths.cert;
+        o.tls_key = self_paths.key;
+    }
+
     storage_err_t serr;
     storage_options_t sopt = {.map_size = o.map_size};
     server_t srv = {.max_body = o.max_body,
@@ -786,7 +1082,9 @@ int main(int argc, char **argv)
                     .clock_offset = o.clock_offset,
                     .ecs_agent_timeout = (int64_t)o.ecs_agent_timeout,
                     .ecs_task_lost_timeout = (int64_t)o.ecs_task_lost_timeout,
-                    .no_create_on_push = o.no_create_on_push};
+                    .ecs_stopped_retention = (int64_t)o.ecs_stopped_retention,
+                    .no_create_on_push = o.no_create_on_push,
+                    .data_dir = o.data};
     snprintf(srv.region, sizeof(srv.region), "%s", o.region);
     if (srv.clock_offset != 0)
         fprintf(
@@ -847,13 +1145,22 @@ int main(int argc, char **argv)
     v2_handler_t *handler = (v2_handler_t *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->srv = &srv;
-
     char err[512];
+    if (o.access_log && accesslog_open(o.access_log, err, sizeof(err)) != 0) {
+        fprintf(stderr, "berthd: %s\n", err);
+        return 1;
+    }
+    accesslog_register(path);
+
     SSL_CTX *ssl_ctx = NULL;
     if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, o.http2, err, sizeof(err)))) {
         fprintf(stderr, "berthd: %s\n", err);
         return 1;
     }
+    tls.current = ssl_ctx;
+    tls.cert = o.tls_cert;
+    tls.key = o.tls_key;
+    tls.http2 = o.http2;
     loop_t *loops = calloc(o.threads, sizeof(*loops));
     if (!loops) {
         fprintf(stderr, "berthd: out of memory\n");
@@ -871,7 +1178,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "berthd: out of memory\n");
             return 1;
         }
-        l->accept_ctx.ssl_ctx = ssl_ctx;
+        l->accept_ctx.ssl_ctx = tls_take(&l->tls_gen);
+        l->shutdown_ms = o.shutdown_timeout * 1000;
         l->config = &config;
         l->phases = &phases;
         l->index = i;
@@ -912,6 +1220,12 @@ int main(int argc, char **argv)
     }
     phases_open(&phases, started);
     pthread_barrier_wait(&phases.ready);
+    pthread_t sig_tid;
+    bool sig_thread = pthread_create(&sig_tid, NULL, signal_main, &srv) == 0;
+    if (!sig_thread) {
+        fprintf(stderr, "berthd: cannot start the signal thread\n");
+        stopping = 1;
+    }
     bool ticking = started == o.threads && ecs_services_timer_start(&srv) == 0;
     /* after the loops, as the timers: a thread limit is felt by the loops first */
     if (started == o.threads)
@@ -932,6 +1246,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: cannot start the thread that marks lost ECS tasks: tasks of silent instances stay as they are\n");
     pthread_barrier_wait(&phases.stopped);
     fprintf(stderr, "berthd: shutting down\n");
+    atomic_store(&signals_done, true);
+    if (sig_thread)
+        pthread_join(sig_tid, NULL);
     if (ticking)
         ecs_services_timer_stop();
     ecs_agent_sweeper_stop();
@@ -951,7 +1268,8 @@ int main(int argc, char **argv)
     pthread_barrier_destroy(&phases.drained);
     conn_shared_free(conn_shared);
     h2o_config_dispose(&config);
-    SSL_CTX_free(ssl_ctx);
+    SSL_CTX_free(tls.current);
+    accesslog_close();
     pthread_mutex_destroy(&phases.lock);
     pthread_cond_destroy(&phases.opened);
     free(loops);

@@ -342,8 +342,22 @@ int v2_route(server_t *srv, h2o_req_t *req)
     return rc;
 }
 
+/* Whether the path, without its query, is exactly `want`. */
+static bool path_is(h2o_req_t *req, const char *want, size_t len)
+{
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    return plen == len && memcmp(req->path.base, want, len) == 0;
+}
+
 int server_route(server_t *srv, h2o_req_t *req)
 {
+    /* Health probes come before everything: no credentials, no API headers. */
+    if (method_is(req->method, "GET") || method_is(req->method, "HEAD")) {
+        if (path_is(req, H2O_STRLIT("/healthz")))
+            return health_live(req);
+        if (path_is(req, H2O_STRLIT("/readyz")))
+            return health_ready(srv, req);
+    }
     /* The AWS JSON APIs live at POST / (the endpoint URL the AWS CLI is given). */
     if (req->path.len >= 1 && req->path.base[0] == '/' && (req->path.len == 1 || req->path.base[1] == '?') &&
         (v2_req_header(req, "x-amz-target").len || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))))

@@ -13,6 +13,7 @@
 
 #include <h2o.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "auth/auth.h"
@@ -39,8 +40,11 @@ typedef struct {
     int64_t clock_offset;
     int64_t ecs_agent_timeout; /* --ecs-agent-timeout: seconds without a heartbeat before agentConnected is false (0: default) */
     int64_t ecs_task_lost_timeout; /* --ecs-task-lost-timeout: ... before the instance's tasks are lost (0: default) */
+    int64_t ecs_stopped_retention; /* --ecs-stopped-task-retention: seconds a STOPPED task is kept (0: default) */
     struct berth_gc *gc;           /* the garbage collector's thread (server/berth/gc.c); NULL: none */
     bool no_create_on_push;        /* --no-create-on-push: a push to an unknown repository is refused (ECR's default) */
+    const char *data_dir;          /* --data: /readyz checks its free space */
+    atomic_bool draining;          /* SIGTERM: finishing in-flight requests; /readyz answers 503 */
 
     /* lifecycle previews and scheduled runs (server/ecr/lifecycle.c); NULL: none */
     struct ecr_lifecycle *lifecycle;
@@ -86,6 +90,11 @@ void conn_loop_stop(conn_loop_t *l);
  * then closes it, disposing a request in flight, whose op is cancelled) and
  * returns how many h2o has not closed yet. */
 size_t conn_loop_cut_all(conn_loop_t *l);
+/* Graceful shutdown, after conn_loop_stop: shuts down the connections with
+ * no request in a handler, no body arriving after a whole head and no
+ * response being written, and
+ * returns how many connections h2o has not closed yet (busy or cut). */
+size_t conn_loop_cut_idle(conn_loop_t *l);
 void conn_loop_free(conn_loop_t *l);
 /* A request reached a handler: its connection is not idle until the request's
  * pool is freed, unless a response is being written to it. */
@@ -372,6 +381,11 @@ berth_gc_t *berth_gc_start(storage_t *st, uint64_t interval_seconds, uint64_t gr
 void berth_gc_stop(berth_gc_t *g);
 /* Every ECS operation: validated and run by scheduler/, authorized here (server/ecs/ecs.c). */
 void ecs_handle(aws_req_t *a);
+/* The ECS service principal task roles must trust (ECS's task role, as in AWS) */
+#define ECS_TASKS_PRINCIPAL "ecs-tasks.amazonaws.com"
+/* "<principal ARN>#<unique id>": whose agent a container instance is (a role session counts as its role) */
+#define ECS_CALLER_KEY_MAX (AUTH_PRINCIPAL_ARN_MAX + AUTH_PRINCIPAL_ID_MAX + 2)
+void ecs_caller_key(const server_caller_t *who, char out[ECS_CALLER_KEY_MAX]);
 /* The agent protocol (server/ecs/agent.c): the timeouts and in-memory heartbeats every ECS operation uses */
 void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
 /* After a committed ECS operation: wakes the polls of the instances its reply's tasks are on. */
@@ -428,6 +442,32 @@ void iam_submit(aws_req_t *a, auth_change_t *c, auth_identity_status_t s, const 
                 const char *keep0, const char *keep1);
 /* The reply of a change that answers nothing but success (an aws_change_done_cb). */
 void iam_changed(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err, const char *const keep[2]);
+
+/* GET /healthz: 200 "ok" while the loop runs; GET /readyz: 200 "ok" when the
+ * store's writer answers a no-op in time, the data directory's disk is not
+ * full and berthd is not draining, else 503 (server/health.c). No
+ * credentials, no detail. */
+int health_live(h2o_req_t *req);
+int health_ready(server_t *srv, h2o_req_t *req);
+
+/* ---- the access log (server/accesslog.c) ---- */
+
+/* --access-log FILE, or "-" for stderr: 0, or -1 with err naming the file. */
+int accesslog_open(const char *path, char *err, size_t cap);
+bool accesslog_enabled(void);
+/* SIGHUP: opens the file again (logrotate has moved it); on failure the old one stays (-1, err says why). */
+int accesslog_reopen(char *err, size_t cap);
+void accesslog_close(void);
+/* Registers the per-request completion hook on the path (when a log is open). */
+void accesslog_register(h2o_pathconf_t *path);
+/* On each loop's tick: writes its buffered lines once they are old enough. */
+void accesslog_tick(h2o_context_t *ctx);
+/* Writes the loop's buffered lines now. */
+void accesslog_flush(h2o_context_t *ctx);
+/* Names the request's principal (NULL: anonymous), the action it was
+ * authorized as and its repository (NULL: none) for its log line; the first
+ * call of a request counts. Costs nothing without an access log. */
+void server_note_authz(h2o_req_t *req, const char *principal_arn, const char *action, const char *repo);
 
 /* Routes one request to the AWS APIs or /v2/; called by the h2o handler. */
 int server_route(server_t *srv, h2o_req_t *req);

@@ -22,6 +22,10 @@
  *    is being placed; the commit of a record that names the path cancels
  *    the unlinks scheduled before it. Two files of one digest hold the same
  *    bytes, so replacing one by the other never changes what a reader gets.
+ *  - A completion whose digest is stored already places its bytes all the
+ *    same (a link that finds the name taken): a collection may delete the
+ *    record before the writer commits, and the writer then records the
+ *    placed file again instead of failing the push.
  *  - A failed completion (full disk, session gone) drops the placed file
  *    unless a committed record or another placement needs it.
  *  - A crash: a blob file without its record, an upload file without its
@@ -33,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -44,8 +49,7 @@ typedef enum {
     FJ_FAILED,   /* op->status says why; nothing to commit */
     FJ_APPEND,   /* commit session `s` */
     FJ_MISMATCH, /* the bytes had another digest: end the upload */
-    FJ_PLACED,   /* the blob file is in place: record, link, end the upload */
-    FJ_DEDUPE,   /* the digest was stored already: link, end the upload */
+    FJ_PLACED,   /* the blob file is in place: record (unless stored already), link, end the upload */
 } file_job_kind_t;
 
 typedef struct {
@@ -55,7 +59,7 @@ typedef struct {
     bool record_names_file; /* writer: a committed record names the placed file */
     uint64_t base_offset;   /* the session's offset the file thread started from */
     uint64_t blob_id;       /* the session's */
-    uint64_t size;          /* PLACED/DEDUPE: the blob's */
+    uint64_t size;          /* PLACED: the blob's */
     session_t s;            /* APPEND: the session to commit */
 } file_job_t;
 
@@ -453,7 +457,6 @@ run_result_t store_run_file_job(storage_t *st, MDB_txn *txn, storage_op_t *op)
         return RUN_COMMIT;
     }
     case FJ_PLACED:
-    case FJ_DEDUPE:
         break;
     }
     if (job->has_session && ((r = check_session(st, txn, op, job, &s)) != RUN_COMMIT || op->status != STORAGE_OK))
@@ -461,12 +464,11 @@ run_result_t store_run_file_job(storage_t *st, MDB_txn *txn, storage_op_t *op)
     blob_rec_t rec;
     rc = store_blob_get(st, txn, op->digest.str, &rec);
     if (rc == 0) {
-        /* stored already (a file of the same bytes, or LMDB chunks): link it */
+        /* stored already (a file of the same bytes, or LMDB chunks): link it; the file placed
+         * for it names the same bytes, and goes after the commit unless the record names it */
         job->record_names_file = rec.flags & BLOB_IN_FILE;
-    } else if (rc == MDB_NOTFOUND && job->kind == FJ_DEDUPE) {
-        OP_FAIL(op, STORAGE_IO, "blob %s was deleted while this upload completed; complete the upload again", op->digest.str);
-        return RUN_ABORT;
     } else if (rc == MDB_NOTFOUND) {
+        /* new, or collected since the file thread looked: the placed file is its bytes */
         rec = (blob_rec_t){.format = STORE_FORMAT, .flags = BLOB_IN_FILE, .size = job->size, .created = store_now()};
         rc = job->has_session ? (rec.id = job->blob_id, 0) : store_next_blob_id(st, txn, &rec.id);
         MDB_val k = {op->digest.len, op->digest.str}, v = {sizeof(rec), &rec};
@@ -578,26 +580,68 @@ static int pwrite_all(int fd, const void *data, size_t len, uint64_t off)
     return 0;
 }
 
+/* Drops the whole pages of [from, to) when they belong to a shared file
+ * mapping (MADV_REMOVE punches them out of the file: their page cache is
+ * freed at once); for anything else (heap, private mappings) the kernel
+ * refuses with EINVAL and nothing happens. Returns where the next release
+ * starts: the page `to` ends in is not whole yet. */
+static const unsigned char *release_pages(const unsigned char *from, const unsigned char *to)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return from;
+    uintptr_t mask = (uintptr_t)page - 1, start = ((uintptr_t)from + mask) & ~mask, end = (uintptr_t)to & ~mask;
+    if (end <= start)
+        return from;
+    (void)madvise((void *)start, end - start, MADV_REMOVE);
+    return (const unsigned char *)end;
+}
+
+/* Maps the pages of [from, from + n) into the page tables before they are
+ * read. h2o grows a spooled body by mapping its file again at twice the
+ * size, so most of a big body is in the page cache but not mapped: pwrite
+ * would copy one fault-around's worth at a time, and after each short copy
+ * ext4 zeroes the rest of the new folio before trying again. Failures (an
+ * older kernel) only lose the shortcut. */
+static void map_pages(const unsigned char *from, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    uintptr_t start = (uintptr_t)from & ~((uintptr_t)page - 1);
+    (void)madvise((void *)start, (uintptr_t)from + n - start, MADV_POPULATE_READ);
+}
+
 /* Writes data at `off` in pieces, hashing each into ctx (sha256) or ctx512,
  * and asks the kernel to start writing each piece back at once, so that the
- * final fdatasync waits for less. */
+ * final fdatasync waits for less. When the caller has spent the data
+ * (STORAGE_OP_DATA_SPENT), each piece's pages are given back once it is
+ * written and hashed: h2o spools a big body into a mapped file in
+ * <data>/tmp, and the copy into the upload file would otherwise take all of
+ * its pages from memory the machine has not touched for a while, which on
+ * these VMs costs more than the copy (see bench/registry/README.md). */
 static int write_hashed(storage_t *st, storage_op_t *op, int fd, const void *data, size_t len, uint64_t off, SHA256_CTX *ctx,
                         SHA512_CTX *ctx512)
 {
     const unsigned char *p = data;
+    const unsigned char *unreleased = (op->flags & STORAGE_OP_DATA_SPENT) ? p : NULL;
     for (size_t done = 0; done < len;) {
         if (op_cancelled(st, op))
             return ECANCELED;
         size_t n = len - done < STORE_PIECE_BYTES ? len - done : STORE_PIECE_BYTES;
+        map_pages(p + done, n);
         /* the hasher hashes the piece while we copy it into the file */
         bool offloaded = ctx ? store_hash_begin(st, ctx, p + done, n) : false;
         int e = pwrite_all(fd, p + done, n, off + done);
+        if (!e) /* the disk starts on the piece while the hasher may still be at it */
+            (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
         store_hash_end(st, offloaded);
         if (e)
             return e;
-        (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
         if (ctx512)
             SHA512_Update(ctx512, p + done, n);
+        if (unreleased)
+            unreleased = release_pages(unreleased, p + done + n);
         done += n;
         st->st_file_bytes += n;
     }
@@ -697,35 +741,19 @@ static bool take_mark(storage_t *st, struct store_name **list, const char *name,
     return ok;
 }
 
-/* Whether the store has a record for op->digest (a read snapshot). */
-static int blob_exists(storage_t *st, const char *digest, bool *exists)
-{
-    MDB_txn *rt;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rt);
-    if (rc)
-        return rc;
-    blob_rec_t rec;
-    rc = store_blob_get(st, rt, digest, &rec);
-    mdb_txn_abort(rt);
-    *exists = rc == 0;
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Puts the verified bytes in `from` in place (or finds them stored already) and fills the job. */
+/* Puts the verified bytes in `from` in place and fills the job.
+ *
+ * Also when the digest is stored already (dedupe): the collector may delete
+ * that record between this thread's look and the writer's commit, and the
+ * writer must then be able to record the blob from bytes that are in place,
+ * not fail the push (it used to answer 500 there). Placing a digest that
+ * has a file costs a link() that finds the name taken (the same bytes) and
+ * a directory sync; the placing mark keeps a pending unlink of the old
+ * record's file away until this commit, which cancels it when it records
+ * the blob again (store_after_op). */
 static bool finish_blob(storage_t *st, storage_op_t *op, file_job_t *job, const char *from, bool rename_it)
 {
-    bool exists = false, busy;
-    int rc = blob_exists(st, op->digest.str, &exists);
-    if (rc) {
-        OP_FAIL(op, store_mdb_status(rc), "cannot read the blob record: %s", mdb_strerror(rc));
-        return false;
-    }
-    if (exists) {
-        job->kind = FJ_DEDUPE;
-        if (rename_it)
-            (void)unlink(from);
-        return true;
-    }
+    bool busy;
     char path[4096];
     if (!store_blob_path(st, op->digest.str, path, sizeof(path))) {
         OP_FAIL(op, STORAGE_INVALID, "digest %s cannot name a file", op->digest.str);

@@ -25,7 +25,8 @@
  *     unlink waits for older snapshots (files.c).
  *
  * The mark set is a sorted array of 32-byte keys (SHA-256 of each digest's
- * text, so sha512 digests cost the same); the noted set an open-addressing
+ * text, so sha512 digests cost the same), deduplicated whenever it fills, so
+ * it holds at most about twice the distinct referenced digests; the noted set an open-addressing
  * table of the same keys. A collision can only keep garbage, never drop a
  * referenced blob. */
 #include <openssl/sha.h>
@@ -44,8 +45,11 @@
  * blobs: 16 took 18 s, 64 took 7 s; the push rates beside them were too
  * noisy on a shared machine (load 8 on 2 cores) to tell the two apart. */
 #define GC_SWEEP_BATCH 32
-/* Default share of one core the sweep may take (percent). */
-#define GC_DEFAULT_DUTY_PCT 50
+/* Default share (percent) of the collector's own thread and of the writer
+ * that a collection may take: pushes share the writer with the sweep, so
+ * this bounds what a collection can cost them (the issue's goal is >= 80%
+ * of their undisturbed rate). */
+#define GC_DEFAULT_DUTY_PCT 20
 /* Blob records looked at per snapshot while finding candidates. */
 #define GC_SCAN_PER_SNAPSHOT 4096
 
@@ -172,15 +176,23 @@ typedef struct {
     size_t n, cap;
 } mark_set_t;
 
+static void mark_finish(mark_set_t *m);
+
 static bool mark_add(mark_set_t *m, const char *digest, size_t len)
 {
     if (m->n == m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 4096;
-        gc_key_t *nk = realloc(m->keys, ncap * sizeof(*nk));
-        if (!nk)
-            return false;
-        m->keys = nk;
-        m->cap = ncap;
+        /* full: drop the duplicates first (base layers shared by many images), so
+         * that the set grows with the distinct digests, not with the references;
+         * grow when that leaves less than a quarter free */
+        mark_finish(m);
+        if (m->n > m->cap / 4 * 3 || !m->cap) {
+            size_t ncap = m->cap ? m->cap * 2 : 4096;
+            gc_key_t *nk = realloc(m->keys, ncap * sizeof(*nk));
+            if (!nk)
+                return false;
+            m->keys = nk;
+            m->cap = ncap;
+        }
     }
     gc_key(digest, len, &m->keys[m->n++]);
     return true;
@@ -267,14 +279,63 @@ static bool stopped(const storage_gc_options_t *opt, storage_err_t *err)
     return true;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread (the collector's own work, not its waits). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The collector's pacing. Its work is its own CPU time (the mark's parsing,
+ * the candidate search) plus the time its sweep ops hold the writer, which
+ * every push waits behind; after each step it sleeps so that this work stays
+ * within duty% of the time that passed. Waits (for a commit's sync, for the
+ * CPU on a busy machine) are not work: counting them, as wall time did,
+ * made the pace depend on everyone else's load rather than on its own. */
+typedef struct {
+    unsigned duty;
+    uint64_t cpu0, writer0;
+    uint64_t cpu_ns, writer_ns, slept_ns; /* totals, for the report */
+} pacer_t;
+
+/* writer_total: the run's writer time so far (0 in the mark, which uses no writer) */
+static void pace(pacer_t *p, uint64_t writer_total)
+{
+    uint64_t cpu = thread_cpu_ns(), writer = writer_total;
+    uint64_t worked = (cpu - p->cpu0) + (writer - p->writer0);
+    p->cpu_ns += cpu - p->cpu0;
+    p->writer_ns += writer - p->writer0;
+    if (p->duty < 100) {
+        uint64_t rest = worked * (100 - p->duty) / p->duty;
+        if (rest > 1000000000u)
+            rest = 1000000000u;
+        struct timespec ts = {(time_t)(rest / 1000000000u), (long)(rest % 1000000000u)};
+        nanosleep(&ts, NULL);
+        p->slept_ns += rest;
+    }
+    p->cpu0 = thread_cpu_ns();
+    p->writer0 = writer;
+}
+
 #define GC_KEY_MAX 512 /* LMDB's largest key is 511 bytes */
 
-static storage_status_t mark(storage_t *st, const storage_gc_options_t *opt, mark_set_t *m, storage_gc_report_t *rep,
+static storage_status_t mark(storage_t *st, const storage_gc_options_t *opt, mark_set_t *m, pacer_t *pc, storage_gc_report_t *rep,
                              storage_err_t *err)
 {
     char last[GC_KEY_MAX];
     size_t last_len = 0;
-    for (;;) {
+    for (bool first = true;; first = false) {
+        if (!first)
+            pace(pc, 0);
         if (stopped(opt, err))
             return STORAGE_CANCELLED;
         storage_reader_t *rd = storage_reader_begin(st, err);
@@ -331,6 +392,13 @@ struct gc_run {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned pending;
+    /* The writer's time on the sweep: from its first closure of a batch to
+     * the batch's commit (its sync included: a batch's deletes dirty pages
+     * of four tables, and every op sharing that commit waits for them).
+     * Stamped on the writer, read by the collector after the batch's wait
+     * (the lock orders the two). */
+    uint64_t batch_t0, batch_t1;
+    uint64_t writer_ns;
 };
 
 /* The newest link time of `digest` in any repository (0 when none); -1 on a read error. */
@@ -372,7 +440,10 @@ static int newest_link(storage_t *st, MDB_txn *txn, const char *digest, uint64_t
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int delete_links(storage_t *st, MDB_txn *txn, const char *digest)
+/* One point lookup per repository (every link's repository has its key in
+ * repos: store_link_put adds it, a repository's deletion takes both), not a
+ * scan of every link: links are keyed by repository first. */
+int store_links_delete(storage_t *st, MDB_txn *txn, const char *digest)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, st->dbi_repos, &cur);
@@ -414,7 +485,7 @@ static int blob_is_garbage(storage_t *st, MDB_txn *txn, const char *digest, uint
 }
 
 /* The writer's half: re-check, then delete (records closure, writer thread). */
-static storage_status_t sweep_blob(storage_records_t *rs, void *ctx, storage_err_t *err)
+static storage_status_t sweep_blob_on_writer(storage_records_t *rs, void *ctx, storage_err_t *err)
 {
     gc_cand_t *c = ctx;
     storage_t *st = rs->st;
@@ -441,7 +512,7 @@ static storage_status_t sweep_blob(storage_records_t *rs, void *ctx, storage_err
     if (!rc && !(rec.flags & BLOB_IN_FILE))
         rc = store_chunks_delete(st, rs->txn, rec.id);
     if (!rc)
-        rc = delete_links(st, rs->txn, c->op.digest.str);
+        rc = store_links_delete(st, rs->txn, c->op.digest.str);
     if (rc) {
         store_err(err, store_mdb_status(rc), "cannot collect blob %s: %s", c->op.digest.str, mdb_strerror(rc));
         return store_mdb_status(rc);
@@ -464,7 +535,7 @@ static bool upload_busy(storage_t *st, const char *id)
     return busy;
 }
 
-static storage_status_t sweep_upload(storage_records_t *rs, void *ctx, storage_err_t *err)
+static storage_status_t sweep_upload_on_writer(storage_records_t *rs, void *ctx, storage_err_t *err)
 {
     gc_cand_t *c = ctx;
     storage_t *st = rs->st;
@@ -493,11 +564,21 @@ static storage_status_t sweep_upload(storage_records_t *rs, void *ctx, storage_e
     return STORAGE_OK;
 }
 
+/* The closures, timed: what the sweep costs the writer is what paces it. */
+static storage_status_t sweep_timed(storage_records_t *rs, void *ctx, storage_err_t *err)
+{
+    gc_cand_t *c = ctx;
+    if (!c->run->batch_t0) /* the writer thread only */
+        c->run->batch_t0 = now_ns();
+    return c->is_upload ? sweep_upload_on_writer(rs, ctx, err) : sweep_blob_on_writer(rs, ctx, err);
+}
+
 static void cand_done(storage_op_t *op)
 {
     gc_cand_t *c = op->user;
     gc_run_t *r = c->run;
     pthread_mutex_lock(&r->lock);
+    r->batch_t1 = now_ns(); /* after the commit: the last op's is the batch's end */
     r->pending--;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -527,7 +608,7 @@ static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage
     for (size_t i = 0; i < n; i++) {
         c[i].run = r;
         c[i].op.kind = STORAGE_OP_RECORDS;
-        c[i].op.records_fn = c[i].is_upload ? sweep_upload : sweep_blob;
+        c[i].op.records_fn = sweep_timed;
         c[i].op.records_ctx = &c[i];
         c[i].op.done = cand_done;
         c[i].op.user = &c[i];
@@ -536,6 +617,9 @@ static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage
     pthread_mutex_lock(&r->lock);
     while (r->pending)
         pthread_cond_wait(&r->cond, &r->lock);
+    if (r->batch_t0 && r->batch_t1 > r->batch_t0)
+        r->writer_ns += r->batch_t1 - r->batch_t0;
+    r->batch_t0 = r->batch_t1 = 0;
     pthread_mutex_unlock(&r->lock);
     storage_status_t worst = STORAGE_OK;
     for (size_t i = 0; i < n; i++) {
@@ -553,26 +637,6 @@ static storage_status_t sweep_batch(gc_run_t *r, gc_cand_t *c, size_t n, storage
         count_one(&c[i], rep);
     }
     return worst;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Sleeps so that the time worked since `since` is at most duty% of the total. */
-static void pace(uint64_t since, unsigned duty)
-{
-    if (duty >= 100)
-        return;
-    uint64_t worked = now_ns() - since;
-    uint64_t rest = worked * (100 - duty) / duty;
-    if (rest > 1000000000u)
-        rest = 1000000000u;
-    struct timespec ts = {(time_t)(rest / 1000000000u), (long)(rest % 1000000000u)};
-    nanosleep(&ts, NULL);
 }
 
 /* Finds up to GC_SWEEP_BATCH blob candidates after `last`, in a fresh snapshot. */
@@ -688,7 +752,7 @@ static void count_dry(const gc_cand_t *c, size_t n, storage_gc_report_t *rep)
     }
 }
 
-static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storage_gc_options_t *opt, unsigned duty,
+static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storage_gc_options_t *opt, pacer_t *pc,
                                   storage_gc_report_t *rep, storage_err_t *err)
 {
     gc_cand_t *c = calloc(GC_SWEEP_BATCH, sizeof(*c));
@@ -708,16 +772,14 @@ static storage_status_t sweep_all(gc_run_t *r, const mark_set_t *m, const storag
                 s = STORAGE_CANCELLED;
                 break;
             }
-            uint64_t t0 = now_ns();
             s = pass == 0 ? find_blobs(r->st, m, r->cutoff, last, &last_len, c, &n, &end, rep, err)
                           : find_uploads(r->st, r->cutoff, last, &last_len, c, &n, &end, err);
-            if (s != STORAGE_OK || n == 0)
-                continue;
-            if (opt->dry_run)
+            if (s == STORAGE_OK && n && opt->dry_run)
                 count_dry(c, n, rep);
-            else
+            else if (s == STORAGE_OK && n)
                 s = sweep_batch(r, c, n, rep, err);
-            pace(t0, duty);
+            if (s == STORAGE_OK && !end)
+                pace(pc, r->writer_ns); /* also after a snapshot that found nothing: scanning is work */
         }
     }
     free(c);
@@ -735,7 +797,7 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
         store_err(err, STORAGE_INVALID, "duty_pct %u is over 100", opt->duty_pct);
         return STORAGE_INVALID;
     }
-    unsigned duty = opt->duty_pct ? opt->duty_pct : GC_DEFAULT_DUTY_PCT;
+    pacer_t pc = {.duty = opt->duty_pct ? opt->duty_pct : GC_DEFAULT_DUTY_PCT, .cpu0 = thread_cpu_ns()};
     bool was = false;
     if (!atomic_compare_exchange_strong(&st->gc_running, &was, true)) {
         store_err(err, STORAGE_EXISTS, "a garbage collection is already running; try again when it has finished");
@@ -756,7 +818,7 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
     }
     if ((s = on_writer(st, track_on, track, err)) != STORAGE_OK)
         goto out;
-    s = mark(st, opt, &m, out, err);
+    s = mark(st, opt, &m, &pc, out, err);
     if (s == STORAGE_OK && stopped(opt, err))
         s = STORAGE_CANCELLED;
     if (s == STORAGE_OK) {
@@ -764,7 +826,7 @@ storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, 
         out->referenced = m.n;
         if (opt->after_mark)
             opt->after_mark(opt->after_mark_ctx);
-        s = sweep_all(&r, &m, opt, duty, out, err);
+        s = sweep_all(&r, &m, opt, &pc, out, err);
     }
     storage_err_t off_err;
     if (on_writer(st, track_off, NULL, &off_err) != STORAGE_OK) {
@@ -779,6 +841,10 @@ out:
     free(m.keys);
     pthread_mutex_destroy(&r.lock);
     pthread_cond_destroy(&r.cond);
+    pc.cpu_ns += thread_cpu_ns() - pc.cpu0;
+    out->cpu_ms = pc.cpu_ns / 1000000u;
+    out->writer_ms = r.writer_ns / 1000000u;
+    out->paced_ms = pc.slept_ns / 1000000u;
     out->duration_ms = (now_ns() - t0) / 1000000u;
     atomic_store(&st->gc_running, false);
     return s;

@@ -388,36 +388,6 @@ static run_result_t run_unlink(storage_t *st, MDB_txn *txn, storage_op_t *op)
     return rc ? fail_mdb(op, rc, "cannot delete the blob") : RUN_COMMIT;
 }
 
-/* Deletes every link to `digest` (links are keyed by repository first, so
- * this scans them all: garbage collection's cost, not a request's). */
-static int links_delete_all(storage_t *st, MDB_txn *txn, const oci_digest_t *d)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, st->dbi_links, &cur);
-    if (rc)
-        return rc;
-    char seek[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
-    MDB_val k, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        const char *key = k.mv_data;
-        const char *nul = memchr(key, '\0', k.mv_size);
-        if (!nul || k.mv_size > sizeof(seek) || (size_t)(key + k.mv_size - (nul + 1)) != d->len ||
-            memcmp(nul + 1, d->str, d->len) != 0) {
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-            continue;
-        }
-        /* re-seek from the deleted key, as untag_digest does */
-        memcpy(seek, k.mv_data, k.mv_size);
-        k.mv_data = seek;
-        if ((rc = mdb_cursor_del(cur, 0)) != 0)
-            break;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 static run_result_t run_blob_delete(storage_t *st, MDB_txn *txn, storage_op_t *op)
 {
     blob_rec_t rec;
@@ -433,7 +403,7 @@ static run_result_t run_blob_delete(storage_t *st, MDB_txn *txn, storage_op_t *o
     if (!rc && !(rec.flags & BLOB_IN_FILE))
         rc = store_chunks_delete(st, txn, rec.id);
     if (!rc)
-        rc = links_delete_all(st, txn, &op->digest);
+        rc = store_links_delete(st, txn, op->digest.str);
     if (rc)
         return fail_mdb(op, rc, "cannot delete the blob");
     if (rec.flags & BLOB_IN_FILE)

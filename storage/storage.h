@@ -299,6 +299,12 @@ typedef enum {
  * (storage_image_ref_t.tags), else that image's status is INVALID and it stays: a
  * lifecycle run never deletes an image tagged after it was evaluated */
 #define STORAGE_OP_IF_TAGS_UNCHANGED 4u
+/* UPLOAD_APPEND, UPLOAD_COMMIT, BLOB_PUT: the caller never reads data again,
+ * whatever the op's outcome. The store may then drop the pages of data that
+ * it has stored when data is a shared file mapping (an HTTP/1 body spooled
+ * by h2o): that memory goes back while the rest is written, and the blob
+ * file's new page cache reuses it. Other memory is left as it is. */
+#define STORAGE_OP_DATA_SPENT 8u
 
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
@@ -401,8 +407,10 @@ void storage_get_stats(storage_t *st, storage_stats_t *out);
 typedef struct {
     uint64_t grace_seconds; /* candidates were last linked (or updated) at least this long before the start */
     bool dry_run;           /* report what would go, delete nothing */
-    /* Percent of one core the sweep may use (1-100; 0: the default, 50):
-     * after each batch it sleeps so that its share stays below this. */
+    /* Percent of one core the collection may use (1-100; 0: the default, 20):
+     * its work is its own CPU time plus the time its sweep ops hold the
+     * writer; after each snapshot or batch it sleeps so that this stays
+     * within duty_pct of the time that passed. */
     unsigned duty_pct;
     /* When set and true, the collection stops at its next batch with
      * STORAGE_CANCELLED (berthd shutting down); what it deleted stays deleted. */
@@ -424,6 +432,9 @@ typedef struct {
     uint64_t blobs_saved;            /* candidates a re-check kept (relinked or referenced meanwhile) */
     uint64_t uploads_aborted, upload_bytes;
     uint64_t duration_ms;
+    uint64_t cpu_ms;    /* the collecting thread's own CPU time (mark, candidate search) */
+    uint64_t writer_ms; /* writer time of its sweep batches, first op to commit, sync included */
+    uint64_t paced_ms;  /* time it slept to stay within duty_pct */
 } storage_gc_report_t;
 
 /* Runs one collection on the calling thread (it waits for the writer; never

@@ -358,6 +358,9 @@ int store_next_blob_id(storage_t *st, MDB_txn *txn, uint64_t *out);
 
 /* gc.c, for ops.c (writer thread): notes a digest referenced or linked while a collection runs */
 void store_gc_note(storage_t *st, const char *digest, size_t len);
+/* gc.c, for ops.c: deletes `digest`'s link in every repository (a point
+ * lookup per repository; MDB_ codes) */
+int store_links_delete(storage_t *st, MDB_txn *txn, const char *digest);
 
 /* offline.c: a data directory's environment opened without a storage_t
  * (backup.c, fsck.c): no writer, no file threads, no clean-up at open.

@@ -7,7 +7,7 @@
  * without it. Drives storage.h directly, as berthd's handlers do, on a store
  * with synced commits. Not a test.
  *
- *   gc_bench DIR [BLOBS [GARBAGE [SECONDS]]]     (100000 10000 5)
+ *   gc_bench DIR [BLOBS [GARBAGE [SECONDS [DUTY_PCT]]]]     (100000 10000 5 0)
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +31,36 @@ static size_t nrefs;
 static _Atomic bool run_load;
 static _Atomic uint64_t pushes, gets;
 static _Atomic uint64_t push_seq = 1u << 30;
+
+/* Latency samples (microseconds) of the current phase: every push, every 64th GET. */
+#define SAMPLES_MAX (1u << 20)
+static uint32_t *push_us, *get_us;
+static _Atomic size_t npush_us, nget_us;
+
+static void sample(uint32_t *arr, _Atomic size_t *n, double us)
+{
+    size_t i = atomic_fetch_add(n, 1);
+    if (i < SAMPLES_MAX)
+        arr[i] = us > 4e9 ? UINT32_MAX : (uint32_t)us;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p50 and p99 of the samples, in microseconds */
+static void percentiles(uint32_t *arr, _Atomic size_t *n, uint32_t *p50, uint32_t *p99)
+{
+    size_t k = atomic_load(n) < SAMPLES_MAX ? atomic_load(n) : SAMPLES_MAX;
+    *p50 = *p99 = 0;
+    if (!k)
+        return;
+    qsort(arr, k, sizeof(*arr), u32_cmp);
+    *p50 = arr[k / 2];
+    *p99 = arr[k * 99 / 100];
+}
 
 static double now_s(void)
 {
@@ -185,8 +215,10 @@ static void *pusher(void *arg)
         oci_digest_compute(OCI_ALG_SHA256, buf, sizeof(buf), &op.digest);
         op.data = buf;
         op.len = sizeof(buf);
+        double t0 = now_s();
         if (storage_execute(st, &op) != STORAGE_OK)
             die("push", &op);
+        sample(push_us, &npush_us, (now_s() - t0) * 1e6);
         atomic_fetch_add(&pushes, 1);
     }
     return NULL;
@@ -197,6 +229,8 @@ static void *getter(void *arg)
     unsigned seed = (unsigned)(uintptr_t)arg;
     while (atomic_load(&run_load)) {
         size_t m = (size_t)rand_r(&seed) % nrefs;
+        bool timed = (atomic_load(&gets) & 63) == 0;
+        double t0 = timed ? now_s() : 0;
         storage_err_t err;
         storage_reader_t *rd = storage_reader_begin(st, &err);
         storage_manifest_t out;
@@ -205,6 +239,8 @@ static void *getter(void *arg)
             exit(1);
         }
         storage_reader_end(rd);
+        if (timed)
+            sample(get_us, &nget_us, (now_s() - t0) * 1e6);
         atomic_fetch_add(&gets, 1);
     }
     return NULL;
@@ -212,6 +248,7 @@ static void *getter(void *arg)
 
 typedef struct {
     double push_rate, get_rate;
+    uint32_t push_p50, push_p99, get_p50, get_p99;
 } rates_t;
 
 static pthread_t load_th[PUSHERS + GETTERS];
@@ -221,6 +258,8 @@ static void load_start(void)
     atomic_store(&run_load, true);
     atomic_store(&pushes, 0);
     atomic_store(&gets, 0);
+    atomic_store(&npush_us, 0);
+    atomic_store(&nget_us, 0);
     for (unsigned i = 0; i < PUSHERS; i++)
         pthread_create(&load_th[i], NULL, pusher, NULL);
     for (unsigned i = 0; i < GETTERS; i++)
@@ -232,7 +271,10 @@ static rates_t load_stop(double seconds)
     atomic_store(&run_load, false);
     for (unsigned i = 0; i < PUSHERS + GETTERS; i++)
         pthread_join(load_th[i], NULL);
-    return (rates_t){(double)atomic_load(&pushes) / seconds, (double)atomic_load(&gets) / seconds};
+    rates_t r = {(double)atomic_load(&pushes) / seconds, (double)atomic_load(&gets) / seconds, 0, 0, 0, 0};
+    percentiles(push_us, &npush_us, &r.push_p50, &r.push_p99);
+    percentiles(get_us, &nget_us, &r.get_p50, &r.get_p99);
+    return r;
 }
 
 typedef struct {
@@ -255,12 +297,13 @@ static void *gc_main(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: gc_bench DIR [BLOBS [GARBAGE [SECONDS]]]\n");
+        fprintf(stderr, "usage: gc_bench DIR [BLOBS [GARBAGE [SECONDS [DUTY_PCT]]]]\n");
         return 2;
     }
     size_t nblobs = argc > 2 ? strtoul(argv[2], NULL, 10) : 100000;
     size_t garbage = argc > 3 ? strtoul(argv[3], NULL, 10) : 10000;
     double seconds = argc > 4 ? atof(argv[4]) : 5;
+    unsigned duty = argc > 5 ? (unsigned)strtoul(argv[5], NULL, 10) : 0; /* 0: storage's default */
     storage_err_t err;
     storage_options_t fast = {.no_sync = true};
     if (!(st = storage_open(argv[1], &fast, &err))) {
@@ -277,14 +320,24 @@ int main(int argc, char **argv)
     }
     printf("store: %zu blobs (%zu unreferenced), %zu manifests, populated in %.1f s\n", nblobs, garbage, nrefs, now_s() - t0);
 
-    /* undisturbed */
+    push_us = calloc(SAMPLES_MAX, sizeof(*push_us));
+    get_us = calloc(SAMPLES_MAX, sizeof(*get_us));
+    if (!push_us || !get_us) {
+        fprintf(stderr, "gc_bench: out of memory\n");
+        return 1;
+    }
+    /* touched now, so that the samples do not count as the collection's memory */
+    memset(push_us, 0xff, SAMPLES_MAX * sizeof(*push_us));
+    memset(get_us, 0xff, SAMPLES_MAX * sizeof(*get_us));
+    /* undisturbed, before (and again after: on a shared machine the load
+     * drifts, so the collection is compared with the mean of both) */
     load_start();
     usleep((useconds_t)(seconds * 1e6));
-    rates_t base = load_stop(seconds);
+    rates_t before = load_stop(seconds);
 
     /* with a collection running (grace 0: the garbage is older than its start) */
     long anon_before = rss_anon_kib();
-    gc_run_t g = {.opt = {.grace_seconds = 0}};
+    gc_run_t g = {.opt = {.grace_seconds = 0, .duty_pct = duty}};
     pthread_t gt;
     load_start();
     double g0 = now_s();
@@ -299,6 +352,10 @@ int main(int argc, char **argv)
     double gc_s = now_s() - g0;
     rates_t during = load_stop(gc_s);
     pthread_join(gt, NULL);
+    load_start();
+    usleep((useconds_t)(seconds * 1e6));
+    rates_t after = load_stop(seconds);
+    rates_t base = {(before.push_rate + after.push_rate) / 2, (before.get_rate + after.get_rate) / 2, 0, 0, 0, 0};
     if (g.status != STORAGE_OK) {
         fprintf(stderr, "gc_bench: collection: %s\n", g.err.msg);
         return 1;
@@ -307,13 +364,21 @@ int main(int argc, char **argv)
            (unsigned long long)g.rep.manifests, (unsigned long long)g.rep.blobs_scanned,
            (unsigned long long)(g.rep.blobs_lmdb + g.rep.blobs_file), (unsigned long long)(g.rep.bytes_lmdb + g.rep.bytes_file),
            (unsigned long long)g.rep.blobs_saved);
+    printf("collector: %llu ms CPU of its own, %llu ms on the writer, %llu ms paced (asleep)\n", (unsigned long long)g.rep.cpu_ms,
+           (unsigned long long)g.rep.writer_ms, (unsigned long long)g.rep.paced_ms);
     printf("RssAnon: %ld KiB before, %ld KiB peak during (+%ld KiB; %.1f bytes per blob)\n", anon_before, peak, peak - anon_before,
            (double)(peak - anon_before) * 1024 / (double)nblobs);
-    printf("%-26s %12s %12s %8s\n", "", "undisturbed", "during gc", "ratio");
-    printf("%-26s %12.0f %12.0f %7.0f%%\n", "push 4 KiB (synced) /s", base.push_rate, during.push_rate,
+    printf("%-26s %10s %10s %10s %8s\n", "", "before", "during gc", "after", "ratio");
+    printf("%-26s %10.0f %10.0f %10.0f %7.0f%%\n", "push 4 KiB (synced) /s", before.push_rate, during.push_rate, after.push_rate,
            100 * during.push_rate / base.push_rate);
-    printf("%-26s %12.0f %12.0f %7.0f%%\n", "manifest GET /s", base.get_rate, during.get_rate,
+    printf("%-26s %10.0f %10.0f %10.0f %7.0f%%\n", "manifest GET /s", before.get_rate, during.get_rate, after.get_rate,
            100 * during.get_rate / base.get_rate);
+    printf("%-26s %4u / %-5u %4u / %-5u %4u / %-5u\n", "push p50 / p99 (us)", before.push_p50, before.push_p99, during.push_p50,
+           during.push_p99, after.push_p50, after.push_p99);
+    printf("%-26s %4u / %-5u %4u / %-5u %4u / %-5u\n", "manifest GET p50 / p99 (us)", before.get_p50, before.get_p99,
+           during.get_p50, during.get_p99, after.get_p50, after.get_p99);
+    free(push_us);
+    free(get_us);
     storage_close(st);
     return 0;
 }

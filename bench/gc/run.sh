@@ -3,7 +3,8 @@
 # storage and oci libraries (default build/, RelWithDebInfo) and measures a
 # full online collection over 100,000 blobs of which 10,000 are garbage, then
 # 50,000 / 5,000 for the memory per blob. Needs ~2 GiB in WORKDIR (default
-# /work). Not a test.
+# /work). GC_DUTY=N runs the collections at duty_pct N (default: storage's,
+# 20; 100 is unpaced). Not a test. bench/gc/churn.sh is the 8 GiB churn.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -16,6 +17,6 @@ trap 'rm -rf "$WORK"' EXIT
 for scale in "100000 10000" "50000 5000"; do
     rm -rf "$WORK/data"
     # shellcheck disable=SC2086
-    nice "$WORK/gc_bench" "$WORK/data" $scale 5
+    nice "$WORK/gc_bench" "$WORK/data" $scale 5 "${GC_DUTY:-0}"
     du -sh "$WORK/data" | sed 's/^/# du after: /'
 done

@@ -15,7 +15,9 @@
  *       body, PUT ?digest=) over CONC keep-alive connections. rate = pushes/s.
  *   regload push ADDR REPO FILE
  *       one blob from FILE by the same flow (one PATCH carrying all of it);
- *       prints digest=. mbps = MB/s over POST..201 (digest computed before).
+ *       prints digest=. mbps = MB/s over POST..201 (digest computed before);
+ *       post_s, send_s (PATCH until its body is sent: the server receiving
+ *       it), store_s (from then to the PATCH's reply) and put_s.
  *   regload pull ADDR PATH CONC REPEAT SIZE [SHA256HEX]
  *       CONC connections each GET PATH REPEAT times; every body must be SIZE
  *       bytes (and hash to SHA256HEX if given: costs client CPU, use it for
@@ -309,6 +311,15 @@ static bool read_response(conn_t *c, resp_t *r, bool head, EVP_MD_CTX *md)
     return true;
 }
 
+/* When the last request's last byte went into the socket: for a big body,
+ * about when the server has taken it in (the loopback socket buffers hold a
+ * few MB), so the rest of the request's time is the server storing it. */
+static double g_sent_at;
+
+/* Phases of the last push_blob, seconds: POST; PATCH until its body was
+ * sent (the server receiving it) and from then to the reply (storing it); PUT. */
+static double g_post_s, g_send_s, g_store_s, g_put_s;
+
 /* One request with an optional body; reconnects once if a kept-alive
  * connection turned out to be closed before anything was read. */
 static bool request(conn_t *c, const char *method, const char *path, const char *extra_headers, const void *body, size_t body_len,
@@ -326,6 +337,7 @@ static bool request(conn_t *c, const char *method, const char *path, const char 
             return false;
         struct iovec iov[2] = {{hdr, (size_t)hl}, {(void *)body, body_len}};
         bool wrote = write_all(c->fd, iov, body_len ? 2 : 1);
+        g_sent_at = now();
         if (!wrote && attempt == 0 && body_len < (1 << 20)) {
             conn_close(c);
             continue;
@@ -378,8 +390,10 @@ static bool push_blob(conn_t *c, const char *repo, const void *data, size_t len,
     char path[2300];
     resp_t r;
     snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", repo);
+    double t0 = now();
     if (!request(c, "POST", path, NULL, NULL, 0, &r, NULL))
         return false;
+    double t1 = now();
     if (r.status != 202 || !r.location[0]) {
         fail("POST %s: status %d %s", path, r.status, r.body);
         return false;
@@ -388,6 +402,10 @@ static bool push_blob(conn_t *c, const char *repo, const void *data, size_t len,
     /* Like skopeo (containers/image): Content-Length, no Content-Range. */
     if (!request(c, "PATCH", path, "Content-Type: application/octet-stream\r\n", data, len, &r, NULL))
         return false;
+    double t2 = now();
+    g_post_s = t1 - t0;
+    g_send_s = g_sent_at - t1;
+    g_store_s = t2 - g_sent_at;
     if (r.status != 202 || !r.location[0]) {
         fail("PATCH %s: status %d %s", path, r.status, r.body);
         return false;
@@ -395,6 +413,7 @@ static bool push_blob(conn_t *c, const char *repo, const void *data, size_t len,
     location_path(r.location, digest, path, sizeof(path));
     if (!request(c, "PUT", path, NULL, NULL, 0, &r, NULL))
         return false;
+    g_put_s = now() - t2;
     if (r.status != 201) {
         fail("PUT %s: status %d %s", path, r.status, r.body);
         return false;
@@ -835,8 +854,10 @@ int main(int argc, char **argv)
         double c0 = cpu_now(), t0 = now();
         bool ok = push_blob(&c, argv[3], data, len, digest);
         double secs = now() - t0, cpu = cpu_now() - c0;
-        printf("ok=%d ops=%d bytes=%zu secs=%.6f rate=%.2f mbps=%.2f errors=%d digest=%s cpu_s=%.3f\n", ok, ok ? 1 : 0,
-               ok ? len : 0, secs, (ok ? 1 : 0) / secs, ok ? len / secs / 1e6 : 0, ok ? 0 : 1, digest, cpu);
+        printf("ok=%d ops=%d bytes=%zu secs=%.6f rate=%.2f mbps=%.2f errors=%d digest=%s cpu_s=%.3f post_s=%.4f send_s=%.4f "
+               "store_s=%.4f put_s=%.4f\n",
+               ok, ok ? 1 : 0, ok ? len : 0, secs, (ok ? 1 : 0) / secs, ok ? len / secs / 1e6 : 0, ok ? 0 : 1, digest, cpu,
+               g_post_s, g_send_s, g_store_s, g_put_s);
         return ok ? 0 : 1;
     }
     if (!strcmp(mode, "pull") && (argc == 7 || argc == 8)) {

@@ -67,11 +67,15 @@ def main():
     a = ap.parse_args()
 
     vals = collections.defaultdict(list)  # (metric, server) -> [(rep, value, ok, ccpu, scpu, wall)]
+    push_phases = collections.defaultdict(list)  # (push metric, server) -> [(server cpu s, post, send, store, put)]
     with open(a.results) as f:
         next(f)
         for line in f:
             m, s, rep, v, ccpu, scpu, wall, ok, _extra = (line.rstrip("\n").split("\t") + [""] * 9)[:9]
             vals[(m, s)].append((int(rep), float(v), ok == "1", float(ccpu), float(scpu), float(wall)))
+            phases = dict(kv.split("=", 1) for kv in _extra.split() if "=" in kv)
+            if m.startswith("push-") and "send_s" in phases and ok == "1":
+                push_phases[(m, s)].append((float(scpu), *(float(phases[k]) for k in ("post_s", "send_s", "store_s", "put_s"))))
 
     def med(m, s):
         xs = [v for _, v, ok, *_ in vals.get((m, s), []) if ok]
@@ -177,6 +181,20 @@ def main():
     print("shares the machine with the server: its CPU is taken from the server's budget.")
     print(table(["workload", "server", "wall s", "client CPU", "server CPU", "note"], rows, "llrrrl"))
     print()
+
+    # ---- pushes: where the time goes ----
+    rows = []
+    for m, label, *_ in METRICS:
+        for s in ("berth", "ref"):
+            v = push_phases.get((m, s))
+            if v:
+                rows.append([label, s] + [f"{statistics.median(x[i] for x in v):.3f}" for i in range(5)])
+    if rows:
+        print("Single pushes, medians in seconds: the server's CPU per push (all its threads, 10 ms ticks), and the")
+        print("client's view of each request: POST; PATCH until its body was sent (the server receiving it; h2o")
+        print("buffers the whole body before Berth sees any of it); from then to the PATCH's reply (storing it); PUT.")
+        print(table(["workload", "server", "server CPU", "POST", "PATCH send", "PATCH store", "PUT"], rows, "llrrrrr"))
+        print()
 
     # ---- raw ----
     print("Every repetition (in run order; ! = failed):")

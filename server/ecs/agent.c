@@ -15,11 +15,21 @@
  *   instance record at most once a minute, or when its layers change, by a
  *   records op that writes no cluster token, so heartbeats from 10,000
  *   agents never invalidate RunTask's cache;
+ * - each poll's "layers" (the blobs the agent's cache holds) are kept here
+ *   per instance, for the placement strategy binpack(image): as sorted
+ *   64-bit prefixes of the digests (8 bytes a blob; a poll reports at most
+ *   SCHED_ECS_MAX_LAYERS, so at most 32 KiB an instance), and at most
+ *   LAYERS_BUDGET prefixes in all: past it an instance's set is dropped,
+ *   which only costs locality (its holdings count as none);
  * - a sweeper thread marks lost the tasks of instances silent past
  *   --ecs-task-lost-timeout (a snapshot scan, and a write only when it
- *   found some).
+ *   found some);
+ * - BerthGetTaskCredentials mints a task role's session for the agent of
+ *   the instance that runs the task (scheduler/ says which role, and that
+ *   the caller is that instance's own agent).
  */
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +43,20 @@
 /* ECS's names are at most 255 characters; a key or an ARN fits in this */
 #define AGENT_NAME_MAX 255
 #define AGENT_KEY_MAX 640
+/* blob prefixes all instances' sets hold at most: 32 MiB, 1,000 instances of 4,096 blobs */
+#define LAYERS_BUDGET (4u << 20)
+
+/* a task role's session: ECS's agent refreshes its tasks' credentials well inside 6 hours; an hour bounds a leaked one */
+#define TASK_CREDENTIALS_SECONDS 3600
 
 static void poll_handle(aws_req_t *a);
+static void credentials_handle(aws_req_t *a);
 
 const aws_operation_t ecs_agent_operations[] = {
     {ECS_SERVICE, "SubmitTaskStateChange", "ecs", ecs_handle},
     {ECS_SERVICE, "SubmitContainerStateChange", "ecs", ecs_handle},
     {ECS_SERVICE, "BerthPollWork", "ecs", poll_handle},
+    {ECS_SERVICE, "BerthGetTaskCredentials", "ecs", credentials_handle},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -50,6 +67,9 @@ typedef struct agent_entry {
     int64_t last_seen, persisted_at;
     uint64_t layers_hash; /* of the layers last written */
     uint64_t gen;         /* bumped by every notification: a poll that saw an older one does not sleep */
+    uint64_t held_hash;   /* of the layers `held` was built from */
+    uint64_t *held;       /* sorted 64-bit prefixes of the blobs the agent holds (NULL: none known) */
+    size_t nheld;
     h2o_linklist_t waiters;
     char key[]; /* "cluster/id" */
 } agent_entry_t;
@@ -58,6 +78,7 @@ static struct {
     pthread_mutex_t lock;
     agent_entry_t **buckets;
     size_t nbuckets, n;
+    size_t nheld; /* prefixes held by all entries: LAYERS_BUDGET at most */
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static uint64_t hash_str(const char *s, uint64_t h)
@@ -67,15 +88,18 @@ static uint64_t hash_str(const char *s, uint64_t h)
     return h;
 }
 
-/* With reg.lock held. NULL when absent (and create is false) or out of memory. */
+/* With reg.lock held. NULL when absent (and create is false) or out of memory.
+ * The key "cluster/id" is hashed and compared in place, never formatted for a
+ * lookup: RunTask asks for every instance of the cluster each call. */
 static agent_entry_t *entry_get(const char *cluster, const char *id, bool create)
 {
-    char key[AGENT_KEY_MAX];
-    snprintf(key, sizeof(key), "%s/%s", cluster, id);
-    uint64_t h = hash_str(key, 14695981039346656037ull);
+    size_t cl = strlen(cluster);
+    if (cl + 1 + strlen(id) >= AGENT_KEY_MAX)
+        return NULL; /* no such names: ECS's are at most 255 characters */
+    uint64_t h = hash_str(id, hash_str("/", hash_str(cluster, 14695981039346656037ull)));
     if (reg.nbuckets) {
         for (agent_entry_t *e = reg.buckets[h & (reg.nbuckets - 1)]; e; e = e->next)
-            if (strcmp(e->key, key) == 0)
+            if (strncmp(e->key, cluster, cl) == 0 && e->key[cl] == '/' && strcmp(e->key + cl + 1, id) == 0)
                 return e;
     }
     if (!create)
@@ -96,6 +120,8 @@ static agent_entry_t *entry_get(const char *cluster, const char *id, bool create
         reg.buckets = b;
         reg.nbuckets = nb;
     }
+    char key[AGENT_KEY_MAX];
+    snprintf(key, sizeof(key), "%s/%s", cluster, id);
     agent_entry_t *e = calloc(1, sizeof(*e) + strlen(key) + 1);
     if (!e)
         return NULL;
@@ -118,12 +144,174 @@ static int64_t last_seen(void *ctx, const char *cluster, const char *id)
     return t;
 }
 
+/* ------------------------------------------------------ image locality */
+
+/* "sha256:<64 hex>" (as the poll's validation guarantees) into its first 64 bits */
+static bool digest_prefix(const char *d, uint64_t *out)
+{
+    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
+        return false;
+    uint64_t v = 0;
+    for (int i = 7; i < 7 + 16; i++) {
+        char c = d[i];
+        int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (x < 0)
+            return false;
+        v = v << 4 | (uint64_t)x;
+    }
+    *out = v;
+    return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* With reg.lock held: e's set becomes `layers` (a validated poll's), within the budget. */
+static void held_set(agent_entry_t *e, const json_t *layers, uint64_t hash)
+{
+    size_t n = json_array_size(layers);
+    reg.nheld -= e->nheld;
+    free(e->held);
+    e->held = NULL;
+    e->nheld = 0;
+    e->held_hash = hash;
+    if (n == 0 || reg.nheld + n > LAYERS_BUDGET || !(e->held = malloc(n * sizeof(*e->held))))
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(layers, i, v)
+    {
+        if (digest_prefix(json_string_value(v), &e->held[e->nheld]))
+            e->nheld++;
+    }
+    qsort(e->held, e->nheld, sizeof(*e->held), cmp_u64);
+    reg.nheld += e->nheld;
+}
+
+static bool layer_held(void *ctx, const char *cluster, const char *id, const char *digest)
+{
+    (void)ctx;
+    uint64_t want;
+    if (!digest_prefix(digest, &want))
+        return false;
+    pthread_mutex_lock(&reg.lock);
+    agent_entry_t *e = entry_get(cluster, id, false);
+    bool held = e && e->nheld && bsearch(&want, e->held, e->nheld, sizeof(want), cmp_u64);
+    pthread_mutex_unlock(&reg.lock);
+    return held;
+}
+
+/* "host:port/repo/name:tag", "repo:tag", "repo@sha256:..." into repo and
+ * reference; the host is dropped: a task's image is looked up in this
+ * registry, whatever name it is reached by. false: not a reference. */
+static bool image_split(const char *image, char *repo, size_t rlen, oci_reference_t *ref)
+{
+    const char *s = image, *slash = strchr(s, '/');
+    /* a registry host has a dot, a port or is localhost, and never an @ (that is a digest's) */
+    if (slash && !memchr(s, '@', (size_t)(slash - s)) &&
+        (memchr(s, '.', (size_t)(slash - s)) || memchr(s, ':', (size_t)(slash - s)) ||
+         ((size_t)(slash - s) == 9 && strncmp(s, "localhost", 9) == 0)))
+        s = slash + 1;
+    const char *at = strchr(s, '@'), *last_slash = strrchr(s, '/');
+    const char *colon = at ? NULL : strrchr(last_slash ? last_slash : s, ':');
+    size_t n = at ? (size_t)(at - s) : colon ? (size_t)(colon - s) : strlen(s);
+    const char *r = at ? at + 1 : colon ? colon + 1 : "latest";
+    if (n == 0 || n >= rlen || !oci_name_valid(s, n) || oci_reference_parse(r, strlen(r), ref, NULL) != OCI_OK)
+        return false;
+    memcpy(repo, s, n);
+    repo[n] = '\0';
+    return true;
+}
+
+/* The manifest body of repo at ref, parsed; NULL when absent or not JSON. */
+static json_t *manifest_json(storage_reader_t *rd, const char *repo, const oci_reference_t *ref)
+{
+    storage_manifest_t m;
+    if (storage_manifest_get(rd, repo, ref, &m, NULL) != STORAGE_OK)
+        return NULL;
+    return json_loadb(m.body, m.len, 0, NULL);
+}
+
+/* sched_ecs_env_t.image_layers: the image's config and layers from the store
+ * (an index: its linux/amd64 manifest, else its first, as the agent pulls). */
+static int image_layers(void *ctx, const char *image, json_t **layers)
+{
+    server_t *srv = ctx;
+    char repo[OCI_NAME_MAX + 1];
+    oci_reference_t ref;
+    *layers = NULL;
+    if (!image || !image_split(image, repo, sizeof(repo), &ref))
+        return 1;
+    /* a snapshot of its own: the writer's transaction (where RunTask runs)
+     * cannot read the manifests, and the store's readers are not bound to threads */
+    storage_reader_t *rd = storage_reader_begin(srv->storage, NULL);
+    if (!rd)
+        return SCHED_EIO;
+    json_t *m = manifest_json(rd, repo, &ref);
+    json_t *list = json_object_get(m, "manifests");
+    if (json_is_array(list)) {
+        json_t *pick = json_array_get(list, 0), *d;
+        size_t i;
+        json_array_foreach(list, i, d)
+        {
+            json_t *pl = json_object_get(d, "platform");
+            const char *os = json_string_value(json_object_get(pl, "os")),
+                       *arch = json_string_value(json_object_get(pl, "architecture"));
+            if (os && arch && strcmp(os, "linux") == 0 && strcmp(arch, "amd64") == 0) {
+                pick = d;
+                break;
+            }
+        }
+        const char *child = json_string_value(json_object_get(pick, "digest"));
+        oci_reference_t cref;
+        json_t *cm = child && oci_reference_parse(child, strlen(child), &cref, NULL) == OCI_OK && cref.is_digest
+                         ? manifest_json(rd, repo, &cref)
+                         : NULL;
+        json_decref(m);
+        m = cm;
+    }
+    storage_reader_end(rd);
+    if (!json_is_object(m)) {
+        json_decref(m);
+        return 1;
+    }
+    json_t *out = json_array();
+    int rc = out ? 0 : SCHED_ENOMEM;
+    json_t *config = json_object_get(m, "config"), *d;
+    size_t i;
+    if (!rc && json_is_string(json_object_get(config, "digest")) && json_is_integer(json_object_get(config, "size")) &&
+        json_array_append_new(
+            out, json_pack("{s:O,s:O}", "digest", json_object_get(config, "digest"), "size", json_object_get(config, "size"))))
+        rc = SCHED_ENOMEM;
+    json_array_foreach(json_object_get(m, "layers"), i, d)
+    {
+        if (rc || !json_is_string(json_object_get(d, "digest")) || !json_is_integer(json_object_get(d, "size")))
+            continue;
+        if (json_array_append_new(
+                out, json_pack("{s:O,s:O}", "digest", json_object_get(d, "digest"), "size", json_object_get(d, "size"))))
+            rc = SCHED_ENOMEM;
+    }
+    json_decref(m);
+    if (rc) {
+        json_decref(out);
+        return rc;
+    }
+    *layers = out;
+    return 0;
+}
+
 void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env)
 {
     env->agent_timeout = srv->ecs_agent_timeout > 0 ? srv->ecs_agent_timeout : SCHED_ECS_AGENT_TIMEOUT_DEFAULT;
     env->task_lost_timeout = srv->ecs_task_lost_timeout > 0 ? srv->ecs_task_lost_timeout : SCHED_ECS_TASK_LOST_TIMEOUT_DEFAULT;
     env->last_seen = last_seen;
     env->last_seen_ctx = NULL;
+    env->image_layers = image_layers;
+    env->layer_held = layer_held;
+    env->image_ctx = (server_t *)srv;
 }
 
 /* The wait a poll gets: at most 20 s, and well inside the agent timeout so that polls keep the agent connected. */
@@ -206,6 +394,7 @@ typedef struct poll {
     sched_ecs_env_t env;
     char cluster[AGENT_NAME_MAX + 1];
     char id[AGENT_KEY_MAX];
+    char caller[ECS_CALLER_KEY_MAX]; /* env.caller: only the instance's own agent polls for it */
     struct ecs_agent_loop *loop;
     agent_entry_t *entry;
     h2o_timeout_entry_t timer;
@@ -323,6 +512,8 @@ static void poll_handle(aws_req_t *a)
     p->loop = thread->ecs_agent;
     p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
     ecs_agent_env(a->srv, &p->env);
+    ecs_caller_key(&a->caller, p->caller);
+    p->env.caller = p->caller;
     sched_ecs_err_t err = {0};
     if (sched_ecs_prepare(a->op->name, a->body, &p->env, &p->r, &err) != 0) {
         send_ecs_error(a, &err);
@@ -358,6 +549,8 @@ static void poll_handle(aws_req_t *a)
                 e->layers_hash = lh;
         }
         gen = e->gen;
+        if (layers && lh != e->held_hash)
+            held_set(e, layers, lh);
     }
     pthread_mutex_unlock(&reg.lock);
     if (write)
@@ -389,6 +582,59 @@ static void poll_handle(aws_req_t *a)
     p->timer.cb = on_timeout;
     h2o_timeout_link(p->loop->loop, &p->loop->waits[wait], &p->timer);
     h2o_linklist_insert(&p->loop->parked, &p->parked);
+}
+
+/* ------------------------------------------------- task role credentials */
+
+/* BerthGetTaskCredentials: scheduler/ says which role the task has (and
+ * that the task is live, on the caller's own instance); the session is
+ * minted here from the same snapshot, on berthd's authority: the role's
+ * trust policy allowed ecs-tasks.amazonaws.com when the task definition was
+ * registered and the task started (server/ecs/ecs.c, check_roles). */
+static void credentials_handle(aws_req_t *a)
+{
+    char caller[ECS_CALLER_KEY_MAX];
+    sched_ecs_env_t env = {.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
+    ecs_agent_env(a->srv, &env);
+    ecs_caller_key(&a->caller, caller);
+    env.caller = caller;
+    sched_ecs_request_t *r = NULL;
+    sched_ecs_err_t err = {0};
+    json_t *target = NULL;
+    if (sched_ecs_prepare(a->op->name, a->body, &env, &r, &err) != 0) {
+        send_ecs_error(a, &err);
+        return;
+    }
+    for (size_t i = 0; i < sched_ecs_request_nresources(r); i++) {
+        if (!aws_allowed_arn(a, sched_ecs_request_action(r), sched_ecs_request_resource(r, i)))
+            goto done;
+    }
+    storage_records_t *rs = storage_reader_records(a->rd);
+    if (sched_ecs_execute(rs, r, &env, &target, &err) != 0) {
+        send_ecs_error(a, &err);
+        goto done;
+    }
+    const char *role = json_string_value(json_object_get(target, "roleArn"));
+    const char *session = json_string_value(json_object_get(target, "sessionName"));
+    auth_session_credentials_t creds;
+    auth_err_t aerr = {{0}};
+    auth_identity_status_t s = auth_role_session_mint(rs, &a->srv->keys, role ? role : "", session ? session : "",
+                                                      TASK_CREDENTIALS_SECONDS, server_auth_now(a->srv), &creds, NULL, &aerr);
+    if (s == AUTH_IDENTITY_NOT_FOUND || s == AUTH_IDENTITY_INVALID) {
+        aws_send_error(a, 400, "ClientException", "task role %s: %s", role ? role : "", aerr.msg);
+    } else if (s != AUTH_IDENTITY_OK) {
+        aws_send_error(a, 500, "ServerException", "task role %s: %s", role ? role : "", aerr.msg);
+    } else {
+        json_t *out =
+            json_pack("{s:O,s:O,s:{s:s,s:s,s:s,s:I}}", "taskArn", json_object_get(target, "taskArn"), "roleArn",
+                      json_object_get(target, "roleArn"), "credentials", "accessKeyId", creds.access_key_id, "secretAccessKey",
+                      creds.secret, "sessionToken", creds.token, "expiration", (json_int_t)creds.expires_at);
+        aws_send_result(a, out); /* NULL: out of memory, answered as such; its strings are wiped once sent */
+    }
+    OPENSSL_cleanse(&creds, sizeof(creds));
+done:
+    json_decref(target);
+    sched_ecs_request_free(r);
 }
 
 /* "arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID": wakes that instance's polls */
@@ -513,10 +759,24 @@ static storage_status_t mark_run(storage_records_t *rs, void *ctx, storage_err_t
     return STORAGE_OK;
 }
 
+/* when the sweeper started: berthd's start */
+static int64_t sweeper_started_at;
+
+/* A task is lost only after this process has itself heard nothing for the
+ * timeout: after a restart the in-memory heartbeats are gone and the stored
+ * one may be a minute old (PERSIST_EVERY_S), so an agent that had not yet
+ * reconnected would lose its tasks at once under a short timeout. */
+static int64_t last_seen_since_start(void *ctx, const char *cluster, const char *id)
+{
+    int64_t t = last_seen(ctx, cluster, id);
+    return t > sweeper_started_at ? t : sweeper_started_at;
+}
+
 static void sweep(server_t *srv)
 {
     sched_ecs_env_t env = {.region = srv->region, .account = srv->keys.account_id, .now = (int64_t)time(NULL)};
     ecs_agent_env(srv, &env);
+    env.last_seen = last_seen_since_start;
     storage_err_t serr;
     storage_reader_t *rd = storage_reader_begin(srv->storage, &serr);
     if (!rd)
@@ -566,6 +826,7 @@ static void *sweeper_main(void *arg)
 int ecs_agent_sweeper_start(server_t *srv)
 {
     sweeper.stop = false;
+    sweeper_started_at = (int64_t)time(NULL);
     if (pthread_create(&sweeper.tid, NULL, sweeper_main, srv) != 0)
         return -1;
     sweeper.running = true;

@@ -24,7 +24,16 @@ typedef struct {
     json_t *out;
     int rc;
     sched_ecs_err_t err;
+    char caller[ECS_CALLER_KEY_MAX]; /* env.caller */
 } ecs_pending_t;
+
+/* Wakes the agents of the instances a service step touched (env->touched), once committed. */
+static void notify_touched(const json_t *touched)
+{
+    size_t i;
+    json_t *arn;
+    json_array_foreach(touched, i, arn) ecs_agent_notify_instance(json_string_value(arn));
+}
 
 /* RunTask's cache of a cluster's placement state (sched_ecs_cache_t). Only
  * the store's writer uses it, inside records closures; the lock is for a
@@ -44,6 +53,54 @@ static bool timer_running, timer_stopping;
 static pthread_t timer_thread;
 static long timer_ms = SERVICE_TICK_MS_DEFAULT;
 
+void ecs_caller_key(const server_caller_t *who, char out[ECS_CALLER_KEY_MAX])
+{
+    snprintf(out, ECS_CALLER_KEY_MAX, "%s#%s", who->principal.arn, who->principal.id);
+}
+
+/* env.check_roles: the caller passes a task definition's roles to ECS's
+ * tasks, so it needs iam:PassRole on each (iam:PassedToService
+ * ecs-tasks.amazonaws.com), and each role's trust policy must let
+ * ecs-tasks.amazonaws.com assume it, as in AWS. Runs in the writer's
+ * transaction, on the same records as the change. */
+static int check_roles(void *ctx, storage_records_t *rs, const char *task_role, const char *exec_role, sched_ecs_err_t *err)
+{
+    const server_caller_t *who = ctx;
+    const char *const roles[2] = {task_role, exec_role}, *const fields[2] = {"taskRoleArn", "executionRoleArn"};
+    for (size_t i = 0; i < 2; i++) {
+        if (!roles[i])
+            continue;
+        bool allowed = false;
+        auth_err_t aerr = {{0}};
+        if (auth_pass_role_allowed(rs, &who->principal, roles[i], ECS_TASKS_PRINCIPAL, &allowed, NULL, &aerr) != AUTH_IDENTITY_OK) {
+            snprintf(err->msg, sizeof(err->msg), "cannot read the caller's policies: %.400s", aerr.msg);
+            err->type = "ServerException", err->http_status = 500;
+            return SCHED_EIO;
+        }
+        if (!allowed) {
+            snprintf(err->msg, sizeof(err->msg), "User: %.200s is not authorized to perform: iam:PassRole on resource: %.200s (%s)",
+                     server_caller_arn(who), roles[i], fields[i]);
+            err->type = "AccessDeniedException", err->http_status = 400;
+            return SCHED_EINVAL;
+        }
+        auth_identity_status_t s = auth_role_trusts_service(rs, roles[i], ECS_TASKS_PRINCIPAL, &allowed, &aerr);
+        if (s != AUTH_IDENTITY_OK && s != AUTH_IDENTITY_NOT_FOUND) {
+            snprintf(err->msg, sizeof(err->msg), "cannot read the role %.300s: %.180s", roles[i], aerr.msg);
+            err->type = "ServerException", err->http_status = 500;
+            return SCHED_EIO;
+        }
+        if (s == AUTH_IDENTITY_NOT_FOUND || !allowed) {
+            snprintf(err->msg, sizeof(err->msg), "%s: Role is not valid: %.300s %s", fields[i], roles[i],
+                     s == AUTH_IDENTITY_NOT_FOUND ? "is not a role of this account"
+                                                  : "does not trust " ECS_TASKS_PRINCIPAL
+                                                    " (its trust policy must allow that service principal sts:AssumeRole)");
+            err->type = "ClientException", err->http_status = 400;
+            return SCHED_EINVAL;
+        }
+    }
+    return 0;
+}
+
 static void send_ecs_error(aws_req_t *a, const sched_ecs_err_t *err)
 {
     aws_send_error(a, err->http_status ? err->http_status : 500, err->type ? err->type : "ServerException", "%s", err->msg);
@@ -54,6 +111,7 @@ static void pending_free(void *user)
     ecs_pending_t *p = user;
     sched_ecs_request_free(p->r);
     json_decref(p->out);
+    json_decref(p->env.touched);
     free(p);
 }
 
@@ -66,6 +124,7 @@ static storage_status_t run(storage_records_t *rs, void *ctx, storage_err_t *ser
     json_decref(p->out);
     p->out = NULL;
     memset(&p->err, 0, sizeof(p->err));
+    json_array_clear(p->env.touched);
     pthread_mutex_lock(&cache_lock);
     if (cache && cache_store != p->a.srv->storage) {
         /* another store's writer: its tokens would never match ours, start afresh */
@@ -91,7 +150,8 @@ static void complete(server_op_t *sop, h2o_req_t *req)
     if (sop->op.status == STORAGE_OK) {
         json_t *out = p->out;
         p->out = NULL;
-        ecs_agent_notify_reply(out); /* tasks placed or stopped: their agents' polls answer now */
+        ecs_agent_notify_reply(out);    /* tasks placed or stopped: their agents' polls answer now */
+        notify_touched(p->env.touched); /* and those the service step placed or stopped */
         aws_send_result(&p->a, out);
     } else if (p->rc) {
         send_ecs_error(&p->a, &p->err);
@@ -109,10 +169,15 @@ void ecs_handle(aws_req_t *a)
     }
     p->env = (sched_ecs_env_t){.region = a->srv->region, .account = a->srv->keys.account_id, .now = (int64_t)time(NULL)};
     ecs_agent_env(a->srv, &p->env);
+    if (!(p->env.touched = json_array())) {
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        free(p);
+        return;
+    }
     /* new ids come from the seed: 64 random bits per request */
     if (RAND_bytes((unsigned char *)&p->env.seed, sizeof(p->env.seed)) != 1) {
         aws_send_error(a, 500, "ServerException", "no randomness for new ids");
-        free(p);
+        pending_free(p); /* frees env.touched too */
         return;
     }
     if (sched_ecs_prepare(a->op->name, a->body, &p->env, &p->r, &p->err) != 0) {
@@ -120,6 +185,8 @@ void ecs_handle(aws_req_t *a)
         pending_free(p);
         return;
     }
+    ecs_caller_key(&a->caller, p->caller);
+    p->env.caller = p->caller;
     const char *action = sched_ecs_request_action(p->r);
     for (size_t i = 0; i < sched_ecs_request_nresources(p->r); i++) {
         if (!aws_allowed_arn(a, action, sched_ecs_request_resource(p->r, i))) {
@@ -147,6 +214,8 @@ void ecs_handle(aws_req_t *a)
     p->a = *a;
     p->a.rd = NULL;
     p->a.body = NULL;
+    p->env.check_roles = check_roles;
+    p->env.check_roles_ctx = &p->a.caller; /* lives as long as p */
     sop->user = p;
     sop->free_user = pending_free;
     sop->op.records_fn = run;
@@ -167,6 +236,7 @@ static storage_status_t tick_run(storage_records_t *rs, void *ctx, storage_err_t
 {
     tick_t *t = ctx;
     memset(&t->err, 0, sizeof(t->err));
+    json_array_clear(t->env.touched);
     pthread_mutex_lock(&cache_lock);
     if (cache && cache_store != t->srv->storage) {
         sched_ecs_cache_free(cache);
@@ -184,9 +254,73 @@ static storage_status_t tick_run(storage_records_t *rs, void *ctx, storage_err_t
     return t->rc == SCHED_ENOMEM ? STORAGE_NOMEM : t->rc == SCHED_EINVAL ? STORAGE_INVALID : STORAGE_IO;
 }
 
+/* ------------------------------------------- STOPPED tasks' retention */
+
+/* batches one expiry pass deletes at most: the rest wait for the next pass */
+#define EXPIRE_MAX_BATCHES 8
+
+typedef struct {
+    const json_t *found;
+    int64_t now, retention;
+    size_t deleted;
+    sched_ecs_err_t err;
+} expire_t;
+
+static storage_status_t expire_run(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    expire_t *e = ctx;
+    memset(&e->err, 0, sizeof(e->err));
+    int rc = sched_ecs_delete_expired(rs, e->now, e->retention, e->found, &e->deleted, &e->err);
+    if (rc == 0)
+        return STORAGE_OK;
+    snprintf(serr->msg, sizeof(serr->msg), "%.200s", e->err.msg);
+    return rc == SCHED_ENOMEM ? STORAGE_NOMEM : STORAGE_IO;
+}
+
+/* Deletes the STOPPED tasks past --ecs-stopped-task-retention: each batch
+ * found on a snapshot, then deleted in its own short write transaction. */
+static void expire_stopped(server_t *srv)
+{
+    int64_t retention = srv->ecs_stopped_retention > 0 ? srv->ecs_stopped_retention : SCHED_ECS_STOPPED_RETENTION_DEFAULT;
+    int64_t now = (int64_t)time(NULL);
+    for (int b = 0; b < EXPIRE_MAX_BATCHES; b++) {
+        storage_err_t serr;
+        storage_reader_t *rd = storage_reader_begin(srv->storage, &serr);
+        if (!rd)
+            return;
+        json_t *found = NULL;
+        sched_ecs_err_t err;
+        int rc = sched_ecs_find_expired(storage_reader_records(rd), now, retention, SCHED_ECS_EXPIRE_BATCH, &found, &err);
+        storage_reader_end(rd);
+        if (rc) {
+            fprintf(stderr, "berthd: looking for expired STOPPED tasks: %s\n", err.msg);
+            return;
+        }
+        size_t n = json_array_size(found);
+        if (n > 0) {
+            expire_t e = {.found = found, .now = now, .retention = retention};
+            storage_op_t op;
+            storage_op_init(&op, STORAGE_OP_RECORDS);
+            op.records_fn = expire_run;
+            op.records_ctx = &e;
+            if (storage_execute(srv->storage, &op) != STORAGE_OK) {
+                fprintf(stderr, "berthd: deleting expired STOPPED tasks: %s\n", op.err.msg);
+                n = 0;
+            }
+        }
+        json_decref(found);
+        if (n < SCHED_ECS_EXPIRE_BATCH)
+            return;
+    }
+}
+
 static void *timer_main(void *arg)
 {
     server_t *srv = arg;
+    int64_t retention = srv->ecs_stopped_retention > 0 ? srv->ecs_stopped_retention : SCHED_ECS_STOPPED_RETENTION_DEFAULT;
+    /* a task is deleted at most a tenth of the retention late (and a minute): the
+     * snapshot scan of every task record is not worth making every tick */
+    int64_t expire_every = retention / 10 < 1 ? 1 : retention / 10 > 60 ? 60 : retention / 10, expired_at = 0;
     pthread_mutex_lock(&timer_lock);
     while (!timer_stopping) {
         struct timespec until;
@@ -207,13 +341,22 @@ static void *timer_main(void *arg)
                             .account = srv->keys.account_id,
                             .now = (int64_t)time(NULL),
                             .agent_timeout = SCHED_ECS_AGENT_TIMEOUT_DEFAULT}};
-        if (RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
+        ecs_agent_env(srv, &t.env); /* agentConnected as the operations see it */
+        t.env.touched = json_array();
+        if (t.env.touched && RAND_bytes((unsigned char *)&t.env.seed, sizeof(t.env.seed)) == 1) {
             storage_op_t op;
             storage_op_init(&op, STORAGE_OP_RECORDS);
             op.records_fn = tick_run;
             op.records_ctx = &t;
             if (storage_execute(srv->storage, &op) != STORAGE_OK)
                 fprintf(stderr, "berthd: service scheduler step failed: %s\n", op.err.msg);
+            else
+                notify_touched(t.env.touched); /* the tasks it placed reach their agents now, not at their next poll */
+        }
+        json_decref(t.env.touched);
+        if (t.env.now - expired_at >= expire_every) {
+            expired_at = t.env.now;
+            expire_stopped(srv);
         }
         pthread_mutex_lock(&timer_lock);
     }

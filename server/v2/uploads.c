@@ -4,16 +4,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "server/server_internal.h"
-
-/* A PATCH body bigger than this is stored as consecutive appends of this
- * size, each handing back the pages of what it stored (release_stored) before
- * the next one starts. Each slice ends in one durable commit and a trip
- * through the event loop: at 32 MiB that costs well under 1% of a big push. */
-#define PATCH_SLICE_BYTES ((size_t)32 << 20)
 
 void v2_format_range(char *buf, size_t cap, uint64_t offset)
 {
@@ -53,6 +45,19 @@ static bool query_digest(v2_req_t *r, oci_digest_t *d, bool *present)
         v2_send_error(r->req, ERR_DIGEST_INVALID, n < 0 ? "the digest parameter is malformed" : err.msg);
         return false;
     }
+    return true;
+}
+
+/* The request body as the op's data. Nothing reads a blob body again once
+ * the op has it, whatever the op's outcome (a failed PATCH is resent whole
+ * by the client), so the store may free the pages of h2o's spool file as it
+ * stores them (STORAGE_OP_DATA_SPENT): a big push then holds one copy of the
+ * body in memory, not two. */
+static bool take_blob_body(server_op_t *sop)
+{
+    if (!server_op_take_body(sop))
+        return false;
+    sop->op.flags |= STORAGE_OP_DATA_SPENT;
     return true;
 }
 
@@ -121,7 +126,7 @@ int v2_upload_start(v2_req_t *r)
         return 0;
     if (has_digest) {
         server_op_t *sop = server_op_new(r, STORAGE_OP_BLOB_PUT, blob_created);
-        if (!sop || !server_op_take_body(sop)) {
+        if (!sop || !take_blob_body(sop)) {
             if (sop)
                 server_op_free(sop);
             v2_send_error(req, ERR_UNKNOWN, "out of memory");
@@ -140,49 +145,8 @@ int v2_upload_start(v2_req_t *r)
     return 0;
 }
 
-/* h2o spools an HTTP/1 body past its threshold into a shared mapping of an
- * unlinked file under <data>/tmp and never reads the body again once the
- * handler has it (see server_op_take_body). The bytes a slice has stored are
- * committed and synced, so nobody needs them any more: punching them out of
- * the spool file frees their page cache at once, so a 256 MiB push peaks at
- * ~140 MB VmHWM instead of ~280 MB, and the store's own writes of the next
- * slices can reuse those pages instead of fresh memory (on these VMs writing
- * 256 MiB into fresh page cache took 0.74 s, into just-freed pages 0.2 s).
- * Memory that is not a shared file mapping (a heap body, HTTP/2's copy)
- * refuses MADV_REMOVE with EINVAL: harmless, nothing happens. */
-static void release_stored(h2o_req_t *req, const void *data, size_t len)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    if (req->version >= 0x200 || page <= 0)
-        return;
-    uintptr_t mask = (uintptr_t)page - 1, start = ((uintptr_t)data + mask) & ~mask, end = ((uintptr_t)data + len) & ~mask;
-    if (end > start)
-        (void)madvise((void *)start, end - start, MADV_REMOVE);
-}
-
-/* After a slice is stored: queues the next one, at the offset where this one
- * ended (so that a concurrent change to the upload is a 416, as within one
- * append). False when the body is all stored or the slice failed. */
-static bool patch_next_slice(server_op_t *sop, h2o_req_t *req)
-{
-    const char *body = sop->owned ? sop->owned : req->entity.base;
-    size_t stored = (size_t)((const char *)sop->op.data - body) + sop->op.len;
-    if (sop->op.status != STORAGE_OK || stored >= req->entity.len)
-        return false;
-    release_stored(req, sop->op.data, sop->op.len);
-    size_t left = req->entity.len - stored;
-    sop->op.data = body + stored;
-    sop->op.len = left < PATCH_SLICE_BYTES ? left : PATCH_SLICE_BYTES;
-    sop->op.offset = sop->op.result_offset;
-    sop->retry = 1; /* same op, same request: on_loop_done keeps it */
-    server_op_submit(sop);
-    return true;
-}
-
 static void patched(server_op_t *sop, h2o_req_t *req)
 {
-    if (patch_next_slice(sop, req))
-        return;
     if (sop->op.status == STORAGE_RANGE) {
         v2_add_upload_headers(req, sop->r.name, sop->op.upload_id, sop->op.result_offset);
         v2_send_error(req, ERR_RANGE_INVALID, sop->op.err.msg);
@@ -271,13 +235,11 @@ int v2_upload_patch(v2_req_t *r)
     server_op_t *sop = upload_op(r, STORAGE_OP_UPLOAD_APPEND, patched);
     if (!sop)
         return 0;
-    if (!server_op_take_body(sop)) {
+    if (!take_blob_body(sop)) {
         server_op_free(sop);
         v2_send_error(req, ERR_UNKNOWN, "out of memory");
         return 0;
     }
-    if (sop->op.len > PATCH_SLICE_BYTES)
-        sop->op.len = PATCH_SLICE_BYTES; /* the rest follows in patched() */
     sop->op.offset = first;
     server_op_submit(sop);
     return 0;
@@ -296,7 +258,7 @@ int v2_upload_put(v2_req_t *r)
     server_op_t *sop = upload_op(r, STORAGE_OP_UPLOAD_COMMIT, blob_created);
     if (!sop)
         return 0;
-    if (!server_op_take_body(sop)) {
+    if (!take_blob_body(sop)) {
         server_op_free(sop);
         v2_send_error(r->req, ERR_UNKNOWN, "out of memory");
         return 0;

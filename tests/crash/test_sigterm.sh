@@ -51,7 +51,8 @@ for delay in 0.05 0.2 0.4 0.8; do
 done
 
 rm -rf "$data"
-start "$data"
+# the held connections are requests in flight: --shutdown-timeout bounds the wait for them
+start "$data" --shutdown-timeout 1
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$blob" "$base/v2/term/big/blobs/uploads/?digest=$d")
 [[ $code == 201 ]] || fail "push → $code"
 curl -s --limit-rate 1M -o /dev/null "$base/v2/term/big/blobs/$d" &

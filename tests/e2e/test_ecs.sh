@@ -158,13 +158,13 @@ t_task_definitions() {
         "portMappings":[{"containerPort":80,"hostPort":0,"protocol":"tcp"}],"environment":[{"name":"MODE","value":"prod"}],
         "command":["serve","--port","80"],"entryPoint":["/bin/web"],"essential":true,
         "logConfiguration":{"logDriver":"json-file","options":{"max-size":"10m"}}}]'
+    # task roles (iam:PassRole, trust policies, host mode) are test_ecs_task_roles.sh's
     run "${ECS[@]}" register-task-definition --family e2e-web --container-definitions "$defs" \
-        --task-role-arn "arn:aws:iam::$ACCOUNT:role/web" --execution-role-arn "arn:aws:iam::$ACCOUNT:role/exec" \
         --network-mode bridge --requires-compatibilities EC2 \
         --placement-constraints '[{"type":"memberOf","expression":"attribute:ecs.availability-zone in [az-1, az-2]"}]'
     expect_success
-    expect_out_jq '.taskDefinition | [.taskDefinitionArn, .revision, .status, .taskRoleArn, .networkMode]' \
-        "[\"$ARN:task-definition/e2e-web:1\",1,\"ACTIVE\",\"arn:aws:iam::$ACCOUNT:role/web\",\"bridge\"]"
+    expect_out_jq '.taskDefinition | [.taskDefinitionArn, .revision, .status, .networkMode]' \
+        "[\"$ARN:task-definition/e2e-web:1\",1,\"ACTIVE\",\"bridge\"]"
     expect_out_jq '.taskDefinition.containerDefinitions[0] | [.memoryReservation, .command, .entryPoint, .environment, .logConfiguration.options]' \
         '[256,["serve","--port","80"],["/bin/web"],[{"name":"MODE","value":"prod"}],{"max-size":"10m"}]'
     run "${ECS[@]}" register-task-definition --family e2e-web --container-definitions "$defs"

@@ -8,7 +8,10 @@
 # killed with SIGKILL is disconnected, then its tasks are lost; a restarted
 # agent re-attaches to its instance; after a berthd restart the agents
 # reconnect and keep their tasks; an agent whose identity may not pull gets
-# CannotPullContainerError. Short timeouts through berthd's flags.
+# CannotPullContainerError; binpack(image) places tasks on the agent whose
+# cache holds the image; a task a service step places wakes its agent's
+# parked poll at once; a STOPPED task is deleted after
+# --ecs-stopped-task-retention. Short timeouts through berthd's flags.
 #
 #   E2E_TARGET=berth BERTHD=build/server/berthd BERTH_CLI=build/cli/berth tests/e2e/test_ecs_agent.sh
 # shellcheck source=lib.sh
@@ -199,6 +202,29 @@ t_cannot_pull() {
 }
 run_case "an agent whose identity may not pull: the task STOPPED with CannotPullContainerError, nothing cached" t_cannot_pull
 
+# ================================================================ image locality
+
+"${ECS[@]}" create-cluster --cluster-name local >/dev/null
+mkdir -p "$E2E_TMP/agent.10"
+cp -r "$E2E_TMP/agent.3/cache" "$E2E_TMP/agent.10/cache" # agent 10 holds the image already, agent 9 nothing
+start_agent 9 instance local
+start_agent 10 instance local
+t_image_locality() {
+    run "${WAIT[@]}" local 15 'len(instances) == 2 and all(i["agentConnected"] for i in instances)'
+    expect_success
+    run "${ECS[@]}" run-task --cluster local --task-definition app --count 3 --placement-strategy type=binpack,field=image
+    expect_success
+    expect_out_jq "[.tasks[].containerInstanceArn] | unique" "[\"$(instance_of 10)\"]"
+    run "${WAIT[@]}" local 15 'len(tasks) == 3 and all(t["lastStatus"] == "RUNNING" for t in tasks)'
+    expect_success
+    grep -q "pulled $IMAGE (0 bytes fetched, the rest from the cache)" "$E2E_TMP/agent.10.log" ||
+        fail "agent 10 fetched the image again: $(grep pulled "$E2E_TMP/agent.10.log")"
+    [[ -z $(ls "$E2E_TMP/agent.9/cache/blobs/sha256" 2>/dev/null) ]] || fail "agent 9 pulled the image"
+}
+run_case "binpack(image): RunTask places every task on the agent whose cache already holds the image's layers; nothing is fetched" t_image_locality
+stop_agent 9
+stop_agent 10
+
 # ================================================================ instance role
 
 # the agent's own key may only assume the role; the role may run an agent and pull
@@ -244,8 +270,8 @@ run_case "the instance role's session expires (berthd's clock moved on): the age
 
 # ================================================================ the long poll
 
-# berthd's default agent timeout (300 s): a poll with nothing to do waits 20 s
-restart_registry
+# berthd's default agent timeout (300 s): a poll with nothing to do waits 20 s; STOPPED tasks are kept 2 s
+restart_registry --ecs-stopped-task-retention 2
 SIGNED=("$E2E_DIR/aws_signed.py" "$BASE" "$CREDS" ecs)
 POLL_TARGET=X-Amz-Target:AmazonEC2ContainerServiceV20141113.BerthPollWork
 "${ECS[@]}" create-cluster --cluster-name wake >/dev/null
@@ -280,5 +306,46 @@ t_poll_is_woken() {
     expect_out_jq '.status' 400
 }
 run_case "a parked poll (20 s) is woken by StartTask on its instance and carries the task; bad polls are refused" t_poll_is_woken
+
+t_service_step_wakes_poll() {
+    local start end pid body
+    body="{\"cluster\":\"wake\",\"containerInstance\":\"$WAKE_CI\",\"knownTasks\":$(jq -c '[.body.tasks[].taskArn]' "$E2E_TMP/poll.out")}"
+    start=$(date +%s)
+    "${SIGNED[@]}" "$body" "$POLL_TARGET" Content-Type:application/x-amz-json-1.1 >"$E2E_TMP/svcpoll.out" &
+    pid=$!
+    sleep 1
+    kill -0 $pid 2>/dev/null || fail "the poll answered at once with no work: $(cat "$E2E_TMP/svcpoll.out")"
+    run "${ECS[@]}" create-service --cluster wake --service-name woken --task-definition app --desired-count 1
+    expect_success
+    wait $pid
+    end=$(date +%s)
+    # the service's task is placed inside CreateService: its instance's poll is woken then, not at its 20 s timeout
+    ((end - start < 8)) || fail "the poll answered after $((end - start)) s: the service step did not wake it"
+    jq -e '.status == 200 and (.body.tasks | length) == 1' "$E2E_TMP/svcpoll.out" >/dev/null ||
+        fail "the woken poll did not carry the service's task: $(cat "$E2E_TMP/svcpoll.out")"
+}
+run_case "a task the service scheduler places (CreateService's step) wakes its instance's parked poll at once" t_service_step_wakes_poll
+
+DESCRIBE_TARGET=X-Amz-Target:AmazonEC2ContainerServiceV20141113.DescribeTasks
+t_stopped_task_expires() {
+    local task body i
+    task=$(jq -r '.body.tasks[0].taskArn' "$E2E_TMP/poll.out")
+    run "${ECS[@]}" stop-task --cluster wake --task "$task"
+    expect_success
+    expect_out_jq '.task.lastStatus' '"STOPPED"'
+    body="{\"cluster\":\"wake\",\"tasks\":[\"$task\"]}"
+    for ((i = 0; i < 40; i++)); do
+        run "${SIGNED[@]}" "$body" "$DESCRIBE_TARGET" Content-Type:application/x-amz-json-1.1
+        jq -e '.body.failures[0].reason == "MISSING"' "$E2E_TMP/cmd.out" >/dev/null && break
+        jq -e '.body.tasks[0].lastStatus == "STOPPED"' "$E2E_TMP/cmd.out" >/dev/null ||
+            fail "the stopped task was neither shown STOPPED nor gone: $(cat "$E2E_TMP/cmd.out")"
+        sleep 0.5
+    done
+    expect_out_jq '[.status, (.body.tasks | length), .body.failures[0].reason]' '[200,0,"MISSING"]'
+    # the service's task is live: kept
+    run "${ECS[@]}" list-tasks --cluster wake
+    expect_out_jq '.taskArns | length' 1
+}
+run_case "--ecs-stopped-task-retention 2: a STOPPED task is shown, then deleted (DescribeTasks: MISSING); live tasks stay" t_stopped_task_expires
 
 finish

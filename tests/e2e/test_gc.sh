@@ -188,11 +188,49 @@ t_interval_collects_on_its_own() {
         fail "berthd's log has no scheduled collection: $(grep -i garbage "$REGISTRY_LOG" | tail -3)"
 }
 
+# The issue's race, through HTTP: 16 clients push images sharing layers (some
+# stored as files) and delete every other one while `berth gc --grace 0` runs
+# back to back; every kept manifest that got a 201 stays pullable with every
+# blob's digest verified, during the collections and after one more. Bounded
+# by BERTH_GC_RACE_ROUNDS (20) rounds or BERTH_GC_RACE_SECONDS (120).
+t_race_with_collections_back_to_back() {
+    local pw stop=$E2E_TMP/race.stop loop_pid runs collected
+    pw=$(password)
+    rm -f "$stop" "$E2E_TMP/race.gc" "$E2E_TMP/race.gcfail"
+    (
+        while [[ ! -e $stop ]]; do
+            "${BERTH[@]}" gc --grace 0 >>"$E2E_TMP/race.gc" 2>>"$E2E_TMP/race.gcfail" || echo "exit $?" >>"$E2E_TMP/race.gcfail"
+        done
+    ) &
+    loop_pid=$!
+    run /usr/bin/python3 "$E2E_DIR/gc_race.py" "$BASE" "$pw" "${BERTH_GC_RACE_ROUNDS:-20}" "${BERTH_GC_RACE_SECONDS:-120}" \
+        "$E2E_TMP/race.kept"
+    touch "$stop"
+    wait "$loop_pid"
+    expect_success
+    expect_out_jq '.failures' '[]'
+    expect_out_jq '.statuses | keys - ["201", "202", "400"]' '[]'
+    expect_out_jq '.kept > 0 and .deleted > 0' true
+    [[ ! -s $E2E_TMP/race.gcfail ]] || fail "a collection failed: $(head -3 "$E2E_TMP/race.gcfail")"
+    runs=$(jq -s length "$E2E_TMP/race.gc")
+    collected=$(jq -s 'map(.blobsCollected) | add' "$E2E_TMP/race.gc")
+    ((runs >= 2)) || fail "only $runs collections ran during the pushes"
+    ((collected > 0)) || fail "the collections during the pushes collected nothing"
+    echo "race: $(cmd_out), $runs collections, $collected blobs collected" >&2
+    # and after one more collection, once the pushes have stopped
+    run "${BERTH[@]}" gc --grace 0
+    expect_success
+    run /usr/bin/python3 "$E2E_DIR/gc_race.py" verify "$BASE" "$pw" "$E2E_TMP/race.kept"
+    expect_success
+    expect_out_jq '.failures' '[]'
+}
+
 run_case "berth gc --dry-run reports a stray blob and keeps it; berth gc keeps it within the grace period, then --grace 0 collects it and the image stays pullable" t_dry_run_then_collect
 run_case "a deleted image's blobs stay while another repository's manifest uses them, and go once none does" t_deleted_image_is_collected
 run_case "an upload untouched past the grace period is aborted by berth gc (a dry run only counts it): its status is then BLOB_UPLOAD_UNKNOWN" t_abandoned_upload_is_aborted
 run_case "berth gc as a user allowed ecr:* is AccessDenied: berth:RunGarbageCollection is for administrators" t_only_administrators
 run_case "RunGarbageCollection with wrongly typed, negative or unknown parameters is InvalidParameterException" t_bad_parameters
+run_case "16 clients push images sharing layers and delete others while collections run back to back: every kept manifest stays pullable with every blob verified, no 5xx" t_race_with_collections_back_to_back
 restart_registry --gc-interval 1 --gc-grace 0
 run_case "berthd --gc-interval 1 --gc-grace 0 collects a stray blob on its own" t_interval_collects_on_its_own
 finish

@@ -32,8 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(r != NULL);
         FUZZ_CHECK(sched_ecs_known_op(op));
         char action[80];
-        /* Berth's agent poll is authorized as ECS's agent's own, ecs:Poll */
-        snprintf(action, sizeof(action), "ecs:%s", strcmp(op, "BerthPollWork") == 0 ? "Poll" : op);
+        /* Berth's agent poll and task credentials are authorized as ECS's agent's own poll, ecs:Poll */
+        bool poll = strcmp(op, "BerthPollWork") == 0 || strcmp(op, "BerthGetTaskCredentials") == 0;
+        snprintf(action, sizeof(action), "ecs:%s", poll ? "Poll" : op);
         FUZZ_CHECK(strcmp(sched_ecs_request_action(r), action) == 0);
         FUZZ_CHECK(sched_ecs_request_nresources(r) >= 1);
         for (size_t i = 0; i < sched_ecs_request_nresources(r); i++) {

@@ -494,3 +494,158 @@ Test(ecs_agent, tasks_of_a_silent_instance_are_lost_after_the_timeout)
     env.last_seen = NULL;
     free(ci);
 }
+
+/* ------------------------------------------------ STOPPED tasks' retention */
+
+typedef struct {
+    const json_t *found;
+    int64_t retention;
+    size_t deleted;
+} expire_ctx_t;
+
+static storage_status_t expire_direct(storage_records_t *rs, void *ctx, storage_err_t *serr)
+{
+    (void)serr;
+    expire_ctx_t *e = ctx;
+    sched_ecs_err_t err;
+    return sched_ecs_delete_expired(rs, env.now, e->retention, e->found, &e->deleted, &err) ? STORAGE_INVALID : STORAGE_OK;
+}
+
+static json_t *find_expired(int64_t retention, size_t max)
+{
+    storage_reader_t *rd = storage_reader_begin(st, NULL);
+    json_t *found;
+    sched_ecs_err_t err;
+    cr_assert_eq(sched_ecs_find_expired(storage_reader_records(rd), env.now, retention, max, &found, &err), 0, "%s", err.msg);
+    storage_reader_end(rd);
+    return found;
+}
+
+static size_t delete_expired(const json_t *found, int64_t retention)
+{
+    expire_ctx_t e = {.found = found, .retention = retention};
+    storage_op_t sop;
+    storage_op_init(&sop, STORAGE_OP_RECORDS);
+    sop.records_fn = expire_direct;
+    sop.records_ctx = &e;
+    cr_assert_eq(storage_execute(st, &sop), STORAGE_OK, "%s", sop.err.msg);
+    return e.deleted;
+}
+
+Test(ecs_agent, a_stopped_task_is_kept_for_the_retention_then_deleted_and_live_ones_never)
+{
+    char task[256];
+    char *ci = setup_task(task, sizeof(task));
+    char *more[3];
+    for (int i = 0; i < 3; i++)
+        more[i] = register_instance("c", "az-1", 1024, 1024);
+    /* a fixed host port: one task per instance */
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"count\":3}");
+    cr_assert_eq(json_array_size(at(run, "tasks")), 3);
+    /* one RUNNING task stopped by its agent, one PENDING one stopped by StopTask, two live */
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task);
+    submit("{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\",\"reason\":\"done\"}", task);
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\"}", str(run, "tasks.0.taskArn"));
+    json_decref(ok("StopTask", body));
+    env.now += 3600;
+    json_t *found = find_expired(3600, 100);
+    cr_expect_eq(json_array_size(found), 2, "stopped exactly an hour ago: expired");
+    json_decref(found);
+    found = find_expired(3601, 100);
+    cr_expect_eq(json_array_size(found), 0, "a second short of the retention");
+    json_decref(found);
+    /* a bounded batch: one at a time */
+    found = find_expired(3600, 1);
+    cr_assert_eq(json_array_size(found), 1);
+    cr_expect_eq(delete_expired(found, 3600), 1);
+    cr_expect_eq(delete_expired(found, 3600), 0, "deleted once");
+    json_decref(found);
+    found = find_expired(3600, 100);
+    cr_assert_eq(json_array_size(found), 1);
+    cr_expect_eq(delete_expired(found, 7200), 0, "checked again against the retention when deleting");
+    cr_expect_eq(delete_expired(found, 3600), 1);
+    json_decref(found);
+    /* ECS's answer for a task it no longer holds; the live ones are still there, claims intact */
+    json_t *d = describe_task(task);
+    cr_expect_eq(json_array_size(at(d, "tasks")), 0);
+    cr_expect_str_eq(str(d, "failures.0.reason"), "MISSING");
+    json_decref(d);
+    json_t *list = ok("ListTasks", "{\"cluster\":\"c\"}");
+    cr_expect_eq(json_array_size(at(list, "taskArns")), 2);
+    json_decref(list);
+    int64_t remaining = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *in = describe_instance("c", more[i]);
+        remaining += num(in, "containerInstances.0.remainingResources.0.integerValue");
+        json_decref(in);
+        free(more[i]);
+    }
+    cr_expect_eq(remaining, 3 * 1024 - 2 * 100, "the live tasks' claims are intact");
+    found = find_expired(1, 100);
+    cr_expect_eq(json_array_size(found), 0, "live tasks never expire");
+    json_decref(found);
+    /* a record named in a batch that is not a task (or is gone) is left alone */
+    json_t *bogus = json_pack("[ss]", "c/c", "t/c/nope");
+    cr_expect_eq(delete_expired(bogus, 1), 0);
+    json_decref(bogus);
+    json_t *cl = ok("DescribeClusters", "{\"clusters\":[\"c\"]}");
+    cr_expect_str_eq(str(cl, "clusters.0.status"), "ACTIVE");
+    cr_expect_eq(num(cl, "clusters.0.runningTasksCount") + num(cl, "clusters.0.pendingTasksCount"), 2);
+    json_decref(cl);
+    json_decref(run);
+    free(ci);
+}
+
+/* ------------------------------------------------ image locality */
+
+static const char *holder_id; /* the instance id whose agent holds the image */
+
+static int fake_image_layers(void *ctx, const char *image, json_t **layers)
+{
+    (void)ctx;
+    if (strcmp(image, "i") != 0)
+        return 1;
+    *layers = json_pack("[{s:s,s:i},{s:s,s:i}]", "digest", "sha256:aa", "size", 300, "digest", "sha256:bb", "size", 700);
+    return *layers ? 0 : SCHED_ENOMEM;
+}
+
+static bool fake_layer_held(void *ctx, const char *cluster, const char *id, const char *digest)
+{
+    (void)ctx;
+    return strcmp(cluster, "c") == 0 && holder_id && strcmp(id, holder_id) == 0 && strcmp(digest, "sha256:bb") == 0;
+}
+
+Test(ecs_agent, binpack_image_places_where_the_agent_holds_the_most_image_bytes)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci[4];
+    for (int i = 0; i < 4; i++)
+        ci[i] = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", "{\"family\":\"img\",\"containerDefinitions\":[{\"name\":\"app\",\"image\":\"i\","
+                                             "\"cpu\":100,\"memory\":100}]}"));
+    env.image_layers = fake_image_layers;
+    env.layer_held = fake_layer_held;
+    for (int pick = 0; pick < 4; pick++) {
+        holder_id = strrchr(ci[pick], '/') + 1;
+        json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"img\",\"count\":2,"
+                                    "\"placementStrategy\":[{\"type\":\"binpack\",\"field\":\"image\"}]}");
+        cr_assert_eq(json_array_size(at(run, "tasks")), 2);
+        cr_expect_str_eq(str(run, "tasks.0.containerInstanceArn"), ci[pick], "the instance holding 700 of 1000 bytes");
+        cr_expect_str_eq(str(run, "tasks.1.containerInstanceArn"), ci[pick]);
+        json_decref(run);
+    }
+    /* without the hooks the strategy is a tie, never a failure */
+    env.image_layers = NULL;
+    env.layer_held = NULL;
+    json_t *run = ok("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"img\","
+                                "\"placementStrategy\":[{\"type\":\"binpack\",\"field\":\"image\"}]}");
+    cr_expect_eq(json_array_size(at(run, "tasks")), 1);
+    json_decref(run);
+    fails("RunTask",
+          "{\"cluster\":\"c\",\"taskDefinition\":\"img\",\"placementStrategy\":[{\"type\":\"spread\",\"field\":\"image\"}]}",
+          "InvalidParameterException", "image");
+    holder_id = NULL;
+    for (int i = 0; i < 4; i++)
+        free(ci[i]);
+}

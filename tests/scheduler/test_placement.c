@@ -463,12 +463,82 @@ Test(placement_strategies, a_later_strategy_only_breaks_ties)
     sched_placement_free(&p);
 }
 
+/* binpack(image) with the bytes each instance holds; asserts success */
+static sched_placement_t place_image(size_t count, const sched_strategy_t *s, size_t ns, int64_t image_bytes, const int64_t *held,
+                                     bool explain)
+{
+    sched_placement_request_t req = {.task_def = &td_plain,
+                                     .count = count,
+                                     .strategies = s,
+                                     .nstrategies = ns,
+                                     .seed = 42,
+                                     .explain = explain,
+                                     .image_bytes = image_bytes,
+                                     .image_held = held};
+    sched_placement_t p;
+    sched_err_t err = {0};
+    cr_assert_eq(sched_place(cl, &req, &p, &err), SCHED_OK, "%s", err.msg);
+    return p;
+}
+
+Test(placement_strategies, binpack_image_prefers_the_instance_holding_most_of_the_image_bytes)
+{
+    for (int i = 0; i < 4; i++)
+        fx_add(cl, (fx_instance_t){.name = (const char *[]){"none", "some", "most", "full-but-tiny"}[i],
+                                   .cpu = 1024,
+                                   .mem = i == 3 ? 256 : 4096});
+    /* a 1000-byte image: "most" holds 900 bytes of it, "some" 100; the instance
+     * holding all of it has no room, so resources remove it first */
+    int64_t held[] = {0, 100, 900, 1000};
+    sched_strategy_t s[] = {{SCHED_STRATEGY_BINPACK, "image"}};
+    sched_placement_t p = place_image(3, s, 1, 1000, held, false);
+    char buf[64];
+    cr_expect_str_eq(where(&p, buf, sizeof buf), "2,2,2", "the next tasks find the image where the first one pulled it");
+    sched_placement_free(&p);
+}
+
+Test(placement_strategies, binpack_image_then_spread_only_breaks_ties_and_a_placed_task_counts_as_holding_it)
+{
+    fx_add(cl, (fx_instance_t){.name = "a1", .az = "a", .cpu = 4096, .mem = 8192});
+    fx_add(cl, (fx_instance_t){.name = "a2", .az = "a", .cpu = 4096, .mem = 8192});
+    fx_add(cl, (fx_instance_t){.name = "b1", .az = "b", .cpu = 4096, .mem = 8192});
+    int64_t held[] = {0, 500, 500};
+    /* spread(AZ) first: the image only chooses inside a zone */
+    sched_strategy_t s[] = {{SCHED_STRATEGY_SPREAD, "attribute:ecs.availability-zone"}, {SCHED_STRATEGY_BINPACK, "image"}};
+    sched_placement_t p = place_image(4, s, 2, 500, held, false);
+    char buf[64];
+    cr_expect_str_eq(where(&p, buf, sizeof buf), "1,2,1,2");
+    sched_placement_free(&p);
+    /* no one holds anything (NULL): a tie everywhere, the first instance in order wins */
+    sched_strategy_t only[] = {{SCHED_STRATEGY_BINPACK, "image"}};
+    p = place_image(1, only, 1, 500, NULL, false);
+    cr_expect_str_eq(where(&p, buf, sizeof buf), "0");
+    sched_placement_free(&p);
+    /* out-of-range holdings are clamped: more than the image counts as all of it */
+    int64_t odd[] = {-5, 10, 1 << 30};
+    p = place_image(1, only, 1, 500, odd, true);
+    cr_expect_str_eq(where(&p, buf, sizeof buf), "2");
+    cr_assert_eq(p.nexplanations, 1);
+    const sched_step_t *st = &p.explanations[0].steps[p.explanations[0].nsteps - 1];
+    cr_expect_eq(st->kind, SCHED_STEP_STRATEGY);
+    cr_expect_eq(st->nremoved, 2);
+    cr_expect(strstr(st->removed[0].detail, "500 bytes of the image to pull, the best pulls 0") != NULL, "%s",
+              st->removed[0].detail);
+    sched_placement_free(&p);
+    char d[80];
+    sched_strategy_describe(&only[0], d, sizeof d);
+    cr_expect_str_eq(d, "binpack(image)");
+}
+
 Test(placement_strategies, invalid_fields_are_rejected)
 {
     fx_add(cl, (fx_instance_t){.name = "a"});
-    sched_strategy_t bad[][1] = {
-        {{SCHED_STRATEGY_BINPACK, "disk"}}, {{SCHED_STRATEGY_SPREAD, "zone"}}, {{SCHED_STRATEGY_SPREAD, "attribute:"}}};
-    for (size_t i = 0; i < 3; i++) {
+    sched_strategy_t bad[][1] = {{{SCHED_STRATEGY_BINPACK, "disk"}},
+                                 {{SCHED_STRATEGY_SPREAD, "zone"}},
+                                 {{SCHED_STRATEGY_SPREAD, "attribute:"}},
+                                 {{SCHED_STRATEGY_BINPACK, "Image"}},
+                                 {{SCHED_STRATEGY_SPREAD, "image"}}};
+    for (size_t i = 0; i < 5; i++) {
         sched_placement_request_t req = {.task_def = &td_plain, .count = 1, .strategies = bad[i], .nstrategies = 1};
         sched_placement_t p;
         sched_err_t err = {0};

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -787,6 +788,94 @@ Test(files, a_cancelled_big_append_stops_reading_its_body_and_still_completes)
     cr_assert_eq(append("cx", id, again, 2 * MIB, &end), STORAGE_OK);
     cr_assert_eq(end, up.offset + 2 * MIB);
     free(again);
+}
+
+/* A body as h2o spools it: a shared mapping of a file in the data dir, the
+ * body after some header bytes (so not page-aligned), written but mapped
+ * afresh (in the page cache, not in the page tables). */
+static unsigned char *spool(const char *name, const unsigned char *body, size_t len, int *fd, unsigned char **map, size_t *maplen)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    *fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq(*fd, 0);
+    unlink(path);
+    char header[100];
+    memset(header, 'h', sizeof(header));
+    cr_assert_eq(write(*fd, header, sizeof(header)), (ssize_t)sizeof(header));
+    cr_assert_eq(write(*fd, body, len), (ssize_t)len);
+    *maplen = sizeof(header) + len;
+    *map = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    cr_assert_neq(*map, MAP_FAILED);
+    return *map + sizeof(header);
+}
+
+static uint64_t allocated_bytes(int fd)
+{
+    struct stat sb;
+    cr_assert_eq(fstat(fd, &sb), 0);
+    return (uint64_t)sb.st_blocks * 512;
+}
+
+Test(files, spent_data_in_a_mapped_file_is_given_back_as_it_is_stored_and_other_data_is_left_alone)
+{
+    size_t len = 20 * MIB + 3;
+    unsigned char *body = pattern(len, 31), *tail = pattern(2 * MIB, 32), *all = malloc(len + 2 * MIB);
+    cr_assert_not_null(all);
+    memcpy(all, body, len);
+    memcpy(all + len, tail, 2 * MIB);
+    oci_digest_t d;
+    test_digest(all, len + 2 * MIB, &d);
+
+    /* the caller keeps this one: not a byte of its file goes */
+    int kfd;
+    unsigned char *kmap;
+    size_t kmaplen;
+    const unsigned char *kept = spool("kept", body, len, &kfd, &kmap, &kmaplen);
+    char id[STORAGE_UPLOAD_ID_LEN + 1];
+    begin("sp", id);
+    cr_assert_eq(append("sp", id, kept, len, NULL), STORAGE_OK);
+    cr_assert_geq(allocated_bytes(kfd), len);
+    cr_assert(memcmp(kept, body, len) == 0);
+
+    /* the same bytes spent: stored whole, and the file keeps at most the pages at the edges */
+    int fd;
+    unsigned char *map;
+    size_t maplen;
+    const unsigned char *spent = spool("spent", body, len, &fd, &map, &maplen);
+    char id2[STORAGE_UPLOAD_ID_LEN + 1];
+    begin("sp", id2);
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_UPLOAD_APPEND);
+    strcpy(op.repo, "sp");
+    strcpy(op.upload_id, id2);
+    op.data = spent;
+    op.len = len;
+    op.flags = STORAGE_OP_DATA_SPENT;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK, "%s", op.err.msg);
+    cr_assert_eq(op.result_offset, len);
+    cr_assert_leq(allocated_bytes(fd), 64 << 10, "%llu bytes of the spool file are still allocated",
+                  (unsigned long long)allocated_bytes(fd));
+
+    /* heap memory marked spent is read as usual (the kernel refuses to drop it) */
+    storage_op_init(&op, STORAGE_OP_UPLOAD_COMMIT);
+    strcpy(op.repo, "sp");
+    strcpy(op.upload_id, id2);
+    op.data = tail;
+    op.len = 2 * MIB;
+    op.digest = d;
+    op.flags = STORAGE_OP_DATA_SPENT;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK, "%s", op.err.msg);
+    check_blob("sp", &d, all, len + 2 * MIB);
+    cr_assert(memcmp(tail, all + len, 2 * MIB) == 0);
+
+    munmap(kmap, kmaplen);
+    munmap(map, maplen);
+    close(kfd);
+    close(fd);
+    free(body);
+    free(tail);
+    free(all);
 }
 
 struct churn {
