@@ -71,6 +71,17 @@ static file_job_t failed_job = {.kind = FJ_FAILED};
 
 /* A read buffer for copying and re-hashing. */
 #define FILE_COPY_BYTES (1u << 20)
+/* A body of FILE_DIRECT_MIN_BYTES or more goes to its file with O_DIRECT,
+ * through a bounce buffer of FILE_DIRECT_BYTES (reused, so its pages stay
+ * mapped and warm), in whole blocks of FILE_DIRECT_ALIGN. A buffered pwrite
+ * copies into freshly allocated page cache, which on these VMs is slower to
+ * touch than the disk is to write (bench/registry/README.md, 2026-12-07:
+ * a 256 MiB PATCH stored in 0.23 s instead of 0.69 s, server CPU per push
+ * 0.47 s instead of 1.19 s). 4096 covers devices of 512- and 4096-byte
+ * logical blocks; smaller bodies keep the page cache (and sharing a sync). */
+#define FILE_DIRECT_ALIGN 4096u
+#define FILE_DIRECT_BYTES (4u << 20)
+#define FILE_DIRECT_MIN_BYTES (8u << 20)
 
 #define OP_FAIL(op, st_, ...)                                                                                                      \
     do {                                                                                                                           \
@@ -612,6 +623,49 @@ static void map_pages(const unsigned char *from, size_t n)
     (void)madvise((void *)start, (uintptr_t)from + n - start, MADV_POPULATE_READ);
 }
 
+/* Writes len bytes at off, the whole blocks among them with O_DIRECT from
+ * bounce (FILE_DIRECT_BYTES, aligned), the partial blocks at either end
+ * through the page cache. *direct is cleared, and the rest written buffered,
+ * when the file system refuses O_DIRECT. */
+static int pwrite_direct(int fd, const unsigned char *p, size_t len, uint64_t off, unsigned char *bounce, bool *direct)
+{
+    size_t head = (size_t)((FILE_DIRECT_ALIGN - off % FILE_DIRECT_ALIGN) % FILE_DIRECT_ALIGN);
+    if (!*direct || len < head + FILE_DIRECT_ALIGN)
+        return pwrite_all(fd, p, len, off);
+    int e = head ? pwrite_all(fd, p, head, off) : 0;
+    if (e)
+        return e;
+    p += head, off += head, len -= head;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) {
+        *direct = false;
+        return pwrite_all(fd, p, len, off);
+    }
+    size_t body = len & ~(size_t)(FILE_DIRECT_ALIGN - 1), done = 0;
+    while (done < body && !e) {
+        size_t n = body - done < FILE_DIRECT_BYTES ? body - done : FILE_DIRECT_BYTES;
+        memcpy(bounce, p + done, n);
+        ssize_t w = pwrite(fd, bounce, n, (off_t)(off + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EINVAL) { /* the device wants a coarser alignment: buffered from here */
+            *direct = false;
+            break;
+        }
+        if (w < 0)
+            e = errno;
+        else if (w == 0)
+            e = EIO;
+        else if ((size_t)w % FILE_DIRECT_ALIGN) { /* a short write: the rest buffered */
+            done += (size_t)w;
+            break;
+        } else
+            done += (size_t)w;
+    }
+    (void)fcntl(fd, F_SETFL, flags);
+    return e ? e : pwrite_all(fd, p + done, len - done, off + done);
+}
+
 /* Writes data at `off` in pieces, hashing each into ctx (sha256) or ctx512,
  * and asks the kernel to start writing each piece back at once, so that the
  * final fdatasync waits for less. When the caller has spent the data
@@ -625,19 +679,27 @@ static int write_hashed(storage_t *st, storage_op_t *op, int fd, const void *dat
 {
     const unsigned char *p = data;
     const unsigned char *unreleased = (op->flags & STORAGE_OP_DATA_SPENT) ? p : NULL;
+    unsigned char *bounce = NULL;
+    bool direct = false;
+    if (len >= FILE_DIRECT_MIN_BYTES)
+        direct = (bounce = aligned_alloc(FILE_DIRECT_ALIGN, FILE_DIRECT_BYTES)) != NULL;
     for (size_t done = 0; done < len;) {
-        if (op_cancelled(st, op))
+        if (op_cancelled(st, op)) {
+            free(bounce);
             return ECANCELED;
+        }
         size_t n = len - done < STORE_PIECE_BYTES ? len - done : STORE_PIECE_BYTES;
         map_pages(p + done, n);
         /* the hasher hashes the piece while we copy it into the file */
         bool offloaded = ctx ? store_hash_begin(st, ctx, p + done, n) : false;
-        int e = pwrite_all(fd, p + done, n, off + done);
+        int e = direct ? pwrite_direct(fd, p + done, n, off + done, bounce, &direct) : pwrite_all(fd, p + done, n, off + done);
         if (!e) /* the disk starts on the piece while the hasher may still be at it */
             (void)sync_file_range(fd, (off_t)(off + done), (off_t)n, SYNC_FILE_RANGE_WRITE);
         store_hash_end(st, offloaded);
-        if (e)
+        if (e) {
+            free(bounce);
             return e;
+        }
         if (ctx512)
             SHA512_Update(ctx512, p + done, n);
         if (unreleased)
@@ -645,6 +707,7 @@ static int write_hashed(storage_t *st, storage_op_t *op, int fd, const void *dat
         done += n;
         st->st_file_bytes += n;
     }
+    free(bounce);
     return 0;
 }
 

@@ -196,6 +196,40 @@ Test(files, chunks_of_mixed_sizes_cross_the_threshold_and_keep_every_byte)
     free(data);
 }
 
+/* Bodies of 8 MiB and more go to the disk with O_DIRECT for their whole
+ * blocks and through the page cache for the partial blocks at either end:
+ * odd sizes put every append's start and end inside a block, where the two
+ * kinds of write meet. */
+Test(files, big_appends_at_unaligned_offsets_keep_every_byte)
+{
+    size_t sizes[] = {MIB + 3, 9 * MIB + 4093, 16 * MIB + 1, 5, 12 * MIB, 8 * MIB + 17};
+    size_t n = sizeof(sizes) / sizeof(sizes[0]), total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += sizes[i];
+    unsigned char *data = pattern(total, 9);
+    char id[STORAGE_UPLOAD_ID_LEN + 1];
+    begin("odd", id);
+    size_t off = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        uint64_t end;
+        cr_assert_eq(append("odd", id, data + off, sizes[i], &end), STORAGE_OK);
+        off += sizes[i];
+        cr_assert_eq(end, off);
+    }
+    oci_digest_t d;
+    test_digest(data, total, &d);
+    cr_assert_eq(commit("odd", id, data + off, total - off, &d), STORAGE_OK);
+    check_blob("odd", &d, data, total);
+    /* and a monolithic push whose length is no multiple of a block */
+    size_t mono = 10 * MIB + 11;
+    unsigned char *other = pattern(mono, 10);
+    oci_digest_t d2;
+    cr_assert_eq(test_push_blob(st, "odd", other, mono, &d2), STORAGE_OK);
+    check_blob("odd", &d2, other, mono);
+    free(other);
+    free(data);
+}
+
 Test(files, a_commit_that_crosses_the_threshold_with_its_final_bytes)
 {
     size_t len = 2 * MIB;
