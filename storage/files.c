@@ -65,6 +65,13 @@ typedef struct {
 
 static file_job_t failed_job = {.kind = FJ_FAILED};
 
+/* What a file thread reads back into the page cache once the op is on its
+ * way to the writer (warm_pages): fd -1 when nothing. */
+typedef struct {
+    int fd;
+    uint64_t off, len;
+} file_warm_t;
+
 /* While another process's snapshot (a backup) holds back an unlink, the
  * sweep looks again this often: nothing of ours kicks it when that ends. */
 #define STORE_FOREIGN_SWEEP_SECONDS 2
@@ -82,6 +89,9 @@ static file_job_t failed_job = {.kind = FJ_FAILED};
 #define FILE_DIRECT_ALIGN 4096u
 #define FILE_DIRECT_BYTES (4u << 20)
 #define FILE_DIRECT_MIN_BYTES (8u << 20)
+/* How long a file thread waits for the writer to be idle before it reads a
+ * just-written body back (warm_pages) anyway: a steady stream of commits. */
+#define STORE_WARM_WAIT_SECONDS 2
 
 #define OP_FAIL(op, st_, ...)                                                                                                      \
     do {                                                                                                                           \
@@ -666,6 +676,22 @@ static int pwrite_direct(int fd, const unsigned char *p, size_t len, uint64_t of
     return e ? e : pwrite_all(fd, p + done, len - done, off + done);
 }
 
+/* Asks the kernel to read [off, off + len) back into the page cache, in the
+ * background: bytes written with O_DIRECT are not cached, and a layer just
+ * pushed is often pulled at once (CI pushes, then deploys). One advice per
+ * piece: the kernel caps a single WILLNEED at a few MiB. The file thread
+ * does it after handing the op to the writer, so that the reply never waits
+ * for it: submitting blocks while the device's queue is full (0.05-0.5 s for
+ * 256 MiB); the reads then run on the device. */
+static void warm_pages(int fd, uint64_t off, uint64_t len)
+{
+    if (len < FILE_DIRECT_MIN_BYTES)
+        return;
+    for (uint64_t done = 0; done < len; done += STORE_PIECE_BYTES)
+        (void)posix_fadvise(fd, (off_t)(off + done), (off_t)(len - done < STORE_PIECE_BYTES ? len - done : STORE_PIECE_BYTES),
+                            POSIX_FADV_WILLNEED);
+}
+
 /* Writes data at `off` in pieces, hashing each into ctx (sha256) or ctx512,
  * and asks the kernel to start writing each piece back at once, so that the
  * final fdatasync waits for less. When the caller has spent the data
@@ -845,7 +871,7 @@ static bool digest_supported(storage_op_t *op)
 }
 
 /* A big monolithic put: a temp file, hashed as written, renamed into place. */
-static file_job_t *run_put(storage_t *st, storage_op_t *op)
+static file_job_t *run_put(storage_t *st, storage_op_t *op, file_warm_t *warm)
 {
     if (!digest_supported(op))
         return NULL;
@@ -882,6 +908,8 @@ static file_job_t *run_put(storage_t *st, storage_op_t *op)
     inputs_done(st, op);
     if (!e)
         e = file_sync(st, fd);
+    if (!e && op->len >= FILE_DIRECT_MIN_BYTES && (warm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+        warm->off = 0, warm->len = op->len;
     close(fd);
     if (e) {
         unlink(tmp);
@@ -960,7 +988,7 @@ static int open_upload_file(storage_t *st, storage_op_t *op, const session_t *s,
 
 /* Appends op's bytes to the upload's file; fills job (NULL: failed, or
  * *forward: the upload stays in LMDB, the writer does it all). */
-static file_job_t *run_upload(storage_t *st, storage_op_t *op, bool *forward)
+static file_job_t *run_upload(storage_t *st, storage_op_t *op, bool *forward, file_warm_t *warm)
 {
     *forward = false;
     bool busy;
@@ -1037,6 +1065,8 @@ static file_job_t *run_upload(storage_t *st, storage_op_t *op, bool *forward)
     inputs_done(st, op);
     if (!e && (op->len || created))
         e = file_sync(st, fd);
+    if (!e && op->len >= FILE_DIRECT_MIN_BYTES && (warm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+        warm->off = s.offset, warm->len = op->len;
     char path[4096];
     store_upload_path(st, op->upload_id, path, sizeof(path));
     if (!e && created) {
@@ -1096,7 +1126,7 @@ static file_job_t *run_upload(storage_t *st, storage_op_t *op, bool *forward)
 }
 
 /* One op on a file thread: a job for the writer, or the op unchanged. */
-static void file_run(storage_t *st, storage_op_t *op)
+static void file_run(storage_t *st, storage_op_t *op, file_warm_t *warm)
 {
     file_job_t *job;
     bool forward = false;
@@ -1104,9 +1134,9 @@ static void file_run(storage_t *st, storage_op_t *op)
         OP_FAIL(op, STORAGE_CANCELLED, "cancelled");
         job = NULL;
     } else if (op->kind == STORAGE_OP_BLOB_PUT) {
-        job = run_put(st, op);
+        job = run_put(st, op, warm);
     } else {
-        job = run_upload(st, op, &forward);
+        job = run_upload(st, op, &forward, warm);
     }
     if (!forward)
         op->job_ = job ? job : &failed_job;
@@ -1144,13 +1174,27 @@ static void *file_main(void *arg)
             st->files.tail = NULL;
         st->files.running[me] = op;
         pthread_mutex_unlock(&st->lock);
-        file_run(st, op);
+        file_warm_t warm = {.fd = -1};
+        file_run(st, op, &warm);
         pthread_mutex_lock(&st->lock);
         st->files.running[me] = NULL;
         pthread_cond_broadcast(&st->progress);
         pthread_mutex_unlock(&st->lock);
         store_writer_enqueue(st, op); /* it no longer reads op's data: a cancel may return now */
         pthread_mutex_lock(&st->lock);
+        if (warm.fd >= 0) {
+            /* after the op's commit, whose sync would otherwise queue behind the reads */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += STORE_WARM_WAIT_SECONDS;
+            while ((st->head || st->in_batch) && !st->files.stopping &&
+                   pthread_cond_timedwait(&st->progress, &st->lock, &until) != ETIMEDOUT)
+                ;
+            pthread_mutex_unlock(&st->lock);
+            warm_pages(warm.fd, warm.off, warm.len);
+            close(warm.fd);
+            pthread_mutex_lock(&st->lock);
+        }
     }
     pthread_mutex_unlock(&st->lock);
     return NULL;
@@ -1202,6 +1246,7 @@ void store_files_stop(storage_t *st)
         pthread_mutex_lock(&st->lock);
         st->files.stopping = true;
         pthread_cond_broadcast(&st->files.wake);
+        pthread_cond_broadcast(&st->progress); /* a thread waiting to warm pages (file_main) */
         pthread_mutex_unlock(&st->lock);
         for (unsigned i = 0; i < st->files.nthreads; i++)
             pthread_join(st->files.th[i].thread, NULL);

@@ -188,6 +188,7 @@ struct storage {
     pthread_cond_t progress; /* cancellers: the writer moved on */
     storage_op_t *head, *tail;
     storage_op_t *running; /* the op whose inputs the writer reads right now */
+    bool in_batch;         /* the writer is working on a batch (files.c waits for it to be idle) */
     bool stopping;
 
     /* the hasher: hashes the piece the writer is storing (store_hash_*) */

@@ -251,6 +251,7 @@ static void *writer_main(void *arg)
         }
         if (!st->head)
             st->tail = NULL;
+        st->in_batch = true;
         pthread_mutex_unlock(&st->lock);
 
         MDB_txn *txn;
@@ -324,6 +325,10 @@ static void *writer_main(void *arg)
             st->st_ops++;
             op->done(op);
         }
+        pthread_mutex_lock(&st->lock);
+        st->in_batch = false;
+        pthread_cond_broadcast(&st->progress);
+        pthread_mutex_unlock(&st->lock);
         if (st->files.npending)
             store_files_kick(st);
     }
