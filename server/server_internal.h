@@ -367,6 +367,8 @@ void ecs_services_timer_stop(void);
 /* Berth's own operations (server/berth/gc.c): RunGarbageCollection */
 #define BERTH_ADMIN_SERVICE "BerthAdmin_20261207"
 extern const aws_operation_t berth_admin_operations[];
+/* CreateMetricsToken, DeleteMetricsToken, ListMetricsTokens (server/metrics_token.c) */
+extern const aws_operation_t metrics_token_operations[];
 /* RunGarbageCollection's parameters: 0 with *out filled, or -1 with msg
  * naming the parameter that is wrongly typed, out of range or unknown. */
 #define BERTH_GC_MAX_GRACE_SECONDS ((uint64_t)10 * 365 * 24 * 3600)
