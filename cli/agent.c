@@ -9,7 +9,8 @@
  * What it must not forget survives in STATE_DIR/state.json (written whole,
  * by rename): the instance ARN and each task with its status and whether
  * berthd has acknowledged it. After a restart the tasks it was running are
- * reported again. berthd unreachable: retries with backoff (0.5 s to 8 s).
+ * reported again. berthd unreachable: retries with backoff (0.5 s to 8 s);
+ * an expired session is assumed again at once.
  * SIGTERM/SIGINT: stops polling and exits 0; tasks stay as they are, as with
  * ECS, whose containers keep running when its agent stops (the instance
  * shows agentConnected false until an agent polls again).
@@ -1107,7 +1108,7 @@ int berth_agent(int argc, char **argv)
     }
     json_decref(held);
 
-    bool registered = false, reconciled = false;
+    bool registered = false, reconciled = false, renewed = false;
     long backoff = 0;
     while (!stopping) {
         int r;
@@ -1137,12 +1138,19 @@ int berth_agent(int argc, char **argv)
             if (r == 0)
                 r = refresh_task_credentials(&ag, &e);
         }
-        if (r != 0 && !stopping) {
+        if (r != 0 && !stopping && ag.cred_until == 1 && !renewed) {
+            /* the session expired (berthd said so): the next call assumes the role again, at once. The
+             * backoff, grown while berthd was away (a restart), would keep the instance silent past
+             * berthd's task-lost timeout for nothing; once per expiry, in case berthd keeps refusing. */
+            fprintf(stderr, "berth agent: %s; assuming the role again now\n", e.msg);
+            renewed = true;
+        } else if (r != 0 && !stopping) {
             backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2) : 500;
             fprintf(stderr, "berth agent: %s; again in %ld ms\n", e.msg, backoff);
             sleep_ms(backoff);
-        } else {
+        } else if (r == 0) {
             backoff = 0;
+            renewed = false;
         }
     }
     fprintf(stderr, "berth agent: stopping: tasks stay as they are\n");

@@ -37,7 +37,10 @@ static void usage(FILE *out)
                  "  metrics-token create|delete|list\n"
                  "                       tokens for Prometheus to read GET /metrics ('berth metrics-token help')\n"
                  "  gc [--dry-run] [--grace SECONDS]\n"
-                 "                       collect unreferenced blobs and abandoned uploads now ('berth gc --help')\n");
+                 "                       collect unreferenced blobs and abandoned uploads now ('berth gc --help')\n"
+                 "  backup [--data DIR] [--copy] DEST\n"
+                 "                       copy a data directory, also while berthd serves it ('berth backup --help')\n"
+                 "  fsck [--json] DATA   check a stopped data directory ('berth fsck --help')\n");
     fprintf(out, "\n'berth <command> <subcommand> --help' shows a subcommand's options.\n");
 }
 
@@ -51,6 +54,10 @@ int main(int argc, char **argv)
         return berth_agent(argc - 2, argv + 2);
     if (strcmp(argv[1], "gc") == 0)
         return berth_gc(argc - 2, argv + 2);
+    if (strcmp(argv[1], "backup") == 0)
+        return berth_backup(argc - 2, argv + 2);
+    if (strcmp(argv[1], "fsck") == 0)
+        return berth_fsck(argc - 2, argv + 2);
     if (berth_admin_group(argv[1]))
         return berth_admin(argv[1], argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -23,6 +23,9 @@ bool berth_admin_group(const char *group);
 int berth_admin(const char *group, int argc, char **argv);
 /* cli/admin.c: `berth gc [--dry-run] [--grace SECONDS]`; argv starts after "gc" */
 int berth_gc(int argc, char **argv);
+/* cli/store_admin.c: `berth backup [--data DIR] [--copy] DEST` and `berth fsck [--json] DATA` */
+int berth_backup(int argc, char **argv);
+int berth_fsck(int argc, char **argv);
 
 /* ---- `berth agent` (cli/agent*.c) ---- */
 

@@ -903,6 +903,12 @@ static int create_service(sctx_t *x, const sched_ecs_request_t *r, json_t **out)
                    x->cluster);
     if ((rc = find_task_def(x, r->family, r->revision, &td)))
         return rc;
+    /* the service's tasks are placed later by berthd itself, with no caller
+     * to check: the caller passes the definition's roles to them here */
+    if ((rc = sched_ecs_check_roles(x->rs, x->env, td, x->err))) {
+        json_decref(td);
+        return rc;
+    }
     service_arn(x, name, arn);
     snprintf(carn, sizeof(carn), "arn:aws:ecs:%s:%s:cluster/%s", x->env->region, x->env->account, x->cluster);
     json_t *dep = new_deployment(x, jstr(td, "taskDefinitionArn"));
@@ -953,6 +959,9 @@ static int update_service(sctx_t *x, const sched_ecs_request_t *r, json_t **out)
     const char *new_td = jstr(svc, "taskDefinition");
     if (json_object_get(b, "taskDefinition")) {
         if ((rc = find_task_def(x, r->family, r->revision, &td)))
+            goto done;
+        /* as CreateService: the caller passes the (new) definition's roles to the tasks the roll starts */
+        if ((rc = sched_ecs_check_roles(x->rs, x->env, td, x->err)))
             goto done;
         new_td = jstr(td, "taskDefinitionArn");
     }

@@ -1260,34 +1260,42 @@ static void td_key(const char *family, long long rev, char *key)
 }
 
 /* A role as ECS takes it, "NAME" or its ARN, as its ARN in this account (what IAM and STS look up). */
-static void role_arn(ctx_t *x, const char *v, char *out, size_t cap)
+static void role_arn(const sched_ecs_env_t *env, const char *v, char *out, size_t cap)
 {
     if (strncmp(v, "arn:", 4) == 0)
         snprintf(out, cap, "%s", v);
     else
-        snprintf(out, cap, "arn:aws:iam::%s:role/%s", x->env->account, v);
+        snprintf(out, cap, "arn:aws:iam::%s:role/%s", env->account, v);
 }
 
-/* A task definition's roles, checked by the caller's env->check_roles (iam:PassRole, trust policies). */
-static int check_roles(ctx_t *x, const json_t *td)
+int sched_ecs_check_roles(storage_records_t *rs, const sched_ecs_env_t *env, const json_t *td, sched_ecs_err_t *err)
 {
     const char *task_role = json_string_value(json_object_get(td, "taskRoleArn"));
     const char *exec_role = json_string_value(json_object_get(td, "executionRoleArn"));
     if (!task_role && !exec_role)
         return 0;
     /* the credentials endpoint is on the instance's loopback (a definition stored before this was checked) */
-    if (task_role && strcmp(jstr(td, "networkMode"), "host") != 0 && json_object_get(td, "networkMode"))
-        return CLIENT("taskRoleArn: task roles need networkMode host in Berth until bridge networks have a route to the agent's "
+    if (task_role && strcmp(jstr(td, "networkMode"), "host") != 0 && json_object_get(td, "networkMode")) {
+        sched_ecs_err(err, "ClientException", 400,
+                      "taskRoleArn: task roles need networkMode host in Berth until bridge networks have a route to the agent's "
                       "credentials endpoint (%s is %s)",
                       jstr(td, "taskDefinitionArn"), jstr(td, "networkMode"));
-    if (!x->env->check_roles)
+        return SCHED_EINVAL;
+    }
+    if (!env->check_roles)
         return 0;
     char t[2100], e[2100];
     if (task_role)
-        role_arn(x, task_role, t, sizeof(t));
+        role_arn(env, task_role, t, sizeof(t));
     if (exec_role)
-        role_arn(x, exec_role, e, sizeof(e));
-    return x->env->check_roles(x->env->check_roles_ctx, x->rs, task_role ? t : NULL, exec_role ? e : NULL, x->err);
+        role_arn(env, exec_role, e, sizeof(e));
+    return env->check_roles(env->check_roles_ctx, rs, task_role ? t : NULL, exec_role ? e : NULL, err);
+}
+
+/* A task definition's roles, checked by the caller's env->check_roles (iam:PassRole, trust policies). */
+static int check_roles(ctx_t *x, const json_t *td)
+{
+    return sched_ecs_check_roles(x->rs, x->env, td, x->err);
 }
 
 static int register_task_def(ctx_t *x, json_t **out)
@@ -1322,7 +1330,7 @@ static int register_task_def(ctx_t *x, json_t **out)
         const char *v = json_string_value(json_object_get(td, role_fields[k]));
         char full[2100];
         if (v && strncmp(v, "arn:", 4) != 0) {
-            role_arn(x, v, full, sizeof(full));
+            role_arn(x->env, v, full, sizeof(full));
             if (json_object_set_new(td, role_fields[k], json_string(full))) {
                 json_decref(td);
                 return nomem(x);

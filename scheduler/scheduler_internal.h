@@ -220,6 +220,12 @@ int sched_ecs_add_resource(sched_ecs_request_t *r, sched_ecs_err_t *err, const c
     __attribute__((format(printf, 3, 4)));
 int sched_ecs_paging(sched_ecs_request_t *r, sched_ecs_err_t *err);
 
+/* A task definition's taskRoleArn and executionRoleArn passed by the caller
+ * (env->check_roles: iam:PassRole, the trust policy; a task role needs
+ * networkMode host): 0, or the refusal in err (ClientException,
+ * AccessDeniedException) or a failure. RunTask, StartTask,
+ * RegisterTaskDefinition, CreateService and UpdateService call it. */
+int sched_ecs_check_roles(struct storage_records *rs, const sched_ecs_env_t *env, const json_t *td, sched_ecs_err_t *err);
 /* ecs_services.c: the service operations' shapes (CreateService ... ListServices) */
 bool sched_ecs_service_name_ok(const char *s);
 /* A service's name from its name or ARN (of `cluster`, when the ARN names one). */

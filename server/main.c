@@ -24,6 +24,8 @@
 
 #include "server/config.h"
 #include "server/metrics_internal.h"
+#include "server/server_internal.h"
+#include "server/selfcert.h"
 
 #define BERTH_VERSION "0.1.0"
 /* Bodies past this are refused with 413 (configurable with --max-body). */
@@ -64,6 +66,9 @@
 /* A connection may hold its socket, its body's spool file and a blob file it
  * is sending: three descriptors. */
 #define FDS_PER_CONN 3
+/* --tls-self-signed's names when --tls-hostname is not given: a registry
+ * reached on this machine. */
+#define DEFAULT_TLS_HOSTNAMES "localhost,127.0.0.1,::1"
 /* Descriptors kept for what is not a connection: per loop its epoll, its
  * queue's pipe and a spare (made after we count), and upload files the
  * writer opens. */
@@ -82,6 +87,8 @@ typedef struct {
     uint64_t token_seconds;
     const char *tls_cert;
     const char *tls_key;
+    bool tls_self_signed;
+    const char *tls_hostname; /* --tls-hostname's list, for --tls-self-signed */
     bool rotate_token_key;
     bool http2;
     uint64_t request_timeout; /* seconds */
@@ -123,12 +130,19 @@ static void usage(FILE *out)
                  "  --token-ttl SECONDS    lifetime of a registry password from GetAuthorizationToken (default 43200, 12 h)\n"
                  "  --tls-cert FILE        serve HTTPS (HTTP/1.1) with this PEM certificate chain\n"
                  "  --tls-key FILE         ... and this PEM private key\n"
+                 "  --tls-self-signed      serve HTTPS with berthd's own certificate, DATA/tls/cert.pem (key.pem beside\n"
+                 "                         it, 0600): made on the first start (EC P-256, 825 days), then kept. Clients\n"
+                 "                         trust it as their CA file. Remove DATA/tls to make a new one\n"
+                 "  --tls-hostname NAME[,NAME...]\n"
+                 "                         the DNS names and IP addresses that certificate is for (default\n"
+                 "                         localhost,127.0.0.1,::1)\n"
                  "  --http2                also offer h2 over TLS (ALPN). Off by default: h2o 2.2.5 cannot bound HTTP/2\n"
                  "                         stream resets (rapid reset, CVE-2023-44487) or the memory a request body takes,\n"
                  "                         and --max-spool does not see HTTP/2 bodies. h2c (plain HTTP/2) is never served\n"
-                 "  --clock-offset SECONDS FOR TESTS ONLY: add SECONDS (may be negative) to the time registry passwords and\n"
-                 "                         STS session credentials are issued and checked at, so that a test sees them expire\n"
-                 "                         without waiting (the SigV4 request-date window still uses the real clock)\n"
+                 "  --clock-offset SECONDS FOR TESTS ONLY: add SECONDS (may be negative) to the clock that registry\n"
+                 "                         passwords, STS and task credentials, signed layer URLs and lifecycle ages are\n"
+                 "                         issued and checked at, so that a test sees them expire without waiting (the\n"
+                 "                         SigV4 request-date window still uses the real clock)\n"
                  "  --rotate-token-key     replace the registry token signing key at start: every password issued before is void\n"
                  "  --threads N            event-loop threads (default: number of CPUs)\n"
                  "  --map-size BYTES       address space reserved for the store; its upper size bound (default 1T)\n"
@@ -263,6 +277,8 @@ enum {
     OPT_SHUTDOWN_TIMEOUT,
     OPT_METRICS_PUBLIC,
     OPT_NO_METRICS,
+    OPT_TLS_SELF_SIGNED,
+    OPT_TLS_HOSTNAME,
 };
 
 static const server_option_t option_table[] = {
@@ -298,6 +314,8 @@ static const server_option_t option_table[] = {
     {"shutdown-timeout", true, false, OPT_SHUTDOWN_TIMEOUT},
     {"metrics-public", false, false, OPT_METRICS_PUBLIC},
     {"no-metrics", false, false, OPT_NO_METRICS},
+    {"tls-self-signed", false, false, OPT_TLS_SELF_SIGNED},
+    {"tls-hostname", true, false, OPT_TLS_HOSTNAME},
 };
 #define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
@@ -393,6 +411,21 @@ static int apply_option(void *ctx, const server_option_t *opt, const char *optar
     case OPT_TLS_KEY:
         o->tls_key = optarg;
         break;
+    case OPT_TLS_SELF_SIGNED:
+        o->tls_self_signed = flag_on(optarg);
+        break;
+    case OPT_TLS_HOSTNAME: {
+        selfcert_names_t names;
+        char err[200];
+        if (selfcert_parse_hostnames(optarg, &names, err, sizeof(err)) != 0) {
+            /* the caller names the option */
+            const char *why = strncmp(err, "--tls-hostname", 14) == 0 ? err + 14 + strspn(err + 14, ": ") : err;
+            snprintf(msg, cap, "%s", why);
+            return -1;
+        }
+        o->tls_hostname = optarg;
+        break;
+    }
     case OPT_ROTATE_TOKEN_KEY:
         o->rotate_token_key = flag_on(optarg);
         break;
@@ -551,7 +584,15 @@ static int parse_options(int argc, char **argv, options_t *o, char **config_text
         fprintf(stderr, "berthd: --tls-cert and --tls-key go together\n");
         return 2;
     }
-    if (o->http2 && !o->tls_cert) {
+    if (o->tls_self_signed && o->tls_cert) {
+        fprintf(stderr, "berthd: --tls-self-signed makes its own certificate: it does not go with --tls-cert\n");
+        return 2;
+    }
+    if (o->tls_hostname && !o->tls_self_signed) {
+        fprintf(stderr, "berthd: --tls-hostname names what --tls-self-signed's certificate is for: it needs --tls-self-signed\n");
+        return 2;
+    }
+    if (o->http2 && !o->tls_cert && !o->tls_self_signed) {
         fprintf(stderr, "berthd: --http2 needs --tls-cert: HTTP/2 is offered over TLS only (h2c is never served)\n");
         return 2;
     }
@@ -1026,6 +1067,29 @@ int main(int argc, char **argv)
     snprintf(h2o_socket_buffer_mmap_settings.fn_template, sizeof(h2o_socket_buffer_mmap_settings.fn_template), "%s/h2o.b.XXXXXX",
              spool_dir);
     h2o_socket_buffer_mmap_settings.threshold = BODY_SPOOL_THRESHOLD;
+
+    /* Before the store opens: a certificate that cannot be made or read
+     * stops berthd with nothing else to undo. */
+    selfcert_paths_t self_paths;
+    if (o.tls_self_signed) {
+        char cert_err[FILENAME_MAX + 512];
+        selfcert_names_t names;
+        char note[512];
+        bool created;
+        if (selfcert_parse_hostnames(o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, &names, cert_err, sizeof(cert_err)) !=
+                0 ||
+            selfcert_ensure(o.data, &names, &self_paths, &created, note, sizeof(note), cert_err, sizeof(cert_err)) != 0) {
+            fprintf(stderr, "berthd: %s\n", cert_err);
+            return 1;
+        }
+        if (created)
+            fprintf(stderr, "berthd: made a self-signed certificate for %s in %s (clients trust it as their CA file)\n",
+                    o.tls_hostname ? o.tls_hostname : DEFAULT_TLS_HOSTNAMES, self_paths.cert);
+        if (note[0])
+            fprintf(stderr, "berthd: warning: %s\n", note);
+        o.tls_cert = self_paths.cert;
+        o.tls_key = self_paths.key;
+    }
 
     storage_err_t serr;
     storage_options_t sopt = {.map_size = o.map_size};

@@ -388,6 +388,13 @@ void ecs_handle(aws_req_t *a);
 /* "<principal ARN>#<unique id>": whose agent a container instance is (a role session counts as its role) */
 #define ECS_CALLER_KEY_MAX (AUTH_PRINCIPAL_ARN_MAX + AUTH_PRINCIPAL_ID_MAX + 2)
 void ecs_caller_key(const server_caller_t *who, char out[ECS_CALLER_KEY_MAX]);
+/* A task definition's image, "host:port/repo/name:tag", "repo:tag" or
+ * "repo@sha256:...", into repo (NUL-terminated, at most rlen - 1 bytes) and
+ * reference ("latest" when none), the same split as the agent's pull
+ * (cli/agent_pull.c); the host is dropped: a task's image is looked up in
+ * this registry, whatever name it is reached by. false: not a reference
+ * (binpack(image) then counts no layers). Pure; server/ecs/agent.c. */
+bool ecs_image_split(const char *image, char *repo, size_t rlen, oci_reference_t *ref);
 /* The agent protocol (server/ecs/agent.c): the timeouts and in-memory heartbeats every ECS operation uses */
 void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
 /* After a committed ECS operation: wakes the polls of the instances its reply's tasks are on. */

@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/storage_internal.h"
@@ -63,6 +64,10 @@ typedef struct {
 } file_job_t;
 
 static file_job_t failed_job = {.kind = FJ_FAILED};
+
+/* While another process's snapshot (a backup) holds back an unlink, the
+ * sweep looks again this often: nothing of ours kicks it when that ends. */
+#define STORE_FOREIGN_SWEEP_SECONDS 2
 
 /* A read buffer for copying and re-hashing. */
 #define FILE_COPY_BYTES (1u << 20)
@@ -270,18 +275,50 @@ void store_reader_unregister(storage_reader_t *rd)
  * that is being removed; the unlink itself, which frees a big file's
  * extents and can take a while, runs after it, so reader snapshots never
  * wait for it. */
+struct foreign_scan {
+    long self;
+    uint64_t oldest;
+};
+
+/* One line of mdb_reader_list: "pid thread txnid", txnid "-" for a slot
+ * without a snapshot (and a header line, which does not parse). */
+static int foreign_line(const char *msg, void *ctx)
+{
+    struct foreign_scan *f = ctx;
+    long pid;
+    size_t tid;
+    unsigned long long txn;
+    if (sscanf(msg, "%ld %zx %llu", &pid, &tid, &txn) == 3 && pid != f->self && txn < f->oldest)
+        f->oldest = txn;
+    return 0;
+}
+
+/* The oldest snapshot another process holds in the store (`berth backup`
+ * reads beside berthd), from LMDB's reader table, which LMDB itself trusts
+ * for page reuse: a reader's slot shows its txn id before the reader looks
+ * at anything. UINT64_MAX when there is none. */
+static uint64_t foreign_oldest(storage_t *st)
+{
+    struct foreign_scan f = {(long)getpid(), UINT64_MAX};
+    mdb_reader_list(st->env, foreign_line, &f);
+    return f.oldest;
+}
+
 static void sweep(storage_t *st)
 {
     static _Atomic uint64_t trash_seq;
     struct store_name *doomed = NULL;
+    uint64_t foreign = st->files.pending ? foreign_oldest(st) : UINT64_MAX;
     pthread_mutex_lock(&st->files.lock);
-    uint64_t oldest = UINT64_MAX;
+    uint64_t oldest = foreign;
     for (storage_reader_t *rd = st->files.readers; rd; rd = rd->next_)
         if (rd->txn_id < oldest)
             oldest = rd->txn_id;
+    bool foreign_wait = false;
     for (struct store_name **p = &st->files.pending; *p;) {
         struct store_name *e = *p;
         if (e->txn_id > oldest) {
+            foreign_wait |= e->txn_id > foreign;
             p = &e->next;
             continue;
         }
@@ -305,6 +342,8 @@ static void sweep(storage_t *st)
     }
     if (!st->files.pending)
         st->files.pending_max_txn = 0;
+    /* no reader of ours ends to kick the next sweep when another process's does */
+    st->files.foreign_wait = foreign_wait;
     pthread_mutex_unlock(&st->files.lock);
     while (doomed) {
         struct store_name *e = doomed;
@@ -1016,8 +1055,17 @@ static void *file_main(void *arg)
     unsigned me = ((struct store_file_thread *)arg)->index;
     pthread_mutex_lock(&st->lock);
     for (;;) {
-        while (!st->files.head && !st->files.sweep_due && !st->files.stopping)
-            pthread_cond_wait(&st->files.wake, &st->lock);
+        while (!st->files.head && !st->files.sweep_due && !st->files.stopping) {
+            if (!st->files.foreign_wait) {
+                pthread_cond_wait(&st->files.wake, &st->lock);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += STORE_FOREIGN_SWEEP_SECONDS;
+            if (pthread_cond_timedwait(&st->files.wake, &st->lock, &ts) == ETIMEDOUT)
+                st->files.sweep_due = true;
+        }
         if (st->files.sweep_due) {
             st->files.sweep_due = false;
             pthread_mutex_unlock(&st->lock);

@@ -462,4 +462,76 @@ typedef struct {
  * also on failure. */
 storage_status_t storage_gc_run(storage_t *st, const storage_gc_options_t *opt, storage_gc_report_t *out, storage_err_t *err);
 
+/* ---- backup and check (backup.c, fsck.c) ------------------------------------
+ *
+ * Both work on a data directory by path, without storage_open: a backup
+ * reads beside a running berthd (another process may read an LMDB
+ * environment; berthd holds back the unlink of any file blob that this
+ * process's snapshot may still name), a check runs with no berthd at all. */
+
+typedef struct {
+    bool copy; /* copy every blob file, never hard-link (a backup that shares no inode with the store) */
+} storage_backup_options_t;
+
+typedef struct {
+    uint64_t blobs;           /* blob records in the copy */
+    uint64_t file_blobs;      /* of which in files */
+    uint64_t files_linked;    /* hard-linked from the store (same file system) */
+    uint64_t files_copied;    /* copied (another file system, or opt->copy) */
+    uint64_t bytes_copied;    /* bytes of the copied files */
+    uint64_t uploads_dropped; /* upload sessions in progress, left out */
+    uint64_t db_bytes;        /* the compacted environment's size */
+    bool master_key;          /* master.key was copied (mode 0600) */
+} storage_backup_report_t;
+
+/* Copies the store in data_dir (running or not) into dest, a directory this
+ * call creates: the environment compacted as of one snapshot
+ * (mdb_env_copy2, MDB_CP_COMPACT), the file blobs that snapshot names
+ * (hard-linked when dest is on the same file system, else copied),
+ * master.key and admin-credentials when present (0600). Uploads in progress are left out. dest is then a data
+ * directory: berthd --data dest serves what the store held at the snapshot.
+ * STORAGE_EXISTS when dest exists; STORAGE_FULL when dest's file system is
+ * full; STORAGE_IO when data_dir is not a store (or another version's), a
+ * blob file the snapshot names is missing, or a write fails (dest is then
+ * incomplete: remove it). *out holds what was done, also on failure. */
+storage_status_t storage_backup(const char *data_dir, const char *dest, const storage_backup_options_t *opt,
+                                storage_backup_report_t *out, storage_err_t *err);
+
+/* One problem found by storage_fsck. `kind` is one of:
+ *   blob-digest       the blob's bytes (chunks or file) do not hash to its digest, or have another size
+ *   blob-missing      a chunk or the file of a blob is missing or unreadable
+ *   manifest-digest   a manifest's body does not hash to its digest
+ *   manifest-damaged  a manifest record or body cannot be read
+ *   manifest-ref      a manifest's config, layer or child is not in its repository
+ *   tag-dangling      a tag names a manifest its repository lacks
+ *   link-dangling     a repository links a blob the store lacks
+ *   referrer-dangling a referrer entry names a manifest its repository lacks
+ *   repo-missing      records of a repository the catalog lacks
+ *   upload-missing    an upload session's file is missing or short
+ *   orphan-file       a file under blobs/ or uploads/ that no record names
+ *   orphan-chunks     chunks of a blob id no blob or upload owns
+ *   record-damaged    a record of another kind cannot be decoded
+ * repo is "" when the problem belongs to none; what is a digest, tag, upload
+ * id or path. The strings are valid during the callback. */
+typedef struct {
+    const char *kind;
+    const char *repo;
+    const char *what;
+    const char *detail;
+} storage_fsck_problem_t;
+typedef void (*storage_fsck_cb)(void *ctx, const storage_fsck_problem_t *p);
+
+typedef struct {
+    uint64_t blobs, blob_bytes, manifests, tags, links, referrers, uploads, files;
+    uint64_t problems;
+} storage_fsck_report_t;
+
+/* Checks the store in data_dir offline, calling cb once per problem (see
+ * above). Holds data_dir's berthd.lock while it runs, so no berthd starts
+ * meanwhile. STORAGE_OK when the check ran to the end (out->problems says
+ * whether it found any); STORAGE_EXISTS when a berthd holds the lock (stop
+ * it first, or check a backup); STORAGE_IO when data_dir is not a store or
+ * cannot be read. */
+storage_status_t storage_fsck(const char *data_dir, storage_fsck_cb cb, void *ctx, storage_fsck_report_t *out, storage_err_t *err);
+
 #endif

@@ -232,6 +232,7 @@ struct storage {
         struct store_name *pending; /* blob paths to unlink once no snapshot older than .txn_id lives */
         storage_reader_t *readers;  /* live reader snapshots */
         _Atomic unsigned npending;
+        _Atomic bool foreign_wait;        /* a pending unlink waits for another process's snapshot: sweep again soon */
         _Atomic uint64_t pending_max_txn; /* no pending unlink waits for a snapshot at or past this */
     } files;
 
@@ -362,6 +363,19 @@ void store_gc_note(storage_t *st, const char *digest, size_t len);
 /* gc.c, for ops.c: deletes `digest`'s link in every repository (a point
  * lookup per repository; MDB_ codes) */
 int store_links_delete(storage_t *st, MDB_txn *txn, const char *digest);
+
+/* offline.c: a data directory's environment opened without a storage_t
+ * (backup.c, fsck.c): no writer, no file threads, no clean-up at open.
+ * 0, or -1 with err filled (not a store, another version's, unreadable). */
+typedef struct {
+    MDB_env *env;
+    MDB_dbi meta, blobs, chunks, links, manifests, tags, referrers, repos, uploads, records;
+} store_offline_t;
+int store_offline_open(const char *dir, bool writable, store_offline_t *o, storage_err_t *err);
+void store_offline_close(store_offline_t *o);
+/* vsnprintf into buf; false when the result did not fit (then a path is
+ * cut short and opening it fails) */
+bool store_pathf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 bool store_link_exists(storage_t *st, MDB_txn *txn, const char *repo, const char *digest);
 int store_blob_get(storage_t *st, MDB_txn *txn, const char *digest, blob_rec_t *out);

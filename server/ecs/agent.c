@@ -204,10 +204,7 @@ static bool layer_held(void *ctx, const char *cluster, const char *id, const cha
     return held;
 }
 
-/* "host:port/repo/name:tag", "repo:tag", "repo@sha256:..." into repo and
- * reference; the host is dropped: a task's image is looked up in this
- * registry, whatever name it is reached by. false: not a reference. */
-static bool image_split(const char *image, char *repo, size_t rlen, oci_reference_t *ref)
+bool ecs_image_split(const char *image, char *repo, size_t rlen, oci_reference_t *ref)
 {
     const char *s = image, *slash = strchr(s, '/');
     /* a registry host has a dot, a port or is localhost, and never an @ (that is a digest's) */
@@ -220,6 +217,9 @@ static bool image_split(const char *image, char *repo, size_t rlen, oci_referenc
     size_t n = at ? (size_t)(at - s) : colon ? (size_t)(colon - s) : strlen(s);
     const char *r = at ? at + 1 : colon ? colon + 1 : "latest";
     if (n == 0 || n >= rlen || !oci_name_valid(s, n) || oci_reference_parse(r, strlen(r), ref, NULL) != OCI_OK)
+        return false;
+    /* after '@' only a digest ("app@v1" is no reference), and only sha256: what the agent pulls (agent_parse_image) */
+    if (at && (!ref->is_digest || ref->digest.alg != OCI_ALG_SHA256))
         return false;
     memcpy(repo, s, n);
     repo[n] = '\0';
@@ -243,7 +243,7 @@ static int image_layers(void *ctx, const char *image, json_t **layers)
     char repo[OCI_NAME_MAX + 1];
     oci_reference_t ref;
     *layers = NULL;
-    if (!image || !image_split(image, repo, sizeof(repo), &ref))
+    if (!image || !ecs_image_split(image, repo, sizeof(repo), &ref))
         return 1;
     /* a snapshot of its own: the writer's transaction (where RunTask runs)
      * cannot read the manifests, and the store's readers are not bound to threads */

@@ -51,7 +51,7 @@ Test(blob_url, a_url_opens_no_other_repository_or_digest)
     cr_assert_eq(verify(key, "team/ap", DIGEST, q, NOW), AUTH_EBADSIG);
     cr_assert_eq(verify(key, REPO, OTHER_DIGEST, q, NOW), AUTH_EBADSIG);
     /* the boundary between the names is signed: moving a byte across it is another URL */
-    cr_assert_eq(verify(key, "team/apps", DIGEST + 1, q, NOW), AUTH_EBADSIG);
+    cr_assert_eq(verify(key, "team/apps", &DIGEST[1], q, NOW), AUTH_EBADSIG);
 }
 
 Test(blob_url, another_master_key_does_not_verify)

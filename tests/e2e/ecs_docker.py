@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -48,7 +49,7 @@ DOCKER = ["docker", "-H", docker_host]
 
 
 def build_image(layout):
-    """An OCI layout (ref v1) of /bin/busybox with its applets sh, httpd, mkdir, sleep; fixed times."""
+    """An OCI layout (ref v1) of /bin/busybox with its applets sh, httpd, mkdir, sleep, wget; fixed times."""
     os.makedirs(f"{layout}/blobs/sha256", exist_ok=True)
 
     def blob(data):
@@ -67,7 +68,7 @@ def build_image(layout):
         t = tarfile.TarInfo("bin/busybox")
         t.size, t.mode = len(body), 0o755
         tar.addfile(t, io.BytesIO(body))
-        for applet in ("sh", "httpd", "mkdir", "sleep"):
+        for applet in ("sh", "httpd", "mkdir", "sleep", "wget"):
             ln = tarfile.TarInfo(f"bin/{applet}")
             ln.type, ln.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(ln)
@@ -114,6 +115,9 @@ def setup_identities():
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
         iam.attach_role_policy(RoleName=role, PolicyArn=policy(
             role + "-policy", [AGENT_ECS, {"Effect": "Allow", "Action": actions, "Resource": "*"}]))
+    # the task role: ECS's tasks may assume it (nothing attached: get-caller-identity needs no permission)
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
 
 
 # ------------------------------------------------------------------ agents
@@ -320,6 +324,68 @@ def t_host(check):
     tasks, _ = wait("web", 15, lambda t, i: any(x["taskArn"] == arn and x["lastStatus"] == "STOPPED" for x in t),
                     "the host task STOPPED")
     check("exit code", 143, [x for x in tasks if x["taskArn"] == arn][0]["containers"][0].get("exitCode"))
+
+
+def container_env(rid):
+    return dict(e.split("=", 1) for e in json.loads(engine("inspect", rid))[0]["Config"]["Env"])
+
+
+def in_container(rid, token, uri):
+    """busybox wget in the container with the token: (exit status, what it printed)."""
+    r = subprocess.run(DOCKER + ["exec", rid, "wget", "-q", "-O", "-", "--header", "Authorization: " + token, uri],
+                       capture_output=True, text=True)
+    return r.returncode, r.stdout
+
+
+@case("a host-network task with a task role: its container's wget fetches the role's credentials from the agent's "
+      "endpoint, aws sts get-caller-identity with them answers assumed-role/app/TASKID; another task's token gets nothing")
+def t_task_role(check):
+    # the container fetches its credentials as an SDK would, with what the agent put in its environment
+    fetch = 'wget -q -O - --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI"'
+    ecs.register_task_definition(family="roled", networkMode="host", taskRoleArn="app", containerDefinitions=[{
+        "name": "app", "image": IMAGE, "memory": 32, "stopTimeout": 1,
+        "command": ["sh", "-c", f'trap "exit 143" TERM; {fetch}; echo; sleep 300 & wait']}])
+    arns = [t["taskArn"] for t in ecs.run_task(cluster="web", taskDefinition="roled", count=2)["tasks"]]
+    check("tasks placed", 2, len(arns))
+    tasks, _ = wait("web", 20, lambda t, i: sum(x["taskArn"] in arns and x["lastStatus"] == "RUNNING" for x in t) == 2,
+                    "the role tasks RUNNING")
+    rids = [[x for x in tasks if x["taskArn"] == a][0]["containers"][0]["runtimeId"] for a in arns]
+    envs = [container_env(r) for r in rids]
+    check("the endpoint's URI", [True, True], [bool(re.fullmatch(r"http://127\.0\.0\.1:\d+/v1/credentials",
+                                                                  e.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")))
+                                               for e in envs])
+    tokens = [e.get("AWS_CONTAINER_AUTHORIZATION_TOKEN", "") for e in envs]
+    check("each task its own token", [True, True, True], [bool(tokens[0]), bool(tokens[1]), tokens[0] != tokens[1]])
+    end, logs = time.time() + 10, ""
+    while time.time() < end and "AccessKeyId" not in logs:
+        logs = engine("logs", rids[0])
+        time.sleep(0.2)
+    try:
+        creds = json.loads(logs.strip().splitlines()[0])
+    except (ValueError, IndexError):
+        creds = {}
+    check("what the container fetched: an ASIA key of role app", [True, f"arn:aws:iam::{ACCOUNT}:role/app"],
+          [creds.get("AccessKeyId", "").startswith("ASIA"), creds.get("RoleArn")])
+    env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_CONFIG_FILE="/dev/null",
+               AWS_ACCESS_KEY_ID=creds.get("AccessKeyId", ""), AWS_SECRET_ACCESS_KEY=creds.get("SecretAccessKey", ""),
+               AWS_SESSION_TOKEN=creds.get("Token", ""))
+    r = subprocess.run(["/usr/bin/aws", "--endpoint-url", base, "--region", "us-east-1", "--output", "json", "sts",
+                        "get-caller-identity"], capture_output=True, text=True, env=env, timeout=60)
+    check("aws sts get-caller-identity with them", f"arn:aws:sts::{ACCOUNT}:assumed-role/app/{arns[0].rsplit('/', 1)[1]}",
+          json.loads(r.stdout).get("Arn") if r.returncode == 0 else r.stderr.strip())
+    # task 2's token: at its own agent's endpoint it is task 2's; once task 2 stopped, nowhere anything
+    uri2 = envs[1].get("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+    st, out = in_container(rids[0], tokens[1], uri2)
+    check("task 2's token while it runs: task 2's credentials", [0, True], [st, '"AccessKeyId"' in out])
+    ecs.stop_task(cluster="web", task=arns[1])
+    wait("web", 15, lambda t, i: any(x["taskArn"] == arns[1] and x["lastStatus"] == "STOPPED" for x in t), "task 2 STOPPED")
+    for uri in sorted({uri2, envs[0].get("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")}):
+        st, out = in_container(rids[0], tokens[1], uri)
+        check(f"task 1's container with stopped task 2's token at {uri}", [True, False], [st != 0, "AccessKeyId" in out])
+    st, out = in_container(rids[0], tokens[0], envs[0].get("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""))
+    check("task 1's own token still", [0, True], [st, '"AccessKeyId"' in out])
+    ecs.stop_task(cluster="web", task=arns[0])
+    wait("web", 15, lambda t, i: any(x["taskArn"] == arns[0] and x["lastStatus"] == "STOPPED" for x in t), "task 1 STOPPED")
 
 
 @case("agent 1 killed, its task list lost, restarted: it re-discovers its containers by label, agent 2's untouched")

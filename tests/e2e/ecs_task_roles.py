@@ -130,6 +130,14 @@ elif phase == "start":
     out["task_role"] = td["taskDefinition"]["taskRoleArn"]
     out["nopass_run"] = error(nopass.run_task, cluster=CLUSTER, taskDefinition="app")
     out["nopass_start"] = error(nopass.start_task, cluster=CLUSTER, taskDefinition="app", containerInstances=[instance])
+    # services: their tasks are placed later by berthd, so the caller's PassRole is checked at Create/UpdateService
+    out["nopass_service"] = error(nopass.create_service, cluster=CLUSTER, serviceName="svc", taskDefinition="app",
+                                  desiredCount=0)
+    dep.register_task_definition(family="plain", containerDefinitions=c)
+    nopass.create_service(cluster=CLUSTER, serviceName="plain", taskDefinition="plain", desiredCount=0)
+    out["nopass_update"] = error(nopass.update_service, cluster=CLUSTER, service="plain", taskDefinition="app")
+    out["dep_update"] = dep.update_service(cluster=CLUSTER, service="plain", taskDefinition="app")["service"]["taskDefinition"]
+    out["services"] = sorted(a.rsplit("/", 1)[1] for a in nopass.list_services(cluster=CLUSTER)["serviceArns"])
     out["nopass_tasks"] = len(nopass.list_tasks(cluster=CLUSTER)["taskArns"])
     arns = [dep.start_task(cluster=CLUSTER, taskDefinition="app", containerInstances=[instance])["tasks"][0]["taskArn"]
             for _ in range(2)]

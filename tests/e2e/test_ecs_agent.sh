@@ -263,6 +263,10 @@ t_session_expires() {
     [[ $(grep -c "assumed arn:aws:iam::$ACCOUNT:role/ecsInstanceRole until " "$E2E_TMP/agent.8.log") -ge 2 ]] ||
         fail "the agent did not assume the role again: $(cat "$E2E_TMP/agent.8.log")"
     grep -q "ExpiredTokenException" "$E2E_TMP/agent.8.log" || fail "the old session was not refused as expired"
+    # renewed at once: a backoff grown while berthd restarted would keep the instance silent towards
+    # the 6 s task-lost timeout (its task lost) for want of a session the agent can have at once
+    ! grep "ExpiredTokenException.*again in" "$E2E_TMP/agent.8.log" ||
+        fail "the agent waited out its backoff before assuming the role again"
     run "${WAIT[@]}" role 5 'instances[0]["agentConnected"]'
     expect_success
 }

@@ -10,7 +10,10 @@
 # (built offline from Debian's busybox-static, pushed with skopeo) runs, each task
 # reachable with curl on the host port the engine chose; StopTask stops a container
 # with SIGTERM (exit code 143) and removes it; an essential container's exit stops its
-# task (the other container killed after its stopTimeout: 137); an agent restarted
+# task (the other container killed after its stopTimeout: 137); a host-network task
+# with a task role fetches its credentials with busybox wget from the agent's endpoint,
+# `aws sts get-caller-identity` with them answers assumed-role/app/TASKID, and a
+# stopped task's token gets nothing from inside a container; an agent restarted
 # without its task list re-discovers its containers by label and leaves the other
 # agent's alone; the refused pull is CannotPullContainerError.
 # If dockerd cannot start here, the script is skipped (exit 77) with its log's last lines.

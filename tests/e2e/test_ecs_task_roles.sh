@@ -1,10 +1,10 @@
 #!/bin/bash
 # Case functions are called indirectly, through run_case:
 # shellcheck disable=SC2317
-# Task roles (issue 17): RegisterTaskDefinition, RunTask and StartTask with a
-# taskRoleArn need iam:PassRole on the role (to ecs-tasks.amazonaws.com) and a
-# role that trusts ecs-tasks.amazonaws.com; a bridge-mode definition with a
-# task role is refused. `berth agent --runtime none` serves each task's role
+# Task roles (issue 17): RegisterTaskDefinition, RunTask, StartTask,
+# CreateService and UpdateService with a taskRoleArn need iam:PassRole on the
+# role (to ecs-tasks.amazonaws.com) and a role that trusts
+# ecs-tasks.amazonaws.com; a bridge-mode definition with a task role is refused. `berth agent --runtime none` serves each task's role
 # credentials on 127.0.0.1 with the container-credentials protocol (one token
 # per task, recorded in the task's environment as a container would get it):
 # curl and the real `aws sts get-caller-identity` read them, and the session
@@ -54,9 +54,12 @@ t_pass_role_and_trust() {
     expect_out_jq '[.default_mode_register[0], (.default_mode_register[1] | test("bridge by default"))]' '["ClientException",true]'
     expect_out_jq '[.revision, .task_role]' "[1,\"arn:aws:iam::$ACCOUNT:role/app\"]"
     expect_out_jq '[.nopass_run[0], .nopass_start[0], .nopass_tasks]' '["AccessDeniedException","AccessDeniedException",0]'
+    expect_out_jq '[.nopass_service[0], (.nopass_service[1] | test("iam:PassRole"))]' '["AccessDeniedException",true]'
+    expect_out_jq '[.nopass_update[0], (.nopass_update[1] | test("iam:PassRole"))]' '["AccessDeniedException",true]'
+    expect_out_jq '[(.dep_update | endswith(":task-definition/app:1")), .services]' '[true,["plain"]]'
     expect_out_jq '[.status, (.tasks | length)]' '[["RUNNING","RUNNING"],2]'
 }
-run_case "iam:PassRole (to ecs-tasks) and a trusting role are needed to register or run a task role; bridge mode is refused" t_pass_role_and_trust
+run_case "iam:PassRole (to ecs-tasks) and a trusting role are needed to register, run or make a service of a task role; bridge mode is refused" t_pass_role_and_trust
 
 T1=$(jq -r '.tasks[0]' "$E2E_TMP/start.json")
 T2=$(jq -r '.tasks[1]' "$E2E_TMP/start.json")
@@ -131,8 +134,10 @@ t_agent_restart_keeps_tokens() {
         --cpu 1024 --memory 1024 --runtime none --state-dir "$AGENT" --credentials-port "$port" >>"$E2E_TMP/agent.log" 2>&1 &
     echo $! >"$E2E_TMP/agent.pid"
     local code=000
-    for _ in $(seq 150); do # re-attaching and fetching: 2 calls, slow under ASan on a loaded machine
-        code=$(curl -sS -o "$E2E_TMP/creds2b.json" -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI" 2>/dev/null)
+    # Re-attaching and fetching take 2 calls, slow under ASan on a loaded machine. Until the agent
+    # listens curl exits 7, which set -e would otherwise take as the case's verdict.
+    for _ in $(seq 150); do
+        code=$(curl -sS -o "$E2E_TMP/creds2b.json" -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI" 2>/dev/null) || code=000
         [[ $code == 200 ]] && break
         sleep 0.1
     done

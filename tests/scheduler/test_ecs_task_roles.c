@@ -206,3 +206,52 @@ Test(ecs_task_roles, credentials_name_a_live_tasks_role_on_its_own_instance_only
     free(ci);
     free(other);
 }
+
+/* A service's tasks are placed by berthd's own steps, with no caller to check:
+ * CreateService and an UpdateService naming a task definition check the caller
+ * passing its roles, as RunTask does, and a refusal creates or rolls nothing. */
+Test(ecs_task_roles, create_and_update_service_check_the_callers_role_check)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD_ROLE));
+    json_decref(ok("RegisterTaskDefinition", TD_PLAIN));
+    json_decref(ok("RegisterTaskDefinition",
+                   "{\"family\":\"later\",\"networkMode\":\"host\",\"taskRoleArn\":\"arn:aws:iam::123456789012:role/denied\","
+                   "\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64}]}"));
+    env.check_roles = refuse_denied;
+
+    checks = 0;
+    fails("CreateService", "{\"cluster\":\"c\",\"serviceName\":\"s\",\"taskDefinition\":\"later\",\"desiredCount\":1}",
+          "AccessDeniedException", "iam:PassRole");
+    cr_expect_eq(checks, 1);
+    json_t *l = ok("ListServices", "{\"cluster\":\"c\"}");
+    cr_expect_eq(json_array_size(at(l, "serviceArns")), 0, "the refused CreateService made no service");
+    json_decref(l);
+    l = ok("ListTasks", "{\"cluster\":\"c\"}");
+    cr_expect_eq(json_array_size(at(l, "taskArns")), 0, "... and started no task");
+    json_decref(l);
+
+    json_decref(ok("CreateService", "{\"cluster\":\"c\",\"serviceName\":\"s\",\"taskDefinition\":\"app\",\"desiredCount\":1}"));
+    cr_expect_eq(checks, 2);
+    cr_expect_str_eq(seen[0], ROLE);
+    json_decref(ok("CreateService", "{\"cluster\":\"c\",\"serviceName\":\"p\",\"taskDefinition\":\"plain\",\"desiredCount\":1}"));
+    cr_expect_eq(checks, 2, "a definition without roles needs no check");
+
+    /* a new count alone passes nothing new */
+    json_decref(ok("UpdateService", "{\"cluster\":\"c\",\"service\":\"s\",\"desiredCount\":2}"));
+    cr_expect_eq(checks, 2);
+    fails("UpdateService", "{\"cluster\":\"c\",\"service\":\"s\",\"taskDefinition\":\"later\"}", "AccessDeniedException",
+          "iam:PassRole");
+    cr_expect_eq(checks, 3);
+    json_t *d = ok("DescribeServices", "{\"cluster\":\"c\",\"services\":[\"s\"]}");
+    cr_expect(strstr(str(d, "services.0.taskDefinition"), "task-definition/app:1"), "the refused update rolled nothing: %s",
+              str(d, "services.0.taskDefinition"));
+    cr_expect_eq(json_array_size(at(d, "services.0.deployments")), 1);
+    cr_expect_eq(num(d, "services.0.desiredCount"), 2, "the refused update changed nothing, its count included");
+    json_decref(d);
+    /* the plain service moving to a definition with a role is checked too */
+    json_decref(ok("UpdateService", "{\"cluster\":\"c\",\"service\":\"p\",\"taskDefinition\":\"app\"}"));
+    cr_expect_eq(checks, 4);
+    free(ci);
+}
