@@ -443,6 +443,9 @@ char *metrics_render(storage_t *st, size_t *len)
         histogram(&o, "berth_scheduler_runtask_duration_seconds", "", runtask_bounds, N_RUNTASK, counts, SUM(runtask_us));
     }
 
+    header(&o, "berth_scheduler_agents_connected", "gauge", "Container instances whose agent polled within --ecs-agent-timeout.");
+    put(&o, "berth_scheduler_agents_connected %zu\n", g.srv ? ecs_agents_connected(g.srv) : (size_t)0);
+
     header(&o, "berth_gc_runs_total", "counter", "Garbage collections run (scheduled and requested).");
     put(&o, "berth_gc_runs_total %" PRIu64 "\n", SUM(gc_runs));
     header(&o, "berth_gc_failures_total", "counter", "Garbage collections that failed or were cancelled.");

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Drives test_metrics.sh's berthd from one process: scrapes GET /metrics
 with the administrator's registry password, runs a scripted workload (3
-pushes, 5 manifest GETs, one 404, one request a policy denies) and checks
-that each counter moved by what the workload did. Prints PASS/FAIL lines.
+pushes, 5 manifest GETs, one 404, one request a policy denies, a RunTask
+with no instance, an instance that polls once, a RunTask placed) and checks
+that each counter moved by what the workload did; then pushes one orphan
+blob for the shell's berth gc. Prints PASS/FAIL lines.
 
 usage: metrics_check.py BASE CREDENTIALS_FILE TOKEN_FILE
 """
@@ -16,6 +18,8 @@ import sys
 import urllib.parse
 
 import boto3
+import botocore.auth
+import botocore.awsrequest
 import botocore.exceptions
 
 base, creds_file, token_file = sys.argv[1:4]
@@ -104,6 +108,32 @@ try:
 except botocore.exceptions.ClientError as e:
     check(e.response["Error"]["Code"] == "AccessDeniedException", "a user without policies: CreateRepository denied")
 
+# RunTask on a cluster without instances: one placement failure, no task placed.
+ecs = boto3.client("ecs", endpoint_url=base, region_name="us-east-1")
+ecs.create_cluster(clusterName="metrics")
+ecs.register_task_definition(family="m", containerDefinitions=[{"name": "c", "image": "x", "memory": 64}])
+rt = ecs.run_task(cluster="metrics", taskDefinition="m")
+check(len(rt["tasks"]) == 0 and len(rt["failures"]) == 1, "RunTask without instances: one failure")
+st, _, mid = scrape()
+check(mid.get("berth_scheduler_agents_connected") == 0, "scheduler: no agent connected before one polls")
+
+# An instance whose agent polled once (Berth's BerthPollWork, signed as botocore signs): connected,
+# and a RunTask now places its task there.
+inst = ecs.register_container_instance(cluster="metrics", totalResources=[
+    {"name": "CPU", "type": "INTEGER", "integerValue": 512},
+    {"name": "MEMORY", "type": "INTEGER", "integerValue": 512}])["containerInstance"]["containerInstanceArn"]
+cred = boto3.Session().get_credentials()
+poll = botocore.awsrequest.AWSRequest(
+    method="POST", url=base + "/", data=json.dumps({"cluster": "metrics", "containerInstance": inst,
+                                                    "waitSeconds": 0}).encode(),
+    headers={"Content-Type": "application/x-amz-json-1.1",
+             "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.BerthPollWork"})
+botocore.auth.SigV4Auth(cred, "ecs", "us-east-1").add_auth(poll)
+st, _, _ = req("POST", "/", body=poll.body, headers=dict(poll.headers.items()))
+check(st == 200, "BerthPollWork of the instance: 200 (got %d)" % st)
+rt = ecs.run_task(cluster="metrics", taskDefinition="m")
+check(len(rt["tasks"]) == 1, "RunTask with the instance connected: one task placed")
+
 st, _, after = scrape()
 
 
@@ -140,6 +170,12 @@ check(delta("berth_store_commit_duration_seconds_count") == delta("berth_store_c
 check(after.get("berth_store_map_size_bytes", 0) > 0 and after.get("berth_store_pages_used", 0) > 0,
       "the store's map size and pages used are there")
 
+d = (delta("berth_scheduler_placement_failures_total"), delta("berth_scheduler_tasks_placed_total"),
+     delta("berth_scheduler_runtask_duration_seconds_count"))
+check(d == (1, 1, 2), "scheduler: 1 placement failure, 1 task placed, 2 RunTasks timed (got %s)" % (d,))
+check(after.get("berth_scheduler_agents_connected") == 1, "scheduler: one agent connected once it polled")
+check(delta('berth_authz_decisions_total{family="ecs",decision="allowed"}') >= 3, "ecs decisions allowed moved")
+
 # The scraper's token: /metrics, and nothing else.
 scraper = {"Authorization": "Bearer " + open(token_file).read().strip()}
 st, _, m = scrape(scraper)
@@ -151,6 +187,11 @@ st, _, body = req("POST", "/", body=b"{}", headers=dict(scraper, **{
     "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
     "Content-Type": "application/x-amz-json-1.1"}))
 check(st in (400, 401, 403) and b"repositories" not in body, "the metrics token on the ECR API: refused (got %d)" % st)
+# For test_metrics.sh's berth gc: one blob no manifest names (1000 bytes), after every delta above.
+orphan = b"o" * 1000
+st = req("POST", "/v2/%s/blobs/uploads/?digest=sha256:%s" % (repo, hashlib.sha256(orphan).hexdigest()), body=orphan,
+         headers=dict(auth, **{"Content-Type": "application/octet-stream"}))[0]
+check(st == 201, "an orphan blob for berth gc: 201 (got %d)" % st)
 # the denied user has no registry password; an expired or foreign Basic is refused
 st = scrape({"Authorization": "Basic " + base64.b64encode(b"AWS:not-a-token").decode()})[0]
 check(st == 401, "GET /metrics with a bad password: 401 (got %d)" % st)
