@@ -81,6 +81,15 @@ grep -E '^(PASS|FAIL)' "$work/py.out" || true
 failures=$((failures + $(grep -c '^FAIL' "$work/py.out" || true)))
 grep -q '^PASS  GET /metrics with a bad password' "$work/py.out" || fail "metrics_check.py did not finish: $(tail -5 "$work/py.err")"
 
+# --- a garbage collection counts (its report is berth gc's output)
+"$BERTH_CLI" gc --grace 0 >"$work/gc.json"
+scrape=$(curl -s -H "Authorization: Bearer $(cat "$work/token")" "$base/metrics")
+expect "berth gc: berth_gc_runs_total 1" grep -qx 'berth_gc_runs_total 1' <<<"$scrape"
+expect "... it collected metrics_check.py's orphan blob (1 blob, 1000 bytes)" \
+    jq -e '.blobsCollected == 1 and .bytesFreed == 1000' "$work/gc.json"
+expect "... and berth_gc_blobs_collected_total 1, berth_gc_bytes_collected_total 1000" \
+    bash -c 'grep -qx "berth_gc_blobs_collected_total 1" <<<"$1" && grep -qx "berth_gc_bytes_collected_total 1000" <<<"$1"' _ "$scrape"
+
 # --- promtool's lint: any finding fails
 curl -s -H "Authorization: Bearer $(cat "$work/token")" "$base/metrics" >"$work/metrics.txt"
 if "$PROMTOOL" check metrics <"$work/metrics.txt" >"$work/promtool.out" 2>&1; then
