@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
 
 #include "auth/auth.h"
 #include "cli/cli_internal.h"
@@ -86,7 +88,9 @@ typedef struct {
 static const char *command_service(const admin_command_t *c)
 {
     /* run-lifecycle-policy is an ecr command but Berth's own operation (server/ecr/lifecycle.c) */
-    return strcmp(c->group, "gc") == 0 || strcmp(c->operation, "RunLifecyclePolicy") == 0 ? BERTH_ADMIN_SERVICE : ECR_SERVICE;
+    return strcmp(c->group, "gc") == 0 || strcmp(c->group, "metrics-token") == 0 || strcmp(c->operation, "RunLifecyclePolicy") == 0
+               ? BERTH_ADMIN_SERVICE
+               : ECR_SERVICE;
 }
 
 static const admin_command_t admin_commands[] = {
@@ -284,6 +288,15 @@ static const admin_command_t admin_commands[] = {
      "RunLifecyclePolicy",
      {REQUIRED("--repository-name", "repositoryName")},
      "run the repository's lifecycle policy now and print what it expired (Berth's own; berth:RunLifecyclePolicy)"},
+    {"metrics-token",
+     "create",
+     "CreateMetricsToken",
+     {OPTIONAL("--description", "description")},
+     "create a token that may read GET /metrics and nothing else; with --token-file FILE it is written there (mode "
+     "0600, for Prometheus's authorization: credentials_file) and not printed"},
+    {"metrics-token", "delete", "DeleteMetricsToken", {REQUIRED("--token-id", "tokenId")}, "revoke a metrics token"},
+    {"metrics-token", "list", "ListMetricsTokens", {{0}}, "list the metrics tokens (ids, descriptions, creation times)"},
+    /* gc stays last: berth_gc's usage is the last row */
     {"gc",
      "",
      "RunGarbageCollection",
@@ -742,6 +755,31 @@ static int print_login_password(const json_t *result, cli_err_t *e)
 }
 
 /* Prints the reply (or its error) and returns the exit status. */
+/* metrics-token create --token-file FILE: where the new token goes instead of stdout */
+static const char *token_file;
+
+/* Writes the token to token_file (created 0600, replaced if it exists) and prints its id. */
+static int write_token_file(json_t *result, cli_err_t *e)
+{
+    const char *tok = json_string_value(json_object_get(result, "token"));
+    const char *id = json_string_value(json_object_get(result, "tokenId"));
+    if (!tok || !id)
+        return cli_fail(e, "the reply to CreateMetricsToken has no token"), EXIT_UNREACHABLE;
+    (void)unlink(token_file); /* a new file, so that its mode is ours whatever the old one's was */
+    int fd = open(token_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    size_t len = strlen(tok);
+    bool ok = fd >= 0 && write(fd, tok, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    if (!ok)
+        return cli_fail(e, "cannot write %s: %s (token %s was created: delete it)", token_file, strerror(errno), id), EXIT_USAGE;
+    json_t *out = json_pack("{s:s,s:s}", "tokenId", id, "tokenFile", token_file);
+    if (out)
+        print_json(out);
+    json_decref(out);
+    return 0;
+}
+
 static int handle_reply(const admin_command_t *c, admin_protocol_t proto, long status, const reply_t *r, cli_err_t *e)
 {
     json_error_t jerr;
@@ -773,6 +811,8 @@ static int handle_reply(const admin_command_t *c, admin_protocol_t proto, long s
             rc = EXIT_UNREACHABLE;
         } else if (strcmp(c->operation, "GetAuthorizationToken") == 0) {
             rc = print_login_password(result, e);
+        } else if (strcmp(c->operation, "CreateMetricsToken") == 0 && token_file) {
+            rc = write_token_file(result, e);
         } else if (json_object_size(result) > 0) {
             print_json(result);
         }
@@ -906,7 +946,7 @@ static int run_command(const char *group, const admin_command_t *c, int argc, ch
 
 bool berth_admin_group(const char *group)
 {
-    return strcmp(group, "iam") == 0 || strcmp(group, "ecr") == 0;
+    return strcmp(group, "iam") == 0 || strcmp(group, "ecr") == 0 || strcmp(group, "metrics-token") == 0;
 }
 
 int berth_admin(const char *group, int argc, char **argv)
@@ -950,7 +990,25 @@ static int run_command(const char *group, const admin_command_t *c, int argc, ch
         }
     admin_options_t o = {0};
     cli_err_t e = {""};
-    int rc = parse_options(c, argc, argv, &o, &e) == 0 ? 0 : EXIT_USAGE;
+    int rc = 0;
+    if (strcmp(c->operation, "CreateMetricsToken") == 0) {
+        /* --token-file is the command's own, not a parameter: taken out before the table's options */
+        for (int i = 0; i < argc; i++) {
+            if (strcmp(argv[i], "--token-file") != 0)
+                continue;
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                cli_fail(&e, "--token-file takes a file name");
+                rc = EXIT_USAGE;
+                break;
+            }
+            token_file = argv[i + 1];
+            memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof(*argv));
+            argc -= 2;
+            break;
+        }
+    }
+    if (rc == 0)
+        rc = parse_options(c, argc, argv, &o, &e) == 0 ? 0 : EXIT_USAGE;
     if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         cli_fail(&e, "cannot initialise libcurl");
         rc = EXIT_UNREACHABLE;

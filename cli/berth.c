@@ -34,6 +34,8 @@ static void usage(FILE *out)
                  "  ecr <subcommand>     manage repositories, images, repository and lifecycle policies; get-login-password\n"
                  "                       ('berth ecr help')\n"
                  "  agent                run a container instance's agent ('berth agent --help')\n"
+                 "  metrics-token create|delete|list\n"
+                 "                       tokens for Prometheus to read GET /metrics ('berth metrics-token help')\n"
                  "  gc [--dry-run] [--grace SECONDS]\n"
                  "                       collect unreferenced blobs and abandoned uploads now ('berth gc --help')\n"
                  "  backup [--data DIR] [--copy] DEST\n"

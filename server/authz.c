@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "server/server_internal.h"
+#include "server/metrics_internal.h"
 
 /* Parsed policies a thread keeps, in two pools: the identity policies of
  * principals, and repositories' policies. One check uses one entry of each,
@@ -250,9 +250,23 @@ int64_t server_auth_now(const server_t *srv)
 
 /* `repo`, when not NULL, brings its repository policy in; `trust`, when not
  * NULL, is a role's trust policy, judged as trust policies are (auth_trust_evaluate). */
+static policy_decision_t decide(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
+                                const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out);
+
+/* Every policy decision goes through here, to be counted (GET /metrics). */
 static policy_decision_t authorize(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                    const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
                                    const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out)
+{
+    policy_decision_t d = decide(t, rd, who, req, action, repo, resource, trust, extra, n_extra, out);
+    metrics_note_authz(req, action, d == POLICY_ALLOW);
+    return d;
+}
+
+static policy_decision_t decide(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                const char *action, const char *repo, const char *resource, const auth_role_trust_t *trust,
+                                const policy_context_entry_t *extra, size_t n_extra, policy_result_t *out)
 {
     server_note_authz(req, who->anonymous ? NULL : server_caller_arn(who), action, repo); /* the access log's line */
     storage_records_t *rs = storage_reader_records(rd);

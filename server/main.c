@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "server/config.h"
+#include "server/metrics_internal.h"
 #include "server/server_internal.h"
 #include "server/selfcert.h"
 
@@ -104,6 +105,8 @@ typedef struct {
     const char *access_log;    /* NULL: none; "-": stderr */
     uint64_t shutdown_timeout; /* seconds */
     uint64_t lifecycle_interval;
+    bool metrics_public; /* GET /metrics without credentials */
+    bool no_metrics;     /* count nothing; /metrics is 404 */
 } options_t;
 
 static volatile sig_atomic_t stopping;
@@ -176,6 +179,9 @@ static void usage(FILE *out)
                  "  --shutdown-timeout SECONDS\n"
                  "                         on SIGTERM, stop accepting and give in-flight requests this long to finish\n"
                  "                         before cutting them (default 30; 0: cut at once)\n"
+                 "  --metrics-public       anyone may read GET /metrics (default: a principal allowed berth:GetMetrics,\n"
+                 "                         or a scraper's token from `berth metrics-token create`)\n"
+                 "  --no-metrics           count nothing per request; GET /metrics answers 404\n"
                  "  --lifecycle-interval SECONDS\n"
                  "                         run every repository's ECR lifecycle policy this often (default 86400, daily as\n"
                  "                         ECR does; 0: only on request, `berth ecr run-lifecycle-policy`). sinceImagePushed\n"
@@ -269,6 +275,8 @@ enum {
     OPT_NO_CREATE_ON_PUSH,
     OPT_ACCESS_LOG,
     OPT_SHUTDOWN_TIMEOUT,
+    OPT_METRICS_PUBLIC,
+    OPT_NO_METRICS,
     OPT_TLS_SELF_SIGNED,
     OPT_TLS_HOSTNAME,
 };
@@ -304,6 +312,8 @@ static const server_option_t option_table[] = {
     {"no-create-on-push", false, false, OPT_NO_CREATE_ON_PUSH},
     {"access-log", true, false, OPT_ACCESS_LOG},
     {"shutdown-timeout", true, false, OPT_SHUTDOWN_TIMEOUT},
+    {"metrics-public", false, false, OPT_METRICS_PUBLIC},
+    {"no-metrics", false, false, OPT_NO_METRICS},
     {"tls-self-signed", false, false, OPT_TLS_SELF_SIGNED},
     {"tls-hostname", true, false, OPT_TLS_HOSTNAME},
 };
@@ -355,6 +365,12 @@ static int apply_option(void *ctx, const server_option_t *opt, const char *optar
         break;
     case OPT_NO_CREATE_ON_PUSH:
         o->no_create_on_push = flag_on(optarg);
+        break;
+    case OPT_METRICS_PUBLIC:
+        o->metrics_public = flag_on(optarg);
+        break;
+    case OPT_NO_METRICS:
+        o->no_metrics = flag_on(optarg);
         break;
     case OPT_THREADS:
         if (!parse_bytes(optarg, &v) || v == 0 || v > MAX_THREADS) {
@@ -1152,6 +1168,7 @@ int main(int argc, char **argv)
         return 1;
     }
     accesslog_register(path);
+    metrics_register(&srv, path, !o.no_metrics, o.metrics_public);
 
     SSL_CTX *ssl_ctx = NULL;
     if (o.tls_cert && !(ssl_ctx = tls_context(o.tls_cert, o.tls_key, o.http2, err, sizeof(err)))) {
@@ -1271,6 +1288,7 @@ int main(int argc, char **argv)
     h2o_config_dispose(&config);
     SSL_CTX_free(tls.current);
     accesslog_close();
+    metrics_close();
     pthread_mutex_destroy(&phases.lock);
     pthread_cond_destroy(&phases.opened);
     free(loops);

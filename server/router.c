@@ -4,7 +4,7 @@
  * handler sees it. */
 #include <string.h>
 
-#include "server/server_internal.h"
+#include "server/metrics_internal.h"
 
 /* Longest path we route: a maximal name plus the longest route suffix. */
 #define ROUTE_PATH_MAX (OCI_NAME_MAX + 256)
@@ -357,7 +357,10 @@ int server_route(server_t *srv, h2o_req_t *req)
             return health_live(req);
         if (path_is(req, H2O_STRLIT("/readyz")))
             return health_ready(srv, req);
+        if (metrics_enabled() && path_is(req, H2O_STRLIT("/metrics")))
+            return metrics_handle(srv, req);
     }
+    metrics_request_start(req);
     /* The AWS JSON APIs live at POST / (the endpoint URL the AWS CLI is given). */
     if (req->path.len >= 1 && req->path.base[0] == '/' && (req->path.len == 1 || req->path.base[1] == '?') &&
         (v2_req_header(req, "x-amz-target").len || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))))

@@ -367,6 +367,8 @@ void ecs_services_timer_stop(void);
 /* Berth's own operations (server/berth/gc.c): RunGarbageCollection */
 #define BERTH_ADMIN_SERVICE "BerthAdmin_20261207"
 extern const aws_operation_t berth_admin_operations[];
+/* CreateMetricsToken, DeleteMetricsToken, ListMetricsTokens (server/metrics_token.c) */
+extern const aws_operation_t metrics_token_operations[];
 /* RunGarbageCollection's parameters: 0 with *out filled, or -1 with msg
  * naming the parameter that is wrongly typed, out of range or unknown. */
 #define BERTH_GC_MAX_GRACE_SECONDS ((uint64_t)10 * 365 * 24 * 3600)
@@ -395,6 +397,8 @@ void ecs_caller_key(const server_caller_t *who, char out[ECS_CALLER_KEY_MAX]);
 bool ecs_image_split(const char *image, char *repo, size_t rlen, oci_reference_t *ref);
 /* The agent protocol (server/ecs/agent.c): the timeouts and in-memory heartbeats every ECS operation uses */
 void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env);
+/* Instances whose agent polled within --ecs-agent-timeout (GET /metrics). */
+size_t ecs_agents_connected(const server_t *srv);
 /* After a committed ECS operation: wakes the polls of the instances its reply's tasks are on. */
 void ecs_agent_notify_reply(const json_t *reply);
 /* The same for one container instance ARN (a service scheduler placing tasks outside RunTask's reply). */

@@ -373,17 +373,33 @@ storage_status_t storage_execute(storage_t *st, storage_op_t *op);
  * reads them. done is still called (STORAGE_CANCELLED unless it had finished). */
 void storage_op_cancel(storage_t *st, storage_op_t *op);
 
-/* Counters for tests and benchmarks. */
+/* Upper bounds (microseconds) of the commit latency histogram's buckets; a
+ * commit slower than the last one counts only in commits. From an empty
+ * commit (no sync, ~10 µs) to a sync stuck behind a busy disk (1 s). */
+#define STORAGE_COMMIT_BUCKETS 12
+#define STORAGE_COMMIT_BUCKET_US                                                                                                   \
+    {                                                                                                                              \
+        50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 250000, 1000000                                                  \
+    }
+
+/* Counters for tests, benchmarks and GET /metrics. */
 typedef struct {
-    uint64_t commits;      /* write transactions committed */
-    uint64_t ops;          /* ops completed */
-    uint64_t chunks_raw;   /* chunks stored as pushed */
-    uint64_t chunks_zstd;  /* chunks stored compressed */
-    uint64_t bytes_in;     /* blob bytes received */
-    uint64_t bytes_stored; /* blob bytes written after compression */
-    uint64_t file_blobs;   /* blobs stored as files */
-    uint64_t file_bytes;   /* bytes written to upload and blob files */
+    uint64_t commits;                             /* write transactions committed */
+    uint64_t ops;                                 /* ops completed */
+    uint64_t chunks_raw;                          /* chunks stored as pushed */
+    uint64_t chunks_zstd;                         /* chunks stored compressed */
+    uint64_t bytes_in;                            /* blob bytes received */
+    uint64_t bytes_stored;                        /* blob bytes written after compression */
+    uint64_t file_blobs;                          /* blobs stored as files */
+    uint64_t file_bytes;                          /* bytes written to upload and blob files */
+    uint64_t syncs;                               /* commits that synced (the others acknowledged nothing) */
+    uint64_t commit_us_sum;                       /* time spent committing, syncs included */
+    uint64_t commit_hist[STORAGE_COMMIT_BUCKETS]; /* commits per bucket (not cumulative) */
+    uint64_t map_size;                            /* the LMDB map's reservation, bytes */
+    uint64_t page_size;                           /* LMDB's page size, bytes */
+    uint64_t pages_used; /* pages of the map in use (last page number + 1): the file's size, free pages included */
 } storage_stats_t;
+/* Reads counters only (and LMDB's environment info): safe from any thread, never waits on the writer. */
 void storage_get_stats(storage_t *st, storage_stats_t *out);
 
 /* ---- garbage collection (gc.c) --------------------------------------------

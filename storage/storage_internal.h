@@ -244,6 +244,8 @@ struct storage {
     _Atomic bool gc_running; /* one collection at a time */
 
     _Atomic uint64_t st_commits, st_ops, st_chunks_raw, st_chunks_zstd, st_bytes_in, st_bytes_stored, st_file_blobs, st_file_bytes;
+    /* the writer's commits: how many synced, and how long each took (writer thread writes, a scrape reads) */
+    _Atomic uint64_t st_syncs, st_commit_us_sum, st_commit_hist[STORAGE_COMMIT_BUCKETS];
 };
 
 /* A name in one of files' lists (an upload id or a blob path). */

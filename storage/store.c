@@ -307,6 +307,18 @@ void storage_get_stats(storage_t *st, storage_stats_t *out)
     out->bytes_stored = st->st_bytes_stored;
     out->file_blobs = st->st_file_blobs;
     out->file_bytes = st->st_file_bytes;
+    out->syncs = st->st_syncs;
+    out->commit_us_sum = st->st_commit_us_sum;
+    for (size_t i = 0; i < STORAGE_COMMIT_BUCKETS; i++)
+        out->commit_hist[i] = st->st_commit_hist[i];
+    MDB_envinfo info;
+    MDB_stat stat;
+    out->map_size = out->page_size = out->pages_used = 0;
+    if (st->env && mdb_env_info(st->env, &info) == 0 && mdb_env_stat(st->env, &stat) == 0) {
+        out->map_size = info.me_mapsize;
+        out->page_size = stat.ms_psize;
+        out->pages_used = (uint64_t)info.me_last_pgno + 1;
+    }
 }
 
 /* ---- reads ------------------------------------------------------------ */

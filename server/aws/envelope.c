@@ -30,9 +30,9 @@
 #define STS_XMLNS "https://sts.amazonaws.com/doc/2011-06-15/"
 
 static const aws_operation_t *const json_tables[] = {
-    ecr_operations,       ecr_policy_operations, ecs_clusters_operations, ecs_instances_operations, ecs_taskdefs_operations,
-    ecs_tasks_operations, ecs_agent_operations,  ecs_services_operations, berth_admin_operations,   ecr_repo_operations,
-    ecr_image_operations, ecr_layer_operations,  ecr_lifecycle_operations};
+    ecr_operations,       ecr_policy_operations, ecs_clusters_operations,  ecs_instances_operations, ecs_taskdefs_operations,
+    ecs_tasks_operations, ecs_agent_operations,  ecs_services_operations,  berth_admin_operations,   ecr_repo_operations,
+    ecr_image_operations, ecr_layer_operations,  ecr_lifecycle_operations, metrics_token_operations};
 /* The query protocol's services are told apart by the SigV4 scope's service. */
 static const aws_operation_t *const query_tables[] = {iam_user_operations, iam_policy_operations};
 static const aws_operation_t *const sts_tables[] = {sts_operations};

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/server_internal.h"
+#include "server/metrics_internal.h"
 
 /* Requests queued behind the running collection at most: each would only
  * repeat the one before it. */
@@ -60,6 +60,8 @@ struct berth_gc {
 
 static void log_report(const char *why, storage_status_t s, const storage_gc_report_t *r, const storage_err_t *err)
 {
+    if (!r->dry_run)
+        metrics_note_gc(s == STORAGE_OK, r->blobs_file + r->blobs_lmdb, r->bytes_file + r->bytes_lmdb, r->duration_ms);
     if (s != STORAGE_OK) {
         fprintf(stderr, "berthd: %s garbage collection failed: %s\n", why, err->msg);
         return;

@@ -314,6 +314,21 @@ void ecs_agent_env(const server_t *srv, sched_ecs_env_t *env)
     env->image_ctx = (server_t *)srv;
 }
 
+/* GET /metrics: instances whose agent polled within the agent timeout (a walk
+ * of the registry under its lock: once a scrape, not per request). */
+size_t ecs_agents_connected(const server_t *srv)
+{
+    int64_t timeout = srv->ecs_agent_timeout > 0 ? srv->ecs_agent_timeout : SCHED_ECS_AGENT_TIMEOUT_DEFAULT;
+    int64_t now = (int64_t)time(NULL);
+    size_t n = 0;
+    pthread_mutex_lock(&reg.lock);
+    for (size_t i = 0; i < reg.nbuckets; i++)
+        for (agent_entry_t *e = reg.buckets[i]; e; e = e->next)
+            n += now - e->last_seen <= timeout;
+    pthread_mutex_unlock(&reg.lock);
+    return n;
+}
+
 /* The wait a poll gets: at most 20 s, and well inside the agent timeout so that polls keep the agent connected. */
 static int poll_wait(const server_t *srv)
 {

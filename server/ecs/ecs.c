@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "scheduler/scheduler.h"
-#include "server/server_internal.h"
+#include "server/metrics_internal.h"
 
 typedef struct {
     aws_req_t a; /* the request as the handler had it, minus its snapshot and body */
@@ -150,6 +150,9 @@ static void complete(server_op_t *sop, h2o_req_t *req)
     if (sop->op.status == STORAGE_OK) {
         json_t *out = p->out;
         p->out = NULL;
+        if (strcmp(p->a.op->name, "RunTask") == 0)
+            metrics_note_runtask(req, json_array_size(json_object_get(out, "tasks")),
+                                 json_array_size(json_object_get(out, "failures")));
         ecs_agent_notify_reply(out);    /* tasks placed or stopped: their agents' polls answer now */
         notify_touched(p->env.touched); /* and those the service step placed or stopped */
         aws_send_result(&p->a, out);
