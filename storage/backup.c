@@ -223,28 +223,6 @@ static storage_status_t place_blobs(store_offline_t *copy, const char *src_dir, 
     return status;
 }
 
-/* Deletes every chunk of blob id `id`. */
-static int drop_chunks(MDB_txn *txn, MDB_dbi chunks, uint64_t id)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, chunks, &cur);
-    if (rc)
-        return rc;
-    unsigned char key[16];
-    store_chunk_key(key, id, 0);
-    for (;;) {
-        MDB_val k = {16, key}, v;
-        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
-            break;
-        if (k.mv_size != 16 || memcmp(k.mv_data, key, 8) != 0)
-            break;
-        if ((rc = mdb_cursor_del(cur, 0)) != 0)
-            break;
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* Removes the upload sessions (and an LMDB-tier upload's chunks) from the copy. */
 static storage_status_t drop_uploads(store_offline_t *copy, storage_backup_report_t *rep, storage_err_t *err)
 {
@@ -257,7 +235,7 @@ static storage_status_t drop_uploads(store_offline_t *copy, storage_backup_repor
     while (!rc && (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
         session_t s;
         if (session_decode(v.mv_data, v.mv_size, &s) && !(s.flags & SESSION_IN_FILE))
-            rc = drop_chunks(txn, copy->chunks, s.blob_id);
+            rc = store_chunks_delete_in(txn, copy->chunks, s.blob_id);
         /* a damaged session's chunks stay: fsck names them */
         if (!rc)
             rc = mdb_cursor_del(cur, 0);

@@ -73,11 +73,11 @@ int store_link_put(storage_t *st, MDB_txn *txn, const char *repo, const char *di
     return rc ? rc : ensure_repo(st, txn, repo);
 }
 
-/* Deletes every chunk of blob id `id`. */
-int store_chunks_delete(storage_t *st, MDB_txn *txn, uint64_t id)
+/* Deletes every chunk of blob id `id` from `chunks` (the store's, or a backup copy's). */
+int store_chunks_delete_in(MDB_txn *txn, MDB_dbi chunks, uint64_t id)
 {
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, st->dbi_chunks, &cur);
+    int rc = mdb_cursor_open(txn, chunks, &cur);
     if (rc)
         return rc;
     unsigned char key[16];
@@ -96,6 +96,11 @@ int store_chunks_delete(storage_t *st, MDB_txn *txn, uint64_t id)
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int store_chunks_delete(storage_t *st, MDB_txn *txn, uint64_t id)
+{
+    return store_chunks_delete_in(txn, st->dbi_chunks, id);
 }
 
 /* Stores one chunk, compressed when that saves enough. */

@@ -354,6 +354,7 @@ void store_reader_unregister(storage_reader_t *rd);
 #define AFTER_UNLINK_BLOB 8u   /* unlink op->digest's file once committed and no older snapshot lives */
 /* ops.c, for files.c */
 int store_chunks_delete(storage_t *st, MDB_txn *txn, uint64_t id);
+int store_chunks_delete_in(MDB_txn *txn, MDB_dbi chunks, uint64_t id);
 int store_session_get(storage_t *st, MDB_txn *txn, const char *id, session_t *s);
 int store_session_put(storage_t *st, MDB_txn *txn, const char *id, session_t *s);
 int store_link_put(storage_t *st, MDB_txn *txn, const char *repo, const char *digest);
