@@ -56,11 +56,11 @@ typedef enum { F_CPU, F_MEMORY, F_IMAGE, F_INSTANCE, F_ATTRIBUTE, F_NONE } field
 typedef struct {
     sched_strategy_type_t type;
     field_t field;
-    const char *attr;         /* F_ATTRIBUTE */
-    uint32_t *bucket;         /* F_ATTRIBUTE: instance -> bucket id */
-    const char **bucket_name; /* bucket id -> attribute value (NULL: instance lacks it) */
-    const char *label;        /* "spread(attribute:...)", owned by the result's arena */
-    size_t *bucket_count;     /* bucket id -> tasks of the group */
+    const char *attr;               /* F_ATTRIBUTE */
+    const uint32_t *bucket;         /* F_ATTRIBUTE: instance -> bucket id (the cluster's memo) */
+    const char *const *bucket_name; /* bucket id -> attribute value (NULL: instance lacks it) (the memo) */
+    const char *label;              /* "spread(attribute:...)", owned by the result's arena */
+    size_t *bucket_count;           /* bucket id -> tasks of the group */
     size_t nbuckets;
 } strat_t;
 
@@ -158,38 +158,165 @@ static int bucket_entry_cmp(const void *a, const void *b)
 
 static void strat_release(strat_t *s)
 {
-    free(s->bucket);
-    free(s->bucket_name);
     free(s->bucket_count);
 }
 
-/* Groups instances by the attribute's value and counts the group's tasks per
- * value, over the whole cluster (not only candidates), as ECS spreads. */
-static sched_status_t strat_build_buckets(strat_t *s, const sched_cluster_t *c, const size_t *gcount)
+/* ------------------------------------------------------------------- memo */
+
+void sched_cluster_memo_release(sched_cluster_t *c)
 {
-    size_t n = c->n;
-    bucket_entry_t *e = malloc((n ? n : 1) * sizeof *e);
-    s->bucket = malloc((n ? n : 1) * sizeof *s->bucket);
-    s->bucket_name = malloc((n ? n : 1) * sizeof *s->bucket_name);
-    s->bucket_count = calloc(n ? n : 1, sizeof *s->bucket_count);
-    if (!e || !s->bucket || !s->bucket_name || !s->bucket_count) {
+    for (size_t k = 0; k < SCHED_MEMO_FILTERS; k++) {
+        free(c->filters[k].expr);
+        free(c->filters[k].match);
+        free(c->filters[k].hits);
+    }
+    for (size_t k = 0; k < SCHED_MEMO_BUCKETS; k++) {
+        free(c->buckets[k].attr);
+        free(c->buckets[k].bucket);
+        free(c->buckets[k].bucket_name);
+    }
+    memset(c->filters, 0, sizeof c->filters);
+    memset(c->buckets, 0, sizeof c->buckets);
+}
+
+/* Whether slot e may take a new entry in place of *victim: a free one first,
+ * else the least recently used; never one this request uses. */
+static bool better_victim(uint64_t used, bool is_free, uint64_t clock, uint64_t victim_used, bool victim_free, bool have_victim)
+{
+    if (used >= clock)
+        return false;
+    if (!have_victim)
+        return true;
+    if (victim_free)
+        return false;
+    return is_free || used < victim_used;
+}
+
+/* The memo's entry for the static memberOf expression `expr` (q: it, parsed),
+ * evaluated on every instance; NULL when out of memory. */
+static const sched_filter_memo_t *memo_filter(sched_cluster_t *c, const char *expr, const sched_cql_t *q)
+{
+    sched_filter_memo_t *f = NULL, *victim = NULL;
+    for (size_t k = 0; k < SCHED_MEMO_FILTERS && !f; k++) {
+        sched_filter_memo_t *e = &c->filters[k];
+        if (e->expr && strcmp(e->expr, expr) == 0)
+            f = e;
+        else if (better_victim(e->used, !e->expr, c->memo_clock, victim ? victim->used : 0, victim && !victim->expr, victim))
+            victim = e;
+    }
+    if (!f) {
+        if (!victim) /* cannot be: a request uses fewer entries than there are */
+            return NULL;
+        char *dup = strdup(expr);
+        if (!dup)
+            return NULL;
+        free(victim->expr);
+        free(victim->match);
+        free(victim->hits);
+        *victim = (sched_filter_memo_t){.expr = dup};
+        f = victim;
+    }
+    if (f->n < c->n) {
+        if (f->cap < c->n) {
+            size_t cap = f->cap ? f->cap : 64;
+            while (cap < c->n)
+                cap *= 2;
+            uint8_t *m = realloc(f->match, cap * sizeof *m);
+            if (!m)
+                return NULL;
+            f->match = m;
+            size_t *h = realloc(f->hits, cap * sizeof *h);
+            if (!h)
+                return NULL;
+            f->hits = h;
+            f->cap = cap;
+        }
+        for (size_t i = f->n; i < c->n; i++) {
+            f->match[i] = sched_cql_matches(q, c, i) ? 1 : 0;
+            if (f->match[i])
+                f->hits[f->nhits++] = i;
+        }
+        f->n = c->n;
+    }
+    f->used = c->memo_clock;
+    return f;
+}
+
+/* The memo's grouping of every instance by the value of attribute `attr`
+ * (ids in the order of the values, absent first); NULL when out of memory. */
+static const sched_bucket_memo_t *memo_buckets(sched_cluster_t *c, const char *attr)
+{
+    sched_bucket_memo_t *b = NULL, *victim = NULL;
+    for (size_t k = 0; k < SCHED_MEMO_BUCKETS && !b; k++) {
+        sched_bucket_memo_t *e = &c->buckets[k];
+        if (e->attr && strcmp(e->attr, attr) == 0)
+            b = e;
+        else if (better_victim(e->used, !e->attr, c->memo_clock, victim ? victim->used : 0, victim && !victim->attr, victim))
+            victim = e;
+    }
+    if (!b) {
+        if (!victim)
+            return NULL;
+        char *dup = strdup(attr);
+        if (!dup)
+            return NULL;
+        free(victim->attr);
+        free(victim->bucket);
+        free(victim->bucket_name);
+        *victim = (sched_bucket_memo_t){.attr = dup};
+        b = victim;
+    }
+    if (!b->bucket || b->n != c->n) {
+        size_t n = c->n;
+        bucket_entry_t *e = malloc((n ? n : 1) * sizeof *e);
+        uint32_t *bucket = malloc((n ? n : 1) * sizeof *bucket);
+        const char **name = malloc((n ? n : 1) * sizeof *name);
+        if (!e || !bucket || !name) {
+            free(e);
+            free(bucket);
+            free(name);
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const sched_attr_t *a = sched_instance_find_attr(&c->inst[i], attr);
+            e[i].value = a ? (a->value ? a->value : "") : NULL;
+            e[i].instance = i;
+        }
+        qsort(e, n, sizeof *e, bucket_entry_cmp);
+        size_t nb = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i == 0 || bucket_entry_cmp(&e[i - 1], &e[i]) != 0)
+                name[nb++] = e[i].value;
+            bucket[e[i].instance] = (uint32_t)(nb - 1);
+        }
         free(e);
+        free(b->bucket);
+        free(b->bucket_name);
+        b->bucket = bucket;
+        b->bucket_name = name;
+        b->nbuckets = nb;
+        b->n = n;
+    }
+    b->used = c->memo_clock;
+    return b;
+}
+
+/* Groups instances by the attribute's value (the cluster's memo) and counts
+ * the group's tasks per value, over the whole cluster (not only candidates),
+ * as ECS spreads. */
+static sched_status_t strat_build_buckets(strat_t *s, sched_cluster_t *c, const size_t *gcount)
+{
+    const sched_bucket_memo_t *b = memo_buckets(c, s->attr);
+    if (!b)
         return SCHED_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const sched_attr_t *a = sched_instance_find_attr(&c->inst[i], s->attr);
-        e[i].value = a ? (a->value ? a->value : "") : NULL;
-        e[i].instance = i;
-    }
-    qsort(e, n, sizeof *e, bucket_entry_cmp);
-    s->nbuckets = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || bucket_entry_cmp(&e[i - 1], &e[i]) != 0)
-            s->bucket_name[s->nbuckets++] = e[i].value;
-        s->bucket[e[i].instance] = (uint32_t)(s->nbuckets - 1);
-        s->bucket_count[s->nbuckets - 1] += gcount[e[i].instance];
-    }
-    free(e);
+    s->bucket = b->bucket;
+    s->bucket_name = b->bucket_name;
+    s->nbuckets = b->nbuckets;
+    s->bucket_count = calloc(b->nbuckets ? b->nbuckets : 1, sizeof *s->bucket_count);
+    if (!s->bucket_count)
+        return SCHED_ENOMEM;
+    for (size_t i = 0; i < c->n; i++)
+        s->bucket_count[b->bucket[i]] += gcount[i];
     return SCHED_OK;
 }
 
@@ -207,8 +334,14 @@ typedef struct {
     strat_t strat[SCHED_MAX_STRATEGIES];
     size_t nstrat;
     sched_cql_t *member_of[SCHED_MAX_CONSTRAINTS];
+    const sched_filter_memo_t *static_memo[SCHED_MAX_CONSTRAINTS]; /* a static expression's results, else NULL */
     size_t nmember_of;
     bool distinct;
+    /* every instance that can pass the checks no claim changes (ACTIVE, agent
+     * connected, the static memberOf expressions), in order: the only ones a
+     * task's candidates come from */
+    size_t *base;
+    size_t nbase;
 
     size_t *gcount;       /* instance -> tasks of the group */
     int64_t *held;        /* binpack(image): instance -> bytes of the task's image it holds (NULL: no such strategy) */
@@ -299,7 +432,9 @@ static reason_t check_constraints(ctx_t *x, size_t i, bool want_detail, const ch
     size_t n = x->c->n;
     for (size_t k = 0; k < x->nmember_of; k++) {
         int8_t *m = &x->member_cache[k * n + i];
-        if (*m < 0)
+        if (x->static_memo[k])
+            *m = (int8_t)x->static_memo[k]->match[i];
+        else if (*m < 0)
             *m = sched_cql_matches(x->member_of[k], x->c, i) ? 1 : 0;
         if (!*m) {
             if (want_detail) {
@@ -460,7 +595,16 @@ static sched_status_t place_one(ctx_t *x, size_t k)
     }
     /* failures are reported only for tasks that end up unplaced, so remember each instance's reason */
     size_t ncand = 0;
-    for (size_t i = 0; i < c->n; i++) {
+    if (!explain) {
+        /* the same candidates, in the same order: an instance outside base fails a check below */
+        for (size_t j = 0; j < x->nbase; j++) {
+            const char *detail;
+            size_t i = x->base[j];
+            if (check_resources(x, &c->inst[i], false, &detail) == R_COUNT)
+                x->cand[ncand++] = i;
+        }
+    }
+    for (size_t i = 0; explain && i < c->n; i++) {
         const char *detail;
         reason_t r = check_resources(x, &c->inst[i], explain, &detail);
         if (r != R_COUNT) {
@@ -635,6 +779,7 @@ static void ctx_release(ctx_t *x)
     free(x->key);
     free(x->group_owned);
     free(x->placed_instances);
+    free(x->base);
 }
 
 sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *req, sched_placement_t *out, sched_err_t *err)
@@ -645,6 +790,7 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
         return st;
     ctx_t x = {.c = c, .req = req, .td = req->task_def, .err = err};
     size_t n = c->n;
+    c->memo_clock++;
     if (req->group) {
         x.group = req->group;
     } else {
@@ -682,6 +828,15 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
             st = st == SCHED_ENOMEM ? SCHED_ENOMEM : SCHED_EINVAL;
             goto out;
         }
+        if (sched_cql_is_static(x.member_of[x.nmember_of])) {
+            const sched_filter_memo_t *f = memo_filter(c, con->expression, x.member_of[x.nmember_of]);
+            if (!f) {
+                x.nmember_of++;
+                st = ctx_nomem(&x);
+                goto out;
+            }
+            x.static_memo[x.nmember_of] = f;
+        }
         x.nmember_of++;
     }
     size_t alloc_n = n ? n : 1;
@@ -691,10 +846,27 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
     x.cand = malloc(alloc_n * sizeof *x.cand);
     x.key = malloc(alloc_n * sizeof *x.key);
     x.placed_instances = malloc((req->count ? req->count : 1) * sizeof *x.placed_instances);
+    x.base = malloc(alloc_n * sizeof *x.base);
     x.arena = sched_arena_new();
     x.tasks = NULL;
-    if (!x.gcount || !x.member_cache || !x.reported || !x.cand || !x.key || !x.placed_instances || !x.arena)
+    if (!x.gcount || !x.member_cache || !x.reported || !x.cand || !x.key || !x.placed_instances || !x.base || !x.arena)
         goto nomem;
+    {
+        /* walk the matches of the first static expression when there is one (the memo keeps them) */
+        const sched_filter_memo_t *first = NULL;
+        for (size_t k = 0; k < x.nmember_of && !first; k++)
+            first = x.static_memo[k];
+        size_t m = first ? first->nhits : n;
+        for (size_t j = 0; j < m; j++) {
+            size_t i = first ? first->hits[j] : j;
+            const sched_instance_t *in = &c->inst[i];
+            bool ok = in->status == SCHED_INSTANCE_ACTIVE && in->agent_connected;
+            for (size_t k = 0; ok && k < x.nmember_of; k++)
+                ok = !x.static_memo[k] || x.static_memo[k]->match[i];
+            if (ok)
+                x.base[x.nbase++] = i;
+        }
+    }
     memset(x.member_cache, -1, alloc_n * (x.nmember_of ? x.nmember_of : 1));
     for (size_t i = 0; i < n; i++)
         x.gcount[i] = sched_instance_group_tasks(c, i, x.group);
@@ -794,6 +966,7 @@ sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t
     if (!strategies_valid(req->strategies, req->nstrategies, err))
         return SCHED_EINVAL;
     size_t n = c->n, alloc_n = n ? n : 1;
+    c->memo_clock++;
     strat_t strat[SCHED_MAX_STRATEGIES] = {0};
     size_t nstrat = 0;
     sched_status_t st = SCHED_OK;
