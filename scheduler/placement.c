@@ -342,6 +342,12 @@ typedef struct {
      * task's candidates come from */
     size_t *base;
     size_t nbase;
+    /* without explanations: the instances that pass every check for the next
+     * task, in order, and the instance whose claims changed since (SIZE_MAX: none) */
+    size_t *pass;
+    size_t npass;
+    bool pass_valid;
+    size_t claimed;
 
     size_t *gcount;       /* instance -> tasks of the group */
     int64_t *held;        /* binpack(image): instance -> bytes of the task's image it holds (NULL: no such strategy) */
@@ -466,26 +472,48 @@ static sched_status_t add_failure(ctx_t *x, size_t instance, const char *reason,
     return SCHED_OK;
 }
 
-static double strat_key(ctx_t *x, const strat_t *s, size_t i, const char **bucket)
+/* The keys of the current candidates x->cand[0..ncand) for strategy s into
+ * x->key (smaller is better), one loop per kind; random draws in candidate order. */
+static void strat_keys(ctx_t *x, const strat_t *s, size_t ncand)
 {
-    const sched_instance_t *in = &x->c->inst[i];
-    *bucket = NULL;
+    const sched_instance_t *inst = x->c->inst;
+    const size_t *cand = x->cand;
+    double *key = x->key;
     switch (s->type) {
     case SCHED_STRATEGY_BINPACK:
-        if (s->field == F_IMAGE) /* the bytes it would pull */
-            return (double)(x->req->image_bytes - x->held[i]);
-        return s->field == F_CPU ? (double)(in->rem_cpu - x->td->cpu) : (double)(in->rem_mem - x->td->memory);
+        if (s->field == F_IMAGE) { /* the bytes it would pull */
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)(x->req->image_bytes - x->held[cand[j]]);
+        } else if (s->field == F_CPU) {
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)(inst[cand[j]].rem_cpu - x->td->cpu);
+        } else {
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)(inst[cand[j]].rem_mem - x->td->memory);
+        }
+        return;
     case SCHED_STRATEGY_SPREAD:
         if (s->field == F_INSTANCE) {
-            *bucket = in->arn;
-            return (double)x->gcount[i];
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)x->gcount[cand[j]];
+        } else {
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)s->bucket_count[s->bucket[cand[j]]];
         }
-        *bucket = s->bucket_name[s->bucket[i]];
-        return (double)s->bucket_count[s->bucket[i]];
+        return;
     case SCHED_STRATEGY_RANDOM:
-        return sched_rng_unit(&x->rng);
+        for (size_t j = 0; j < ncand; j++)
+            key[j] = sched_rng_unit(&x->rng);
+        return;
     }
-    return 0;
+}
+
+/* the bucket instance i is ranked in by a spread strategy, for explanations (NULL for the others) */
+static const char *strat_bucket(const ctx_t *x, const strat_t *s, size_t i)
+{
+    if (s->type != SCHED_STRATEGY_SPREAD)
+        return NULL;
+    return s->field == F_INSTANCE ? x->c->inst[i].arn : s->bucket_name[s->bucket[i]];
 }
 
 /* a recorded explanation step with room for every instance it may remove */
@@ -556,6 +584,7 @@ static sched_status_t claim(ctx_t *x, size_t i, sched_placed_task_t *out)
         if (sched_cql_depends_on_tasks(x->member_of[k]))
             x->member_cache[k * x->c->n + i] = -1;
     x->placed_instances[x->placed_instances_n++] = i;
+    x->claimed = i;
     out->instance = i;
     out->bindings = b;
     out->nbindings = td->nports;
@@ -578,6 +607,49 @@ static void unclaim_last(sched_instance_t *in)
     in->ntasks--;
 }
 
+static bool passes(ctx_t *x, size_t i)
+{
+    const char *detail;
+    return check_resources(x, &x->c->inst[i], false, &detail) == R_COUNT && check_constraints(x, i, false, &detail) == R_COUNT;
+}
+
+/* Brings x->pass to the next task: built from base for the first task; after
+ * that only the instance that got the last task changed (its resources and
+ * ports, its group count, its task-dependent memberOf results; nothing a check
+ * of another instance reads), so only it is checked again. */
+static void update_pass(ctx_t *x)
+{
+    if (!x->pass_valid) {
+        x->npass = 0;
+        for (size_t j = 0; j < x->nbase; j++)
+            if (passes(x, x->base[j]))
+                x->pass[x->npass++] = x->base[j];
+        x->pass_valid = true;
+        x->claimed = SIZE_MAX;
+        return;
+    }
+    if (x->claimed == SIZE_MAX)
+        return;
+    size_t i = x->claimed, lo = 0, hi = x->npass;
+    x->claimed = SIZE_MAX;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->pass[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    bool present = lo < x->npass && x->pass[lo] == i, ok = passes(x, i);
+    if (ok && !present) {
+        memmove(&x->pass[lo + 1], &x->pass[lo], (x->npass - lo) * sizeof *x->pass);
+        x->pass[lo] = i;
+        x->npass++;
+    } else if (!ok && present) {
+        memmove(&x->pass[lo], &x->pass[lo + 1], (x->npass - lo - 1) * sizeof *x->pass);
+        x->npass--;
+    }
+}
+
 static sched_status_t place_one(ctx_t *x, size_t k)
 {
     sched_cluster_t *c = x->c;
@@ -596,43 +668,36 @@ static sched_status_t place_one(ctx_t *x, size_t k)
     /* failures are reported only for tasks that end up unplaced, so remember each instance's reason */
     size_t ncand = 0;
     if (!explain) {
-        /* the same candidates, in the same order: an instance outside base fails a check below */
-        for (size_t j = 0; j < x->nbase; j++) {
+        /* the candidates the checks below would keep, in the same order */
+        update_pass(x);
+        memcpy(x->cand, x->pass, x->npass * sizeof *x->cand);
+        ncand = x->npass;
+    } else {
+        for (size_t i = 0; i < c->n; i++) {
             const char *detail;
-            size_t i = x->base[j];
-            if (check_resources(x, &c->inst[i], false, &detail) == R_COUNT)
-                x->cand[ncand++] = i;
-        }
-    }
-    for (size_t i = 0; explain && i < c->n; i++) {
-        const char *detail;
-        reason_t r = check_resources(x, &c->inst[i], explain, &detail);
-        if (r != R_COUNT) {
-            if (e)
+            reason_t r = check_resources(x, &c->inst[i], true, &detail);
+            if (r != R_COUNT) {
                 step_remove(e, i, reason_text[r], detail);
-            continue;
+                continue;
+            }
+            x->cand[ncand++] = i;
         }
-        x->cand[ncand++] = i;
-    }
-    if (e) {
         e->steps[e->nsteps - 1].remaining = ncand;
         if (step_begin(x, e, SCHED_STEP_CONSTRAINTS, 0, ncand))
             return ctx_nomem(x);
-    }
-    size_t kept = 0;
-    for (size_t j = 0; j < ncand; j++) {
-        const char *detail;
-        reason_t r = check_constraints(x, x->cand[j], explain, &detail);
-        if (r != R_COUNT) {
-            if (e)
+        size_t kept = 0;
+        for (size_t j = 0; j < ncand; j++) {
+            const char *detail;
+            reason_t r = check_constraints(x, x->cand[j], true, &detail);
+            if (r != R_COUNT) {
                 step_remove(e, x->cand[j], reason_text[r], detail);
-            continue;
+                continue;
+            }
+            x->cand[kept++] = x->cand[j];
         }
-        x->cand[kept++] = x->cand[j];
-    }
-    ncand = kept;
-    if (e)
+        ncand = kept;
         e->steps[e->nsteps - 1].remaining = ncand;
+    }
 
     if (ncand == 0) {
         /* unplaced: one failure per (instance, reason), ECS's failures[] */
@@ -657,31 +722,24 @@ static sched_status_t place_one(ctx_t *x, size_t k)
 
     for (size_t s = 0; s < x->nstrat; s++) {
         strat_t *st = &x->strat[s];
-        double best = 0;
-        const char *best_bucket = NULL;
-        for (size_t j = 0; j < ncand; j++) {
-            const char *bucket;
-            x->key[j] = strat_key(x, st, x->cand[j], &bucket);
-            if (j == 0 || x->key[j] < best) {
-                best = x->key[j];
-                best_bucket = bucket;
-            }
-        }
+        strat_keys(x, st, ncand);
+        size_t bestj = 0; /* the first of the smallest */
+        for (size_t j = 1; j < ncand; j++)
+            if (x->key[j] < x->key[bestj])
+                bestj = j;
+        double best = x->key[bestj];
+        const char *best_bucket = e ? strat_bucket(x, st, x->cand[bestj]) : NULL;
         if (e && step_begin(x, e, SCHED_STEP_STRATEGY, s, ncand))
             return ctx_nomem(x);
-        kept = 0;
+        size_t kept = 0;
         for (size_t j = 0; j < ncand; j++) {
             if (x->key[j] == best) {
                 x->cand[kept++] = x->cand[j];
                 continue;
             }
             if (e) {
-                const char *bucket;
                 double key = x->key[j];
-                if (st->type == SCHED_STRATEGY_SPREAD)
-                    (void)strat_key(x, st, x->cand[j], &bucket);
-                else
-                    bucket = NULL;
+                const char *bucket = strat_bucket(x, st, x->cand[j]);
                 const char *detail =
                     st->type == SCHED_STRATEGY_SPREAD
                         ? sched_arena_printf(x->arena, "%s has %.0f task(s) of the group, the best has %.0f",
@@ -780,6 +838,7 @@ static void ctx_release(ctx_t *x)
     free(x->group_owned);
     free(x->placed_instances);
     free(x->base);
+    free(x->pass);
 }
 
 sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *req, sched_placement_t *out, sched_err_t *err)
@@ -847,9 +906,11 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
     x.key = malloc(alloc_n * sizeof *x.key);
     x.placed_instances = malloc((req->count ? req->count : 1) * sizeof *x.placed_instances);
     x.base = malloc(alloc_n * sizeof *x.base);
+    x.pass = req->explain ? NULL : malloc(alloc_n * sizeof *x.pass);
     x.arena = sched_arena_new();
     x.tasks = NULL;
-    if (!x.gcount || !x.member_cache || !x.reported || !x.cand || !x.key || !x.placed_instances || !x.base || !x.arena)
+    if (!x.gcount || !x.member_cache || !x.reported || !x.cand || !x.key || !x.placed_instances || !x.base ||
+        (!req->explain && !x.pass) || !x.arena)
         goto nomem;
     {
         /* walk the matches of the first static expression when there is one (the memo keeps them) */
