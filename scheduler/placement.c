@@ -720,7 +720,22 @@ static sched_status_t place_one(ctx_t *x, size_t k)
         return SCHED_OK;
     }
 
-    for (size_t s = 0; s < x->nstrat; s++) {
+    for (size_t s = 0; s < x->nstrat && !e; s++) {
+        /* the candidates with the smallest key, in order, in one pass: a smaller key starts the list again */
+        strat_keys(x, &x->strat[s], ncand);
+        size_t kept = 0;
+        double best = 0;
+        for (size_t j = 0; j < ncand; j++) {
+            if (j == 0 || x->key[j] < best) {
+                best = x->key[j];
+                kept = 0;
+            }
+            if (x->key[j] == best)
+                x->cand[kept++] = x->cand[j];
+        }
+        ncand = kept;
+    }
+    for (size_t s = 0; s < x->nstrat && e; s++) {
         strat_t *st = &x->strat[s];
         strat_keys(x, st, ncand);
         size_t bestj = 0; /* the first of the smallest */
