@@ -177,6 +177,46 @@ void sched_cluster_memo_release(sched_cluster_t *c)
     }
     memset(c->filters, 0, sizeof c->filters);
     memset(c->buckets, 0, sizeof c->buckets);
+    sched_scratch_t *w = &c->scratch;
+    free(w->gcount);
+    free(w->cand);
+    free(w->base);
+    free(w->pass);
+    free(w->key);
+    free(w->reported);
+    memset(w, 0, sizeof *w);
+}
+
+/* room for n instances in the cluster's scratch arrays */
+static bool scratch_reserve(sched_cluster_t *c, size_t n)
+{
+    sched_scratch_t *w = &c->scratch;
+    if (w->cap >= n)
+        return true;
+    size_t cap = n + n / 4; /* a cluster that grows by a few instances does not reallocate each time */
+    free(w->gcount);
+    free(w->cand);
+    free(w->base);
+    free(w->pass);
+    free(w->key);
+    free(w->reported);
+    *w = (sched_scratch_t){.cap = cap,
+                           .gcount = malloc(cap * sizeof *w->gcount),
+                           .cand = malloc(cap * sizeof *w->cand),
+                           .base = malloc(cap * sizeof *w->base),
+                           .pass = malloc(cap * sizeof *w->pass),
+                           .key = malloc(cap * sizeof *w->key),
+                           .reported = malloc(cap)};
+    if (w->gcount && w->cand && w->base && w->pass && w->key && w->reported)
+        return true;
+    free(w->gcount);
+    free(w->cand);
+    free(w->base);
+    free(w->pass);
+    free(w->key);
+    free(w->reported);
+    memset(w, 0, sizeof *w);
+    return false;
 }
 
 /* Whether slot e may take a new entry in place of *victim: a free one first,
@@ -472,12 +512,11 @@ static sched_status_t add_failure(ctx_t *x, size_t instance, const char *reason,
     return SCHED_OK;
 }
 
-/* The keys of the current candidates x->cand[0..ncand) for strategy s into
+/* The keys of the candidates cand[0..ncand) for strategy s into
  * x->key (smaller is better), one loop per kind; random draws in candidate order. */
-static void strat_keys(ctx_t *x, const strat_t *s, size_t ncand)
+static void strat_keys(ctx_t *x, const strat_t *s, const size_t *cand, size_t ncand)
 {
     const sched_instance_t *inst = x->c->inst;
-    const size_t *cand = x->cand;
     double *key = x->key;
     switch (s->type) {
     case SCHED_STRATEGY_BINPACK:
@@ -667,10 +706,11 @@ static sched_status_t place_one(ctx_t *x, size_t k)
     }
     /* failures are reported only for tasks that end up unplaced, so remember each instance's reason */
     size_t ncand = 0;
+    const size_t *from = x->cand; /* the candidates left: x->pass until a strategy keeps some in x->cand */
     if (!explain) {
         /* the candidates the checks below would keep, in the same order */
         update_pass(x);
-        memcpy(x->cand, x->pass, x->npass * sizeof *x->cand);
+        from = x->pass;
         ncand = x->npass;
     } else {
         for (size_t i = 0; i < c->n; i++) {
@@ -722,7 +762,7 @@ static sched_status_t place_one(ctx_t *x, size_t k)
 
     for (size_t s = 0; s < x->nstrat && !e; s++) {
         /* the candidates with the smallest key, in order, in one pass: a smaller key starts the list again */
-        strat_keys(x, &x->strat[s], ncand);
+        strat_keys(x, &x->strat[s], from, ncand);
         size_t kept = 0;
         double best = 0;
         for (size_t j = 0; j < ncand; j++) {
@@ -731,13 +771,14 @@ static sched_status_t place_one(ctx_t *x, size_t k)
                 kept = 0;
             }
             if (x->key[j] == best)
-                x->cand[kept++] = x->cand[j];
+                x->cand[kept++] = from[j];
         }
         ncand = kept;
+        from = x->cand;
     }
     for (size_t s = 0; s < x->nstrat && e; s++) {
         strat_t *st = &x->strat[s];
-        strat_keys(x, st, ncand);
+        strat_keys(x, st, x->cand, ncand);
         size_t bestj = 0; /* the first of the smallest */
         for (size_t j = 1; j < ncand; j++)
             if (x->key[j] < x->key[bestj])
@@ -774,7 +815,7 @@ static sched_status_t place_one(ctx_t *x, size_t k)
             e->keys[e->nkeys++] = (sched_rank_key_t){.strategy = s, .key = best, .bucket = best_bucket};
         }
     }
-    size_t winner = x->cand[0];
+    size_t winner = from[0];
     sched_status_t st = claim(x, winner, &x->tasks[x->ntasks]);
     if (st == SCHED_ENOMEM)
         return ctx_nomem(x);
@@ -844,16 +885,11 @@ static void ctx_release(ctx_t *x)
         strat_release(&x->strat[s]);
     for (size_t k = 0; k < x->nmember_of; k++)
         sched_cql_free(x->member_of[k]);
-    free(x->gcount);
+    /* gcount, reported, cand, key, base and pass are the cluster's scratch */
     free(x->held);
     free(x->member_cache);
-    free(x->reported);
-    free(x->cand);
-    free(x->key);
     free(x->group_owned);
     free(x->placed_instances);
-    free(x->base);
-    free(x->pass);
 }
 
 sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *req, sched_placement_t *out, sched_err_t *err)
@@ -914,18 +950,20 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
         x.nmember_of++;
     }
     size_t alloc_n = n ? n : 1;
-    x.gcount = calloc(alloc_n, sizeof *x.gcount);
+    if (!scratch_reserve(c, alloc_n))
+        goto nomem;
+    x.gcount = c->scratch.gcount;
     x.member_cache = malloc(alloc_n * (x.nmember_of ? x.nmember_of : 1));
-    x.reported = calloc(alloc_n, 1);
-    x.cand = malloc(alloc_n * sizeof *x.cand);
-    x.key = malloc(alloc_n * sizeof *x.key);
+    x.reported = c->scratch.reported;
+    memset(x.reported, 0, alloc_n);
+    x.cand = c->scratch.cand;
+    x.key = c->scratch.key;
     x.placed_instances = malloc((req->count ? req->count : 1) * sizeof *x.placed_instances);
-    x.base = malloc(alloc_n * sizeof *x.base);
-    x.pass = req->explain ? NULL : malloc(alloc_n * sizeof *x.pass);
+    x.base = c->scratch.base;
+    x.pass = c->scratch.pass;
     x.arena = sched_arena_new();
     x.tasks = NULL;
-    if (!x.gcount || !x.member_cache || !x.reported || !x.cand || !x.key || !x.placed_instances || !x.base ||
-        (!req->explain && !x.pass) || !x.arena)
+    if (!x.member_cache || !x.placed_instances || !x.arena)
         goto nomem;
     {
         /* walk the matches of the first static expression when there is one (the memo keeps them) */

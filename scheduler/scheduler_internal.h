@@ -111,6 +111,17 @@ typedef struct {
 #define SCHED_MEMO_FILTERS (SCHED_MAX_CONSTRAINTS + 4)
 #define SCHED_MEMO_BUCKETS (SCHED_MAX_STRATEGIES + 4)
 
+/* One request's per-instance work arrays, kept with the cluster and reused
+ * (requests on a cluster never overlap): allocating and freeing ~80 kB
+ * arrays per request of 10,000 instances made glibc consolidate its heap on
+ * every free. Their contents mean nothing between requests. */
+typedef struct {
+    size_t cap; /* instances each array has room for */
+    size_t *gcount, *cand, *base, *pass;
+    double *key;
+    uint8_t *reported;
+} sched_scratch_t;
+
 struct sched_cluster {
     sched_instance_t *inst;
     size_t n, cap;
@@ -120,9 +131,10 @@ struct sched_cluster {
     sched_filter_memo_t filters[SCHED_MEMO_FILTERS];
     sched_bucket_memo_t buckets[SCHED_MEMO_BUCKETS];
     uint64_t memo_clock; /* one tick per request */
+    sched_scratch_t scratch;
 };
 
-/* frees the memo (sched_cluster_free) */
+/* frees the memo and the scratch arrays (sched_cluster_free) */
 void sched_cluster_memo_release(sched_cluster_t *c);
 /* True when the result depends only on what an instance never changes once
  * added: no task:group, runningTasksCount or agentConnected. */
