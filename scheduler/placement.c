@@ -15,9 +15,17 @@
  *                   the earlier ones
  *   4. select:      the first candidate left, in instance order
  *
- * Cost: O(instances x (1 + strategies)) per task, plus memberOf evaluation,
- * which is cached per instance and re-run only on an instance that just got a
- * task, and only for expressions that look at tasks.
+ * Cost: a request walks every instance a few times (group counts, the
+ * instances that can take a task at all); each task then checks only the
+ * instance the task before it changed, and ranks the candidates once per
+ * strategy: O(candidates x strategies) per task. What never changes in an
+ * instance once added (attributes and the like) is remembered with the
+ * cluster between requests: a static memberOf expression's result on every
+ * instance and spread(attribute:)'s buckets (the memo below); expressions
+ * that look at tasks or agentConnected are evaluated per request, once per
+ * instance, and again only on an instance that just got a task. With
+ * explanations every check runs on every instance for every task (the
+ * steps name every removal), with the same outcome.
  */
 #include "scheduler/scheduler_internal.h"
 
@@ -163,6 +171,17 @@ static void strat_release(strat_t *s)
 
 /* ------------------------------------------------------------------- memo */
 
+static void scratch_free(sched_scratch_t *w)
+{
+    free(w->gcount);
+    free(w->cand);
+    free(w->base);
+    free(w->pass);
+    free(w->key);
+    free(w->reported);
+    memset(w, 0, sizeof *w);
+}
+
 void sched_cluster_memo_release(sched_cluster_t *c)
 {
     for (size_t k = 0; k < SCHED_MEMO_FILTERS; k++) {
@@ -177,14 +196,7 @@ void sched_cluster_memo_release(sched_cluster_t *c)
     }
     memset(c->filters, 0, sizeof c->filters);
     memset(c->buckets, 0, sizeof c->buckets);
-    sched_scratch_t *w = &c->scratch;
-    free(w->gcount);
-    free(w->cand);
-    free(w->base);
-    free(w->pass);
-    free(w->key);
-    free(w->reported);
-    memset(w, 0, sizeof *w);
+    scratch_free(&c->scratch);
 }
 
 /* room for n instances in the cluster's scratch arrays */
@@ -194,12 +206,7 @@ static bool scratch_reserve(sched_cluster_t *c, size_t n)
     if (w->cap >= n)
         return true;
     size_t cap = n + n / 4; /* a cluster that grows by a few instances does not reallocate each time */
-    free(w->gcount);
-    free(w->cand);
-    free(w->base);
-    free(w->pass);
-    free(w->key);
-    free(w->reported);
+    scratch_free(w);
     *w = (sched_scratch_t){.cap = cap,
                            .gcount = malloc(cap * sizeof *w->gcount),
                            .cand = malloc(cap * sizeof *w->cand),
@@ -209,13 +216,7 @@ static bool scratch_reserve(sched_cluster_t *c, size_t n)
                            .reported = malloc(cap)};
     if (w->gcount && w->cand && w->base && w->pass && w->key && w->reported)
         return true;
-    free(w->gcount);
-    free(w->cand);
-    free(w->base);
-    free(w->pass);
-    free(w->key);
-    free(w->reported);
-    memset(w, 0, sizeof *w);
+    scratch_free(w);
     return false;
 }
 
