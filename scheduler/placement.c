@@ -331,6 +331,9 @@ static const sched_bucket_memo_t *memo_buckets(sched_cluster_t *c, const char *a
             bucket[e[i].instance] = (uint32_t)(nb - 1);
         }
         free(e);
+        const char **fit = realloc(name, (nb ? nb : 1) * sizeof *name); /* a few values, not one per instance */
+        if (fit)
+            name = fit;
         free(b->bucket);
         free(b->bucket_name);
         b->bucket = bucket;
