@@ -287,6 +287,7 @@ void sched_cluster_free(sched_cluster_t *c)
         return;
     for (size_t i = 0; i < c->n; i++)
         instance_release(&c->inst[i]);
+    sched_cluster_memo_release(c);
     free(c->inst);
     free(c->by_arn);
     free(c);

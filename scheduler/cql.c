@@ -110,6 +110,7 @@ typedef struct node {
 struct sched_cql {
     node_t *root;
     bool depends_on_tasks;
+    bool reads_agent; /* agentConnected: moves with the clock */
 };
 
 /* ------------------------------------------------------------------ lexer */
@@ -129,6 +130,7 @@ typedef struct {
     sched_err_t *err;
     int depth;
     bool depends_on_tasks;
+    bool reads_agent;
 } parser_t;
 
 static bool is_word_char(char ch)
@@ -706,6 +708,8 @@ static sched_status_t parse_subject(parser_t *p, node_t *n, size_t *subject_pos)
     }
     if (n->subject == SUBJ_TASK_GROUP || n->subject == SUBJ_RUNNING_TASKS)
         p->depends_on_tasks = true;
+    if (n->subject == SUBJ_AGENT_CONNECTED)
+        p->reads_agent = true;
     consume(p, &t);
     return SCHED_OK;
 }
@@ -1005,6 +1009,7 @@ sched_status_t sched_cql_parse(const char *text, sched_cql_t **out, sched_err_t 
     }
     q->root = root;
     q->depends_on_tasks = p.depends_on_tasks;
+    q->reads_agent = p.reads_agent;
     *out = q;
     return SCHED_OK;
 }
@@ -1020,6 +1025,11 @@ void sched_cql_free(sched_cql_t *q)
 bool sched_cql_depends_on_tasks(const sched_cql_t *q)
 {
     return q->depends_on_tasks;
+}
+
+bool sched_cql_is_static(const sched_cql_t *q)
+{
+    return !q->depends_on_tasks && !q->reads_agent;
 }
 
 /* ------------------------------------------------------------- evaluation */

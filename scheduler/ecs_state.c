@@ -376,7 +376,10 @@ static int64_t heartbeat_of(ctx_t *x, const char *id, int64_t stored)
 
 static bool agent_connected(ctx_t *x, const json_t *inst)
 {
-    return x->env->now - heartbeat_of(x, jstr(inst, "id"), jint(inst, "heartbeatAt")) <= x->env->agent_timeout;
+    int64_t stored = jint(inst, "heartbeatAt");
+    if (x->env->now - stored <= x->env->agent_timeout) /* the later of the two counts: this one decides alone */
+        return true;
+    return x->env->now - heartbeat_of(x, jstr(inst, "id"), stored) <= x->env->agent_timeout;
 }
 
 /* The instance record of `ref` (id or ARN) in the request's cluster: 0, 1 when absent, or a failure. */
@@ -1731,6 +1734,14 @@ static int cached_live(ctx_t *x, live_t **out)
         c->hits++;
         size_t skip = strlen("i/") + strlen(x->r->cluster) + 1; /* a key is i/<cluster>/<id> */
         for (size_t i = 0; i < sched_cluster_instance_count(c->l.c); i++) {
+            /* the later of the stored heartbeat and the in-memory one counts, and
+             * the stored one only moves forward (sched_ecs_record_heartbeat; a
+             * re-registration is a change that reloads the cache): one recent
+             * enough at load decides without asking env->last_seen */
+            if (x->env->now - c->l.heartbeat[i] <= x->env->agent_timeout) {
+                c->l.c->inst[i].agent_connected = true;
+                continue;
+            }
             const char *key = json_string_value(json_array_get(c->l.keys, i));
             int64_t hb = heartbeat_of(x, key && strlen(key) > skip ? key + skip : "", c->l.heartbeat[i]);
             c->l.c->inst[i].agent_connected = x->env->now - hb <= x->env->agent_timeout;

@@ -15,9 +15,17 @@
  *                   the earlier ones
  *   4. select:      the first candidate left, in instance order
  *
- * Cost: O(instances x (1 + strategies)) per task, plus memberOf evaluation,
- * which is cached per instance and re-run only on an instance that just got a
- * task, and only for expressions that look at tasks.
+ * Cost: a request walks every instance a few times (group counts, the
+ * instances that can take a task at all); each task then checks only the
+ * instance the task before it changed, and ranks the candidates once per
+ * strategy: O(candidates x strategies) per task. What never changes in an
+ * instance once added (attributes and the like) is remembered with the
+ * cluster between requests: a static memberOf expression's result on every
+ * instance and spread(attribute:)'s buckets (the memo below); expressions
+ * that look at tasks or agentConnected are evaluated per request, once per
+ * instance, and again only on an instance that just got a task. With
+ * explanations every check runs on every instance for every task (the
+ * steps name every removal), with the same outcome.
  */
 #include "scheduler/scheduler_internal.h"
 
@@ -56,11 +64,11 @@ typedef enum { F_CPU, F_MEMORY, F_IMAGE, F_INSTANCE, F_ATTRIBUTE, F_NONE } field
 typedef struct {
     sched_strategy_type_t type;
     field_t field;
-    const char *attr;         /* F_ATTRIBUTE */
-    uint32_t *bucket;         /* F_ATTRIBUTE: instance -> bucket id */
-    const char **bucket_name; /* bucket id -> attribute value (NULL: instance lacks it) */
-    const char *label;        /* "spread(attribute:...)", owned by the result's arena */
-    size_t *bucket_count;     /* bucket id -> tasks of the group */
+    const char *attr;               /* F_ATTRIBUTE */
+    const uint32_t *bucket;         /* F_ATTRIBUTE: instance -> bucket id (the cluster's memo) */
+    const char *const *bucket_name; /* bucket id -> attribute value (NULL: instance lacks it) (the memo) */
+    const char *label;              /* "spread(attribute:...)", owned by the result's arena */
+    size_t *bucket_count;           /* bucket id -> tasks of the group */
     size_t nbuckets;
 } strat_t;
 
@@ -158,38 +166,201 @@ static int bucket_entry_cmp(const void *a, const void *b)
 
 static void strat_release(strat_t *s)
 {
-    free(s->bucket);
-    free(s->bucket_name);
     free(s->bucket_count);
 }
 
-/* Groups instances by the attribute's value and counts the group's tasks per
- * value, over the whole cluster (not only candidates), as ECS spreads. */
-static sched_status_t strat_build_buckets(strat_t *s, const sched_cluster_t *c, const size_t *gcount)
+/* ------------------------------------------------------------------- memo */
+
+static void scratch_free(sched_scratch_t *w)
 {
-    size_t n = c->n;
-    bucket_entry_t *e = malloc((n ? n : 1) * sizeof *e);
-    s->bucket = malloc((n ? n : 1) * sizeof *s->bucket);
-    s->bucket_name = malloc((n ? n : 1) * sizeof *s->bucket_name);
-    s->bucket_count = calloc(n ? n : 1, sizeof *s->bucket_count);
-    if (!e || !s->bucket || !s->bucket_name || !s->bucket_count) {
+    free(w->gcount);
+    free(w->cand);
+    free(w->base);
+    free(w->pass);
+    free(w->key);
+    free(w->reported);
+    memset(w, 0, sizeof *w);
+}
+
+void sched_cluster_memo_release(sched_cluster_t *c)
+{
+    for (size_t k = 0; k < SCHED_MEMO_FILTERS; k++) {
+        free(c->filters[k].expr);
+        free(c->filters[k].match);
+        free(c->filters[k].hits);
+    }
+    for (size_t k = 0; k < SCHED_MEMO_BUCKETS; k++) {
+        free(c->buckets[k].attr);
+        free(c->buckets[k].bucket);
+        free(c->buckets[k].bucket_name);
+    }
+    memset(c->filters, 0, sizeof c->filters);
+    memset(c->buckets, 0, sizeof c->buckets);
+    scratch_free(&c->scratch);
+}
+
+/* room for n instances in the cluster's scratch arrays */
+static bool scratch_reserve(sched_cluster_t *c, size_t n)
+{
+    sched_scratch_t *w = &c->scratch;
+    if (w->cap >= n)
+        return true;
+    size_t cap = n + n / 4; /* a cluster that grows by a few instances does not reallocate each time */
+    scratch_free(w);
+    *w = (sched_scratch_t){.cap = cap,
+                           .gcount = malloc(cap * sizeof *w->gcount),
+                           .cand = malloc(cap * sizeof *w->cand),
+                           .base = malloc(cap * sizeof *w->base),
+                           .pass = malloc(cap * sizeof *w->pass),
+                           .key = malloc(cap * sizeof *w->key),
+                           .reported = malloc(cap)};
+    if (w->gcount && w->cand && w->base && w->pass && w->key && w->reported)
+        return true;
+    scratch_free(w);
+    return false;
+}
+
+/* Whether slot e may take a new entry in place of *victim: a free one first,
+ * else the least recently used; never one this request uses. */
+static bool better_victim(uint64_t used, bool is_free, uint64_t clock, uint64_t victim_used, bool victim_free, bool have_victim)
+{
+    if (used >= clock)
+        return false;
+    if (!have_victim)
+        return true;
+    if (victim_free)
+        return false;
+    return is_free || used < victim_used;
+}
+
+/* The memo's entry for the static memberOf expression `expr` (q: it, parsed),
+ * evaluated on every instance; NULL when out of memory. */
+static const sched_filter_memo_t *memo_filter(sched_cluster_t *c, const char *expr, const sched_cql_t *q)
+{
+    sched_filter_memo_t *f = NULL, *victim = NULL;
+    for (size_t k = 0; k < SCHED_MEMO_FILTERS && !f; k++) {
+        sched_filter_memo_t *e = &c->filters[k];
+        if (e->expr && strcmp(e->expr, expr) == 0)
+            f = e;
+        else if (better_victim(e->used, !e->expr, c->memo_clock, victim ? victim->used : 0, victim && !victim->expr, victim))
+            victim = e;
+    }
+    if (!f) {
+        if (!victim) /* cannot be: a request uses fewer entries than there are */
+            return NULL;
+        char *dup = strdup(expr);
+        if (!dup)
+            return NULL;
+        free(victim->expr);
+        free(victim->match);
+        free(victim->hits);
+        *victim = (sched_filter_memo_t){.expr = dup};
+        f = victim;
+    }
+    if (f->n < c->n) {
+        if (f->cap < c->n) {
+            size_t cap = f->cap ? f->cap : 64;
+            while (cap < c->n)
+                cap *= 2;
+            uint8_t *m = realloc(f->match, cap * sizeof *m);
+            if (!m)
+                return NULL;
+            f->match = m;
+            size_t *h = realloc(f->hits, cap * sizeof *h);
+            if (!h)
+                return NULL;
+            f->hits = h;
+            f->cap = cap;
+        }
+        for (size_t i = f->n; i < c->n; i++) {
+            f->match[i] = sched_cql_matches(q, c, i) ? 1 : 0;
+            if (f->match[i])
+                f->hits[f->nhits++] = i;
+        }
+        f->n = c->n;
+    }
+    f->used = c->memo_clock;
+    return f;
+}
+
+/* The memo's grouping of every instance by the value of attribute `attr`
+ * (ids in the order of the values, absent first); NULL when out of memory. */
+static const sched_bucket_memo_t *memo_buckets(sched_cluster_t *c, const char *attr)
+{
+    sched_bucket_memo_t *b = NULL, *victim = NULL;
+    for (size_t k = 0; k < SCHED_MEMO_BUCKETS && !b; k++) {
+        sched_bucket_memo_t *e = &c->buckets[k];
+        if (e->attr && strcmp(e->attr, attr) == 0)
+            b = e;
+        else if (better_victim(e->used, !e->attr, c->memo_clock, victim ? victim->used : 0, victim && !victim->attr, victim))
+            victim = e;
+    }
+    if (!b) {
+        if (!victim)
+            return NULL;
+        char *dup = strdup(attr);
+        if (!dup)
+            return NULL;
+        free(victim->attr);
+        free(victim->bucket);
+        free(victim->bucket_name);
+        *victim = (sched_bucket_memo_t){.attr = dup};
+        b = victim;
+    }
+    if (!b->bucket || b->n != c->n) {
+        size_t n = c->n;
+        bucket_entry_t *e = malloc((n ? n : 1) * sizeof *e);
+        uint32_t *bucket = malloc((n ? n : 1) * sizeof *bucket);
+        const char **name = malloc((n ? n : 1) * sizeof *name);
+        if (!e || !bucket || !name) {
+            free(e);
+            free(bucket);
+            free(name);
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const sched_attr_t *a = sched_instance_find_attr(&c->inst[i], attr);
+            e[i].value = a ? (a->value ? a->value : "") : NULL;
+            e[i].instance = i;
+        }
+        qsort(e, n, sizeof *e, bucket_entry_cmp);
+        size_t nb = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i == 0 || bucket_entry_cmp(&e[i - 1], &e[i]) != 0)
+                name[nb++] = e[i].value;
+            bucket[e[i].instance] = (uint32_t)(nb - 1);
+        }
         free(e);
+        const char **fit = realloc(name, (nb ? nb : 1) * sizeof *name); /* a few values, not one per instance */
+        if (fit)
+            name = fit;
+        free(b->bucket);
+        free(b->bucket_name);
+        b->bucket = bucket;
+        b->bucket_name = name;
+        b->nbuckets = nb;
+        b->n = n;
+    }
+    b->used = c->memo_clock;
+    return b;
+}
+
+/* Groups instances by the attribute's value (the cluster's memo) and counts
+ * the group's tasks per value, over the whole cluster (not only candidates),
+ * as ECS spreads. */
+static sched_status_t strat_build_buckets(strat_t *s, sched_cluster_t *c, const size_t *gcount)
+{
+    const sched_bucket_memo_t *b = memo_buckets(c, s->attr);
+    if (!b)
         return SCHED_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const sched_attr_t *a = sched_instance_find_attr(&c->inst[i], s->attr);
-        e[i].value = a ? (a->value ? a->value : "") : NULL;
-        e[i].instance = i;
-    }
-    qsort(e, n, sizeof *e, bucket_entry_cmp);
-    s->nbuckets = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || bucket_entry_cmp(&e[i - 1], &e[i]) != 0)
-            s->bucket_name[s->nbuckets++] = e[i].value;
-        s->bucket[e[i].instance] = (uint32_t)(s->nbuckets - 1);
-        s->bucket_count[s->nbuckets - 1] += gcount[e[i].instance];
-    }
-    free(e);
+    s->bucket = b->bucket;
+    s->bucket_name = b->bucket_name;
+    s->nbuckets = b->nbuckets;
+    s->bucket_count = calloc(b->nbuckets ? b->nbuckets : 1, sizeof *s->bucket_count);
+    if (!s->bucket_count)
+        return SCHED_ENOMEM;
+    for (size_t i = 0; i < c->n; i++)
+        s->bucket_count[b->bucket[i]] += gcount[i];
     return SCHED_OK;
 }
 
@@ -207,8 +378,20 @@ typedef struct {
     strat_t strat[SCHED_MAX_STRATEGIES];
     size_t nstrat;
     sched_cql_t *member_of[SCHED_MAX_CONSTRAINTS];
+    const sched_filter_memo_t *static_memo[SCHED_MAX_CONSTRAINTS]; /* a static expression's results, else NULL */
     size_t nmember_of;
     bool distinct;
+    /* every instance that can pass the checks no claim changes (ACTIVE, agent
+     * connected, the static memberOf expressions), in order: the only ones a
+     * task's candidates come from */
+    size_t *base;
+    size_t nbase;
+    /* without explanations: the instances that pass every check for the next
+     * task, in order, and the instance whose claims changed since (SIZE_MAX: none) */
+    size_t *pass;
+    size_t npass;
+    bool pass_valid;
+    size_t claimed;
 
     size_t *gcount;       /* instance -> tasks of the group */
     int64_t *held;        /* binpack(image): instance -> bytes of the task's image it holds (NULL: no such strategy) */
@@ -299,7 +482,9 @@ static reason_t check_constraints(ctx_t *x, size_t i, bool want_detail, const ch
     size_t n = x->c->n;
     for (size_t k = 0; k < x->nmember_of; k++) {
         int8_t *m = &x->member_cache[k * n + i];
-        if (*m < 0)
+        if (x->static_memo[k])
+            *m = (int8_t)x->static_memo[k]->match[i];
+        else if (*m < 0)
             *m = sched_cql_matches(x->member_of[k], x->c, i) ? 1 : 0;
         if (!*m) {
             if (want_detail) {
@@ -331,26 +516,47 @@ static sched_status_t add_failure(ctx_t *x, size_t instance, const char *reason,
     return SCHED_OK;
 }
 
-static double strat_key(ctx_t *x, const strat_t *s, size_t i, const char **bucket)
+/* The keys of the candidates cand[0..ncand) for strategy s into
+ * x->key (smaller is better), one loop per kind; random draws in candidate order. */
+static void strat_keys(ctx_t *x, const strat_t *s, const size_t *cand, size_t ncand)
 {
-    const sched_instance_t *in = &x->c->inst[i];
-    *bucket = NULL;
+    const sched_instance_t *inst = x->c->inst;
+    double *key = x->key;
     switch (s->type) {
     case SCHED_STRATEGY_BINPACK:
-        if (s->field == F_IMAGE) /* the bytes it would pull */
-            return (double)(x->req->image_bytes - x->held[i]);
-        return s->field == F_CPU ? (double)(in->rem_cpu - x->td->cpu) : (double)(in->rem_mem - x->td->memory);
+        if (s->field == F_IMAGE) { /* the bytes it would pull */
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)(x->req->image_bytes - x->held[cand[j]]);
+        } else if (s->field == F_CPU) {
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)(inst[cand[j]].rem_cpu - x->td->cpu);
+        } else {
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)(inst[cand[j]].rem_mem - x->td->memory);
+        }
+        return;
     case SCHED_STRATEGY_SPREAD:
         if (s->field == F_INSTANCE) {
-            *bucket = in->arn;
-            return (double)x->gcount[i];
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)x->gcount[cand[j]];
+        } else {
+            for (size_t j = 0; j < ncand; j++)
+                key[j] = (double)s->bucket_count[s->bucket[cand[j]]];
         }
-        *bucket = s->bucket_name[s->bucket[i]];
-        return (double)s->bucket_count[s->bucket[i]];
+        return;
     case SCHED_STRATEGY_RANDOM:
-        return sched_rng_unit(&x->rng);
+        for (size_t j = 0; j < ncand; j++)
+            key[j] = sched_rng_unit(&x->rng);
+        return;
     }
-    return 0;
+}
+
+/* the bucket instance i is ranked in by a spread strategy, for explanations (NULL for the others) */
+static const char *strat_bucket(const ctx_t *x, const strat_t *s, size_t i)
+{
+    if (s->type != SCHED_STRATEGY_SPREAD)
+        return NULL;
+    return s->field == F_INSTANCE ? x->c->inst[i].arn : s->bucket_name[s->bucket[i]];
 }
 
 /* a recorded explanation step with room for every instance it may remove */
@@ -421,6 +627,7 @@ static sched_status_t claim(ctx_t *x, size_t i, sched_placed_task_t *out)
         if (sched_cql_depends_on_tasks(x->member_of[k]))
             x->member_cache[k * x->c->n + i] = -1;
     x->placed_instances[x->placed_instances_n++] = i;
+    x->claimed = i;
     out->instance = i;
     out->bindings = b;
     out->nbindings = td->nports;
@@ -443,6 +650,49 @@ static void unclaim_last(sched_instance_t *in)
     in->ntasks--;
 }
 
+static bool passes(ctx_t *x, size_t i)
+{
+    const char *detail;
+    return check_resources(x, &x->c->inst[i], false, &detail) == R_COUNT && check_constraints(x, i, false, &detail) == R_COUNT;
+}
+
+/* Brings x->pass to the next task: built from base for the first task; after
+ * that only the instance that got the last task changed (its resources and
+ * ports, its group count, its task-dependent memberOf results; nothing a check
+ * of another instance reads), so only it is checked again. */
+static void update_pass(ctx_t *x)
+{
+    if (!x->pass_valid) {
+        x->npass = 0;
+        for (size_t j = 0; j < x->nbase; j++)
+            if (passes(x, x->base[j]))
+                x->pass[x->npass++] = x->base[j];
+        x->pass_valid = true;
+        x->claimed = SIZE_MAX;
+        return;
+    }
+    if (x->claimed == SIZE_MAX)
+        return;
+    size_t i = x->claimed, lo = 0, hi = x->npass;
+    x->claimed = SIZE_MAX;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->pass[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    bool present = lo < x->npass && x->pass[lo] == i, ok = passes(x, i);
+    if (ok && !present) {
+        memmove(&x->pass[lo + 1], &x->pass[lo], (x->npass - lo) * sizeof *x->pass);
+        x->pass[lo] = i;
+        x->npass++;
+    } else if (!ok && present) {
+        memmove(&x->pass[lo], &x->pass[lo + 1], (x->npass - lo - 1) * sizeof *x->pass);
+        x->npass--;
+    }
+}
+
 static sched_status_t place_one(ctx_t *x, size_t k)
 {
     sched_cluster_t *c = x->c;
@@ -460,35 +710,38 @@ static sched_status_t place_one(ctx_t *x, size_t k)
     }
     /* failures are reported only for tasks that end up unplaced, so remember each instance's reason */
     size_t ncand = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        const char *detail;
-        reason_t r = check_resources(x, &c->inst[i], explain, &detail);
-        if (r != R_COUNT) {
-            if (e)
+    const size_t *from = x->cand; /* the candidates left: x->pass until a strategy keeps some in x->cand */
+    if (!explain) {
+        /* the candidates the checks below would keep, in the same order */
+        update_pass(x);
+        from = x->pass;
+        ncand = x->npass;
+    } else {
+        for (size_t i = 0; i < c->n; i++) {
+            const char *detail;
+            reason_t r = check_resources(x, &c->inst[i], true, &detail);
+            if (r != R_COUNT) {
                 step_remove(e, i, reason_text[r], detail);
-            continue;
+                continue;
+            }
+            x->cand[ncand++] = i;
         }
-        x->cand[ncand++] = i;
-    }
-    if (e) {
         e->steps[e->nsteps - 1].remaining = ncand;
         if (step_begin(x, e, SCHED_STEP_CONSTRAINTS, 0, ncand))
             return ctx_nomem(x);
-    }
-    size_t kept = 0;
-    for (size_t j = 0; j < ncand; j++) {
-        const char *detail;
-        reason_t r = check_constraints(x, x->cand[j], explain, &detail);
-        if (r != R_COUNT) {
-            if (e)
+        size_t kept = 0;
+        for (size_t j = 0; j < ncand; j++) {
+            const char *detail;
+            reason_t r = check_constraints(x, x->cand[j], true, &detail);
+            if (r != R_COUNT) {
                 step_remove(e, x->cand[j], reason_text[r], detail);
-            continue;
+                continue;
+            }
+            x->cand[kept++] = x->cand[j];
         }
-        x->cand[kept++] = x->cand[j];
-    }
-    ncand = kept;
-    if (e)
+        ncand = kept;
         e->steps[e->nsteps - 1].remaining = ncand;
+    }
 
     if (ncand == 0) {
         /* unplaced: one failure per (instance, reason), ECS's failures[] */
@@ -511,33 +764,42 @@ static sched_status_t place_one(ctx_t *x, size_t k)
         return SCHED_OK;
     }
 
-    for (size_t s = 0; s < x->nstrat; s++) {
-        strat_t *st = &x->strat[s];
+    for (size_t s = 0; s < x->nstrat && !e; s++) {
+        /* the candidates with the smallest key, in order, in one pass: a smaller key starts the list again */
+        strat_keys(x, &x->strat[s], from, ncand);
+        size_t kept = 0;
         double best = 0;
-        const char *best_bucket = NULL;
         for (size_t j = 0; j < ncand; j++) {
-            const char *bucket;
-            x->key[j] = strat_key(x, st, x->cand[j], &bucket);
             if (j == 0 || x->key[j] < best) {
                 best = x->key[j];
-                best_bucket = bucket;
+                kept = 0;
             }
+            if (x->key[j] == best)
+                x->cand[kept++] = from[j];
         }
+        ncand = kept;
+        from = x->cand;
+    }
+    for (size_t s = 0; s < x->nstrat && e; s++) {
+        strat_t *st = &x->strat[s];
+        strat_keys(x, st, x->cand, ncand);
+        size_t bestj = 0; /* the first of the smallest */
+        for (size_t j = 1; j < ncand; j++)
+            if (x->key[j] < x->key[bestj])
+                bestj = j;
+        double best = x->key[bestj];
+        const char *best_bucket = e ? strat_bucket(x, st, x->cand[bestj]) : NULL;
         if (e && step_begin(x, e, SCHED_STEP_STRATEGY, s, ncand))
             return ctx_nomem(x);
-        kept = 0;
+        size_t kept = 0;
         for (size_t j = 0; j < ncand; j++) {
             if (x->key[j] == best) {
                 x->cand[kept++] = x->cand[j];
                 continue;
             }
             if (e) {
-                const char *bucket;
                 double key = x->key[j];
-                if (st->type == SCHED_STRATEGY_SPREAD)
-                    (void)strat_key(x, st, x->cand[j], &bucket);
-                else
-                    bucket = NULL;
+                const char *bucket = strat_bucket(x, st, x->cand[j]);
                 const char *detail =
                     st->type == SCHED_STRATEGY_SPREAD
                         ? sched_arena_printf(x->arena, "%s has %.0f task(s) of the group, the best has %.0f",
@@ -557,7 +819,7 @@ static sched_status_t place_one(ctx_t *x, size_t k)
             e->keys[e->nkeys++] = (sched_rank_key_t){.strategy = s, .key = best, .bucket = best_bucket};
         }
     }
-    size_t winner = x->cand[0];
+    size_t winner = from[0];
     sched_status_t st = claim(x, winner, &x->tasks[x->ntasks]);
     if (st == SCHED_ENOMEM)
         return ctx_nomem(x);
@@ -627,12 +889,9 @@ static void ctx_release(ctx_t *x)
         strat_release(&x->strat[s]);
     for (size_t k = 0; k < x->nmember_of; k++)
         sched_cql_free(x->member_of[k]);
-    free(x->gcount);
+    /* gcount, reported, cand, key, base and pass are the cluster's scratch */
     free(x->held);
     free(x->member_cache);
-    free(x->reported);
-    free(x->cand);
-    free(x->key);
     free(x->group_owned);
     free(x->placed_instances);
 }
@@ -645,6 +904,7 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
         return st;
     ctx_t x = {.c = c, .req = req, .td = req->task_def, .err = err};
     size_t n = c->n;
+    c->memo_clock++;
     if (req->group) {
         x.group = req->group;
     } else {
@@ -682,19 +942,49 @@ sched_status_t sched_place(sched_cluster_t *c, const sched_placement_request_t *
             st = st == SCHED_ENOMEM ? SCHED_ENOMEM : SCHED_EINVAL;
             goto out;
         }
+        if (sched_cql_is_static(x.member_of[x.nmember_of])) {
+            const sched_filter_memo_t *f = memo_filter(c, con->expression, x.member_of[x.nmember_of]);
+            if (!f) {
+                x.nmember_of++;
+                st = ctx_nomem(&x);
+                goto out;
+            }
+            x.static_memo[x.nmember_of] = f;
+        }
         x.nmember_of++;
     }
     size_t alloc_n = n ? n : 1;
-    x.gcount = calloc(alloc_n, sizeof *x.gcount);
+    if (!scratch_reserve(c, alloc_n))
+        goto nomem;
+    x.gcount = c->scratch.gcount;
     x.member_cache = malloc(alloc_n * (x.nmember_of ? x.nmember_of : 1));
-    x.reported = calloc(alloc_n, 1);
-    x.cand = malloc(alloc_n * sizeof *x.cand);
-    x.key = malloc(alloc_n * sizeof *x.key);
+    x.reported = c->scratch.reported;
+    memset(x.reported, 0, alloc_n);
+    x.cand = c->scratch.cand;
+    x.key = c->scratch.key;
     x.placed_instances = malloc((req->count ? req->count : 1) * sizeof *x.placed_instances);
+    x.base = c->scratch.base;
+    x.pass = c->scratch.pass;
     x.arena = sched_arena_new();
     x.tasks = NULL;
-    if (!x.gcount || !x.member_cache || !x.reported || !x.cand || !x.key || !x.placed_instances || !x.arena)
+    if (!x.member_cache || !x.placed_instances || !x.arena)
         goto nomem;
+    {
+        /* walk the matches of the first static expression when there is one (the memo keeps them) */
+        const sched_filter_memo_t *first = NULL;
+        for (size_t k = 0; k < x.nmember_of && !first; k++)
+            first = x.static_memo[k];
+        size_t m = first ? first->nhits : n;
+        for (size_t j = 0; j < m; j++) {
+            size_t i = first ? first->hits[j] : j;
+            const sched_instance_t *in = &c->inst[i];
+            bool ok = in->status == SCHED_INSTANCE_ACTIVE && in->agent_connected;
+            for (size_t k = 0; ok && k < x.nmember_of; k++)
+                ok = !x.static_memo[k] || x.static_memo[k]->match[i];
+            if (ok)
+                x.base[x.nbase++] = i;
+        }
+    }
     memset(x.member_cache, -1, alloc_n * (x.nmember_of ? x.nmember_of : 1));
     for (size_t i = 0; i < n; i++)
         x.gcount[i] = sched_instance_group_tasks(c, i, x.group);
@@ -794,6 +1084,7 @@ sched_status_t sched_scale_in(sched_cluster_t *c, const sched_scale_in_request_t
     if (!strategies_valid(req->strategies, req->nstrategies, err))
         return SCHED_EINVAL;
     size_t n = c->n, alloc_n = n ? n : 1;
+    c->memo_clock++;
     strat_t strat[SCHED_MAX_STRATEGIES] = {0};
     size_t nstrat = 0;
     sched_status_t st = SCHED_OK;

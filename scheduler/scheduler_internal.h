@@ -82,13 +82,63 @@ typedef struct {
     size_t untracked_running;
 } sched_instance_t;
 
+/* What placement remembers of a cluster between requests (placement.c):
+ * results that depend only on what an instance never changes once added
+ * (its attributes, EC2 id, agent version and registration time). Instances
+ * are only ever appended, so an entry made for instances [0, n) stays true
+ * for them: a filter is extended to the instances added since, a bucket
+ * table rebuilt. Nothing else can make an entry wrong; a changed instance is
+ * a new cluster (the ECS cache loads one on every change it did not make). */
+typedef struct {
+    char *expr;     /* the memberOf expression, as written; NULL: free slot */
+    uint8_t *match; /* instance -> 1 when it satisfies the expression */
+    size_t n, cap;  /* instances evaluated, room in match */
+    size_t *hits;   /* the matching instances, in order */
+    size_t nhits;
+    uint64_t used; /* the request that last used it (least recently used goes first) */
+} sched_filter_memo_t;
+
+typedef struct {
+    char *attr;               /* spread(attribute:NAME)'s NAME; NULL: free slot */
+    uint32_t *bucket;         /* instance -> bucket id */
+    const char **bucket_name; /* bucket id -> the value ("" none, NULL: attribute absent); the instances' own strings */
+    size_t nbuckets, n;       /* n: instances covered; rebuilt when the cluster has more */
+    uint64_t used;
+} sched_bucket_memo_t;
+
+/* a request uses at most SCHED_MAX_CONSTRAINTS filters and SCHED_MAX_STRATEGIES
+ * bucket tables, so an entry in use is never the one evicted */
+#define SCHED_MEMO_FILTERS (SCHED_MAX_CONSTRAINTS + 4)
+#define SCHED_MEMO_BUCKETS (SCHED_MAX_STRATEGIES + 4)
+
+/* One request's per-instance work arrays, kept with the cluster and reused
+ * (requests on a cluster never overlap): allocating and freeing ~80 kB
+ * arrays per request of 10,000 instances made glibc consolidate its heap on
+ * every free. Their contents mean nothing between requests. */
+typedef struct {
+    size_t cap; /* instances each array has room for */
+    size_t *gcount, *cand, *base, *pass;
+    double *key;
+    uint8_t *reported;
+} sched_scratch_t;
+
 struct sched_cluster {
     sched_instance_t *inst;
     size_t n, cap;
     /* open-addressing ARN index: slot holds instance index + 1, 0 = empty */
     size_t *by_arn;
     size_t by_arn_cap; /* a power of two, kept at most half full */
+    sched_filter_memo_t filters[SCHED_MEMO_FILTERS];
+    sched_bucket_memo_t buckets[SCHED_MEMO_BUCKETS];
+    uint64_t memo_clock; /* one tick per request */
+    sched_scratch_t scratch;
 };
+
+/* frees the memo and the scratch arrays (sched_cluster_free) */
+void sched_cluster_memo_release(sched_cluster_t *c);
+/* True when the result depends only on what an instance never changes once
+ * added: no task:group, runningTasksCount or agentConnected. */
+bool sched_cql_is_static(const sched_cql_t *q);
 
 void sched_err_set(sched_err_t *err, sched_status_t code, size_t position, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -268,6 +268,16 @@ int main(int argc, char **argv)
     printf("first RunTask (loads the placement cache): RssAnon %ld -> %ld kB (%.2f kB per instance)\n", rss1, rss_cache,
            (double)(rss_cache - rss1) / (double)ninstances);
     rss1 = rss_cache;
+    /* RUN_MARK=FILE: the file is created here and the run waits (up to 10 s)
+     * until it is gone, so that a profiler can attach for the run phase only */
+    const char *mark = getenv("RUN_MARK");
+    if (mark && *mark) {
+        FILE *mf = fopen(mark, "w");
+        if (mf)
+            fclose(mf);
+        for (int k = 0; mf && k < 1000 && access(mark, F_OK) == 0; k++)
+            usleep(10000);
+    }
     cpu1 = cpu_s(pid);
     double *lat = calloc(calls, sizeof(double));
     size_t placed = 0, failed = 0;
@@ -284,7 +294,7 @@ int main(int argc, char **argv)
            calls, conc, placed, t, (double)placed / t, failed);
     printf("RunTask latency p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", lat[calls / 2] * 1e3, lat[(calls * 99) / 100] * 1e3,
            lat[calls - 1] * 1e3);
-    printf("CPU: berthd %.1f s (%.0f%% of the wall time), load generator %.1f s; RssAnon %ld -> %ld kB (%.2f kB per task)\n",
+    printf("CPU: berthd %.2f s (%.0f%% of the wall time), load generator %.2f s; RssAnon %ld -> %ld kB (%.2f kB per task)\n",
            cpu2 - cpu1, 100 * (cpu2 - cpu1) / t, self, rss1, rss2, placed ? (double)(rss2 - rss1) / (double)placed : 0.0);
     free(lat);
     curl_global_cleanup();

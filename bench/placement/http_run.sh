@@ -15,12 +15,32 @@ PORT=$((20000 + RANDOM % 20000))
 "$BUILD"/server/berthd --listen "127.0.0.1:$PORT" --data "$DATA" >"$DATA.log" 2>&1 &
 PID=$!
 PERF_PID=
-trap '[[ -n $PERF_PID ]] && { kill -INT $PERF_PID; wait $PERF_PID; }; kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA" "$DATA.log"' EXIT
+stop_perf() {
+    [[ -n $PERF_PID ]] || return 0
+    kill "$PERF_PID" 2>/dev/null || true # the watcher, if the run ended before it saw the mark
+    wait "$PERF_PID" 2>/dev/null || true
+    [[ -f $DATA.perfpid ]] || return 0
+    local p
+    p=$(cat "$DATA.perfpid")
+    kill -INT "$p" 2>/dev/null || return 0
+    while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+}
+trap 'stop_perf; kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA" "$DATA.log" "$DATA.perfpid"' EXIT
 for _ in $(seq 100); do [[ -f $DATA/admin-credentials ]] && break; sleep 0.1; done
 sleep 0.3
-# PERF=FILE: perf record berthd for the whole run
+# PERF=FILE: perf record berthd for the RunTask phase only (not the
+# registrations nor the first RunTask that loads the cache); PERF_CG picks
+# the call graph (default fp; dwarf gives callers in -fomit-frame-pointer code)
+MARK=
 if [[ -n ${PERF:-} ]]; then
-    perf record -o "$PERF" -g -p "$PID" >/dev/null 2>&1 &
+    MARK=$DATA.mark
+    (
+        for _ in $(seq 6000); do [[ -f $MARK ]] && break; sleep 0.1; done
+        perf record -o "$PERF" --call-graph "${PERF_CG:-fp}" -p "$PID" >/dev/null 2>&1 &
+        echo $! >"$DATA.perfpid"
+        sleep 0.5
+        rm -f "$MARK"
+    ) &
     PERF_PID=$!
 fi
-"$OUT/ecs_http_load" "http://127.0.0.1:$PORT/" "$DATA/admin-credentials" "$PID" "${2:-10000}" "${3:-400}" "${4:-8}"
+RUN_MARK=$MARK "$OUT/ecs_http_load" "http://127.0.0.1:$PORT/" "$DATA/admin-credentials" "$PID" "${2:-10000}" "${3:-400}" "${4:-8}"

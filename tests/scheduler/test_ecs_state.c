@@ -433,3 +433,132 @@ Test(ecs_state, a_reregistration_cannot_shrink_below_what_tasks_hold)
     json_decref(out);
     free(ci);
 }
+
+/* What placement remembers of a cluster (a memberOf expression's result on
+ * every instance, spread(attribute:)'s buckets) lives in the writer's cached
+ * model, so a change of an instance's registration, attributes or status
+ * must not leave it stale: the same RunTask after each change answers on the
+ * cached store exactly as on a store without a cache, and lands where the
+ * change says. */
+static bool placed_on(json_t *run, const char *arn)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(at(run, "tasks"), i,
+                       t) if (strcmp(json_string_value(json_object_get(t, "containerInstanceArn")), arn) == 0) return true;
+    return false;
+}
+
+Test(ecs_state, a_cached_memberof_and_spread_follow_every_change_of_an_instance)
+{
+    char dir2[256];
+    snprintf(dir2, sizeof(dir2), "%s/berth-ecs2-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(dir2));
+    storage_err_t serr;
+    storage_t *st2 = storage_open(dir2, &(storage_options_t){.map_size = 64u << 20, .no_sync = true}, &serr);
+    cr_assert_not_null(st2, "%s", serr.msg);
+    sched_ecs_cache_t *cache = sched_ecs_cache_new();
+    cr_assert_not_null(cache);
+    json_t *last = NULL;
+    /* each call on both stores with the same seed: the replies must be the same */
+#define BOTH(op, body)                                                                                                             \
+    do {                                                                                                                           \
+        uint64_t seed = env.seed;                                                                                                  \
+        sched_ecs_err_t e1 = {0}, e2 = {0};                                                                                        \
+        json_t *a = call_on(st, NULL, op, body, &e1);                                                                              \
+        env.seed = seed;                                                                                                           \
+        json_t *b = call_on(st2, cache, op, body, &e2);                                                                            \
+        cr_assert_not_null(a, "%s %s: %s", op, body, e1.msg);                                                                      \
+        char *sa = json_dumps(a, JSON_SORT_KEYS), *sb = b ? json_dumps(b, JSON_SORT_KEYS) : strdup(e2.msg);                        \
+        cr_assert_str_eq(sb, sa, "%s %s differs with the cache", op, body);                                                        \
+        free(sa);                                                                                                                  \
+        free(sb);                                                                                                                  \
+        json_decref(b);                                                                                                            \
+        json_decref(last);                                                                                                         \
+        last = a;                                                                                                                  \
+    } while (0)
+    static const char RUN[] =
+        "{\"cluster\":\"c\",\"taskDefinition\":\"w\",\"count\":2,\"placementStrategy\":[{\"type\":\"spread\",\"field\":"
+        "\"attribute:rack\"},{\"type\":\"binpack\",\"field\":\"memory\"}],\"placementConstraints\":[{\"type\":\"memberOf\","
+        "\"expression\":\"attribute:tier =~ gold.*\"}]}";
+    char body[1024], arns[10][256];
+    BOTH("CreateCluster", "{\"clusterName\":\"c\"}");
+    BOTH("RegisterTaskDefinition", "{\"family\":\"w\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":16}]}");
+    /* 0-5: gold on racks r0-r2, bronze on r0-r2 */
+    for (int i = 0; i < 6; i++) {
+        snprintf(
+            body, sizeof(body),
+            "{\"cluster\":\"c\",\"totalResources\":[{\"name\":\"CPU\",\"integerValue\":1024},{\"name\":\"MEMORY\","
+            "\"integerValue\":%d}],\"attributes\":[{\"name\":\"tier\",\"value\":\"%s\"},{\"name\":\"rack\",\"value\":\"r%d\"}]}",
+            1024 + i, i < 3 ? "gold" : "bronze", i % 3);
+        BOTH("RegisterContainerInstance", body);
+        snprintf(arns[i], sizeof(arns[i]), "%s", str(last, "containerInstance.containerInstanceArn"));
+    }
+    for (int k = 0; k < 3; k++) { /* the cache and its memo warm up: gold instances only */
+        BOTH("RunTask", RUN);
+        cr_assert_eq(json_array_size(at(last, "tasks")), 2);
+        for (int i = 3; i < 6; i++)
+            cr_assert(!placed_on(last, arns[i]), "bronze instance %d got a task", i);
+    }
+    uint64_t loads0, hits0;
+    sched_ecs_cache_stats(cache, &loads0, &hits0);
+    cr_assert_geq(hits0, 2, "the cache served RunTasks");
+
+    /* PutAttributes: bronze 3 becomes gold on a rack of its own, the emptiest */
+    snprintf(body, sizeof(body),
+             "{\"cluster\":\"c\",\"attributes\":[{\"name\":\"tier\",\"value\":\"gold\",\"targetId\":\"%s\"},{\"name\":\"rack\","
+             "\"value\":\"r9\",\"targetId\":\"%s\"}]}",
+             arns[3], arns[3]);
+    BOTH("PutAttributes", body);
+    BOTH("RunTask", RUN);
+    cr_assert(placed_on(last, arns[3]), "PutAttributes: the new gold instance on an empty rack gets a task");
+
+    /* DeleteAttributes: 3 is no longer gold */
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"attributes\":[{\"name\":\"tier\",\"targetId\":\"%s\"}]}", arns[3]);
+    BOTH("DeleteAttributes", body);
+    for (int k = 0; k < 2; k++) {
+        BOTH("RunTask", RUN);
+        cr_assert(!placed_on(last, arns[3]), "DeleteAttributes: instance 3 is not gold any more");
+    }
+
+    /* RegisterContainerInstance: a new gold instance on a new rack */
+    BOTH("RegisterContainerInstance",
+         "{\"cluster\":\"c\",\"totalResources\":[{\"name\":\"CPU\",\"integerValue\":1024},{\"name\":\"MEMORY\",\"integerValue\":"
+         "2048}],\"attributes\":[{\"name\":\"tier\",\"value\":\"gold-2\"},{\"name\":\"rack\",\"value\":\"r8\"}]}");
+    snprintf(arns[6], sizeof(arns[6]), "%s", str(last, "containerInstance.containerInstanceArn"));
+    BOTH("RunTask", RUN);
+    cr_assert(placed_on(last, arns[6]), "RegisterContainerInstance: the new instance gets a task");
+
+    /* UpdateContainerInstancesState DRAINING: instance 6 gets nothing more */
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstances\":[\"%s\"],\"status\":\"DRAINING\"}", arns[6]);
+    BOTH("UpdateContainerInstancesState", body);
+    for (int k = 0; k < 2; k++) {
+        BOTH("RunTask", RUN);
+        cr_assert(!placed_on(last, arns[6]), "DRAINING: instance 6 gets no task");
+    }
+
+    /* DeregisterContainerInstance: instance 0 goes, and the cluster's order
+     * shifts under every later instance (a stale per-instance table would be off by one) */
+    BOTH("RegisterContainerInstance",
+         "{\"cluster\":\"c\",\"totalResources\":[{\"name\":\"CPU\",\"integerValue\":1024},{\"name\":\"MEMORY\",\"integerValue\":"
+         "4096}],\"attributes\":[{\"name\":\"tier\",\"value\":\"bronze\"},{\"name\":\"rack\",\"value\":\"r7\"}]}");
+    snprintf(arns[7], sizeof(arns[7]), "%s", str(last, "containerInstance.containerInstanceArn"));
+    BOTH("RunTask", RUN);
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"containerInstance\":\"%s\",\"force\":true}", arns[0]);
+    BOTH("DeregisterContainerInstance", body);
+    for (int k = 0; k < 3; k++) {
+        BOTH("RunTask", RUN);
+        cr_assert_eq(json_array_size(at(last, "tasks")), 2);
+        cr_assert(!placed_on(last, arns[0]) && !placed_on(last, arns[7]) && !placed_on(last, arns[6]),
+                  "Deregister: only gold, registered, ACTIVE instances get tasks");
+    }
+    uint64_t loads, hits;
+    sched_ecs_cache_stats(cache, &loads, &hits);
+    cr_expect_geq(loads - loads0, 5, "every change made the cache load again (%llu loads)", (unsigned long long)(loads - loads0));
+    cr_expect_geq(hits - hits0, 4, "and the RunTasks between changes used it (%llu hits)", (unsigned long long)(hits - hits0));
+    json_decref(last);
+    sched_ecs_cache_free(cache);
+    storage_close(st2);
+    ecs_fixture_rmtree(dir2);
+#undef BOTH
+}
