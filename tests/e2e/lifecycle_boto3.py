@@ -26,7 +26,7 @@ images' layers stay; bad policies are refused naming the field; Get after
 Delete is LifecyclePolicyNotFoundException; DeleteRepository takes the
 policy with it. GetLifecyclePolicy's lastEvaluatedAt: absent before a run,
 the run's server time after one (also one that expired nothing), gone with
-a deleted policy or repository. Last it puts the policy back and one more untagged image,
+a deleted policy or repository; a tag prefix in two rules is refused. Last it puts the policy back and one more untagged image,
 for berthd --lifecycle-interval to expire (test_ecr_lifecycle.sh checks).
 
 It prints one line per check that failed and exits 1 if any did.
@@ -281,6 +281,10 @@ elif phase == "run":
         ("action type", "rules[0].action.type", {"rules": [dict(rule, action={"type": "delete"})]}),
         ("days unit", "rules[0].selection.countUnit",
          {"rules": [dict(rule, selection=dict(rule["selection"], countType="sinceImagePushed", countUnit="weeks"))]}),
+        ("a tag prefix in two rules", "rules[1].selection.tagPrefixList",
+         {"rules": [dict(rule, selection=dict(rule["selection"], tagStatus="tagged", tagPrefixList=["prod", "v"])),
+                    dict(rule, rulePriority=2, selection=dict(rule["selection"], tagStatus="tagged",
+                                                              tagPrefixList=["v"]))]}),
     ]
     for what, field, doc in bad:
         text = doc if isinstance(doc, str) else json.dumps(doc)

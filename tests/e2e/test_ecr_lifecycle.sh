@@ -48,7 +48,7 @@ t_run_ten_days_on() {
     run /usr/bin/python3 "$E2E_DIR/lifecycle_boto3.py" "$BASE" "$STATE" run
     expect_success
 }
-run_case "ten days on: the preview adds the untagged images (not the index's child, not the signature); berth ecr run-lifecycle-policy expires exactly those and notes lastEvaluatedAt (dropped with the policy or the repository); gone from /v2/ and DescribeImages; berth gc --grace 0 reclaims their own layers, the shared one stays; bad policies named by field; Get after Delete → LifecyclePolicyNotFoundException" t_run_ten_days_on
+run_case "ten days on: the preview adds the untagged images (not the index's child, not the signature); berth ecr run-lifecycle-policy expires exactly those and notes lastEvaluatedAt (dropped with the policy or the repository); gone from /v2/ and DescribeImages; berth gc --grace 0 reclaims their own layers, the shared one stays; bad policies named by field (a tag prefix in two rules too); Get after Delete → LifecyclePolicyNotFoundException" t_run_ten_days_on
 
 restart_registry --clock-offset "$TEN_DAYS" --lifecycle-interval 1
 
