@@ -5,10 +5,18 @@
  * (STORAGE_OP_IMAGES_DELETE, STORAGE_OP_MANIFEST_PUT).
  *
  * Paging: a nextToken is the digest of the last image of the page (images
- * are listed in digest order); ListImages never splits one image's tags
- * across pages.
+ * are listed in digest order, so a page starts with a range seek); ListImages
+ * never splits one image's tags across pages. Tags are keyed by tag, not by
+ * digest, so a page reads them in windows: the next page-size-plus-one
+ * images fix a digest range, one walk of the tag keys keeps the tags in that
+ * range, and only a TAGGED/UNTAGGED filter that skips a whole window takes
+ * another, twice as wide. A page thus builds O(page) objects; the walk of the
+ * tag keys (no objects, a compare each) is the only part that grows with the
+ * repository: there is no digest -> tags index. Before this, every page
+ * built a map of all the repository's tags (bench/ecr has the figures).
  */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +82,52 @@ static bool add_tag(void *ctx, const char *tag, const char *digest)
     return json_array_append_new(list, json_string(tag)) == 0;
 }
 
+/* The tags of the images of digest in (lo, hi]: lo NULL from the first, hi "" to the last. */
+typedef struct {
+    json_t *map;
+    const char *lo, *hi;
+} tag_window_t;
+
+static bool add_tag_in_window(void *ctx, const char *tag, const char *digest)
+{
+    tag_window_t *w = ctx;
+    if ((w->lo && strcmp(digest, w->lo) <= 0) || (w->hi[0] && strcmp(digest, w->hi) > 0))
+        return true;
+    return add_tag(w->map, tag, digest);
+}
+
+typedef struct {
+    char *hi;
+    size_t n, want;
+} window_end_t;
+
+static bool window_image(void *ctx, const storage_image_t *im)
+{
+    window_end_t *e = ctx;
+    if (++e->n < e->want)
+        return true;
+    snprintf(e->hi, OCI_DIGEST_MAX, "%s", im->digest);
+    return false;
+}
+
+/* The window of the `want` images after `after`: its last digest into hi ("" when
+ * it reaches the last image) and its tags as digest -> [tags] (a new object;
+ * NULL after sending the error). */
+static json_t *window_tags(aws_req_t *a, const char *repo, const char *after, size_t want, char hi[OCI_DIGEST_MAX])
+{
+    window_end_t e = {.hi = hi, .want = want};
+    tag_window_t w = {.map = json_object(), .lo = after, .hi = hi};
+    storage_err_t err;
+    hi[0] = '\0';
+    if (!w.map || storage_images_list(a->rd, repo, after, window_image, &e, &err) != STORAGE_OK ||
+        storage_tag_entries(a->rd, repo, add_tag_in_window, &w, &err) != STORAGE_OK) {
+        json_decref(w.map);
+        aws_send_error(a, 500, "ServerException", "cannot read the images of %s", repo);
+        return NULL;
+    }
+    return w.map;
+}
+
 static json_t *tags_by_digest(aws_req_t *a, const char *repo)
 {
     json_t *map = json_object();
@@ -100,13 +154,17 @@ typedef struct {
     json_t *tags, *ids;
     tag_status_t status;
     size_t max;
-    char last[OCI_DIGEST_MAX];
-    bool more;
+    char last[OCI_DIGEST_MAX], hi[OCI_DIGEST_MAX];
+    bool more, past;
 } list_ctx_t;
 
 static bool list_image(void *ctx, const storage_image_t *im)
 {
     list_ctx_t *l = ctx;
+    if (l->hi[0] && strcmp(im->digest, l->hi) > 0) {
+        l->past = true; /* beyond the window whose tags were read */
+        return false;
+    }
     json_t *tags = json_object_get(l->tags, im->digest);
     size_t ntags = json_array_size(tags);
     if ((l->status == TAGS_TAGGED && !ntags) || (l->status == TAGS_UNTAGGED && ntags))
@@ -136,16 +194,29 @@ static void list_images(aws_req_t *a)
     if (!repo || (max = ecr_max_results(a, ECR_PAGE_MAX, ECR_PAGE_DEFAULT)) < 0 || !filter_param(a, &status) ||
         !token_param(a, &token))
         return;
-    list_ctx_t l = {.tags = tags_by_digest(a, repo), .ids = json_array(), .status = status, .max = (size_t)max};
-    storage_err_t err;
-    if (!l.tags || !l.ids || storage_images_list(a->rd, repo, token, list_image, &l, &err) != STORAGE_OK) {
-        if (l.tags)
-            aws_send_error(a, 500, "ServerException", "cannot list the images of %s", repo);
+    list_ctx_t l = {.ids = json_array(), .status = status, .max = (size_t)max};
+    char from[OCI_DIGEST_MAX] = "";
+    if (token)
+        snprintf(from, sizeof(from), "%s", token);
+    /* page-plus-one images decide whether there is a next page; a window a
+     * filter skipped doubles the next so that a page reads the tags O(log n) times */
+    size_t want = (size_t)max + 1;
+    do {
+        storage_err_t err;
+        l.past = false;
+        l.tags = NULL;
+        if (!l.ids || !(l.tags = window_tags(a, repo, from[0] ? from : NULL, want, l.hi)) ||
+            storage_images_list(a->rd, repo, from[0] ? from : NULL, list_image, &l, &err) != STORAGE_OK) {
+            if (l.tags || !l.ids)
+                aws_send_error(a, 500, "ServerException", "cannot list the images of %s", repo);
+            json_decref(l.tags);
+            json_decref(l.ids);
+            return;
+        }
         json_decref(l.tags);
-        json_decref(l.ids);
-        return;
-    }
-    json_decref(l.tags);
+        memcpy(from, l.hi, sizeof(from));
+        want = want < SIZE_MAX / 2 ? want * 2 : want;
+    } while (l.past);
     json_t *out = json_pack("{s:o}", "imageIds", l.ids);
     if (out && l.more)
         json_object_set_new(out, "nextToken", json_string(l.last));
@@ -203,13 +274,17 @@ typedef struct {
     json_t *tags, *details;
     tag_status_t status;
     size_t max;
-    char last[OCI_DIGEST_MAX];
-    bool more, failed;
+    char last[OCI_DIGEST_MAX], hi[OCI_DIGEST_MAX];
+    bool more, failed, past;
 } describe_ctx_t;
 
 static bool describe_image(void *ctx, const storage_image_t *im)
 {
     describe_ctx_t *d = ctx;
+    if (d->hi[0] && strcmp(im->digest, d->hi) > 0) {
+        d->past = true; /* beyond the window whose tags were read */
+        return false;
+    }
     json_t *tags = json_object_get(d->tags, im->digest);
     size_t ntags = json_array_size(tags);
     if ((d->status == TAGS_TAGGED && !ntags) || (d->status == TAGS_UNTAGGED && ntags))
@@ -300,8 +375,9 @@ static void describe_images(aws_req_t *a)
                        "Invalid parameter at 'maxResults': nextToken and maxResults cannot be used with imageIds");
         return;
     }
-    describe_ctx_t d = {
-        .a = a, .repo = repo, .tags = tags_by_digest(a, repo), .details = json_array(), .status = status, .max = (size_t)max};
+    describe_ctx_t d = {.a = a, .repo = repo, .details = json_array(), .status = status, .max = (size_t)max};
+    /* imageIds: at most 100 point lookups, one map of all the tags serves them */
+    d.tags = ids ? tags_by_digest(a, repo) : json_object();
     if (!d.tags || !d.details) {
         if (d.tags)
             aws_send_error(a, 500, "ServerException", "out of memory");
@@ -334,7 +410,19 @@ static void describe_images(aws_req_t *a)
                 break;
         }
     } else {
-        s = storage_images_list(a->rd, repo, token, describe_image, &d, &err);
+        char from[OCI_DIGEST_MAX] = "";
+        if (token)
+            snprintf(from, sizeof(from), "%s", token);
+        size_t want = (size_t)max + 1; /* as in list_images */
+        do {
+            json_decref(d.tags);
+            d.past = false;
+            if (!(d.tags = window_tags(a, repo, from[0] ? from : NULL, want, d.hi)))
+                goto done;
+            s = storage_images_list(a->rd, repo, from[0] ? from : NULL, describe_image, &d, &err);
+            memcpy(from, d.hi, sizeof(from));
+            want = want < SIZE_MAX / 2 ? want * 2 : want;
+        } while (s == STORAGE_OK && !d.failed && d.past);
     }
     if (s != STORAGE_OK || d.failed) {
         aws_send_error(a, 500, "ServerException", "%s", s != STORAGE_OK ? err.msg : "out of memory");

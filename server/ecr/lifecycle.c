@@ -7,7 +7,12 @@
  *
  * The policy text is a record of space "ecr", key "lifecycle/<name>", written
  * only while the repository exists (STORAGE_OP_REPO_UPDATE) and deleted with
- * it (DeleteRepository calls ecr_lifecycle_forget in its commit).
+ * it (DeleteRepository calls ecr_lifecycle_forget in its commit). The time of
+ * the policy's last real run (GetLifecyclePolicy's lastEvaluatedAt, server
+ * time in seconds) is the record "lifecycle-run/<name>", written by a commit
+ * of its own after the run's deletions, only while a policy is stored;
+ * putting or deleting the policy, or deleting the repository, drops it: a
+ * policy never run has none.
  *
  * A preview or a run reads the repository's images and tags from one
  * snapshot and evaluates the policy (lifecycle_policy.c) at server time (the
@@ -48,6 +53,22 @@ static void policy_key(const char *repo, char *out, size_t cap)
     snprintf(out, cap, "lifecycle/%s", repo);
 }
 
+static void run_key(const char *repo, char *out, size_t cap)
+{
+    snprintf(out, cap, "lifecycle-run/%s", repo);
+}
+
+/* Deletes record key if there is one. */
+static storage_status_t del_if_any(storage_records_t *rs, const char *key, storage_err_t *err)
+{
+    storage_status_t s = storage_record_del(rs, ECR_SPACE, key, err);
+    if (s == STORAGE_NOT_FOUND) {
+        err->msg[0] = '\0';
+        return STORAGE_OK;
+    }
+    return s;
+}
+
 static void preview_drop(ecr_lifecycle_t *lc, const char *repo);
 
 storage_status_t ecr_lifecycle_forget(server_t *srv, storage_records_t *rs, const char *repo, storage_err_t *err)
@@ -58,12 +79,11 @@ storage_status_t ecr_lifecycle_forget(server_t *srv, storage_records_t *rs, cons
         preview_drop(srv->lifecycle, repo);
     char key[OCI_NAME_MAX + 16];
     policy_key(repo, key, sizeof(key));
-    storage_status_t s = storage_record_del(rs, ECR_SPACE, key, err);
-    if (s == STORAGE_NOT_FOUND) {
-        err->msg[0] = '\0';
-        return STORAGE_OK;
-    }
-    return s;
+    storage_status_t s = del_if_any(rs, key, err);
+    if (s != STORAGE_OK)
+        return s;
+    run_key(repo, key, sizeof(key));
+    return del_if_any(rs, key, err);
 }
 
 /* The stored policy text of repo (pointing into the snapshot); false when none. */
@@ -73,6 +93,44 @@ static bool policy_get(storage_reader_t *rd, const char *repo, const char **text
     policy_key(repo, key, sizeof(key));
     const void *v;
     return storage_record_get(storage_reader_records(rd), ECR_SPACE, key, &v, len, NULL) == STORAGE_OK && (*text = v, true);
+}
+
+/* The server time of the last real run of repo's policy; false when it has not run. */
+static bool last_run_get(storage_reader_t *rd, const char *repo, int64_t *out)
+{
+    char key[OCI_NAME_MAX + 16], buf[24];
+    run_key(repo, key, sizeof(key));
+    const void *v;
+    size_t len;
+    if (storage_record_get(storage_reader_records(rd), ECR_SPACE, key, &v, &len, NULL) != STORAGE_OK || len >= sizeof(buf))
+        return false;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *end;
+    long long t = strtoll(buf, &end, 10);
+    *out = t;
+    return *end == '\0' && t > 0;
+}
+
+/* A run's time, for the records closure of a STORAGE_OP_REPO_UPDATE after the run. */
+typedef struct {
+    char repo[OCI_NAME_MAX + 1];
+    int64_t at;
+} lc_stamp_t;
+
+static storage_status_t write_stamp(storage_records_t *rs, void *ctx, storage_err_t *err)
+{
+    const lc_stamp_t *st = ctx;
+    char key[OCI_NAME_MAX + 16], text[24];
+    const void *v;
+    size_t len;
+    policy_key(st->repo, key, sizeof(key));
+    /* deleted since the run was evaluated: no time for a policy that is not there */
+    if (storage_record_get(rs, ECR_SPACE, key, &v, &len, NULL) != STORAGE_OK)
+        return STORAGE_OK;
+    run_key(st->repo, key, sizeof(key));
+    int n = snprintf(text, sizeof(text), "%lld", (long long)st->at);
+    return storage_record_put(rs, ECR_SPACE, key, text, (size_t)n, false, err);
 }
 
 /* ---- a repository's images, as the evaluator sees them ------------------------- */
@@ -378,7 +436,9 @@ static void scheduled_run(ecr_lifecycle_t *lc, const char *repo)
         storage_reader_end(rd);
         return;
     }
-    int rc = repo_evaluate(rd, repo, &p, server_auth_now(lc->srv), &r, msg, sizeof(msg));
+    lc_stamp_t stamp = {.at = server_auth_now(lc->srv)};
+    snprintf(stamp.repo, sizeof(stamp.repo), "%s", repo);
+    int rc = repo_evaluate(rd, repo, &p, stamp.at, &r, msg, sizeof(msg));
     storage_reader_end(rd);
     ecr_lc_policy_free(&p);
     if (rc == 0)
@@ -388,20 +448,28 @@ static void scheduled_run(ecr_lifecycle_t *lc, const char *repo)
         fprintf(stderr, "berthd: scheduled lifecycle run of %s: %s\n", repo, msg);
         return;
     }
-    if (!n)
-        return;
     storage_op_t op;
-    storage_op_init(&op, STORAGE_OP_IMAGES_DELETE);
+    if (n) {
+        storage_op_init(&op, STORAGE_OP_IMAGES_DELETE);
+        snprintf(op.repo, sizeof(op.repo), "%s", repo);
+        op.images = refs;
+        op.nimages = n;
+        op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
+        storage_execute(lc->srv->storage, &op);
+        size_t gone = 0;
+        for (size_t i = 0; i < n; i++)
+            gone += refs[i].status == STORAGE_OK;
+        log_run("scheduled", repo, &op, gone);
+        free(refs);
+        if (op.status != STORAGE_OK)
+            return;
+    }
+    storage_op_init(&op, STORAGE_OP_REPO_UPDATE);
     snprintf(op.repo, sizeof(op.repo), "%s", repo);
-    op.images = refs;
-    op.nimages = n;
-    op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
-    storage_execute(lc->srv->storage, &op);
-    size_t gone = 0;
-    for (size_t i = 0; i < n; i++)
-        gone += refs[i].status == STORAGE_OK;
-    log_run("scheduled", repo, &op, gone);
-    free(refs);
+    op.records_fn = write_stamp;
+    op.records_ctx = &stamp;
+    if (storage_execute(lc->srv->storage, &op) != STORAGE_OK && op.status != STORAGE_NOT_FOUND)
+        fprintf(stderr, "berthd: scheduled lifecycle run of %s: cannot note its time: %s\n", repo, op.err.msg);
 }
 
 static void scheduled_runs(ecr_lifecycle_t *lc)
@@ -533,6 +601,11 @@ static storage_status_t run_change(storage_records_t *rs, void *ctx, storage_err
 {
     lc_change_t *c = ctx;
     char key[OCI_NAME_MAX + 16];
+    /* a new policy has not run yet; a deleted one's time goes with it */
+    run_key(c->repo, key, sizeof(key));
+    storage_status_t ds = del_if_any(rs, key, err);
+    if (ds != STORAGE_OK)
+        return ds;
     policy_key(c->repo, key, sizeof(key));
     if (!c->del)
         return storage_record_put(rs, ECR_SPACE, key, c->text, strlen(c->text), false, err);
@@ -620,8 +693,12 @@ static void get_lifecycle_policy(aws_req_t *a)
         send_policy_not_found(a, repo);
         return;
     }
-    aws_send_result(a, json_pack("{s:s,s:s,s:s%}", "registryId", a->srv->keys.account_id, "repositoryName", repo,
-                                 "lifecyclePolicyText", text, len));
+    json_t *out = json_pack("{s:s,s:s,s:s%}", "registryId", a->srv->keys.account_id, "repositoryName", repo, "lifecyclePolicyText",
+                            text, len);
+    int64_t at;
+    if (out && last_run_get(a->rd, repo, &at))
+        json_object_set_new(out, "lastEvaluatedAt", json_real((double)at));
+    aws_send_result(a, out);
 }
 
 static void delete_lifecycle_policy(aws_req_t *a)
@@ -796,6 +873,8 @@ typedef struct {
     char repo[OCI_NAME_MAX + 1];
     storage_image_ref_t *refs;
     json_t *results; /* in refs' order */
+    json_t *expired; /* the reply's expiredImages, once deleted */
+    lc_stamp_t stamp;
 } lc_run_t;
 
 static void run_free(void *p)
@@ -803,7 +882,25 @@ static void run_free(void *p)
     lc_run_t *r = p;
     free(r->refs);
     json_decref(r->results);
+    json_decref(r->expired);
     free(r);
+}
+
+static void run_reply(lc_run_t *r)
+{
+    size_t n = json_array_size(r->expired);
+    aws_send_result(&r->a, json_pack("{s:s,s:s,s:o,s:I}", "registryId", r->a.srv->keys.account_id, "repositoryName", r->repo,
+                                     "expiredImages", r->expired, "expiredImageCount", (json_int_t)n));
+    r->expired = NULL; /* the reply took it */
+}
+
+static void stamp_done(server_op_t *sop, h2o_req_t *req)
+{
+    lc_run_t *r = sop->user;
+    r->a.req = req;
+    if (sop->op.status != STORAGE_OK && sop->op.status != STORAGE_NOT_FOUND)
+        fprintf(stderr, "berthd: requested lifecycle run of %s: cannot note its time: %s\n", r->repo, sop->op.err.msg);
+    run_reply(r);
 }
 
 static void run_done(server_op_t *sop, h2o_req_t *req)
@@ -821,8 +918,23 @@ static void run_done(server_op_t *sop, h2o_req_t *req)
         aws_send_error(&r->a, sop->op.status == STORAGE_FULL ? 503 : 500, "ServerException", "%s", sop->op.err.msg);
         return;
     }
-    aws_send_result(&r->a, json_pack("{s:s,s:s,s:o,s:I}", "registryId", r->a.srv->keys.account_id, "repositoryName", r->repo,
-                                     "expiredImages", done, "expiredImageCount", (json_int_t)json_array_size(done)));
+    r->expired = done;
+    /* then the run's time, in a commit of its own, before the reply (a Get after it shows the time) */
+    v2_req_t vr = {.req = req, .srv = r->a.srv};
+    snprintf(vr.name, sizeof(vr.name), "%s", r->repo);
+    server_op_t *next = server_op_new(&vr, STORAGE_OP_REPO_UPDATE, stamp_done);
+    if (!next) {
+        fprintf(stderr, "berthd: requested lifecycle run of %s: cannot note its time: out of memory\n", r->repo);
+        run_reply(r);
+        return;
+    }
+    next->user = r;
+    next->free_user = run_free;
+    sop->user = NULL; /* the next op owns it now */
+    sop->free_user = NULL;
+    next->op.records_fn = write_stamp;
+    next->op.records_ctx = &r->stamp;
+    server_op_submit(next);
 }
 
 static void run_lifecycle_policy(aws_req_t *a)
@@ -834,7 +946,8 @@ static void run_lifecycle_policy(aws_req_t *a)
         return;
     lc_repo_t ev;
     char msg[300];
-    int rc = repo_evaluate(a->rd, repo, &p, server_auth_now(a->srv), &ev, msg, sizeof(msg));
+    int64_t now = server_auth_now(a->srv);
+    int rc = repo_evaluate(a->rd, repo, &p, now, &ev, msg, sizeof(msg));
     ecr_lc_policy_free(&p);
     if (rc != 0) {
         aws_send_error(a, 500, "ServerException", "%s", msg);
@@ -862,6 +975,8 @@ static void run_lifecycle_policy(aws_req_t *a)
     r->a.rd = NULL;
     r->a.body = NULL;
     snprintf(r->repo, sizeof(r->repo), "%s", repo);
+    snprintf(r->stamp.repo, sizeof(r->stamp.repo), "%s", repo);
+    r->stamp.at = now;
     sop->user = r;
     sop->free_user = run_free;
     snprintf(sop->op.repo, sizeof(sop->op.repo), "%s", repo);

@@ -241,6 +241,46 @@ static int by_priority(const void *a, const void *b)
     return (x->priority > y->priority) - (x->priority < y->priority);
 }
 
+typedef struct {
+    const char *prefix;
+    size_t rule;
+} prefix_at_t;
+
+static int by_prefix(const void *a, const void *b)
+{
+    const prefix_at_t *x = a, *y = b;
+    int c = strcmp(x->prefix, y->prefix);
+    return c ? c : (x->rule > y->rule) - (x->rule < y->rule);
+}
+
+/* No tagPrefixList value in two rules: sorted, so O(p log p) for p prefixes (a
+ * 30 KiB policy holds thousands). The message names the later rule, as for priorities. */
+static int prefixes_unique(const ecr_lc_policy_t *p, ecr_lc_err_t *err)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < p->nrules; i++)
+        total += p->rules[i].nprefixes;
+    if (total < 2)
+        return 0;
+    prefix_at_t *all = calloc(total, sizeof(*all));
+    if (!all)
+        return nomem(err);
+    for (size_t i = 0; i < p->nrules; i++)
+        for (size_t x = 0; x < p->rules[i].nprefixes; x++)
+            all[k++] = (prefix_at_t){p->rules[i].prefixes[x], i};
+    qsort(all, total, sizeof(*all), by_prefix);
+    int rc = 0;
+    for (size_t x = 1; x < total && rc == 0; x++)
+        if (strcmp(all[x].prefix, all[x - 1].prefix) == 0 && all[x].rule != all[x - 1].rule) {
+            char f[64];
+            snprintf(f, sizeof(f), "rules[%zu].selection.tagPrefixList", all[x].rule);
+            rc = bad(err, f, "'%.128s' is also a tag prefix of rules[%zu]: the rules' tag prefixes must be unique", all[x].prefix,
+                     all[x - 1].rule);
+        }
+    free(all);
+    return rc;
+}
+
 int ecr_lc_parse(const char *text, size_t len, ecr_lc_policy_t *out, ecr_lc_err_t *err)
 {
     memset(out, 0, sizeof(*out));
@@ -276,7 +316,9 @@ int ecr_lc_parse(const char *text, size_t len, ecr_lc_policy_t *out, ecr_lc_err_
         rc = parse_rule(json_array_get(rules, i), i, &out->rules[i], err);
         out->nrules = i + 1; /* so that free releases a rule's lists, also a failed one's */
     }
-    /* across rules: unique priorities, one rule for untagged images, `any` last */
+    /* across rules: unique priorities, one rule for untagged images, `any` last, and
+     * ECR's "the set of rules must contain a unique set of tag prefixes": a
+     * tagPrefixList value in one rule only */
     size_t untagged = 0, any_at = n;
     int64_t max_prio = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -295,6 +337,8 @@ int ecr_lc_parse(const char *text, size_t len, ecr_lc_policy_t *out, ecr_lc_err_
         if (r->priority > max_prio)
             max_prio = r->priority;
     }
+    if (rc == 0)
+        rc = prefixes_unique(out, err);
     if (rc == 0 && any_at < n && out->rules[any_at].priority != max_prio) {
         char f[64];
         snprintf(f, sizeof(f), "rules[%zu].rulePriority", any_at);

@@ -24,7 +24,9 @@ preview showed; the images are gone from DescribeImages and /v2/; `berth gc
 --grace 0` reclaims their own layers while the shared layer and the kept
 images' layers stay; bad policies are refused naming the field; Get after
 Delete is LifecyclePolicyNotFoundException; DeleteRepository takes the
-policy with it. Last it puts the policy back and one more untagged image,
+policy with it. GetLifecyclePolicy's lastEvaluatedAt: absent before a run,
+the run's server time after one (also one that expired nothing), gone with
+a deleted policy or repository; a tag prefix in two rules is refused. Last it puts the policy back and one more untagged image,
 for berthd --lifecycle-interval to expire (test_ecr_lifecycle.sh checks).
 
 It prints one line per check that failed and exits 1 if any did.
@@ -35,6 +37,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -52,6 +55,7 @@ ecr = boto3.client("ecr", endpoint_url=base, region_name="us-east-1",
 ecr_raw = boto3.client("ecr", endpoint_url=base, region_name="us-east-1",
                        config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=False))
 failed = []
+TEN_DAYS = 864000  # test_ecr_lifecycle.sh's --clock-offset for phase "run"
 
 POLICY = json.dumps({"rules": [
     {"rulePriority": 1, "description": "untagged after a week",
@@ -171,7 +175,8 @@ if phase == "push":
 
     r = ecr.put_lifecycle_policy(repositoryName=REPO, lifecyclePolicyText=POLICY)
     check("PutLifecyclePolicy echoes the text", POLICY, r["lifecyclePolicyText"])
-    check("GetLifecyclePolicy", POLICY, ecr.get_lifecycle_policy(repositoryName=REPO)["lifecyclePolicyText"])
+    got = ecr.get_lifecycle_policy(repositoryName=REPO)
+    check("GetLifecyclePolicy", (POLICY, None), (got["lifecyclePolicyText"], got.get("lastEvaluatedAt")))
     r = ecr.start_lifecycle_policy_preview(repositoryName=REPO)
     check("StartLifecyclePolicyPreview uses the stored policy", POLICY, r["lifecyclePolicyText"])
     got, total = preview_results()
@@ -226,6 +231,11 @@ elif phase == "run":
     ran = json.loads(out.stdout) if out.returncode == 0 else {"expiredImages": []}
     check("the run expires exactly what the preview showed", want,
           {x["imageDigest"]: x["appliedRulePriority"] for x in ran["expiredImages"]})
+    # lastEvaluatedAt: the run's server time (the clock ten days on), kept with the policy
+    at = ecr.get_lifecycle_policy(repositoryName=REPO).get("lastEvaluatedAt")
+    ahead = at.timestamp() - time.time() if at else None
+    check("lastEvaluatedAt after the run: ten days ahead of the real clock", True,
+          ahead is not None and TEN_DAYS - 120 < ahead <= TEN_DAYS + 1)
 
     left = {d["imageDigest"] for p in ecr.get_paginator("describe_images").paginate(repositoryName=REPO)
             for d in p["imageDetails"]}
@@ -271,6 +281,10 @@ elif phase == "run":
         ("action type", "rules[0].action.type", {"rules": [dict(rule, action={"type": "delete"})]}),
         ("days unit", "rules[0].selection.countUnit",
          {"rules": [dict(rule, selection=dict(rule["selection"], countType="sinceImagePushed", countUnit="weeks"))]}),
+        ("a tag prefix in two rules", "rules[1].selection.tagPrefixList",
+         {"rules": [dict(rule, selection=dict(rule["selection"], tagStatus="tagged", tagPrefixList=["prod", "v"])),
+                    dict(rule, rulePriority=2, selection=dict(rule["selection"], tagStatus="tagged",
+                                                              tagPrefixList=["v"]))]}),
     ]
     for what, field, doc in bad:
         text = doc if isinstance(doc, str) else json.dumps(doc)
@@ -278,7 +292,9 @@ elif phase == "run":
         check(f"bad policy ({what}): InvalidParameterException", "InvalidParameterException", code)
         if field != "rules" and (msg is None or field not in msg):
             check(f"bad policy ({what}) names {field}", field, msg)
-    check("the stored policy after refusals", POLICY, ecr.get_lifecycle_policy(repositoryName=REPO)["lifecyclePolicyText"])
+    got = ecr.get_lifecycle_policy(repositoryName=REPO)
+    check("the stored policy after refusals, and its last run", (POLICY, at),
+          (got["lifecyclePolicyText"], got.get("lastEvaluatedAt")))
 
     r = ecr.delete_lifecycle_policy(repositoryName=REPO)
     check("DeleteLifecyclePolicy answers the deleted text", POLICY, r["lifecyclePolicyText"])
@@ -293,6 +309,10 @@ elif phase == "run":
     ecr.create_repository(repositoryName="lc/tmp")
     ecr.put_lifecycle_policy(repositoryName="lc/tmp", lifecyclePolicyText=POLICY)
     ecr.start_lifecycle_policy_preview(repositoryName="lc/tmp")
+    subprocess.run([os.environ["BERTH_CLI"], "ecr", "run-lifecycle-policy", "--repository-name", "lc/tmp"],
+                   capture_output=True)
+    check("lastEvaluatedAt of a run that expired nothing", True,
+          "lastEvaluatedAt" in ecr.get_lifecycle_policy(repositoryName="lc/tmp"))
     ecr.delete_repository(repositoryName="lc/tmp", force=True)
     ecr.create_repository(repositoryName="lc/tmp")
     check("the policy of a deleted repository", "LifecyclePolicyNotFoundException",
@@ -301,9 +321,14 @@ elif phase == "run":
           error_of(ecr.get_lifecycle_policy_preview, repositoryName="lc/tmp")[0])
     check("a policy for an unknown repository", "RepositoryNotFoundException",
           error_of(ecr.put_lifecycle_policy, repositoryName="lc/none", lifecyclePolicyText=POLICY)[0])
+    ecr.put_lifecycle_policy(repositoryName="lc/tmp", lifecyclePolicyText=POLICY)
+    check("a new repository's policy has no lastEvaluatedAt of the deleted one's", None,
+          ecr.get_lifecycle_policy(repositoryName="lc/tmp").get("lastEvaluatedAt"))
 
     # for the scheduled run (berthd --lifecycle-interval, next): the policy back and one more untagged image
     ecr.put_lifecycle_policy(repositoryName=REPO, lifecyclePolicyText=POLICY)
+    check("lastEvaluatedAt went with the deleted policy", None,
+          ecr.get_lifecycle_policy(repositoryName=REPO).get("lastEvaluatedAt"))
     v1 = json.load(open(os.environ["AMD64_MANIFEST_FILE"]))
     m = json.dumps(dict(v1, annotations={"name": "for the scheduled run"}))
     st["scheduled"] = ecr.put_image(repositoryName=REPO, imageManifest=m)["image"]["imageId"]["imageDigest"]

@@ -158,4 +158,42 @@ t_pull_missing() {
 }
 run_case "docker pull of an absent tag fails with 'manifest unknown'" t_pull_missing
 
+# Berth: the cases above ran without authentication; the ECR API that makes a
+# repository IMMUTABLE needs it, so berthd comes back with it for the last case.
+if is_berth && [[ $E2E_TARGET == berth ]]; then
+    export E2E_BERTH_AUTH=1
+    # shellcheck disable=SC2119 # no flags to add
+    restart_registry
+    client_env
+fi
+
+t_push_immutable_tag() {
+    berth_only "ECR's IMMUTABLE repositories"
+    [[ -v AWS ]] || skip_case "needs the berthd this script starts (E2E_TARGET=berth) to turn authentication on"
+    local first pw
+    run "${AWS[@]}" ecr create-repository --repository-name e2e/docker-frozen --image-tag-mutability IMMUTABLE
+    expect_success
+    pw=$("${AWS[@]}" ecr get-login-password)
+    run_stdin docker login -u AWS --password-stdin "$REGISTRY" <<<"$pw"
+    expect_success
+    push_tagged e2e/docker-frozen:v1
+    first=$PUSHED_DIGEST
+    # the same digest to the same tag again is not a move
+    run docker push "$REGISTRY/e2e/docker-frozen:v1"
+    expect_success
+    # another image under that tag (docker import: no container needed)
+    mkdir -p "$E2E_TMP/other" && echo other >"$E2E_TMP/other/file"
+    tar -C "$E2E_TMP/other" -cf - . | docker import - "$REGISTRY/e2e/docker-frozen:v1" >/dev/null
+    run docker push "$REGISTRY/e2e/docker-frozen:v1"
+    expect_exit 1
+    expect_stderr_match "tag invalid.*v1.*e2e/docker-frozen.*immutable"
+    run docker tag "$REGISTRY/e2e/docker-frozen:v1" "$REGISTRY/e2e/docker-frozen:v2"
+    run docker push "$REGISTRY/e2e/docker-frozen:v2"
+    expect_success
+    req HEAD /v2/e2e/docker-frozen/manifests/v1 -u "AWS:$pw" -H "Accept: application/vnd.docker.distribution.manifest.v2+json"
+    expect_status 200
+    expect_header Docker-Content-Digest "$first"
+}
+run_case "docker push to an IMMUTABLE repository (authentication on): the same image again succeeds; another image under the tag fails with 'tag invalid' naming the tag and the repository, and the tag keeps its image; a new tag works" t_push_immutable_tag
+
 finish

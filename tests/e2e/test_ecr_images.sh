@@ -141,6 +141,93 @@ EOF
 }
 run_case "put-image pushes manifests (tag, digest, media type); list-images and describe-images page through 6 images (CLI pages of 2, boto3 paginators); ImageAlreadyExistsException, ImageDigestDoesNotMatchException, LayersNotFoundException, a bad manifest → InvalidParameterException" t_put_image_and_pages
 
+t_every_page_path() {
+    run "${ECR[@]}" create-repository --repository-name e2e/paging
+    push v1 e2e/paging:base
+    expect_success
+    run_stdin /usr/bin/python3 - "$BASE" "$AMD64_MANIFEST_FILE" <<'EOF'
+import json, sys, boto3, botocore.config, botocore.exceptions
+ecr = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   config=botocore.config.Config(parameter_validation=False))
+R = "e2e/paging"
+base = json.load(open(sys.argv[2]))
+def put(n, tag=None):
+    m = dict(base, annotations={"n": str(n)})
+    kw = {"imageTag": tag} if tag else {}
+    return ecr.put_image(repositoryName=R, imageManifest=json.dumps(m), **kw)["image"]["imageId"]["imageDigest"]
+# 24 untagged, 6 tagged once, one with 5 tags (and base): runs of untagged
+# images longer than a page, so a filtered page reads several windows
+for n in range(24):
+    put(n)
+for n in range(24, 30):
+    put(n, f"t{n}")
+many = [put(99, f"many{k}") for k in range(5)][0]
+want = {}  # digest -> sorted tags
+for p in ecr.get_paginator("describe_images").paginate(repositoryName=R, PaginationConfig={"PageSize": 1000}):
+    for d in p["imageDetails"]:
+        want[d["imageDigest"]] = sorted(d.get("imageTags", []))
+assert len(want) == 32 and want[many] == [f"many{k}" for k in range(5)], want
+one = ecr.describe_images(repositoryName=R, maxResults=1000)
+assert "nextToken" not in one and len(one["imageDetails"]) == 32, one.keys()
+def keep(tags, status):
+    return status in (None, "ANY") or (status == "TAGGED") == bool(tags)
+def walk(op, size, status, token=None):
+    pages = []
+    while True:
+        kw = {"repositoryName": R, "maxResults": size}
+        if status:
+            kw["filter"] = {"tagStatus": status}
+        if token:
+            kw["nextToken"] = token
+        out = getattr(ecr, op)(**kw)
+        pages.append(out["imageIds" if op == "list_images" else "imageDetails"])
+        token = out.get("nextToken")
+        if not token:
+            return pages
+for status in (None, "TAGGED", "UNTAGGED", "ANY"):
+    exp = {d: t for d, t in want.items() if keep(t, status)}
+    for size in (1, 3, 1000):
+        pages = walk("describe_images", size, status)
+        got = [d["imageDigest"] for p in pages for d in p]
+        assert got == sorted(exp), (status, size, got)
+        assert all(sorted(d.get("imageTags", [])) == exp[d["imageDigest"]] for p in pages for d in p), (status, size)
+        assert [len(p) for p in pages] == [min(size, len(exp) - i) for i in range(0, len(exp), size)], (status, size)
+        pages = walk("list_images", size, status)
+        seen = {}
+        for i, p in enumerate(pages):
+            assert p and (len(p) <= size or len({x["imageDigest"] for x in p}) == 1), (status, size, p)
+            for x in p:
+                assert seen.setdefault(x["imageDigest"], i) == i, ("an image split across pages", status, size)
+        got = {}
+        for p in pages:
+            for x in p:
+                got.setdefault(x["imageDigest"], []).extend([x["imageTag"]] if "imageTag" in x else [])
+        assert {d: sorted(t) for d, t in got.items()} == exp, (status, size)
+# a nextToken naming an image deleted since: the listing goes on after it
+first = ecr.describe_images(repositoryName=R, maxResults=3)
+gone = first["imageDetails"][-1]["imageDigest"]
+assert first["nextToken"] and gone != many
+ecr.batch_delete_image(repositoryName=R, imageIds=[{"imageDigest": gone}])
+rest = [d["imageDigest"] for p in walk("describe_images", 5, None, first["nextToken"]) for d in p]
+assert rest == sorted(want)[3:], rest
+rest = sorted({x["imageDigest"] for p in walk("list_images", 5, None, first["nextToken"]) for x in p})
+assert rest == sorted(want)[3:], rest
+# a token past the last image: an empty page and no token
+last = ecr.list_images(repositoryName=R, nextToken="sha256:" + "f" * 64)
+assert last["imageIds"] == [] and "nextToken" not in last, last
+for kw in ({"nextToken": "abc"}, {"nextToken": "sha256:zz"}, {"nextToken": 7}, {"maxResults": 1001}):
+    for op in (ecr.list_images, ecr.describe_images):
+        try:
+            op(repositoryName=R, **kw)
+            raise SystemExit(f"accepted {kw}")
+        except botocore.exceptions.ClientError as e:
+            err = e.response["Error"]
+            assert err["Code"] == "InvalidParameterException" and list(kw)[0] in err["Message"], err
+EOF
+    expect_success
+}
+run_case "every paging path, list-images and describe-images (boto3): pages of 1, 3 and 1000 with each tagStatus filter give every image once in digest order, ListImages never splits an image's 5 tags; a nextToken naming a deleted image goes on after it; a malformed nextToken or maxResults 1001 → InvalidParameterException" t_every_page_path
+
 t_put_image_immutable() {
     run "${ECR[@]}" create-repository --repository-name e2e/put-frozen --image-tag-mutability IMMUTABLE
     push v1 e2e/put-frozen:base

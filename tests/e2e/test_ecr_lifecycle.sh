@@ -48,7 +48,7 @@ t_run_ten_days_on() {
     run /usr/bin/python3 "$E2E_DIR/lifecycle_boto3.py" "$BASE" "$STATE" run
     expect_success
 }
-run_case "ten days on: the preview adds the untagged images (not the index's child, not the signature); berth ecr run-lifecycle-policy expires exactly those; gone from /v2/ and DescribeImages; berth gc --grace 0 reclaims their own layers, the shared one stays; bad policies named by field; Get after Delete → LifecyclePolicyNotFoundException" t_run_ten_days_on
+run_case "ten days on: the preview adds the untagged images (not the index's child, not the signature); berth ecr run-lifecycle-policy expires exactly those and notes lastEvaluatedAt (dropped with the policy or the repository); gone from /v2/ and DescribeImages; berth gc --grace 0 reclaims their own layers, the shared one stays; bad policies named by field (a tag prefix in two rules too); Get after Delete → LifecyclePolicyNotFoundException" t_run_ten_days_on
 
 restart_registry --clock-offset "$TEN_DAYS" --lifecycle-interval 1
 
@@ -60,11 +60,18 @@ t_scheduled_run() {
         sleep 0.1
     done
     expect_eq "berthd's log of the scheduled run" 1 "$(grep -c "scheduled lifecycle run of lc/app expired 1 images" "$REGISTRY_LOG")"
+    # its time is noted after its deletions, in a commit of its own: wait for it (5 s at most)
+    for ((i = 0; i < 50; i++)); do
+        run "$BERTH_CLI" ecr get-lifecycle-policy --repository-name lc/app
+        [[ $(jq -r '.lastEvaluatedAt // empty' "$E2E_TMP/cmd.out") ]] && break
+        sleep 0.1
+    done
+    expect_out_jq "(.lastEvaluatedAt - now - $TEN_DAYS) | (. > -120 and . <= 1)" true
     run "$BERTH_CLI" ecr list-images --repository-name lc/app
     expect_success
     expect_out_jq "[.imageIds[] | select(.imageDigest == \"$d\")] | length" 0
     expect_out_jq '.imageIds | length' 6
 }
-run_case "berthd --lifecycle-interval 1 runs the stored policy on its own: an untagged image ten days old goes" t_scheduled_run
+run_case "berthd --lifecycle-interval 1 runs the stored policy on its own: an untagged image ten days old goes; GetLifecyclePolicy's lastEvaluatedAt is the run's server time" t_scheduled_run
 
 finish

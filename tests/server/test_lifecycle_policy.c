@@ -312,3 +312,28 @@ Test(lifecycle_refusals, a_text_over_30720_characters)
     memset(text, ' ', sizeof(text) - 1);
     refused(text, "");
 }
+
+#define TAGGED(prio, list)                                                                                                         \
+    "{\"rulePriority\":" #prio ",\"selection\":{\"tagStatus\":\"tagged\"," list                                                    \
+    ",\"countType\":\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}"
+
+/* ECR: "The set of rules must contain a unique set of tag prefixes." */
+Test(lifecycle_refusals, a_tag_prefix_in_two_rules)
+{
+    const char *text = "{\"rules\":[" TAGGED(1, "\"tagPrefixList\":[\"prod\",\"beta\"]") "," TAGGED(
+        2, "\"tagPrefixList\":[\"alpha\"]") "," TAGGED(3, "\"tagPrefixList\":[\"beta\"]") "]}";
+    refused(text, "rules[2].selection.tagPrefixList");
+    ecr_lc_policy_t p;
+    ecr_lc_err_t err;
+    cr_assert_eq(ecr_lc_parse(text, strlen(text), &p, &err), -1);
+    cr_assert(strstr(err.msg, "'beta'") && strstr(err.msg, "rules[0]"), "%s", err.msg);
+    /* within one rule, or a prefix equal to another rule's pattern: no conflict */
+    const char *ok[] = {
+        "{\"rules\":[" TAGGED(1, "\"tagPrefixList\":[\"prod\",\"prod\"]") "," TAGGED(2, "\"tagPrefixList\":[\"beta\"]") "]}",
+        "{\"rules\":[" TAGGED(1, "\"tagPrefixList\":[\"prod\"]") "," TAGGED(2, "\"tagPatternList\":[\"prod\"]") "]}",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cr_assert_eq(ecr_lc_parse(ok[i], strlen(ok[i]), &p, &err), 0, "%s: %s", ok[i], err.msg);
+        ecr_lc_policy_free(&p);
+    }
+}
