@@ -1183,15 +1183,18 @@ static void *file_main(void *arg)
         store_writer_enqueue(st, op); /* it no longer reads op's data: a cancel may return now */
         pthread_mutex_lock(&st->lock);
         if (warm.fd >= 0) {
-            /* after the op's commit, whose sync would otherwise queue behind the reads */
+            /* after the op's commit, whose sync would otherwise queue behind the reads; and
+             * never ahead of other file work, which the wait and the reads would hold up */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += STORE_WARM_WAIT_SECONDS;
-            while ((st->head || st->in_batch) && !st->files.stopping &&
+            while ((st->head || st->in_batch) && !st->files.head && !st->files.stopping &&
                    pthread_cond_timedwait(&st->progress, &st->lock, &until) != ETIMEDOUT)
                 ;
+            bool skip = st->files.head || st->files.stopping;
             pthread_mutex_unlock(&st->lock);
-            warm_pages(warm.fd, warm.off, warm.len);
+            if (!skip)
+                warm_pages(warm.fd, warm.off, warm.len);
             close(warm.fd);
             pthread_mutex_lock(&st->lock);
         }
