@@ -20,6 +20,19 @@
 /* images past this are not worth a fuzzer's time: a repository name is at most 255 bytes */
 #define FUZZ_IMAGE_MAX 4096
 
+/* Whether the n bytes at from are the repository and what follows them is ref. */
+static bool split_at(const char *from, const char *repo, size_t n, const oci_reference_t *ref)
+{
+    if (strncmp(from, repo, n) != 0)
+        return false;
+    const char *rest = from + n;
+    if (ref->is_digest)
+        return ref->digest.alg == OCI_ALG_SHA256 && rest[0] == '@' && strcmp(rest + 1, ref->digest.str) == 0;
+    if (rest[0] == '\0')
+        return strcmp(ref->tag, "latest") == 0;
+    return rest[0] == ':' && strcmp(rest + 1, ref->tag) == 0 && oci_tag_valid(ref->tag, strlen(ref->tag));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > FUZZ_IMAGE_MAX)
@@ -40,20 +53,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = strlen(repo);
         FUZZ_CHECK(n > 0 && n < lens[k]);
         FUZZ_CHECK(oci_name_valid(repo, n));
-        /* the repository is the input's text, from its start or after its first '/' (the host) */
+        /* the repository is the input's text, from its start or after its first '/' (the
+         * host), followed by the reference; either place may start with the same text
+         * ("000/000"), so the split must fit at one of them */
         const char *slash = strchr(image, '/');
-        const char *from = strncmp(image, repo, n) == 0 ? image : slash && strncmp(slash + 1, repo, n) == 0 ? slash + 1 : NULL;
-        FUZZ_CHECK(from != NULL);
-        const char *rest = from + n;
-        if (ref.is_digest) {
-            FUZZ_CHECK(ref.digest.alg == OCI_ALG_SHA256);
-            FUZZ_CHECK(rest[0] == '@' && strcmp(rest + 1, ref.digest.str) == 0);
-        } else if (rest[0] == '\0') {
-            FUZZ_CHECK(strcmp(ref.tag, "latest") == 0);
-        } else {
-            FUZZ_CHECK(rest[0] == ':' && strcmp(rest + 1, ref.tag) == 0);
-            FUZZ_CHECK(oci_tag_valid(ref.tag, strlen(ref.tag)));
-        }
+        FUZZ_CHECK(split_at(image, repo, n, &ref) || (slash && split_at(slash + 1, repo, n, &ref)));
         /* the agent pulls the same repository and reference */
         char arepo[1024], aref[256];
         cli_err_t e = {{0}};
