@@ -10,9 +10,6 @@
 
 #include "storage/storage_internal.h"
 
-/* The named databases of storage_internal.h's drawing. */
-#define OFFLINE_MAX_DBS 16
-
 int store_offline_open(const char *dir, bool writable, store_offline_t *o, storage_err_t *err)
 {
     memset(o, 0, sizeof(*o));
@@ -29,7 +26,7 @@ int store_offline_open(const char *dir, bool writable, store_offline_t *o, stora
     }
     int rc = mdb_env_create(&o->env);
     if (!rc)
-        rc = mdb_env_set_maxdbs(o->env, OFFLINE_MAX_DBS);
+        rc = mdb_env_set_maxdbs(o->env, STORE_NDBS);
     /* A writable open (a backup's own copy) needs room to drop records in;
      * a read-only one maps what the store's meta page says. */
     if (!rc && writable)
@@ -43,23 +40,11 @@ int store_offline_open(const char *dir, bool writable, store_offline_t *o, stora
     MDB_txn *txn = NULL;
     if (!rc)
         rc = mdb_txn_begin(o->env, NULL, writable ? 0 : MDB_RDONLY, &txn);
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"meta", &o->meta},           {"blobs", &o->blobs},    {"chunks", &o->chunks},       {"links", &o->links},
-               {"manifests", &o->manifests}, {"tags", &o->tags},      {"referrers", &o->referrers}, {"repos", &o->repos},
-               {"uploads", &o->uploads},     {"records", &o->records}};
-    for (size_t i = 0; !rc && i < sizeof(dbs) / sizeof(dbs[0]); i++)
-        rc = mdb_dbi_open(txn, dbs[i].name, 0, dbs[i].dbi);
-    uint32_t layout = 0;
-    if (!rc) {
-        MDB_val k = {6, "format"}, v;
-        rc = mdb_get(txn, o->meta, &k, &v);
-        if (!rc && v.mv_size == sizeof(layout))
-            memcpy(&layout, v.mv_data, sizeof(layout));
-        if (!rc && (layout < STORE_LAYOUT_MIN || layout > STORE_LAYOUT))
-            rc = MDB_VERSION_MISMATCH;
-    }
+    MDB_dbi *const dbis[STORE_NDBS] = {&o->meta, &o->blobs,     &o->chunks, &o->links,   &o->manifests,
+                                       &o->tags, &o->referrers, &o->repos,  &o->uploads, &o->records};
+    uint32_t layout;
+    if (!rc && !(rc = store_dbs_open(txn, 0, dbis)))
+        rc = store_layout_get(txn, o->meta, &layout);
     if (txn) {
         if (rc)
             mdb_txn_abort(txn);

@@ -366,6 +366,16 @@ void store_gc_note(storage_t *st, const char *digest, size_t len);
  * lookup per repository; MDB_ codes) */
 int store_links_delete(storage_t *st, MDB_txn *txn, const char *digest);
 
+/* store.c: opens the store's named databases (flags: MDB_CREATE or 0) into
+ * dbis, in the order meta, blobs, chunks, links, manifests, tags, referrers,
+ * repos, uploads, records; and reads the layout version ("format" in meta):
+ * MDB_NOTFOUND when there is none yet, MDB_VERSION_MISMATCH for one this
+ * berthd cannot read. Shared by storage_open and offline.c, so that a new
+ * database is opened by both. */
+#define STORE_NDBS 10
+int store_dbs_open(MDB_txn *txn, unsigned flags, MDB_dbi *const dbis[STORE_NDBS]);
+int store_layout_get(MDB_txn *txn, MDB_dbi meta, uint32_t *layout);
+
 /* offline.c: a data directory's environment opened without a storage_t
  * (backup.c, fsck.c): no writer, no file threads, no clean-up at open.
  * 0, or -1 with err filled (not a store, another version's, unreadable). */

@@ -142,39 +142,45 @@ bool store_link_exists(storage_t *st, MDB_txn *txn, const char *repo, const char
     return k.mv_size && mdb_get(txn, st->dbi_links, &k, &v) == 0;
 }
 
+/* The named databases storage_internal.h draws, in the order of
+ * store_dbs_open's pointers. */
+static const char *const db_names[STORE_NDBS] = {"meta", "blobs",     "chunks", "links",   "manifests",
+                                                 "tags", "referrers", "repos",  "uploads", "records"};
+
+int store_dbs_open(MDB_txn *txn, unsigned flags, MDB_dbi *const dbis[STORE_NDBS])
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < STORE_NDBS; i++)
+        rc = mdb_dbi_open(txn, db_names[i], flags, dbis[i]);
+    return rc;
+}
+
+int store_layout_get(MDB_txn *txn, MDB_dbi meta, uint32_t *layout)
+{
+    MDB_val k = {6, "format"}, v;
+    *layout = 0;
+    int rc = mdb_get(txn, meta, &k, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != sizeof(*layout))
+        return MDB_VERSION_MISMATCH;
+    memcpy(layout, v.mv_data, sizeof(*layout));
+    return *layout < STORE_LAYOUT_MIN || *layout > STORE_LAYOUT ? MDB_VERSION_MISMATCH : 0;
+}
+
 static int open_dbs(storage_t *st)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc)
         return rc;
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"meta", &st->dbi_meta},           {"blobs", &st->dbi_blobs},         {"chunks", &st->dbi_chunks},
-               {"links", &st->dbi_links},         {"manifests", &st->dbi_manifests}, {"tags", &st->dbi_tags},
-               {"referrers", &st->dbi_referrers}, {"repos", &st->dbi_repos},         {"uploads", &st->dbi_uploads},
-               {"records", &st->dbi_records}};
-    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-        if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)) != 0) {
-            mdb_txn_abort(txn);
-            return rc;
-        }
-    }
-    MDB_val k = {6, "format"}, v;
+    MDB_dbi *const dbis[STORE_NDBS] = {&st->dbi_meta, &st->dbi_blobs,     &st->dbi_chunks, &st->dbi_links,   &st->dbi_manifests,
+                                       &st->dbi_tags, &st->dbi_referrers, &st->dbi_repos,  &st->dbi_uploads, &st->dbi_records};
     uint32_t layout = STORE_LAYOUT, stored = 0;
-    rc = mdb_get(txn, st->dbi_meta, &k, &v);
-    if (rc == 0) {
-        if (v.mv_size != sizeof(stored))
-            rc = MDB_VERSION_MISMATCH;
-        else
-            memcpy(&stored, v.mv_data, sizeof(stored));
-        if (!rc && (stored < STORE_LAYOUT_MIN || stored > STORE_LAYOUT))
-            rc = MDB_VERSION_MISMATCH;
-    }
+    if (!(rc = store_dbs_open(txn, MDB_CREATE, dbis)))
+        rc = store_layout_get(txn, st->dbi_meta, &stored);
     if (rc == MDB_NOTFOUND || (rc == 0 && stored != layout)) {
-        v.mv_size = sizeof(layout);
-        v.mv_data = &layout;
+        MDB_val k = {6, "format"}, v = {sizeof(layout), &layout};
         rc = mdb_put(txn, st->dbi_meta, &k, &v, 0);
     }
     if (rc) {
