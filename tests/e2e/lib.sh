@@ -618,6 +618,61 @@ sha256_file() { sha256sum "$1" | cut -d' ' -f1; }
 sha256_str() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 file_size() { stat -c %s "$1"; }
 
+# ---------------------------------------------------------------- a private dockerd
+
+# How long a private dockerd may take to answer on its socket.
+readonly E2E_DOCKERD_START_TENTHS=300
+
+# dockerd_start [DOCKERD FLAGS...]: starts a dockerd of the script's own under
+# $E2E_TMP/docker (DK): vfs storage, no iptables, no default bridge, its own socket
+# (DOCKER_HOST) and client config (DOCKER_CONFIG), both exported; DOCKERD_PID. It does
+# not wait (dockerd_wait), so the caller can start berthd meanwhile, and registers
+# dockerd_stop at exit unless the caller passes E2E_DOCKERD_OWN_STOP=1 (and calls it).
+dockerd_start() {
+    DK=$E2E_TMP/docker
+    mkdir -p "$DK/data" "$DK/exec" "$DK/config"
+    export DOCKER_HOST="unix://$DK/docker.sock" DOCKER_CONFIG="$DK/config"
+    echo '{}' >"$DOCKER_CONFIG/config.json"
+    dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
+        --host "$DOCKER_HOST" --data-root "$DK/data" --exec-root "$DK/exec" --pidfile "$DK/pid" "$@" \
+        >"$DK/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    [[ ${E2E_DOCKERD_OWN_STOP:-0} == 1 ]] || at_exit dockerd_stop
+}
+
+# dockerd_wait: until the private dockerd answers; the script is skipped (its log's last
+# lines in the reason) when it exits or does not answer in time.
+dockerd_wait() {
+    local i
+    for ((i = 0; i < E2E_DOCKERD_START_TENTHS; i++)); do
+        docker version >/dev/null 2>&1 && break
+        if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
+            skip_all "dockerd exited during start-up; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
+        fi
+        sleep 0.1
+    done
+    docker version >/dev/null 2>&1 ||
+        skip_all "dockerd did not answer on $DOCKER_HOST within $((E2E_DOCKERD_START_TENTHS / 10)) s; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
+    note "dockerd $(docker version --format '{{.Server.Version}}') on $DOCKER_HOST (pid $DOCKERD_PID)"
+}
+
+# dockerd_stop: the containers and bridge networks go first (dockerd would leave their
+# bridges behind), then dockerd (it stops its own containerd), and the bind mounts of the
+# host's netns that a bridge network leaves in the exec root.
+dockerd_stop() {
+    local i
+    docker ps -aq 2>/dev/null | xargs -r docker rm -f >/dev/null 2>&1
+    docker network ls -q --filter driver=bridge 2>/dev/null | xargs -r docker network rm >/dev/null 2>&1
+    kill "$DOCKERD_PID" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$DOCKERD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$DOCKERD_PID" 2>/dev/null || true
+    wait "$DOCKERD_PID" 2>/dev/null || true
+    grep -o " $DK/[^ ]*" /proc/mounts | sort -r | xargs -r umount -l
+}
+
 # ---------------------------------------------------------------- client commands
 
 # run CMD...: run a client command (bounded by E2E_CMD_TIMEOUT seconds, default 120);

@@ -195,33 +195,17 @@ need dockerd docker buildah skopeo
 # shellcheck source=/dev/null
 source "$E2E_TMP/img/digests.env"
 
-# How long dockerd may take to answer on its socket, and the stack to come up.
-readonly DOCKERD_START_TIMEOUT_TENTHS=300 STACK_TIMEOUT_TENTHS=300
-DK=$E2E_TMP/docker
-mkdir -p "$DK/data" "$DK/exec" "$DK/config"
-export DOCKER_HOST="unix://$DK/docker.sock" DOCKER_CONFIG="$DK/config"
-echo '{}' >"$DOCKER_CONFIG/config.json"
-dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
-    --host "$DOCKER_HOST" --data-root "$DK/data" --exec-root "$DK/exec" --pidfile "$DK/pid" >"$DK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
+# How long the stack may take to come up.
+readonly STACK_TIMEOUT_TENTHS=300
+# shellcheck disable=SC2119 # no dockerd flags of its own; stop_stack stops it
+E2E_DOCKERD_OWN_STOP=1 dockerd_start
 PROJECT=berthe2e$$
 export COMPOSE_PROJECT_NAME=$PROJECT BERTH_IMAGE=berth-e2e:test
-stop_dockerd() {
-    local i
+stop_stack() {
     docker-compose -f "$COMPOSE_FILE" --project-directory "$E2E_TMP" down -v --timeout 5 >/dev/null 2>&1 || true
-    docker ps -aq 2>/dev/null | xargs -r docker rm -f >/dev/null 2>&1
-    docker network ls -q --filter driver=bridge 2>/dev/null | xargs -r docker network rm >/dev/null 2>&1
-    kill "$DOCKERD_PID" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$DOCKERD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$DOCKERD_PID" 2>/dev/null || true
-    wait "$DOCKERD_PID" 2>/dev/null || true
-    # a bridge network leaves the engine's bind mount of the host's netns in the exec root
-    grep -o " $DK/[^ ]*" /proc/mounts | sort -r | xargs -r umount -l
+    dockerd_stop
 }
-at_exit stop_dockerd
+at_exit stop_stack
 
 # The image, while dockerd starts.
 if ! "$TOP/scripts/build-image" --berthd "$BERTHD" --berth "$BERTH_CLI" --output "$E2E_TMP/berth-image.tar" \
@@ -232,16 +216,7 @@ if ! "$TOP/scripts/build-image" --berthd "$BERTHD" --berth "$BERTH_CLI" --output
 fi
 note "$(tail -n 1 "$E2E_TMP/build-image.log")"
 
-for ((i = 0; i < DOCKERD_START_TIMEOUT_TENTHS; i++)); do
-    docker version >/dev/null 2>&1 && break
-    if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
-        skip_all "dockerd exited during start-up; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
-    fi
-    sleep 0.1
-done
-docker version >/dev/null 2>&1 ||
-    skip_all "dockerd did not answer on $DOCKER_HOST within $((DOCKERD_START_TIMEOUT_TENTHS / 10)) s; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
-note "dockerd $(docker version --format '{{.Server.Version}}') on $DOCKER_HOST (pid $DOCKERD_PID)"
+dockerd_wait
 docker load -i "$E2E_TMP/berth-image.tar" >/dev/null
 
 PORT=$(free_port)

@@ -13,47 +13,13 @@ need dockerd docker skopeo curl jq
 
 [[ $(id -u) == 0 ]] || skip_all "dockerd needs root here (uid is $(id -u))"
 
-# How long dockerd may take to answer on its socket.
-readonly DOCKERD_START_TIMEOUT_TENTHS=300
-
 start_registry
 "$E2E_DIR/make-test-image.sh" "$E2E_TMP/img" >/dev/null
 # shellcheck source=/dev/null
 source "$E2E_TMP/img/digests.env"
 
-DK="$E2E_TMP/docker"
-mkdir -p "$DK/data" "$DK/exec" "$DK/config"
-export DOCKER_HOST="unix://$DK/docker.sock" DOCKER_CONFIG="$DK/config"
-echo '{}' >"$DOCKER_CONFIG/config.json"
-
-dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
-    --host "$DOCKER_HOST" --data-root "$DK/data" --exec-root "$DK/exec" --pidfile "$DK/pid" \
-    --insecure-registry "$REGISTRY" >"$DK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-
-stop_dockerd() {
-    local i
-    kill "$DOCKERD_PID" 2>/dev/null || return 0
-    # dockerd stops its own containerd before it exits.
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$DOCKERD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$DOCKERD_PID" 2>/dev/null || true
-    wait "$DOCKERD_PID" 2>/dev/null || true
-}
-at_exit stop_dockerd
-
-for ((i = 0; i < DOCKERD_START_TIMEOUT_TENTHS; i++)); do
-    docker version >/dev/null 2>&1 && break
-    if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
-        skip_all "dockerd exited during start-up; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
-    fi
-    sleep 0.1
-done
-docker version >/dev/null 2>&1 ||
-    skip_all "dockerd did not answer on $DOCKER_HOST within $((DOCKERD_START_TIMEOUT_TENTHS / 10)) s; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
-note "dockerd $(docker version --format '{{.Server.Version}}') on $DOCKER_HOST (pid $DOCKERD_PID)"
+dockerd_start --insecure-registry "$REGISTRY"
+dockerd_wait
 
 # The test image, loaded once; the multi-arch index goes up with skopeo for the --platform case.
 docker load -i "$DOCKER_ARCHIVE" >/dev/null

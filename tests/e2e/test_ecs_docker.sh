@@ -28,48 +28,15 @@ is_berth || skip_all "the agent protocol is Berth's"
 /usr/bin/python3 -c 'import boto3' 2>/dev/null || skip_all "python3-boto3 is not installed"
 [[ $(id -u) == 0 ]] || skip_all "dockerd needs root here (uid is $(id -u))"
 
-# How long dockerd may take to answer on its socket.
-readonly DOCKERD_START_TIMEOUT_TENTHS=300
-
-DK="$E2E_TMP/docker"
-mkdir -p "$DK/data" "$DK/exec"
-export DOCKER_HOST="unix://$DK/docker.sock" DOCKER_CONFIG="$DK/config"
-dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
-    --host "$DOCKER_HOST" --data-root "$DK/data" --exec-root "$DK/exec" --pidfile "$DK/pid" >"$DK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-
-stop_dockerd() {
-    local i
-    # the agents' containers and network go first: dockerd would leave their bridge behind
-    docker ps -aq 2>/dev/null | xargs -r docker rm -f
-    docker network ls -q --filter driver=bridge 2>/dev/null | xargs -r docker network rm
-    kill "$DOCKERD_PID" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$DOCKERD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$DOCKERD_PID" 2>/dev/null || true
-    wait "$DOCKERD_PID" 2>/dev/null || true
-    # a bridge network leaves the engine's bind mount of the host's netns in the exec root
-    grep -o " $DK/[^ ]*" /proc/mounts | sort -r | xargs -r umount -l
-}
-at_exit stop_dockerd
+# shellcheck disable=SC2119 # no dockerd flags of its own
+dockerd_start
 
 # berthd starts while dockerd does; the service scheduler's timer every second (not 3 s)
 export BERTH_ECS_SERVICE_TICK_MS=1000 E2E_BERTH_AUTH=1
 start_registry
 client_env
 
-for ((i = 0; i < DOCKERD_START_TIMEOUT_TENTHS; i++)); do
-    docker version >/dev/null 2>&1 && break
-    if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
-        skip_all "dockerd exited during start-up; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
-    fi
-    sleep 0.1
-done
-docker version >/dev/null 2>&1 ||
-    skip_all "dockerd did not answer on $DOCKER_HOST within $((DOCKERD_START_TIMEOUT_TENTHS / 10)) s; its log ends with: $(tail -n 5 "$DK/dockerd.log" | tr '\n' ' ')"
-note "dockerd $(docker version --format '{{.Server.Version}}') on $DOCKER_HOST (pid $DOCKERD_PID)"
+dockerd_wait
 
 # Two networks named berth, as two agents creating it at once can leave (the engine's
 # CheckDuplicate is no lock): the agents must all take the same one and remove the other.
