@@ -257,27 +257,20 @@ static int check_blobs(fsck_t *f)
 
 static void check_manifest(fsck_t *f, const char *repo, const char *digest, const MDB_val *v, EVP_MD_CTX *md)
 {
-    manifest_rec_t rec;
+    store_manifest_view_t rec;
     oci_digest_t d;
-    if (oci_digest_parse(digest, strlen(digest), &d, NULL) != OCI_OK || v->mv_size < sizeof(rec)) {
+    if (oci_digest_parse(digest, strlen(digest), &d, NULL) != OCI_OK || !store_manifest_decode(v, &rec)) {
         problem(f, "manifest-damaged", repo, digest, "the manifest record cannot be decoded");
         return;
     }
-    memcpy(&rec, v->mv_data, sizeof(rec));
-    size_t off = sizeof(rec) + rec.media_type_len + 1u + rec.artifact_type_len + 1u + rec.subject_len + 1u;
-    if (rec.format != STORE_FORMAT || off > v->mv_size || v->mv_size - off != rec.body_len) {
-        problem(f, "manifest-damaged", repo, digest, "the manifest record cannot be decoded");
-        return;
-    }
-    const char *body = (const char *)v->mv_data + off;
+    const char *body = rec.body;
     if (!EVP_DigestInit_ex(md, md_of(&d), NULL) || !EVP_DigestUpdate(md, body, rec.body_len) || !hash_matches(md, &d)) {
         problem(f, "manifest-digest", repo, digest, "the manifest's bytes hash to another digest");
         return;
     }
     oci_manifest_t man;
     oci_err_t oerr;
-    const char *mt = (const char *)v->mv_data + sizeof(rec);
-    if (oci_manifest_parse(body, rec.body_len, mt, rec.media_type_len, &man, &oerr) != OCI_OK) {
+    if (oci_manifest_parse(body, rec.body_len, rec.media_type, rec.media_type_len, &man, &oerr) != OCI_OK) {
         problem(f, "manifest-damaged", repo, digest, "the manifest does not parse: %s", oerr.msg);
         return;
     }

@@ -227,22 +227,19 @@ static bool mark_manifest(mark_set_t *m, const MDB_val *k, const MDB_val *v, sto
 {
     const char *key = k->mv_data;
     const char *nul = memchr(key, '\0', k->mv_size);
-    manifest_rec_t rec;
-    if (!nul || v->mv_size < sizeof(rec)) {
+    if (!nul) {
         store_err(err, STORAGE_IO, "a manifest record is damaged; nothing was collected");
         return false;
     }
     size_t dlen = k->mv_size - (size_t)(nul + 1 - key);
-    memcpy(&rec, v->mv_data, sizeof(rec));
-    size_t off = sizeof(rec) + rec.media_type_len + 1u + rec.artifact_type_len + 1u + rec.subject_len + 1u;
-    if (off > v->mv_size || v->mv_size - off != rec.body_len) {
+    store_manifest_view_t rec;
+    if (!store_manifest_decode(v, &rec)) {
         store_err(err, STORAGE_IO, "the record of manifest %.*s in %s is damaged; nothing was collected", (int)dlen, nul + 1, key);
         return false;
     }
-    const char *mt = (const char *)v->mv_data + sizeof(rec);
     oci_manifest_t man;
     oci_err_t oerr;
-    if (oci_manifest_parse((const char *)v->mv_data + off, rec.body_len, mt, rec.media_type_len, &man, &oerr) != 0) {
+    if (oci_manifest_parse(rec.body, rec.body_len, rec.media_type, rec.media_type_len, &man, &oerr) != 0) {
         store_err(err, STORAGE_IO, "manifest %.*s in %s cannot be parsed, so what it references is unknown; nothing was collected",
                   (int)dlen, nul + 1, key);
         return false;

@@ -587,14 +587,8 @@ static run_result_t run_manifest_delete(storage_t *st, MDB_txn *txn, storage_op_
     }
     if (rc)
         return fail_mdb(op, rc, "cannot read the manifest");
-    char subject[OCI_DIGEST_MAX] = "";
-    manifest_rec_t rec;
-    if (v.mv_size >= sizeof(rec)) {
-        memcpy(&rec, v.mv_data, sizeof(rec));
-        size_t off = sizeof(rec) + rec.media_type_len + 1u + rec.artifact_type_len + 1u;
-        if (rec.subject_len < sizeof(subject) && off + rec.subject_len <= v.mv_size)
-            memcpy(subject, (const char *)v.mv_data + off, rec.subject_len), subject[rec.subject_len] = '\0';
-    }
+    char subject[OCI_DIGEST_MAX];
+    store_manifest_subject(&v, subject, sizeof(subject));
     if ((rc = mdb_del(txn, st->dbi_manifests, &k, NULL)) != 0 || (rc = untag_digest(st, txn, op->repo, d)) != 0)
         return fail_mdb(op, rc, "cannot delete the manifest");
     if (subject[0]) {

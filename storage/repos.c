@@ -160,18 +160,12 @@ storage_status_t storage_repo_created_at(storage_reader_t *rd, const char *repo,
 /* ---- images ---------------------------------------------------------------- */
 
 /* The subject stored in a manifest record ("" when none or damaged). */
-static void record_subject(const MDB_val *v, char *out, size_t cap)
+void store_manifest_subject(const MDB_val *v, char *out, size_t cap)
 {
-    manifest_rec_t rec;
+    store_manifest_view_t m;
     out[0] = '\0';
-    if (v->mv_size < sizeof(rec))
-        return;
-    memcpy(&rec, v->mv_data, sizeof(rec));
-    size_t off = sizeof(rec) + rec.media_type_len + 1u + rec.artifact_type_len + 1u;
-    if (rec.subject_len < cap && off + rec.subject_len <= v->mv_size) {
-        memcpy(out, (const char *)v->mv_data + off, rec.subject_len);
-        out[rec.subject_len] = '\0';
-    }
+    if (store_manifest_decode(v, &m) && m.subject_len < cap)
+        memcpy(out, m.subject, m.subject_len + 1);
 }
 
 /* Deletes repo's manifest `digest`, its tags and its referrer record; MDB_NOTFOUND when absent. */
@@ -182,7 +176,7 @@ static int delete_manifest(storage_t *st, MDB_txn *txn, const char *repo, const 
     int rc = mdb_get(txn, st->dbi_manifests, &k, &v);
     if (rc)
         return rc;
-    record_subject(&v, subject, sizeof(subject));
+    store_manifest_subject(&v, subject, sizeof(subject));
     if ((rc = mdb_del(txn, st->dbi_manifests, &k, NULL)) != 0)
         return rc;
     /* its tags: a scan of the repository's tags (ECR's batch sizes are 100) */
@@ -392,28 +386,21 @@ storage_status_t storage_images_list(storage_reader_t *rd, const char *repo, con
         size_t dlen = k.mv_size - plen;
         if (after && dlen == strlen(after) && memcmp((const char *)k.mv_data + plen, after, dlen) == 0)
             continue;
-        manifest_rec_t rec;
+        store_manifest_view_t m;
         char digest[OCI_DIGEST_MAX];
-        if (v.mv_size < sizeof(rec) || dlen >= sizeof(digest)) {
-            out = STORAGE_IO;
-            break;
-        }
-        memcpy(&rec, v.mv_data, sizeof(rec));
-        size_t need = sizeof(rec) + (size_t)rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1 + rec.body_len;
-        if (rec.format != STORE_FORMAT || need != v.mv_size) {
+        if (dlen >= sizeof(digest) || !store_manifest_decode(&v, &m)) {
             out = STORAGE_IO;
             break;
         }
         memcpy(digest, (const char *)k.mv_data + plen, dlen);
         digest[dlen] = '\0';
-        const char *p = (const char *)v.mv_data + sizeof(rec);
         storage_image_t im = {.digest = digest,
-                              .media_type = p,
-                              .artifact_type = p + rec.media_type_len + 1,
-                              .subject = p + rec.media_type_len + 1 + rec.artifact_type_len + 1,
-                              .pushed_at = rec.pushed_at,
-                              .body = p + rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1,
-                              .len = rec.body_len};
+                              .media_type = m.media_type,
+                              .artifact_type = m.artifact_type,
+                              .subject = m.subject,
+                              .pushed_at = m.pushed_at,
+                              .body = m.body,
+                              .len = m.body_len};
         if (!cb(ctx, &im))
             break;
     }

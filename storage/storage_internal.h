@@ -152,6 +152,18 @@ typedef struct {
     /* then media type NUL, artifact type NUL, subject NUL, body */
 } manifest_rec_t;
 
+/* A manifest record's parts, pointing into its value (valid as long as the
+ * value is); the strings are NUL-terminated. */
+typedef struct {
+    const char *media_type, *artifact_type, *subject, *body;
+    size_t media_type_len, artifact_type_len, subject_len, body_len;
+    uint64_t pushed_at;
+} store_manifest_view_t;
+/* store.c: false when v is not one whole manifest record of STORE_FORMAT */
+bool store_manifest_decode(const MDB_val *v, store_manifest_view_t *out);
+/* repos.c: its subject digest into out ("" when none, or the record is damaged) */
+void store_manifest_subject(const MDB_val *v, char *out, size_t cap);
+
 /* An upload session as stored. */
 typedef struct {
     char repo[OCI_NAME_MAX + 1];

@@ -559,7 +559,7 @@ storage_status_t storage_blob_read(storage_reader_t *rd, const storage_blob_t *b
     return STORAGE_OK;
 }
 
-static bool decode_manifest(const MDB_val *v, storage_manifest_t *out)
+bool store_manifest_decode(const MDB_val *v, store_manifest_view_t *out)
 {
     manifest_rec_t rec;
     if (v->mv_size < sizeof(rec))
@@ -569,9 +569,15 @@ static bool decode_manifest(const MDB_val *v, storage_manifest_t *out)
     if (rec.format != STORE_FORMAT || need != v->mv_size)
         return false;
     const char *p = (const char *)v->mv_data + sizeof(rec);
-    out->media_type = p;
-    out->body = p + rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1;
-    out->len = rec.body_len;
+    *out = (store_manifest_view_t){.media_type = p,
+                                   .media_type_len = rec.media_type_len,
+                                   .artifact_type = p + rec.media_type_len + 1,
+                                   .artifact_type_len = rec.artifact_type_len,
+                                   .subject = p + rec.media_type_len + 1 + rec.artifact_type_len + 1,
+                                   .subject_len = rec.subject_len,
+                                   .body = p + rec.media_type_len + 1 + rec.artifact_type_len + 1 + rec.subject_len + 1,
+                                   .body_len = rec.body_len,
+                                   .pushed_at = rec.pushed_at};
     return true;
 }
 
@@ -603,10 +609,14 @@ storage_status_t storage_manifest_get(storage_reader_t *rd, const char *repo, co
         store_err(err, STORAGE_NOT_FOUND, "manifest %s is not in repository %s", digest, repo);
         return STORAGE_NOT_FOUND;
     }
-    if (!decode_manifest(&v, out) || oci_digest_parse(digest, strlen(digest), &out->digest, NULL) != OCI_OK) {
+    store_manifest_view_t m;
+    if (!store_manifest_decode(&v, &m) || oci_digest_parse(digest, strlen(digest), &out->digest, NULL) != OCI_OK) {
         store_err(err, STORAGE_IO, "manifest record %s in %s is damaged", digest, repo);
         return STORAGE_IO;
     }
+    out->media_type = m.media_type;
+    out->body = m.body;
+    out->len = m.body_len;
     return STORAGE_OK;
 }
 
