@@ -222,6 +222,45 @@ t_image_locality() {
     [[ -z $(ls "$E2E_TMP/agent.9/cache/blobs/sha256" 2>/dev/null) ]] || fail "agent 9 pulled the image"
 }
 run_case "binpack(image): RunTask places every task on the agent whose cache already holds the image's layers; nothing is fetched" t_image_locality
+
+# a layer of about 9 MiB (random, so skopeo's gzip makes it a few hundred bytes longer): two whole 4 MiB blocks
+# and a part written with O_DIRECT, the tail buffered
+BIG=$E2E_TMP/big-oci
+mkdir -p "$BIG/blobs/sha256"
+head -c $(((9 << 20) + 4097)) /dev/urandom >"$E2E_TMP/big.layer"
+BIG_LAYER=$(sha256sum <"$E2E_TMP/big.layer" | cut -d' ' -f1)
+mv "$E2E_TMP/big.layer" "$BIG/blobs/sha256/$BIG_LAYER"
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$BIG_LAYER" >"$E2E_TMP/big.config"
+BIG_CONFIG=$(sha256sum <"$E2E_TMP/big.config" | cut -d' ' -f1)
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+    "$BIG_CONFIG" "$(stat -c %s "$E2E_TMP/big.config")" "$BIG_LAYER" $(((9 << 20) + 4097)) >"$E2E_TMP/big.manifest"
+mv "$E2E_TMP/big.config" "$BIG/blobs/sha256/$BIG_CONFIG"
+BIG_MANIFEST=$(sha256sum <"$E2E_TMP/big.manifest" | cut -d' ' -f1)
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+    "$BIG_MANIFEST" "$(stat -c %s "$E2E_TMP/big.manifest")" >"$BIG/index.json"
+mv "$E2E_TMP/big.manifest" "$BIG/blobs/sha256/$BIG_MANIFEST"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$BIG/oci-layout"
+"${SKOPEO[@]}" copy --dest-tls-verify=false --dest-creds "AWS:$PASSWORD" "oci:$BIG:v1" "docker://$REGISTRY/e2e/big:v1" >/dev/null ||
+    { echo "skopeo could not push the big image" >&2; exit 1; }
+# the layer as pushed (compressed by skopeo)
+"${SKOPEO[@]}" inspect --raw --tls-verify=false --creds "AWS:$PASSWORD" "docker://$REGISTRY/e2e/big:v1" >"$E2E_TMP/big.pushed"
+BIG_LAYER=$(jq -r '.layers[0].digest | ltrimstr("sha256:")' "$E2E_TMP/big.pushed")
+BIG_SIZE=$(jq -r '.layers[0].size' "$E2E_TMP/big.pushed")
+"${ECS[@]}" register-task-definition --family big \
+    --container-definitions "[{\"name\":\"big\",\"image\":\"$REGISTRY/e2e/big:v1\",\"cpu\":128,\"memory\":128}]" >/dev/null
+t_big_layer_cached() {
+    run "${ECS[@]}" start-task --cluster local --task-definition big --container-instances "$(instance_of 9)"
+    expect_success
+    run "${WAIT[@]}" local 30 '[t["lastStatus"] for t in tasks if ":task-definition/big:" in t["taskDefinitionArn"]] == ["RUNNING"]'
+    expect_success
+    local cached=$E2E_TMP/agent.9/cache/blobs/sha256/$BIG_LAYER
+    [[ -f $cached ]] || fail "agent 9 holds no blob $BIG_LAYER"
+    ((BIG_SIZE > 9 << 20 && BIG_SIZE % 4096)) || fail "the pushed layer has $BIG_SIZE bytes: not the case under test"
+    [[ $(stat -c %s "$cached") == "$BIG_SIZE" ]] || fail "the cached layer has $(stat -c %s "$cached") bytes, not $BIG_SIZE"
+    [[ $(sha256sum <"$cached" | cut -d' ' -f1) == "$BIG_LAYER" ]] || fail "the cached layer does not hash to its name"
+    [[ -z $(ls "$E2E_TMP/agent.9/cache/tmp") ]] || fail "a temp file was left: $(ls "$E2E_TMP/agent.9/cache/tmp")"
+}
+run_case "a layer of 9 MiB and an odd tail: the agent's cache holds it whole, under its digest, no temp file left" t_big_layer_cached
 stop_agent 9
 stop_agent 10
 
