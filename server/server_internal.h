@@ -445,6 +445,8 @@ void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, 
 /* server/iam/: IAM's ISO 8601 dates, and identity-store failures as IAM errors. */
 void iam_format_date(int64_t t, char out[32]);
 void iam_send_identity_error(aws_req_t *a, auth_identity_status_t s, const auth_err_t *err);
+/* Path on CreateUser, CreateRole, CreatePolicy: absent or "/"; false after sending the error. */
+bool iam_path_param(aws_req_t *a);
 /* The principal named by parameter `param` (absent and not required: the
  * caller), after checking `action` on its ARN; false after sending the error. */
 bool iam_target_principal(aws_req_t *a, const char *param, bool role, bool required, const char *action, auth_principal_t *out);

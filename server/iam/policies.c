@@ -50,7 +50,7 @@ static void create_policy(aws_req_t *a)
 {
     const char *name = aws_param_string(a, "PolicyName", true);
     const char *doc = name ? aws_param_string(a, "PolicyDocument", true) : NULL;
-    if (!doc)
+    if (!doc || !iam_path_param(a))
         return;
     char arn[AUTH_PRINCIPAL_ARN_MAX + 1];
     snprintf(arn, sizeof(arn), "arn:aws:iam::%s:policy/%s", a->srv->keys.account_id, name);

@@ -177,10 +177,33 @@ static bool max_session_param(aws_req_t *a, int64_t *out)
     return true;
 }
 
+bool iam_path_param(aws_req_t *a)
+{
+    const char *path;
+    if (!aws_param_optional(a, "Path", &path))
+        return false;
+    if (!path || strcmp(path, "/") == 0)
+        return true;
+    size_t n = strlen(path);
+    bool valid = n >= 2 && n <= 512 && path[0] == '/' && path[n - 1] == '/';
+    for (size_t i = 0; valid && i < n; i++)
+        valid = path[i] >= 0x21 && path[i] <= 0x7e;
+    if (!valid)
+        aws_send_error(a, 400, "ValidationError",
+                       "1 validation error detected: Value '%.40s' at 'path' failed to satisfy constraint: Member must "
+                       "satisfy regular expression pattern: (\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)",
+                       path);
+    else /* ignoring it would give the entity another ARN than the caller's policies expect */
+        aws_send_error(a, 400, "ValidationError",
+                       "Path '%.40s': Berth keeps every user, role and policy at path / (its ARN has no path); leave Path out",
+                       path);
+    return false;
+}
+
 static void create_principal(aws_req_t *a, bool role)
 {
     const char *name = aws_param_string(a, role ? "RoleName" : "UserName", true);
-    if (!name)
+    if (!name || !iam_path_param(a))
         return;
     /* a role's trust policy: who may assume it (sts:AssumeRole), kept with the role */
     const char *trust = NULL;

@@ -697,6 +697,20 @@ t_names_are_case_insensitive() {
 }
 run_case "IAM names are unique whatever their case: create-user DAVE beside dave → EntityAlreadyExists; get-user Dave finds dave; the same for roles and policies" t_names_are_case_insensitive
 
+t_paths() {
+    # a path would be part of the ARN in IAM; Berth has none, so it refuses one rather than ignore it
+    run "${IAM[@]}" create-user --user-name pathuser --path /team/
+    expect_exit 254
+    expect_stderr_match "ValidationError.*Path '/team/'.*at path /"
+    run "${IAM[@]}" create-policy --policy-name pathuser-pull --path team --policy-document "file://$E2E_TMP/carol-pull.json"
+    expect_exit 254
+    expect_stderr_match "ValidationError.*at 'path' failed to satisfy constraint"
+    run "${IAM[@]}" create-user --user-name pathuser --path /
+    expect_success
+    expect_out_jq .User.Arn "\"arn:aws:iam::$ACCOUNT:user/pathuser\""
+}
+run_case "IAM paths: --path / is accepted; any other path is a ValidationError (ARNs have no path here), a malformed one with IAM's pattern message" t_paths
+
 t_several_scopes_in_one_parameter() {
     local pw tok
     pw=$(password) || { fail "no password"; return; }
