@@ -32,7 +32,7 @@ done
 IMAGES=${1:-10000} ROUNDS=${2:-5}
 ((${#bins[@]})) || { echo "usage: run.sh LABEL=BERTHD... [-- IMAGES ROUNDS]" >&2; exit 2; }
 # shellcheck disable=SC2046 # pkg-config's flags are words
-"${CC:-cc}" -std=c17 -O2 -Wall -Wextra -Werror "$HERE"/ecr_page_bench.c -o "$OUT/ecr_page_bench" $(pkg-config --cflags --libs libcurl jansson)
+"${CC:-cc}" -std=c17 -O2 -Wall -Wextra -Werror "$HERE"/ecr_page_bench.c "$HERE"/../common/aws_json_load.c -o "$OUT/ecr_page_bench" $(pkg-config --cflags --libs libcurl jansson)
 DATA=$(mktemp -d "$OUT/data.XXXXXX")
 PID=
 stop() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=; }

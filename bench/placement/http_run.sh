@@ -9,7 +9,7 @@ OUT=${TMPDIR:-/tmp}/berth-bench-placement
 mkdir -p "$OUT"
 cmake --build "$BUILD" --target berthd -j2 >/dev/null
 # shellcheck disable=SC2046 # pkg-config's flags are words
-nice "${CC:-cc}" -std=c17 -O2 -Wall -Wextra -Werror "$HERE"/ecs_http_load.c -o "$OUT/ecs_http_load" $(pkg-config --cflags --libs libcurl jansson)
+nice "${CC:-cc}" -std=c17 -O2 -Wall -Wextra -Werror "$HERE"/ecs_http_load.c "$HERE"/../common/aws_json_load.c -o "$OUT/ecs_http_load" $(pkg-config --cflags --libs libcurl jansson)
 DATA=$(mktemp -d "$OUT/data.XXXXXX")
 PORT=$((20000 + RANDOM % 20000))
 "$BUILD"/server/berthd --listen "127.0.0.1:$PORT" --data "$DATA" >"$DATA.log" 2>&1 &
