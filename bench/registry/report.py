@@ -16,6 +16,7 @@ METRICS = [
     ("pull-big", "1 pull big blob, 1 client", "MB/s", True, 1.0, 0.8, ""),
     ("push-small", "2 push 4 KiB blobs, 16 clients", "push/s", True, 2.0, None, ""),
     ("pull-16", "3 pull 64 MiB blob, 16 clients", "MB/s", True, 1.0, 0.8, ""),
+    ("pull-16-verify", "3 the same, each stream's SHA-256 checked", "MB/s", True, 1.0, None, ""),
     ("manifest-get", "4 manifest GET by tag, wrk c32", "req/s", True, 5.0, None, ""),
     ("blob-head", "4 blob HEAD, regload c32", "req/s", True, 5.0, None, ""),
     ("tag-push", "5 push tags (manifest PUT), 16 cl.", "tag/s", True, 2.0, None, ""),
