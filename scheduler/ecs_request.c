@@ -70,7 +70,7 @@ static const op_info_t ops[ECS_OP_COUNT] = {
      ECS_RUN_TASK,
      true,
      {"cluster", "taskDefinition", "count", "group", "startedBy", "placementStrategy", "placementConstraints", "overrides",
-      "launchType", "tags", "enableECSManagedTags", "propagateTags"}},
+      "launchType", "tags", "enableECSManagedTags", "propagateTags", "clientToken"}},
     {"StartTask",
      ECS_START_TASK,
      true,
@@ -792,8 +792,14 @@ static int check_run(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_e
     if (r->op == ECS_RUN_TASK) {
         if ((rc = get_int(b, "", "count", false, 1, ECS_MAX_RUN_COUNT, &count, NULL, err)) || (rc = check_strategies(b, err)) ||
             (rc = check_memberof_constraints(b, "placementConstraints", true, err)) ||
-            (rc = one_of(b, "", "launchType", launch, err)))
+            (rc = one_of(b, "", "launchType", launch, err)) ||
+            (rc = get_str(b, "", "clientToken", false, SCHED_ECS_CLIENT_TOKEN_MAX, &s, err)))
             return rc;
+        for (const char *c = s; c && *c; c++)
+            if (*c < '!' || *c > '~')
+                return BAD("clientToken: '%.64s' must be 1-64 ASCII characters from '!' to '~'", s);
+        if (s && !*s)
+            return BAD("clientToken: must be 1-64 ASCII characters from '!' to '~', not empty");
     } else if ((rc = refs_field(r, env, "containerInstances", "container-instance", ECS_MAX_TARGETS, false, err))) {
         return rc;
     }

@@ -10,6 +10,8 @@
  * from STOPPED, but a record may have been deleted meanwhile). Deleting a
  * STOPPED task changes nothing placement keeps (its claims were released
  * when it stopped): no cluster token is written, RunTask's cache stays warm.
+ * RunTask's clientToken records (k/<cluster>/<token>) go the same way once
+ * their 24 hours are over: every RunTask from an AWS SDK leaves one.
  */
 #include "scheduler/scheduler_internal.h"
 #include "storage/storage.h"
@@ -19,6 +21,7 @@
 #include <string.h>
 
 typedef struct {
+    int64_t now;
     int64_t cutoff; /* stopped at or before this: expired */
     size_t max;
     json_t *found;
@@ -34,14 +37,22 @@ static bool expired(const json_t *t, int64_t cutoff)
     return last && strcmp(last, "STOPPED") == 0 && json_is_integer(at) && json_integer_value(at) <= cutoff;
 }
 
+/* A RunTask clientToken's record whose 24 hours are over (the same record's time against now) */
+static bool token_expired(const json_t *k, int64_t now)
+{
+    const json_t *at = json_object_get(k, "at");
+    return !json_is_integer(at) || now - json_integer_value(at) >= SCHED_ECS_RUN_TOKEN_TTL;
+}
+
 static bool expired_cb(void *ctx, const char *key, size_t key_len, const void *val, size_t len)
 {
     expired_scan_t *s = ctx;
+    bool token = key_len > 2 && key[0] == 'k';
     /* most tasks are live: skip those without parsing them */
-    if (!memmem(val, len, "\"STOPPED\"", 9))
+    if (!token && !memmem(val, len, "\"STOPPED\"", 9))
         return true;
     json_t *t = json_loadb(val, len, 0, NULL);
-    bool hit = t && expired(t, s->cutoff);
+    bool hit = t && (token ? token_expired(t, s->now) : expired(t, s->cutoff));
     json_decref(t);
     if (hit && json_array_append_new(s->found, json_stringn(key, key_len))) {
         sched_ecs_err(s->err, "ServerException", 500, "out of memory");
@@ -53,7 +64,7 @@ static bool expired_cb(void *ctx, const char *key, size_t key_len, const void *v
 
 int sched_ecs_find_expired(storage_records_t *rs, int64_t now, int64_t retention, size_t max, json_t **found, sched_ecs_err_t *err)
 {
-    expired_scan_t s = {now - retention, max, json_array(), err, 0};
+    expired_scan_t s = {now, now - retention, max, json_array(), err, 0};
     *found = NULL;
     if (!s.found) {
         sched_ecs_err(err, "ServerException", 500, "out of memory");
@@ -64,7 +75,9 @@ int sched_ecs_find_expired(storage_records_t *rs, int64_t now, int64_t retention
         return 0;
     }
     storage_err_t se = {0};
-    if (storage_record_scan(rs, SCHED_ECS_SPACE, "t/", expired_cb, &s, &se) != STORAGE_OK || s.rc) {
+    if (storage_record_scan(rs, SCHED_ECS_SPACE, "t/", expired_cb, &s, &se) != STORAGE_OK || s.rc ||
+        (json_array_size(s.found) < max &&
+         (storage_record_scan(rs, SCHED_ECS_SPACE, "k/", expired_cb, &s, &se) != STORAGE_OK || s.rc))) {
         json_decref(s.found);
         if (s.rc)
             return s.rc;
@@ -84,7 +97,8 @@ int sched_ecs_delete_expired(storage_records_t *rs, int64_t now, int64_t retenti
     json_array_foreach(found, i, k)
     {
         const char *key = json_string_value(k);
-        if (!key || strncmp(key, "t/", 2) != 0)
+        bool token = key && strncmp(key, "k/", 2) == 0;
+        if (!key || (!token && strncmp(key, "t/", 2) != 0))
             continue;
         json_t *t;
         int rc = sched_ecs_rec_get(rs, key, &t, err);
@@ -92,7 +106,7 @@ int sched_ecs_delete_expired(storage_records_t *rs, int64_t now, int64_t retenti
             continue; /* deleted meanwhile */
         if (rc)
             return rc;
-        bool hit = expired(t, now - retention);
+        bool hit = token ? token_expired(t, now) : expired(t, now - retention);
         json_decref(t);
         if (!hit)
             continue;

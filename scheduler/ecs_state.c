@@ -15,6 +15,7 @@
 #include "scheduler/scheduler_internal.h"
 #include "storage/storage.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1923,12 +1924,132 @@ done:
     return rc;
 }
 
+static int get_task(ctx_t *x, const char *ref, char *key, json_t **out)
+{
+    char id[SCHED_ECS_ID_LEN + 1];
+    *out = NULL;
+    if (!sched_ecs_parse_ref(ref, "task", id))
+        return 1;
+    snprintf(key, KEY_MAX, "t/%s/%s", x->r->cluster, id);
+    return rec_get(x, key, out);
+}
+
+/* RunTask's clientToken, ECS's idempotency (per cluster, 24 hours; the AWS
+ * SDKs send one with every RunTask and keep it across their retries): the
+ * record k/<cluster>/<token> holds a fingerprint of the request and what it
+ * answered, written in the transaction that placed the tasks. The same token
+ * and request again answer those tasks (as they are now) and failures without
+ * placing anything; another request under the token is a ConflictException. */
+#define RUN_TOKEN_KEY_MAX (4 + SCHED_ECS_NAME_MAX + SCHED_ECS_CLIENT_TOKEN_MAX + 1)
+
+/* SHA-256 (hex) of the request without its clientToken, keys sorted: what "the same parameters" means */
+static int run_fingerprint(ctx_t *x, char hex[65])
+{
+    json_t *copy = json_copy((json_t *)x->r->body);
+    char *text = NULL;
+    if (!copy || json_object_del(copy, "clientToken") != 0 || !(text = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT))) {
+        json_decref(copy);
+        return nomem(x);
+    }
+    json_decref(copy);
+    unsigned char d[32];
+    unsigned int dl = 0;
+    int ok = EVP_Digest(text, strlen(text), d, &dl, EVP_sha256(), NULL);
+    free(text);
+    if (ok != 1 || dl != sizeof(d))
+        return nomem(x);
+    for (size_t i = 0; i < sizeof(d); i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+/* A token's record: the earlier answer again (0, *out set), a conflict, or 1 when there is none in force. */
+static int run_token_replay(ctx_t *x, const char *key, const char *fp, json_t **out)
+{
+    json_t *prev;
+    int rc = rec_get(x, key, &prev);
+    if (rc)
+        return rc;
+    json_t *at = json_object_get(prev, "at");
+    if (!json_is_integer(at) || x->env->now - json_integer_value(at) >= SCHED_ECS_RUN_TOKEN_TTL) {
+        json_decref(prev); /* expired: the token may be used again (the sweep deletes the record) */
+        return 1;
+    }
+    const json_t *arns = json_object_get(prev, "tasks");
+    if (strcmp(jstr(prev, "fingerprint"), fp) != 0) {
+        char *list = json_dumps(arns, JSON_COMPACT);
+        rc = (sched_ecs_err(x->err, "ConflictException", 400,
+                            "clientToken: the token is already in use with a different RunTask request in this cluster "
+                            "(its tasks: %.2000s); use a new token for a new request",
+                            list ? list : "[]"),
+              SCHED_EINVAL);
+        free(list);
+        json_decref(prev);
+        return rc;
+    }
+    json_t *tasks = json_array();
+    size_t i;
+    json_t *arn;
+    json_array_foreach(arns, i, arn)
+    {
+        char tkey[KEY_MAX];
+        json_t *t;
+        if (!tasks || (rc = get_task(x, json_string_value(arn), tkey, &t)) < 0)
+            break;
+        rc = 0;
+        if (!t)
+            continue; /* deleted since (STOPPED past its retention) */
+        json_t *o = task_json(t);
+        json_decref(t);
+        if (!o || json_array_append_new(tasks, o)) {
+            rc = nomem(x);
+            break;
+        }
+    }
+    if (!rc && (!tasks || !(*out = json_pack("{s:o,s:O}", "tasks", tasks, "failures", json_object_get(prev, "failures")))))
+        rc = nomem(x);
+    else if (rc)
+        json_decref(tasks);
+    json_decref(prev);
+    return rc;
+}
+
+/* The record of a RunTask under a token: its fingerprint, the time, the ARNs of the tasks it placed, its failures. */
+static int run_token_record(ctx_t *x, const char *key, const char *fp, const json_t *tasks, const json_t *failures)
+{
+    json_t *arns = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        if (!arns || json_array_append_new(arns, json_string(jstr(t, "taskArn")))) {
+            json_decref(arns);
+            return nomem(x);
+        }
+    }
+    json_t *rec =
+        arns ? json_pack("{s:s,s:I,s:o,s:O}", "fingerprint", fp, "at", (json_int_t)x->env->now, "tasks", arns, "failures", failures)
+             : NULL;
+    if (!rec)
+        return nomem(x);
+    int rc = rec_put(x, key, rec, false);
+    json_decref(rec);
+    return rc;
+}
+
 /* RunTask (placed by the engine) and StartTask (one task on each named instance, in order). */
 static int place(ctx_t *x, json_t **out)
 {
     int rc = need_cluster(x, x->r->cluster);
     if (rc)
         return rc;
+    const char *token = x->r->op == ECS_RUN_TASK ? body_str(x, "clientToken") : NULL;
+    char token_key[RUN_TOKEN_KEY_MAX], fp[65] = "";
+    if (token) {
+        snprintf(token_key, sizeof(token_key), "k/%s/%s", x->r->cluster, token);
+        if ((rc = run_fingerprint(x, fp)) || (rc = run_token_replay(x, token_key, fp, out)) <= 0)
+            return rc;
+    }
     json_t *td;
     if ((rc = find_task_def(x, &td)))
         return rc;
@@ -1983,22 +2104,14 @@ static int place(ctx_t *x, json_t **out)
                 break;
         }
     }
+    if (!rc && token)
+        rc = run_token_record(x, token_key, fp, tasks, failures);
     if (!rc && !(*out = json_pack("{s:O,s:O}", "tasks", tasks, "failures", failures)))
         rc = nomem(x);
     json_decref(tasks);
     json_decref(failures);
     json_decref(td);
     return rc;
-}
-
-static int get_task(ctx_t *x, const char *ref, char *key, json_t **out)
-{
-    char id[SCHED_ECS_ID_LEN + 1];
-    *out = NULL;
-    if (!sched_ecs_parse_ref(ref, "task", id))
-        return 1;
-    snprintf(key, KEY_MAX, "t/%s/%s", x->r->cluster, id);
-    return rec_get(x, key, out);
 }
 
 static int stop_task(ctx_t *x, json_t **out)

@@ -612,6 +612,9 @@ int sched_ecs_mark_lost(struct storage_records *rs, const sched_ecs_env_t *env, 
 #define SCHED_ECS_STOPPED_RETENTION_DEFAULT 3600
 /* tasks one deletion transaction takes at most: it holds the store's single writer */
 #define SCHED_ECS_EXPIRE_BATCH 500
+/* How long a RunTask clientToken answers its first run (ECS: 24 hours); its record is then
+ * found and deleted by the two calls below, with the expired STOPPED tasks. */
+#define SCHED_ECS_RUN_TOKEN_TTL (24 * 3600)
 int sched_ecs_find_expired(struct storage_records *rs, int64_t now, int64_t retention, size_t max, struct json_t **found,
                            sched_ecs_err_t *err);
 int sched_ecs_delete_expired(struct storage_records *rs, int64_t now, int64_t retention, const struct json_t *found,

@@ -161,6 +161,8 @@ void sched_task_release(sched_task_t *t);
 
 /* ECS's names: clusters and families are 1-255 letters, digits, - and _ */
 #define SCHED_ECS_NAME_MAX 255
+/* RunTask's clientToken: 1-64 characters from '!' to '~' (in force SCHED_ECS_RUN_TOKEN_TTL seconds) */
+#define SCHED_ECS_CLIENT_TOKEN_MAX 64
 /* instance and task ids: 32 lowercase hex digits, as ECS's own */
 #define SCHED_ECS_ID_LEN 32
 /* an ARN we build or accept: arn:aws:ecs:REGION:ACCOUNT:task-definition/NAME:REV and the like */

@@ -17,6 +17,10 @@ and what the instances have left. It prints one line per check that failed
   stop_releases    StopTask gives back CPU, memory and host ports at once
   concurrent       200 concurrent RunTask calls (boto3 threads) over 10
                    instances never oversubscribe CPU, memory or a host port
+  client_token     RunTask's clientToken (sent by newer SDKs with every call):
+                   the same token and request answer the first run's tasks,
+                   another request under it is a ConflictException, tokens
+                   are per cluster, malformed ones are refused
 """
 import collections
 import configparser
@@ -28,6 +32,7 @@ import uuid
 
 import boto3
 import botocore.config
+import botocore.exceptions
 
 base, creds, case = sys.argv[1], sys.argv[2], sys.argv[3]
 cp = configparser.ConfigParser()
@@ -244,6 +249,47 @@ def case_concurrent():
               (1024 - sum(int(t["cpu"]) for t in ts), 1024 - sum(int(t["memory"]) for t in ts)), (left[a]["cpu"], left[a]["mem"]))
         check(f"{a[-8:]}: ports taken = the tasks' host ports", sorted(ports), left[a]["ports"])
         check(f"{a[-8:]}: pending count", len(ts), left[a]["pending"])
+
+
+def with_token(client, token):
+    """client's RunTask calls carry clientToken (Debian's boto3 predates the parameter: set in the body before signing)"""
+    def add(request, **_):
+        body = json.loads(request.data)
+        body["clientToken"] = token
+        request.data = json.dumps(body).encode()
+    client.meta.events.register("before-sign.ecs.RunTask", add)
+    return client
+
+
+def error_of(fn, **kw):
+    try:
+        fn(**kw)
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"], e.response["Error"]["Message"]
+    return None, None
+
+
+def case_client_token():
+    c, c2 = new_cluster(), new_cluster()
+    a = register(c, "i-a", "az-1", 1024, 1024)
+    register(c2, "i-b", "az-1", 1024, 1024)
+    td = task_def("e2e-token", 100, 100)
+    tok = with_token(client(), "e2e-" + uuid.uuid4().hex)
+    first = tok.run_task(cluster=c, taskDefinition=td)["tasks"]
+    check("the first run places one task", 1, len(first))
+    again = tok.run_task(cluster=c, taskDefinition=td)["tasks"]
+    check("the same token and request: the same task", [t["taskArn"] for t in first], [t["taskArn"] for t in again])
+    check("placed once", (924, 1), (instances(c, [a])[a]["cpu"], len(all_tasks(c))))
+    code, msg = error_of(tok.run_task, cluster=c, taskDefinition=td, count=2)
+    check("another request under the token", ("ConflictException", True), (code, first[0]["taskArn"] in (msg or "")))
+    other = tok.run_task(cluster=c2, taskDefinition=td)["tasks"]
+    check("the token in another cluster is another request", (1, True),
+          (len(other), bool(other) and other[0]["taskArn"] != first[0]["taskArn"]))
+    for bad in ("has space", "", "x" * 65, "caf\u00e9"):
+        code, msg = error_of(with_token(client(), bad).run_task, cluster=c, taskDefinition=td)
+        check(f"clientToken {bad[:10]!r}", ("InvalidParameterException", True), (code, "clientToken" in (msg or "")))
+    plain = [ecs.run_task(cluster=c, taskDefinition=td)["tasks"][0]["taskArn"] for _ in range(2)]
+    check("without a token every call runs", 2, len(set(plain)))
 
 
 globals()["case_" + case]()

@@ -237,6 +237,8 @@ t_stop_releases() { placement_case stop_releases; }
 run_case "stop-task releases CPU, memory and host ports in the same transaction; networkBindings show fixed and dynamic ports" t_stop_releases
 t_concurrent() { placement_case concurrent; }
 run_case "200 concurrent RunTask calls (boto3 threads) over 10 instances: exactly 100 placed, no CPU, memory or host port oversubscribed" t_concurrent
+t_client_token() { placement_case client_token; }
+run_case "RunTask's clientToken (newer SDKs send one with every call): the same request again answers the same task, another is a ConflictException, per cluster; malformed tokens refused" t_client_token
 
 # ================================================================ authorization
 

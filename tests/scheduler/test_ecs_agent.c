@@ -597,6 +597,69 @@ Test(ecs_agent, a_stopped_task_is_kept_for_the_retention_then_deleted_and_live_o
     free(ci);
 }
 
+/* ------------------------------------------------ RunTask's clientToken */
+
+Test(ecs_agent, a_client_token_answers_its_run_again_for_24_hours_then_its_record_is_swept)
+{
+    json_decref(ok("CreateCluster", "{\"clusterName\":\"c\"}"));
+    char *ci = register_instance("c", "az-1", 1024, 1024);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    static const char RUN[] = "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"clientToken\":\"tok-1\"}";
+    json_t *first = ok("RunTask", RUN);
+    cr_assert_eq(json_array_size(at(first, "tasks")), 1);
+    /* the same request (keys in another order) under the token: the same task, nothing placed */
+    env.now += 60;
+    json_t *again = ok("RunTask", "{\"clientToken\":\"tok-1\",\"taskDefinition\":\"web\",\"cluster\":\"c\"}");
+    cr_assert_eq(json_array_size(at(again, "tasks")), 1);
+    cr_expect_str_eq(str(again, "tasks.0.taskArn"), str(first, "tasks.0.taskArn"));
+    json_t *in = describe_instance("c", ci);
+    cr_expect_eq(num(in, "containerInstances.0.remainingResources.0.integerValue"), 1024 - 100, "placed once");
+    json_decref(in);
+    /* another request under it */
+    fails("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"clientToken\":\"tok-1\",\"count\":2}", "ConflictException",
+          str(first, "tasks.0.taskArn"));
+    /* a replay shows the task as it is now */
+    char body[512];
+    snprintf(body, sizeof(body), "{\"cluster\":\"c\",\"task\":\"%s\"}", str(first, "tasks.0.taskArn"));
+    json_decref(ok("StopTask", body));
+    json_t *stopped = ok("RunTask", RUN);
+    cr_expect_str_eq(str(stopped, "tasks.0.desiredStatus"), "STOPPED");
+    json_decref(stopped);
+    /* in force for 24 hours from the first run, then swept, and the token is new again */
+    env.now += SCHED_ECS_RUN_TOKEN_TTL - 61;
+    json_t *found = find_expired(1000000, 100);
+    cr_expect_eq(json_array_size(found), 0, "a second short of 24 hours");
+    json_decref(found);
+    env.now += 1;
+    found = find_expired(1000000, 100);
+    cr_assert_eq(json_array_size(found), 1);
+    cr_expect_str_eq(json_string_value(json_array_get(found, 0)), "k/c/tok-1");
+    cr_expect_eq(delete_expired(found, 1000000), 1);
+    cr_expect_eq(delete_expired(found, 1000000), 0, "deleted once");
+    json_decref(found);
+    char *later = register_instance("c", "az-1", 1024, 1024); /* the first one's agent has been silent for a day */
+    json_t *fresh = ok("RunTask", RUN);
+    cr_assert_eq(json_array_size(at(fresh, "tasks")), 1);
+    cr_expect_str_neq(str(fresh, "tasks.0.taskArn"), str(first, "tasks.0.taskArn"), "a new run after 24 hours");
+    cr_expect_str_eq(str(fresh, "tasks.0.containerInstanceArn"), later);
+    json_decref(fresh);
+    free(later);
+    /* malformed tokens */
+    fails("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"clientToken\":\"a b\"}", "InvalidParameterException",
+          "clientToken");
+    fails("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"clientToken\":\"\"}", "InvalidParameterException",
+          "clientToken");
+    fails("RunTask",
+          "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"clientToken\":"
+          "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+          "InvalidParameterException", "clientToken");
+    fails("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"clientToken\":7}", "InvalidParameterException",
+          "clientToken");
+    json_decref(again);
+    json_decref(first);
+    free(ci);
+}
+
 /* ------------------------------------------------ image locality */
 
 static const char *holder_id; /* the instance id whose agent holds the image */
