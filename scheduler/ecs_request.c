@@ -96,8 +96,8 @@ static const op_info_t ops[ECS_OP_COUNT] = {
      ECS_CREATE_SERVICE,
      true,
      {"cluster", "serviceName", "taskDefinition", "desiredCount", "placementStrategy", "placementConstraints",
-      "deploymentConfiguration", "launchType", "schedulingStrategy", "clientToken", "tags", "enableECSManagedTags",
-      "propagateTags"}},
+      "deploymentConfiguration", "launchType", "schedulingStrategy", "clientToken", "tags", "enableECSManagedTags", "propagateTags",
+      "deploymentController"}},
     {"UpdateService",
      ECS_UPDATE_SERVICE,
      true,
@@ -228,6 +228,17 @@ bool sched_ecs_parse_task_def(const char *s, char *family, long long *revision)
 
 /* ---------------------------------------------------------------- fields */
 
+/* A value that asks for nothing: null, false, "", [] or {}. ECS's own
+ * descriptions (and Berth's) carry fields such as "volumes": [] and
+ * "mountPoints": [], and the usual way to change a task definition is to
+ * register what describe-task-definition printed: those are accepted, and
+ * any field Berth does not implement is refused once it asks for something. */
+static bool asks_nothing(const json_t *v)
+{
+    return json_is_null(v) || json_is_false(v) || (json_is_string(v) && json_string_length(v) == 0) ||
+           (json_is_array(v) && json_array_size(v) == 0) || (json_is_object(v) && json_object_size(v) == 0);
+}
+
 static int check_fields(const json_t *o, const char *path, const char *const *allowed, size_t nallowed, sched_ecs_err_t *err)
 {
     const char *key;
@@ -238,7 +249,7 @@ static int check_fields(const json_t *o, const char *path, const char *const *al
         for (size_t i = 0; i < nallowed && allowed[i]; i++)
             if (strcmp(key, allowed[i]) == 0)
                 known = true;
-        if (!known)
+        if (!known && !asks_nothing(v))
             return BAD("%s%.100s: unknown or unsupported field", path, key);
     }
     return 0;

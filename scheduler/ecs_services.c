@@ -236,12 +236,24 @@ static int deployment_config(const json_t *b, sched_ecs_err_t *err)
     int rc = sched_ecs_get_object(b, "", "deploymentConfiguration", &dc, err);
     if (rc || !dc)
         return rc;
-    static const char *const f[] = {"maximumPercent", "minimumHealthyPercent"};
+    static const char *const f[] = {"maximumPercent", "minimumHealthyPercent", "deploymentCircuitBreaker"};
     long long max = 200, min = 100;
-    if ((rc = sched_ecs_check_fields(dc, "deploymentConfiguration.", f, 2, err)) ||
+    json_t *cb;
+    if ((rc = sched_ecs_check_fields(dc, "deploymentConfiguration.", f, 3, err)) ||
         (rc = sched_ecs_get_int(dc, "deploymentConfiguration.", "maximumPercent", false, 100, SVC_MAX_PERCENT, &max, NULL, err)) ||
-        (rc = sched_ecs_get_int(dc, "deploymentConfiguration.", "minimumHealthyPercent", false, 0, 100, &min, NULL, err)))
+        (rc = sched_ecs_get_int(dc, "deploymentConfiguration.", "minimumHealthyPercent", false, 0, 100, &min, NULL, err)) ||
+        (rc = sched_ecs_get_object(dc, "deploymentConfiguration.", "deploymentCircuitBreaker", &cb, err)))
         return rc;
+    if (cb) { /* as infrastructure tools send it, switched off: Berth has no circuit breaker to switch on */
+        static const char *const cf[] = {"enable", "rollback"};
+        if ((rc = sched_ecs_check_fields(cb, "deploymentConfiguration.deploymentCircuitBreaker.", cf, 2, err)) ||
+            (rc = sched_ecs_get_bool(cb, "deploymentConfiguration.deploymentCircuitBreaker.", "enable", err)) ||
+            (rc = sched_ecs_get_bool(cb, "deploymentConfiguration.deploymentCircuitBreaker.", "rollback", err)))
+            return rc;
+        if (json_is_true(json_object_get(cb, "enable")))
+            return BAD("deploymentConfiguration.deploymentCircuitBreaker.enable: true is not supported: Berth keeps rolling a "
+                       "deployment whose tasks fail (its events say so); leave it false");
+    }
     if (min == 100 && max == 100)
         return BAD("deploymentConfiguration: minimumHealthyPercent 100 with maximumPercent 100 leaves no room to replace a task; "
                    "lower the one or raise the other");
@@ -298,6 +310,14 @@ int sched_ecs_validate_service_op(sched_ecs_request_t *r, const sched_ecs_env_t 
             return rc;
         if (s && strcmp(s, "REPLICA") != 0)
             return BAD("schedulingStrategy: '%.32s' is not supported: Berth schedules REPLICA services only", s);
+        json_t *ctl;
+        static const char *const ctl_fields[] = {"type"};
+        if ((rc = sched_ecs_get_object(b, "", "deploymentController", &ctl, err)) ||
+            (ctl && ((rc = sched_ecs_check_fields(ctl, "deploymentController.", ctl_fields, 1, err)) ||
+                     (rc = sched_ecs_get_str(ctl, "deploymentController.", "type", false, 32, &s, err)))))
+            return rc;
+        if (ctl && s && strcmp(s, "ECS") != 0)
+            return BAD("deploymentController.type: '%.32s' is not supported: Berth rolls services itself (ECS)", s);
         return service_resource(r, env, name, err);
     case ECS_UPDATE_SERVICE:
     case ECS_DELETE_SERVICE:

@@ -194,6 +194,22 @@ t_task_definitions() {
 }
 run_case "register-task-definition (revisions, every stored field), describe by family and revision, list, families, deregister" t_task_definitions
 
+t_task_definition_round_trip() {
+    # the usual way to change a task definition: register what describe printed, without its read-only fields
+    run "${ECS[@]}" describe-task-definition --task-definition e2e-web:1
+    expect_success
+    jq '.taskDefinition | del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities,
+        .registeredAt, .registeredBy, .deregisteredAt) | .containerDefinitions[0].image = "registry.example/web:2"' \
+        "$E2E_TMP/cmd.out" >"$E2E_TMP/td-input.json"
+    jq -e '.volumes == [] and .containerDefinitions[0].mountPoints == []' "$E2E_TMP/td-input.json" >/dev/null ||
+        fail "describe-task-definition printed no empty volumes and mountPoints: the case tests nothing"
+    run "${ECS[@]}" register-task-definition --cli-input-json "file://$E2E_TMP/td-input.json"
+    expect_success
+    expect_out_jq '.taskDefinition | [.revision, .containerDefinitions[0].image, .containerDefinitions[0].memoryReservation]' \
+        '[3,"registry.example/web:2",256]'
+}
+run_case "describe-task-definition's output, its read-only fields removed and the image changed, registers again with --cli-input-json" t_task_definition_round_trip
+
 t_run_start_overrides() {
     local a b
     run "${ECS[@]}" create-cluster --cluster-name e2e-run
@@ -303,7 +319,7 @@ t_malformed() {
         '^containerDefinitions\[0\]\.memory: required'
     bad RegisterTaskDefinition '{"family":"bad name",'"$c"'64}]}' InvalidParameterException "^family: 'bad name'"
     bad RegisterTaskDefinition '{"family":"f","networkMode":"awsvpc",'"$c"'64}]}' InvalidParameterException '^networkMode:'
-    bad RegisterTaskDefinition '{"family":"f","volumes":[],'"$c"'64}]}' InvalidParameterException '^volumes: unknown or unsupported'
+    bad RegisterTaskDefinition '{"family":"f","volumes":[{"name":"v"}],'"$c"'64}]}' InvalidParameterException '^volumes: unknown or unsupported'
     bad RegisterTaskDefinition '{"family":"f",'"$c"'64,"portMappings":[{"containerPort":70000}]}]}' InvalidParameterException \
         '^containerDefinitions\[0\]\.portMappings\[0\]\.containerPort: 70000 is out of range'
     bad RegisterTaskDefinition '{"family":"f","networkMode":"host",'"$c"'64,"portMappings":[{"containerPort":80,"hostPort":81}]}]}' \

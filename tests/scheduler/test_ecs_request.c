@@ -98,6 +98,48 @@ Test(ecs_request, unknown_operations_and_non_objects)
             "extra: unknown or unsupported field");
 }
 
+Test(ecs_request, a_field_berth_lacks_is_accepted_only_while_it_asks_nothing)
+{
+    /* what describe-task-definition prints (ECS's or Berth's) registers again */
+    accepted("RegisterTaskDefinition",
+             "{\"family\":\"f\",\"volumes\":[],\"ipcMode\":null,\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
+             "\"memory\":64,\"mountPoints\":[],\"volumesFrom\":[],\"systemControls\":[],\"dockerLabels\":{},"
+             "\"privileged\":false,\"hostname\":\"\"}]}",
+             true, (const char *[]){"*", NULL});
+    refused("RegisterTaskDefinition",
+            "{\"family\":\"f\",\"volumes\":[{\"name\":\"v\"}],\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\","
+            "\"memory\":64}]}",
+            "InvalidParameterException", "volumes: unknown or unsupported field");
+    refused("RegisterTaskDefinition",
+            "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,"
+            "\"privileged\":true}]}",
+            "InvalidParameterException", "containerDefinitions[0].privileged: unknown or unsupported field");
+    refused("RegisterTaskDefinition",
+            "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,"
+            "\"mountPoints\":[{\"sourceVolume\":\"v\",\"containerPath\":\"/d\"}]}]}",
+            "InvalidParameterException", "containerDefinitions[0].mountPoints: unknown or unsupported field");
+    refused("CreateCluster", "{\"clusterName\":\"a\",\"extra\":0}", "InvalidParameterException",
+            "extra: unknown or unsupported field");
+}
+
+Test(ecs_request, create_service_takes_what_infrastructure_tools_send_switched_off)
+{
+#define SVC "{\"cluster\":\"c\",\"serviceName\":\"s\",\"taskDefinition\":\"f\","
+    accepted("CreateService",
+             SVC "\"deploymentController\":{\"type\":\"ECS\"},\"deploymentConfiguration\":{\"maximumPercent\":200,"
+                 "\"minimumHealthyPercent\":50,\"deploymentCircuitBreaker\":{\"enable\":false,\"rollback\":false}}}",
+             true, (const char *[]){ARN "service/c/s", NULL});
+    refused("CreateService", SVC "\"deploymentController\":{\"type\":\"CODE_DEPLOY\"}}", "InvalidParameterException",
+            "deploymentController.type: 'CODE_DEPLOY' is not supported");
+    refused("CreateService", SVC "\"deploymentController\":{\"type\":\"ECS\",\"x\":1}}", "InvalidParameterException",
+            "deploymentController.x: unknown or unsupported field");
+    refused("CreateService", SVC "\"deploymentConfiguration\":{\"deploymentCircuitBreaker\":{\"enable\":true}}}",
+            "InvalidParameterException", "deploymentConfiguration.deploymentCircuitBreaker.enable: true is not supported");
+    refused("CreateService", SVC "\"deploymentConfiguration\":{\"deploymentCircuitBreaker\":{\"enable\":\"no\"}}}",
+            "InvalidParameterException", "deploymentConfiguration.deploymentCircuitBreaker.enable: must be true or false");
+#undef SVC
+}
+
 Test(ecs_request, task_definitions_are_validated_field_by_field)
 {
     const char *op = "RegisterTaskDefinition";
