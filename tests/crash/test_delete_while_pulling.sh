@@ -12,8 +12,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 data=$work/data
 
-# a collection every second, sparing nothing: the blob goes at the first one after its manifest
-start "$data" --gc-interval 1 --gc-grace 0
+# a collection every second, sparing what was linked in the last 2 s (the blob must outlive the gap between
+# its push and its manifest's on a loaded machine): the blob goes at the first one after its manifest
+start "$data" --gc-interval 1 --gc-grace 2
 blob=$work/blob
 head -c $((48 << 20)) /dev/urandom >"$blob"
 d=sha256:$(sha "$blob")
@@ -35,15 +36,15 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: applicati
 file=$data/blobs/sha256/${d:7:2}/${d:7}
 [[ -f $file ]] && pass "the 48 MiB blob is a file in blobs/" || fail "no file $file"
 
-# ~6 s at 8 MB/s; the manifest goes a second in, and the next collection takes the blob
-curl -s --limit-rate 8M -o "$work/pulled" "$base/v2/gc/big/blobs/$d" &
+# ~12 s at 4 MB/s; the manifest goes a second in, and a collection takes the blob once its 2 s of grace are over
+curl -s --limit-rate 4M -o "$work/pulled" "$base/v2/gc/big/blobs/$d" &
 puller=$!
 bg_pids+=("$puller")
 sleep 1
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$base/v2/gc/big/manifests/$md")
 [[ $code == 202 ]] || fail "DELETE of the manifest → $code"
 code=000
-for _ in $(seq 40); do
+for _ in $(seq 80); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -I "$base/v2/gc/big/blobs/$d") || code=000
     [[ $code == 404 ]] && break
     sleep 0.1
