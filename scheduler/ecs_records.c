@@ -7,6 +7,7 @@
 #include "scheduler/scheduler_internal.h"
 #include "storage/storage.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,4 +112,95 @@ int sched_ecs_rec_scan(storage_records_t *rs, const char *prefix, const char *ne
     }
     *out = s.items;
     return 0;
+}
+
+/* ------------------------------------------------------------------ tags */
+
+/* A resource's tags live apart from its record, under g/ and the SHA-256 of its ARN (an ARN may be
+ * longer than a record key): {"arn": ..., "tags": [{"key", "value"}]}. */
+static void tags_key(const char *arn, char key[2 + 64 + 1])
+{
+    unsigned char d[32];
+    unsigned int dl = 0;
+    EVP_Digest(arn, strlen(arn), d, &dl, EVP_sha256(), NULL);
+    key[0] = 'g', key[1] = '/';
+    for (size_t i = 0; i < sizeof(d); i++)
+        snprintf(key + 2 + 2 * i, 3, "%02x", d[i]);
+}
+
+int sched_ecs_tags_get(storage_records_t *rs, const char *arn, json_t **tags, sched_ecs_err_t *err)
+{
+    char key[2 + 64 + 1];
+    tags_key(arn, key);
+    json_t *rec;
+    *tags = NULL;
+    int rc = sched_ecs_rec_get(rs, key, &rec, err);
+    if (rc < 0)
+        return rc;
+    json_t *list = rc == 0 ? json_object_get(rec, "tags") : NULL;
+    *tags = json_is_array(list) ? json_incref(list) : json_array();
+    json_decref(rec);
+    return *tags ? 0 : nomem(err);
+}
+
+int sched_ecs_tags_apply(storage_records_t *rs, const char *arn, const json_t *add, const json_t *remove_keys, sched_ecs_err_t *err)
+{
+    json_t *tags;
+    int rc = sched_ecs_tags_get(rs, arn, &tags, err);
+    if (rc)
+        return rc;
+    size_t i, k;
+    json_t *t;
+    json_array_foreach(remove_keys, i, t)
+    {
+        for (k = json_array_size(tags); k-- > 0;)
+            if (json_equal(json_object_get(json_array_get(tags, k), "key"), t))
+                json_array_remove(tags, k);
+    }
+    json_array_foreach(add, i, t)
+    {
+        const json_t *key = json_object_get(t, "key"), *value = json_object_get(t, "value");
+        json_t *entry = json_is_string(value) ? json_pack("{s:O,s:O}", "key", key, "value", value)
+                                              : json_pack("{s:O,s:s}", "key", key, "value", "");
+        size_t at = json_array_size(tags);
+        for (k = 0; k < json_array_size(tags); k++)
+            if (json_equal(json_object_get(json_array_get(tags, k), "key"), key)) {
+                at = k;
+                break;
+            }
+        bool failed =
+            !entry || (at < json_array_size(tags) ? json_array_set(tags, at, entry) : json_array_append(tags, entry)) != 0;
+        json_decref(entry);
+        if (failed) {
+            json_decref(tags);
+            return nomem(err);
+        }
+    }
+    if (json_array_size(tags) > 50) {
+        json_decref(tags);
+        sched_ecs_err(err, "InvalidParameterException", 400, "tags: a resource has at most 50 tags; these would give %s %zu", arn,
+                      json_array_size(tags));
+        return SCHED_EINVAL;
+    }
+    char key[2 + 64 + 1];
+    tags_key(arn, key);
+    if (json_array_size(tags) == 0) {
+        json_decref(tags);
+        return sched_ecs_tags_drop(rs, arn, err);
+    }
+    json_t *rec = json_pack("{s:s,s:o}", "arn", arn, "tags", tags);
+    if (!rec)
+        return nomem(err);
+    rc = sched_ecs_rec_put(rs, key, rec, false, err);
+    json_decref(rec);
+    return rc;
+}
+
+int sched_ecs_tags_drop(storage_records_t *rs, const char *arn, sched_ecs_err_t *err)
+{
+    char key[2 + 64 + 1];
+    tags_key(arn, key);
+    storage_err_t se = {0};
+    storage_status_t st = storage_record_del(rs, SCHED_ECS_SPACE, key, &se);
+    return st == STORAGE_OK || st == STORAGE_NOT_FOUND ? 0 : store_failed(err, &se);
 }

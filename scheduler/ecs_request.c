@@ -10,6 +10,7 @@
  * count is in range, a reference parses.
  */
 #include "scheduler/scheduler_internal.h"
+#include "storage/storage.h" /* STORAGE_RECORD_KEY_MAX: how long a record key may be */
 
 #include <ctype.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ECS's own limits on the lists a request may carry */
 #define ECS_MAX_DESCRIBE 100      /* DescribeClusters, DescribeContainerInstances, DescribeTasks */
@@ -37,6 +39,7 @@ typedef struct {
     const char *fields[20];
 } op_info_t;
 
+/* in sched_ecs_op_t's order: indexed by it */
 static const op_info_t ops[ECS_OP_COUNT] = {
     {"CreateCluster", ECS_CREATE_CLUSTER, true, {"clusterName", "tags", "settings"}},
     {"DescribeClusters", ECS_DESCRIBE_CLUSTERS, false, {"clusters", "include"}},
@@ -108,6 +111,9 @@ static const op_info_t ops[ECS_OP_COUNT] = {
     {"ListServices", ECS_LIST_SERVICES, false, {"cluster", "maxResults", "nextToken", "launchType", "schedulingStrategy"}},
     {"BerthPollWork", ECS_POLL_WORK, false, {"cluster", "containerInstance", "knownTasks", "layers", "waitSeconds"}},
     {"BerthGetTaskCredentials", ECS_GET_TASK_CREDENTIALS, false, {"cluster", "containerInstance", "task"}},
+    {"TagResource", ECS_TAG_RESOURCE, true, {"resourceArn", "tags"}},
+    {"UntagResource", ECS_UNTAG_RESOURCE, true, {"resourceArn", "tagKeys"}},
+    {"ListTagsForResource", ECS_LIST_TAGS, false, {"resourceArn"}},
 };
 
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...)
@@ -719,6 +725,88 @@ static int task_def_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, bo
     return add_resource(r, err, ARN_PREFIX "task-definition/%s:*", env->region, env->account, r->family);
 }
 
+/* ------------------------------------------------------------------- tags */
+
+int sched_ecs_check_tags(const json_t *o, const char *key, bool required, sched_ecs_err_t *err)
+{
+    json_t *tags;
+    int rc = get_array(o, "", key, required, required ? 1 : 0, 50, &tags, err);
+    if (rc || !tags)
+        return rc;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t)
+    {
+        char p[64];
+        snprintf(p, sizeof(p), "%s[%zu].", key, i);
+        static const char *const f[] = {"key", "value"};
+        const char *k, *v;
+        if (!json_is_object(t))
+            return BAD("%s[%zu]: must be an object with key and value", key, i);
+        if ((rc = check_fields(t, p, f, 2, err)) || (rc = get_str(t, p, "key", true, 128, &k, err)) ||
+            (rc = get_str(t, p, "value", false, 256, &v, err)))
+            return rc;
+        if (!*k)
+            return BAD("%skey: must not be empty", p);
+        if (strncasecmp(k, "aws:", 4) == 0)
+            return BAD("%skey: '%.128s': keys starting aws: are reserved for AWS", p, k);
+    }
+    return 0;
+}
+
+/* resourceArn: a cluster, task definition (with its revision), service, task or container instance of this
+ * registry's region and account; its canonical ARN and record key into r. */
+static int resource_arn_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ecs_err_t *err)
+{
+    const char *s;
+    int rc = get_str(r->body, "", "resourceArn", true, SCHED_ECS_ARN_MAX - 1, &s, err);
+    if (rc)
+        return rc;
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), ARN_PREFIX, env->region, env->account);
+    size_t pl = strlen(prefix);
+    if (strncmp(s, prefix, pl) != 0)
+        return BAD("resourceArn: '%.300s' is not an ARN of this registry (%s...)", s, prefix);
+    const char *rest = s + pl, *slash = strchr(rest, '/');
+    char a[SCHED_ECS_NAME_MAX + 1] = "", id[SCHED_ECS_ID_LEN + 1];
+    size_t tl = slash ? (size_t)(slash - rest) : 0;
+    if (tl == 7 && strncmp(rest, "cluster", 7) == 0) {
+        if (!sched_ecs_parse_cluster(s, r->cluster) || strchr(slash + 1, '/'))
+            return BAD("resourceArn: '%.300s' names no cluster", s);
+        snprintf(r->tag_record, sizeof(r->tag_record), "c/%s", r->cluster);
+    } else if (tl == 15 && strncmp(rest, "task-definition", 15) == 0) {
+        if (!sched_ecs_parse_task_def(s, r->family, &r->revision) || !r->revision)
+            return BAD("resourceArn: '%.300s' names no task definition revision (FAMILY:REVISION)", s);
+        snprintf(r->tag_record, sizeof(r->tag_record), "d/%s/%010lld", r->family, r->revision);
+    } else if ((tl == 7 && strncmp(rest, "service", 7) == 0) || (tl == 4 && strncmp(rest, "task", 4) == 0) ||
+               (tl == 18 && strncmp(rest, "container-instance", 18) == 0)) {
+        const char *second = strchr(slash + 1, '/');
+        size_t cl = second ? (size_t)(second - slash - 1) : 0;
+        if (!second || cl == 0 || cl > SCHED_ECS_NAME_MAX)
+            return BAD("resourceArn: '%.300s' must name the cluster and then the %.*s", s, (int)tl, rest);
+        memcpy(a, slash + 1, cl);
+        a[cl] = '\0';
+        if (!name_ok(a))
+            return BAD("resourceArn: '%.300s' names no cluster", s);
+        snprintf(r->cluster, sizeof(r->cluster), "%s", a);
+        if (tl == 7) {
+            if (!sched_ecs_service_name_ok(second + 1))
+                return BAD("resourceArn: '%.300s' names no service", s);
+            if (strlen(a) + strlen(second + 1) + 4 > STORAGE_RECORD_KEY_MAX)
+                return BAD("resourceArn: '%.300s' is longer than Berth's records allow", s);
+            snprintf(r->tag_record, sizeof(r->tag_record), "s/%s/%s", a, second + 1);
+        } else {
+            if (!sched_ecs_parse_ref(s, tl == 4 ? "task" : "container-instance", id))
+                return BAD("resourceArn: '%.300s' names no %.*s id (32 hex digits)", s, (int)tl, rest);
+            snprintf(r->tag_record, sizeof(r->tag_record), "%c/%s/%s", tl == 4 ? 't' : 'i', a, id);
+        }
+    } else {
+        return BAD("resourceArn: '%.300s' is not a cluster, task-definition, service, task or container-instance ARN", s);
+    }
+    snprintf(r->tag_arn, sizeof(r->tag_arn), "%s", s);
+    return add_resource(r, err, "%s", s);
+}
+
 /* ------------------------------------------------------------------ tasks */
 
 static int check_overrides(const json_t *b, sched_ecs_err_t *err)
@@ -1109,6 +1197,14 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = get_strings(b, "", "include", false, 0, 10, 64, &v, err)))
             return rc;
         return refs_field(r, env, "tasks", "task", ECS_MAX_DESCRIBE, true, err);
+    case ECS_TAG_RESOURCE:
+        return (rc = resource_arn_field(r, env, err)) ? rc : sched_ecs_check_tags(b, "tags", true, err);
+    case ECS_UNTAG_RESOURCE:
+        if ((rc = resource_arn_field(r, env, err)))
+            return rc;
+        return get_strings(b, "", "tagKeys", true, 1, 50, 128, &v, err);
+    case ECS_LIST_TAGS:
+        return resource_arn_field(r, env, err);
     case ECS_SUBMIT_TASK_STATE_CHANGE:
     case ECS_SUBMIT_CONTAINER_STATE_CHANGE:
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = sched_ecs_agent_validate(r, env, err)))

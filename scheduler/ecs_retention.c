@@ -107,11 +107,18 @@ int sched_ecs_delete_expired(storage_records_t *rs, int64_t now, int64_t retenti
         if (rc)
             return rc;
         bool hit = token ? token_expired(t, now) : expired(t, now - retention);
-        json_decref(t);
-        if (!hit)
+        if (!hit) {
+            json_decref(t);
             continue;
+        }
         storage_err_t se = {0};
         storage_status_t st = storage_record_del(rs, SCHED_ECS_SPACE, key, &se);
+        /* a task's tags go with it */
+        const char *arn = json_string_value(json_object_get(t, "taskArn"));
+        rc = st == STORAGE_OK && !token && arn ? sched_ecs_tags_drop(rs, arn, err) : 0;
+        json_decref(t);
+        if (rc)
+            return rc;
         if (st == STORAGE_NOT_FOUND)
             continue;
         if (st != STORAGE_OK) {

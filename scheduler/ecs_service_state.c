@@ -925,8 +925,11 @@ static int create_service(sctx_t *x, const sched_ecs_request_t *r, json_t **out)
     json_decref(td);
     if (!svc)
         return nomem(x);
-    if ((rc = set_placement(x, svc, b)) || (rc = rec_put(x, key, svc)) || (rc = reconcile_service(x, key, svc)) ||
-        (rc = reply_service(x, key, out))) {
+    /* a service created again under an old one's name starts with its own tags */
+    const json_t *tags = json_object_get(b, "tags");
+    if ((rc = set_placement(x, svc, b)) || (rc = rec_put(x, key, svc)) || (rc = sched_ecs_tags_drop(x->rs, arn, x->err)) ||
+        (json_array_size(tags) && (rc = sched_ecs_tags_apply(x->rs, arn, tags, NULL, x->err))) ||
+        (rc = reconcile_service(x, key, svc)) || (rc = reply_service(x, key, out))) {
         json_decref(svc);
         return rc;
     }
@@ -1026,10 +1029,13 @@ static int describe_services(sctx_t *x, const sched_ecs_request_t *r, json_t **o
     if (rc)
         return rc;
     json_t *list = json_array(), *failures = json_array();
-    if (!list || !failures)
-        goto oom;
+    bool with_tags = false;
     size_t i;
     json_t *ref;
+    json_array_foreach(json_object_get(r->body, "include"), i, ref) with_tags |=
+        json_is_string(ref) && strcmp(json_string_value(ref), "TAGS") == 0;
+    if (!list || !failures)
+        goto oom;
     json_array_foreach(json_object_get(r->body, "services"), i, ref)
     {
         char name[SCHED_ECS_NAME_MAX + 1], key[KEY_MAX], arn[SCHED_ECS_ARN_MAX];
@@ -1046,8 +1052,13 @@ static int describe_services(sctx_t *x, const sched_ecs_request_t *r, json_t **o
         }
         rc = service_json(x, svc, &o);
         json_decref(svc);
-        if (rc)
+        json_t *tags;
+        if (!rc && with_tags && !(rc = sched_ecs_tags_get(x->rs, jstr(o, "serviceArn"), &tags, x->err)))
+            json_object_set_new(o, "tags", tags);
+        if (rc) {
+            json_decref(o);
             goto fail;
+        }
         if (json_array_append_new(list, o))
             goto oom;
     }

@@ -61,6 +61,16 @@ static const char *body_str(ctx_t *x, const char *key)
     return json_string_value(json_object_get(x->r->body, key));
 }
 
+/* whether the request's "include" list names what */
+static bool wants_include(ctx_t *x, const char *what)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(x->r->body, "include"), i,
+                       v) if (json_is_string(v) && strcmp(json_string_value(v), what) == 0) return true;
+    return false;
+}
+
 /* ---------------------------------------------------------------- records */
 
 /* 0 with *out (a new reference), 1 when absent, or a failure. */
@@ -222,14 +232,22 @@ static int cluster_counts(ctx_t *x, const char *cluster, counts_t *c)
     return sched_ecs_services_count(x->rs, cluster, &c->services, x->err);
 }
 
-static json_t *cluster_json(ctx_t *x, const char *name, const counts_t *c)
+/* a cluster as ECS shows it; its tags when tags is not NULL (DescribeClusters with include TAGS) */
+static json_t *cluster_json(ctx_t *x, const char *name, const counts_t *c, json_t *tags)
 {
     char arn[SCHED_ECS_ARN_MAX];
     cluster_arn(x, name, arn);
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:[],s:[]}", "clusterArn", arn, "clusterName", name, "status", "ACTIVE",
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:[],s:o}", "clusterArn", arn, "clusterName", name, "status", "ACTIVE",
                      "registeredContainerInstancesCount", (json_int_t)c->instances, "runningTasksCount", (json_int_t)c->running,
                      "pendingTasksCount", (json_int_t)c->pending, "activeServicesCount", (json_int_t)c->services, "statistics",
-                     "tags");
+                     "tags", tags ? json_incref(tags) : json_array());
+}
+
+/* the tags a creating request carries ("tags"), given to the resource it made */
+static int tags_from_request(ctx_t *x, const char *arn)
+{
+    const json_t *tags = json_object_get(x->r->body, "tags");
+    return json_array_size(tags) ? sched_ecs_tags_apply(x->rs, arn, tags, NULL, x->err) : 0;
 }
 
 static int create_cluster(ctx_t *x, json_t **out)
@@ -243,10 +261,16 @@ static int create_cluster(ctx_t *x, json_t **out)
     json_decref(rec);
     if (rc < 0)
         return rc;
-    counts_t c;
-    if ((rc = cluster_counts(x, x->r->cluster, &c)))
+    char arn[SCHED_ECS_ARN_MAX];
+    cluster_arn(x, x->r->cluster, arn);
+    if (rc == 0 && (rc = tags_from_request(x, arn)))
         return rc;
-    json_t *cl = cluster_json(x, x->r->cluster, &c);
+    counts_t c;
+    json_t *tags;
+    if ((rc = cluster_counts(x, x->r->cluster, &c)) || (rc = sched_ecs_tags_get(x->rs, arn, &tags, x->err)))
+        return rc;
+    json_t *cl = cluster_json(x, x->r->cluster, &c, tags);
+    json_decref(tags);
     if (!cl || !(*out = json_pack("{s:o}", "cluster", cl)))
         return nomem(x);
     return 0;
@@ -255,6 +279,7 @@ static int create_cluster(ctx_t *x, json_t **out)
 static int describe_clusters(ctx_t *x, json_t **out)
 {
     json_t *list = json_object_get(x->r->body, "clusters");
+    bool with_tags = wants_include(x, "TAGS");
     json_t *clusters = json_array(), *failures = json_array();
     int rc = 0;
     if (!clusters || !failures)
@@ -276,9 +301,13 @@ static int describe_clusters(ctx_t *x, json_t **out)
             continue;
         }
         counts_t c;
-        if ((rc = cluster_counts(x, name, &c)))
+        json_t *tags = NULL;
+        cluster_arn(x, name, arn);
+        if ((rc = cluster_counts(x, name, &c)) || (with_tags && (rc = sched_ecs_tags_get(x->rs, arn, &tags, x->err))))
             goto fail;
-        if (json_array_append_new(clusters, cluster_json(x, name, &c)))
+        json_t *cl = cluster_json(x, name, &c, tags);
+        json_decref(tags);
+        if (json_array_append_new(clusters, cl))
             goto oom;
     }
     if (!(*out = json_pack("{s:o,s:o}", "clusters", clusters, "failures", failures)))
@@ -349,14 +378,17 @@ static int delete_cluster(ctx_t *x, json_t **out)
     json_t *p;
     json_array_foreach(items, i, p)
     {
-        if ((rc = rec_del(x, json_string_value(json_array_get(p, 0)))))
+        if ((rc = rec_del(x, json_string_value(json_array_get(p, 0)))) ||
+            (rc = sched_ecs_tags_drop(x->rs, jstr(PAIR_VALUE(p), "taskArn"), x->err)))
             break;
     }
     json_decref(items);
     snprintf(key, sizeof(key), "c/%s", x->r->cluster);
-    if (rc || (rc = rec_del(x, key)))
+    char arn[SCHED_ECS_ARN_MAX];
+    cluster_arn(x, x->r->cluster, arn);
+    if (rc || (rc = rec_del(x, key)) || (rc = sched_ecs_tags_drop(x->rs, arn, x->err)))
         return rc;
-    json_t *cl = cluster_json(x, x->r->cluster, &c);
+    json_t *cl = cluster_json(x, x->r->cluster, &c, NULL);
     if (!cl || json_object_set_new(cl, "status", json_string("INACTIVE")) || !(*out = json_pack("{s:o}", "cluster", cl)))
         return nomem(x);
     return 0;
@@ -640,7 +672,9 @@ static int register_instance(ctx_t *x, json_t **out)
     json_t *vi = json_object_get(b, "versionInfo");
     if (vi && json_object_set(rec, "versionInfo", vi))
         goto oom_rec;
-    if ((rc = rec_put(x, key, rec, false)))
+    char arn[SCHED_ECS_ARN_MAX];
+    instance_arn(x, x->r->cluster, jstr(rec, "id"), arn);
+    if ((rc = rec_put(x, key, rec, false)) || (rc = tags_from_request(x, arn)))
         goto fail;
     /* a new instance has no tasks: only a re-registration needs the cluster's tasks counted */
     json_t *counts = NULL;
@@ -1118,7 +1152,9 @@ static int deregister_instance(ctx_t *x, json_t **out)
             break;
     }
     json_decref(items);
-    if (rc || (rc = rec_del(x, key)))
+    char arn[SCHED_ECS_ARN_MAX];
+    instance_arn(x, x->r->cluster, id, arn);
+    if (rc || (rc = rec_del(x, key)) || (rc = sched_ecs_tags_drop(x->rs, arn, x->err)))
         goto done;
     json_object_set_new(in, "status", json_string("INACTIVE"));
     json_t *reply = instance_json(x, in, NULL);
@@ -1400,8 +1436,12 @@ static int register_task_def(ctx_t *x, json_t **out)
         }
         return rc;
     }
-    json_t *tags = json_object_get(b, "tags");
-    if (!(*out = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", tags ? json_incref(tags) : json_array())))
+    json_t *tags;
+    if ((rc = tags_from_request(x, arn)) || (rc = sched_ecs_tags_get(x->rs, arn, &tags, x->err))) {
+        json_decref(td);
+        return rc;
+    }
+    if (!(*out = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", tags)))
         return nomem(x);
     return 0;
 }
@@ -1439,11 +1479,15 @@ static int find_task_def(ctx_t *x, json_t **out)
 
 static int describe_task_def(ctx_t *x, json_t **out)
 {
-    json_t *td;
+    json_t *td, *tags = NULL;
     int rc = find_task_def(x, &td);
     if (rc)
         return rc;
-    if (!(*out = json_pack("{s:o,s:[]}", "taskDefinition", td, "tags")))
+    if (wants_include(x, "TAGS") && (rc = sched_ecs_tags_get(x->rs, jstr(td, "taskDefinitionArn"), &tags, x->err))) {
+        json_decref(td);
+        return rc;
+    }
+    if (!(*out = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", tags ? tags : json_array())))
         return nomem(x);
     return 0;
 }
@@ -2104,6 +2148,13 @@ static int place(ctx_t *x, json_t **out)
                 break;
         }
     }
+    size_t ti;
+    json_t *tj;
+    json_array_foreach(tasks, ti, tj)
+    {
+        if (rc || (rc = tags_from_request(x, jstr(tj, "taskArn"))))
+            break;
+    }
     if (!rc && token)
         rc = run_token_record(x, token_key, fp, tasks, failures);
     if (!rc && !(*out = json_pack("{s:O,s:O}", "tasks", tasks, "failures", failures)))
@@ -2145,6 +2196,7 @@ static int describe_tasks(ctx_t *x, json_t **out)
     if (rc)
         return rc;
     json_t *list = json_array(), *failures = json_array();
+    bool with_tags = wants_include(x, "TAGS");
     if (!list || !failures)
         goto oom;
     size_t i;
@@ -2159,6 +2211,14 @@ static int describe_tasks(ctx_t *x, json_t **out)
         bool missing = rc == 1;
         json_decref(t);
         rc = 0;
+        json_t *tags;
+        if (e && !missing && with_tags) {
+            if ((rc = sched_ecs_tags_get(x->rs, jstr(e, "taskArn"), &tags, x->err))) {
+                json_decref(e);
+                goto fail;
+            }
+            json_object_set_new(e, "tags", tags);
+        }
         if (!e || json_array_append_new(missing ? failures : list, e))
             goto oom;
     }
@@ -2218,6 +2278,30 @@ static int list_tasks(ctx_t *x, json_t **out)
         rc = page_reply(x, arns, "taskArns", out);
     json_decref(arns);
     return rc;
+}
+
+/* ------------------------------------------------------------------ tags */
+
+/* TagResource, UntagResource, ListTagsForResource: on a resource that exists (its cluster first, as ECS answers) */
+static int tag_ops(ctx_t *x, json_t **out)
+{
+    int rc = x->r->tag_record[0] == 'd' ? 0 : need_cluster(x, x->r->cluster);
+    json_t *rec;
+    if (rc || (rc = rec_get(x, x->r->tag_record, &rec)) < 0)
+        return rc;
+    json_decref(rec);
+    if (rc == 1)
+        return BAD("resourceArn: %s does not exist", x->r->tag_arn);
+    const json_t *b = x->r->body;
+    if (x->r->op == ECS_LIST_TAGS) {
+        json_t *tags;
+        if ((rc = sched_ecs_tags_get(x->rs, x->r->tag_arn, &tags, x->err)))
+            return rc;
+        return (*out = json_pack("{s:o}", "tags", tags)) ? 0 : nomem(x);
+    }
+    if ((rc = sched_ecs_tags_apply(x->rs, x->r->tag_arn, json_object_get(b, "tags"), json_object_get(b, "tagKeys"), x->err)))
+        return rc;
+    return (*out = json_object()) ? 0 : nomem(x);
 }
 
 /* --------------------------------------------------------------- dispatch */
@@ -2328,6 +2412,10 @@ static int dispatch(ctx_t *x, json_t **out)
     case ECS_DESCRIBE_SERVICES:
     case ECS_LIST_SERVICES:
         return sched_ecs_service_execute(x->rs, x->r, x->env, out, x->err);
+    case ECS_TAG_RESOURCE:
+    case ECS_UNTAG_RESOURCE:
+    case ECS_LIST_TAGS:
+        return tag_ops(x, out);
     case ECS_OP_COUNT:
         break;
     }

@@ -200,6 +200,9 @@ typedef enum {
     ECS_LIST_SERVICES,
     ECS_POLL_WORK,            /* Berth's own: the agent's long poll (scheduler.h) */
     ECS_GET_TASK_CREDENTIALS, /* Berth's own: a task role's target (scheduler.h) */
+    ECS_TAG_RESOURCE,         /* tags of any resource: ecs_state.c */
+    ECS_UNTAG_RESOURCE,
+    ECS_LIST_TAGS,
     ECS_OP_COUNT,
 } sched_ecs_op_t;
 
@@ -213,7 +216,11 @@ struct sched_ecs_request {
     char **resources;
     size_t nresources;
     bool internal; /* made by the service scheduler: runs no service step of its own */
-    bool lost;     /* a SubmitTaskStateChange STOPPED made by sched_ecs_mark_lost, never by a caller */
+    /* TagResource, UntagResource, ListTagsForResource: the resource's ARN as Berth writes it, and
+     * the key of its record (c/NAME, d/FAMILY/REVISION, s/CLUSTER/NAME, t/CLUSTER/ID, i/CLUSTER/ID) */
+    char tag_arn[SCHED_ECS_ARN_MAX];
+    char tag_record[SCHED_ECS_ARN_MAX + SCHED_ECS_NAME_MAX + 8];
+    bool lost; /* a SubmitTaskStateChange STOPPED made by sched_ecs_mark_lost, never by a caller */
 };
 
 /* A reference to an instance or task: its id, or its ARN
@@ -222,6 +229,8 @@ struct sched_ecs_request {
 bool sched_ecs_parse_ref(const char *s, const char *kind, char *id);
 /* A cluster's name from its name or ARN; false when neither. */
 bool sched_ecs_parse_cluster(const char *s, char *name);
+/* A tags list ([{key, value}], at most 50) in field `key` of o, as ECS checks it. */
+int sched_ecs_check_tags(const json_t *o, const char *key, bool required, sched_ecs_err_t *err);
 /* A task definition named as FAMILY, FAMILY:REV or its ARN. */
 bool sched_ecs_parse_task_def(const char *s, char *family, long long *revision);
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -304,5 +313,12 @@ int sched_ecs_rec_get(struct storage_records *rs, const char *key, json_t **out,
 int sched_ecs_rec_put(struct storage_records *rs, const char *key, const json_t *v, bool only_if_absent, sched_ecs_err_t *err);
 int sched_ecs_rec_scan(struct storage_records *rs, const char *prefix, const char *needle, const char *group, json_t **out,
                        sched_ecs_err_t *err);
+/* A resource's tags (ecs_records.c), kept by its ARN: tags_get gives a new array (empty when it has
+ * none); tags_apply removes remove_keys' keys, then sets add's (a key again replaces its value), at
+ * most 50 in all (InvalidParameterException); tags_drop forgets them (the resource is gone). */
+int sched_ecs_tags_get(struct storage_records *rs, const char *arn, json_t **tags, sched_ecs_err_t *err);
+int sched_ecs_tags_apply(struct storage_records *rs, const char *arn, const json_t *add, const json_t *remove_keys,
+                         sched_ecs_err_t *err);
+int sched_ecs_tags_drop(struct storage_records *rs, const char *arn, sched_ecs_err_t *err);
 
 #endif

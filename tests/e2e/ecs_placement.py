@@ -17,6 +17,9 @@ and what the instances have left. It prints one line per check that failed
   stop_releases    StopTask gives back CPU, memory and host ports at once
   concurrent       200 concurrent RunTask calls (boto3 threads) over 10
                    instances never oversubscribe CPU, memory or a host port
+  tags             TagResource, UntagResource, ListTagsForResource and the tags
+                   given at creation, on clusters, task definitions, services,
+                   tasks and container instances; include TAGS on Describe*
   client_token     RunTask's clientToken (sent by newer SDKs with every call):
                    the same token and request answer the first run's tasks,
                    another request under it is a ConflictException, tokens
@@ -290,6 +293,59 @@ def case_client_token():
         check(f"clientToken {bad[:10]!r}", ("InvalidParameterException", True), (code, "clientToken" in (msg or "")))
     plain = [ecs.run_task(cluster=c, taskDefinition=td)["tasks"][0]["taskArn"] for _ in range(2)]
     check("without a token every call runs", 2, len(set(plain)))
+
+
+def case_tags():
+    c = "e2e-" + uuid.uuid4().hex[:8]
+    carn = ecs.create_cluster(clusterName=c, tags=[{"key": "team", "value": "a"}])["cluster"]["clusterArn"]
+    acct = carn.split(":")[4]
+    check("cluster tags from CreateCluster", [{"key": "team", "value": "a"}], ecs.list_tags_for_resource(resourceArn=carn)["tags"])
+    ecs.tag_resource(resourceArn=carn, tags=[{"key": "team", "value": "b"}, {"key": "env", "value": "prod"}])
+    ecs.untag_resource(resourceArn=carn, tagKeys=["env", "absent"])
+    check("tag replaces a value, untag removes", [{"key": "team", "value": "b"}],
+          ecs.list_tags_for_resource(resourceArn=carn)["tags"])
+    check("DescribeClusters include TAGS", [{"key": "team", "value": "b"}],
+          ecs.describe_clusters(clusters=[c], include=["TAGS"])["clusters"][0]["tags"])
+    a = register(c, "i-a", "az-1", 1024, 1024)
+    ecs.tag_resource(resourceArn=a, tags=[{"key": "rack", "value": "r1"}])
+    check("instance tags", [{"key": "rack", "value": "r1"}], ecs.list_tags_for_resource(resourceArn=a)["tags"])
+    td = ecs.register_task_definition(family="e2e-tags", containerDefinitions=[{"name": "app", "image": "busybox", "memory": 64}],
+                                      tags=[{"key": "app", "value": "web"}])
+    tdarn = td["taskDefinition"]["taskDefinitionArn"]
+    check("RegisterTaskDefinition answers its tags", [{"key": "app", "value": "web"}], td["tags"])
+    check("DescribeTaskDefinition include TAGS", [{"key": "app", "value": "web"}],
+          ecs.describe_task_definition(taskDefinition=tdarn, include=["TAGS"])["tags"])
+    t = ecs.run_task(cluster=c, taskDefinition=tdarn, tags=[{"key": "job", "value": "1"}])["tasks"][0]["taskArn"]
+    check("task tags from RunTask", [{"key": "job", "value": "1"}], ecs.list_tags_for_resource(resourceArn=t)["tags"])
+    check("DescribeTasks include TAGS", [{"key": "job", "value": "1"}],
+          ecs.describe_tasks(cluster=c, tasks=[t], include=["TAGS"])["tasks"][0]["tags"])
+    sarn = ecs.create_service(cluster=c, serviceName="tagged", taskDefinition=tdarn, desiredCount=0,
+                              tags=[{"key": "svc", "value": "x"}])["service"]["serviceArn"]
+    check("service tags", [{"key": "svc", "value": "x"}], ecs.list_tags_for_resource(resourceArn=sarn)["tags"])
+    check("DescribeServices include TAGS", [{"key": "svc", "value": "x"}],
+          ecs.describe_services(cluster=c, services=["tagged"], include=["TAGS"])["services"][0]["tags"])
+    bad = {
+        "another account's ARN": (ecs.list_tags_for_resource, {"resourceArn": carn.replace(acct, "000000000000")}),
+        "a task that does not exist": (ecs.list_tags_for_resource, {"resourceArn": t[:-32] + "0" * 32}),
+        "51 tags": (ecs.tag_resource, {"resourceArn": carn, "tags": [{"key": f"k{i}", "value": "v"} for i in range(51)]}),
+        "50 more than the 1 it has": (ecs.tag_resource, {"resourceArn": carn,
+                                                        "tags": [{"key": f"k{i}", "value": "v"} for i in range(50)]}),
+        "an aws: key": (ecs.tag_resource, {"resourceArn": carn, "tags": [{"key": "aws:x", "value": "v"}]}),
+        "not an ECS resource": (ecs.list_tags_for_resource, {"resourceArn": carn.replace(":cluster/", ":queue/")}),
+    }
+    for what, (fn, kw) in bad.items():
+        check(what, "InvalidParameterException", error_of(fn, **kw)[0])
+    check("the failed calls changed nothing", [{"key": "team", "value": "b"}], ecs.list_tags_for_resource(resourceArn=carn)["tags"])
+    ecs.delete_service(cluster=c, service="tagged", force=True)
+    ecs.stop_task(cluster=c, task=t)
+    ecs.deregister_container_instance(cluster=c, containerInstance=a, force=True)
+    check("a deregistered instance has no tags to list", "InvalidParameterException",
+          error_of(ecs.list_tags_for_resource, resourceArn=a)[0])
+    ecs.delete_cluster(cluster=c)
+    check("a deleted cluster", "ClusterNotFoundException", error_of(ecs.list_tags_for_resource, resourceArn=carn)[0])
+    ecs.create_cluster(clusterName=c)
+    check("a cluster created again under the name starts with no tags", [],
+          ecs.list_tags_for_resource(resourceArn=carn)["tags"])
 
 
 globals()["case_" + case]()

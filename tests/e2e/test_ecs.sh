@@ -253,6 +253,8 @@ t_stop_releases() { placement_case stop_releases; }
 run_case "stop-task releases CPU, memory and host ports in the same transaction; networkBindings show fixed and dynamic ports" t_stop_releases
 t_concurrent() { placement_case concurrent; }
 run_case "200 concurrent RunTask calls (boto3 threads) over 10 instances: exactly 100 placed, no CPU, memory or host port oversubscribed" t_concurrent
+t_tags() { placement_case tags; }
+run_case "tags: given at creation and by TagResource/UntagResource, listed by ListTagsForResource and include TAGS, on clusters, task definitions, services, tasks and instances; bad ARNs, 51 tags, aws: keys refused; gone with the resource" t_tags
 t_client_token() { placement_case client_token; }
 run_case "RunTask's clientToken (newer SDKs send one with every call): the same request again answers the same task, another is a ConflictException, per cluster; malformed tokens refused" t_client_token
 
