@@ -28,6 +28,8 @@
 #define ECS_MAX_TEXT 8192         /* image names, reasons, environment values, command words */
 #define ECS_MAX_LIST 1000         /* environment entries, command words, registered ports */
 #define ECS_MAX_RESOURCES 64      /* INTEGER resource values beyond this are surely a mistake */
+/* a DOUBLE resource's value: 2^53, past which a double no longer holds every integer */
+#define ECS_MAX_RESOURCE_VALUE 9007199254740992.0
 
 typedef struct {
     const char *name;
@@ -830,8 +832,10 @@ static int check_resources_list(const json_t *b, sched_ecs_err_t *err)
         json_t *d = json_object_get(e, "doubleValue");
         if (d && !json_is_number(d))
             return BAD("%sdoubleValue: must be a number", p);
-        if (d && json_number_value(d) < 0)
-            return BAD("%sdoubleValue: must not be negative", p);
+        /* bounded before anything converts it: a double past LLONG_MAX has no integer value (1e30 became a negative CPU) */
+        if (d && (json_number_value(d) < 0 || json_number_value(d) > ECS_MAX_RESOURCE_VALUE))
+            return BAD("%sdoubleValue: %.17g is out of range (0 to %lld)", p, json_number_value(d),
+                       (long long)ECS_MAX_RESOURCE_VALUE);
         if (strcmp(name, "PORTS") == 0 || strcmp(name, "PORTS_UDP") == 0) {
             size_t k;
             json_t *port;
@@ -842,8 +846,12 @@ static int check_resources_list(const json_t *b, sched_ecs_err_t *err)
                     return BAD("%sstringSetValue[%zu]: '%.8s' is not a port (1-65535)", p, k, ps);
             }
         } else if (strcmp(name, "CPU") == 0 || strcmp(name, "MEMORY") == 0) {
-            if (!json_object_get(e, "integerValue") && !json_object_get(e, "longValue") && !d)
+            json_t *iv = json_object_get(e, "integerValue"), *lv = json_object_get(e, "longValue");
+            if (!iv && !lv && !d)
                 return BAD("%sintegerValue: required for %s", p, name);
+            /* ECS's CPU and MEMORY are INTEGER resources: whichever value is read (ecs_state.c: integer, long, double) fits one */
+            if (!iv && (lv ? json_integer_value(lv) : json_number_value(d)) > INT32_MAX)
+                return BAD("%s%s: %s is an INTEGER resource: at most %d", p, lv ? "longValue" : "doubleValue", name, INT32_MAX);
         }
     }
     return 0;

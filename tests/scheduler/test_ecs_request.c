@@ -194,3 +194,24 @@ Test(ecs_request, strings_with_nul_and_overlong_strings_are_refused)
     snprintf(body, sizeof(body), "{\"clusterName\":\"%0300d\"}", 0);
     refused("CreateCluster", body, "InvalidParameterException", "clusterName:");
 }
+
+/* A doubleValue past LLONG_MAX has no integer value: 1e30 CPU became a
+ * negative one, and every later read of the cluster's instances failed
+ * (ListContainerInstances answered 500). CPU and MEMORY are INTEGER
+ * resources in ECS, whichever field carries them. */
+Test(ecs_request, resource_values_beyond_an_integer_resource_are_refused)
+{
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"CPU\",\"doubleValue\":1e30}]}",
+            "InvalidParameterException", "totalResources[0].doubleValue: 1e+30 is out of range (0 to 9007199254740992)");
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"GPU\",\"doubleValue\":1.5e19}]}",
+            "InvalidParameterException", "totalResources[0].doubleValue:");
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"CPU\",\"doubleValue\":2147483648.0}]}",
+            "InvalidParameterException", "totalResources[0].doubleValue: CPU is an INTEGER resource");
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"MEMORY\",\"longValue\":9223372036854775807}]}",
+            "InvalidParameterException", "totalResources[0].longValue: MEMORY is an INTEGER resource");
+    /* as ECS's agent sends them: integerValue beside zero long and double values */
+    accepted("RegisterContainerInstance",
+             "{\"totalResources\":[{\"name\":\"CPU\",\"integerValue\":2048,\"longValue\":0,\"doubleValue\":0.0},"
+             "{\"name\":\"MEMORY\",\"doubleValue\":2147483647.0}]}",
+             true, (const char *const[]){ARN "cluster/default", NULL});
+}
