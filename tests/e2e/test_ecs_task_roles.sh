@@ -91,8 +91,16 @@ t_endpoint_serves_each_task_its_own() {
     done
     run curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Authorization: $TOKEN1" "$URI"
     [[ $(cmd_out) == 405 ]] || fail "POST answered $(cmd_out)"
+    # any local process may connect and send nothing (each such connection held every client up for 2 s)
+    local port=${URI#http://127.0.0.1:} idle1 idle2 idle3
+    port=${port%%/*}
+    exec {idle1}<>"/dev/tcp/127.0.0.1/$port" {idle2}<>"/dev/tcp/127.0.0.1/$port" {idle3}<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET /v1/cred' >&"$idle3" # and one that stops mid-line
+    run curl -sS --max-time 1.5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN1" "$URI"
+    [[ $(cmd_out) == 200 ]] || fail "GET beside 3 idle connections answered $(cmd_out)"
+    exec {idle1}>&- {idle2}>&- {idle3}>&-
 }
-run_case "the agent's endpoint: a task's token gets its role's credentials (ASIA key, RFC 3339 expiry); a wrong or missing token gets 403" t_endpoint_serves_each_task_its_own
+run_case "the agent's endpoint: a task's token gets its role's credentials (ASIA key, RFC 3339 expiry); a wrong or missing token gets 403; idle connections hold nobody up" t_endpoint_serves_each_task_its_own
 
 t_aws_cli_reads_the_endpoint() {
     # as a host-network container with the agent's environment would run it
