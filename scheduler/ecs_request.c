@@ -27,6 +27,7 @@
 #define ECS_MAX_STARTED_BY 128    /* ECS says 36; agents and services need room for their own tags */
 #define ECS_MAX_TEXT 8192         /* image names, reasons, environment values, command words */
 #define ECS_MAX_LIST 1000         /* environment entries, command words, registered ports */
+#define ECS_MAX_CLIENT_TOKEN 64   /* RunTask's idempotency token: "up to 64 ASCII characters" */
 #define ECS_MAX_RESOURCES 64      /* INTEGER resource values beyond this are surely a mistake */
 /* a DOUBLE resource's value: 2^53, past which a double no longer holds every integer */
 #define ECS_MAX_RESOURCE_VALUE 9007199254740992.0
@@ -72,7 +73,7 @@ static const op_info_t ops[ECS_OP_COUNT] = {
      ECS_RUN_TASK,
      true,
      {"cluster", "taskDefinition", "count", "group", "startedBy", "placementStrategy", "placementConstraints", "overrides",
-      "launchType", "tags", "enableECSManagedTags", "propagateTags"}},
+      "launchType", "tags", "enableECSManagedTags", "propagateTags", "clientToken"}},
     {"StartTask",
      ECS_START_TASK,
      true,
@@ -794,8 +795,14 @@ static int check_run(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_e
     if (r->op == ECS_RUN_TASK) {
         if ((rc = get_int(b, "", "count", false, 1, ECS_MAX_RUN_COUNT, &count, NULL, err)) || (rc = check_strategies(b, err)) ||
             (rc = check_memberof_constraints(b, "placementConstraints", true, err)) ||
-            (rc = one_of(b, "", "launchType", launch, err)))
+            (rc = one_of(b, "", "launchType", launch, err)) ||
+            (rc = get_str(b, "", "clientToken", false, ECS_MAX_CLIENT_TOKEN, &s, err)))
             return rc;
+        /* botocore 1.34 and later fill it in on every RunTask (a UUID); taken and checked, not yet kept:
+         * a retried RunTask starts its tasks again, as before ECS had the field */
+        for (const char *c = s; c && *c; c++)
+            if (*c < 0x20 || *c > 0x7e)
+                return BAD("clientToken: must be printable ASCII");
     } else if ((rc = refs_field(r, env, "containerInstances", "container-instance", ECS_MAX_TARGETS, false, err))) {
         return rc;
     }

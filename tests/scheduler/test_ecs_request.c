@@ -215,3 +215,20 @@ Test(ecs_request, resource_values_beyond_an_integer_resource_are_refused)
              "{\"name\":\"MEMORY\",\"doubleValue\":2147483647.0}]}",
              true, (const char *const[]){ARN "cluster/default", NULL});
 }
+
+/* botocore 1.34 and later send a clientToken (a UUID) with every RunTask:
+ * refusing it as an unknown field failed every RunTask of a current SDK. */
+Test(ecs_request, run_task_takes_the_client_token_current_sdks_send)
+{
+    accepted("RunTask", "{\"taskDefinition\":\"web\",\"clientToken\":\"0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b\"}", true,
+             (const char *[]){ARN "task-definition/web:*", NULL});
+    char body[200];
+    snprintf(body, sizeof(body), "{\"taskDefinition\":\"web\",\"clientToken\":\"%065d\"}", 0);
+    refused("RunTask", body, "InvalidParameterException", "clientToken: longer than 64 characters");
+    refused("RunTask", "{\"taskDefinition\":\"web\",\"clientToken\":\"a\\tb\"}", "InvalidParameterException",
+            "clientToken: must be printable ASCII");
+    refused("RunTask", "{\"taskDefinition\":\"web\",\"clientToken\":7}", "InvalidParameterException",
+            "clientToken: must be a string");
+    refused("StartTask", "{\"taskDefinition\":\"web\",\"containerInstances\":[\"" ID1 "\"],\"clientToken\":\"x\"}",
+            "InvalidParameterException", "clientToken: unknown or unsupported field");
+}
