@@ -19,16 +19,18 @@
 #include <string.h>
 
 /* ECS's own limits on the lists a request may carry */
-#define ECS_MAX_DESCRIBE 100      /* DescribeClusters, DescribeContainerInstances, DescribeTasks */
-#define ECS_MAX_TARGETS 10        /* UpdateContainerInstancesState, StartTask instances, PutAttributes */
-#define ECS_MAX_RUN_COUNT 10      /* RunTask's count */
-#define ECS_MAX_CONTAINERS 10     /* containers in a task definition */
-#define ECS_MAX_ATTRIBUTE_LEN 128 /* attribute names and values */
-#define ECS_MAX_STARTED_BY 128    /* ECS says 36; agents and services need room for their own tags */
-#define ECS_MAX_TEXT 8192         /* image names, reasons, environment values, command words */
-#define ECS_MAX_LIST 1000         /* environment entries, command words, registered ports */
-#define ECS_MAX_CLIENT_TOKEN 64   /* RunTask's idempotency token: "up to 64 ASCII characters" */
-#define ECS_MAX_RESOURCES 64      /* INTEGER resource values beyond this are surely a mistake */
+#define ECS_MAX_DESCRIBE 100         /* DescribeClusters, DescribeContainerInstances, DescribeTasks */
+#define ECS_MAX_TARGETS 10           /* UpdateContainerInstancesState, StartTask instances, PutAttributes */
+#define ECS_MAX_RUN_COUNT 10         /* RunTask's count */
+#define ECS_MAX_CONTAINERS 10        /* containers in a task definition */
+#define ECS_MAX_ATTRIBUTE_LEN 128    /* attribute names and values */
+#define ECS_MAX_STARTED_BY 128       /* ECS says 36; agents and services need room for their own tags */
+#define ECS_MAX_TEXT 8192            /* image names, reasons, environment values, command words */
+#define ECS_MAX_LIST 1000            /* environment entries, command words, registered ports */
+#define ECS_MAX_OVERRIDES 8192       /* RunTask's overrides as JSON: ECS's "container overrides length" */
+#define ECS_MAX_TASK_DEF_BYTES 65536 /* a task definition's JSON: ECS's 64 KiB */
+#define ECS_MAX_CLIENT_TOKEN 64      /* RunTask's idempotency token: "up to 64 ASCII characters" */
+#define ECS_MAX_RESOURCES 64         /* INTEGER resource values beyond this are surely a mistake */
 /* a DOUBLE resource's value: 2^53, past which a double no longer holds every integer */
 #define ECS_MAX_RESOURCE_VALUE 9007199254740992.0
 
@@ -690,7 +692,17 @@ static int check_task_definition(sched_ecs_request_t *r, sched_ecs_err_t *err)
                 return BAD("containerDefinitions[%zu].name: '%s' is used by containerDefinitions[%zu] too", i, name, k);
     }
     json_t *tags;
-    return get_array(b, "", "tags", false, 0, 50, &tags, err);
+    if ((rc = get_array(b, "", "tags", false, 0, 50, &tags, err)))
+        return rc;
+    /* ECS's limit; every task of the definition copies its containers into its record and its agent's poll */
+    size_t len = json_dumpb(b, NULL, 0, JSON_COMPACT);
+    if (len > ECS_MAX_TASK_DEF_BYTES) {
+        sched_ecs_err(err, "ClientException", 400,
+                      "containerDefinitions: the task definition is %zu bytes of JSON: at most %d (64 KiB)", len,
+                      ECS_MAX_TASK_DEF_BYTES);
+        return SCHED_EINVAL;
+    }
+    return 0;
 }
 
 static int task_def_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, bool resource, bool need_revision,
@@ -724,6 +736,10 @@ static int check_overrides(const json_t *b, sched_ecs_err_t *err)
     if ((rc = check_fields(o, "overrides.", f, 1, err)) ||
         (rc = get_array(o, "overrides.", "containerOverrides", false, 0, ECS_MAX_CONTAINERS, &list, err)) || !list)
         return rc;
+    /* ECS's limit, JSON punctuation included: each task record (and every poll and DescribeTasks that shows it) carries them */
+    size_t len = json_dumpb(o, NULL, 0, JSON_COMPACT);
+    if (len > ECS_MAX_OVERRIDES)
+        return BAD("overrides: container overrides length must be at most %d (it is %zu)", ECS_MAX_OVERRIDES, len);
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c)
@@ -834,7 +850,7 @@ static int check_resources_list(const json_t *b, sched_ecs_err_t *err)
             (rc = get_str(e, p, "type", false, 32, &type, err)) ||
             (rc = get_int(e, p, "integerValue", false, 0, INT32_MAX, &x, NULL, err)) ||
             (rc = get_int(e, p, "longValue", false, 0, INT64_MAX, &x, NULL, err)) ||
-            (rc = get_strings(e, p, "stringSetValue", false, 0, 65536, 8, &set, err)))
+            (rc = get_strings(e, p, "stringSetValue", false, 0, ECS_MAX_LIST, 8, &set, err)))
             return rc;
         json_t *d = json_object_get(e, "doubleValue");
         if (d && !json_is_number(d))
@@ -926,6 +942,10 @@ static int check_register_instance(sched_ecs_request_t *r, sched_ecs_err_t *err)
     if ((rc = get_object(b, "", "versionInfo", &v, err)))
         return rc;
     if (v) {
+        /* ECS's VersionInfo: the record keeps it, so no other (or unbounded) keys */
+        static const char *const vf[] = {"agentVersion", "agentHash", "dockerVersion"};
+        if ((rc = check_fields(v, "versionInfo.", vf, 3, err)))
+            return rc;
         const char *k;
         json_t *x;
         json_object_foreach(v, k, x)

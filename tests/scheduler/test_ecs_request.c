@@ -3,6 +3,8 @@
  * InvalidParameterException naming the field. Pure: no store. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scheduler/scheduler.h"
@@ -231,4 +233,53 @@ Test(ecs_request, run_task_takes_the_client_token_current_sdks_send)
             "clientToken: must be a string");
     refused("StartTask", "{\"taskDefinition\":\"web\",\"containerInstances\":[\"" ID1 "\"],\"clientToken\":\"x\"}",
             "InvalidParameterException", "clientToken: unknown or unsupported field");
+}
+
+/* A JSON body of `fmt` with "%s" replaced by `n` copies of `item` joined by commas (the caller frees it). */
+static char *repeated(const char *fmt, const char *item, size_t n)
+{
+    size_t il = strlen(item), len = strlen(fmt) + n * (il + 1) + 1;
+    char *list = malloc(len), *body = malloc(len + strlen(fmt));
+    cr_assert(list && body);
+    char *p = list;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i ? "," : "", item);
+    *p = '\0';
+    sprintf(body, fmt, list);
+    free(list);
+    return body;
+}
+
+/* The store holds a record of at most 1 MiB: these requests made one
+ * bigger and got a 500 (a 3.6 MB RunTask override, a 3 MB task definition,
+ * 65,535 reserved ports, an unbounded versionInfo). ECS's own limits
+ * refuse them first, naming the field. */
+Test(ecs_request, bodies_beyond_ecs_limits_are_refused_before_they_reach_a_record)
+{
+    char *ov =
+        repeated("{\"taskDefinition\":\"web\",\"overrides\":{\"containerOverrides\":[{\"name\":\"a\",\"environment\":[%s]}]}}",
+                 "{\"name\":\"E\",\"value\":\"0123456789012345678901234567890123456789\"}", 160);
+    refused("RunTask", ov, "InvalidParameterException", "overrides: container overrides length must be at most 8192 (it is ");
+    free(ov);
+    ov = repeated("{\"taskDefinition\":\"web\",\"overrides\":{\"containerOverrides\":[{\"name\":\"a\",\"environment\":[%s]}]}}",
+                  "{\"name\":\"E\",\"value\":\"0123456789012345678901234567890123456789\"}", 100);
+    accepted("RunTask", ov, true, (const char *[]){ARN "task-definition/web:*", NULL});
+    free(ov);
+
+    char *td =
+        repeated("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"command\":[%s]}]}",
+                 "\"0123456789012345678901234567890123456789012345678901234567890123456789\"", 1000);
+    refused("RegisterTaskDefinition", td, "ClientException", "containerDefinitions: the task definition is ");
+    free(td);
+
+    char *ports = repeated("{\"totalResources\":[{\"name\":\"PORTS\",\"stringSetValue\":[%s]}]}", "\"80\"", 1001);
+    refused("RegisterContainerInstance", ports, "InvalidParameterException",
+            "totalResources[0].stringSetValue: must hold 0 to 1000 items");
+    free(ports);
+
+    refused("RegisterContainerInstance", "{\"versionInfo\":{\"agentVersion\":\"1\",\"x\":\"y\"}}", "InvalidParameterException",
+            "versionInfo.x: unknown or unsupported field");
+    accepted("RegisterContainerInstance",
+             "{\"versionInfo\":{\"agentVersion\":\"1.70.2\",\"agentHash\":\"a\",\"dockerVersion\":\"20\"}}", true,
+             (const char *[]){ARN "cluster/default", NULL});
 }
