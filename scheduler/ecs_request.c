@@ -1059,10 +1059,20 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
             return rc;
         return refs_field(r, env, "containerInstances", "container-instance", ECS_MAX_TARGETS, true, err);
     case ECS_PUT_ATTRIBUTES:
-    case ECS_DELETE_ATTRIBUTES:
+    case ECS_DELETE_ATTRIBUTES: {
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = check_attributes(r, env, true, false, err)))
             return rc;
-        return cluster_resource(r, env, err);
+        /* as ECS: on each target container instance (on the cluster, a Deny on one instance went unheard) */
+        size_t i;
+        json_array_foreach(json_object_get(b, "attributes"), i, v)
+        {
+            char id[SCHED_ECS_ID_LEN + 1];
+            sched_ecs_parse_ref(json_string_value(json_object_get(v, "targetId")), "container-instance", id); /* checked above */
+            if ((rc = add_resource(r, err, ARN_PREFIX "container-instance/%s/%s", env->region, env->account, r->cluster, id)))
+                return rc;
+        }
+        return 0;
+    }
     case ECS_LIST_ATTRIBUTES:
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = paging(r, err)) ||
             (rc = get_str(b, "", "targetType", true, 64, &s, err)) || (rc = one_of(b, "", "targetType", target_types, err)) ||

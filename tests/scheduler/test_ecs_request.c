@@ -89,6 +89,13 @@ Test(ecs_request, each_operation_is_an_ecs_action_on_ecs_resource_types)
     accepted("ListTasks", "{\"cluster\":\"c\",\"containerInstance\":\"" ID1 "\"}", false,
              (const char *[]){ARN "container-instance/c/" ID1, NULL});
     accepted("ListTasks", "{\"cluster\":\"c\"}", false, (const char *[]){ARN "cluster/c", NULL});
+    /* ECS authorizes them on each target instance, not on the cluster */
+    accepted("PutAttributes",
+             "{\"cluster\":\"c\",\"attributes\":[{\"name\":\"a\",\"targetId\":\"" ID1 "\"},{\"name\":\"b\",\"value\":\"v\","
+             "\"targetType\":\"container-instance\",\"targetId\":\"" ARN "container-instance/c/" ID2 "\"}]}",
+             true, (const char *[]){ARN "container-instance/c/" ID1, ARN "container-instance/c/" ID2, NULL});
+    accepted("DeleteAttributes", "{\"attributes\":[{\"name\":\"a\",\"targetId\":\"" ID1 "\"}]}", true,
+             (const char *[]){ARN "container-instance/default/" ID1, NULL});
 }
 
 Test(ecs_request, unknown_operations_and_non_objects)
