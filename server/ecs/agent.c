@@ -662,8 +662,18 @@ static void credentials_handle(aws_req_t *a)
     const char *session = json_string_value(json_object_get(target, "sessionName"));
     auth_session_credentials_t creds;
     auth_err_t aerr = {{0}};
-    auth_identity_status_t s = auth_role_session_mint(rs, &a->srv->keys, role ? role : "", session ? session : "",
-                                                      TASK_CREDENTIALS_SECONDS, server_auth_now(a->srv), &creds, NULL, &aerr);
+    /* the role must trust ECS's tasks now, not only when the task started: ECS's
+     * agent gets each refresh by sts:AssumeRole as that service, so taking
+     * ecs-tasks.amazonaws.com out of the trust policy stops the refreshes */
+    bool trusted = false;
+    auth_identity_status_t s = auth_role_trusts_service(rs, role ? role : "", ECS_TASKS_PRINCIPAL, &trusted, &aerr);
+    if (s == AUTH_IDENTITY_OK && !trusted) {
+        aws_send_error(a, 400, "ClientException", "task role %s no longer trusts " ECS_TASKS_PRINCIPAL ": no credentials", role);
+        goto done;
+    }
+    if (s == AUTH_IDENTITY_OK)
+        s = auth_role_session_mint(rs, &a->srv->keys, role ? role : "", session ? session : "", TASK_CREDENTIALS_SECONDS,
+                                   server_auth_now(a->srv), &creds, NULL, &aerr);
     if (s == AUTH_IDENTITY_NOT_FOUND || s == AUTH_IDENTITY_INVALID) {
         aws_send_error(a, 400, "ClientException", "task role %s: %s", role ? role : "", aerr.msg);
     } else if (s != AUTH_IDENTITY_OK) {

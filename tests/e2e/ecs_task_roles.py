@@ -12,7 +12,8 @@ usage: ecs_task_roles.py BASE ADMIN_CREDS DIR ACCOUNT setup
          of the host-mode definition with the role on the instance, RUNNING
        ecs_task_roles.py BASE ADMIN_CREDS DIR ACCOUNT check INSTANCE_ARN TASK1 TASK2 TASK2_KEY TASK2_SECRET TASK2_TOKEN
          who task 2's credentials are; agent-b's calls for agent-a's instance
-         and task; StopTask of task 1, then agent-a's own request for it
+         and task; agent-a's own request while the role does not trust ECS's
+         tasks; StopTask of task 1, then agent-a's own request for it
 """
 import configparser
 import datetime
@@ -166,6 +167,16 @@ elif phase == "check":
     st, r = berth("agent-a", "BerthGetTaskCredentials", {"cluster": CLUSTER, "containerInstance": instance, "task": t1})
     out["a_own"] = [st, r.get("credentials", {}).get("accessKeyId", "")[:4],
                     r.get("credentials", {}).get("expiration", 0) - int(time.time())]
+    # the role stops trusting ECS's tasks: no more refreshes; trusting again, they resume
+    iam = client("iam", "admin")
+    trust = iam.get_role(RoleName="app")["Role"]["AssumeRolePolicyDocument"]
+    iam.update_assume_role_policy(RoleName="app", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]}))
+    st, r = berth("agent-a", "BerthGetTaskCredentials", {"cluster": CLUSTER, "containerInstance": instance, "task": t1})
+    out["a_untrusted"] = [st, r.get("__type"), r.get("message", "")]
+    iam.update_assume_role_policy(RoleName="app", PolicyDocument=trust if isinstance(trust, str) else json.dumps(trust))
+    st, r = berth("agent-a", "BerthGetTaskCredentials", {"cluster": CLUSTER, "containerInstance": instance, "task": t1})
+    out["a_trusted_again"] = st
     dep = client("ecs", "deployer")
     dep.stop_task(cluster=CLUSTER, task=t1, reason="e2e")
     out["stopped"] = wait_tasks(dep, [t1], "STOPPED")

@@ -121,13 +121,15 @@ t_other_agents_and_stopped_tasks() {
     expect_out_jq '[.b_own_instance[0:2], (.b_own_instance[2] | test("does not run on container instance"))]' '[[400,"ClientException"],true]'
     expect_out_jq '[.b_poll_a, .b_stops_a_task]' '[[400,"AccessDeniedException"],[400,"AccessDeniedException"]]'
     expect_out_jq '[.a_own[0:2], (.a_own[2] > 3000 and .a_own[2] <= 3600)]' '[[200,"ASIA"],true]'
+    expect_out_jq '[.a_untrusted[0:2], (.a_untrusted[2] | test("no longer trusts ecs-tasks.amazonaws.com")), .a_trusted_again]' \
+        '[[400,"ClientException"],true,200]'
     expect_out_jq '[.stopped, .a_after_stop[0:2], (.a_after_stop[2] | test("stopped or stopping"))]' '[["STOPPED"],[400,"ClientException"],true]'
     run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN1" "$URI"
     [[ $(cmd_out) == 403 ]] || fail "the stopped task's token answered $(cmd_out)"
     run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI"
     [[ $(cmd_out) == 200 ]] || fail "the running task's token answered $(cmd_out) after the other stopped"
 }
-run_case "another agent cannot act for the instance or its tasks; after StopTask the task's token and berthd give nothing" t_other_agents_and_stopped_tasks
+run_case "another agent cannot act for the instance or its tasks; a role that no longer trusts ECS's tasks gives none; after StopTask the task's token and berthd give nothing" t_other_agents_and_stopped_tasks
 
 t_agent_restart_keeps_tokens() {
     local pid
