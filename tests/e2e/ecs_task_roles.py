@@ -5,7 +5,8 @@ One process per phase; each prints one JSON object of what it saw.
 usage: ecs_task_roles.py BASE ADMIN_CREDS DIR ACCOUNT setup
          the roles (app: trusts ecs-tasks.amazonaws.com; untrusted: does not)
          and the users deployer (ecs:*, iam:PassRole to ECS tasks),
-         nopass (ecs:*, no iam:PassRole), agent-a and agent-b (the agent's
+         nopass (ecs:*, no iam:PassRole), notapp (deployer's, but a Deny
+         of iam:PassRole on app), agent-a and agent-b (the agent's
          ecs: actions and pulls); their credentials in DIR/NAME.creds
        ecs_task_roles.py BASE ADMIN_CREDS DIR ACCOUNT start IMAGE INSTANCE_ARN
          the refusals of RegisterTaskDefinition and RunTask, then two tasks
@@ -98,8 +99,10 @@ if phase == "setup":
                                            "ecr:BatchCheckLayerAvailability"], "Resource": "*"}
     pass_role = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{account}:role/*",
                  "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}}
+    # may pass any role but app
+    deny_app = {"Effect": "Deny", "Action": "iam:PassRole", "Resource": ROLE}
     for name, stmts in {"deployer": [ecs_all, pass_role], "nopass": [ecs_all], "agent-a": [agent],
-                        "agent-b": [agent]}.items():
+                        "agent-b": [agent], "notapp": [ecs_all, pass_role, deny_app]}.items():
         iam.create_user(UserName=name)
         iam.create_policy(PolicyName=name + "-policy",
                           PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": stmts}))
@@ -126,6 +129,10 @@ elif phase == "start":
                                    containerDefinitions=c)
     out["default_mode_register"] = error(dep.register_task_definition, family="app", taskRoleArn=ROLE,
                                          containerDefinitions=c)
+    # roles are found whatever the case of their name: the Deny on role/app holds for role/APP too
+    notapp = client("ecs", "notapp")
+    out["notapp_register"] = [error(notapp.register_task_definition, family="app", networkMode="host", taskRoleArn=arn,
+                                    containerDefinitions=c)[0] for arn in (ROLE, ROLE[:-3] + "APP", ROLE[:-3] + "App")]
     td = dep.register_task_definition(family="app", networkMode="host", taskRoleArn=ROLE, containerDefinitions=c)
     out["revision"] = td["taskDefinition"]["revision"]
     out["task_role"] = td["taskDefinition"]["taskRoleArn"]

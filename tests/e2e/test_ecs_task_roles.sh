@@ -52,6 +52,7 @@ t_pass_role_and_trust() {
     expect_out_jq '[.missing_register[0], (.missing_register[1] | test("role/nobody is not a role of this account"))]' '["ClientException",true]'
     expect_out_jq '[.bridge_register[0], (.bridge_register[1] | test("task roles need networkMode host"))]' '["ClientException",true]'
     expect_out_jq '[.default_mode_register[0], (.default_mode_register[1] | test("bridge by default"))]' '["ClientException",true]'
+    expect_out_jq .notapp_register '["AccessDeniedException","AccessDeniedException","AccessDeniedException"]'
     expect_out_jq '[.revision, .task_role]' "[1,\"arn:aws:iam::$ACCOUNT:role/app\"]"
     expect_out_jq '[.nopass_run[0], .nopass_start[0], .nopass_tasks]' '["AccessDeniedException","AccessDeniedException",0]'
     expect_out_jq '[.nopass_service[0], (.nopass_service[1] | test("iam:PassRole"))]' '["AccessDeniedException",true]'
@@ -59,7 +60,7 @@ t_pass_role_and_trust() {
     expect_out_jq '[(.dep_update | endswith(":task-definition/app:1")), .services]' '[true,["plain"]]'
     expect_out_jq '[.status, (.tasks | length)]' '[["RUNNING","RUNNING"],2]'
 }
-run_case "iam:PassRole (to ecs-tasks) and a trusting role are needed to register, run or make a service of a task role; bridge mode is refused" t_pass_role_and_trust
+run_case "iam:PassRole (to ecs-tasks) and a trusting role are needed to register, run or make a service of a task role (a Deny holds whatever the case of the role's name); bridge mode is refused" t_pass_role_and_trust
 
 T1=$(jq -r '.tasks[0]' "$E2E_TMP/start.json")
 T2=$(jq -r '.tasks[1]' "$E2E_TMP/start.json")
