@@ -554,13 +554,18 @@ static void poll_handle(aws_req_t *a)
      * a principal allowed ecs:Poll cannot keep another's instance connected,
      * steer binpack(image) with its layers, or grow the registry with entries
      * for instances that do not exist. The notification count is read before
-     * the query: a wake-up after it is not slept through. */
+     * the query, whose snapshot begins after it (the request's own began
+     * before): a commit the snapshot lacks notifies after the count was read,
+     * so the poll does not sleep through it. */
     pthread_mutex_lock(&reg.lock);
     agent_entry_t *seen = entry_get(p->cluster, p->id, false);
     uint64_t gen = seen ? seen->gen : 0;
     pthread_mutex_unlock(&reg.lock);
+    storage_reader_t *after = storage_reader_begin(a->srv->storage, NULL);
     json_t *out = NULL;
-    int work = poll_query(p, a->rd, &out);
+    int work = poll_query(p, after ? after : a->rd, &out);
+    if (after)
+        storage_reader_end(after);
     if (work < 0) {
         poll_free(p);
         return;
@@ -590,7 +595,7 @@ static void poll_handle(aws_req_t *a)
     pthread_mutex_unlock(&reg.lock);
     if (write)
         persist(a->srv, p->cluster, p->id, p->env.now, layers);
-    bool looked = !fresh;
+    bool looked = !fresh && after; /* on the request's older snapshot, answer: the agent polls again */
     if (fresh && !work && wait > 0) {
         /* a fresh snapshot holds every commit whose notification went nowhere */
         storage_reader_t *rd = storage_reader_begin(a->srv->storage, NULL);
