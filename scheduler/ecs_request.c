@@ -26,6 +26,7 @@
 #define ECS_MAX_ATTRIBUTE_LEN 128    /* attribute names and values */
 #define ECS_MAX_STARTED_BY 128       /* ECS says 36; agents and services need room for their own tags */
 #define ECS_MAX_TEXT 8192            /* image names, reasons, environment values, command words */
+#define ECS_MAX_TAGS 50              /* tags on a resource */
 #define ECS_MAX_LIST 1000            /* environment entries, command words, registered ports */
 #define ECS_MAX_OVERRIDES 8192       /* RunTask's overrides as JSON: ECS's "container overrides length" */
 #define ECS_MAX_TASK_DEF_BYTES 65536 /* a task definition's JSON: ECS's 64 KiB */
@@ -341,6 +342,31 @@ static int get_strings(const json_t *o, const char *path, const char *key, bool 
     {
         if (!json_is_string(v) || json_string_length(v) > maxlen || strlen(json_string_value(v)) != json_string_length(v))
             return BAD("%s%s[%zu]: must be a string of at most %zu characters", path, key, i, maxlen);
+    }
+    return 0;
+}
+
+/* ECS's tags: at most 50 of {"key": 1-128 characters, "value": 0-256}. */
+static int get_tags(const json_t *o, json_t **out, sched_ecs_err_t *err)
+{
+    int rc = get_array(o, "", "tags", false, 0, ECS_MAX_TAGS, out, err);
+    if (rc || !*out)
+        return rc;
+    size_t i;
+    json_t *t;
+    json_array_foreach(*out, i, t)
+    {
+        char p[32];
+        snprintf(p, sizeof(p), "tags[%zu].", i);
+        static const char *const f[] = {"key", "value"};
+        const char *s;
+        if (!json_is_object(t))
+            return BAD("tags[%zu]: must be an object with key and value", i);
+        if ((rc = check_fields(t, p, f, 2, err)) || (rc = get_str(t, p, "key", true, 128, &s, err)) ||
+            (rc = get_str(t, p, "value", false, 256, &s, err)))
+            return rc;
+        if (!*json_string_value(json_object_get(t, "key")))
+            return BAD("tags[%zu].key: must not be empty", i);
     }
     return 0;
 }
@@ -692,10 +718,11 @@ static int check_task_definition(sched_ecs_request_t *r, sched_ecs_err_t *err)
                 return BAD("containerDefinitions[%zu].name: '%s' is used by containerDefinitions[%zu] too", i, name, k);
     }
     json_t *tags;
-    if ((rc = get_array(b, "", "tags", false, 0, 50, &tags, err)))
+    if ((rc = get_tags(b, &tags, err)))
         return rc;
-    /* ECS's limit; every task of the definition copies its containers into its record and its agent's poll */
-    size_t len = json_dumpb(b, NULL, 0, JSON_COMPACT);
+    /* ECS's limit; every task of the definition copies its containers into its record and its agent's poll
+     * (its tags are not kept with it) */
+    size_t len = json_dumpb(b, NULL, 0, JSON_COMPACT) - (tags ? json_dumpb(tags, NULL, 0, JSON_COMPACT) : 0);
     if (len > ECS_MAX_TASK_DEF_BYTES) {
         sched_ecs_err(err, "ClientException", 400,
                       "containerDefinitions: the task definition is %zu bytes of JSON: at most %d (64 KiB)", len,
@@ -823,7 +850,7 @@ static int check_run(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_e
         return rc;
     }
     json_t *tags;
-    return get_array(b, "", "tags", false, 0, 50, &tags, err);
+    return get_tags(b, &tags, err);
 }
 
 /* ------------------------------------------------------------- instances */
@@ -984,7 +1011,7 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
     static const char *const target_types[] = {"container-instance", NULL};
     switch (r->op) {
     case ECS_CREATE_CLUSTER:
-        if ((rc = cluster_field(r, "clusterName", false, err)) || (rc = get_array(b, "", "tags", false, 0, 50, &v, err)) ||
+        if ((rc = cluster_field(r, "clusterName", false, err)) || (rc = get_tags(b, &v, err)) ||
             (rc = get_array(b, "", "settings", false, 0, 10, &v, err)))
             return rc;
         return cluster_resource(r, env, err);
@@ -1018,7 +1045,7 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
         return cluster_resource(r, env, err);
     case ECS_REGISTER_INSTANCE:
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = check_register_instance(r, err)) ||
-            (rc = check_attributes(r, env, false, false, err)) || (rc = get_array(b, "", "tags", false, 0, 50, &v, err)) ||
+            (rc = check_attributes(r, env, false, false, err)) || (rc = get_tags(b, &v, err)) ||
             (rc = get_array(b, "", "platformDevices", false, 0, 0, &v, err)))
             return rc;
         return cluster_resource(r, env, err);
@@ -1265,6 +1292,11 @@ int sched_ecs_get_array(const json_t *o, const char *path, const char *key, bool
 int sched_ecs_get_object(const json_t *o, const char *path, const char *key, json_t **out, sched_ecs_err_t *err)
 {
     return get_object(o, path, key, out, err);
+}
+
+int sched_ecs_get_tags(const json_t *body, json_t **out, sched_ecs_err_t *err)
+{
+    return get_tags(body, out, err);
 }
 
 int sched_ecs_check_strategies(const json_t *body, sched_ecs_err_t *err)

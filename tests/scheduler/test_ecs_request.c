@@ -290,3 +290,41 @@ Test(ecs_request, bodies_beyond_ecs_limits_are_refused_before_they_reach_a_recor
              "{\"versionInfo\":{\"agentVersion\":\"1.70.2\",\"agentHash\":\"a\",\"dockerVersion\":\"20\"}}", true,
              (const char *[]){ARN "cluster/default", NULL});
 }
+
+/* ECS's tags: 50 of key 1-128 and value 0-256 characters; anything else
+ * passed unchecked (a 70 KB value was taken), and a task definition's tags,
+ * which are not kept with it, counted towards its 64 KiB. */
+Test(ecs_request, tags_are_ecs_tags)
+{
+    accepted("CreateCluster", "{\"clusterName\":\"c\",\"tags\":[{\"key\":\"team\",\"value\":\"a\"},{\"key\":\"k\"}]}", true,
+             (const char *[]){ARN "cluster/c", NULL});
+    refused("CreateCluster", "{\"tags\":[\"team\"]}", "InvalidParameterException", "tags[0]: must be an object with key and value");
+    refused("RunTask", "{\"taskDefinition\":\"web\",\"tags\":[{\"key\":\"\"}]}", "InvalidParameterException",
+            "tags[0].key: must not be empty");
+    refused("RegisterContainerInstance", "{\"tags\":[{\"key\":\"k\",\"Value\":\"v\"}]}", "InvalidParameterException",
+            "tags[0].Value: unknown or unsupported field");
+    char *big = repeated(
+        "{\"taskDefinition\":\"web\",\"containerInstances\":[\"" ID1 "\"],\"tags\":[{\"key\":\"k\",\"value\":\"%s\"}]}", "v", 257);
+    refused("StartTask", big, "InvalidParameterException", "tags[0].value: longer than 256 characters");
+    free(big);
+    char *many =
+        repeated("{\"cluster\":\"c\",\"serviceName\":\"s\",\"taskDefinition\":\"web\",\"tags\":[%s]}", "{\"key\":\"k\"}", 51);
+    refused("CreateService", many, "InvalidParameterException", "tags: must hold 0 to 50 items, not 51");
+    free(many);
+    /* 50 tags of 128 + 256 characters beside a definition under 64 KiB: accepted */
+    char tag[420];
+    snprintf(tag, sizeof(tag), "{\"key\":\"%0128d\",\"value\":\"%0256d\"}", 0, 0);
+    char word[8003] = "\"";
+    memset(word + 1, 'w', 8000);
+    strcpy(word + 8001, "\"");
+    char *tags = repeated("%s", tag, 50), *words = repeated("%s", word, 7), *body = malloc(strlen(words) + strlen(tags) + 200);
+    cr_assert(body);
+    sprintf(body,
+            "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"command\":[%s]}],\"tags\":"
+            "[%s]}",
+            words, tags);
+    accepted("RegisterTaskDefinition", body, true, (const char *[]){"*", NULL});
+    free(body);
+    free(words);
+    free(tags);
+}
