@@ -158,6 +158,25 @@ auth_identity_status_t auth_pass_role_allowed(storage_records_t *rs, const auth_
         named[n].policy = parsed[n];
         n++;
     }
+    /* The role's ARN as created, when it exists under another case: roles are
+     * found whatever the case of their name (auth_role_get), so a Deny on
+     * "role/admin" must also stop "role/ADMIN", which names the same role. */
+    char canonical[AUTH_PRINCIPAL_ARN_MAX + 1] = "";
+    if (r == AUTH_IDENTITY_OK) {
+        auth_principal_t *role = malloc(sizeof(*role));
+        if (!role) {
+            r = iam_fail(err, AUTH_IDENTITY_STORE_ERROR, "out of memory");
+        } else {
+            auth_identity_status_t s = auth_principal_get_stored(rs, role_arn, role, err);
+            if (s == AUTH_IDENTITY_NOT_FOUND)
+                s = auth_principal_get(rs, role_arn, role, err);
+            if (s == AUTH_IDENTITY_OK && role->is_role && strcmp(role->arn, role_arn) != 0)
+                snprintf(canonical, sizeof(canonical), "%s", role->arn);
+            else if (s != AUTH_IDENTITY_OK && s != AUTH_IDENTITY_NOT_FOUND)
+                r = s;
+            free(role);
+        }
+    }
     if (r == AUTH_IDENTITY_OK) {
         const char *const v_service[] = {service}, *const v_parn[] = {caller->arn};
         policy_context_entry_t ctx[2] = {{"aws:PrincipalArn", v_parn, 1}, {"iam:PassedToService", v_service, 1}};
@@ -168,6 +187,11 @@ auth_identity_status_t auth_pass_role_allowed(storage_records_t *rs, const auth_
                                 .n_context = service ? 2 : 1};
         policy_result_t local;
         policy_decision_t d = policy_evaluate(named, n, NULL, &req, out ? out : &local);
+        if (d == POLICY_ALLOW && canonical[0]) {
+            /* both names must be allowed: the one given and the role's own */
+            req.resource = canonical;
+            d = policy_evaluate(named, n, NULL, &req, out ? out : &local);
+        }
         *allowed = d == POLICY_ALLOW;
         if (out) /* the names point into this frame's copies: keep the decision and reason only */
             out->policy_name = NULL, out->sid = "";

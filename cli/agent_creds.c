@@ -17,9 +17,13 @@
  * forgotten. Tokens are compared in constant time.
  *
  * Why a responder of our own: the agent links libcurl and jansson, not h2o
- * (berthd's), and needs only this one GET on loopback; so a single thread,
- * one connection at a time, strict limits (a request head of at most
- * CREDS_REQUEST_MAX bytes read within CREDS_READ_MS, then Connection: close).
+ * (berthd's), and needs only this one GET on loopback; so a single thread
+ * polling at most CREDS_MAX_CONNS connections at once, strict limits (a
+ * request head of at most CREDS_REQUEST_MAX bytes within CREDS_READ_MS of
+ * the connection, then Connection: close). Any local process reaches it: a
+ * connection that sends nothing holds only its own slot, never the others
+ * (one at a time, each idle connection held every client up for
+ * CREDS_READ_MS), and when every slot is taken the oldest goes.
  * It serves only from memory: the agent's main loop fetches and refreshes
  * the credentials (BerthGetTaskCredentials) and hands them over here, so a
  * container's request never waits on berthd.
@@ -52,6 +56,16 @@
 #define CREDS_TOKEN_BYTES 32
 #define CREDS_TOKEN_LEN 43
 #define CREDS_MAX_TASKS 4096
+/* connections read at once: an SDK opens one per fetch, a host runs a few dozen tasks */
+#define CREDS_MAX_CONNS 64
+
+/* a connection whose request head is being read */
+typedef struct {
+    int fd;
+    size_t len;
+    int64_t deadline_ms; /* CLOCK_MONOTONIC */
+    char head[CREDS_REQUEST_MAX];
+} conn_t;
 
 typedef struct {
     char task_arn[AGENT_CREDS_ARN_MAX + 1];
@@ -70,6 +84,8 @@ struct agent_creds {
     pthread_mutex_t lock;
     entry_t *e;
     size_t n, cap;
+    conn_t *conns; /* CREDS_MAX_CONNS; the serving thread's only */
+    size_t nconns;
 };
 
 static entry_t *find_task(agent_creds_t *c, const char *task_arn)
@@ -217,32 +233,17 @@ static void respond(int fd, int status, const char *reason, const char *body)
     send_all(fd, body, strlen(body));
 }
 
-/* The request head, NUL-terminated: false when it is not all there in time or is too big. */
-static bool read_head(int fd, char *buf, size_t cap)
+/* A head is whole once its blank line arrived. */
+static bool head_complete(const char *buf)
 {
-    size_t len = 0;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = CREDS_READ_MS - (long)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            return false;
-        ssize_t r = recv(fd, buf + len, cap - 1 - len, 0);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR)
-                continue;
-            return false;
-        }
-        len += (size_t)r;
-        buf[len] = '\0';
-        if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
-            return true;
-        if (len >= cap - 1)
-            return false;
-    }
+    return strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n");
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The value of header `name` in head (case-insensitive name), trimmed; NULL when absent. */
@@ -299,13 +300,9 @@ static void format_time(int64_t t, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void serve_one(agent_creds_t *c, int fd)
+/* Answers the whole request head `head` (NUL-terminated) on fd. */
+static void answer(agent_creds_t *c, int fd, const char *head)
 {
-    char head[CREDS_REQUEST_MAX];
-    if (!read_head(fd, head, sizeof(head))) {
-        respond(fd, 400, "Bad Request", "{\"code\":\"InvalidRequest\",\"message\":\"an HTTP request head of at most 8 KiB\"}");
-        return;
-    }
     char tok[AGENT_CREDS_TOKEN_MAX + 1];
     int status = agent_creds_parse_request(head, tok);
     if (status == 400) {
@@ -336,7 +333,6 @@ static void serve_one(agent_creds_t *c, int fd)
                          hit->secret, "Token", hit->session_token, "Expiration", exp);
     }
     pthread_mutex_unlock(&c->lock);
-    OPENSSL_cleanse(head, sizeof(head));
     OPENSSL_cleanse(tok, sizeof(tok));
     if (body) {
         char *text = json_dumps(body, JSON_COMPACT);
@@ -357,19 +353,90 @@ static void serve_one(agent_creds_t *c, int fd)
     }
 }
 
+static void conn_close(conn_t *k)
+{
+    OPENSSL_cleanse(k->head, k->len); /* it may hold a token */
+    close(k->fd);
+    k->fd = -1;
+    k->len = 0;
+}
+
+/* Reads what conn k has; answers it once its head is whole, too big, or
+ * its time is up (then closed: fd -1). */
+static void conn_step(agent_creds_t *c, conn_t *k, bool readable, int64_t now)
+{
+    if (readable) {
+        ssize_t r = recv(k->fd, k->head + k->len, sizeof(k->head) - 1 - k->len, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            conn_close(k); /* gone: nobody to answer */
+            return;
+        }
+        if (r > 0) {
+            k->len += (size_t)r;
+            k->head[k->len] = '\0';
+            if (head_complete(k->head)) {
+                answer(c, k->fd, k->head);
+                conn_close(k);
+                return;
+            }
+        }
+    }
+    if (k->len >= sizeof(k->head) - 1 || now >= k->deadline_ms) {
+        respond(k->fd, 400, "Bad Request", "{\"code\":\"InvalidRequest\",\"message\":\"an HTTP request head of at most 8 KiB\"}");
+        conn_close(k);
+    }
+}
+
+/* Takes the connections waiting on the listener; with every slot taken, the oldest goes. */
+static void accept_all(agent_creds_t *c, int64_t now)
+{
+    for (;;) {
+        int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return; /* EAGAIN: none left (or one that vanished meanwhile) */
+        if (c->nconns == CREDS_MAX_CONNS) {
+            conn_close(&c->conns[0]);
+            memmove(&c->conns[0], &c->conns[1], (CREDS_MAX_CONNS - 1) * sizeof(c->conns[0]));
+            c->nconns--;
+        }
+        conn_t *k = &c->conns[c->nconns++];
+        k->fd = fd;
+        k->len = 0;
+        k->head[0] = '\0';
+        k->deadline_ms = now + CREDS_READ_MS;
+    }
+}
+
 static void *serve(void *arg)
 {
     agent_creds_t *c = arg;
+    struct pollfd p[CREDS_MAX_CONNS + 1];
     while (!c->stop) {
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        if (poll(&p, 1, 200) <= 0)
-            continue;
-        int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        serve_one(c, fd);
-        close(fd);
+        int64_t now = now_ms(), wait = 200; /* c->stop is looked at this often */
+        p[0] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+        for (size_t i = 0; i < c->nconns; i++) {
+            p[i + 1] = (struct pollfd){.fd = c->conns[i].fd, .events = POLLIN};
+            int64_t left = c->conns[i].deadline_ms - now;
+            wait = left < 0 ? 0 : left < wait ? left : wait;
+        }
+        int n = poll(p, c->nconns + 1, (int)wait);
+        if (n < 0)
+            continue; /* EINTR */
+        now = now_ms();
+        for (size_t i = 0; i < c->nconns; i++)
+            conn_step(c, &c->conns[i], p[i + 1].revents != 0, now);
+        /* closed ones go; the rest keep their order, oldest first */
+        size_t kept = 0;
+        for (size_t i = 0; i < c->nconns; i++)
+            if (c->conns[i].fd >= 0)
+                c->conns[kept++] = c->conns[i];
+        c->nconns = kept;
+        if (p[0].revents & POLLIN)
+            accept_all(c, now);
     }
+    for (size_t i = 0; i < c->nconns; i++)
+        conn_close(&c->conns[i]);
+    c->nconns = 0;
     return NULL;
 }
 
@@ -379,7 +446,9 @@ agent_creds_t *agent_creds_start(int port, cli_err_t *e)
     if (!c)
         return cli_fail(e, "out of memory"), NULL;
     pthread_mutex_init(&c->lock, NULL);
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c->conns = calloc(CREDS_MAX_CONNS, sizeof(*c->conns));
+    /* non-blocking: accept_all takes every waiting connection and stops at EAGAIN */
+    c->fd = c->conns ? socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) : -1;
     int one = 1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -390,6 +459,7 @@ agent_creds_t *agent_creds_start(int port, cli_err_t *e)
         if (c->fd >= 0)
             close(c->fd);
         pthread_mutex_destroy(&c->lock);
+        free(c->conns);
         free(c);
         return NULL;
     }
@@ -399,6 +469,7 @@ agent_creds_t *agent_creds_start(int port, cli_err_t *e)
         cli_fail(e, "cannot start the credentials endpoint: %s", strerror(rc));
         close(c->fd);
         pthread_mutex_destroy(&c->lock);
+        free(c->conns);
         free(c);
         return NULL;
     }
@@ -418,5 +489,6 @@ void agent_creds_stop(agent_creds_t *c)
         OPENSSL_cleanse(c->e, c->cap * sizeof(*c->e));
     free(c->e);
     pthread_mutex_destroy(&c->lock);
+    free(c->conns);
     free(c);
 }

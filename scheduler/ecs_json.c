@@ -17,6 +17,16 @@
 /* Fills err (code and message) and gives the code, so that a reader can `return ecs_fail(...)`. */
 #define ecs_fail(err, code, ...) (sched_err_set((err), (code), SIZE_MAX, __VA_ARGS__), (code))
 
+/* A JSON real's integer part, when it has one in int64_t: converting one
+ * past that range is undefined behaviour (and gave negative CPU elsewhere). */
+static bool real_to_int(double d, int64_t *out)
+{
+    if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) /* false for NaN too */
+        return false;
+    *out = (int64_t)d;
+    return true;
+}
+
 /* an integer from a JSON number or a numeric string (task definitions carry "cpu": "256") */
 static bool json_to_int(const json_t *v, int64_t *out)
 {
@@ -24,10 +34,8 @@ static bool json_to_int(const json_t *v, int64_t *out)
         *out = json_integer_value(v);
         return true;
     }
-    if (json_is_real(v)) {
-        *out = (int64_t)json_real_value(v);
-        return true;
-    }
+    if (json_is_real(v))
+        return real_to_int(json_real_value(v), out);
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end;
@@ -125,10 +133,8 @@ static sched_status_t read_registered_at(const json_t *v, const char *where, int
     *out = SCHED_TIME_UNKNOWN;
     if (!v)
         return SCHED_OK;
-    if (json_is_number(v)) {
-        *out = (int64_t)json_number_value(v); /* the API's epoch seconds */
+    if (json_is_number(v) && real_to_int(json_number_value(v), out)) /* the API's epoch seconds */
         return SCHED_OK;
-    }
     if (json_is_string(v) && sched_time_parse(json_string_value(v), out, NULL))
         return SCHED_OK;
     return ecs_fail(err, SCHED_EINVAL, "%s.registeredAt: expected epoch seconds or a date like 2018-06-18T22:28:28+00:00", where);

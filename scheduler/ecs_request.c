@@ -21,15 +21,20 @@
 #include <strings.h>
 
 /* ECS's own limits on the lists a request may carry */
-#define ECS_MAX_DESCRIBE 100      /* DescribeClusters, DescribeContainerInstances, DescribeTasks */
-#define ECS_MAX_TARGETS 10        /* UpdateContainerInstancesState, StartTask instances, PutAttributes */
-#define ECS_MAX_RUN_COUNT 10      /* RunTask's count */
-#define ECS_MAX_CONTAINERS 10     /* containers in a task definition */
-#define ECS_MAX_ATTRIBUTE_LEN 128 /* attribute names and values */
-#define ECS_MAX_STARTED_BY 128    /* ECS says 36; agents and services need room for their own tags */
-#define ECS_MAX_TEXT 8192         /* image names, reasons, environment values, command words */
-#define ECS_MAX_LIST 1000         /* environment entries, command words, registered ports */
-#define ECS_MAX_RESOURCES 64      /* INTEGER resource values beyond this are surely a mistake */
+#define ECS_MAX_DESCRIBE 100         /* DescribeClusters, DescribeContainerInstances, DescribeTasks */
+#define ECS_MAX_TARGETS 10           /* UpdateContainerInstancesState, StartTask instances, PutAttributes */
+#define ECS_MAX_RUN_COUNT 10         /* RunTask's count */
+#define ECS_MAX_CONTAINERS 10        /* containers in a task definition */
+#define ECS_MAX_ATTRIBUTE_LEN 128    /* attribute names and values */
+#define ECS_MAX_STARTED_BY 128       /* ECS says 36; agents and services need room for their own tags */
+#define ECS_MAX_TEXT 8192            /* image names, reasons, environment values, command words */
+#define ECS_MAX_TAGS 50              /* tags on a resource */
+#define ECS_MAX_LIST 1000            /* environment entries, command words, registered ports */
+#define ECS_MAX_OVERRIDES 8192       /* RunTask's overrides as JSON: ECS's "container overrides length" */
+#define ECS_MAX_TASK_DEF_BYTES 65536 /* a task definition's JSON: ECS's 64 KiB */
+#define ECS_MAX_RESOURCES 64         /* INTEGER resource values beyond this are surely a mistake */
+/* a DOUBLE resource's value: 2^53, past which a double no longer holds every integer */
+#define ECS_MAX_RESOURCE_VALUE 9007199254740992.0
 
 typedef struct {
     const char *name;
@@ -353,6 +358,34 @@ static int get_strings(const json_t *o, const char *path, const char *key, bool 
     {
         if (!json_is_string(v) || json_string_length(v) > maxlen || strlen(json_string_value(v)) != json_string_length(v))
             return BAD("%s%s[%zu]: must be a string of at most %zu characters", path, key, i, maxlen);
+    }
+    return 0;
+}
+
+/* ECS's tags: at most 50 of {"key": 1-128 characters, "value": 0-256}; keys starting aws: are AWS's.
+ * required: TagResource's, at least one. */
+static int get_tags(const json_t *o, bool required, json_t **out, sched_ecs_err_t *err)
+{
+    int rc = get_array(o, "", "tags", required, required ? 1 : 0, ECS_MAX_TAGS, out, err);
+    if (rc || !*out)
+        return rc;
+    size_t i;
+    json_t *t;
+    json_array_foreach(*out, i, t)
+    {
+        char p[32];
+        snprintf(p, sizeof(p), "tags[%zu].", i);
+        static const char *const f[] = {"key", "value"};
+        const char *k, *v;
+        if (!json_is_object(t))
+            return BAD("tags[%zu]: must be an object with key and value", i);
+        if ((rc = check_fields(t, p, f, 2, err)) || (rc = get_str(t, p, "key", true, 128, &k, err)) ||
+            (rc = get_str(t, p, "value", false, 256, &v, err)))
+            return rc;
+        if (!*k)
+            return BAD("tags[%zu].key: must not be empty", i);
+        if (strncasecmp(k, "aws:", 4) == 0)
+            return BAD("tags[%zu].key: '%.128s': keys starting aws: are reserved for AWS", i, k);
     }
     return 0;
 }
@@ -704,7 +737,18 @@ static int check_task_definition(sched_ecs_request_t *r, sched_ecs_err_t *err)
                 return BAD("containerDefinitions[%zu].name: '%s' is used by containerDefinitions[%zu] too", i, name, k);
     }
     json_t *tags;
-    return get_array(b, "", "tags", false, 0, 50, &tags, err);
+    if ((rc = get_tags(b, false, &tags, err)))
+        return rc;
+    /* ECS's limit; every task of the definition copies its containers into its record and its agent's poll
+     * (its tags are not kept with it) */
+    size_t len = json_dumpb(b, NULL, 0, JSON_COMPACT) - (tags ? json_dumpb(tags, NULL, 0, JSON_COMPACT) : 0);
+    if (len > ECS_MAX_TASK_DEF_BYTES) {
+        sched_ecs_err(err, "ClientException", 400,
+                      "containerDefinitions: the task definition is %zu bytes of JSON: at most %d (64 KiB)", len,
+                      ECS_MAX_TASK_DEF_BYTES);
+        return SCHED_EINVAL;
+    }
+    return 0;
 }
 
 static int task_def_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, bool resource, bool need_revision,
@@ -726,33 +770,6 @@ static int task_def_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, bo
 }
 
 /* ------------------------------------------------------------------- tags */
-
-int sched_ecs_check_tags(const json_t *o, const char *key, bool required, sched_ecs_err_t *err)
-{
-    json_t *tags;
-    int rc = get_array(o, "", key, required, required ? 1 : 0, 50, &tags, err);
-    if (rc || !tags)
-        return rc;
-    size_t i;
-    json_t *t;
-    json_array_foreach(tags, i, t)
-    {
-        char p[64];
-        snprintf(p, sizeof(p), "%s[%zu].", key, i);
-        static const char *const f[] = {"key", "value"};
-        const char *k, *v;
-        if (!json_is_object(t))
-            return BAD("%s[%zu]: must be an object with key and value", key, i);
-        if ((rc = check_fields(t, p, f, 2, err)) || (rc = get_str(t, p, "key", true, 128, &k, err)) ||
-            (rc = get_str(t, p, "value", false, 256, &v, err)))
-            return rc;
-        if (!*k)
-            return BAD("%skey: must not be empty", p);
-        if (strncasecmp(k, "aws:", 4) == 0)
-            return BAD("%skey: '%.128s': keys starting aws: are reserved for AWS", p, k);
-    }
-    return 0;
-}
 
 /* resourceArn: a cluster, task definition (with its revision), service, task or container instance of this
  * registry's region and account; its canonical ARN and record key into r. */
@@ -820,6 +837,10 @@ static int check_overrides(const json_t *b, sched_ecs_err_t *err)
     if ((rc = check_fields(o, "overrides.", f, 1, err)) ||
         (rc = get_array(o, "overrides.", "containerOverrides", false, 0, ECS_MAX_CONTAINERS, &list, err)) || !list)
         return rc;
+    /* ECS's limit, JSON punctuation included: each task record (and every poll and DescribeTasks that shows it) carries them */
+    size_t len = json_dumpb(o, NULL, 0, JSON_COMPACT);
+    if (len > ECS_MAX_OVERRIDES)
+        return BAD("overrides: container overrides length must be at most %d (it is %zu)", ECS_MAX_OVERRIDES, len);
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c)
@@ -903,7 +924,7 @@ static int check_run(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_e
         return rc;
     }
     json_t *tags;
-    return get_array(b, "", "tags", false, 0, 50, &tags, err);
+    return get_tags(b, false, &tags, err);
 }
 
 /* ------------------------------------------------------------- instances */
@@ -930,13 +951,15 @@ static int check_resources_list(const json_t *b, sched_ecs_err_t *err)
             (rc = get_str(e, p, "type", false, 32, &type, err)) ||
             (rc = get_int(e, p, "integerValue", false, 0, INT32_MAX, &x, NULL, err)) ||
             (rc = get_int(e, p, "longValue", false, 0, INT64_MAX, &x, NULL, err)) ||
-            (rc = get_strings(e, p, "stringSetValue", false, 0, 65536, 8, &set, err)))
+            (rc = get_strings(e, p, "stringSetValue", false, 0, ECS_MAX_LIST, 8, &set, err)))
             return rc;
         json_t *d = json_object_get(e, "doubleValue");
         if (d && !json_is_number(d))
             return BAD("%sdoubleValue: must be a number", p);
-        if (d && json_number_value(d) < 0)
-            return BAD("%sdoubleValue: must not be negative", p);
+        /* bounded before anything converts it: a double past LLONG_MAX has no integer value (1e30 became a negative CPU) */
+        if (d && (json_number_value(d) < 0 || json_number_value(d) > ECS_MAX_RESOURCE_VALUE))
+            return BAD("%sdoubleValue: %.17g is out of range (0 to %lld)", p, json_number_value(d),
+                       (long long)ECS_MAX_RESOURCE_VALUE);
         if (strcmp(name, "PORTS") == 0 || strcmp(name, "PORTS_UDP") == 0) {
             size_t k;
             json_t *port;
@@ -947,8 +970,12 @@ static int check_resources_list(const json_t *b, sched_ecs_err_t *err)
                     return BAD("%sstringSetValue[%zu]: '%.8s' is not a port (1-65535)", p, k, ps);
             }
         } else if (strcmp(name, "CPU") == 0 || strcmp(name, "MEMORY") == 0) {
-            if (!json_object_get(e, "integerValue") && !json_object_get(e, "longValue") && !d)
+            json_t *iv = json_object_get(e, "integerValue"), *lv = json_object_get(e, "longValue");
+            if (!iv && !lv && !d)
                 return BAD("%sintegerValue: required for %s", p, name);
+            /* ECS's CPU and MEMORY are INTEGER resources: whichever value is read (ecs_state.c: integer, long, double) fits one */
+            if (!iv && (lv ? json_integer_value(lv) : json_number_value(d)) > INT32_MAX)
+                return BAD("%s%s: %s is an INTEGER resource: at most %d", p, lv ? "longValue" : "doubleValue", name, INT32_MAX);
         }
     }
     return 0;
@@ -1016,6 +1043,10 @@ static int check_register_instance(sched_ecs_request_t *r, sched_ecs_err_t *err)
     if ((rc = get_object(b, "", "versionInfo", &v, err)))
         return rc;
     if (v) {
+        /* ECS's VersionInfo: the record keeps it, so no other (or unbounded) keys */
+        static const char *const vf[] = {"agentVersion", "agentHash", "dockerVersion"};
+        if ((rc = check_fields(v, "versionInfo.", vf, 3, err)))
+            return rc;
         const char *k;
         json_t *x;
         json_object_foreach(v, k, x)
@@ -1054,7 +1085,7 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
     static const char *const target_types[] = {"container-instance", NULL};
     switch (r->op) {
     case ECS_CREATE_CLUSTER:
-        if ((rc = cluster_field(r, "clusterName", false, err)) || (rc = get_array(b, "", "tags", false, 0, 50, &v, err)) ||
+        if ((rc = cluster_field(r, "clusterName", false, err)) || (rc = get_tags(b, false, &v, err)) ||
             (rc = get_array(b, "", "settings", false, 0, 10, &v, err)))
             return rc;
         return cluster_resource(r, env, err);
@@ -1088,7 +1119,7 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
         return cluster_resource(r, env, err);
     case ECS_REGISTER_INSTANCE:
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = check_register_instance(r, err)) ||
-            (rc = check_attributes(r, env, false, false, err)) || (rc = get_array(b, "", "tags", false, 0, 50, &v, err)) ||
+            (rc = check_attributes(r, env, false, false, err)) || (rc = get_tags(b, false, &v, err)) ||
             (rc = get_array(b, "", "platformDevices", false, 0, 0, &v, err)))
             return rc;
         return cluster_resource(r, env, err);
@@ -1129,10 +1160,20 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
             return rc;
         return refs_field(r, env, "containerInstances", "container-instance", ECS_MAX_TARGETS, true, err);
     case ECS_PUT_ATTRIBUTES:
-    case ECS_DELETE_ATTRIBUTES:
+    case ECS_DELETE_ATTRIBUTES: {
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = check_attributes(r, env, true, false, err)))
             return rc;
-        return cluster_resource(r, env, err);
+        /* as ECS: on each target container instance (on the cluster, a Deny on one instance went unheard) */
+        size_t i;
+        json_array_foreach(json_object_get(b, "attributes"), i, v)
+        {
+            char id[SCHED_ECS_ID_LEN + 1];
+            sched_ecs_parse_ref(json_string_value(json_object_get(v, "targetId")), "container-instance", id); /* checked above */
+            if ((rc = add_resource(r, err, ARN_PREFIX "container-instance/%s/%s", env->region, env->account, r->cluster, id)))
+                return rc;
+        }
+        return 0;
+    }
     case ECS_LIST_ATTRIBUTES:
         if ((rc = cluster_field(r, "cluster", false, err)) || (rc = paging(r, err)) ||
             (rc = get_str(b, "", "targetType", true, 64, &s, err)) || (rc = one_of(b, "", "targetType", target_types, err)) ||
@@ -1198,7 +1239,7 @@ static int validate(sched_ecs_request_t *r, const sched_ecs_env_t *env, sched_ec
             return rc;
         return refs_field(r, env, "tasks", "task", ECS_MAX_DESCRIBE, true, err);
     case ECS_TAG_RESOURCE:
-        return (rc = resource_arn_field(r, env, err)) ? rc : sched_ecs_check_tags(b, "tags", true, err);
+        return (rc = resource_arn_field(r, env, err)) ? rc : get_tags(b, true, &v, err);
     case ECS_UNTAG_RESOURCE:
         if ((rc = resource_arn_field(r, env, err)))
             return rc;
@@ -1333,6 +1374,11 @@ int sched_ecs_get_array(const json_t *o, const char *path, const char *key, bool
 int sched_ecs_get_object(const json_t *o, const char *path, const char *key, json_t **out, sched_ecs_err_t *err)
 {
     return get_object(o, path, key, out, err);
+}
+
+int sched_ecs_get_tags(const json_t *body, json_t **out, sched_ecs_err_t *err)
+{
+    return get_tags(body, false, out, err);
 }
 
 int sched_ecs_check_strategies(const json_t *body, sched_ecs_err_t *err)

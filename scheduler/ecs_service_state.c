@@ -1108,7 +1108,8 @@ static int list_services(sctx_t *x, const sched_ecs_request_t *r, json_t **out)
     /* offset tokens, as ecs_state.c's listings */
     const char *tok = json_string_value(json_object_get(r->body, "nextToken"));
     json_t *mr = json_object_get(r->body, "maxResults");
-    size_t start = tok ? (size_t)strtoull(tok, NULL, 10) : 0, n = mr ? (size_t)json_integer_value(mr) : DEFAULT_PAGE;
+    size_t start = tok ? (size_t)strtoull(tok, NULL, 10) : 0,
+           n = json_is_integer(mr) ? (size_t)json_integer_value(mr) : DEFAULT_PAGE;
     size_t total = json_array_size(arns);
     json_t *page = json_array();
     for (size_t k = start; page && k < total && k < start + n; k++)

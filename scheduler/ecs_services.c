@@ -297,8 +297,7 @@ int sched_ecs_validate_service_op(sched_ecs_request_t *r, const sched_ecs_env_t 
         if ((rc = task_def_ref(r, true, err)) ||
             (rc = sched_ecs_get_int(b, "", "desiredCount", false, 0, SVC_MAX_DESIRED, &n, NULL, err)) ||
             (rc = placement_fields(b, err)) || (rc = deployment_config(b, err)) ||
-            (rc = sched_ecs_get_str(b, "", "clientToken", false, 36, &s, err)) ||
-            (rc = sched_ecs_get_array(b, "", "tags", false, 0, 50, &v, err)) ||
+            (rc = sched_ecs_get_str(b, "", "clientToken", false, 36, &s, err)) || (rc = sched_ecs_get_tags(b, &v, err)) ||
             (rc = sched_ecs_get_bool(b, "", "enableECSManagedTags", err)) ||
             (rc = sched_ecs_get_str(b, "", "propagateTags", false, 32, &s, err)))
             return rc;

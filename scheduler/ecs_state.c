@@ -165,8 +165,10 @@ static size_t page_start(ctx_t *x)
 
 static size_t page_size(ctx_t *x)
 {
+    /* null is absent (ecs_request.c's check lets it through): read as 0 it made an empty page
+     * whose nextToken was its own, and a paginator asked for it forever */
     json_t *v = json_object_get(x->r->body, "maxResults");
-    return v ? (size_t)json_integer_value(v) : DEFAULT_PAGE;
+    return json_is_integer(v) ? (size_t)json_integer_value(v) : DEFAULT_PAGE;
 }
 
 /* Cuts `all` (an array of strings) to the requested page into reply[key]. */

@@ -229,8 +229,6 @@ struct sched_ecs_request {
 bool sched_ecs_parse_ref(const char *s, const char *kind, char *id);
 /* A cluster's name from its name or ARN; false when neither. */
 bool sched_ecs_parse_cluster(const char *s, char *name);
-/* A tags list ([{key, value}], at most 50) in field `key` of o, as ECS checks it. */
-int sched_ecs_check_tags(const json_t *o, const char *key, bool required, sched_ecs_err_t *err);
 /* A task definition named as FAMILY, FAMILY:REV or its ARN. */
 bool sched_ecs_parse_task_def(const char *s, char *family, long long *revision);
 void sched_ecs_err(sched_ecs_err_t *err, const char *type, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -274,6 +272,8 @@ int sched_ecs_get_array(const json_t *o, const char *path, const char *key, bool
                         sched_ecs_err_t *err);
 int sched_ecs_get_object(const json_t *o, const char *path, const char *key, json_t **out, sched_ecs_err_t *err);
 int sched_ecs_check_strategies(const json_t *body, sched_ecs_err_t *err);
+/* ECS's tags (at most 50 of key 1-128, value 0-256 characters): *out the list, or NULL when absent. */
+int sched_ecs_get_tags(const json_t *body, json_t **out, sched_ecs_err_t *err);
 int sched_ecs_check_constraints(const json_t *body, const char *key, bool allow_distinct, sched_ecs_err_t *err);
 /* the request's cluster from field key (default "default"), and the cluster's ARN as a resource */
 int sched_ecs_cluster_field(sched_ecs_request_t *r, const char *key, bool required, sched_ecs_err_t *err);

@@ -10,8 +10,9 @@
  *   committed RunTask/StartTask/StopTask touch its instance (a message to
  *   the poll's own loop, as storage ops' completions come back), or at its
  *   timeout, with a fresh snapshot either way;
- * - every poll is the instance's heartbeat: kept in memory (the registry
- *   below, env->last_seen for every ECS operation) and written to the
+ * - every poll that passed the owner check (the instance exists and the
+ *   caller registered it) is the instance's heartbeat: kept in memory (the
+ *   registry below, env->last_seen for every ECS operation) and written to the
  *   instance record at most once a minute, or when its layers change, by a
  *   records op that writes no cluster token, so heartbeats from 10,000
  *   agents never invalidate RunTask's cache;
@@ -548,13 +549,34 @@ static void poll_handle(aws_req_t *a)
     int max = poll_wait(a->srv);
     wait = wait < 0 || wait > max ? max : wait;
 
+    /* the query first: it finds the instance and checks that the caller is its
+     * own agent. Only then is the poll its heartbeat (and its layers kept), so
+     * a principal allowed ecs:Poll cannot keep another's instance connected,
+     * steer binpack(image) with its layers, or grow the registry with entries
+     * for instances that do not exist. The notification count is read before
+     * the query, whose snapshot begins after it (the request's own began
+     * before): a commit the snapshot lacks notifies after the count was read,
+     * so the poll does not sleep through it. */
+    pthread_mutex_lock(&reg.lock);
+    agent_entry_t *seen = entry_get(p->cluster, p->id, false);
+    uint64_t gen = seen ? seen->gen : 0;
+    pthread_mutex_unlock(&reg.lock);
+    storage_reader_t *after = storage_reader_begin(a->srv->storage, NULL);
+    json_t *out = NULL;
+    int work = poll_query(p, after ? after : a->rd, &out);
+    if (after)
+        storage_reader_end(after);
+    if (work < 0) {
+        poll_free(p);
+        return;
+    }
+
     /* the heartbeat */
     const json_t *layers = json_object_get(a->body, "layers");
     uint64_t lh = layers ? layers_hash(layers) : 0;
     pthread_mutex_lock(&reg.lock);
     agent_entry_t *e = entry_get(p->cluster, p->id, true);
     bool write = false;
-    uint64_t gen = 0;
     if (e) {
         e->last_seen = p->env.now;
         if (p->env.now - e->persisted_at >= PERSIST_EVERY_S || (layers && lh != e->layers_hash)) {
@@ -563,23 +585,35 @@ static void poll_handle(aws_req_t *a)
             if (layers)
                 e->layers_hash = lh;
         }
-        gen = e->gen;
         if (layers && lh != e->held_hash)
             held_set(e, layers, lh);
     }
+    /* an entry made just now saw no notification before it: gen counts from here, and the query runs again below */
+    bool fresh = e && e != seen;
+    if (fresh)
+        gen = e->gen;
     pthread_mutex_unlock(&reg.lock);
     if (write)
         persist(a->srv, p->cluster, p->id, p->env.now, layers);
-
-    json_t *out = NULL;
-    int work = poll_query(p, a->rd, &out);
-    if (work < 0) {
-        poll_free(p);
-        return;
+    bool looked = !fresh && after; /* on the request's older snapshot, answer: the agent polls again */
+    if (fresh && !work && wait > 0) {
+        /* a fresh snapshot holds every commit whose notification went nowhere */
+        storage_reader_t *rd = storage_reader_begin(a->srv->storage, NULL);
+        if (rd) {
+            json_decref(out);
+            out = NULL;
+            work = poll_query(p, rd, &out);
+            storage_reader_end(rd);
+            if (work < 0) {
+                poll_free(p);
+                return;
+            }
+            looked = true;
+        }
     }
     pthread_mutex_lock(&reg.lock);
-    /* a notification since the query: answer, the agent polls again */
-    bool park = !work && wait > 0 && e && e->gen == gen && !p->loop->stopping;
+    /* a notification since the count was read: answer, the agent polls again */
+    bool park = !work && wait > 0 && looked && e && e->gen == gen && !p->loop->stopping;
     if (park)
         h2o_linklist_insert(&e->waiters, &p->waiter);
     pthread_mutex_unlock(&reg.lock);
@@ -633,8 +667,18 @@ static void credentials_handle(aws_req_t *a)
     const char *session = json_string_value(json_object_get(target, "sessionName"));
     auth_session_credentials_t creds;
     auth_err_t aerr = {{0}};
-    auth_identity_status_t s = auth_role_session_mint(rs, &a->srv->keys, role ? role : "", session ? session : "",
-                                                      TASK_CREDENTIALS_SECONDS, server_auth_now(a->srv), &creds, NULL, &aerr);
+    /* the role must trust ECS's tasks now, not only when the task started: ECS's
+     * agent gets each refresh by sts:AssumeRole as that service, so taking
+     * ecs-tasks.amazonaws.com out of the trust policy stops the refreshes */
+    bool trusted = false;
+    auth_identity_status_t s = auth_role_trusts_service(rs, role ? role : "", ECS_TASKS_PRINCIPAL, &trusted, &aerr);
+    if (s == AUTH_IDENTITY_OK && !trusted) {
+        aws_send_error(a, 400, "ClientException", "task role %s no longer trusts " ECS_TASKS_PRINCIPAL ": no credentials", role);
+        goto done;
+    }
+    if (s == AUTH_IDENTITY_OK)
+        s = auth_role_session_mint(rs, &a->srv->keys, role ? role : "", session ? session : "", TASK_CREDENTIALS_SECONDS,
+                                   server_auth_now(a->srv), &creds, NULL, &aerr);
     if (s == AUTH_IDENTITY_NOT_FOUND || s == AUTH_IDENTITY_INVALID) {
         aws_send_error(a, 400, "ClientException", "task role %s: %s", role ? role : "", aerr.msg);
     } else if (s != AUTH_IDENTITY_OK) {

@@ -5,14 +5,16 @@ One process per phase; each prints one JSON object of what it saw.
 usage: ecs_task_roles.py BASE ADMIN_CREDS DIR ACCOUNT setup
          the roles (app: trusts ecs-tasks.amazonaws.com; untrusted: does not)
          and the users deployer (ecs:*, iam:PassRole to ECS tasks),
-         nopass (ecs:*, no iam:PassRole), agent-a and agent-b (the agent's
+         nopass (ecs:*, no iam:PassRole), notapp (deployer's, but a Deny
+         of iam:PassRole on app), agent-a and agent-b (the agent's
          ecs: actions and pulls); their credentials in DIR/NAME.creds
        ecs_task_roles.py BASE ADMIN_CREDS DIR ACCOUNT start IMAGE INSTANCE_ARN
          the refusals of RegisterTaskDefinition and RunTask, then two tasks
          of the host-mode definition with the role on the instance, RUNNING
        ecs_task_roles.py BASE ADMIN_CREDS DIR ACCOUNT check INSTANCE_ARN TASK1 TASK2 TASK2_KEY TASK2_SECRET TASK2_TOKEN
          who task 2's credentials are; agent-b's calls for agent-a's instance
-         and task; StopTask of task 1, then agent-a's own request for it
+         and task; agent-a's own request while the role does not trust ECS's
+         tasks; StopTask of task 1, then agent-a's own request for it
 """
 import configparser
 import datetime
@@ -97,8 +99,10 @@ if phase == "setup":
                                            "ecr:BatchCheckLayerAvailability"], "Resource": "*"}
     pass_role = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{account}:role/*",
                  "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}}
+    # may pass any role but app
+    deny_app = {"Effect": "Deny", "Action": "iam:PassRole", "Resource": ROLE}
     for name, stmts in {"deployer": [ecs_all, pass_role], "nopass": [ecs_all], "agent-a": [agent],
-                        "agent-b": [agent]}.items():
+                        "agent-b": [agent], "notapp": [ecs_all, pass_role, deny_app]}.items():
         iam.create_user(UserName=name)
         iam.create_policy(PolicyName=name + "-policy",
                           PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": stmts}))
@@ -125,6 +129,10 @@ elif phase == "start":
                                    containerDefinitions=c)
     out["default_mode_register"] = error(dep.register_task_definition, family="app", taskRoleArn=ROLE,
                                          containerDefinitions=c)
+    # roles are found whatever the case of their name: the Deny on role/app holds for role/APP too
+    notapp = client("ecs", "notapp")
+    out["notapp_register"] = [error(notapp.register_task_definition, family="app", networkMode="host", taskRoleArn=arn,
+                                    containerDefinitions=c)[0] for arn in (ROLE, ROLE[:-3] + "APP", ROLE[:-3] + "App")]
     td = dep.register_task_definition(family="app", networkMode="host", taskRoleArn=ROLE, containerDefinitions=c)
     out["revision"] = td["taskDefinition"]["revision"]
     out["task_role"] = td["taskDefinition"]["taskRoleArn"]
@@ -166,6 +174,16 @@ elif phase == "check":
     st, r = berth("agent-a", "BerthGetTaskCredentials", {"cluster": CLUSTER, "containerInstance": instance, "task": t1})
     out["a_own"] = [st, r.get("credentials", {}).get("accessKeyId", "")[:4],
                     r.get("credentials", {}).get("expiration", 0) - int(time.time())]
+    # the role stops trusting ECS's tasks: no more refreshes; trusting again, they resume
+    iam = client("iam", "admin")
+    trust = iam.get_role(RoleName="app")["Role"]["AssumeRolePolicyDocument"]
+    iam.update_assume_role_policy(RoleName="app", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]}))
+    st, r = berth("agent-a", "BerthGetTaskCredentials", {"cluster": CLUSTER, "containerInstance": instance, "task": t1})
+    out["a_untrusted"] = [st, r.get("__type"), r.get("message", "")]
+    iam.update_assume_role_policy(RoleName="app", PolicyDocument=trust if isinstance(trust, str) else json.dumps(trust))
+    st, r = berth("agent-a", "BerthGetTaskCredentials", {"cluster": CLUSTER, "containerInstance": instance, "task": t1})
+    out["a_trusted_again"] = st
     dep = client("ecs", "deployer")
     dep.stop_task(cluster=CLUSTER, task=t1, reason="e2e")
     out["stopped"] = wait_tasks(dep, [t1], "STOPPED")

@@ -135,6 +135,8 @@ run_case "StopTask: the agent is woken, stops the task and reports it STOPPED (t
 
 stop_agent $KILLED KILL
 t_killed_agent_is_lost() {
+    # meanwhile another principal allowed ecs:Poll polls for the instance: refused, and no heartbeat
+    export ECS_WAIT_INTRUDER=$E2E_TMP/nopull.creds:$KILLED_CI
     run "${WAIT[@]}" agents 10 "[i['agentConnected'] for i in instances if i['containerInstanceArn'] == '$KILLED_CI'] == [False]"
     expect_success
     run "${ECS[@]}" start-task --cluster agents --task-definition app --container-instances "$KILLED_CI"
@@ -142,12 +144,13 @@ t_killed_agent_is_lost() {
     expect_out_jq '[(.tasks | length), .failures[0].reason]' '[0,"AGENT"]'
     run "${WAIT[@]}" agents 15 "all(t['lastStatus'] == 'STOPPED' for t in tasks if t['containerInstanceArn'] == '$KILLED_CI')"
     expect_success
+    unset ECS_WAIT_INTRUDER
     expect_out_jq "[.tasks[] | select(.containerInstanceArn == \"$KILLED_CI\") | [.stoppedReason, .stopCode]] | unique" \
         '[["Task lost: the container instance'"'"'s agent stopped reporting","TerminationNotice"]]'
     expect_out_jq ".instances[] | select(.containerInstanceArn == \"$KILLED_CI\") | [.runningTasksCount, .remainingResources[0].integerValue]" \
         '[0,1024]'
 }
-run_case "an agent killed with SIGKILL: agentConnected false and no new task (AGENT), then its tasks STOPPED as lost, claims released" t_killed_agent_is_lost
+run_case "an agent killed with SIGKILL: agentConnected false and no new task (AGENT), then its tasks STOPPED as lost, claims released, though another principal polls for it" t_killed_agent_is_lost
 
 start_agent $KILLED
 GRACEFUL=2

@@ -52,6 +52,7 @@ t_pass_role_and_trust() {
     expect_out_jq '[.missing_register[0], (.missing_register[1] | test("role/nobody is not a role of this account"))]' '["ClientException",true]'
     expect_out_jq '[.bridge_register[0], (.bridge_register[1] | test("task roles need networkMode host"))]' '["ClientException",true]'
     expect_out_jq '[.default_mode_register[0], (.default_mode_register[1] | test("bridge by default"))]' '["ClientException",true]'
+    expect_out_jq .notapp_register '["AccessDeniedException","AccessDeniedException","AccessDeniedException"]'
     expect_out_jq '[.revision, .task_role]' "[1,\"arn:aws:iam::$ACCOUNT:role/app\"]"
     expect_out_jq '[.nopass_run[0], .nopass_start[0], .nopass_tasks]' '["AccessDeniedException","AccessDeniedException",0]'
     expect_out_jq '[.nopass_service[0], (.nopass_service[1] | test("iam:PassRole"))]' '["AccessDeniedException",true]'
@@ -59,7 +60,7 @@ t_pass_role_and_trust() {
     expect_out_jq '[(.dep_update | endswith(":task-definition/app:1")), .services]' '[true,["plain"]]'
     expect_out_jq '[.status, (.tasks | length)]' '[["RUNNING","RUNNING"],2]'
 }
-run_case "iam:PassRole (to ecs-tasks) and a trusting role are needed to register, run or make a service of a task role; bridge mode is refused" t_pass_role_and_trust
+run_case "iam:PassRole (to ecs-tasks) and a trusting role are needed to register, run or make a service of a task role (a Deny holds whatever the case of the role's name); bridge mode is refused" t_pass_role_and_trust
 
 T1=$(jq -r '.tasks[0]' "$E2E_TMP/start.json")
 T2=$(jq -r '.tasks[1]' "$E2E_TMP/start.json")
@@ -91,8 +92,16 @@ t_endpoint_serves_each_task_its_own() {
     done
     run curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Authorization: $TOKEN1" "$URI"
     [[ $(cmd_out) == 405 ]] || fail "POST answered $(cmd_out)"
+    # any local process may connect and send nothing (each such connection held every client up for 2 s)
+    local port=${URI#http://127.0.0.1:} idle1 idle2 idle3
+    port=${port%%/*}
+    exec {idle1}<>"/dev/tcp/127.0.0.1/$port" {idle2}<>"/dev/tcp/127.0.0.1/$port" {idle3}<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET /v1/cred' >&"$idle3" # and one that stops mid-line
+    run curl -sS --max-time 1.5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN1" "$URI"
+    [[ $(cmd_out) == 200 ]] || fail "GET beside 3 idle connections answered $(cmd_out)"
+    exec {idle1}>&- {idle2}>&- {idle3}>&-
 }
-run_case "the agent's endpoint: a task's token gets its role's credentials (ASIA key, RFC 3339 expiry); a wrong or missing token gets 403" t_endpoint_serves_each_task_its_own
+run_case "the agent's endpoint: a task's token gets its role's credentials (ASIA key, RFC 3339 expiry); a wrong or missing token gets 403; idle connections hold nobody up" t_endpoint_serves_each_task_its_own
 
 t_aws_cli_reads_the_endpoint() {
     # as a host-network container with the agent's environment would run it
@@ -113,13 +122,15 @@ t_other_agents_and_stopped_tasks() {
     expect_out_jq '[.b_own_instance[0:2], (.b_own_instance[2] | test("does not run on container instance"))]' '[[400,"ClientException"],true]'
     expect_out_jq '[.b_poll_a, .b_stops_a_task]' '[[400,"AccessDeniedException"],[400,"AccessDeniedException"]]'
     expect_out_jq '[.a_own[0:2], (.a_own[2] > 3000 and .a_own[2] <= 3600)]' '[[200,"ASIA"],true]'
+    expect_out_jq '[.a_untrusted[0:2], (.a_untrusted[2] | test("no longer trusts ecs-tasks.amazonaws.com")), .a_trusted_again]' \
+        '[[400,"ClientException"],true,200]'
     expect_out_jq '[.stopped, .a_after_stop[0:2], (.a_after_stop[2] | test("stopped or stopping"))]' '[["STOPPED"],[400,"ClientException"],true]'
     run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN1" "$URI"
     [[ $(cmd_out) == 403 ]] || fail "the stopped task's token answered $(cmd_out)"
     run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN2" "$URI"
     [[ $(cmd_out) == 200 ]] || fail "the running task's token answered $(cmd_out) after the other stopped"
 }
-run_case "another agent cannot act for the instance or its tasks; after StopTask the task's token and berthd give nothing" t_other_agents_and_stopped_tasks
+run_case "another agent cannot act for the instance or its tasks; a role that no longer trusts ECS's tasks gives none; after StopTask the task's token and berthd give nothing" t_other_agents_and_stopped_tasks
 
 t_agent_restart_keeps_tokens() {
     local pid

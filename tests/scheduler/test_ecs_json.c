@@ -93,6 +93,10 @@ static const struct {
          "1", "1") ",\"remainingResources\":[{\"name\":\"PORTS\",\"stringSetValue\":[\"70000\"]}]") "]",
      "ci.json: containerInstances[0].remainingResources[0].stringSetValue[0]: expected a port number 1-65535"},
     {"[" CI("x\",\"registeredAt\":\"yesterday\"") "]", "ci.json: containerInstances[0].registeredAt: expected epoch seconds"},
+    /* reals with no int64_t value: converting them was undefined (a negative CPU on x86) */
+    {"[" CI("x\",\"registeredResources\":[{\"name\":\"CPU\",\"integerValue\":1e30}]") "]",
+     "ci.json: containerInstances[0].registeredResources[0].integerValue: expected a non-negative integer for CPU"},
+    {"[" CI("x\",\"registeredAt\":-1e300") "]", "ci.json: containerInstances[0].registeredAt: expected epoch seconds"},
     {"[" CI("x\",\"agentConnected\":\"yes\"") "]", "ci.json: containerInstances[0].agentConnected: expected true or false"},
     {"[" CI("x\",\"registeredResources\":" RES("1", "1") ",\"remainingResources\":" RES(
          "1", "1") ",\"attributes\":[{\"value\":\"v\"}]") "]",

@@ -3,6 +3,8 @@
  * InvalidParameterException naming the field. Pure: no store. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scheduler/scheduler.h"
@@ -87,6 +89,13 @@ Test(ecs_request, each_operation_is_an_ecs_action_on_ecs_resource_types)
     accepted("ListTasks", "{\"cluster\":\"c\",\"containerInstance\":\"" ID1 "\"}", false,
              (const char *[]){ARN "container-instance/c/" ID1, NULL});
     accepted("ListTasks", "{\"cluster\":\"c\"}", false, (const char *[]){ARN "cluster/c", NULL});
+    /* ECS authorizes them on each target instance, not on the cluster */
+    accepted("PutAttributes",
+             "{\"cluster\":\"c\",\"attributes\":[{\"name\":\"a\",\"targetId\":\"" ID1 "\"},{\"name\":\"b\",\"value\":\"v\","
+             "\"targetType\":\"container-instance\",\"targetId\":\"" ARN "container-instance/c/" ID2 "\"}]}",
+             true, (const char *[]){ARN "container-instance/c/" ID1, ARN "container-instance/c/" ID2, NULL});
+    accepted("DeleteAttributes", "{\"attributes\":[{\"name\":\"a\",\"targetId\":\"" ID1 "\"}]}", true,
+             (const char *[]){ARN "container-instance/default/" ID1, NULL});
 }
 
 Test(ecs_request, unknown_operations_and_non_objects)
@@ -235,4 +244,130 @@ Test(ecs_request, strings_with_nul_and_overlong_strings_are_refused)
     char body[400];
     snprintf(body, sizeof(body), "{\"clusterName\":\"%0300d\"}", 0);
     refused("CreateCluster", body, "InvalidParameterException", "clusterName:");
+}
+
+/* A doubleValue past LLONG_MAX has no integer value: 1e30 CPU became a
+ * negative one, and every later read of the cluster's instances failed
+ * (ListContainerInstances answered 500). CPU and MEMORY are INTEGER
+ * resources in ECS, whichever field carries them. */
+Test(ecs_request, resource_values_beyond_an_integer_resource_are_refused)
+{
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"CPU\",\"doubleValue\":1e30}]}",
+            "InvalidParameterException", "totalResources[0].doubleValue: 1e+30 is out of range (0 to 9007199254740992)");
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"GPU\",\"doubleValue\":1.5e19}]}",
+            "InvalidParameterException", "totalResources[0].doubleValue:");
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"CPU\",\"doubleValue\":2147483648.0}]}",
+            "InvalidParameterException", "totalResources[0].doubleValue: CPU is an INTEGER resource");
+    refused("RegisterContainerInstance", "{\"totalResources\":[{\"name\":\"MEMORY\",\"longValue\":9223372036854775807}]}",
+            "InvalidParameterException", "totalResources[0].longValue: MEMORY is an INTEGER resource");
+    /* as ECS's agent sends them: integerValue beside zero long and double values */
+    accepted("RegisterContainerInstance",
+             "{\"totalResources\":[{\"name\":\"CPU\",\"integerValue\":2048,\"longValue\":0,\"doubleValue\":0.0},"
+             "{\"name\":\"MEMORY\",\"doubleValue\":2147483647.0}]}",
+             true, (const char *const[]){ARN "cluster/default", NULL});
+}
+
+/* botocore 1.34 and later send a clientToken (a UUID) with every RunTask:
+ * refusing it as an unknown field failed every RunTask of a current SDK
+ * (what a token then does: test_ecs_agent's client token case). */
+Test(ecs_request, run_task_takes_the_client_token_current_sdks_send)
+{
+    accepted("RunTask", "{\"taskDefinition\":\"web\",\"clientToken\":\"0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b\"}", true,
+             (const char *[]){ARN "task-definition/web:*", NULL});
+    char body[200];
+    snprintf(body, sizeof(body), "{\"taskDefinition\":\"web\",\"clientToken\":\"%065d\"}", 0);
+    refused("RunTask", body, "InvalidParameterException", "clientToken: longer than 64 characters");
+    refused("RunTask", "{\"taskDefinition\":\"web\",\"clientToken\":\"a\\tb\"}", "InvalidParameterException",
+            "clientToken: 'a\tb' must be 1-64 ASCII characters from '!' to '~'");
+    refused("RunTask", "{\"taskDefinition\":\"web\",\"clientToken\":7}", "InvalidParameterException",
+            "clientToken: must be a string");
+    refused("StartTask", "{\"taskDefinition\":\"web\",\"containerInstances\":[\"" ID1 "\"],\"clientToken\":\"x\"}",
+            "InvalidParameterException", "clientToken: unknown or unsupported field");
+}
+
+/* A JSON body of `fmt` with "%s" replaced by `n` copies of `item` joined by commas (the caller frees it). */
+static char *repeated(const char *fmt, const char *item, size_t n)
+{
+    size_t il = strlen(item), len = strlen(fmt) + n * (il + 1) + 1;
+    char *list = malloc(len), *body = malloc(len + strlen(fmt));
+    cr_assert(list && body);
+    char *p = list;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i ? "," : "", item);
+    *p = '\0';
+    sprintf(body, fmt, list);
+    free(list);
+    return body;
+}
+
+/* The store holds a record of at most 1 MiB: these requests made one
+ * bigger and got a 500 (a 3.6 MB RunTask override, a 3 MB task definition,
+ * 65,535 reserved ports, an unbounded versionInfo). ECS's own limits
+ * refuse them first, naming the field. */
+Test(ecs_request, bodies_beyond_ecs_limits_are_refused_before_they_reach_a_record)
+{
+    char *ov =
+        repeated("{\"taskDefinition\":\"web\",\"overrides\":{\"containerOverrides\":[{\"name\":\"a\",\"environment\":[%s]}]}}",
+                 "{\"name\":\"E\",\"value\":\"0123456789012345678901234567890123456789\"}", 160);
+    refused("RunTask", ov, "InvalidParameterException", "overrides: container overrides length must be at most 8192 (it is ");
+    free(ov);
+    ov = repeated("{\"taskDefinition\":\"web\",\"overrides\":{\"containerOverrides\":[{\"name\":\"a\",\"environment\":[%s]}]}}",
+                  "{\"name\":\"E\",\"value\":\"0123456789012345678901234567890123456789\"}", 100);
+    accepted("RunTask", ov, true, (const char *[]){ARN "task-definition/web:*", NULL});
+    free(ov);
+
+    char *td =
+        repeated("{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"command\":[%s]}]}",
+                 "\"0123456789012345678901234567890123456789012345678901234567890123456789\"", 1000);
+    refused("RegisterTaskDefinition", td, "ClientException", "containerDefinitions: the task definition is ");
+    free(td);
+
+    char *ports = repeated("{\"totalResources\":[{\"name\":\"PORTS\",\"stringSetValue\":[%s]}]}", "\"80\"", 1001);
+    refused("RegisterContainerInstance", ports, "InvalidParameterException",
+            "totalResources[0].stringSetValue: must hold 0 to 1000 items");
+    free(ports);
+
+    refused("RegisterContainerInstance", "{\"versionInfo\":{\"agentVersion\":\"1\",\"x\":\"y\"}}", "InvalidParameterException",
+            "versionInfo.x: unknown or unsupported field");
+    accepted("RegisterContainerInstance",
+             "{\"versionInfo\":{\"agentVersion\":\"1.70.2\",\"agentHash\":\"a\",\"dockerVersion\":\"20\"}}", true,
+             (const char *[]){ARN "cluster/default", NULL});
+}
+
+/* ECS's tags: 50 of key 1-128 and value 0-256 characters; anything else
+ * passed unchecked (a 70 KB value was taken), and a task definition's tags,
+ * which are not kept with it, counted towards its 64 KiB. */
+Test(ecs_request, tags_are_ecs_tags)
+{
+    accepted("CreateCluster", "{\"clusterName\":\"c\",\"tags\":[{\"key\":\"team\",\"value\":\"a\"},{\"key\":\"k\"}]}", true,
+             (const char *[]){ARN "cluster/c", NULL});
+    refused("CreateCluster", "{\"tags\":[\"team\"]}", "InvalidParameterException", "tags[0]: must be an object with key and value");
+    refused("RunTask", "{\"taskDefinition\":\"web\",\"tags\":[{\"key\":\"\"}]}", "InvalidParameterException",
+            "tags[0].key: must not be empty");
+    refused("RegisterContainerInstance", "{\"tags\":[{\"key\":\"k\",\"Value\":\"v\"}]}", "InvalidParameterException",
+            "tags[0].Value: unknown or unsupported field");
+    char *big = repeated(
+        "{\"taskDefinition\":\"web\",\"containerInstances\":[\"" ID1 "\"],\"tags\":[{\"key\":\"k\",\"value\":\"%s\"}]}", "v", 257);
+    refused("StartTask", big, "InvalidParameterException", "tags[0].value: longer than 256 characters");
+    free(big);
+    char *many =
+        repeated("{\"cluster\":\"c\",\"serviceName\":\"s\",\"taskDefinition\":\"web\",\"tags\":[%s]}", "{\"key\":\"k\"}", 51);
+    refused("CreateService", many, "InvalidParameterException", "tags: must hold 0 to 50 items, not 51");
+    free(many);
+    /* 50 tags of 128 + 256 characters beside a definition under 64 KiB: accepted */
+    char tag[420];
+    snprintf(tag, sizeof(tag), "{\"key\":\"%0128d\",\"value\":\"%0256d\"}", 0, 0);
+    char word[8003] = "\"";
+    memset(word + 1, 'w', 8000);
+    strcpy(word + 8001, "\"");
+    char *tags = repeated("%s", tag, 50), *words = repeated("%s", word, 7), *body = malloc(strlen(words) + strlen(tags) + 200);
+    cr_assert(body);
+    sprintf(body,
+            "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"command\":[%s]}],\"tags\":"
+            "[%s]}",
+            words, tags);
+    accepted("RegisterTaskDefinition", body, true, (const char *[]){"*", NULL});
+    free(body);
+    free(words);
+    free(tags);
 }

@@ -172,6 +172,17 @@ Test(ecs_state, list_pages_with_tokens_until_the_end)
     json_decref(p1);
     json_decref(p2);
     json_decref(p3);
+    /* maxResults null is absent: the default page, not an empty one that names itself as the next */
+    json_t *all = ok("ListClusters", "{\"maxResults\":null}");
+    cr_expect_eq(json_array_size(at(all, "clusterArns")), 5);
+    cr_expect_null(json_object_get(all, "nextToken"));
+    json_decref(all);
+    json_decref(ok("RegisterTaskDefinition", TD));
+    json_decref(ok("CreateService", "{\"cluster\":\"c0\",\"serviceName\":\"s\",\"taskDefinition\":\"web\",\"desiredCount\":0}"));
+    all = ok("ListServices", "{\"cluster\":\"c0\",\"maxResults\":null}");
+    cr_expect_eq(json_array_size(at(all, "serviceArns")), 1);
+    cr_expect_null(json_object_get(all, "nextToken"));
+    json_decref(all);
 }
 
 static storage_status_t put_garbage(storage_records_t *rs, void *ctx, storage_err_t *err)
