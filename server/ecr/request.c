@@ -9,7 +9,11 @@
 
 /* ECR's documented bounds. */
 #define ECR_NAME_MIN 2
-#define ECR_NAME_MAX 256
+/* ECR takes names of up to 256 characters, but the registry API's names and
+ * the store's keys stop at OCI_NAME_MAX (255): a 256th character was cut
+ * off after the policy had judged the whole name, so CreateRepository made
+ * (and authorized) two different repositories. One bound for both APIs. */
+#define ECR_NAME_MAX OCI_NAME_MAX
 #define ECR_TAGS_MAX 50
 #define ECR_TAG_KEY_MAX 128
 #define ECR_TAG_VALUE_MAX 256
@@ -226,7 +230,7 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
         if (!str_ok(v, ECR_NAME_MAX) || !ecr_name_valid(json_string_value(v)))
             return bad(err, f,
                        "failed to satisfy constraint: 'must satisfy regular expression "
-                       "'(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 256 characters long'");
+                       "'(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 255 characters long'");
         return 0;
     case K_REGISTRY:
         if (!str_ok(v, 12) || json_string_length(v) != 12 || strspn(json_string_value(v), "0123456789") != 12)
