@@ -28,6 +28,8 @@
 #define ECR_LIFECYCLE_TEXT_MIN 100
 #define ECR_LIFECYCLE_TEXT_MAX 30720
 #define ECR_PREVIEW_PAGE_MAX 100
+/* SetRepositoryPolicy: policyText of at most 10,240 characters (the policy's own checks say more) */
+#define ECR_POLICY_TEXT_MAX 10240
 /* PutImage: a manifest of 4 MiB at most (as the /v2/ API) */
 #define ECR_MANIFEST_MAX OCI_MANIFEST_MAX_BYTES
 
@@ -58,6 +60,7 @@ typedef enum {
     K_PART_BLOB,
     K_LIFECYCLE_TEXT,
     K_PREVIEW_MAX_RESULTS,
+    K_POLICY_TEXT,
 } kind_t;
 
 typedef struct {
@@ -159,6 +162,14 @@ static const shape_t shapes[] = {
       {"maxResults", K_PREVIEW_MAX_RESULTS, false},
       {"filter", K_FILTER, false}}},
     {"RunLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    /* repository policies (server/ecr/policy.c; the policy engine checks the text itself) */
+    {"SetRepositoryPolicy",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"policyText", K_POLICY_TEXT, true},
+      {"force", K_BOOL, false}}},
+    {"GetRepositoryPolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"DeleteRepositoryPolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
 };
 
 bool ecr_name_valid(const char *s)
@@ -251,6 +262,11 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
             return bad(err, f, "failed to satisfy constraint: 'Member must be a string of %d to %d characters'",
                        ECR_LIFECYCLE_TEXT_MIN, ECR_LIFECYCLE_TEXT_MAX);
         return 0;
+    case K_POLICY_TEXT:
+        return str_ok(v, ECR_POLICY_TEXT_MAX)
+                   ? 0
+                   : bad(err, f, "failed to satisfy constraint: 'Member must be a string of 1 to %d characters'",
+                         ECR_POLICY_TEXT_MAX);
     case K_TOKEN:
         return str_ok(v, ECR_TOKEN_MAX) ? 0 : bad(err, f, "not a token this registry gave");
     case K_TAGS:

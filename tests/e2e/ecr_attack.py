@@ -75,4 +75,18 @@ assert (status, reply.get("__type")) == (400, "RepositoryNotFoundException"), (s
 ok("CreateRepository", {"repositoryName": long_name[:255]})  # 255 is the longest, and works
 ok("DeleteRepository", {"repositoryName": long_name[:255]})
 
+# ---- the repository policy operations check the body's shape as every other operation:
+# another account's registryId, unknown members, names outside ECR's pattern
+ok("CreateRepository", {"repositoryName": "attack/policy"})
+for op in ("SetRepositoryPolicy", "GetRepositoryPolicy", "DeleteRepositoryPolicy"):
+    body = {"repositoryName": "attack/policy", "registryId": "000000000000"}
+    if op == "SetRepositoryPolicy":
+        body["policyText"] = json.dumps({"Version": "2012-10-17", "Statement": []})
+    refused(op, body, IPE, "registryId")
+    refused(op, dict(body, registryId=account, surprise=1), IPE, "surprise")
+    refused(op, dict(body, registryId=account, repositoryName="attack__policy"), IPE, "repositoryName")
+refused("SetRepositoryPolicy", {"repositoryName": "attack/policy", "policyText": "x" * 10241}, IPE, "policyText")
+refused("SetRepositoryPolicy", {"repositoryName": "attack/policy", "policyText": "{}", "force": "yes"}, IPE, "force")
+refused("GetRepositoryPolicy", {"repositoryName": "attack/policy"}, "RepositoryPolicyNotFoundException")
+
 print("ok")
