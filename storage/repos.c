@@ -311,10 +311,161 @@ static uint32_t count_tags(const tag_digest_t *t, size_t n, const char *digest)
     return c;
 }
 
+/* One child reference of an index (manifest list) of the repository. */
+typedef struct {
+    char child[OCI_DIGEST_MAX];
+    char parent[OCI_DIGEST_MAX];
+    bool gone; /* the index was deleted by this op */
+} index_ref_t;
+
+static int index_ref_cmp(const void *a, const void *b)
+{
+    return strcmp(((const index_ref_t *)a)->child, ((const index_ref_t *)b)->child);
+}
+
+/* What the repository's indexes reference, sorted by child: read once per op,
+ * so that deleting a batch is not a scan per image. An index whose record
+ * cannot be parsed references nothing here (fsck reports it). 0, or an LMDB
+ * code (ENOMEM). */
+static int index_refs(storage_t *st, MDB_txn *txn, const char *repo, index_ref_t **out, size_t *n)
+{
+    char prefix[OCI_NAME_MAX + 2];
+    size_t plen = strlen(repo), cap = 0;
+    memcpy(prefix, repo, plen);
+    prefix[plen++] = '\0';
+    *out = NULL;
+    *n = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, st->dbi_manifests, &cur);
+    if (rc)
+        return rc;
+    MDB_val k = {plen, prefix}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        store_manifest_view_t m;
+        size_t dlen = k.mv_size - plen;
+        if (dlen >= OCI_DIGEST_MAX || !store_manifest_decode(&v, &m) ||
+            !(oci_media_kind(m.media_type, m.media_type_len) & (OCI_MT_OCI_INDEX | OCI_MT_DOCKER_LIST)))
+            continue;
+        oci_manifest_t man;
+        if (oci_manifest_parse(m.body, m.body_len, m.media_type, m.media_type_len, &man, NULL) != OCI_OK)
+            continue;
+        for (size_t i = 0; i < man.nmanifests && rc == 0; i++) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                index_ref_t *r = realloc(*out, cap * sizeof(*r));
+                if (!r) {
+                    rc = ENOMEM;
+                    break;
+                }
+                *out = r;
+            }
+            index_ref_t *r = &(*out)[(*n)++];
+            memcpy(r->child, man.manifests[i].digest.str, man.manifests[i].digest.len + 1);
+            memcpy(r->parent, (const char *)k.mv_data + plen, dlen);
+            r->parent[dlen] = '\0';
+            r->gone = false;
+        }
+        oci_manifest_free(&man);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    if (*n)
+        qsort(*out, *n, sizeof(**out), index_ref_cmp);
+    return 0;
+}
+
+/* Whether an index that stays references digest. */
+static bool index_referenced(const index_ref_t *r, size_t n, const char *digest)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(r[mid].child, digest) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n && strcmp(r[lo].child, digest) == 0; lo++)
+        if (!r[lo].gone)
+            return true;
+    return false;
+}
+
+/* digest was deleted: what it referenced as an index no longer counts. */
+static void index_gone(index_ref_t *r, size_t n, const char *digest)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r[i].parent, digest) == 0)
+            r[i].gone = true;
+}
+
+/* One image of an IMAGES_DELETE: its status into im->status, or an LMDB code
+ * (ENOMEM) that fails the whole op. STORAGE_REFERENCE: an index that stays
+ * references it (it may go in a later pass, once that index has). */
+static int delete_image(storage_t *st, MDB_txn *txn, storage_op_t *op, storage_image_ref_t *im, const tag_digest_t *tags,
+                        size_t ntags, index_ref_t *refs, size_t nrefs)
+{
+    char key[OCI_NAME_MAX + OCI_TAG_MAX + 2];
+    int rc;
+    im->status = STORAGE_OK;
+    if (im->ref.is_digest && (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) &&
+        count_tags(tags, ntags, im->ref.digest.str) != im->tags) {
+        im->digest = im->ref.digest;
+        im->status = STORAGE_INVALID;
+        return 0;
+    }
+    if (im->ref.is_digest) {
+        im->digest = im->ref.digest;
+        char mkey[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
+        MDB_val k = {store_key2(mkey, sizeof(mkey), op->repo, im->digest.str), mkey}, v;
+        if ((rc = mdb_get(txn, st->dbi_manifests, &k, &v)) != 0)
+            return rc == MDB_NOTFOUND ? (im->status = STORAGE_NOT_FOUND, 0) : rc;
+        if (index_referenced(refs, nrefs, im->digest.str)) {
+            /* ECR's ImageReferencedByManifestList: deleting a platform's image
+             * (an untagged child, what "delete the untagged images" finds)
+             * would leave its index pointing at nothing */
+            im->status = STORAGE_REFERENCE;
+            return 0;
+        }
+        rc = delete_manifest(st, txn, op->repo, im->digest.str);
+    } else {
+        MDB_val k = {store_key2(key, sizeof(key), op->repo, im->ref.tag), key}, v;
+        rc = k.mv_size ? mdb_get(txn, st->dbi_tags, &k, &v) : MDB_NOTFOUND;
+        if (rc == 0 && oci_digest_parse(v.mv_data, v.mv_size, &im->digest, NULL) != OCI_OK)
+            rc = MDB_CORRUPTED;
+        if (rc == 0)
+            rc = mdb_del(txn, st->dbi_tags, &k, NULL);
+        /* the last tag of an image takes the image with it, as in ECR, unless
+         * an index references it: then the tag goes and the image stays */
+        if (rc == 0 && !digest_tagged(st, txn, op->repo, im->digest.str, &rc) && rc == 0 &&
+            !index_referenced(refs, nrefs, im->digest.str)) {
+            rc = delete_manifest(st, txn, op->repo, im->digest.str);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            else if (rc == 0)
+                index_gone(refs, nrefs, im->digest.str);
+        }
+        return rc == MDB_NOTFOUND ? (im->status = STORAGE_NOT_FOUND, 0) : rc;
+    }
+    if (rc == 0)
+        index_gone(refs, nrefs, im->digest.str);
+    return rc == MDB_NOTFOUND ? (im->status = STORAGE_NOT_FOUND, 0) : rc;
+}
+
 static run_result_t run_images_delete(storage_t *st, MDB_txn *txn, storage_op_t *op)
 {
     tag_digest_t *tags = NULL;
-    size_t ntags = 0;
+    size_t ntags = 0, nrefs = 0;
+    index_ref_t *refs = NULL;
     if (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) {
         /* the tags as of this transaction: the deletions below only drop tags of images they delete */
         int rc = tag_digests(st, txn, op->repo, &tags, &ntags);
@@ -325,43 +476,39 @@ static run_result_t run_images_delete(storage_t *st, MDB_txn *txn, storage_op_t 
         if (rc)
             return fail_mdb(op, rc, "cannot read the repository's tags");
     }
-    for (size_t i = 0; i < op->nimages; i++) {
-        storage_image_ref_t *im = &op->images[i];
-        char key[OCI_NAME_MAX + OCI_TAG_MAX + 2];
-        int rc;
-        im->status = STORAGE_OK;
-        if (im->ref.is_digest && (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) &&
-            count_tags(tags, ntags, im->ref.digest.str) != im->tags) {
-            im->digest = im->ref.digest;
-            im->status = STORAGE_INVALID;
-            continue;
+    /* the indexes as of this transaction: checked here, not in the caller's
+     * snapshot, so that an index pushed meanwhile still protects its children */
+    int rc = index_refs(st, txn, op->repo, &refs, &nrefs);
+    if (rc) {
+        free(tags);
+        if (rc == ENOMEM) {
+            OP_FAIL(op, STORAGE_NOMEM, "out of memory while reading the repository's indexes");
+            return RUN_ABORT;
         }
-        if (im->ref.is_digest) {
-            im->digest = im->ref.digest;
-            rc = delete_manifest(st, txn, op->repo, im->digest.str);
-        } else {
-            MDB_val k = {store_key2(key, sizeof(key), op->repo, im->ref.tag), key}, v;
-            rc = k.mv_size ? mdb_get(txn, st->dbi_tags, &k, &v) : MDB_NOTFOUND;
-            if (rc == 0 && oci_digest_parse(v.mv_data, v.mv_size, &im->digest, NULL) != OCI_OK)
-                rc = MDB_CORRUPTED;
-            if (rc == 0)
-                rc = mdb_del(txn, st->dbi_tags, &k, NULL);
-            /* the last tag of an image takes the image with it, as in ECR */
-            if (rc == 0 && !digest_tagged(st, txn, op->repo, im->digest.str, &rc) && rc == 0) {
-                rc = delete_manifest(st, txn, op->repo, im->digest.str);
-                if (rc == MDB_NOTFOUND)
-                    rc = 0;
-            }
-        }
-        if (rc == MDB_NOTFOUND) {
-            im->status = STORAGE_NOT_FOUND;
-        } else if (rc) {
-            free(tags);
-            return fail_mdb(op, rc, "cannot delete the image");
+        return fail_mdb(op, rc, "cannot read the repository's indexes");
+    }
+    /* in passes, so that a batch may name an index's children before the index */
+    bool *done = calloc(op->nimages ? op->nimages : 1, sizeof(*done));
+    if (!done) {
+        free(tags);
+        free(refs);
+        OP_FAIL(op, STORAGE_NOMEM, "out of memory");
+        return RUN_ABORT;
+    }
+    for (bool progress = true; progress && rc == 0;) {
+        progress = false;
+        for (size_t i = 0; i < op->nimages && rc == 0; i++) {
+            if (done[i])
+                continue;
+            rc = delete_image(st, txn, op, &op->images[i], tags, ntags, refs, nrefs);
+            if (rc == 0 && op->images[i].status != STORAGE_REFERENCE)
+                done[i] = progress = true;
         }
     }
+    free(done);
     free(tags);
-    return RUN_COMMIT;
+    free(refs);
+    return rc ? fail_mdb(op, rc, "cannot delete the image") : RUN_COMMIT;
 }
 
 storage_status_t storage_images_list(storage_reader_t *rd, const char *repo, const char *after, storage_image_cb cb, void *ctx,

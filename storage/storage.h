@@ -283,7 +283,10 @@ typedef enum {
     STORAGE_OP_IMAGES_DELETE,   /* in: repo, images/nimages. ECR's BatchDeleteImage: a tag goes alone, and
                                  * its manifest with it when no other tag names it; a digest takes its
                                  * manifest, tags and referrer record. Each image's status and digest are
-                                 * written to its entry (NOT_FOUND: no such tag or manifest); the op
+                                 * written to its entry (NOT_FOUND: no such tag or manifest;
+                                 * REFERENCE: an index that stays references it, so it stays too,
+                                 * as ECR's ImageReferencedByManifestList: by digest it is refused,
+                                 * by its last tag the tag goes and the image stays); the op
                                  * itself fails only as a whole (IO, FULL, ...) */
     STORAGE_OP_REPO_DELETE,     /* in: repo, flags (STORAGE_OP_FORCE), records_fn (optional, run in the
                                  * same transaction). Removes the repository with its tags, manifests,

@@ -572,6 +572,10 @@ static void deleted(server_op_t *sop, h2o_req_t *req)
         json_t *id = json_array_get(d->ids, i);
         if (d->refs[i].status == STORAGE_OK)
             json_array_append_new(done, id_json(d->refs[i].digest.str, json_string_value(json_object_get(id, "imageTag"))));
+        else if (d->refs[i].status == STORAGE_REFERENCE)
+            json_array_append_new(failures, failure(id, "ImageReferencedByManifestList",
+                                                    "Requested image is referenced by a manifest list (an image index) of the "
+                                                    "repository: delete that first"));
         else
             json_array_append_new(failures, failure(id, "ImageNotFound", "Requested image not found"));
     }

@@ -7,7 +7,9 @@ CREDENTIALS_FILE and by users this script makes.
 
 usage: ecr_attack.py BASE CREDENTIALS_FILE
 """
+import base64
 import configparser
+import hashlib
 import json
 import sys
 import urllib.error
@@ -61,6 +63,31 @@ def ok(op, body, key=ADMIN):
     return reply
 
 
+def sha(b):
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+def push_blob(repo, data):
+    """A blob through the layer API (InitiateLayerUpload, one UploadLayerPart, CompleteLayerUpload)."""
+    uid = ok("InitiateLayerUpload", {"repositoryName": repo})["uploadId"]
+    ok("UploadLayerPart", {"repositoryName": repo, "uploadId": uid, "partFirstByte": 0, "partLastByte": len(data) - 1,
+                           "layerPartBlob": base64.b64encode(data).decode()})
+    ok("CompleteLayerUpload", {"repositoryName": repo, "uploadId": uid, "layerDigests": [sha(data)]})
+    return sha(data)
+
+
+def push_image(repo, layer, tag=None):
+    """An image of one layer (and a config naming it) through PutImage: its manifest's text."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(layer)]}}).encode()
+    m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": push_blob(repo, config),
+                               "size": len(config)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": push_blob(repo, layer),
+                                "size": len(layer)}]})
+    ok("PutImage", dict({"repositoryName": repo, "imageManifest": m}, **({"imageTag": tag} if tag else {})))
+    return m
+
+
 IPE = "InvalidParameterException"
 ecr = client("ecr")
 account = ok("DescribeRegistry", {})["registryId"]
@@ -88,5 +115,27 @@ for op in ("SetRepositoryPolicy", "GetRepositoryPolicy", "DeleteRepositoryPolicy
 refused("SetRepositoryPolicy", {"repositoryName": "attack/policy", "policyText": "x" * 10241}, IPE, "policyText")
 refused("SetRepositoryPolicy", {"repositoryName": "attack/policy", "policyText": "{}", "force": "yes"}, IPE, "force")
 refused("GetRepositoryPolicy", {"repositoryName": "attack/policy"}, "RepositoryPolicyNotFoundException")
+
+# ---- BatchDeleteImage of a platform's image that an index references: "delete the
+# untagged images" (list-images --filter tagStatus=UNTAGGED, then batch-delete-image)
+# finds every multi-platform image's children, and deleted them under their index.
+# ECR refuses with ImageReferencedByManifestList; by the last tag, the tag goes alone.
+R = "attack/multi"
+ok("CreateRepository", {"repositoryName": R})
+amd, arm = push_image(R, b"amd64 layer"), push_image(R, b"arm64 layer", tag="arm-only")
+index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+    {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(m.encode()), "size": len(m),
+     "platform": {"architecture": a, "os": "linux"}} for m, a in ((amd, "amd64"), (arm, "arm64"))]})
+ok("PutImage", {"repositoryName": R, "imageManifest": index, "imageTag": "latest"})
+untagged = ok("ListImages", {"repositoryName": R, "filter": {"tagStatus": "UNTAGGED"}})["imageIds"]
+assert untagged == [{"imageDigest": sha(amd.encode())}], untagged
+reply = ok("BatchDeleteImage", {"repositoryName": R, "imageIds": untagged + [{"imageTag": "arm-only"}]})
+assert [f["failureCode"] for f in reply["failures"]] == ["ImageReferencedByManifestList"], reply
+assert reply["imageIds"] == [{"imageDigest": sha(arm.encode()), "imageTag": "arm-only"}], reply
+got = ok("BatchGetImage", {"repositoryName": R, "imageIds": [{"imageDigest": sha(m.encode())} for m in (amd, arm)]})
+assert len(got["images"]) == 2 and not got["failures"], got
+# the index and its children in one batch, children first: all go
+reply = ok("BatchDeleteImage", {"repositoryName": R, "imageIds": [{"imageDigest": sha(m.encode())} for m in (amd, arm, index)]})
+assert len(reply["imageIds"]) == 3 and not reply["failures"], reply
 
 print("ok")

@@ -302,6 +302,54 @@ Test(repos, images_delete_drops_a_tag_alone_the_image_with_its_last_tag_and_a_di
     cr_assert_eq(out[0].status, STORAGE_NOT_FOUND);
 }
 
+Test(repos, images_delete_keeps_what_an_index_that_stays_references)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t c1, c2, other, idx;
+    cr_assert_eq(test_put_manifest(st, "app", "", "{\"m\":1}", &m, &c1), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "two", "{\"m\":2}", &m, &c2), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "", "{\"m\":3}", &m, &other), STORAGE_OK);
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+             "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":7},"
+             "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":7}]}",
+             c1.str, c2.str);
+    oci_manifest_t index;
+    cr_assert_eq(oci_manifest_parse(body, strlen(body), NULL, 0, &index, NULL), OCI_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "multi", body, &index, &idx), STORAGE_OK);
+    oci_manifest_free(&index);
+
+    /* by digest: refused (ECR's ImageReferencedByManifestList), the others of the batch go */
+    storage_image_ref_t out[2];
+    memset(out, 0, sizeof(out));
+    const char *first[2] = {c1.str, other.str};
+    cr_assert_eq(images_delete("app", first, 2, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_REFERENCE);
+    cr_assert_eq(out[1].status, STORAGE_OK);
+    cr_assert_eq(get("app", c1.str), STORAGE_OK, "the index still finds its child");
+    cr_assert_eq(get("app", other.str), STORAGE_NOT_FOUND);
+    /* by its last tag: the tag goes, the image stays */
+    memset(out, 0, sizeof(out));
+    const char *tag[1] = {"two"};
+    cr_assert_eq(images_delete("app", tag, 1, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(get("app", "two"), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", c2.str), STORAGE_OK, "an image an index references outlives its last tag");
+    /* with the index in the same batch, after its children: all go */
+    memset(out, 0, sizeof(out));
+    const char *all[2] = {c1.str, idx.str};
+    cr_assert_eq(images_delete("app", all, 2, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(out[1].status, STORAGE_OK);
+    cr_assert_eq(get("app", c1.str), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "multi"), STORAGE_NOT_FOUND);
+    memset(out, 0, sizeof(out));
+    const char *last[1] = {c2.str};
+    cr_assert_eq(images_delete("app", last, 1, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK, "once the index is gone, so may its children");
+}
+
 Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
 {
     oci_manifest_t m = image("app", "layer");
