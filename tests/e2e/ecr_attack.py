@@ -10,8 +10,12 @@ usage: ecr_attack.py BASE CREDENTIALS_FILE
 import base64
 import configparser
 import hashlib
+import http.client
 import json
 import sys
+import threading
+import time
+import urllib.parse
 import urllib.error
 import urllib.request
 
@@ -137,5 +141,64 @@ assert len(got["images"]) == 2 and not got["failures"], got
 # the index and its children in one batch, children first: all go
 reply = ok("BatchDeleteImage", {"repositoryName": R, "imageIds": [{"imageDigest": sha(m.encode())} for m in (amd, arm, index)]})
 assert len(reply["imageIds"]) == 3 and not reply["failures"], reply
+
+# ---- lifecycle evaluation off the event loops. A preview evaluated in the request:
+# tag patterns cost the policy's entries times the repository's tags (a 27 KiB policy
+# of patterns took 0.15 s per image of 100 tags), so a user allowed previews on a
+# repository of their own held a loop per preview, and two held every loop of a
+# 2-thread berthd. Now one lifecycle thread evaluates; the loops keep answering.
+R = "attack/patterns"
+ok("CreateRepository", {"repositoryName": R})
+m = push_image(R, b"pattern layer")
+token = base64.b64decode(ok("GetAuthorizationToken", {})["authorizationData"][0]["authorizationToken"]).decode()
+host = urllib.parse.urlsplit(BASE)
+conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+auth = {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+for i in range(300):  # one image with 300 tags: 299 that no pattern matches, then one that all match
+    tag = "a" * 127 + "b" if i == 299 else "a" * 120 + "%07d" % i
+    conn.request("PUT", "/v2/%s/manifests/%s" % (R, tag), body=m.encode(),
+                 headers=dict(auth, **{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}))
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 201, (tag, resp.status)
+pattern = "*" + "a" * 38 + "b"
+rules = [{"rulePriority": r + 1, "selection": {"tagStatus": "tagged", "tagPatternList": [pattern] * 100,
+                                               "countType": "imageCountMoreThan", "countNumber": 1000},
+          "action": {"type": "expire"}} for r in range(6)]
+text = json.dumps({"rules": rules}, separators=(",", ":"))
+assert len(text) <= 30720, len(text)
+durations, lags, stop = [], [], threading.Event()
+
+
+def preview():
+    t0 = time.monotonic()
+    reply = ok("StartLifecyclePolicyPreview", {"repositoryName": R, "lifecyclePolicyText": text})
+    durations.append(time.monotonic() - t0)
+    assert reply["status"] == "COMPLETE", reply
+
+
+def probe():
+    while not stop.is_set():
+        t0 = time.monotonic()
+        with urllib.request.urlopen(BASE + "/healthz", timeout=60) as r:
+            r.read()
+        lags.append(time.monotonic() - t0)
+        time.sleep(0.01)
+
+
+previews = [threading.Thread(target=preview) for _ in range(2)]
+prober = threading.Thread(target=probe)
+for t in previews:
+    t.start()
+    time.sleep(0.05)  # the first holds a loop (when it ran there) before the second connects
+prober.start()
+for t in previews:
+    t.join()
+stop.set()
+prober.join()
+assert len(durations) == 2 and lags, (durations, lags)
+assert max(lags) < min(durations) / 4, ("a loop waited on an evaluation", durations, max(lags))
+got = ok("GetLifecyclePolicyPreview", {"repositoryName": R})
+assert got["status"] == "COMPLETE" and got["summary"]["expiringImageTotalCount"] == 0, got
 
 print("ok")
