@@ -243,15 +243,32 @@ static bool digest_tagged(storage_t *st, MDB_txn *txn, const char *repo, const c
 
 typedef struct {
     char digest[OCI_DIGEST_MAX];
+    uint64_t tag; /* the tag's storage_tag_set_add(0, tag) */
 } tag_digest_t;
+
+static uint64_t tag_hash(const char *tag, size_t len)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)tag[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+uint64_t storage_tag_set_add(uint64_t set, const char *tag)
+{
+    return set + tag_hash(tag, strlen(tag));
+}
 
 static int digest_cmp(const void *a, const void *b)
 {
     return strcmp(((const tag_digest_t *)a)->digest, ((const tag_digest_t *)b)->digest);
 }
 
-/* The digests the repository's tags name, sorted, so that counting an image's
- * tags is a binary search, not a scan per image. 0, or an LMDB code (ENOMEM). */
+/* The digests the repository's tags name (with each tag's hash), sorted, so
+ * that an image's tags are a binary search, not a scan per image. 0, or an
+ * LMDB code (ENOMEM). */
 static int tag_digests(storage_t *st, MDB_txn *txn, const char *repo, tag_digest_t **out, size_t *n)
 {
     char prefix[OCI_NAME_MAX + 2];
@@ -281,6 +298,7 @@ static int tag_digests(storage_t *st, MDB_txn *txn, const char *repo, tag_digest
         }
         memcpy((*out)[*n].digest, v.mv_data, v.mv_size);
         (*out)[*n].digest[v.mv_size] = '\0';
+        (*out)[*n].tag = tag_hash((const char *)k.mv_data + plen, k.mv_size - plen);
         (*n)++;
     }
     mdb_cursor_close(cur);
@@ -294,8 +312,8 @@ static int tag_digests(storage_t *st, MDB_txn *txn, const char *repo, tag_digest
     return 0;
 }
 
-/* How many entries of the sorted tags name digest. */
-static uint32_t count_tags(const tag_digest_t *t, size_t n, const char *digest)
+/* Whether the tags of digest are `count` tags whose set is `set`. */
+static bool tags_are(const tag_digest_t *t, size_t n, const char *digest, uint32_t count, uint64_t set)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -306,9 +324,10 @@ static uint32_t count_tags(const tag_digest_t *t, size_t n, const char *digest)
             hi = mid;
     }
     uint32_t c = 0;
-    while (lo < n && strcmp(t[lo].digest, digest) == 0)
-        lo++, c++;
-    return c;
+    uint64_t sum = 0;
+    for (; lo < n && strcmp(t[lo].digest, digest) == 0; lo++, c++)
+        sum += t[lo].tag;
+    return c == count && sum == set;
 }
 
 /* One child reference of an index (manifest list) of the repository. */
@@ -418,7 +437,7 @@ static int delete_image(storage_t *st, MDB_txn *txn, storage_op_t *op, storage_i
     int rc;
     im->status = STORAGE_OK;
     if (im->ref.is_digest && (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) &&
-        count_tags(tags, ntags, im->ref.digest.str) != im->tags) {
+        !tags_are(tags, ntags, im->ref.digest.str, im->tags, im->tag_set)) {
         im->digest = im->ref.digest;
         im->status = STORAGE_INVALID;
         return 0;

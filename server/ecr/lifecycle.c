@@ -19,9 +19,9 @@
  * real clock plus --clock-offset, which tests use to age images); a run
  * then deletes the expired images by digest in one STORAGE_OP_IMAGES_DELETE,
  * the same store call as BatchDeleteImage (their blobs go at the next
- * garbage collection), each only if it has as many tags in the commit as
- * at evaluation (STORAGE_OP_IF_TAGS_UNCHANGED): an image tagged meanwhile
- * stays. Evaluation never runs on an event loop: its cost grows with the
+ * garbage collection), each only if it has the very tags in the commit it
+ * had at evaluation (STORAGE_OP_IF_TAGS_UNCHANGED): an image tagged meanwhile
+ * stays, also when another of its tags moved away. Evaluation never runs on an event loop: its cost grows with the
  * repository (a sort per rule) and with the policy's tag patterns times the
  * repository's tags (a 27 KiB policy of patterns took 0.15 s per image of
  * 100 tags: a preview of a thousand such images held a loop for minutes).
@@ -388,6 +388,8 @@ static storage_image_ref_t *expired_refs(const lc_repo_t *r, size_t *n)
             continue;
         refs[k].ref.is_digest = true;
         refs[k].tags = (uint32_t)r->v[i].ntags;
+        for (size_t t = 0; t < r->v[i].ntags; t++)
+            refs[k].tag_set = storage_tag_set_add(refs[k].tag_set, r->v[i].tags[t]);
         if (oci_digest_parse(r->v[i].digest, strlen(r->v[i].digest), &refs[k].ref.digest, NULL) == OCI_OK)
             k++;
     }

@@ -372,6 +372,7 @@ Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
         out[i].ref.digest = *ds[i];
         out[i].tags = seen[i];
     }
+    out[2].tag_set = storage_tag_set_add(0, "rel-3");
     op.images = out;
     op.nimages = 3;
     cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
@@ -382,6 +383,39 @@ Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
     cr_assert_eq(get("app", "promoted"), STORAGE_OK, "the image tagged after its evaluation stays, with its tag");
     cr_assert_eq(get("app", d3.str), STORAGE_NOT_FOUND);
     cr_assert_eq(get("app", "rel-3"), STORAGE_NOT_FOUND);
+}
+
+Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_were_swapped)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t x, y;
+    cr_assert_eq(test_put_manifest(st, "app", "old", "{\"m\":1}", &m, &x), STORAGE_OK);
+    /* evaluated with its one tag "old"; then "old" moved to another image and "prod"
+     * was pushed onto it: one tag still, but not the one evaluated */
+    cr_assert_eq(test_put_manifest(st, "app", "old", "{\"m\":2}", &m, &y), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "prod", "{\"m\":1}", &m, &x), STORAGE_OK);
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_IMAGES_DELETE);
+    snprintf(op.repo, sizeof(op.repo), "app");
+    op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
+    storage_image_ref_t out[1];
+    memset(out, 0, sizeof(out));
+    out[0].ref.is_digest = true;
+    out[0].ref.digest = x;
+    out[0].tags = 1;
+    out[0].tag_set = storage_tag_set_add(0, "old");
+    op.images = out;
+    op.nimages = 1;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_INVALID);
+    cr_assert_eq(get("app", "prod"), STORAGE_OK, "the tag pushed after the evaluation stays, with its image");
+    /* as evaluated now ("prod"): it goes */
+    out[0].tag_set = storage_tag_set_add(0, "prod");
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(get("app", "prod"), STORAGE_NOT_FOUND);
+    cr_assert_eq(storage_tag_set_add(storage_tag_set_add(0, "a"), "b"), storage_tag_set_add(storage_tag_set_add(0, "b"), "a"),
+                 "a set: the order of its tags does not count");
 }
 
 Test(repos, an_update_runs_only_while_the_repository_exists)
