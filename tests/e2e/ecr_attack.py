@@ -142,6 +142,21 @@ assert len(got["images"]) == 2 and not got["failures"], got
 reply = ok("BatchDeleteImage", {"repositoryName": R, "imageIds": [{"imageDigest": sha(m.encode())} for m in (amd, arm, index)]})
 assert len(reply["imageIds"]) == 3 and not reply["failures"], reply
 
+# ---- BatchGetImage builds its reply whole: 100 imageIds naming one 4 MiB manifest made
+# a 400 MB reply and took 1.2 GB at its peak, for anyone allowed to pull that repository.
+# A reply carries 16 MiB of manifests at most; past that the request is refused.
+R = "attack/big"
+ok("CreateRepository", {"repositoryName": R})
+small = json.loads(push_image(R, b"big manifest layer"))
+small["annotations"] = {"pad": ""}
+small["annotations"]["pad"] = "p" * ((4 << 20) - len(json.dumps(small)) - 64)
+big = json.dumps(small)
+assert (4 << 20) - 128 < len(big) <= 4 << 20, len(big)
+ok("PutImage", {"repositoryName": R, "imageManifest": big, "imageTag": "big"})
+refused("BatchGetImage", {"repositoryName": R, "imageIds": [{"imageTag": "big"}] * 100}, "LimitExceededException", "imageIds")
+got = ok("BatchGetImage", {"repositoryName": R, "imageIds": [{"imageTag": "big"}] * 3})
+assert len(got["images"]) == 3 and got["images"][0]["imageManifest"] == big, len(got["images"])
+
 # ---- lifecycle evaluation off the event loops. A preview evaluated in the request:
 # tag patterns cost the policy's entries times the repository's tags (a 27 KiB policy
 # of patterns took 0.15 s per image of 100 tags), so a user allowed previews on a
