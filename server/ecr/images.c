@@ -16,11 +16,13 @@
  * built a map of all the repository's tags (bench/ecr has the figures).
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/ecr/ecr_cache.h"
 #include "server/server_internal.h"
 
 /* ECR: imageIds of a batch call hold 1 to 100; pages 1 to 1000 (default 100). */
@@ -231,6 +233,9 @@ static void list_images(aws_req_t *a)
 
 /* ---- DescribeImages ---------------------------------------------------------- */
 
+static uint64_t cached_size(aws_req_t *a, const char *repo, const char *digest, const void *body, size_t len,
+                            const char *media_type, char *artifact_type, size_t cap, int depth);
+
 /* ECR's imageSizeInBytes of an image manifest: its layers' sizes as pushed
  * (the config not counted); of an index: its largest child's. */
 static uint64_t image_size(aws_req_t *a, const char *repo, const void *body, size_t len, const char *media_type,
@@ -249,7 +254,7 @@ static uint64_t image_size(aws_req_t *a, const char *repo, const void *body, siz
         storage_manifest_t child;
         if (storage_manifest_get(a->rd, repo, &ref, &child, NULL) != STORAGE_OK)
             continue;
-        uint64_t s = image_size(a, repo, child.body, child.len, child.media_type, NULL, 0, depth + 1);
+        uint64_t s = cached_size(a, repo, child.digest.str, child.body, child.len, child.media_type, NULL, 0, depth + 1);
         if (s > size)
             size = s;
     }
@@ -257,10 +262,37 @@ static uint64_t image_size(aws_req_t *a, const char *repo, const void *body, siz
     return size;
 }
 
+/* What image_size found for a manifest, remembered (ecr_cache.h) by repository
+ * and digest: an index's size depends on the children the repository holds,
+ * which BatchDeleteImage keeps while it stays (ImageReferencedByManifestList). */
+typedef struct {
+    uint64_t size;
+    char artifact_type[OCI_MEDIA_TYPE_MAX];
+} size_fact_t;
+
+static uint64_t cached_size(aws_req_t *a, const char *repo, const char *digest, const void *body, size_t len,
+                            const char *media_type, char *artifact_type, size_t cap, int depth)
+{
+    char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 8];
+    snprintf(key, sizeof(key), "size%d/%s@%s", depth, repo, digest); /* an index nested deeper looks less far */
+    size_t n;
+    size_fact_t *f = ecr_cache_get(key, &n), fact = {0};
+    if (f && n == sizeof(*f)) {
+        fact = *f;
+    } else {
+        fact.size = image_size(a, repo, body, len, media_type, fact.artifact_type, sizeof(fact.artifact_type), depth);
+        ecr_cache_put(key, &fact, sizeof(fact));
+    }
+    free(f);
+    if (artifact_type && cap)
+        snprintf(artifact_type, cap, "%s", fact.artifact_type);
+    return fact.size;
+}
+
 static json_t *image_detail(aws_req_t *a, const char *repo, const storage_image_t *im, json_t *tags)
 {
     char artifact[OCI_MEDIA_TYPE_MAX] = "";
-    uint64_t size = image_size(a, repo, im->body, im->len, im->media_type, artifact, sizeof(artifact), 0);
+    uint64_t size = cached_size(a, repo, im->digest, im->body, im->len, im->media_type, artifact, sizeof(artifact), 0);
     json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:f,s:s}", "registryId", a->srv->keys.account_id, "repositoryName", repo, "imageDigest",
                           im->digest, "imageSizeInBytes", (json_int_t)size, "imagePushedAt", (double)im->pushed_at,
                           "imageManifestMediaType", im->media_type);
@@ -849,3 +881,89 @@ const aws_operation_t ecr_image_operations[] = {
     {ECR_SERVICE, "BatchCheckLayerAvailability", "ecr", batch_check_layer_availability},
     {NULL, NULL, NULL, NULL},
 };
+
+/* ---- what parsing manifests taught us (ecr_cache.h) ---------------------------- */
+
+/* Keys and values held at most, in bytes: a few thousand manifests' facts
+ * (an image's size is a few dozen bytes, a layer list 8 bytes a layer). */
+#define ECR_CACHE_BYTES ((size_t)32 << 20)
+#define ECR_CACHE_BUCKETS 4096
+
+struct entry {
+    struct entry *next;
+    size_t len;         /* of the value */
+    unsigned char *val; /* after the key, in the same allocation */
+    char key[];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry *buckets[ECR_CACHE_BUCKETS];
+static size_t held; /* bytes of keys and values */
+
+static size_t bucket(const char *s)
+{
+    size_t h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h % ECR_CACHE_BUCKETS;
+}
+
+static void clear_locked(void)
+{
+    for (size_t i = 0; i < ECR_CACHE_BUCKETS; i++) {
+        while (buckets[i]) {
+            struct entry *e = buckets[i];
+            buckets[i] = e->next;
+            free(e);
+        }
+    }
+    held = 0;
+}
+
+void *ecr_cache_get(const char *key, size_t *len)
+{
+    void *out = NULL;
+    pthread_mutex_lock(&lock);
+    for (struct entry *e = buckets[bucket(key)]; e; e = e->next) {
+        if (strcmp(e->key, key) == 0) {
+            if ((out = malloc(e->len ? e->len : 1)) != NULL) {
+                memcpy(out, e->val, e->len);
+                *len = e->len;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return out;
+}
+
+void ecr_cache_put(const char *key, const void *val, size_t len)
+{
+    size_t klen = strlen(key), cost = klen + 1 + len;
+    if (cost > ECR_CACHE_BYTES / 4)
+        return; /* one value never crowds out the rest */
+    struct entry *n = malloc(sizeof(*n) + cost);
+    if (!n)
+        return;
+    memcpy(n->key, key, klen + 1);
+    n->val = (unsigned char *)n->key + klen + 1;
+    memcpy(n->val, val, len);
+    n->len = len;
+    pthread_mutex_lock(&lock);
+    size_t b = bucket(key);
+    for (struct entry **pp = &buckets[b]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            struct entry *old = *pp;
+            *pp = old->next;
+            held -= strlen(old->key) + 1 + old->len;
+            free(old);
+            break;
+        }
+    }
+    if (held + cost > ECR_CACHE_BYTES)
+        clear_locked();
+    n->next = buckets[b];
+    buckets[b] = n;
+    held += cost;
+    pthread_mutex_unlock(&lock);
+}

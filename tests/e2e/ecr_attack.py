@@ -157,6 +157,32 @@ refused("BatchGetImage", {"repositoryName": R, "imageIds": [{"imageTag": "big"}]
 got = ok("BatchGetImage", {"repositoryName": R, "imageIds": [{"imageTag": "big"}] * 3})
 assert len(got["images"]) == 3 and got["images"][0]["imageManifest"] == big, len(got["images"])
 
+# ---- DescribeImages parsed every manifest of its page on every call (for imageSizeInBytes),
+# GetDownloadUrlForLayer every manifest naming the layer: ~90 ms a 4 MiB manifest, so a
+# repository of a hundred cost every call seconds of an event loop. Now what a manifest
+# holds is remembered by its digest: parsed once, as its push did.
+for i in range(2):  # three big manifests in all, each naming the layer
+    small["annotations"]["n"] = str(i)
+    ok("PutImage", {"repositoryName": R, "imageManifest": json.dumps(small)})
+layer = small["layers"][0]["digest"]
+
+
+def timed(op, body):
+    t0 = time.monotonic()
+    reply = ok(op, body)
+    return time.monotonic() - t0, reply
+
+
+first, d1 = timed("DescribeImages", {"repositoryName": R})
+again, d2 = timed("DescribeImages", {"repositoryName": R})
+assert d1 == d2 and len(d1["imageDetails"]) == 4, d1
+assert again < first / 3, ("DescribeImages parsed its manifests again", first, again)
+first, u1 = timed("GetDownloadUrlForLayer", {"repositoryName": R, "layerDigest": layer})
+again, u2 = timed("GetDownloadUrlForLayer", {"repositoryName": R, "layerDigest": layer})
+assert again < first / 3, ("GetDownloadUrlForLayer parsed a manifest again", first, again)
+refused("GetDownloadUrlForLayer", {"repositoryName": R, "layerDigest": sha(b"not a layer of " + R.encode())},
+        "LayersNotFoundException")
+
 # ---- lifecycle evaluation off the event loops. A preview evaluated in the request:
 # tag patterns cost the policy's entries times the repository's tags (a 27 KiB policy
 # of patterns took 0.15 s per image of 100 tags), so a user allowed previews on a

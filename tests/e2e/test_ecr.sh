@@ -402,6 +402,6 @@ t_attack() {
     expect_success
     expect_eq "ecr_attack.py's last line" ok "$(tail -n 1 "$E2E_TMP/cmd.out")"
 }
-run_case "attack regressions (ecr_attack.py, one boto3 process): 256-character names, repository policy shapes, ImageReferencedByManifestList, BatchGetImage's reply bound, lifecycle previews off the event loops" t_attack
+run_case "attack regressions (ecr_attack.py, one boto3 process): 256-character names, repository policy shapes, ImageReferencedByManifestList, BatchGetImage's reply bound, manifests parsed once for DescribeImages and GetDownloadUrlForLayer, lifecycle previews off the event loops" t_attack
 
 finish
