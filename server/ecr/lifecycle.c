@@ -300,6 +300,7 @@ static json_t *result_json(const lc_img_t *x, int64_t rule)
 typedef struct lc_preview {
     struct lc_preview *next;
     char repo[OCI_NAME_MAX + 1];
+    uint64_t created; /* the repository's createdAt: a preview of an older repository of that name is not its */
     char *text;
     json_t *results; /* array of results in digest order */
 } lc_preview_t;
@@ -520,8 +521,10 @@ struct lc_job {
     char *text; /* a preview's policy text */
     int64_t now;
     lc_repo_t ev;
-    int rc;         /* 0, or -1 with msg */
-    bool cancelled; /* berthd stopped before the evaluation ran */
+    int rc;           /* 0, or -1 with msg */
+    bool cancelled;   /* berthd stopped before the evaluation ran */
+    bool gone;        /* the repository was deleted before the evaluation's snapshot */
+    uint64_t created; /* the repository's createdAt in that snapshot */
     char msg[300];
 };
 
@@ -544,7 +547,11 @@ static void job_evaluate(ecr_lifecycle_t *lc, lc_job_t *j, bool stopping)
 {
     storage_err_t err = {0};
     storage_reader_t *rd = stopping ? NULL : storage_reader_begin(lc->srv->storage, &err);
-    if (!rd) {
+    if (rd && storage_repo_created_at(rd, j->repo, &j->created, NULL) != STORAGE_OK) {
+        storage_reader_end(rd); /* deleted while the evaluation waited */
+        j->rc = -1;
+        j->gone = true;
+    } else if (!rd) {
         j->rc = -1;
         j->cancelled = stopping;
         snprintf(j->msg, sizeof(j->msg), "%s", stopping ? "berthd is shutting down; the evaluation did not run" : err.msg);
@@ -926,6 +933,7 @@ static void preview_evaluated(lc_job_t *j)
     json_t *reply = json_pack("{s:s,s:s,s:s,s:s}", "registryId", a->srv->keys.account_id, "repositoryName", j->repo,
                               "lifecyclePolicyText", j->text, "status", "COMPLETE");
     snprintf(pv->repo, sizeof(pv->repo), "%s", j->repo);
+    pv->created = j->created;
     pv->text = j->text;
     j->text = NULL; /* the preview took it */
     pv->results = results;
@@ -973,10 +981,12 @@ static void get_lifecycle_policy_preview(aws_req_t *a)
     size_t total = 0;
     bool found = false, more = false;
     char last[OCI_DIGEST_MAX] = "";
-    if (lc && page) {
+    uint64_t created = 0;
+    if (lc && page && storage_repo_created_at(a->rd, repo, &created, NULL) == STORAGE_OK) {
         pthread_mutex_lock(&lc->lock);
         lc_preview_t *pv = lc->previews;
-        while (pv && strcmp(pv->repo, repo) != 0)
+        /* one kept for a repository deleted (and made again) while it was evaluated is not this one's */
+        while (pv && (strcmp(pv->repo, repo) != 0 || pv->created != created))
             pv = pv->next;
         if (pv) {
             found = true;
@@ -1135,7 +1145,9 @@ static void evaluated(server_op_t *sop, h2o_req_t *req)
 {
     lc_job_t *j = sop->user;
     j->a.req = req;
-    if (j->rc != 0)
+    if (j->gone)
+        ecr_send_not_found(&j->a, j->repo);
+    else if (j->rc != 0)
         aws_send_error(&j->a, j->cancelled ? 503 : 500, j->cancelled ? "ServiceUnavailableException" : "ServerException", "%s",
                        j->msg);
     else if (j->run)
