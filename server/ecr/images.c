@@ -136,18 +136,6 @@ static json_t *window_tags(aws_req_t *a, const char *repo, const char *after, si
     return w.map;
 }
 
-static json_t *tags_by_digest(aws_req_t *a, const char *repo)
-{
-    json_t *map = json_object();
-    storage_err_t err;
-    if (!map || storage_tag_entries(a->rd, repo, add_tag, map, &err) != STORAGE_OK) {
-        json_decref(map);
-        aws_send_error(a, 500, "ServerException", "cannot read the tags of %s", repo);
-        return NULL;
-    }
-    return map;
-}
-
 static json_t *id_json(const char *digest, const char *tag)
 {
     json_t *o = json_pack("{s:s}", "imageDigest", digest);
@@ -398,6 +386,52 @@ static bool image_ids_param(aws_req_t *a, json_t **out, bool required)
     return true;
 }
 
+/* The tags of the images `wanted` (digest -> anything) names. */
+typedef struct {
+    json_t *map, *wanted;
+} wanted_tags_t;
+
+static bool add_wanted_tag(void *ctx, const char *tag, const char *digest)
+{
+    wanted_tags_t *w = ctx;
+    return !json_object_get(w->wanted, digest) || add_tag(w->map, tag, digest);
+}
+
+/* digest -> [tags] of the images the imageIds name (a new object), or NULL
+ * after sending the error (an id malformed or unknown, as the listing would).
+ * One walk of the tag keys keeps those images' tags only: a map of every tag
+ * of the repository made objects for all of them on every call. */
+static json_t *tags_of_ids(aws_req_t *a, const char *repo, json_t *ids)
+{
+    wanted_tags_t w = {.map = json_object(), .wanted = json_object()};
+    size_t i;
+    json_t *id;
+    storage_err_t err;
+    json_array_foreach(ids, i, id)
+    {
+        oci_reference_t ref;
+        storage_manifest_t m;
+        if (!ecr_image_id(a, id, "imageIds", &ref))
+            goto fail;
+        if (storage_manifest_get(a->rd, repo, &ref, &m, NULL) != STORAGE_OK) {
+            send_image_not_found(a, repo, &ref);
+            goto fail;
+        }
+        if (!w.wanted || json_object_set_new(w.wanted, m.digest.str, json_true()) != 0)
+            break;
+    }
+    if (w.map && w.wanted && i == json_array_size(ids) &&
+        storage_tag_entries(a->rd, repo, add_wanted_tag, &w, &err) == STORAGE_OK) {
+        json_decref(w.wanted);
+        return w.map;
+    }
+    aws_send_error(a, 500, "ServerException", "cannot read the tags of %s", repo);
+fail:
+    json_decref(w.map);
+    json_decref(w.wanted);
+    return NULL;
+}
+
 static void describe_images(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryName", "imageIds", "nextToken", "maxResults", "filter", NULL};
@@ -414,10 +448,10 @@ static void describe_images(aws_req_t *a)
         return;
     }
     describe_ctx_t d = {.a = a, .repo = repo, .details = json_array(), .status = status, .max = (size_t)max};
-    /* imageIds: at most 100 point lookups, one map of all the tags serves them */
-    d.tags = ids ? tags_by_digest(a, repo) : json_object();
+    /* imageIds: at most 100 point lookups, and the tags of those images */
+    d.tags = ids ? tags_of_ids(a, repo, ids) : json_object();
     if (!d.tags || !d.details) {
-        if (d.tags)
+        if (d.tags || !ids)
             aws_send_error(a, 500, "ServerException", "out of memory");
         json_decref(d.tags);
         json_decref(d.details);
