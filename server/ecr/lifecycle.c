@@ -20,8 +20,10 @@
  * then deletes the expired images by digest in one STORAGE_OP_IMAGES_DELETE,
  * the same store call as BatchDeleteImage (their blobs go at the next
  * garbage collection), each only if it has the very tags in the commit it
- * had at evaluation (STORAGE_OP_IF_TAGS_UNCHANGED): an image tagged meanwhile
- * stays, also when another of its tags moved away. Evaluation never runs on an event loop: its cost grows with the
+ * had at evaluation (STORAGE_OP_IF_TAGS_UNCHANGED): an image tagged
+ * meanwhile stays, also when another of its tags moved away.
+ *
+ * Evaluation never runs on an event loop: its cost grows with the
  * repository (a sort per rule) and with the policy's tag patterns times the
  * repository's tags (a 27 KiB policy of patterns took 0.15 s per image of
  * 100 tags: a preview of a thousand such images held a loop for minutes).
