@@ -350,6 +350,26 @@ Test(repos, images_delete_keeps_what_an_index_that_stays_references)
     cr_assert_eq(out[0].status, STORAGE_OK, "once the index is gone, so may its children");
 }
 
+Test(repos, images_delete_of_a_digest_and_then_its_tag_finds_the_tag_gone_with_it)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t d, keep;
+    cr_assert_eq(test_put_manifest(st, "app", "a", "{\"m\":1}", &m, &d), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "b", "{\"m\":1}", &m, &d), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "c", "{\"m\":2}", &m, &keep), STORAGE_OK);
+    storage_image_ref_t out[4];
+    memset(out, 0, sizeof(out));
+    const char *refs[4] = {d.str, "a", d.str, "c"};
+    cr_assert_eq(images_delete("app", refs, 4, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(out[1].status, STORAGE_NOT_FOUND, "the tag went with its image");
+    cr_assert_eq(out[2].status, STORAGE_NOT_FOUND, "deleted once");
+    cr_assert_eq(out[3].status, STORAGE_OK);
+    cr_assert_eq(get("app", "a"), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "b"), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", keep.str), STORAGE_NOT_FOUND, "its last tag took it");
+}
+
 Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
 {
     oci_manifest_t m = image("app", "layer");
