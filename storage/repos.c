@@ -168,8 +168,10 @@ void store_manifest_subject(const MDB_val *v, char *out, size_t cap)
         memcpy(out, m.subject, m.subject_len + 1);
 }
 
-/* Deletes repo's manifest `digest`, its tags and its referrer record; MDB_NOTFOUND when absent. */
-static int delete_manifest(storage_t *st, MDB_txn *txn, const char *repo, const char *digest)
+/* Deletes repo's manifest record `digest` and its referrer record (not its
+ * tags: run_images_delete sweeps those once for the whole op); MDB_NOTFOUND
+ * when absent. */
+static int delete_manifest_record(storage_t *st, MDB_txn *txn, const char *repo, const char *digest)
 {
     char key[OCI_NAME_MAX + 2 * OCI_DIGEST_MAX + 3], subject[OCI_DIGEST_MAX];
     MDB_val k = {store_key2(key, sizeof(key), repo, digest), key}, v;
@@ -178,34 +180,6 @@ static int delete_manifest(storage_t *st, MDB_txn *txn, const char *repo, const 
         return rc;
     store_manifest_subject(&v, subject, sizeof(subject));
     if ((rc = mdb_del(txn, st->dbi_manifests, &k, NULL)) != 0)
-        return rc;
-    /* its tags: a scan of the repository's tags (ECR's batch sizes are 100) */
-    char prefix[OCI_NAME_MAX + 2];
-    size_t plen = strlen(repo), dlen = strlen(digest);
-    memcpy(prefix, repo, plen);
-    prefix[plen++] = '\0';
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, st->dbi_tags, &cur)) != 0)
-        return rc;
-    char seek[OCI_NAME_MAX + OCI_TAG_MAX + 2];
-    k.mv_size = plen;
-    k.mv_data = prefix;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-        if (k.mv_size < plen || k.mv_size > sizeof(seek) || memcmp(k.mv_data, prefix, plen) != 0)
-            break;
-        if (v.mv_size == dlen && memcmp(v.mv_data, digest, dlen) == 0) {
-            memcpy(seek, k.mv_data, k.mv_size);
-            k.mv_data = seek;
-            if ((rc = mdb_cursor_del(cur, 0)) != 0)
-                break;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        } else {
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-    }
-    mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND)
         return rc;
     if (subject[0]) {
         k.mv_size = store_key3(key, sizeof(key), repo, subject, digest);
@@ -217,43 +191,148 @@ static int delete_manifest(storage_t *st, MDB_txn *txn, const char *repo, const 
     return 0;
 }
 
-/* Whether some tag of repo names digest. */
-static bool digest_tagged(storage_t *st, MDB_txn *txn, const char *repo, const char *digest, int *rc_out)
+static uint64_t tag_hash(const char *tag, size_t len)
 {
-    char prefix[OCI_NAME_MAX + 2];
-    size_t plen = strlen(repo), dlen = strlen(digest);
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)tag[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+uint64_t storage_tag_set_add(uint64_t set, const char *tag)
+{
+    return set + tag_hash(tag, strlen(tag));
+}
+
+/* An image an IMAGES_DELETE may delete, and its tags as the op's
+ * transaction began (the op only ever removes tags). */
+typedef struct {
+    char digest[OCI_DIGEST_MAX];
+    uint32_t tags;    /* how many tags name it */
+    uint64_t tag_set; /* storage_tag_set_add of those tags */
+    uint32_t dropped; /* of them, deleted by a tag of the op */
+    bool deleted;     /* its manifest is gone: its remaining tags go in the sweep */
+} cand_t;
+
+static int cand_cmp(const void *a, const void *b)
+{
+    return strcmp(((const cand_t *)a)->digest, ((const cand_t *)b)->digest);
+}
+
+static cand_t *cand_find(cand_t *c, size_t n, const char *digest, size_t len)
+{
+    char d[OCI_DIGEST_MAX];
+    if (len >= sizeof(d))
+        return NULL;
+    memcpy(d, digest, len);
+    d[len] = '\0';
+    return n ? bsearch(d, c, n, sizeof(*c), cand_cmp) : NULL;
+}
+
+/* Calls fn for every tag of repo (its key and the digest it names), deleting the
+ * entry when fn says so: one walk of the repository's tags. 0 or an LMDB code. */
+static int walk_tags(storage_t *st, MDB_txn *txn, const char *repo, bool (*fn)(void *ctx, const MDB_val *k, const MDB_val *v),
+                     void *ctx)
+{
+    char prefix[OCI_NAME_MAX + 2], seek[OCI_NAME_MAX + OCI_TAG_MAX + 2];
+    size_t plen = strlen(repo);
     memcpy(prefix, repo, plen);
     prefix[plen++] = '\0';
     MDB_cursor *cur;
-    *rc_out = mdb_cursor_open(txn, st->dbi_tags, &cur);
-    if (*rc_out)
-        return false;
+    int rc = mdb_cursor_open(txn, st->dbi_tags, &cur);
+    if (rc)
+        return rc;
     MDB_val k = {plen, prefix}, v;
-    bool found = false;
-    int rc;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !found; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (k.mv_size < plen || k.mv_size > sizeof(seek) || memcmp(k.mv_data, prefix, plen) != 0)
             break;
-        found = v.mv_size == dlen && memcmp(v.mv_data, digest, dlen) == 0;
+        if (fn(ctx, &k, &v)) {
+            memcpy(seek, k.mv_data, k.mv_size);
+            k.mv_data = seek;
+            if ((rc = mdb_cursor_del(cur, 0)) != 0)
+                break;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
     }
     mdb_cursor_close(cur);
-    *rc_out = rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
-    return found;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 typedef struct {
-    char digest[OCI_DIGEST_MAX];
-} tag_digest_t;
+    cand_t *c;
+    size_t n, plen;
+} cands_t;
 
-static int digest_cmp(const void *a, const void *b)
+/* First walk: each candidate's tags. */
+static bool count_tag(void *ctx, const MDB_val *k, const MDB_val *v)
 {
-    return strcmp(((const tag_digest_t *)a)->digest, ((const tag_digest_t *)b)->digest);
+    cands_t *cs = ctx;
+    cand_t *c = cand_find(cs->c, cs->n, v->mv_data, v->mv_size);
+    if (c) {
+        c->tags++;
+        c->tag_set += tag_hash((const char *)k->mv_data + cs->plen, k->mv_size - cs->plen);
+    }
+    return false;
 }
 
-/* The digests the repository's tags name, sorted, so that counting an image's
- * tags is a binary search, not a scan per image. 0, or an LMDB code (ENOMEM). */
-static int tag_digests(storage_t *st, MDB_txn *txn, const char *repo, tag_digest_t **out, size_t *n)
+/* Last walk: the tags of the images deleted. */
+static bool sweep_tag(void *ctx, const MDB_val *k, const MDB_val *v)
 {
+    cands_t *cs = ctx;
+    (void)k;
+    cand_t *c = cand_find(cs->c, cs->n, v->mv_data, v->mv_size);
+    return c && c->deleted;
+}
+
+/* One child reference of an index (manifest list) of the repository. */
+typedef struct {
+    char child[OCI_DIGEST_MAX];
+    char parent[OCI_DIGEST_MAX];
+    bool gone; /* the index was deleted by this op */
+} index_ref_t;
+
+static int index_ref_cmp(const void *a, const void *b)
+{
+    return strcmp(((const index_ref_t *)a)->child, ((const index_ref_t *)b)->child);
+}
+
+/* What one op reads of the repository's indexes, on the writer: their
+ * bodies scanned for the digests of the op's images, and those that name one
+ * parsed (jansson reads ~45 MB/s: a repository of a hundred 4 MiB indexes,
+ * each parsed, held every push of the registry for seconds per op). Past
+ * either bound the indexes left unread protect nothing: only images of that
+ * repository, which the caller may delete anyway, lose the protection. */
+#define INDEX_SCAN_BYTES ((size_t)64 << 20)
+#define INDEX_PARSE_BYTES ((size_t)4 << 20)
+
+/* Whether body names the digest of one of the op's images (text such as
+ * "sha256:<hex>"): only such an index can protect one of them. Linear. */
+static bool names_a_candidate(const char *body, size_t len, const cands_t *cs)
+{
+    const char *p = body, *end = body + len;
+    while ((p = memmem(p, (size_t)(end - p), "sha", 3)) != NULL) {
+        size_t n = 0, rest = (size_t)(end - p);
+        while (n < rest && n < OCI_DIGEST_MAX && ((p[n] >= '0' && p[n] <= '9') || (p[n] >= 'a' && p[n] <= 'z') || p[n] == ':'))
+            n++;
+        if (n < OCI_DIGEST_MAX && cand_find(cs->c, cs->n, p, n))
+            return true;
+        p += 3;
+    }
+    return false;
+}
+
+/* The references of the repository's indexes to the op's images, sorted by
+ * child: read once per op, so that deleting a batch is not a scan per image.
+ * An index whose record cannot be parsed references nothing here (fsck
+ * reports it). 0, or an LMDB code (ENOMEM). */
+static int index_refs(storage_t *st, MDB_txn *txn, const char *repo, const cands_t *cs, index_ref_t **out, size_t *n)
+{
+    size_t scanned = 0, parsed = 0;
     char prefix[OCI_NAME_MAX + 2];
     size_t plen = strlen(repo), cap = 0;
     memcpy(prefix, repo, plen);
@@ -261,107 +340,231 @@ static int tag_digests(storage_t *st, MDB_txn *txn, const char *repo, tag_digest
     *out = NULL;
     *n = 0;
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, st->dbi_tags, &cur);
+    int rc = mdb_cursor_open(txn, st->dbi_manifests, &cur);
     if (rc)
         return rc;
     MDB_val k = {plen, prefix}, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
             break;
-        if (v.mv_size >= OCI_DIGEST_MAX)
+        store_manifest_view_t m;
+        size_t dlen = k.mv_size - plen;
+        if (dlen >= OCI_DIGEST_MAX || !store_manifest_decode(&v, &m) ||
+            !(oci_media_kind(m.media_type, m.media_type_len) & (OCI_MT_OCI_INDEX | OCI_MT_DOCKER_LIST)))
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            tag_digest_t *t = realloc(*out, cap * sizeof(*t));
-            if (!t) {
-                rc = ENOMEM;
-                break;
+        if ((scanned += m.body_len) > INDEX_SCAN_BYTES)
+            break;
+        if (!names_a_candidate(m.body, m.body_len, cs))
+            continue;
+        if ((parsed += m.body_len) > INDEX_PARSE_BYTES)
+            break;
+        oci_manifest_t man;
+        if (oci_manifest_parse(m.body, m.body_len, m.media_type, m.media_type_len, &man, NULL) != OCI_OK)
+            continue;
+        for (size_t i = 0; i < man.nmanifests && rc == 0; i++) {
+            if (!cand_find(cs->c, cs->n, man.manifests[i].digest.str, man.manifests[i].digest.len))
+                continue; /* a child the op does not delete */
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                index_ref_t *r = realloc(*out, cap * sizeof(*r));
+                if (!r) {
+                    rc = ENOMEM;
+                    break;
+                }
+                *out = r;
             }
-            *out = t;
+            index_ref_t *r = &(*out)[(*n)++];
+            memcpy(r->child, man.manifests[i].digest.str, man.manifests[i].digest.len + 1);
+            memcpy(r->parent, (const char *)k.mv_data + plen, dlen);
+            r->parent[dlen] = '\0';
+            r->gone = false;
         }
-        memcpy((*out)[*n].digest, v.mv_data, v.mv_size);
-        (*out)[*n].digest[v.mv_size] = '\0';
-        (*n)++;
+        oci_manifest_free(&man);
+        if (rc)
+            break;
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND) {
         free(*out);
         *out = NULL;
+        *n = 0;
         return rc;
     }
     if (*n)
-        qsort(*out, *n, sizeof(**out), digest_cmp);
+        qsort(*out, *n, sizeof(**out), index_ref_cmp);
     return 0;
 }
 
-/* How many entries of the sorted tags name digest. */
-static uint32_t count_tags(const tag_digest_t *t, size_t n, const char *digest)
+/* Whether an index that stays references digest. */
+static bool index_referenced(const index_ref_t *r, size_t n, const char *digest)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(t[mid].digest, digest) < 0)
+        if (strcmp(r[mid].child, digest) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    uint32_t c = 0;
-    while (lo < n && strcmp(t[lo].digest, digest) == 0)
-        lo++, c++;
-    return c;
+    for (; lo < n && strcmp(r[lo].child, digest) == 0; lo++)
+        if (!r[lo].gone)
+            return true;
+    return false;
+}
+
+/* digest was deleted: what it referenced as an index no longer counts. */
+static void index_gone(index_ref_t *r, size_t n, const char *digest)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r[i].parent, digest) == 0)
+            r[i].gone = true;
+}
+
+/* One image of an IMAGES_DELETE: its status into im->status, or an LMDB code
+ * (ENOMEM) that fails the whole op. STORAGE_REFERENCE: an index that stays
+ * references it (it may go in a later pass, once that index has). */
+static int delete_image(storage_t *st, MDB_txn *txn, storage_op_t *op, storage_image_ref_t *im, cands_t *cs, index_ref_t *refs,
+                        size_t nrefs)
+{
+    char key[OCI_NAME_MAX + OCI_TAG_MAX + 2];
+    int rc;
+    im->status = STORAGE_OK;
+    if (im->ref.is_digest) {
+        im->digest = im->ref.digest;
+        cand_t *c = cand_find(cs->c, cs->n, im->digest.str, im->digest.len);
+        char mkey[OCI_NAME_MAX + OCI_DIGEST_MAX + 2];
+        MDB_val k = {store_key2(mkey, sizeof(mkey), op->repo, im->digest.str), mkey}, v;
+        if (!c || c->deleted || (rc = mdb_get(txn, st->dbi_manifests, &k, &v)) == MDB_NOTFOUND) {
+            im->status = STORAGE_NOT_FOUND;
+            return 0;
+        }
+        if (rc)
+            return rc;
+        /* as the op began: a lifecycle run names images by digest only */
+        if ((op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) && (c->tags != im->tags || c->tag_set != im->tag_set)) {
+            im->status = STORAGE_INVALID;
+            return 0;
+        }
+        if (index_referenced(refs, nrefs, im->digest.str)) {
+            /* ECR's ImageReferencedByManifestList: deleting a platform's image
+             * (an untagged child, what "delete the untagged images" finds)
+             * would leave its index pointing at nothing */
+            im->status = STORAGE_REFERENCE;
+            return 0;
+        }
+        if ((rc = delete_manifest_record(st, txn, op->repo, im->digest.str)) != 0)
+            return rc;
+        c->deleted = true; /* its tags go in the sweep */
+        index_gone(refs, nrefs, im->digest.str);
+        return 0;
+    }
+    MDB_val k = {store_key2(key, sizeof(key), op->repo, im->ref.tag), key}, v;
+    rc = k.mv_size ? mdb_get(txn, st->dbi_tags, &k, &v) : MDB_NOTFOUND;
+    if (rc == 0 && oci_digest_parse(v.mv_data, v.mv_size, &im->digest, NULL) != OCI_OK)
+        rc = MDB_CORRUPTED;
+    if (rc == MDB_NOTFOUND) {
+        im->status = STORAGE_NOT_FOUND;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    cand_t *c = cand_find(cs->c, cs->n, im->digest.str, im->digest.len);
+    if (!c)
+        return MDB_CORRUPTED; /* every tag of the op named a candidate as the op began */
+    if (c->deleted) {         /* went with its image, deleted by digest earlier in the op (the sweep takes it) */
+        im->status = STORAGE_NOT_FOUND;
+        return 0;
+    }
+    if ((rc = mdb_del(txn, st->dbi_tags, &k, NULL)) != 0)
+        return rc;
+    c->dropped++;
+    /* the last tag of an image takes the image with it, as in ECR, unless
+     * an index references it: then the tag goes and the image stays */
+    if (c->dropped == c->tags && !c->deleted && !index_referenced(refs, nrefs, im->digest.str)) {
+        rc = delete_manifest_record(st, txn, op->repo, im->digest.str);
+        if (rc == 0) {
+            c->deleted = true;
+            index_gone(refs, nrefs, im->digest.str);
+        }
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    return 0;
+}
+
+/* The images the op may delete, with their tags: from its digests, and the
+ * digests its tags name; then one walk of the repository's tags counts them.
+ * A walk per image (as before) held the writer 3 ms an image in a repository
+ * of 40,000 tags: 0.3 s a batch of 100, every push of the registry waiting. */
+static int candidates(storage_t *st, MDB_txn *txn, storage_op_t *op, cands_t *cs)
+{
+    cs->c = calloc(op->nimages ? op->nimages : 1, sizeof(*cs->c));
+    cs->n = 0;
+    cs->plen = strlen(op->repo) + 1;
+    if (!cs->c)
+        return ENOMEM;
+    for (size_t i = 0; i < op->nimages; i++) {
+        const storage_image_ref_t *im = &op->images[i];
+        if (im->ref.is_digest) {
+            memcpy(cs->c[cs->n++].digest, im->ref.digest.str, im->ref.digest.len + 1);
+            continue;
+        }
+        char key[OCI_NAME_MAX + OCI_TAG_MAX + 2];
+        MDB_val k = {store_key2(key, sizeof(key), op->repo, im->ref.tag), key}, v;
+        int rc = k.mv_size ? mdb_get(txn, st->dbi_tags, &k, &v) : MDB_NOTFOUND;
+        if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size >= OCI_DIGEST_MAX))
+            continue;
+        if (rc)
+            return rc;
+        memcpy(cs->c[cs->n].digest, v.mv_data, v.mv_size);
+        cs->c[cs->n++].digest[v.mv_size] = '\0';
+    }
+    qsort(cs->c, cs->n, sizeof(*cs->c), cand_cmp);
+    size_t u = 0; /* duplicates once */
+    for (size_t i = 0; i < cs->n; i++)
+        if (u == 0 || strcmp(cs->c[u - 1].digest, cs->c[i].digest) != 0)
+            cs->c[u++] = cs->c[i];
+    cs->n = u;
+    return cs->n ? walk_tags(st, txn, op->repo, count_tag, cs) : 0;
 }
 
 static run_result_t run_images_delete(storage_t *st, MDB_txn *txn, storage_op_t *op)
 {
-    tag_digest_t *tags = NULL;
-    size_t ntags = 0;
-    if (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) {
-        /* the tags as of this transaction: the deletions below only drop tags of images they delete */
-        int rc = tag_digests(st, txn, op->repo, &tags, &ntags);
-        if (rc == ENOMEM) {
-            OP_FAIL(op, STORAGE_NOMEM, "out of memory while reading the repository's tags");
-            return RUN_ABORT;
-        }
-        if (rc)
-            return fail_mdb(op, rc, "cannot read the repository's tags");
-    }
-    for (size_t i = 0; i < op->nimages; i++) {
-        storage_image_ref_t *im = &op->images[i];
-        char key[OCI_NAME_MAX + OCI_TAG_MAX + 2];
-        int rc;
-        im->status = STORAGE_OK;
-        if (im->ref.is_digest && (op->flags & STORAGE_OP_IF_TAGS_UNCHANGED) &&
-            count_tags(tags, ntags, im->ref.digest.str) != im->tags) {
-            im->digest = im->ref.digest;
-            im->status = STORAGE_INVALID;
-            continue;
-        }
-        if (im->ref.is_digest) {
-            im->digest = im->ref.digest;
-            rc = delete_manifest(st, txn, op->repo, im->digest.str);
-        } else {
-            MDB_val k = {store_key2(key, sizeof(key), op->repo, im->ref.tag), key}, v;
-            rc = k.mv_size ? mdb_get(txn, st->dbi_tags, &k, &v) : MDB_NOTFOUND;
-            if (rc == 0 && oci_digest_parse(v.mv_data, v.mv_size, &im->digest, NULL) != OCI_OK)
-                rc = MDB_CORRUPTED;
-            if (rc == 0)
-                rc = mdb_del(txn, st->dbi_tags, &k, NULL);
-            /* the last tag of an image takes the image with it, as in ECR */
-            if (rc == 0 && !digest_tagged(st, txn, op->repo, im->digest.str, &rc) && rc == 0) {
-                rc = delete_manifest(st, txn, op->repo, im->digest.str);
-                if (rc == MDB_NOTFOUND)
-                    rc = 0;
-            }
-        }
-        if (rc == MDB_NOTFOUND) {
-            im->status = STORAGE_NOT_FOUND;
-        } else if (rc) {
-            free(tags);
-            return fail_mdb(op, rc, "cannot delete the image");
+    cands_t cs = {0};
+    size_t nrefs = 0;
+    index_ref_t *refs = NULL;
+    int rc = candidates(st, txn, op, &cs);
+    /* the indexes as of this transaction: checked here, not in the caller's
+     * snapshot, so that an index pushed meanwhile still protects its children */
+    if (rc == 0)
+        rc = index_refs(st, txn, op->repo, &cs, &refs, &nrefs);
+    /* in passes, so that a batch may name an index's children before the index */
+    bool *done = rc == 0 ? calloc(op->nimages ? op->nimages : 1, sizeof(*done)) : NULL;
+    if (rc == 0 && !done)
+        rc = ENOMEM;
+    for (bool progress = true; progress && rc == 0;) {
+        progress = false;
+        for (size_t i = 0; i < op->nimages && rc == 0; i++) {
+            if (done[i])
+                continue;
+            rc = delete_image(st, txn, op, &op->images[i], &cs, refs, nrefs);
+            if (rc == 0 && op->images[i].status != STORAGE_REFERENCE)
+                done[i] = progress = true;
         }
     }
-    free(tags);
-    return RUN_COMMIT;
+    /* the tags of the images deleted by digest: one more walk, when there are any */
+    bool sweep = false;
+    for (size_t i = 0; i < cs.n; i++)
+        sweep |= cs.c[i].deleted && cs.c[i].dropped < cs.c[i].tags;
+    if (rc == 0 && sweep)
+        rc = walk_tags(st, txn, op->repo, sweep_tag, &cs);
+    free(done);
+    free(cs.c);
+    free(refs);
+    if (rc == ENOMEM) {
+        OP_FAIL(op, STORAGE_NOMEM, "out of memory while deleting images");
+        return RUN_ABORT;
+    }
+    return rc ? fail_mdb(op, rc, "cannot delete the images") : RUN_COMMIT;
 }
 
 storage_status_t storage_images_list(storage_reader_t *rd, const char *repo, const char *after, storage_image_cb cb, void *ctx,

@@ -283,7 +283,10 @@ typedef enum {
     STORAGE_OP_IMAGES_DELETE,   /* in: repo, images/nimages. ECR's BatchDeleteImage: a tag goes alone, and
                                  * its manifest with it when no other tag names it; a digest takes its
                                  * manifest, tags and referrer record. Each image's status and digest are
-                                 * written to its entry (NOT_FOUND: no such tag or manifest); the op
+                                 * written to its entry (NOT_FOUND: no such tag or manifest;
+                                 * REFERENCE: an index that stays references it, so it stays too,
+                                 * as ECR's ImageReferencedByManifestList: by digest it is refused,
+                                 * by its last tag the tag goes and the image stays); the op
                                  * itself fails only as a whole (IO, FULL, ...) */
     STORAGE_OP_REPO_DELETE,     /* in: repo, flags (STORAGE_OP_FORCE), records_fn (optional, run in the
                                  * same transaction). Removes the repository with its tags, manifests,
@@ -295,9 +298,10 @@ typedef enum {
 /* storage_op_t.flags */
 #define STORAGE_OP_FORCE 1u         /* REPO_DELETE: also when the repository holds images */
 #define STORAGE_OP_IMMUTABLE_TAG 2u /* MANIFEST_PUT: EXISTS when op->tag already names another digest */
-/* IMAGES_DELETE by digest: only while the image has as many tags as the caller saw
- * (storage_image_ref_t.tags), else that image's status is INVALID and it stays: a
- * lifecycle run never deletes an image tagged after it was evaluated */
+/* IMAGES_DELETE by digest: only while the image has the very tags the caller saw
+ * (storage_image_ref_t.tags and .tag_set), else that image's status is INVALID and
+ * it stays: a lifecycle run never deletes an image tagged after it was evaluated,
+ * also when a tag moved away meanwhile and left it as many tags as before */
 #define STORAGE_OP_IF_TAGS_UNCHANGED 4u
 /* UPLOAD_APPEND, UPLOAD_COMMIT, BLOB_PUT: the caller never reads data again,
  * whatever the op's outcome. The store may then drop the pages of data that
@@ -309,10 +313,15 @@ typedef enum {
 /* Append at the upload's current end, whatever it is (a streamed PATCH). */
 #define STORAGE_OFFSET_ANY UINT64_MAX
 
+/* `set` with `tag` added: a fingerprint of a set of tags (FNV-1a of each,
+ * summed: the order does not count), for STORAGE_OP_IF_TAGS_UNCHANGED. Pure. */
+uint64_t storage_tag_set_add(uint64_t set, const char *tag);
+
 /* One image of STORAGE_OP_IMAGES_DELETE. */
 typedef struct {
     oci_reference_t ref;     /* in */
-    uint32_t tags;           /* in, with STORAGE_OP_IF_TAGS_UNCHANGED: the tags the caller saw on it */
+    uint32_t tags;           /* in, with STORAGE_OP_IF_TAGS_UNCHANGED: how many tags the caller saw on it */
+    uint64_t tag_set;        /* in, with STORAGE_OP_IF_TAGS_UNCHANGED: those tags, by storage_tag_set_add (0: none) */
     storage_status_t status; /* out */
     oci_digest_t digest;     /* out: the manifest the tag named (by digest: ref's) */
 } storage_image_ref_t;

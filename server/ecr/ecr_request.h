@@ -37,7 +37,8 @@ int ecr_part_blob_find(const char *b, size_t len, size_t *off, size_t *n);
  * does not; 1 when op is not one of the operations described here. */
 int ecr_request_check(const char *op, const json_t *body, ecr_request_err_t *err);
 
-/* ECR's repository name: (?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*, 2 to 256 characters. */
+/* ECR's repository name: (?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*, 2 to 255
+ * characters (ECR's 256 less one: OCI_NAME_MAX, the store's bound). */
 bool ecr_name_valid(const char *s);
 
 #endif

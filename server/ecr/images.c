@@ -16,11 +16,13 @@
  * built a map of all the repository's tags (bench/ecr has the figures).
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/ecr/ecr_cache.h"
 #include "server/server_internal.h"
 
 /* ECR: imageIds of a batch call hold 1 to 100; pages 1 to 1000 (default 100). */
@@ -28,6 +30,12 @@
 #define ECR_PAGE_MAX 1000
 #define ECR_PAGE_DEFAULT 100
 #define ECR_MEDIA_TYPES_MAX 100
+/* BatchGetImage: the manifest bytes one reply carries at most. A reply is
+ * built whole (the manifests as JSON strings, their escaped text, then the
+ * response's copy), up to four times its manifests' bytes at its peak: one
+ * request naming a 4 MiB manifest 100 times took 1.2 GB. 16 MiB holds four
+ * of the largest manifests, thousands of ordinary ones. */
+#define ECR_BATCH_GET_BYTES_MAX ((size_t)16 << 20)
 
 static const char *tag_status_values[] = {"TAGGED", "UNTAGGED", "ANY", NULL};
 typedef enum { TAGS_TAGGED, TAGS_UNTAGGED, TAGS_ANY } tag_status_t;
@@ -128,18 +136,6 @@ static json_t *window_tags(aws_req_t *a, const char *repo, const char *after, si
     return w.map;
 }
 
-static json_t *tags_by_digest(aws_req_t *a, const char *repo)
-{
-    json_t *map = json_object();
-    storage_err_t err;
-    if (!map || storage_tag_entries(a->rd, repo, add_tag, map, &err) != STORAGE_OK) {
-        json_decref(map);
-        aws_send_error(a, 500, "ServerException", "cannot read the tags of %s", repo);
-        return NULL;
-    }
-    return map;
-}
-
 static json_t *id_json(const char *digest, const char *tag)
 {
     json_t *o = json_pack("{s:s}", "imageDigest", digest);
@@ -225,6 +221,9 @@ static void list_images(aws_req_t *a)
 
 /* ---- DescribeImages ---------------------------------------------------------- */
 
+static uint64_t cached_size(aws_req_t *a, const char *repo, const char *digest, const void *body, size_t len,
+                            const char *media_type, char *artifact_type, size_t cap, int depth);
+
 /* ECR's imageSizeInBytes of an image manifest: its layers' sizes as pushed
  * (the config not counted); of an index: its largest child's. */
 static uint64_t image_size(aws_req_t *a, const char *repo, const void *body, size_t len, const char *media_type,
@@ -243,7 +242,7 @@ static uint64_t image_size(aws_req_t *a, const char *repo, const void *body, siz
         storage_manifest_t child;
         if (storage_manifest_get(a->rd, repo, &ref, &child, NULL) != STORAGE_OK)
             continue;
-        uint64_t s = image_size(a, repo, child.body, child.len, child.media_type, NULL, 0, depth + 1);
+        uint64_t s = cached_size(a, repo, child.digest.str, child.body, child.len, child.media_type, NULL, 0, depth + 1);
         if (s > size)
             size = s;
     }
@@ -251,10 +250,37 @@ static uint64_t image_size(aws_req_t *a, const char *repo, const void *body, siz
     return size;
 }
 
+/* What image_size found for a manifest, remembered (ecr_cache.h) by repository
+ * and digest: an index's size depends on the children the repository holds,
+ * which BatchDeleteImage keeps while it stays (ImageReferencedByManifestList). */
+typedef struct {
+    uint64_t size;
+    char artifact_type[OCI_MEDIA_TYPE_MAX];
+} size_fact_t;
+
+static uint64_t cached_size(aws_req_t *a, const char *repo, const char *digest, const void *body, size_t len,
+                            const char *media_type, char *artifact_type, size_t cap, int depth)
+{
+    char key[OCI_NAME_MAX + OCI_DIGEST_MAX + 8];
+    snprintf(key, sizeof(key), "size%d/%s@%s", depth, repo, digest); /* an index nested deeper looks less far */
+    size_t n;
+    size_fact_t *f = ecr_cache_get(key, &n), fact = {0};
+    if (f && n == sizeof(*f)) {
+        fact = *f;
+    } else {
+        fact.size = image_size(a, repo, body, len, media_type, fact.artifact_type, sizeof(fact.artifact_type), depth);
+        ecr_cache_put(key, &fact, sizeof(fact));
+    }
+    free(f);
+    if (artifact_type && cap)
+        snprintf(artifact_type, cap, "%s", fact.artifact_type);
+    return fact.size;
+}
+
 static json_t *image_detail(aws_req_t *a, const char *repo, const storage_image_t *im, json_t *tags)
 {
     char artifact[OCI_MEDIA_TYPE_MAX] = "";
-    uint64_t size = image_size(a, repo, im->body, im->len, im->media_type, artifact, sizeof(artifact), 0);
+    uint64_t size = cached_size(a, repo, im->digest, im->body, im->len, im->media_type, artifact, sizeof(artifact), 0);
     json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:f,s:s}", "registryId", a->srv->keys.account_id, "repositoryName", repo, "imageDigest",
                           im->digest, "imageSizeInBytes", (json_int_t)size, "imagePushedAt", (double)im->pushed_at,
                           "imageManifestMediaType", im->media_type);
@@ -360,6 +386,52 @@ static bool image_ids_param(aws_req_t *a, json_t **out, bool required)
     return true;
 }
 
+/* The tags of the images `wanted` (digest -> anything) names. */
+typedef struct {
+    json_t *map, *wanted;
+} wanted_tags_t;
+
+static bool add_wanted_tag(void *ctx, const char *tag, const char *digest)
+{
+    wanted_tags_t *w = ctx;
+    return !json_object_get(w->wanted, digest) || add_tag(w->map, tag, digest);
+}
+
+/* digest -> [tags] of the images the imageIds name (a new object), or NULL
+ * after sending the error (an id malformed or unknown, as the listing would).
+ * One walk of the tag keys keeps those images' tags only: a map of every tag
+ * of the repository made objects for all of them on every call. */
+static json_t *tags_of_ids(aws_req_t *a, const char *repo, json_t *ids)
+{
+    wanted_tags_t w = {.map = json_object(), .wanted = json_object()};
+    size_t i;
+    json_t *id;
+    storage_err_t err;
+    json_array_foreach(ids, i, id)
+    {
+        oci_reference_t ref;
+        storage_manifest_t m;
+        if (!ecr_image_id(a, id, "imageIds", &ref))
+            goto fail;
+        if (storage_manifest_get(a->rd, repo, &ref, &m, NULL) != STORAGE_OK) {
+            send_image_not_found(a, repo, &ref);
+            goto fail;
+        }
+        if (!w.wanted || json_object_set_new(w.wanted, m.digest.str, json_true()) != 0)
+            break;
+    }
+    if (w.map && w.wanted && i == json_array_size(ids) &&
+        storage_tag_entries(a->rd, repo, add_wanted_tag, &w, &err) == STORAGE_OK) {
+        json_decref(w.wanted);
+        return w.map;
+    }
+    aws_send_error(a, 500, "ServerException", "cannot read the tags of %s", repo);
+fail:
+    json_decref(w.map);
+    json_decref(w.wanted);
+    return NULL;
+}
+
 static void describe_images(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryName", "imageIds", "nextToken", "maxResults", "filter", NULL};
@@ -376,10 +448,10 @@ static void describe_images(aws_req_t *a)
         return;
     }
     describe_ctx_t d = {.a = a, .repo = repo, .details = json_array(), .status = status, .max = (size_t)max};
-    /* imageIds: at most 100 point lookups, one map of all the tags serves them */
-    d.tags = ids ? tags_by_digest(a, repo) : json_object();
+    /* imageIds: at most 100 point lookups, and the tags of those images */
+    d.tags = ids ? tags_of_ids(a, repo, ids) : json_object();
     if (!d.tags || !d.details) {
-        if (d.tags)
+        if (d.tags || !ids)
             aws_send_error(a, 500, "ServerException", "out of memory");
         json_decref(d.tags);
         json_decref(d.details);
@@ -495,6 +567,8 @@ static void batch_get_image(aws_req_t *a)
     }
     json_t *images = json_array(), *failures = json_array();
     json_t *id;
+    oci_digest_t pulled[ECR_IMAGE_IDS_MAX];
+    size_t npulled = 0, bytes = 0;
     json_array_foreach(ids, i, id)
     {
         oci_reference_t ref;
@@ -525,6 +599,15 @@ static void batch_get_image(aws_req_t *a)
                                   failure(id, "ImageNotFound", "Requested image not found in any of the acceptedMediaTypes"));
             continue;
         }
+        if ((bytes += m.len) > ECR_BATCH_GET_BYTES_MAX) {
+            json_decref(images);
+            json_decref(failures);
+            aws_send_error(a, 400, "LimitExceededException",
+                           "Invalid parameter at 'imageIds': their manifests hold more than %zu MiB, more than one reply carries: "
+                           "ask for fewer imageIds at a time",
+                           ECR_BATCH_GET_BYTES_MAX >> 20);
+            return;
+        }
         json_t *body = json_stringn(m.body, m.len);
         json_t *o =
             body ? json_pack("{s:s,s:s,s:o,s:o,s:s}", "registryId", a->srv->keys.account_id, "repositoryName", repo, "imageId",
@@ -535,8 +618,10 @@ static void batch_get_image(aws_req_t *a)
             continue;
         }
         json_array_append_new(images, o);
-        ecr_note_pull(a->srv, repo, &m.digest); /* docker pulls through ECR call this: it is a pull */
+        pulled[npulled++] = m.digest;
     }
+    for (i = 0; i < npulled; i++)
+        ecr_note_pull(a->srv, repo, &pulled[i]); /* docker pulls through ECR call this: it is a pull */
     aws_send_result(a, json_pack("{s:o,s:o}", "images", images, "failures", failures));
 }
 
@@ -572,6 +657,10 @@ static void deleted(server_op_t *sop, h2o_req_t *req)
         json_t *id = json_array_get(d->ids, i);
         if (d->refs[i].status == STORAGE_OK)
             json_array_append_new(done, id_json(d->refs[i].digest.str, json_string_value(json_object_get(id, "imageTag"))));
+        else if (d->refs[i].status == STORAGE_REFERENCE)
+            json_array_append_new(failures, failure(id, "ImageReferencedByManifestList",
+                                                    "Requested image is referenced by a manifest list (an image index) of the "
+                                                    "repository: delete that first"));
         else
             json_array_append_new(failures, failure(id, "ImageNotFound", "Requested image not found"));
     }
@@ -826,3 +915,89 @@ const aws_operation_t ecr_image_operations[] = {
     {ECR_SERVICE, "BatchCheckLayerAvailability", "ecr", batch_check_layer_availability},
     {NULL, NULL, NULL, NULL},
 };
+
+/* ---- what parsing manifests taught us (ecr_cache.h) ---------------------------- */
+
+/* Keys and values held at most, in bytes: a few thousand manifests' facts
+ * (an image's size is a few dozen bytes, a layer list 8 bytes a layer). */
+#define ECR_CACHE_BYTES ((size_t)32 << 20)
+#define ECR_CACHE_BUCKETS 4096
+
+struct entry {
+    struct entry *next;
+    size_t len;         /* of the value */
+    unsigned char *val; /* after the key, in the same allocation */
+    char key[];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry *buckets[ECR_CACHE_BUCKETS];
+static size_t held; /* bytes of keys and values */
+
+static size_t bucket(const char *s)
+{
+    size_t h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h % ECR_CACHE_BUCKETS;
+}
+
+static void clear_locked(void)
+{
+    for (size_t i = 0; i < ECR_CACHE_BUCKETS; i++) {
+        while (buckets[i]) {
+            struct entry *e = buckets[i];
+            buckets[i] = e->next;
+            free(e);
+        }
+    }
+    held = 0;
+}
+
+void *ecr_cache_get(const char *key, size_t *len)
+{
+    void *out = NULL;
+    pthread_mutex_lock(&lock);
+    for (struct entry *e = buckets[bucket(key)]; e; e = e->next) {
+        if (strcmp(e->key, key) == 0) {
+            if ((out = malloc(e->len ? e->len : 1)) != NULL) {
+                memcpy(out, e->val, e->len);
+                *len = e->len;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return out;
+}
+
+void ecr_cache_put(const char *key, const void *val, size_t len)
+{
+    size_t klen = strlen(key), cost = klen + 1 + len;
+    if (cost > ECR_CACHE_BYTES / 4)
+        return; /* one value never crowds out the rest */
+    struct entry *n = malloc(sizeof(*n) + cost);
+    if (!n)
+        return;
+    memcpy(n->key, key, klen + 1);
+    n->val = (unsigned char *)n->key + klen + 1;
+    memcpy(n->val, val, len);
+    n->len = len;
+    pthread_mutex_lock(&lock);
+    size_t b = bucket(key);
+    for (struct entry **pp = &buckets[b]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            struct entry *old = *pp;
+            *pp = old->next;
+            held -= strlen(old->key) + 1 + old->len;
+            free(old);
+            break;
+        }
+    }
+    if (held + cost > ECR_CACHE_BYTES)
+        clear_locked();
+    n->next = buckets[b];
+    buckets[b] = n;
+    held += cost;
+    pthread_mutex_unlock(&lock);
+}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/ecr/ecr_cache.h"
 #include "server/ecr/ecr_request.h"
 #include "server/server_internal.h"
 
@@ -102,19 +103,62 @@ typedef struct {
     bool found;
 } ref_search_t;
 
+static uint64_t digest_hash(const char *d)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (; *d; d++) {
+        h ^= (unsigned char)*d;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether manifest im references the blob d (config or layer). What a
+ * manifest references is remembered by its digest (ecr_cache.h): the hashes
+ * of its blobs' digests, sorted (a collision could only hand out a URL for a
+ * blob of the repository that no image uses). */
+static bool manifest_references(const storage_image_t *im, const oci_digest_t *d)
+{
+    char key[OCI_DIGEST_MAX + 8];
+    snprintf(key, sizeof(key), "blobs/%s", im->digest);
+    size_t len = 0;
+    uint64_t *h = ecr_cache_get(key, &len), want = digest_hash(d->str);
+    if (!h) {
+        /* the digest's text is in every manifest that names it: parse only those */
+        if (!memmem(im->body, im->len, d->str, d->len))
+            return false;
+        oci_manifest_t m;
+        bool parsed = oci_manifest_parse(im->body, im->len, im->media_type, strlen(im->media_type), &m, NULL) == OCI_OK;
+        if (!parsed)
+            m.nblobs = 0; /* references nothing: remembered so */
+        if ((h = malloc(m.nblobs ? m.nblobs * sizeof(*h) : 1)) != NULL) {
+            for (size_t i = 0; i < m.nblobs; i++)
+                h[i] = digest_hash(m.blobs[i].digest.str);
+            qsort(h, m.nblobs, sizeof(*h), u64_cmp);
+            len = m.nblobs * sizeof(*h);
+            ecr_cache_put(key, h, len);
+        }
+        if (parsed)
+            oci_manifest_free(&m);
+        if (!h)
+            return false;
+    }
+    bool found = bsearch(&want, h, len / sizeof(*h), sizeof(*h), u64_cmp) != NULL;
+    free(h);
+    return found;
+}
+
 /* Whether a manifest of the repository references the blob (config or layer). */
 static bool references(void *ctx, const storage_image_t *im)
 {
     ref_search_t *s = ctx;
-    /* the digest's text is in every manifest that names it: parse only those */
-    if (!memmem(im->body, im->len, s->d->str, s->d->len))
-        return true;
-    oci_manifest_t m;
-    if (oci_manifest_parse(im->body, im->len, im->media_type, strlen(im->media_type), &m, NULL) != OCI_OK)
-        return true;
-    for (size_t i = 0; i < m.nblobs && !s->found; i++)
-        s->found = strcmp(m.blobs[i].digest.str, s->d->str) == 0;
-    oci_manifest_free(&m);
+    s->found = manifest_references(im, s->d);
     return !s->found;
 }
 

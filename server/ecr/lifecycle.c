@@ -19,11 +19,18 @@
  * real clock plus --clock-offset, which tests use to age images); a run
  * then deletes the expired images by digest in one STORAGE_OP_IMAGES_DELETE,
  * the same store call as BatchDeleteImage (their blobs go at the next
- * garbage collection), each only if it has as many tags in the commit as
- * at evaluation (STORAGE_OP_IF_TAGS_UNCHANGED): an image tagged meanwhile
- * stays. Evaluation is quick (it sorts the repository's
- * images once per rule), so previews and requested runs evaluate on the
- * event loop; scheduled runs evaluate on their own thread.
+ * garbage collection), each only if it has the very tags in the commit it
+ * had at evaluation (STORAGE_OP_IF_TAGS_UNCHANGED): an image tagged
+ * meanwhile stays, also when another of its tags moved away.
+ *
+ * Evaluation never runs on an event loop: its cost grows with the
+ * repository (a sort per rule) and with the policy's tag patterns times the
+ * repository's tags (a 27 KiB policy of patterns took 0.15 s per image of
+ * 100 tags: a preview of a thousand such images held a loop for minutes).
+ * One lifecycle thread evaluates the requested previews and runs, one at a
+ * time in the order asked (at most LC_JOBS_MAX waiting), and the scheduled
+ * runs; a request's answer rides back to its loop on a no-op records op, as
+ * a requested garbage collection's does (server/berth/gc.c).
  *
  * Previews are kept in memory, the last one per repository, as ECR keeps
  * the last (a restart forgets them; DeleteRepository drops its own, from
@@ -47,6 +54,8 @@
 #define LC_PAGE_MAX 100
 /* a repository's images evaluated at most: a bound on one evaluation's memory (~200 bytes each) */
 #define LC_IMAGES_MAX 1000000
+/* requested evaluations (previews, runs) waiting for the lifecycle thread at most */
+#define LC_JOBS_MAX 8
 
 static void policy_key(const char *repo, char *out, size_t cap)
 {
@@ -293,9 +302,12 @@ static json_t *result_json(const lc_img_t *x, int64_t rule)
 typedef struct lc_preview {
     struct lc_preview *next;
     char repo[OCI_NAME_MAX + 1];
+    uint64_t created; /* the repository's createdAt: a preview of an older repository of that name is not its */
     char *text;
     json_t *results; /* array of results in digest order */
 } lc_preview_t;
+
+typedef struct lc_job lc_job_t;
 
 struct ecr_lifecycle {
     server_t *srv;
@@ -306,6 +318,8 @@ struct ecr_lifecycle {
     pthread_cond_t wake;
     bool stopping;
     lc_preview_t *previews; /* newest first */
+    lc_job_t *head, *tail;  /* requested evaluations, oldest first */
+    unsigned queued;
 };
 
 static void preview_free(lc_preview_t *p)
@@ -377,6 +391,8 @@ static storage_image_ref_t *expired_refs(const lc_repo_t *r, size_t *n)
             continue;
         refs[k].ref.is_digest = true;
         refs[k].tags = (uint32_t)r->v[i].ntags;
+        for (size_t t = 0; t < r->v[i].ntags; t++)
+            refs[k].tag_set = storage_tag_set_add(refs[k].tag_set, r->v[i].tags[t]);
         if (oci_digest_parse(r->v[i].digest, strlen(r->v[i].digest), &refs[k].ref.digest, NULL) == OCI_OK)
             k++;
     }
@@ -494,6 +510,62 @@ static void scheduled_runs(ecr_lifecycle_t *lc)
     free(l.names);
 }
 
+/* A requested evaluation: a preview (StartLifecyclePolicyPreview) or a run
+ * (RunLifecyclePolicy). The lifecycle thread fills `ev` from a snapshot of
+ * its own; the request's loop (evaluated) does the rest. */
+struct lc_job {
+    lc_job_t *next;
+    server_op_t *sop;
+    aws_req_t a; /* the request, minus its snapshot and body */
+    bool run;
+    char repo[OCI_NAME_MAX + 1];
+    ecr_lc_policy_t policy;
+    char *text; /* a preview's policy text */
+    int64_t now;
+    lc_repo_t ev;
+    int rc;           /* 0, or -1 with msg */
+    bool cancelled;   /* berthd stopped before the evaluation ran */
+    bool gone;        /* the repository was deleted before the evaluation's snapshot */
+    uint64_t created; /* the repository's createdAt in that snapshot */
+    char msg[300];
+};
+
+static void job_free(void *p)
+{
+    lc_job_t *j = p;
+    ecr_lc_policy_free(&j->policy);
+    free(j->text);
+    repo_free(&j->ev);
+    free(j);
+}
+
+static storage_status_t deliver_noop(storage_records_t *rs, void *ctx, storage_err_t *err)
+{
+    (void)rs, (void)ctx, (void)err;
+    return STORAGE_OK;
+}
+
+static void job_evaluate(ecr_lifecycle_t *lc, lc_job_t *j, bool stopping)
+{
+    storage_err_t err = {0};
+    storage_reader_t *rd = stopping ? NULL : storage_reader_begin(lc->srv->storage, &err);
+    if (rd && storage_repo_created_at(rd, j->repo, &j->created, NULL) != STORAGE_OK) {
+        storage_reader_end(rd); /* deleted while the evaluation waited */
+        j->rc = -1;
+        j->gone = true;
+    } else if (!rd) {
+        j->rc = -1;
+        j->cancelled = stopping;
+        snprintf(j->msg, sizeof(j->msg), "%s", stopping ? "berthd is shutting down; the evaluation did not run" : err.msg);
+    } else {
+        j->rc = repo_evaluate(rd, j->repo, &j->policy, j->now, &j->ev, j->msg, sizeof(j->msg));
+        storage_reader_end(rd);
+    }
+    /* the answer goes back through the writer to the request's loop (or is dropped if the client went) */
+    j->sop->op.records_fn = deliver_noop;
+    storage_submit(lc->srv->storage, &j->sop->op);
+}
+
 static void *lifecycle_main(void *arg)
 {
     ecr_lifecycle_t *lc = arg;
@@ -501,7 +573,25 @@ static void *lifecycle_main(void *arg)
     clock_gettime(CLOCK_REALTIME, &due);
     due.tv_sec += (time_t)lc->interval;
     pthread_mutex_lock(&lc->lock);
-    while (!lc->stopping) {
+    for (;;) {
+        if (lc->head) {
+            lc_job_t *j = lc->head;
+            lc->head = j->next;
+            if (!lc->head)
+                lc->tail = NULL;
+            bool stopping = lc->stopping;
+            pthread_mutex_unlock(&lc->lock);
+            job_evaluate(lc, j, stopping);
+            pthread_mutex_lock(&lc->lock);
+            lc->queued--;
+            continue;
+        }
+        if (lc->stopping)
+            break;
+        if (!lc->interval) {
+            pthread_cond_wait(&lc->wake, &lc->lock);
+            continue;
+        }
         if (pthread_cond_timedwait(&lc->wake, &lc->lock, &due) != ETIMEDOUT)
             continue;
         pthread_mutex_unlock(&lc->lock);
@@ -530,13 +620,16 @@ ecr_lifecycle_t *ecr_lifecycle_start(server_t *srv, uint64_t interval_seconds, c
 
 void ecr_lifecycle_schedule(ecr_lifecycle_t *lc)
 {
-    if (!lc || !lc->interval || lc->started)
+    if (!lc || lc->started)
         return;
     int e = pthread_create(&lc->thread, NULL, lifecycle_main, lc);
-    if (e)
-        fprintf(stderr, "berthd: cannot start the lifecycle policy thread (%s): policies run only when asked\n", strerror(e));
-    else
-        lc->started = true;
+    if (e) {
+        fprintf(stderr, "berthd: cannot start the lifecycle policy thread (%s): no policy runs or previews\n", strerror(e));
+        return;
+    }
+    pthread_mutex_lock(&lc->lock); /* requests read it under the lock */
+    lc->started = true;
+    pthread_mutex_unlock(&lc->lock);
 }
 
 void ecr_lifecycle_stop(ecr_lifecycle_t *lc)
@@ -744,43 +837,110 @@ static bool policy_for(aws_req_t *a, const char *repo, bool from_request, ecr_lc
     return true;
 }
 
+/* The request's parent, as async.c's guard does: a client gone before its
+ * evaluation finished gets nothing, and its op is freed when it comes back. */
+static void on_guard_dispose(void *p)
+{
+    server_op_t *sop = *(server_op_t **)p;
+    if (!sop)
+        return;
+    storage_op_cancel(sop->r.srv->storage, &sop->op);
+    sop->req = NULL;
+}
+
+static void evaluated(server_op_t *sop, h2o_req_t *req);
+
+/* Queues the evaluation of repo's images by p (taken, and text, a preview's)
+ * for the lifecycle thread; sends the error itself when it cannot. */
+static void submit_job(aws_req_t *a, const char *repo, bool run, ecr_lc_policy_t *p, char *text)
+{
+    ecr_lifecycle_t *lc = a->srv->lifecycle;
+    lc_job_t *j = calloc(1, sizeof(*j));
+    v2_req_t r = {.req = a->req, .srv = a->srv};
+    server_op_t *sop = j ? server_op_new(&r, STORAGE_OP_RECORDS, evaluated) : NULL;
+    if (!sop) {
+        free(j);
+        ecr_lc_policy_free(p);
+        free(text);
+        aws_send_error(a, 500, "ServerException", "out of memory");
+        return;
+    }
+    j->sop = sop;
+    j->a = *a;
+    j->a.rd = NULL;
+    j->a.body = NULL;
+    j->run = run;
+    snprintf(j->repo, sizeof(j->repo), "%s", repo);
+    j->policy = *p;
+    j->text = text;
+    j->now = server_auth_now(a->srv);
+    sop->user = j;
+    sop->free_user = job_free;
+    bool queued = false, started = false;
+    if (lc) {
+        pthread_mutex_lock(&lc->lock);
+        started = lc->started && !lc->stopping;
+        if (started && lc->queued < LC_JOBS_MAX) {
+            sop->guard = h2o_mem_alloc_shared(&sop->req->pool, sizeof(*sop->guard), on_guard_dispose);
+            *sop->guard = sop;
+            lc->queued++;
+            if (lc->tail)
+                lc->tail->next = j;
+            else
+                lc->head = j;
+            lc->tail = j;
+            pthread_cond_signal(&lc->wake);
+            queued = true;
+        }
+        pthread_mutex_unlock(&lc->lock);
+    }
+    if (queued)
+        return;
+    server_op_free(sop);
+    if (started)
+        aws_send_error(a, 400, "LimitExceededException",
+                       "%d lifecycle policy previews and runs are waiting to be evaluated already; try again later", LC_JOBS_MAX);
+    else
+        aws_send_error(a, 503, "ServiceUnavailableException", "this berthd evaluates no lifecycle policies now");
+}
+
 static void start_lifecycle_policy_preview(aws_req_t *a)
 {
     static const char *const known[] = {"registryId", "repositoryName", "lifecyclePolicyText", NULL};
     const char *repo = ecr_existing_repo(a, known, "ecr:StartLifecyclePolicyPreview");
     ecr_lc_policy_t p;
     char *text = NULL;
-    if (!repo || !policy_for(a, repo, true, &p, &text))
-        return;
-    lc_repo_t r;
-    char msg[300];
-    int rc = repo_evaluate(a->rd, repo, &p, server_auth_now(a->srv), &r, msg, sizeof(msg));
-    ecr_lc_policy_free(&p);
-    lc_preview_t *pv = rc == 0 ? calloc(1, sizeof(*pv)) : NULL;
+    if (repo && policy_for(a, repo, true, &p, &text))
+        submit_job(a, repo, false, &p, text);
+}
+
+/* A preview evaluated: kept, then answered (it is complete once this answers). */
+static void preview_evaluated(lc_job_t *j)
+{
+    aws_req_t *a = &j->a;
+    lc_repo_t *r = &j->ev;
+    lc_preview_t *pv = calloc(1, sizeof(*pv));
     json_t *results = pv ? json_array() : NULL;
-    for (size_t i = 0; results && i < r.n; i++)
-        if (r.rule[i] && json_array_append_new(results, result_json(&r.v[i], r.rule[i])) != 0) {
+    for (size_t i = 0; results && i < r->n; i++)
+        if (r->rule[i] && json_array_append_new(results, result_json(&r->v[i], r->rule[i])) != 0) {
             json_decref(results);
             results = NULL;
         }
-    repo_free(&r);
-    if (rc != 0 || !results || !a->srv->lifecycle) {
+    if (!results) {
         free(pv);
-        free(text);
-        json_decref(results);
-        aws_send_error(a, 500, "ServerException", "%s",
-                       rc != 0              ? msg
-                       : !a->srv->lifecycle ? "no lifecycle previews here"
-                                            : "out of memory");
+        aws_send_error(a, 500, "ServerException", "out of memory");
         return;
     }
-    snprintf(pv->repo, sizeof(pv->repo), "%s", repo);
-    pv->text = text;
+    /* the reply first: once kept, a preview may be replaced (and freed) by another loop's */
+    json_t *reply = json_pack("{s:s,s:s,s:s,s:s}", "registryId", a->srv->keys.account_id, "repositoryName", j->repo,
+                              "lifecyclePolicyText", j->text, "status", "COMPLETE");
+    snprintf(pv->repo, sizeof(pv->repo), "%s", j->repo);
+    pv->created = j->created;
+    pv->text = j->text;
+    j->text = NULL; /* the preview took it */
     pv->results = results;
     preview_keep(a->srv->lifecycle, pv);
-    /* the preview is complete once this answers: evaluation runs in the request */
-    aws_send_result(a, json_pack("{s:s,s:s,s:s,s:s}", "registryId", a->srv->keys.account_id, "repositoryName", repo,
-                                 "lifecyclePolicyText", text, "status", "COMPLETE"));
+    aws_send_result(a, reply);
 }
 
 /* Whether result x is one of the request's imageIds (by digest or by one of its tags). */
@@ -823,10 +983,12 @@ static void get_lifecycle_policy_preview(aws_req_t *a)
     size_t total = 0;
     bool found = false, more = false;
     char last[OCI_DIGEST_MAX] = "";
-    if (lc && page) {
+    uint64_t created = 0;
+    if (lc && page && storage_repo_created_at(a->rd, repo, &created, NULL) == STORAGE_OK) {
         pthread_mutex_lock(&lc->lock);
         lc_preview_t *pv = lc->previews;
-        while (pv && strcmp(pv->repo, repo) != 0)
+        /* one kept for a repository deleted (and made again) while it was evaluated is not this one's */
+        while (pv && (strcmp(pv->repo, repo) != 0 || pv->created != created))
             pv = pv->next;
         if (pv) {
             found = true;
@@ -942,26 +1104,23 @@ static void run_lifecycle_policy(aws_req_t *a)
     static const char *const known[] = {"registryId", "repositoryName", NULL};
     const char *repo = ecr_existing_repo(a, known, "berth:RunLifecyclePolicy");
     ecr_lc_policy_t p;
-    if (!repo || !policy_for(a, repo, false, &p, NULL))
-        return;
-    lc_repo_t ev;
-    char msg[300];
-    int64_t now = server_auth_now(a->srv);
-    int rc = repo_evaluate(a->rd, repo, &p, now, &ev, msg, sizeof(msg));
-    ecr_lc_policy_free(&p);
-    if (rc != 0) {
-        aws_send_error(a, 500, "ServerException", "%s", msg);
-        return;
-    }
+    if (repo && policy_for(a, repo, false, &p, NULL))
+        submit_job(a, repo, true, &p, NULL);
+}
+
+/* A run evaluated: its expired images deleted in one op (run_done answers). */
+static void run_evaluated(lc_job_t *j, h2o_req_t *req)
+{
+    aws_req_t *a = &j->a;
+    lc_repo_t *ev = &j->ev;
     lc_run_t *r = calloc(1, sizeof(*r));
     size_t n = 0;
     if (r && (r->results = json_array()) != NULL)
-        r->refs = expired_refs(&ev, &n);
-    for (size_t i = 0; r && r->results && i < ev.n; i++)
-        if (ev.rule[i])
-            json_array_append_new(r->results, result_json(&ev.v[i], ev.rule[i]));
-    repo_free(&ev);
-    v2_req_t vr = {.req = a->req, .srv = a->srv};
+        r->refs = expired_refs(ev, &n);
+    for (size_t i = 0; r && r->results && i < ev->n; i++)
+        if (ev->rule[i])
+            json_array_append_new(r->results, result_json(&ev->v[i], ev->rule[i]));
+    v2_req_t vr = {.req = req, .srv = a->srv};
     server_op_t *sop = r && r->results && (r->refs || n == 0) && json_array_size(r->results) == n
                            ? server_op_new(&vr, STORAGE_OP_IMAGES_DELETE, run_done)
                            : NULL;
@@ -972,18 +1131,31 @@ static void run_lifecycle_policy(aws_req_t *a)
         return;
     }
     r->a = *a;
-    r->a.rd = NULL;
-    r->a.body = NULL;
-    snprintf(r->repo, sizeof(r->repo), "%s", repo);
-    snprintf(r->stamp.repo, sizeof(r->stamp.repo), "%s", repo);
-    r->stamp.at = now;
+    snprintf(r->repo, sizeof(r->repo), "%s", j->repo);
+    snprintf(r->stamp.repo, sizeof(r->stamp.repo), "%s", j->repo);
+    r->stamp.at = j->now;
     sop->user = r;
     sop->free_user = run_free;
-    snprintf(sop->op.repo, sizeof(sop->op.repo), "%s", repo);
+    snprintf(sop->op.repo, sizeof(sop->op.repo), "%s", j->repo);
     sop->op.images = r->refs;
     sop->op.nimages = n;
     sop->op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
     server_op_submit(sop);
+}
+
+static void evaluated(server_op_t *sop, h2o_req_t *req)
+{
+    lc_job_t *j = sop->user;
+    j->a.req = req;
+    if (j->gone)
+        ecr_send_not_found(&j->a, j->repo);
+    else if (j->rc != 0)
+        aws_send_error(&j->a, j->cancelled ? 503 : 500, j->cancelled ? "ServiceUnavailableException" : "ServerException", "%s",
+                       j->msg);
+    else if (j->run)
+        run_evaluated(j, req);
+    else
+        preview_evaluated(j);
 }
 
 const aws_operation_t ecr_lifecycle_operations[] = {

@@ -9,26 +9,14 @@
 
 #include "server/server_internal.h"
 
-/* The repository named by the request, existing and allowed `action`; NULL after sending the error. */
+/* The repository named by the request, existing and allowed `action`; NULL
+ * after sending the error. The body's shape first (ecr_request.h), as every
+ * other ECR operation: a registryId of another account, an unknown member or
+ * a name outside ECR's pattern is refused before anything is read. */
 static const char *repository(aws_req_t *a, const char *action)
 {
-    const char *repo = aws_param_string(a, "repositoryName", true);
-    if (!repo)
-        return NULL;
-    if (!oci_name_valid(repo, strlen(repo))) {
-        aws_send_error(a, 400, "InvalidParameterException",
-                       "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression "
-                       "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*'");
-        return NULL;
-    }
-    if (!aws_allowed(a, action, repo))
-        return NULL;
-    if (!storage_repo_exists(a->rd, repo)) {
-        aws_send_error(a, 400, "RepositoryNotFoundException",
-                       "The repository with name '%s' does not exist in the registry with id '%s'", repo, a->srv->keys.account_id);
-        return NULL;
-    }
-    return repo;
+    static const char *const known[] = {"registryId", "repositoryName", "policyText", "force", NULL};
+    return ecr_existing_repo(a, known, action);
 }
 
 static void send_policy(aws_req_t *a, const char *repo, const char *doc, size_t len)

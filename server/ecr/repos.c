@@ -22,8 +22,6 @@
 #include "server/server_internal.h"
 
 #define ECR_SPACE "ecr"
-/* ECR: repository names are 2 to 256 characters. */
-#define ECR_NAME_MAX 256
 /* ECR: at most 50 tags per resource, keys of 128, values of 256 characters. */
 #define ECR_TAGS_MAX 50
 #define ECR_TAG_KEY_MAX 128
@@ -69,7 +67,7 @@ static void send_invalid_name(aws_req_t *a, const char *field)
 {
     aws_send_error(a, 400, "InvalidParameterException",
                    "Invalid parameter at '%s' failed to satisfy constraint: 'must satisfy regular expression "
-                   "'(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 256 characters long'",
+                   "'(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 255 characters long'",
                    field);
 }
 

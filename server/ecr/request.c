@@ -9,7 +9,11 @@
 
 /* ECR's documented bounds. */
 #define ECR_NAME_MIN 2
-#define ECR_NAME_MAX 256
+/* ECR takes names of up to 256 characters, but the registry API's names and
+ * the store's keys stop at OCI_NAME_MAX (255): a 256th character was cut
+ * off after the policy had judged the whole name, so CreateRepository made
+ * (and authorized) two different repositories. One bound for both APIs. */
+#define ECR_NAME_MAX OCI_NAME_MAX
 #define ECR_TAGS_MAX 50
 #define ECR_TAG_KEY_MAX 128
 #define ECR_TAG_VALUE_MAX 256
@@ -24,6 +28,8 @@
 #define ECR_LIFECYCLE_TEXT_MIN 100
 #define ECR_LIFECYCLE_TEXT_MAX 30720
 #define ECR_PREVIEW_PAGE_MAX 100
+/* SetRepositoryPolicy: policyText of at most 10,240 characters (the policy's own checks say more) */
+#define ECR_POLICY_TEXT_MAX 10240
 /* PutImage: a manifest of 4 MiB at most (as the /v2/ API) */
 #define ECR_MANIFEST_MAX OCI_MANIFEST_MAX_BYTES
 
@@ -54,6 +60,7 @@ typedef enum {
     K_PART_BLOB,
     K_LIFECYCLE_TEXT,
     K_PREVIEW_MAX_RESULTS,
+    K_POLICY_TEXT,
 } kind_t;
 
 typedef struct {
@@ -155,6 +162,14 @@ static const shape_t shapes[] = {
       {"maxResults", K_PREVIEW_MAX_RESULTS, false},
       {"filter", K_FILTER, false}}},
     {"RunLifecyclePolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    /* repository policies (server/ecr/policy.c; the policy engine checks the text itself) */
+    {"SetRepositoryPolicy",
+     {{"registryId", K_REGISTRY, false},
+      {"repositoryName", K_REPO, true},
+      {"policyText", K_POLICY_TEXT, true},
+      {"force", K_BOOL, false}}},
+    {"GetRepositoryPolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
+    {"DeleteRepositoryPolicy", {{"registryId", K_REGISTRY, false}, {"repositoryName", K_REPO, true}}},
 };
 
 bool ecr_name_valid(const char *s)
@@ -226,7 +241,7 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
         if (!str_ok(v, ECR_NAME_MAX) || !ecr_name_valid(json_string_value(v)))
             return bad(err, f,
                        "failed to satisfy constraint: 'must satisfy regular expression "
-                       "'(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 256 characters long'");
+                       "'(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 255 characters long'");
         return 0;
     case K_REGISTRY:
         if (!str_ok(v, 12) || json_string_length(v) != 12 || strspn(json_string_value(v), "0123456789") != 12)
@@ -247,6 +262,11 @@ static int check_member(const member_t *m, const json_t *v, ecr_request_err_t *e
             return bad(err, f, "failed to satisfy constraint: 'Member must be a string of %d to %d characters'",
                        ECR_LIFECYCLE_TEXT_MIN, ECR_LIFECYCLE_TEXT_MAX);
         return 0;
+    case K_POLICY_TEXT:
+        return str_ok(v, ECR_POLICY_TEXT_MAX)
+                   ? 0
+                   : bad(err, f, "failed to satisfy constraint: 'Member must be a string of 1 to %d characters'",
+                         ECR_POLICY_TEXT_MAX);
     case K_TOKEN:
         return str_ok(v, ECR_TOKEN_MAX) ? 0 : bad(err, f, "not a token this registry gave");
     case K_TAGS:

@@ -395,4 +395,13 @@ EOF
 }
 run_case "malformed input → 400 InvalidParameterException naming the field (names, enums, types, unknown fields, maxResults -1/1001/\"2\", tokens, ARNs); an unknown operation → UnknownOperationException" t_malformed
 
+# ================================================================ the attack pass's regressions
+
+t_attack() {
+    run /usr/bin/python3 "$E2E_DIR/ecr_attack.py" "$BASE" "$CREDS"
+    expect_success
+    expect_eq "ecr_attack.py's last line" ok "$(tail -n 1 "$E2E_TMP/cmd.out")"
+}
+run_case "attack regressions (ecr_attack.py, one boto3 process): 256-character names, repository policy shapes, ImageReferencedByManifestList, BatchGetImage's reply bound, manifests parsed once for DescribeImages and GetDownloadUrlForLayer, lifecycle previews off the event loops" t_attack
+
 finish

@@ -302,6 +302,74 @@ Test(repos, images_delete_drops_a_tag_alone_the_image_with_its_last_tag_and_a_di
     cr_assert_eq(out[0].status, STORAGE_NOT_FOUND);
 }
 
+Test(repos, images_delete_keeps_what_an_index_that_stays_references)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t c1, c2, other, idx;
+    cr_assert_eq(test_put_manifest(st, "app", "", "{\"m\":1}", &m, &c1), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "two", "{\"m\":2}", &m, &c2), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "", "{\"m\":3}", &m, &other), STORAGE_OK);
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+             "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":7},"
+             "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":7}]}",
+             c1.str, c2.str);
+    oci_manifest_t index;
+    cr_assert_eq(oci_manifest_parse(body, strlen(body), NULL, 0, &index, NULL), OCI_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "multi", body, &index, &idx), STORAGE_OK);
+    oci_manifest_free(&index);
+
+    /* by digest: refused (ECR's ImageReferencedByManifestList), the others of the batch go */
+    storage_image_ref_t out[2];
+    memset(out, 0, sizeof(out));
+    const char *first[2] = {c1.str, other.str};
+    cr_assert_eq(images_delete("app", first, 2, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_REFERENCE);
+    cr_assert_eq(out[1].status, STORAGE_OK);
+    cr_assert_eq(get("app", c1.str), STORAGE_OK, "the index still finds its child");
+    cr_assert_eq(get("app", other.str), STORAGE_NOT_FOUND);
+    /* by its last tag: the tag goes, the image stays */
+    memset(out, 0, sizeof(out));
+    const char *tag[1] = {"two"};
+    cr_assert_eq(images_delete("app", tag, 1, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(get("app", "two"), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", c2.str), STORAGE_OK, "an image an index references outlives its last tag");
+    /* with the index in the same batch, after its children: all go */
+    memset(out, 0, sizeof(out));
+    const char *all[2] = {c1.str, idx.str};
+    cr_assert_eq(images_delete("app", all, 2, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(out[1].status, STORAGE_OK);
+    cr_assert_eq(get("app", c1.str), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "multi"), STORAGE_NOT_FOUND);
+    memset(out, 0, sizeof(out));
+    const char *last[1] = {c2.str};
+    cr_assert_eq(images_delete("app", last, 1, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK, "once the index is gone, so may its children");
+}
+
+Test(repos, images_delete_of_a_digest_and_then_its_tag_finds_the_tag_gone_with_it)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t d, keep;
+    cr_assert_eq(test_put_manifest(st, "app", "a", "{\"m\":1}", &m, &d), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "b", "{\"m\":1}", &m, &d), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "c", "{\"m\":2}", &m, &keep), STORAGE_OK);
+    storage_image_ref_t out[4];
+    memset(out, 0, sizeof(out));
+    const char *refs[4] = {d.str, "a", d.str, "c"};
+    cr_assert_eq(images_delete("app", refs, 4, out), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(out[1].status, STORAGE_NOT_FOUND, "the tag went with its image");
+    cr_assert_eq(out[2].status, STORAGE_NOT_FOUND, "deleted once");
+    cr_assert_eq(out[3].status, STORAGE_OK);
+    cr_assert_eq(get("app", "a"), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", "b"), STORAGE_NOT_FOUND);
+    cr_assert_eq(get("app", keep.str), STORAGE_NOT_FOUND, "its last tag took it");
+}
+
 Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
 {
     oci_manifest_t m = image("app", "layer");
@@ -324,6 +392,7 @@ Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
         out[i].ref.digest = *ds[i];
         out[i].tags = seen[i];
     }
+    out[2].tag_set = storage_tag_set_add(0, "rel-3");
     op.images = out;
     op.nimages = 3;
     cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
@@ -334,6 +403,39 @@ Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_changed)
     cr_assert_eq(get("app", "promoted"), STORAGE_OK, "the image tagged after its evaluation stays, with its tag");
     cr_assert_eq(get("app", d3.str), STORAGE_NOT_FOUND);
     cr_assert_eq(get("app", "rel-3"), STORAGE_NOT_FOUND);
+}
+
+Test(repos, images_delete_if_tags_unchanged_spares_an_image_whose_tags_were_swapped)
+{
+    oci_manifest_t m = image("app", "layer");
+    oci_digest_t x, y;
+    cr_assert_eq(test_put_manifest(st, "app", "old", "{\"m\":1}", &m, &x), STORAGE_OK);
+    /* evaluated with its one tag "old"; then "old" moved to another image and "prod"
+     * was pushed onto it: one tag still, but not the one evaluated */
+    cr_assert_eq(test_put_manifest(st, "app", "old", "{\"m\":2}", &m, &y), STORAGE_OK);
+    cr_assert_eq(test_put_manifest(st, "app", "prod", "{\"m\":1}", &m, &x), STORAGE_OK);
+    storage_op_t op;
+    storage_op_init(&op, STORAGE_OP_IMAGES_DELETE);
+    snprintf(op.repo, sizeof(op.repo), "app");
+    op.flags = STORAGE_OP_IF_TAGS_UNCHANGED;
+    storage_image_ref_t out[1];
+    memset(out, 0, sizeof(out));
+    out[0].ref.is_digest = true;
+    out[0].ref.digest = x;
+    out[0].tags = 1;
+    out[0].tag_set = storage_tag_set_add(0, "old");
+    op.images = out;
+    op.nimages = 1;
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_INVALID);
+    cr_assert_eq(get("app", "prod"), STORAGE_OK, "the tag pushed after the evaluation stays, with its image");
+    /* as evaluated now ("prod"): it goes */
+    out[0].tag_set = storage_tag_set_add(0, "prod");
+    cr_assert_eq(storage_execute(st, &op), STORAGE_OK);
+    cr_assert_eq(out[0].status, STORAGE_OK);
+    cr_assert_eq(get("app", "prod"), STORAGE_NOT_FOUND);
+    cr_assert_eq(storage_tag_set_add(storage_tag_set_add(0, "a"), "b"), storage_tag_set_add(storage_tag_set_add(0, "b"), "a"),
+                 "a set: the order of its tags does not count");
 }
 
 Test(repos, an_update_runs_only_while_the_repository_exists)
