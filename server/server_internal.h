@@ -320,9 +320,9 @@ extern const aws_operation_t ecr_layer_operations[];  /* server/ecr/layers.c */
  * RunLifecyclePolicy); ecr_lifecycle_forget deletes a repository's policy
  * (and drops its preview) inside DeleteRepository's commit.
  * ecr_lifecycle_start keeps the previews (NULL, err saying why, on failure);
- * ecr_lifecycle_schedule, once the loops run, starts the thread that runs
- * every stored policy each interval_seconds (none when 0; a message when it
- * cannot start). */
+ * ecr_lifecycle_schedule, once the loops run, starts the lifecycle thread: it
+ * evaluates requested previews and runs, and every stored policy each
+ * interval_seconds (none when 0; a message when it cannot start). */
 extern const aws_operation_t ecr_lifecycle_operations[];
 storage_status_t ecr_lifecycle_forget(server_t *srv, storage_records_t *rs, const char *repo, storage_err_t *err);
 typedef struct ecr_lifecycle ecr_lifecycle_t;
