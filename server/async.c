@@ -106,10 +106,15 @@ bool server_op_take_body(server_op_t *sop)
     return true;
 }
 
-void server_op_submit(server_op_t *sop)
+void server_op_guard(server_op_t *sop)
 {
     sop->guard = h2o_mem_alloc_shared(&sop->req->pool, sizeof(*sop->guard), on_guard_dispose);
     *sop->guard = sop;
+}
+
+void server_op_submit(server_op_t *sop)
+{
+    server_op_guard(sop);
     storage_submit(sop->r.srv->storage, &sop->op);
 }
 

@@ -247,6 +247,9 @@ server_op_t *server_op_new(v2_req_t *r, storage_op_kind_t kind, server_op_comple
  * alive until the response (HTTP/1); copies it otherwise. False: no memory. */
 bool server_op_take_body(server_op_t *sop);
 void server_op_submit(server_op_t *sop);
+/* What server_op_submit does first, for an op that waits elsewhere before it reaches the writer (a
+ * requested collection, a lifecycle evaluation): a client gone meanwhile cancels the op and gets nothing. */
+void server_op_guard(server_op_t *sop);
 /* From a completion: runs a follow-up op of `kind` for the same request
  * (same repository), completing with `complete`. */
 void server_op_resubmit(server_op_t *sop, storage_op_kind_t kind, server_op_complete_cb complete);

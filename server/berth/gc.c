@@ -197,17 +197,6 @@ static void gc_complete(server_op_t *sop, h2o_req_t *req)
         aws_send_error(&j->a, 500, "ServerException", "%s", j->err.msg);
 }
 
-/* The request's parent, as async.c's guard does: a client gone before its
- * collection finished gets nothing, and its op is freed when it comes back. */
-static void on_guard_dispose(void *p)
-{
-    server_op_t *sop = *(server_op_t **)p;
-    if (!sop)
-        return;
-    storage_op_cancel(sop->r.srv->storage, &sop->op);
-    sop->req = NULL;
-}
-
 int berth_gc_parse_request(const json_t *body, storage_gc_options_t *out, char *msg, size_t cap)
 {
     memset(out, 0, sizeof(*out));
@@ -273,8 +262,7 @@ static void run_garbage_collection(aws_req_t *a)
     pthread_mutex_lock(&g->lock);
     bool full = g->queued >= GC_MAX_QUEUED || g->stopping;
     if (!full) {
-        sop->guard = h2o_mem_alloc_shared(&sop->req->pool, sizeof(*sop->guard), on_guard_dispose);
-        *sop->guard = sop;
+        server_op_guard(sop);
         g->queued++;
         if (g->tail)
             g->tail->next = j;

@@ -837,17 +837,6 @@ static bool policy_for(aws_req_t *a, const char *repo, bool from_request, ecr_lc
     return true;
 }
 
-/* The request's parent, as async.c's guard does: a client gone before its
- * evaluation finished gets nothing, and its op is freed when it comes back. */
-static void on_guard_dispose(void *p)
-{
-    server_op_t *sop = *(server_op_t **)p;
-    if (!sop)
-        return;
-    storage_op_cancel(sop->r.srv->storage, &sop->op);
-    sop->req = NULL;
-}
-
 static void evaluated(server_op_t *sop, h2o_req_t *req);
 
 /* Queues the evaluation of repo's images by p (taken, and text, a preview's)
@@ -881,8 +870,7 @@ static void submit_job(aws_req_t *a, const char *repo, bool run, ecr_lc_policy_t
         pthread_mutex_lock(&lc->lock);
         started = lc->started && !lc->stopping;
         if (started && lc->queued < LC_JOBS_MAX) {
-            sop->guard = h2o_mem_alloc_shared(&sop->req->pool, sizeof(*sop->guard), on_guard_dispose);
-            *sop->guard = sop;
+            server_op_guard(sop);
             lc->queued++;
             if (lc->tail)
                 lc->tail->next = j;
