@@ -1341,6 +1341,11 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i)
     return i < r->nresources ? r->resources[i] : NULL;
 }
 
+const char *sched_ecs_request_cluster(const sched_ecs_request_t *r)
+{
+    return r->cluster[0] ? r->cluster : NULL;
+}
+
 /* ------------------------------------- field checks for ecs_services.c */
 
 int sched_ecs_check_fields(const json_t *o, const char *path, const char *const *allowed, size_t nallowed, sched_ecs_err_t *err)

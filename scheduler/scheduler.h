@@ -517,6 +517,9 @@ const char *sched_ecs_request_action(const sched_ecs_request_t *r);
  * operations ECS authorizes on no resource). */
 size_t sched_ecs_request_nresources(const sched_ecs_request_t *r);
 const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
+/* The name of the cluster the request acts in (its "cluster", or "default"), or NULL for an operation
+ * in none (RegisterTaskDefinition, ListClusters, ...): what condition key ecs:cluster names. */
+const char *sched_ecs_request_cluster(const sched_ecs_request_t *r);
 
 /* -------------------------------------------------- the agent protocol
  *

@@ -231,6 +231,13 @@ policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd,
     return authorize(t, rd, who, req, action, NULL, resource_arn, NULL, NULL, 0, out);
 }
 
+policy_decision_t server_authorize_arn_ctx(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                           const char *action, const char *resource_arn, const policy_context_entry_t *extra,
+                                           size_t n_extra, policy_result_t *out)
+{
+    return authorize(t, rd, who, req, action, NULL, resource_arn, NULL, extra, n_extra, out);
+}
+
 policy_decision_t server_authorize_trust(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                          const char *role_arn, const auth_role_trust_t *trust, const policy_context_entry_t *extra,
                                          size_t n_extra, policy_result_t *out)

@@ -141,8 +141,12 @@ policy_decision_t server_authorize(server_thread_t *t, storage_reader_t *rd, con
 /* The same with the resource's ARN given (IAM users, policies). */
 policy_decision_t server_authorize_arn(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
                                        const char *action, const char *resource_arn, policy_result_t *out);
-/* Context keys an operation adds to the request's (sts:ExternalId, ...) */
+/* Context keys an operation adds to the request's (sts:ExternalId, ecs:cluster, ...) */
 #define SERVER_EXTRA_CONTEXT_MAX 4
+/* server_authorize_arn with those keys too (at most SERVER_EXTRA_CONTEXT_MAX). */
+policy_decision_t server_authorize_arn_ctx(server_thread_t *t, storage_reader_t *rd, const server_caller_t *who, h2o_req_t *req,
+                                           const char *action, const char *resource_arn, const policy_context_entry_t *extra,
+                                           size_t n_extra, policy_result_t *out);
 /* sts:AssumeRole on role_arn: the role's trust policy with the caller's
  * identity policies and the request's context plus `extra` (at most
  * SERVER_EXTRA_CONTEXT_MAX), judged as IAM judges a trust policy
@@ -429,6 +433,9 @@ void aws_send_result(aws_req_t *a, json_t *result);
 bool aws_allowed(aws_req_t *a, const char *action, const char *repo);
 /* The same for any resource ARN (IAM's users and policies). */
 bool aws_allowed_arn(aws_req_t *a, const char *action, const char *resource_arn);
+/* The same with context keys the operation adds (ECS's ecs:cluster). */
+bool aws_allowed_arn_ctx(aws_req_t *a, const char *action, const char *resource_arn, const policy_context_entry_t *extra,
+                         size_t n_extra);
 void aws_send_denied(aws_req_t *a, const char *action, const char *resource_arn, policy_decision_t d);
 /* A string parameter; NULL after sending the error (or when optional and
  * absent: a caller that must tell those apart uses aws_param_optional). */

@@ -311,9 +311,15 @@ bool aws_allowed(aws_req_t *a, const char *action, const char *repo)
 
 bool aws_allowed_arn(aws_req_t *a, const char *action, const char *resource_arn)
 {
+    return aws_allowed_arn_ctx(a, action, resource_arn, NULL, 0);
+}
+
+bool aws_allowed_arn_ctx(aws_req_t *a, const char *action, const char *resource_arn, const policy_context_entry_t *extra,
+                         size_t n_extra)
+{
     policy_result_t res;
-    if (server_authorize_arn((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req, action, resource_arn, &res) ==
-        POLICY_ALLOW)
+    if (server_authorize_arn_ctx((server_thread_t *)a->req->conn->ctx, a->rd, &a->caller, a->req, action, resource_arn, extra,
+                                 n_extra, &res) == POLICY_ALLOW)
         return true;
     aws_send_denied(a, action, resource_arn, res.decision);
     return false;

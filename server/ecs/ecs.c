@@ -191,8 +191,16 @@ void ecs_handle(aws_req_t *a)
     ecs_caller_key(&a->caller, p->caller);
     p->env.caller = p->caller;
     const char *action = sched_ecs_request_action(p->r);
+    /* ECS's condition key ecs:cluster: the cluster the request acts in, so that a policy can confine
+     * RunTask (authorized on the task definition) and the rest to clusters */
+    char cluster_arn[64 + 256 + 32]; /* the prefix, a cluster name (at most 255), room */
+    const char *cluster = sched_ecs_request_cluster(p->r);
+    const char *const cluster_values[] = {cluster_arn};
+    policy_context_entry_t ctx = {.key = "ecs:cluster", .values = cluster_values, .n_values = 1};
+    if (cluster)
+        snprintf(cluster_arn, sizeof(cluster_arn), "arn:aws:ecs:%s:%s:cluster/%s", p->env.region, p->env.account, cluster);
     for (size_t i = 0; i < sched_ecs_request_nresources(p->r); i++) {
-        if (!aws_allowed_arn(a, action, sched_ecs_request_resource(p->r, i))) {
+        if (!aws_allowed_arn_ctx(a, action, sched_ecs_request_resource(p->r, i), &ctx, cluster ? 1 : 0)) {
             pending_free(p);
             return;
         }

@@ -269,7 +269,8 @@ t_policy_denial() {
     printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(jq -r .AccessKey.AccessKeyId "$E2E_TMP/cmd.out")" \
         "$(jq -r .AccessKey.SecretAccessKey "$E2E_TMP/cmd.out")" >"$OPS_CREDS"
     echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:Describe*","ecs:List*"],"Resource":"*"},
-        {"Effect":"Allow","Action":"ecs:RunTask","Resource":"arn:aws:ecs:*:*:task-definition/e2e-run:*"},
+        {"Effect":"Allow","Action":"ecs:RunTask","Resource":"arn:aws:ecs:*:*:task-definition/e2e-run:*",
+         "Condition":{"StringLike":{"ecs:cluster":"arn:aws:ecs:*:*:cluster/e2e-run"}}},
         {"Effect":"Deny","Action":"ecs:DescribeClusters","Resource":"arn:aws:ecs:*:*:cluster/e2e-secret"}]}' >"$E2E_TMP/ecs-reader.json"
     run "${IAM[@]}" create-policy --policy-name EcsReader --policy-document "file://$E2E_TMP/ecs-reader.json"
     expect_success
@@ -290,6 +291,12 @@ t_policy_denial() {
     expect_stderr_match "AccessDeniedException.*ecs:RunTask on resource: $ARN:task-definition/e2e-web:1"
     run "${reader[@]}" run-task --cluster e2e-run --task-definition e2e-run:1
     expect_success
+    cp "$E2E_TMP/cmd.out" "$E2E_TMP/reader-run.json"
+    # the same task definition in another cluster: the condition on ecs:cluster confines RunTask
+    run "${reader[@]}" run-task --cluster e2e-td --task-definition e2e-run:1
+    expect_exit 254
+    expect_stderr_match "AccessDeniedException.*ecs:RunTask on resource: $ARN:task-definition/e2e-run:1"
+    cp "$E2E_TMP/reader-run.json" "$E2E_TMP/cmd.out"
     run "${reader[@]}" stop-task --cluster e2e-run --task "$(jq -r '.tasks[0].taskArn' "$E2E_TMP/cmd.out")"
     expect_exit 254
     expect_stderr_match "AccessDeniedException.*ecs:StopTask on resource: $ARN:task/e2e-run/"
@@ -297,7 +304,7 @@ t_policy_denial() {
     expect_exit 254
     expect_stderr_match "AccessDeniedException.*ecs:RegisterContainerInstance"
 }
-run_case "each ecs: action is authorized on ECS's resource ARNs: allowed reads pass, CreateCluster, RunTask of another family, StopTask and an explicit Deny get AccessDeniedException" t_policy_denial
+run_case "each ecs: action is authorized on ECS's resource ARNs: allowed reads pass, CreateCluster, RunTask of another family or (ecs:cluster condition) in another cluster, StopTask and an explicit Deny get AccessDeniedException" t_policy_denial
 
 # ================================================================ malformed input
 
