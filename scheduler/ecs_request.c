@@ -591,6 +591,40 @@ static int check_port_mappings(const json_t *c, const char *path, bool host_mode
     return 0;
 }
 
+/* A fixed host port (and protocol) is mapped once in a task definition: a task claims it on its host
+ * once (in host mode a mapping's host port is its containerPort). At most 10 containers of 100
+ * mappings: the pairs are compared as numbers. */
+static int check_host_ports_distinct(const json_t *defs, bool host_mode, sched_ecs_err_t *err)
+{
+    struct {
+        long port; /* the port, negated for udp */
+        unsigned short container, mapping;
+    } seen[ECS_MAX_CONTAINERS * 100];
+    size_t n = 0, ci, mi;
+    json_t *c, *m;
+    json_array_foreach(defs, ci, c)
+    {
+        json_array_foreach(json_object_get(c, "portMappings"), mi, m)
+        {
+            json_t *hp = json_object_get(m, host_mode ? "containerPort" : "hostPort");
+            const char *proto = json_string_value(json_object_get(m, "protocol"));
+            bool udp = proto && strcmp(proto, "udp") == 0;
+            long port = json_is_integer(hp) ? (long)json_integer_value(hp) : 0;
+            if (port == 0 || n == sizeof(seen) / sizeof(seen[0]))
+                continue;
+            for (size_t k = 0; k < n; k++)
+                if (seen[k].port == (udp ? -port : port))
+                    return BAD("containerDefinitions[%zu].portMappings[%zu].hostPort: %ld/%s is mapped by "
+                               "containerDefinitions[%u].portMappings[%u] too; a host port is mapped once",
+                               ci, mi, port, udp ? "udp" : "tcp", seen[k].container, seen[k].mapping);
+            seen[n].port = udp ? -port : port;
+            seen[n].container = (unsigned short)ci, seen[n].mapping = (unsigned short)mi;
+            n++;
+        }
+    }
+    return 0;
+}
+
 static int check_container(const json_t *c, size_t i, bool host_mode, long long *mem_sum, sched_ecs_err_t *err)
 {
     char p[160];
@@ -736,6 +770,8 @@ static int check_task_definition(sched_ecs_request_t *r, sched_ecs_err_t *err)
             if (strcmp(json_string_value(json_object_get(json_array_get(defs, k), "name")), name) == 0)
                 return BAD("containerDefinitions[%zu].name: '%s' is used by containerDefinitions[%zu] too", i, name, k);
     }
+    if ((rc = check_host_ports_distinct(defs, host_mode, err)))
+        return rc;
     json_t *tags;
     if ((rc = get_tags(b, false, &tags, err)))
         return rc;

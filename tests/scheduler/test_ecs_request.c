@@ -371,3 +371,27 @@ Test(ecs_request, tags_are_ecs_tags)
     free(words);
     free(tags);
 }
+
+/* A fixed host port is mapped once: a second mapping could never be claimed on the host beside the first. */
+Test(ecs_request, a_fixed_host_port_is_mapped_once_in_a_task_definition)
+{
+#define TD2(m1, m2)                                                                                                                \
+    "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,\"portMappings\":[" m1 "]},"        \
+    "{\"name\":\"b\",\"image\":\"i\",\"memory\":64,\"portMappings\":[" m2 "]}]}"
+    refused("RegisterTaskDefinition", TD2("{\"containerPort\":80,\"hostPort\":8080}", "{\"containerPort\":81,\"hostPort\":8080}"),
+            "InvalidParameterException",
+            "containerDefinitions[1].portMappings[0].hostPort: 8080/tcp is mapped by containerDefinitions[0].portMappings[0] too");
+    refused("RegisterTaskDefinition",
+            TD2("{\"containerPort\":80,\"hostPort\":8080},{\"containerPort\":81,\"hostPort\":8080}", "{\"containerPort\":82}"),
+            "InvalidParameterException", "containerDefinitions[0].portMappings[1].hostPort: 8080/tcp");
+    accepted("RegisterTaskDefinition",
+             TD2("{\"containerPort\":80,\"hostPort\":8080},{\"containerPort\":80,\"hostPort\":0}",
+                 "{\"containerPort\":81,\"hostPort\":8080,\"protocol\":\"udp\"},{\"containerPort\":81}"),
+             true, (const char *[]){"*", NULL});
+    refused("RegisterTaskDefinition",
+            "{\"family\":\"f\",\"networkMode\":\"host\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64,"
+            "\"portMappings\":[{\"containerPort\":80}]},{\"name\":\"b\",\"image\":\"i\",\"memory\":64,\"portMappings\":[{"
+            "\"containerPort\":80}]}]}",
+            "InvalidParameterException", "containerDefinitions[1].portMappings[0].hostPort: 80/tcp");
+#undef TD2
+}
