@@ -450,6 +450,18 @@ static int refs_field(sched_ecs_request_t *r, const sched_ecs_env_t *env, const 
             return BAD("%s[%zu]: '%.300s' is not a %s id (32 hex digits) or ARN", key, i, json_string_value(v), kind);
         if (as_resources && (rc = add_resource(r, err, ARN_PREFIX "%s/%s/%s", env->region, env->account, kind, r->cluster, id)))
             return rc;
+        if (!as_resources && strcmp(kind, "container-instance") == 0) { /* StartTask's: condition values */
+            char **more = realloc(r->instances, (r->ninstances + 1) * sizeof(*more));
+            if (!more ||
+                asprintf(&more[r->ninstances], ARN_PREFIX "%s/%s/%s", env->region, env->account, kind, r->cluster, id) < 0) {
+                if (more)
+                    r->instances = more;
+                sched_ecs_err(err, "ServerException", 500, "out of memory");
+                return SCHED_ENOMEM;
+            }
+            r->instances = more;
+            r->ninstances++;
+        }
     }
     return 0;
 }
@@ -1353,6 +1365,9 @@ void sched_ecs_request_free(sched_ecs_request_t *r)
     for (size_t i = 0; i < r->nresources; i++)
         free(r->resources[i]);
     free(r->resources);
+    for (size_t i = 0; i < r->ninstances; i++)
+        free(r->instances[i]);
+    free(r->instances);
     json_decref(r->body);
     free(r);
 }
@@ -1380,6 +1395,12 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i)
 const char *sched_ecs_request_cluster(const sched_ecs_request_t *r)
 {
     return r->cluster[0] ? r->cluster : NULL;
+}
+
+size_t sched_ecs_request_instances(const sched_ecs_request_t *r, const char *const **arns)
+{
+    *arns = (const char *const *)r->instances;
+    return r->ninstances;
 }
 
 /* ------------------------------------- field checks for ecs_services.c */

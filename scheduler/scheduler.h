@@ -520,6 +520,9 @@ const char *sched_ecs_request_resource(const sched_ecs_request_t *r, size_t i);
 /* The name of the cluster the request acts in (its "cluster", or "default"), or NULL for an operation
  * in none (RegisterTaskDefinition, ListClusters, ...): what condition key ecs:cluster names. */
 const char *sched_ecs_request_cluster(const sched_ecs_request_t *r);
+/* StartTask: the ARNs of the container instances it names (*arns, the count), what condition key
+ * ecs:container-instances holds; 0 for any other operation. */
+size_t sched_ecs_request_instances(const sched_ecs_request_t *r, const char *const **arns);
 
 /* -------------------------------------------------- the agent protocol
  *

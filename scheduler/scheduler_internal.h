@@ -215,6 +215,9 @@ struct sched_ecs_request {
     long long revision;                   /* ... and the revision, 0 when only a family was named */
     char **resources;
     size_t nresources;
+    /* StartTask: the ARNs of the instances it names, condition key ecs:container-instances */
+    char **instances;
+    size_t ninstances;
     bool internal; /* made by the service scheduler: runs no service step of its own */
     /* TagResource, UntagResource, ListTagsForResource: the resource's ARN as Berth writes it, and
      * the key of its record (c/NAME, d/FAMILY/REVISION, s/CLUSTER/NAME, t/CLUSTER/ID, i/CLUSTER/ID) */

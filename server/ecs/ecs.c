@@ -196,11 +196,23 @@ void ecs_handle(aws_req_t *a)
     char cluster_arn[64 + 256 + 32]; /* the prefix, a cluster name (at most 255), room */
     const char *cluster = sched_ecs_request_cluster(p->r);
     const char *const cluster_values[] = {cluster_arn};
-    policy_context_entry_t ctx = {.key = "ecs:cluster", .values = cluster_values, .n_values = 1};
-    if (cluster)
+    policy_context_entry_t ctx[2] = {{.key = "ecs:cluster", .values = cluster_values, .n_values = 1},
+                                     {.key = "ecs:container-instances"}};
+    size_t nctx = 0;
+    if (cluster) {
         snprintf(cluster_arn, sizeof(cluster_arn), "arn:aws:ecs:%s:%s:cluster/%s", p->env.region, p->env.account, cluster);
+        nctx = 1;
+    }
+    /* and StartTask's ecs:container-instances: the instances it starts tasks on */
+    const char *const *instances;
+    size_t ninstances = sched_ecs_request_instances(p->r, &instances);
+    if (cluster && ninstances) {
+        ctx[1].values = instances;
+        ctx[1].n_values = ninstances;
+        nctx = 2;
+    }
     for (size_t i = 0; i < sched_ecs_request_nresources(p->r); i++) {
-        if (!aws_allowed_arn_ctx(a, action, sched_ecs_request_resource(p->r, i), &ctx, cluster ? 1 : 0)) {
+        if (!aws_allowed_arn_ctx(a, action, sched_ecs_request_resource(p->r, i), ctx, nctx)) {
             pending_free(p);
             return;
         }

@@ -268,9 +268,19 @@ t_policy_denial() {
     expect_success
     printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(jq -r .AccessKey.AccessKeyId "$E2E_TMP/cmd.out")" \
         "$(jq -r .AccessKey.SecretAccessKey "$E2E_TMP/cmd.out")" >"$OPS_CREDS"
+    # StartTask only on the first of e2e-run's instances (condition key ecs:container-instances)
+    local first second
+    run "${ECS[@]}" list-container-instances --cluster e2e-run
+    expect_success
+    first=$(jq -r '.containerInstanceArns | sort | .[0]' "$E2E_TMP/cmd.out")
+    second=$(jq -r '.containerInstanceArns | sort | .[1]' "$E2E_TMP/cmd.out")
+    [[ $first == *container-instance/e2e-run/* && $second == *container-instance/e2e-run/* ]] ||
+        fail "e2e-run has not two instances: $(cat "$E2E_TMP/cmd.out")"
     echo '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:Describe*","ecs:List*"],"Resource":"*"},
         {"Effect":"Allow","Action":"ecs:RunTask","Resource":"arn:aws:ecs:*:*:task-definition/e2e-run:*",
          "Condition":{"StringLike":{"ecs:cluster":"arn:aws:ecs:*:*:cluster/e2e-run"}}},
+        {"Effect":"Allow","Action":"ecs:StartTask","Resource":"arn:aws:ecs:*:*:task-definition/e2e-run:*",
+         "Condition":{"ForAllValues:StringEquals":{"ecs:container-instances":"'"$first"'"}}},
         {"Effect":"Deny","Action":"ecs:DescribeClusters","Resource":"arn:aws:ecs:*:*:cluster/e2e-secret"}]}' >"$E2E_TMP/ecs-reader.json"
     run "${IAM[@]}" create-policy --policy-name EcsReader --policy-document "file://$E2E_TMP/ecs-reader.json"
     expect_success
@@ -296,6 +306,11 @@ t_policy_denial() {
     run "${reader[@]}" run-task --cluster e2e-td --task-definition e2e-run:1
     expect_exit 254
     expect_stderr_match "AccessDeniedException.*ecs:RunTask on resource: $ARN:task-definition/e2e-run:1"
+    run "${reader[@]}" start-task --cluster e2e-run --task-definition e2e-run:1 --container-instances "$first"
+    expect_success
+    run "${reader[@]}" start-task --cluster e2e-run --task-definition e2e-run:1 --container-instances "$first" "$second"
+    expect_exit 254
+    expect_stderr_match "AccessDeniedException.*ecs:StartTask on resource: $ARN:task-definition/e2e-run:1"
     cp "$E2E_TMP/reader-run.json" "$E2E_TMP/cmd.out"
     run "${reader[@]}" stop-task --cluster e2e-run --task "$(jq -r '.tasks[0].taskArn' "$E2E_TMP/cmd.out")"
     expect_exit 254
@@ -304,7 +319,7 @@ t_policy_denial() {
     expect_exit 254
     expect_stderr_match "AccessDeniedException.*ecs:RegisterContainerInstance"
 }
-run_case "each ecs: action is authorized on ECS's resource ARNs: allowed reads pass, CreateCluster, RunTask of another family or (ecs:cluster condition) in another cluster, StopTask and an explicit Deny get AccessDeniedException" t_policy_denial
+run_case "each ecs: action is authorized on ECS's resource ARNs: allowed reads pass, CreateCluster, RunTask of another family or (ecs:cluster condition) in another cluster, StartTask on an instance its ecs:container-instances condition leaves out, StopTask and an explicit Deny get AccessDeniedException" t_policy_denial
 
 # ================================================================ malformed input
 

@@ -395,3 +395,29 @@ Test(ecs_request, a_fixed_host_port_is_mapped_once_in_a_task_definition)
             "InvalidParameterException", "containerDefinitions[1].portMappings[0].hostPort: 80/tcp");
 #undef TD2
 }
+
+/* StartTask names its instances for condition key ecs:container-instances, as ARNs of the request's cluster. */
+Test(ecs_request, start_task_names_its_instances_for_the_condition_key)
+{
+    sched_ecs_request_t *r = NULL;
+    sched_ecs_err_t err;
+    cr_assert_eq(prep("StartTask",
+                      "{\"cluster\":\"c\",\"taskDefinition\":\"web\",\"containerInstances\":[\"" ID1 "\",\"" ARN
+                      "container-instance/c/" ID2 "\"]}",
+                      &r, &err),
+                 0, "%s", err.msg);
+    const char *const *arns;
+    cr_assert_eq(sched_ecs_request_instances(r, &arns), 2);
+    cr_expect_str_eq(arns[0], ARN "container-instance/c/" ID1);
+    cr_expect_str_eq(arns[1], ARN "container-instance/c/" ID2);
+    cr_expect_str_eq(sched_ecs_request_cluster(r), "c");
+    sched_ecs_request_free(r);
+    cr_assert_eq(prep("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web\"}", &r, &err), 0, "%s", err.msg);
+    cr_expect_eq(sched_ecs_request_instances(r, &arns), 0);
+    sched_ecs_request_free(r);
+    cr_assert_eq(prep("RegisterTaskDefinition",
+                      "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"i\",\"memory\":64}]}", &r, &err),
+                 0, "%s", err.msg);
+    cr_expect_null(sched_ecs_request_cluster(r), "a task definition is in no cluster");
+    sched_ecs_request_free(r);
+}
