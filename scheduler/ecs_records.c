@@ -116,6 +116,18 @@ int sched_ecs_rec_scan(storage_records_t *rs, const char *prefix, const char *ne
 
 /* ------------------------------------------------------------------ tags */
 
+bool sched_ecs_includes(const json_t *body, const char *what)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(body, "include"), i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), what) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* A resource's tags live apart from its record, under g/ and the SHA-256 of its ARN (an ARN may be
  * longer than a record key): {"arn": ..., "tags": [{"key", "value"}]}. */
 static void tags_key(const char *arn, char key[2 + 64 + 1])

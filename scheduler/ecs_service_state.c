@@ -1029,11 +1029,9 @@ static int describe_services(sctx_t *x, const sched_ecs_request_t *r, json_t **o
     if (rc)
         return rc;
     json_t *list = json_array(), *failures = json_array();
-    bool with_tags = false;
+    bool with_tags = sched_ecs_includes(r->body, "TAGS");
     size_t i;
     json_t *ref;
-    json_array_foreach(json_object_get(r->body, "include"), i, ref) with_tags |=
-        json_is_string(ref) && strcmp(json_string_value(ref), "TAGS") == 0;
     if (!list || !failures)
         goto oom;
     json_array_foreach(json_object_get(r->body, "services"), i, ref)

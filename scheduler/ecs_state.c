@@ -61,16 +61,6 @@ static const char *body_str(ctx_t *x, const char *key)
     return json_string_value(json_object_get(x->r->body, key));
 }
 
-/* whether the request's "include" list names what */
-static bool wants_include(ctx_t *x, const char *what)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(x->r->body, "include"), i,
-                       v) if (json_is_string(v) && strcmp(json_string_value(v), what) == 0) return true;
-    return false;
-}
-
 /* ---------------------------------------------------------------- records */
 
 /* 0 with *out (a new reference), 1 when absent, or a failure. */
@@ -281,7 +271,7 @@ static int create_cluster(ctx_t *x, json_t **out)
 static int describe_clusters(ctx_t *x, json_t **out)
 {
     json_t *list = json_object_get(x->r->body, "clusters");
-    bool with_tags = wants_include(x, "TAGS");
+    bool with_tags = sched_ecs_includes(x->r->body, "TAGS");
     json_t *clusters = json_array(), *failures = json_array();
     int rc = 0;
     if (!clusters || !failures)
@@ -1485,7 +1475,7 @@ static int describe_task_def(ctx_t *x, json_t **out)
     int rc = find_task_def(x, &td);
     if (rc)
         return rc;
-    if (wants_include(x, "TAGS") && (rc = sched_ecs_tags_get(x->rs, jstr(td, "taskDefinitionArn"), &tags, x->err))) {
+    if (sched_ecs_includes(x->r->body, "TAGS") && (rc = sched_ecs_tags_get(x->rs, jstr(td, "taskDefinitionArn"), &tags, x->err))) {
         json_decref(td);
         return rc;
     }
@@ -2198,7 +2188,7 @@ static int describe_tasks(ctx_t *x, json_t **out)
     if (rc)
         return rc;
     json_t *list = json_array(), *failures = json_array();
-    bool with_tags = wants_include(x, "TAGS");
+    bool with_tags = sched_ecs_includes(x->r->body, "TAGS");
     if (!list || !failures)
         goto oom;
     size_t i;

@@ -323,5 +323,7 @@ int sched_ecs_tags_get(struct storage_records *rs, const char *arn, json_t **tag
 int sched_ecs_tags_apply(struct storage_records *rs, const char *arn, const json_t *add, const json_t *remove_keys,
                          sched_ecs_err_t *err);
 int sched_ecs_tags_drop(struct storage_records *rs, const char *arn, sched_ecs_err_t *err);
+/* Whether a Describe request's "include" names what ("TAGS"). */
+bool sched_ecs_includes(const json_t *body, const char *what);
 
 #endif

@@ -451,6 +451,10 @@ bool aws_param_optional(aws_req_t *a, const char *name, const char **out);
 typedef void (*aws_change_done_cb)(aws_req_t *a, auth_identity_status_t s, const auth_change_t *c, const auth_err_t *err,
                                    const char *const keep[2]);
 void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, const char *keep0, const char *keep1);
+/* A records op that answers a later (a change, a requested collection, a lifecycle evaluation):
+ * *keep becomes a's copy without its snapshot and body, which end with the handler; NULL when out
+ * of memory (nothing sent). */
+server_op_t *aws_defer(aws_req_t *a, server_op_complete_cb complete, aws_req_t *keep);
 
 /* server/iam/: IAM's ISO 8601 dates, and identity-store failures as IAM errors. */
 void iam_format_date(int64_t t, char out[32]);

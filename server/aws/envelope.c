@@ -382,20 +382,28 @@ static void change_complete(server_op_t *sop, h2o_req_t *req)
     p->done(&p->a, s, p->change, &err, p->keep);
 }
 
+server_op_t *aws_defer(aws_req_t *a, server_op_complete_cb complete, aws_req_t *keep)
+{
+    v2_req_t r = {.req = a->req, .srv = a->srv};
+    server_op_t *sop = server_op_new(&r, STORAGE_OP_RECORDS, complete);
+    if (sop) {
+        *keep = *a;
+        keep->rd = NULL;
+        keep->body = NULL;
+    }
+    return sop;
+}
+
 void aws_submit_change(aws_req_t *a, auth_change_t *c, aws_change_done_cb done, const char *keep0, const char *keep1)
 {
     aws_pending_t *p = calloc(1, sizeof(*p));
-    v2_req_t r = {.req = a->req, .srv = a->srv};
-    server_op_t *sop = p ? server_op_new(&r, STORAGE_OP_RECORDS, change_complete) : NULL;
+    server_op_t *sop = p ? aws_defer(a, change_complete, &p->a) : NULL;
     if (!sop) {
         free(p);
         auth_change_free(c);
         aws_send_error(a, 500, a->protocol == AWS_PROTOCOL_QUERY ? "ServiceFailure" : "ServerException", "out of memory");
         return;
     }
-    p->a = *a;
-    p->a.rd = NULL;
-    p->a.body = NULL;
     p->change = c;
     p->done = done;
     p->keep[0] = keep0 ? h2o_strdup(&a->req->pool, keep0, SIZE_MAX).base : NULL;

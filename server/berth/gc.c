@@ -245,17 +245,13 @@ static void run_garbage_collection(aws_req_t *a)
         return;
     }
     gc_job_t *j = calloc(1, sizeof(*j));
-    v2_req_t r = {.req = a->req, .srv = a->srv};
-    server_op_t *sop = j ? server_op_new(&r, STORAGE_OP_RECORDS, gc_complete) : NULL;
+    server_op_t *sop = j ? aws_defer(a, gc_complete, &j->a) : NULL;
     if (!sop) {
         free(j);
         aws_send_error(a, 500, "ServerException", "out of memory");
         return;
     }
     j->sop = sop;
-    j->a = *a;
-    j->a.rd = NULL;
-    j->a.body = NULL;
     j->opt = opt;
     sop->user = j;
     sop->free_user = free;

@@ -845,8 +845,7 @@ static void submit_job(aws_req_t *a, const char *repo, bool run, ecr_lc_policy_t
 {
     ecr_lifecycle_t *lc = a->srv->lifecycle;
     lc_job_t *j = calloc(1, sizeof(*j));
-    v2_req_t r = {.req = a->req, .srv = a->srv};
-    server_op_t *sop = j ? server_op_new(&r, STORAGE_OP_RECORDS, evaluated) : NULL;
+    server_op_t *sop = j ? aws_defer(a, evaluated, &j->a) : NULL;
     if (!sop) {
         free(j);
         ecr_lc_policy_free(p);
@@ -855,9 +854,6 @@ static void submit_job(aws_req_t *a, const char *repo, bool run, ecr_lc_policy_t
         return;
     }
     j->sop = sop;
-    j->a = *a;
-    j->a.rd = NULL;
-    j->a.body = NULL;
     j->run = run;
     snprintf(j->repo, sizeof(j->repo), "%s", repo);
     j->policy = *p;
